@@ -1,0 +1,50 @@
+# Build graph: BPF objects -> skeletons -> native addon; TypeScript -> dist/.
+# `scripts/run` installs the toolchain first; these targets assume it is there.
+
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+CLANG ?= clang
+BPFTOOL ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
+BUILD := build
+BPF_BUILD := $(BUILD)/bpf
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BPF_BUILD)/%.bpf.o,$(BPF_SRCS))
+BPF_SKELS := $(patsubst bpf/%.bpf.c,$(BPF_BUILD)/%.skel.h,$(BPF_SRCS))
+BPF_HDRS := $(wildcard bpf/*.h)
+NATIVE := native/build/Release/ebpf_otel.node
+NODE_GYP := node ../node_modules/node-gyp/bin/node-gyp.js
+TS_SRCS := $(shell find src test bench -name '*.ts' 2>/dev/null) tsconfig.json
+
+.PHONY: all build bpf native ts test test-unit clean
+all: build
+build: bpf native ts
+
+bpf: $(BPF_OBJS) $(BPF_SKELS)
+
+# CO-RE: types come from the build machine's BTF; relocations make the object
+# run on any kernel with BTF.
+$(BPF_BUILD)/vmlinux.h:
+	@mkdir -p $(BPF_BUILD)
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(BPF_BUILD)/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(BPF_BUILD)/vmlinux.h
+	$(CLANG) -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) \
+		-I$(BPF_BUILD) -Ibpf -c $< -o $@.tmp
+	$(BPFTOOL) gen object $@ $@.tmp && rm -f $@.tmp
+
+$(BPF_BUILD)/%.skel.h: $(BPF_BUILD)/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@.tmp && mv $@.tmp $@
+
+native: $(NATIVE)
+$(NATIVE): $(BPF_SKELS) $(wildcard native/*.cc native/*.h) native/binding.gyp
+	cd native && PYTHON=/usr/bin/python3 $(NODE_GYP) rebuild --nodedir=/usr
+
+ts: dist/.built
+dist/.built: $(TS_SRCS)
+	npx tsc -p tsconfig.json
+	@touch $@
+
+test: build
+	npx ava
+
+clean:
+	rm -rf $(BUILD) native/build dist

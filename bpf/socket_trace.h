@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The one definition of everything that crosses the kernel/user boundary for
+ * socket capture: ring-buffer records, the load-time configuration, counters.
+ *
+ * Included by the BPF program (types from vmlinux.h) and by the native addon
+ * (types from <linux/types.h>). Only fixed-width types, natural alignment, no
+ * packing: the TypeScript decoder (src/capture/layout.ts) is checked against
+ * this file by test/capture/layout.test.ts, which compiles it with the host
+ * compiler and compares every offset and size.
+ *
+ * Every record starts with a __u32 type tag; user space switches on it.
+ */
+#ifndef EBPF_OTEL_SOCKET_TRACE_H
+#define EBPF_OTEL_SOCKET_TRACE_H
+
+/* Largest payload one data event carries. A power of two: the BPF side masks
+ * lengths with (MAX_PAYLOAD - 1) so the verifier can bound copies. */
+#define MAX_PAYLOAD 16384
+#define TASK_COMM_LEN 16
+/* Vectored I/O: iovecs copied per syscall, in order, until the cap is reached. */
+#define MAX_IOVECS 16
+/* recvmmsg/sendmmsg: messages looked at per syscall (each becomes one event). */
+#define MAX_MMSG 8
+/* Path passed to execve, as far as it fits. */
+#define EXEC_PATH_LEN 128
+
+enum event_type {
+	EV_DATA = 1,  /* struct data_event, followed by `captured` payload bytes */
+	EV_OPEN = 2,  /* struct conn_event: a connection the agent starts to follow */
+	EV_CLOSE = 3, /* struct conn_event: the connection ended, with byte totals */
+	EV_EXEC = 4,  /* struct proc_event */
+	EV_FORK = 5,  /* struct proc_event: a selected process forked a new process */
+	EV_EXIT = 6,  /* struct proc_event: the whole thread group exited */
+};
+
+enum direction {
+	DIR_EGRESS = 1,  /* the traced process sent these bytes */
+	DIR_INGRESS = 2, /* the traced process received these bytes */
+};
+
+enum conn_role {
+	ROLE_UNKNOWN = 0, /* the connection predates the agent: nobody saw connect/accept */
+	ROLE_CLIENT = 1,  /* the process called connect() */
+	ROLE_SERVER = 2,  /* the process got it from accept()/accept4() */
+};
+
+/* Which syscall produced a data event. */
+enum data_source {
+	SRC_READ = 1,
+	SRC_WRITE = 2,
+	SRC_READV = 3,
+	SRC_WRITEV = 4,
+	SRC_RECVFROM = 5,
+	SRC_SENDTO = 6,
+	SRC_RECVMSG = 7,
+	SRC_SENDMSG = 8,
+	SRC_RECVMMSG = 9,
+	SRC_SENDMMSG = 10,
+};
+
+/* data_event.flags */
+#define DATA_F_TRUNCATED 0x1 /* captured < size: the payload is a prefix */
+
+/* conn_event.reason */
+enum conn_reason {
+	OPEN_CONNECT = 1,  /* connect() returned 0 or EINPROGRESS */
+	OPEN_ACCEPT = 2,   /* accept()/accept4() returned a new fd */
+	OPEN_EXISTING = 3, /* first seen in I/O: opened before the agent or before selection */
+	CLOSE_SYSCALL = 16, /* close() on the fd */
+	CLOSE_REPLACED = 17, /* the fd now names another socket (dup2, missed close) */
+	CLOSE_EXIT = 18,    /* reported by user space when the process exits */
+};
+
+/* proc_event.flags */
+#define PROC_F_SELECTED 0x1 /* the kernel selected this process on its own (exec name or fork) */
+
+struct sock_tuple {
+	__u8 local_addr[16];  /* IPv4: first 4 bytes, network order */
+	__u8 remote_addr[16];
+	__u16 local_port;     /* host order */
+	__u16 remote_port;    /* host order */
+	__u16 family;         /* AF_INET (2) or AF_INET6 (10) */
+	__u16 l4_proto;       /* IPPROTO_TCP (6) or IPPROTO_UDP (17) */
+};
+
+struct data_event {
+	__u32 type;        /* EV_DATA */
+	__u32 tgid;
+	__u32 tid;
+	__s32 fd;
+	__u64 conn_id;     /* unique per agent run; a reused fd gets a new one */
+	__u64 ts_enter_ns; /* CLOCK_MONOTONIC, syscall entry */
+	__u64 ts_exit_ns;  /* CLOCK_MONOTONIC, syscall exit */
+	__u64 pos;         /* offset of the first byte in this direction's stream */
+	__u64 cgroup_id;
+	__u32 netns;       /* network namespace inode number of the socket */
+	__u32 size;        /* bytes the syscall moved */
+	__u32 captured;    /* payload bytes that follow this header */
+	__u8 dir;          /* enum direction */
+	__u8 role;         /* enum conn_role */
+	__u8 source;       /* enum data_source */
+	__u8 flags;        /* DATA_F_* */
+	struct sock_tuple tuple;
+	char comm[TASK_COMM_LEN];
+	__u8 payload[];
+};
+
+struct conn_event {
+	__u32 type;        /* EV_OPEN or EV_CLOSE */
+	__u32 tgid;
+	__u32 tid;
+	__s32 fd;
+	__u64 conn_id;
+	__u64 ts_ns;       /* CLOCK_MONOTONIC */
+	__u64 cgroup_id;
+	__u64 bytes_sent;  /* EV_CLOSE: totals seen while followed */
+	__u64 bytes_recv;
+	__u32 netns;
+	__u8 role;         /* enum conn_role */
+	__u8 reason;       /* enum conn_reason */
+	__u16 _pad;
+	struct sock_tuple tuple;
+	char comm[TASK_COMM_LEN];
+};
+
+struct proc_event {
+	__u32 type;        /* EV_EXEC, EV_FORK or EV_EXIT */
+	__u32 tgid;
+	__u32 ppid;        /* EV_FORK: the parent's tgid; else the real parent's tgid */
+	__u32 flags;       /* PROC_F_* */
+	__u64 ts_ns;       /* CLOCK_MONOTONIC */
+	__u64 cgroup_id;
+	__s32 exit_code;   /* EV_EXIT */
+	__u32 _pad;
+	char comm[TASK_COMM_LEN];
+	char filename[EXEC_PATH_LEN]; /* EV_EXEC: path given to execve, NUL-terminated */
+};
+
+/* Per-CPU counters in the `stats` map, summed by user space. */
+enum stat_index {
+	STAT_EVENTS_SENT = 0,     /* records written to the ring buffer */
+	STAT_EVENTS_LOST = 1,     /* records lost because the ring buffer was full */
+	STAT_BYTES_TRUNCATED = 2, /* bytes moved by syscalls but not captured */
+	STAT_DATA_EVENTS = 3,
+	STAT_CONN_OPENED = 4,
+	STAT_CONN_CLOSED = 5,
+	STAT_CONN_TABLE_FULL = 6, /* conn_info insert failed: connection not followed */
+	STAT_IOV_SKIPPED = 7,     /* iovecs past MAX_IOVECS (their bytes counted as truncated) */
+	STAT_MMSG_SKIPPED = 8,    /* mmsg messages past MAX_MMSG (not captured) */
+	STAT_ARGS_MISSING = 9,    /* a sys_exit without its sys_enter (attach in mid-call) */
+	STAT__COUNT = 10,
+};
+
+/* Load-time configuration: one `const volatile struct agent_config config` in
+ * .rodata, set by the loader before load so the verifier prunes dead branches. */
+struct agent_config {
+	__u32 agent_tgid;    /* never traced */
+	__u32 capture_bytes; /* payload bytes captured per syscall, 0..MAX_PAYLOAD */
+	__u32 wakeup_bytes;  /* wake the reader once this much data waits; 0: every record */
+	__u8 select_all;     /* trace every process but the agent */
+	__u8 capture_udp;    /* follow UDP sockets too (TCP always) */
+	__u8 follow_forks;   /* a selected process's forked children are selected */
+	__u8 _pad;
+};
+
+#endif /* EBPF_OTEL_SOCKET_TRACE_H */
