@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Idempotent setup for a Debian 12 machine, as root: Debian packages that are
+# missing, npm dependencies when the lock file changed, then the build
+# (BPF objects, skeletons, native addon, TypeScript). Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Build toolchain for BPF and the addon, plus what the tests drive.
+PACKAGES=(
+  clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make g++ python3
+  curl libcap2-bin iproute2
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: run as root (it installs Debian packages and loads eBPF programs)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v node >/dev/null 2>&1; then
+  echo "setup: Node.js >= 20.19 is required (not found on PATH)" >&2
+  exit 1
+fi
+if ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)'; then
+  echo "setup: Node.js >= 20.19 is required, found $(node --version)" >&2
+  exit 1
+fi
+
+# Dependencies need no install scripts: the addon is built by make, not by npm.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --ignore-scripts --no-audit --no-fund
+fi
+
+make build

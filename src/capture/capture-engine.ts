@@ -1,0 +1,239 @@
+// The capture engine: owns the kernel session, keeps process selection in
+// step with the kernel's exec/fork/exit events, decodes batches and hands
+// typed events to one sink. The kernel session is injected (the native
+// addon in production, a fake in tests), and so are /proc and the clock.
+
+import { decodeBatch, newDecodeStats, type DecodeStats } from './decode';
+import type { CaptureEvent } from './events';
+import { KERNEL_STATS, MAX_PAYLOAD, type KernelStatName } from './layout';
+import { ProcessSelection, type ResolvedCgroup, type SelectionTarget, type Selector } from './process-selection';
+import type { ProcFs } from './procfs';
+import type { Logger } from '../util/log';
+
+/** Options for the native session, as the addon takes them. */
+export interface KernelSessionOptions {
+  readonly config: {
+    readonly agentTgid: number;
+    readonly captureBytes: number;
+    readonly wakeupBytes: number;
+    readonly selectAll: boolean;
+    readonly captureUdp: boolean;
+    readonly followForks: boolean;
+  };
+  readonly ringBufferBytes: number;
+  readonly batchBytes: number;
+  readonly maxPendingBatches: number;
+  readonly pollTimeoutMs: number;
+  readonly onBatch: (batch: Buffer, records: number) => void;
+}
+
+export interface KernelSessionStats {
+  readonly kernel: readonly bigint[];
+  readonly batchesDelivered: number;
+  readonly recordsDelivered: number;
+  readonly batchesDropped: number;
+  readonly recordsDropped: number;
+  readonly bytesDropped: number;
+}
+
+/** What the engine needs of a loaded BPF session. */
+export interface KernelSession extends SelectionTarget {
+  attachAll(): string[];
+  start(): void;
+  stats(): KernelSessionStats;
+  close(): void;
+}
+
+export interface CaptureOptions {
+  readonly selectors: readonly Selector[];
+  /** Payload bytes captured per syscall (default and maximum 16 KiB). */
+  readonly captureBytes?: number;
+  readonly ringBufferBytes?: number;
+  /** Wake the reader once this much data waits in the ring buffer. */
+  readonly wakeupBytes?: number;
+  readonly batchBytes?: number;
+  readonly maxPendingBatches?: number;
+  readonly pollTimeoutMs?: number;
+  /** Period of the /proc rescan that catches what exec events cannot (new listeners). */
+  readonly rescanMs?: number;
+  readonly followForks?: boolean;
+  readonly captureUdp?: boolean;
+}
+
+export interface CaptureDeps {
+  readonly openSession: (opts: KernelSessionOptions) => KernelSession;
+  readonly procfs: ProcFs;
+  readonly logger: Logger;
+  readonly agentPid?: number;
+  readonly resolveCgroup?: (p: string) => ResolvedCgroup | undefined;
+}
+
+export interface CaptureStats {
+  readonly kernel: Record<KernelStatName, number>;
+  readonly batchesDelivered: number;
+  readonly batchesDropped: number;
+  readonly recordsDropped: number;
+  readonly decode: Readonly<DecodeStats>;
+  /** Events of processes no longer selected that were still in flight. */
+  readonly filteredInUserSpace: number;
+  readonly selectedProcesses: number;
+}
+
+export const CAPTURE_DEFAULTS = {
+  captureBytes: MAX_PAYLOAD,
+  ringBufferBytes: 8 * 1024 * 1024,
+  wakeupBytes: 64 * 1024,
+  batchBytes: 256 * 1024,
+  maxPendingBatches: 64,
+  pollTimeoutMs: 20,
+  rescanMs: 1000,
+  followForks: true,
+  captureUdp: false,
+} as const;
+
+export class CaptureEngine {
+  private session: KernelSession | undefined;
+  private selection: ProcessSelection | undefined;
+  private rescanTimer: NodeJS.Timeout | undefined;
+  private readonly decodeStats = newDecodeStats();
+  private filtered = 0;
+  private readonly opts: Required<CaptureOptions>;
+  private readonly agentPid: number;
+
+  constructor(
+    options: CaptureOptions,
+    private readonly deps: CaptureDeps,
+    private readonly sink: (event: CaptureEvent) => void,
+  ) {
+    this.opts = { ...CAPTURE_DEFAULTS, ...options };
+    this.agentPid = deps.agentPid ?? process.pid;
+    const cap = this.opts.captureBytes;
+    if (!Number.isInteger(cap) || cap < 0 || cap > MAX_PAYLOAD) {
+      throw new RangeError(`capture bytes must be an integer from 0 to ${MAX_PAYLOAD}, got ${cap}`);
+    }
+  }
+
+  /** Loads, selects, attaches and starts polling. Returns the attached programs. */
+  start(): string[] {
+    if (this.session) throw new Error('capture already started');
+    const selectAll = this.opts.selectors.some((s) => s.kind === 'all');
+    const session = this.deps.openSession({
+      config: {
+        agentTgid: this.agentPid,
+        captureBytes: this.opts.captureBytes,
+        wakeupBytes: this.opts.wakeupBytes,
+        selectAll,
+        captureUdp: this.opts.captureUdp,
+        followForks: this.opts.followForks,
+      },
+      ringBufferBytes: this.opts.ringBufferBytes,
+      batchBytes: this.opts.batchBytes,
+      maxPendingBatches: this.opts.maxPendingBatches,
+      pollTimeoutMs: this.opts.pollTimeoutMs,
+      onBatch: (batch) => this.onBatch(batch),
+    });
+    this.session = session;
+    try {
+      const selectionOpts = {
+        agentPid: this.agentPid,
+        logger: this.deps.logger,
+        ...(this.deps.resolveCgroup ? { resolveCgroup: this.deps.resolveCgroup } : {}),
+      };
+      this.selection = new ProcessSelection(this.opts.selectors, session, this.deps.procfs, selectionOpts);
+      // Fill the kernel filter before attaching: nothing selected is missed
+      // and nothing unselected is captured in between.
+      this.selection.start();
+      for (const s of this.opts.selectors) {
+        if (s.kind === 'pid' && !this.selection.isSelected(s.pid)) {
+          throw new Error(`no process with pid ${s.pid}`);
+        }
+      }
+      session.start();
+      const programs = session.attachAll();
+      if (!selectAll && this.opts.rescanMs > 0) {
+        this.rescanTimer = setInterval(() => this.rescan(), this.opts.rescanMs);
+        this.rescanTimer.unref();
+      }
+      return programs;
+    } catch (err) {
+      this.stop();
+      throw err;
+    }
+  }
+
+  /** Detaches everything. Safe to call more than once. */
+  stop(): void {
+    if (this.rescanTimer) clearInterval(this.rescanTimer);
+    this.rescanTimer = undefined;
+    const session = this.session;
+    this.session = undefined;
+    session?.close();
+  }
+
+  get running(): boolean {
+    return this.session !== undefined;
+  }
+
+  /** Whether a process is selected now (user-space view of the kernel filter). */
+  isSelected(tgid: number): boolean {
+    return this.selection?.isSelected(tgid) ?? false;
+  }
+
+  selectedProcesses(): Map<number, string[]> {
+    return this.selection?.snapshot() ?? new Map();
+  }
+
+  stats(): CaptureStats {
+    const native = this.session?.stats();
+    const kernel = Object.fromEntries(
+      KERNEL_STATS.map((name, i) => [name, Number(native?.kernel[i] ?? 0n)]),
+    ) as Record<KernelStatName, number>;
+    return {
+      kernel,
+      batchesDelivered: native?.batchesDelivered ?? 0,
+      batchesDropped: native?.batchesDropped ?? 0,
+      recordsDropped: native?.recordsDropped ?? 0,
+      decode: { ...this.decodeStats },
+      filteredInUserSpace: this.filtered,
+      selectedProcesses: this.selection?.snapshot().size ?? 0,
+    };
+  }
+
+  /** Exposed for replay (benchmarks, tests): the same path live batches take. */
+  onBatch(batch: Buffer): void {
+    decodeBatch(batch, (e) => this.dispatch(e), this.decodeStats);
+  }
+
+  private dispatch(e: CaptureEvent): void {
+    const selection = this.selection;
+    switch (e.type) {
+      case 'exec':
+        selection?.onExec(e);
+        break;
+      case 'fork':
+        selection?.onFork(e);
+        break;
+      case 'exit':
+        // Delivered before forgetting, so the sink can close what the process held.
+        if (selection && !selection.isSelected(e.tgid)) return;
+        this.sink(e);
+        selection?.onExit(e);
+        return;
+      default:
+        if (selection && !selection.isSelected(e.tgid)) {
+          this.filtered++;
+          return;
+        }
+    }
+    if ((e.type === 'exec' || e.type === 'fork') && selection && !selection.isSelected(e.tgid)) return;
+    this.sink(e);
+  }
+
+  private rescan(): void {
+    try {
+      this.selection?.rescan();
+    } catch (err) {
+      this.deps.logger.warnOnce('rescan', `process rescan failed: ${(err as Error).message}`);
+    }
+  }
+}

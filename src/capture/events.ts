@@ -1,0 +1,118 @@
+// Typed capture events: what the capture layer hands to the layers above.
+// Monotonic timestamps are CLOCK_MONOTONIC nanoseconds as JS numbers: exact
+// for the first 104 days of uptime, then rounded to a few nanoseconds.
+
+export type ConnRole = 'client' | 'server' | 'unknown';
+export type FlowDirection = 'egress' | 'ingress';
+export type DataSourceName =
+  | 'read'
+  | 'write'
+  | 'readv'
+  | 'writev'
+  | 'recvfrom'
+  | 'sendto'
+  | 'recvmsg'
+  | 'sendmsg'
+  | 'recvmmsg'
+  | 'sendmmsg';
+export type OpenReason = 'connect' | 'accept' | 'existing';
+export type CloseReason = 'close' | 'replaced' | 'exit';
+
+export interface SocketTuple {
+  /** Socket family: an AF_INET6 socket with an IPv4-mapped peer is still 'inet6'. */
+  readonly family: 'inet' | 'inet6';
+  readonly transport: 'tcp' | 'udp';
+  /** Normalised: IPv4-mapped IPv6 addresses are written as IPv4. */
+  readonly localAddr: string;
+  readonly localPort: number;
+  readonly remoteAddr: string;
+  readonly remotePort: number;
+}
+
+interface TaskFields {
+  readonly tgid: number;
+  readonly tid: number;
+  readonly comm: string;
+  readonly cgroupId: bigint;
+}
+
+export interface DataEvent extends TaskFields {
+  readonly type: 'data';
+  readonly fd: number;
+  readonly connId: number;
+  readonly tsEnterNs: number;
+  readonly tsExitNs: number;
+  /** Offset of the first byte in this direction's stream of the connection. */
+  readonly pos: number;
+  readonly netns: number;
+  /** Bytes the syscall moved; `data.length` may be smaller (truncated). */
+  readonly size: number;
+  readonly dir: FlowDirection;
+  readonly role: ConnRole;
+  readonly source: DataSourceName;
+  readonly truncated: boolean;
+  readonly tuple: SocketTuple;
+  /** A view into the batch (no copy): consumers that keep bytes copy them. */
+  readonly data: Buffer;
+}
+
+export interface OpenEvent extends TaskFields {
+  readonly type: 'open';
+  readonly fd: number;
+  readonly connId: number;
+  readonly tsNs: number;
+  readonly netns: number;
+  readonly role: ConnRole;
+  readonly reason: OpenReason;
+  readonly tuple: SocketTuple;
+}
+
+export interface CloseEvent extends TaskFields {
+  readonly type: 'close';
+  readonly fd: number;
+  readonly connId: number;
+  readonly tsNs: number;
+  readonly netns: number;
+  readonly role: ConnRole;
+  readonly reason: CloseReason;
+  readonly tuple: SocketTuple;
+  readonly bytesSent: number;
+  readonly bytesRecv: number;
+}
+
+export interface ExecEvent {
+  readonly type: 'exec';
+  readonly tgid: number;
+  readonly ppid: number;
+  readonly tsNs: number;
+  readonly cgroupId: bigint;
+  readonly comm: string;
+  /** The path given to execve, as far as the kernel record holds it. */
+  readonly filename: string;
+  /** The kernel selected it already (its name is in the exec-name set). */
+  readonly selectedByKernel: boolean;
+}
+
+export interface ForkEvent {
+  readonly type: 'fork';
+  readonly tgid: number;
+  readonly ppid: number;
+  readonly tsNs: number;
+  readonly cgroupId: bigint;
+  readonly comm: string;
+  readonly selectedByKernel: boolean;
+}
+
+export interface ExitEvent {
+  readonly type: 'exit';
+  readonly tgid: number;
+  readonly ppid: number;
+  readonly tsNs: number;
+  readonly cgroupId: bigint;
+  readonly comm: string;
+  readonly exitCode: number;
+}
+
+export type ConnectionEvent = OpenEvent | CloseEvent;
+export type ProcessEvent = ExecEvent | ForkEvent | ExitEvent;
+export type CaptureEvent = DataEvent | ConnectionEvent | ProcessEvent;

@@ -1,0 +1,145 @@
+// Byte layout of the ring-buffer records defined in bpf/socket_trace.h.
+// Mirrored by hand but never trusted by hand: test/capture/layout.test.ts
+// compiles the C header with the host compiler and compares every offset,
+// size and constant below with what C says.
+
+export const MAX_PAYLOAD = 16384;
+export const TASK_COMM_LEN = 16;
+export const MAX_IOVECS = 16;
+export const MAX_MMSG = 8;
+export const EXEC_PATH_LEN = 128;
+
+export const EventType = {
+  Data: 1,
+  Open: 2,
+  Close: 3,
+  Exec: 4,
+  Fork: 5,
+  Exit: 6,
+} as const;
+
+export const Direction = { Egress: 1, Ingress: 2 } as const;
+export const Role = { Unknown: 0, Client: 1, Server: 2 } as const;
+
+export const DataSource = {
+  Read: 1,
+  Write: 2,
+  Readv: 3,
+  Writev: 4,
+  Recvfrom: 5,
+  Sendto: 6,
+  Recvmsg: 7,
+  Sendmsg: 8,
+  Recvmmsg: 9,
+  Sendmmsg: 10,
+} as const;
+
+export const ConnReason = {
+  Connect: 1,
+  Accept: 2,
+  Existing: 3,
+  CloseSyscall: 16,
+  CloseReplaced: 17,
+  CloseExit: 18,
+} as const;
+
+export const DATA_F_TRUNCATED = 0x1;
+export const PROC_F_SELECTED = 0x1;
+
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+export const IPPROTO_TCP = 6;
+export const IPPROTO_UDP = 17;
+
+/** enum stat_index, in order. */
+export const KERNEL_STATS = [
+  'events_sent',
+  'events_lost',
+  'bytes_truncated',
+  'data_events',
+  'conn_opened',
+  'conn_closed',
+  'conn_table_full',
+  'iov_skipped',
+  'mmsg_skipped',
+  'args_missing',
+] as const;
+export type KernelStatName = (typeof KERNEL_STATS)[number];
+
+export const SockTupleLayout = {
+  size: 40,
+  local_addr: 0,
+  remote_addr: 16,
+  local_port: 32,
+  remote_port: 34,
+  family: 36,
+  l4_proto: 38,
+} as const;
+
+export const DataEventLayout = {
+  size: 128,
+  type: 0,
+  tgid: 4,
+  tid: 8,
+  fd: 12,
+  conn_id: 16,
+  ts_enter_ns: 24,
+  ts_exit_ns: 32,
+  pos: 40,
+  cgroup_id: 48,
+  netns: 56,
+  size_field: 60,
+  captured: 64,
+  dir: 68,
+  role: 69,
+  source: 70,
+  flags: 71,
+  tuple: 72,
+  comm: 112,
+  payload: 128,
+} as const;
+
+export const ConnEventLayout = {
+  size: 120,
+  type: 0,
+  tgid: 4,
+  tid: 8,
+  fd: 12,
+  conn_id: 16,
+  ts_ns: 24,
+  cgroup_id: 32,
+  bytes_sent: 40,
+  bytes_recv: 48,
+  netns: 56,
+  role: 60,
+  reason: 61,
+  tuple: 64,
+  comm: 104,
+} as const;
+
+export const ProcEventLayout = {
+  size: 184,
+  type: 0,
+  tgid: 4,
+  ppid: 8,
+  flags: 12,
+  ts_ns: 16,
+  cgroup_id: 24,
+  exit_code: 32,
+  comm: 40,
+  filename: 56,
+} as const;
+
+export const AgentConfigLayout = {
+  size: 16,
+  agent_tgid: 0,
+  capture_bytes: 4,
+  wakeup_bytes: 8,
+  select_all: 12,
+  capture_udp: 13,
+  follow_forks: 14,
+} as const;
+
+/** Framing of a native batch (native/batch_format.h): [u32 len][u32 0][record][pad to 8]. */
+export const BATCH_RECORD_HEADER = 8;
+export const BATCH_ALIGN = 8;

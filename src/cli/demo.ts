@@ -1,0 +1,78 @@
+// `ebpf-otel demo`: starts the bundled workload (a Node frontend calling a
+// threaded Python backend, driven by a small load loop) and captures it.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import type { Logger } from '../util/log';
+import { durationSeconds, parse } from './args';
+import { runCapture } from './capture-command';
+
+const DEMO_DIR = path.resolve(__dirname, '../../../demo');
+
+export async function demoCommand(argv: string[], logger: Logger): Promise<number> {
+  const { values } = parse(argv, { json: { type: 'boolean' }, duration: { type: 'string' } });
+  const duration = values.duration !== undefined ? durationSeconds('--duration', values.duration) : undefined;
+  const [frontendPort, backendPort] = [await freePort(), await freePort()];
+  const children: ChildProcess[] = [];
+  const stopAll = () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+  };
+  process.on('exit', stopAll);
+  try {
+    const backend = start(children, '/usr/bin/python3', [path.join(DEMO_DIR, 'backend.py')], { PORT: String(backendPort), OTEL_SERVICE_NAME: 'demo-backend' });
+    const frontend = start(children, process.execPath, [path.join(DEMO_DIR, 'frontend.js')], {
+      PORT: String(frontendPort),
+      BACKEND_URL: `http://127.0.0.1:${backendPort}`,
+      OTEL_SERVICE_NAME: 'demo-frontend',
+    });
+    await Promise.all([listening(backend, 'backend'), listening(frontend, 'frontend')]);
+    logger.info(`demo: frontend pid ${frontend.pid} on :${frontendPort}, backend pid ${backend.pid} on :${backendPort}`);
+    return await runCapture(
+      { selectors: [{ kind: 'pid', pid: frontend.pid! }, { kind: 'pid', pid: backend.pid! }] },
+      {
+        json: values.json ?? false,
+        duration,
+        onReady: () => {
+          start(children, process.execPath, [path.join(DEMO_DIR, 'load.js')], {
+            TARGET_URL: `http://127.0.0.1:${frontendPort}`,
+            RATE: '2',
+          });
+        },
+      },
+      logger,
+    );
+  } finally {
+    stopAll();
+  }
+}
+
+function start(children: ChildProcess[], cmd: string, args: string[], env: Record<string, string>): ChildProcess {
+  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  return child;
+}
+
+function listening(child: ChildProcess, name: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`demo ${name} did not start within 10 s`)), 10_000);
+    child.once('exit', (code) => reject(new Error(`demo ${name} exited with code ${code}`)));
+    child.stdout!.on('data', (d: Buffer) => {
+      if (d.toString().includes('listening')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}

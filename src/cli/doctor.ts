@@ -1,0 +1,102 @@
+// `ebpf-otel doctor`: what this kernel and these privileges allow, and what
+// the agent will use. Exits 0 when the agent can run, 1 otherwise.
+
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { loadNativeBinding, type NativeFeatures } from '../capture/native-binding';
+import { BTF_PATH, CAP, effectiveCaps, hasCap, lockdownMode, missingCaps, type CapName } from '../capture/privileges';
+import { parse } from './args';
+
+interface Check {
+  readonly name: string;
+  readonly ok: boolean | undefined;
+  readonly detail: string;
+  /** The agent cannot run without it. */
+  readonly required: boolean;
+}
+
+const SYSCALLS = [
+  'read', 'write', 'readv', 'writev', 'recvfrom', 'sendto', 'recvmsg', 'sendmsg',
+  'recvmmsg', 'sendmmsg', 'connect', 'accept', 'accept4', 'close',
+];
+
+export async function doctorCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { json: { type: 'boolean' } });
+  const checks: Check[] = [];
+  const add = (name: string, ok: boolean | undefined, detail: string, required = false) =>
+    checks.push({ name, ok, detail, required });
+
+  add('kernel', os.platform() === 'linux', `${os.type()} ${os.release()} ${os.machine()}`, true);
+  add('btf', fs.existsSync(BTF_PATH), fs.existsSync(BTF_PATH) ? BTF_PATH : `${BTF_PATH} missing: CO-RE needs CONFIG_DEBUG_INFO_BTF`, true);
+
+  const caps = effectiveCaps();
+  const missing = missingCaps(caps);
+  const held = (Object.keys(CAP) as CapName[]).filter((c) => hasCap(caps, c)).map((c) => 'CAP_' + c);
+  add(
+    'privileges',
+    missing.length === 0,
+    `uid ${process.getuid?.() ?? '?'}; effective: ${held.join(' ') || 'none of interest'}` +
+      (missing.length ? `; missing ${missing.map((c) => 'CAP_' + c).join(' ')}` : ''),
+    true,
+  );
+  const lockdown = lockdownMode();
+  add(
+    'lockdown',
+    lockdown === undefined ? undefined : lockdown !== 'confidentiality',
+    lockdown === undefined
+      ? 'unknown (securityfs not mounted)'
+      : `${lockdown}${lockdown === 'integrity' ? ': bpf_probe_write_user forbidden (the agent never uses it)' : ''}`,
+  );
+
+  let features: NativeFeatures | undefined;
+  let tracefs: string | undefined;
+  try {
+    const binding = loadNativeBinding();
+    try {
+      tracefs = binding.ensureTracefs();
+      add('tracefs', true, `mounted at ${tracefs}`, true);
+    } catch (err) {
+      add('tracefs', false, `not mounted and cannot be mounted: ${(err as Error).message}`, true);
+    }
+    features = binding.probeFeatures();
+    add('libbpf', true, binding.libbpfVersion());
+  } catch (err) {
+    add('native addon', false, (err as Error).message, true);
+  }
+  if (features) {
+    add('ring buffer', features.ringbuf, features.ringbuf ? 'BPF_MAP_TYPE_RINGBUF' : 'needs kernel >= 5.8', true);
+    add('tracepoints', features.tracepoint, 'BPF_PROG_TYPE_TRACEPOINT', true);
+    add('raw tracepoints', features.rawTracepoint, 'fork following');
+    add('uprobes', features.uprobe, 'TLS libraries and runtimes (user-space probes)');
+    add('kprobes', features.kprobe, features.kprobe ? 'available (optional)' : 'not available (optional: not used)');
+    add('fentry/fexit', features.fentry, features.fentry ? 'available (optional)' : 'refused (optional: not used)');
+  }
+  if (tracefs) {
+    const missingTp = SYSCALLS.filter((s) => !fs.existsSync(`${tracefs}/events/syscalls/sys_enter_${s}`));
+    add(
+      'syscall tracepoints',
+      missingTp.length === 0,
+      missingTp.length === 0 ? `${SYSCALLS.length} syscalls` : `missing: ${missingTp.join(', ')} (needs CONFIG_FTRACE_SYSCALLS)`,
+      true,
+    );
+    const sched = ['sched_process_exec', 'sched_process_exit', 'sched_process_fork'].filter(
+      (t) => !fs.existsSync(`${tracefs}/events/sched/${t}`),
+    );
+    add('sched tracepoints', sched.length === 0, sched.length === 0 ? 'exec, exit, fork' : `missing: ${sched.join(', ')}`, true);
+  }
+  const ok = checks.every((c) => !c.required || c.ok === true);
+  const uses =
+    'socket capture from syscall tracepoints (read/write/send/recv families, connect, accept, close); ' +
+    'process lifecycle from sched tracepoints; events through one BPF ring buffer; no kprobes, no fentry';
+  if (values.json) {
+    process.stdout.write(JSON.stringify({ ok, checks, uses }, null, 2) + '\n');
+  } else {
+    for (const c of checks) {
+      const mark = c.ok === true ? 'ok  ' : c.ok === false ? (c.required ? 'FAIL' : 'no  ') : '?   ';
+      process.stdout.write(`${mark} ${c.name.padEnd(20)} ${c.detail}\n`);
+    }
+    process.stdout.write(`\nthe agent uses: ${uses}\n`);
+    process.stdout.write(ok ? 'ready: the agent can run here\n' : 'not ready: fix the FAIL lines above\n');
+  }
+  return ok ? 0 : 1;
+}

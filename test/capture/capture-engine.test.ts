@@ -1,0 +1,123 @@
+import test from 'ava';
+import { CaptureEngine, type KernelSession, type KernelSessionOptions } from '../../src/capture/capture-engine';
+import type { CaptureEvent } from '../../src/capture/events';
+import { ProcFs } from '../../src/capture/procfs';
+import { silentLogger } from '../../src/util/log';
+import { FakeProc } from '../helpers/fake-proc';
+import { batch, connRecord, dataRecord, procRecord } from '../helpers/records';
+
+class FakeSession implements KernelSession {
+  log: string[] = [];
+  tgids = new Set<number>();
+  closed = 0;
+  constructor(readonly opts: KernelSessionOptions) {}
+  selectTgid(tgid: number, on: boolean) {
+    this.log.push(`select ${tgid} ${on}`);
+    if (on) this.tgids.add(tgid);
+    else this.tgids.delete(tgid);
+  }
+  selectCgroup() {}
+  setExecNames(names: string[]) {
+    this.log.push(`exec-names ${names.join(',')}`);
+  }
+  attachAll() {
+    this.log.push('attach');
+    return ['tp_sys_enter_read'];
+  }
+  start() {
+    this.log.push('start');
+  }
+  stats() {
+    return { kernel: [5n, 1n], batchesDelivered: 1, recordsDelivered: 5, batchesDropped: 0, recordsDropped: 0, bytesDropped: 0 };
+  }
+  close() {
+    this.closed++;
+  }
+}
+
+function engineWith(fp: FakeProc, selectors: ConstructorParameters<typeof CaptureEngine>[0]['selectors']) {
+  let session: FakeSession | undefined;
+  const events: CaptureEvent[] = [];
+  const engine = new CaptureEngine(
+    { selectors, rescanMs: 0 },
+    {
+      openSession: (o) => (session = new FakeSession(o)),
+      procfs: new ProcFs(fp.proc),
+      logger: silentLogger,
+      agentPid: 1,
+    },
+    (e) => events.push(e),
+  );
+  return { engine, events, session: () => session! };
+}
+
+test('the kernel filter is filled before probes attach; config reaches the session', (t) => {
+  const fp = new FakeProc();
+  fp.add({ pid: 10, exe: 'usr/bin/node', cmdline: ['node'] });
+  try {
+    const { engine, session } = engineWith(fp, [{ kind: 'exe', pattern: 'node' }]);
+    t.deepEqual(engine.start(), ['tp_sys_enter_read']);
+    t.deepEqual(session().log, ['exec-names node', 'select 10 true', 'start', 'attach']);
+    t.like(session().opts.config, { agentTgid: 1, captureBytes: 16384, selectAll: false, followForks: true });
+    engine.stop();
+    engine.stop();
+    t.is(session().closed, 1);
+  } finally {
+    fp.cleanup();
+  }
+});
+
+test('events of unselected processes are dropped and counted; exec updates selection', (t) => {
+  const fp = new FakeProc();
+  fp.add({ pid: 10, exe: 'usr/bin/node', cmdline: ['node'] });
+  try {
+    const { engine, events } = engineWith(fp, [{ kind: 'exe', pattern: 'node' }]);
+    engine.start();
+    fp.add({ pid: 20, exe: 'usr/bin/node', cmdline: ['node'] });
+    engine.onBatch(
+      batch([
+        connRecord({ tgid: 10, connId: 1 }),
+        dataRecord({ tgid: 30, connId: 2, payload: Buffer.from('x') }),
+        procRecord({ type: 'exec', tgid: 20, flags: 1 }),
+        dataRecord({ tgid: 20, connId: 3, payload: Buffer.from('y') }),
+        procRecord({ type: 'exit', tgid: 10 }),
+        dataRecord({ tgid: 10, connId: 1, payload: Buffer.from('late') }),
+      ]),
+    );
+    t.deepEqual(
+      events.map((e) => `${e.type}:${e.tgid}`),
+      ['open:10', 'exec:20', 'data:20', 'exit:10'],
+    );
+    const s = engine.stats();
+    t.is(s.filteredInUserSpace, 2);
+    t.is(s.kernel.events_sent, 5);
+    t.is(s.kernel.events_lost, 1);
+    engine.stop();
+  } finally {
+    fp.cleanup();
+  }
+});
+
+test('a --pid that names no process fails start and closes the session', (t) => {
+  const fp = new FakeProc();
+  try {
+    const { engine, session } = engineWith(fp, [{ kind: 'pid', pid: 4242 }]);
+    t.throws(() => engine.start(), { message: 'no process with pid 4242' });
+    t.is(session().closed, 1);
+    t.false(engine.running);
+  } finally {
+    fp.cleanup();
+  }
+});
+
+test('capture bytes are validated', (t) => {
+  t.throws(
+    () =>
+      new CaptureEngine(
+        { selectors: [{ kind: 'all' }], captureBytes: 20000 },
+        { openSession: () => { throw new Error('unused'); }, procfs: new ProcFs('/nonexistent'), logger: silentLogger },
+        () => {},
+      ),
+    { instanceOf: RangeError },
+  );
+});

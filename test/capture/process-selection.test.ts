@@ -1,0 +1,245 @@
+import test from 'ava';
+import type { ExecEvent } from '../../src/capture/events';
+import { ProcessSelection, type SelectionTarget, type Selector } from '../../src/capture/process-selection';
+import { ProcFs } from '../../src/capture/procfs';
+import { silentLogger } from '../../src/util/log';
+import { FakeProc } from '../helpers/fake-proc';
+
+class FakeTarget implements SelectionTarget {
+  tgids = new Set<number>();
+  cgroups = new Set<bigint>();
+  execNames: string[] = [];
+  calls: string[] = [];
+  selectTgid(tgid: number, on: boolean) {
+    this.calls.push(`${on ? '+' : '-'}${tgid}`);
+    if (on) this.tgids.add(tgid);
+    else this.tgids.delete(tgid);
+  }
+  selectCgroup(id: bigint, on: boolean) {
+    if (on) this.cgroups.add(id);
+    else this.cgroups.delete(id);
+  }
+  setExecNames(names: string[]) {
+    this.execNames = names;
+  }
+}
+
+const AGENT = 999;
+
+function setup(selectors: Selector[], build: (fp: FakeProc) => void) {
+  const fp = new FakeProc();
+  build(fp);
+  const target = new FakeTarget();
+  const sel = new ProcessSelection(selectors, target, new ProcFs(fp.proc), {
+    agentPid: AGENT,
+    logger: silentLogger,
+    resolveCgroup: (p) => (p === '/sys/fs/cgroup/app' ? { id: 77n, relPath: '/app' } : undefined),
+  });
+  return { fp, target, sel };
+}
+
+function exec(tgid: number, selectedByKernel = false): ExecEvent {
+  return { type: 'exec', tgid, ppid: 1, tsNs: 1, cgroupId: 1n, comm: 'x', filename: '/x', selectedByKernel };
+}
+
+test('--exe python3 matches the real interpreter started as python3, not the pyenv shim run by bash', (t) => {
+  const { fp, target, sel } = setup([{ kind: 'exe', pattern: 'python3' }], (fp) => {
+    fp.writeFile('usr/bin/python3.11', 'elf');
+    fp.symlink('usr/bin/python3', fp.file('usr/bin/python3.11'));
+    fp.writeFile('usr/bin/bash', 'elf');
+    fp.writeFile('shims/python3', '#!/usr/bin/env bash\nexec ...');
+    // Real interpreter, started by name through PATH.
+    fp.add({ pid: 100, exe: 'usr/bin/python3.11', cmdline: ['python3', 'server.py'], env: { PATH: fp.file('usr/bin') } });
+    // Started by absolute path.
+    fp.add({ pid: 101, exe: 'usr/bin/python3.11', cmdline: [fp.file('usr/bin/python3'), '-m', 'http.server'] });
+    // The shim: bash running a script named python3.
+    fp.add({ pid: 102, exe: 'usr/bin/bash', cmdline: ['bash', fp.file('shims/python3'), 'x.py'] });
+    fp.add({ pid: 103, exe: 'usr/bin/bash', cmdline: [fp.file('shims/python3'), 'x.py'] });
+    // Something else that claims the name in argv[0].
+    fp.add({ pid: 104, exe: 'usr/bin/bash', cmdline: ['python3'], env: { PATH: fp.file('usr/bin') } });
+    // The agent itself never.
+    fp.add({ pid: AGENT, exe: 'usr/bin/python3.11', cmdline: ['python3'] });
+  });
+  try {
+    sel.start();
+    t.deepEqual([...target.tgids].sort(), [100, 101]);
+    t.deepEqual(target.execNames, ['python3'], 'exact names go to the kernel for exec-time selection');
+    t.false(sel.isSelected(AGENT));
+  } finally {
+    fp.cleanup();
+  }
+});
+
+test('globs match the executable basename and are not sent to the kernel', (t) => {
+  const { fp, target, sel } = setup([{ kind: 'exe', pattern: 'python3*' }], (fp) => {
+    fp.add({ pid: 100, exe: 'usr/bin/python3.11', cmdline: ['python3.11'] });
+    fp.add({ pid: 101, exe: 'usr/bin/node', cmdline: ['node'] });
+  });
+  try {
+    sel.start();
+    t.deepEqual([...target.tgids], [100]);
+    t.deepEqual(target.execNames, []);
+  } finally {
+    fp.cleanup();
+  }
+});
+
+test('--port selects the processes holding a listening socket on that port', (t) => {
+  const { fp, target, sel } = setup([{ kind: 'port', port: 8080 }], (fp) => {
+    fp.add({ pid: 200, exe: 'usr/bin/node', sockets: [5555, 6666], listening: [[8080, 5555], [9090, 7777]] });
+    fp.add({ pid: 201, exe: 'usr/bin/node', sockets: [7777] });
+    fp.add({ pid: 202, exe: 'usr/bin/node', sockets: [] });
+  });
+  try {
+    sel.start();
+    t.deepEqual([...target.tgids], [200]);
+    t.deepEqual(sel.snapshot().get(200), ['port']);
+  } finally {
+    fp.cleanup();
+  }
+});
+
+test('--cgroup selects the kernel cgroup id and processes in it or below', (t) => {
+  const { fp, target, sel } = setup([{ kind: 'cgroup', path: '/sys/fs/cgroup/app' }], (fp) => {
+    fp.add({ pid: 300, exe: 'usr/bin/a', cgroup: '/app' });
+    fp.add({ pid: 301, exe: 'usr/bin/a', cgroup: '/app/worker' });
+    fp.add({ pid: 302, exe: 'usr/bin/a', cgroup: '/application' });
+  });
+  try {
+    sel.start();
+    t.deepEqual([...target.cgroups], [77n]);
+    t.deepEqual([...target.tgids].sort(), [300, 301]);
+  } finally {
+    fp.cleanup();
+  }
+});
+
+test('unknown cgroup is a clear error', (t) => {
+  const fp = new FakeProc();
+  try {
+    t.throws(
+      () => new ProcessSelection([{ kind: 'cgroup', path: '/nope' }], new FakeTarget(), new ProcFs(fp.proc), { agentPid: 1, logger: silentLogger }),
+      { message: /cgroup not found: \/nope/ },
+    );
+  } finally {
+    fp.cleanup();
+  }
+});
+
+test('--container matches the id in the cgroup path', (t) => {
+  const id = 'abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789';
+  const { fp, target, sel } = setup([{ kind: 'container', id: id.slice(0, 12) }], (fp) => {
+    fp.add({ pid: 400, exe: 'usr/bin/a', cgroup: `/kubepods/pod1/cri-containerd-${id}.scope` });
+    fp.add({ pid: 401, exe: 'usr/bin/a', cgroup: '/kubepods/pod1/other' });
+  });
+  try {
+    sel.start();
+    t.deepEqual([...target.tgids], [400]);
+  } finally {
+    fp.cleanup();
+  }
+});
+
+test('exec: a kernel-selected shim is removed, the real program it execs is kept', (t) => {
+  const { fp, target, sel } = setup([{ kind: 'exe', pattern: 'python3' }], (fp) => {
+    fp.writeFile('usr/bin/python3.11', 'elf');
+    fp.symlink('usr/bin/python3', fp.file('usr/bin/python3.11'));
+  });
+  try {
+    sel.start();
+    t.deepEqual([...target.tgids], []);
+    // The shim execs: the kernel matched comm "python3" and selected it itself.
+    fp.add({ pid: 500, exe: 'usr/bin/bash', cmdline: [fp.file('shims/python3')] });
+    target.tgids.add(500);
+    sel.onExec(exec(500, true));
+    t.false(sel.isSelected(500));
+    t.false(target.tgids.has(500), 'user space removed the shim from the kernel filter');
+    // The shim execs the real interpreter (same pid).
+    fp.remove(500);
+    fp.add({ pid: 500, exe: 'usr/bin/python3.11', cmdline: [fp.file('usr/bin/python3'), 'app.py'] });
+    target.tgids.add(500);
+    sel.onExec(exec(500, true));
+    t.true(sel.isSelected(500));
+    t.true(target.tgids.has(500));
+    t.deepEqual(sel.snapshot().get(500), ['exe']);
+  } finally {
+    fp.cleanup();
+  }
+});
+
+test('exec: a process that no selector matches any more is deselected; --pid stays', (t) => {
+  const { fp, target, sel } = setup(
+    [{ kind: 'exe', pattern: 'node' }, { kind: 'pid', pid: 601 }],
+    (fp) => {
+      fp.add({ pid: 600, exe: 'usr/bin/node', cmdline: ['node'] });
+      fp.add({ pid: 601, exe: 'usr/bin/ruby', cmdline: ['ruby'] });
+    },
+  );
+  try {
+    sel.start();
+    t.deepEqual([...target.tgids].sort(), [600, 601]);
+    fp.remove(600);
+    fp.add({ pid: 600, exe: 'usr/bin/sh', cmdline: ['sh', '-c', 'ls'] });
+    sel.onExec(exec(600));
+    t.false(target.tgids.has(600));
+    fp.remove(601);
+    fp.add({ pid: 601, exe: 'usr/bin/sh', cmdline: ['sh'] });
+    sel.onExec(exec(601));
+    t.true(target.tgids.has(601));
+  } finally {
+    fp.cleanup();
+  }
+});
+
+test('fork of a selected process: child kept with reason fork; exit forgets', (t) => {
+  const { fp, target, sel } = setup([{ kind: 'pid', pid: 700 }], (fp) => {
+    fp.add({ pid: 700, exe: 'usr/bin/python3.11', cmdline: ['gunicorn'] });
+  });
+  try {
+    sel.start();
+    target.tgids.add(701); // the kernel selected the child itself
+    sel.onFork({ type: 'fork', tgid: 701, ppid: 700, tsNs: 1, cgroupId: 1n, comm: 'gunicorn', selectedByKernel: true });
+    t.deepEqual(sel.snapshot().get(701), ['fork']);
+    t.false(target.calls.includes('+701'), 'no redundant map update');
+    sel.onExit({ type: 'exit', tgid: 701, ppid: 700, tsNs: 2, cgroupId: 1n, comm: 'gunicorn', exitCode: 0 });
+    t.false(sel.isSelected(701));
+    t.false(target.tgids.has(701));
+  } finally {
+    fp.cleanup();
+  }
+});
+
+test('rescan drops processes that vanished and picks up new listeners', (t) => {
+  const { fp, target, sel } = setup([{ kind: 'port', port: 8080 }], () => {});
+  try {
+    sel.start();
+    t.is(target.tgids.size, 0);
+    fp.add({ pid: 800, exe: 'usr/bin/node', sockets: [42], listening: [[8080, 42]] });
+    sel.rescan();
+    t.deepEqual([...target.tgids], [800]);
+    fp.remove(800);
+    sel.rescan();
+    t.deepEqual([...target.tgids], []);
+  } finally {
+    fp.cleanup();
+  }
+});
+
+test('threads listed in /proc are not mistaken for processes', (t) => {
+  const { fp, target, sel } = setup([{ kind: 'exe', pattern: 'node' }], (fp) => {
+    fp.add({ pid: 900, exe: 'usr/bin/node', cmdline: ['node'] });
+    fp.add({ pid: 901, tgid: 900, exe: 'usr/bin/node', cmdline: ['node'] });
+  });
+  try {
+    sel.start();
+    t.deepEqual([...target.tgids], [900]);
+  } finally {
+    fp.cleanup();
+  }
+});
+
+test('no selector is an error', (t) => {
+  t.throws(() => new ProcessSelection([], new FakeTarget(), new ProcFs('/nonexistent'), { agentPid: 1, logger: silentLogger }), {
+    message: /no process selector/,
+  });
+});
