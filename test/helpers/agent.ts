@@ -1,0 +1,109 @@
+// Runs the real CLI (bin/ebpf-otel) as a child process for end-to-end tests:
+// waits for "ebpf-otel: ready", collects stdout lines, stops it with SIGINT.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+
+export const ROOT = path.resolve(__dirname, '../../..');
+export const BIN = path.join(ROOT, 'bin', 'ebpf-otel');
+
+export interface RunningAgent {
+  readonly pid: number;
+  readonly lines: string[];
+  stderr(): string;
+  /** SIGINT, then the exit code and every stdout line. */
+  stop(): Promise<{ code: number | null; lines: string[]; stderr: string }>;
+}
+
+export async function startAgent(args: string[], opts: { readyTimeoutMs?: number } = {}): Promise<RunningAgent> {
+  const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
+  const lines: string[] = [];
+  let stderr = '';
+  readline.createInterface({ input: child.stdout! }).on('line', (l) => lines.push(l));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`agent not ready within ${opts.readyTimeoutMs ?? 20000} ms; stderr:\n${stderr}`));
+    }, opts.readyTimeoutMs ?? 20000);
+    const check = () => {
+      if (stderr.includes('ebpf-otel: ready')) {
+        clearTimeout(timer);
+        child.stderr!.off('data', check);
+        resolve();
+      }
+    };
+    child.stderr!.on('data', check);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`agent exited with ${code} before ready; stderr:\n${stderr}`));
+    });
+  });
+  return {
+    pid: child.pid!,
+    lines,
+    stderr: () => stderr,
+    async stop() {
+      child.kill('SIGINT');
+      const code = await withTimeout(exited, 15000, () => child.kill('SIGKILL'));
+      return { code, lines, stderr };
+    },
+  };
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => void): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onTimeout();
+      reject(new Error(`timed out after ${ms} ms`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([p, t]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A workload program that prints a JSON line when ready and waits for "go" on stdin. */
+export interface Workload {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  readonly hello: Record<string, unknown>;
+  go(): void;
+  /** The last JSON line it printed, once it exits 0. */
+  result(): Promise<Record<string, unknown>>;
+}
+
+export async function startWorkload(cmd: string, args: string[]): Promise<Workload> {
+  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const out: string[] = [];
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const rl = readline.createInterface({ input: child.stdout! });
+  const first = new Promise<string>((resolve, reject) => {
+    rl.once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`${cmd} exited ${code} before ready: ${err}`)));
+  });
+  rl.on('line', (l) => out.push(l));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const hello = JSON.parse(await first) as Record<string, unknown>;
+  return {
+    child,
+    pid: child.pid!,
+    hello,
+    go: () => child.stdin!.write('go\n'),
+    async result() {
+      const code = await withTimeout(exited, 30000, () => child.kill('SIGKILL'));
+      if (code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err}`);
+      return JSON.parse(out[out.length - 1]!) as Record<string, unknown>;
+    },
+  };
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
