@@ -161,7 +161,8 @@ struct agent_config {
 	__u8 select_all;     /* trace every process but the agent */
 	__u8 capture_udp;    /* follow UDP sockets too (TCP always) */
 	__u8 follow_forks;   /* a selected process's forked children are selected */
-	__u8 _pad;
+	__u8 report_execs;   /* report every exec, not only selected ones (glob
+			      * selectors are matched in user space) */
 };
 
 #endif /* EBPF_OTEL_SOCKET_TRACE_H */

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The connection table: one entry per followed (tgid, fd), with the id user
+ * space knows the connection by and the byte counters that are also the
+ * stream positions. An id names one struct sock: when the fd comes to name
+ * another socket, the old id is closed and a new one opened.
+ */
+#ifndef EBPF_OTEL_CONNECTIONS_BPF_H
+#define EBPF_OTEL_CONNECTIONS_BPF_H
+
+#include "common.bpf.h"
+#include "sockets.bpf.h"
+
+struct connection {
+	__u64 conn_id;
+	__u64 bytes_sent; /* advanced atomically: also the egress stream position */
+	__u64 bytes_recv; /* likewise for ingress */
+	__u64 sk;         /* the struct sock * this id was issued for */
+	struct sock_tuple tuple;
+	__u32 netns;
+	__u8 role;
+	__u8 _pad[3];
+};
+
+/*
+ * LRU: fds closed without close() (exit, exec with CLOEXEC, close_range) leave
+ * entries behind; the LRU ages them out instead of filling the table. An
+ * entry of a live but idle connection that is aged out comes back as a new
+ * id (OPEN_EXISTING) on its next I/O.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u64); /* conn_key() */
+	__type(value, struct connection);
+} conn_info SEC(".maps");
+
+/* Connection ids: unique per load, never 0. */
+__u64 next_conn_id = 1;
+
+static __always_inline __u64 conn_key(__u32 tgid, __s32 fd)
+{
+	return (__u64)tgid << 32 | (__u32)fd;
+}
+
+static __always_inline void emit_conn_event(__u32 type, __u8 reason, __s32 fd,
+					    const struct connection *c)
+{
+	struct conn_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	if (!e) {
+		count_write(-1);
+		return;
+	}
+	e->type = type;
+	e->tgid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->fd = fd;
+	e->conn_id = c->conn_id;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->bytes_sent = c->bytes_sent;
+	e->bytes_recv = c->bytes_recv;
+	e->netns = c->netns;
+	e->role = c->role;
+	e->reason = reason;
+	e->_pad = 0;
+	e->tuple = c->tuple;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_ringbuf_submit(e, batched_wakeup());
+	count_write(0);
+}
+
+static __always_inline bool same_tuple(const struct sock_tuple *a, const struct sock_tuple *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+	int i;
+
+	for (i = 0; i < sizeof(*a) / sizeof(__u64); i++)
+		if (x[i] != y[i])
+			return false;
+	return true;
+}
+
+/*
+ * Starts following `fd` as a new connection and emits EV_OPEN; `old` is the
+ * entry the fd had (closed as CLOSE_REPLACED) or NULL. Returns the entry in
+ * the table, or NULL if it could not be stored.
+ */
+static __always_inline struct connection *
+open_connection(__u32 tgid, __s32 fd, struct sock *sk, __u8 role, __u8 reason,
+		struct connection *old)
+{
+	__u64 key = conn_key(tgid, fd);
+	struct connection fresh = {};
+	long err;
+
+	fresh.sk = (__u64)sk;
+	fresh.role = role;
+	read_sock_tuple(sk, &fresh.tuple, &fresh.netns);
+
+	/* A repeated connect() that reports the same connection is not a new one. */
+	if (old && old->sk == fresh.sk && old->role == role && same_tuple(&old->tuple, &fresh.tuple))
+		return old;
+
+	fresh.conn_id = __sync_fetch_and_add(&next_conn_id, 1);
+	if (old) {
+		emit_conn_event(EV_CLOSE, CLOSE_REPLACED, fd, old);
+		stat_add(STAT_CONN_CLOSED, 1);
+	}
+	/* First I/O seen by two threads at once: the first one's entry wins. */
+	err = bpf_map_update_elem(&conn_info, &key, &fresh,
+				  old || role != ROLE_UNKNOWN ? BPF_ANY : BPF_NOEXIST);
+	if (err == -EEXIST)
+		return bpf_map_lookup_elem(&conn_info, &key);
+	if (err) {
+		stat_add(STAT_CONN_TABLE_FULL, 1);
+		return NULL;
+	}
+	stat_add(STAT_CONN_OPENED, 1);
+	emit_conn_event(EV_OPEN, reason, fd, &fresh);
+	return bpf_map_lookup_elem(&conn_info, &key);
+}
+
+/* The entry data on (tgid, fd) belongs to; opened as OPEN_EXISTING if new. */
+static __always_inline struct connection *connection_for_io(__u32 tgid, __s32 fd, struct sock *sk)
+{
+	__u64 key = conn_key(tgid, fd);
+	struct connection *c = bpf_map_lookup_elem(&conn_info, &key);
+
+	if (c && c->sk == (__u64)sk)
+		return c;
+	return open_connection(tgid, fd, sk, ROLE_UNKNOWN, OPEN_EXISTING, c);
+}
+
+static __always_inline void close_connection(__u32 tgid, __s32 fd, __u8 reason)
+{
+	__u64 key = conn_key(tgid, fd);
+	struct connection *c = bpf_map_lookup_elem(&conn_info, &key);
+
+	if (!c)
+		return;
+	emit_conn_event(EV_CLOSE, reason, fd, c);
+	bpf_map_delete_elem(&conn_info, &key);
+	stat_add(STAT_CONN_CLOSED, 1);
+}
+
+#endif /* EBPF_OTEL_CONNECTIONS_BPF_H */

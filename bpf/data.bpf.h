@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Data events: the arguments a read/write-like syscall was entered with, and
+ * the copy of the bytes it moved into one ring record at its exit.
+ */
+#ifndef EBPF_OTEL_DATA_BPF_H
+#define EBPF_OTEL_DATA_BPF_H
+
+#include "common.bpf.h"
+#include "connections.bpf.h"
+
+/* The kernel's cap on iovecs per call and on messages per *mmsg call. */
+#ifndef UIO_MAXIOV
+#define UIO_MAXIOV 1024
+#endif
+
+struct io_args {
+	__u64 ts_enter_ns;
+	__u64 buf;  /* a buffer, a struct iovec[], a struct user_msghdr or a struct mmsghdr[] */
+	__u64 sk;   /* socket behind fd at entry; 0: not one we follow */
+	__s32 fd;
+	__u32 vlen;   /* readv/writev: iovec count; *mmsg: message count */
+	__u32 source; /* enum data_source: the exit checks it is its own syscall's entry */
+	__u32 _pad;
+};
+
+/*
+ * pid_tgid -> args, for every I/O syscall of a selected process (also
+ * non-sockets, so a missing entry really means a missed sys_enter). LRU so
+ * entries of threads that never reached sys_exit age out.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct io_args);
+} active_io_args SEC(".maps");
+
+/* The data event being built: header, then at most MAX_PAYLOAD bytes. */
+struct data_event_buf {
+	__u8 bytes[sizeof(struct data_event) + MAX_PAYLOAD];
+};
+
+/*
+ * Vectored I/O is gathered here first: at (offset < MAX_PAYLOAD) a copy of
+ * (length <= MAX_PAYLOAD) is provably in bounds only in 2 * MAX_PAYLOAD bytes,
+ * and header + 2 * MAX_PAYLOAD exceeds what a per-CPU value may hold (32 KiB).
+ */
+struct iov_gather_buf {
+	__u8 bytes[2 * MAX_PAYLOAD];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct data_event_buf);
+} data_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct iov_gather_buf);
+} iov_scratch SEC(".maps");
+
+static __always_inline __u64 capture_limit(void)
+{
+	return config.capture_bytes < MAX_PAYLOAD ? config.capture_bytes : MAX_PAYLOAD;
+}
+
+static __always_inline struct data_event *data_event_scratch(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&data_scratch, &zero);
+}
+
+/* What a syscall exit knows about one run of bytes to report. */
+struct io_result {
+	const struct io_args *args;
+	struct connection *conn;
+	__u64 ts_exit_ns;
+	__u8 dir;
+	__u8 source;
+};
+
+/*
+ * Claims the next `size` bytes of this direction's stream; returns where they
+ * start. Atomic: concurrent writers on one socket each get their own range.
+ */
+static __always_inline __u64 advance_stream(const struct io_result *x, __u64 size)
+{
+	if (x->dir == DIR_EGRESS)
+		return __sync_fetch_and_add(&x->conn->bytes_sent, size);
+	return __sync_fetch_and_add(&x->conn->bytes_recv, size);
+}
+
+/* Fills the header for `size` moved bytes of which `captured` are in the
+ * payload already, and writes header + payload to the ring. */
+static __always_inline void submit_data_event(struct data_event *ev, const struct io_result *x,
+					      __u64 size, __u64 captured)
+{
+	struct connection *c = x->conn;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	long err;
+
+	ev->type = EV_DATA;
+	ev->tgid = pid_tgid >> 32;
+	ev->tid = (__u32)pid_tgid;
+	ev->fd = x->args->fd;
+	ev->conn_id = c->conn_id;
+	ev->ts_enter_ns = x->args->ts_enter_ns;
+	ev->ts_exit_ns = x->ts_exit_ns;
+	ev->pos = advance_stream(x, size);
+	ev->cgroup_id = bpf_get_current_cgroup_id();
+	ev->netns = c->netns;
+	ev->size = size;
+	ev->dir = x->dir;
+	ev->role = c->role;
+	ev->source = x->source;
+	ev->tuple = c->tuple;
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+
+	barrier_var(captured);
+	if (captured > MAX_PAYLOAD) /* never true; bounds the ring write for the verifier */
+		captured = 0;
+	ev->captured = captured;
+	ev->flags = 0;
+	if (captured < size) {
+		ev->flags = DATA_F_TRUNCATED;
+		stat_add(STAT_BYTES_TRUNCATED, size - captured);
+	}
+	err = bpf_ringbuf_output(&events, ev, sizeof(*ev) + captured, batched_wakeup());
+	count_write(err);
+	stat_add(STAT_DATA_EVENTS, 1);
+}
+
+/* read/write/recvfrom/sendto: one contiguous user buffer. */
+static __always_inline void capture_buffer(const struct io_result *x, __u64 size)
+{
+	struct data_event *ev = data_event_scratch();
+	__u64 n = size < capture_limit() ? size : capture_limit();
+
+	if (!ev)
+		return;
+	barrier_var(n);
+	if (n > MAX_PAYLOAD)
+		n = 0;
+	if (n && bpf_probe_read_user(ev->payload, n, (const void *)x->args->buf))
+		n = 0;
+	submit_data_event(ev, x, size, n);
+}
+
+/*
+ * Copies into `dst`, in iovec order, the first bytes of the `moved` the
+ * syscall transferred through the user iovec array at `iov_addr`, at most
+ * `cap`. Returns the number copied; stops at the first unreadable iovec.
+ *
+ * Global, not static: the verifier checks it once per program instead of once
+ * per call site, which keeps the *mmsg programs (a call per message) small.
+ */
+__noinline long gather_iovecs(struct iov_gather_buf *dst, __u64 iov_addr, __u64 vlen,
+			      __u64 moved, __u64 cap)
+{
+	const struct iovec *iov = (const struct iovec *)iov_addr;
+	__u64 consumed = 0, copied = 0;
+	int i;
+
+	if (!dst)
+		return 0;
+	for (i = 0; i < MAX_IOVECS; i++) {
+		struct iovec v;
+		__u64 take, n;
+
+		if (i >= vlen || consumed >= moved || copied >= cap)
+			return copied;
+		if (bpf_probe_read_user(&v, sizeof(v), &iov[i]))
+			return copied;
+		take = moved - consumed;
+		if (v.iov_len < take)
+			take = v.iov_len;
+		consumed += take;
+		n = take < cap - copied ? take : cap - copied;
+		barrier_var(n);
+		if (n > MAX_PAYLOAD)
+			return copied;
+		/* copied < cap <= MAX_PAYLOAD here: the mask only informs the verifier. */
+		if (n && bpf_probe_read_user(dst->bytes + (copied & (MAX_PAYLOAD - 1)), n, v.iov_base))
+			return copied;
+		copied += n;
+	}
+	/* Bytes sat in iovecs we do not look at: they show as truncation. */
+	if (consumed < moved && vlen > MAX_IOVECS)
+		stat_add(STAT_IOV_SKIPPED, vlen - MAX_IOVECS);
+	return copied;
+}
+
+/* readv/writev/recvmsg/sendmsg, and each message of *mmsg. */
+static __always_inline void capture_iovecs(const struct io_result *x, __u64 size,
+					   const struct iovec *iov, __u64 vlen)
+{
+	struct data_event *ev = data_event_scratch();
+	__u32 zero = 0;
+	struct iov_gather_buf *stage = bpf_map_lookup_elem(&iov_scratch, &zero);
+	__u64 n;
+
+	if (!ev || !stage)
+		return;
+	n = gather_iovecs(stage, (__u64)iov, vlen, size, capture_limit());
+	barrier_var(n);
+	if (n > MAX_PAYLOAD)
+		n = 0;
+	if (n && bpf_probe_read_kernel(ev->payload, n, stage))
+		n = 0;
+	submit_data_event(ev, x, size, n);
+}
+
+static __always_inline void capture_msghdr(const struct io_result *x, __u64 size)
+{
+	struct user_msghdr msg;
+
+	if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)x->args->buf))
+		return;
+	capture_iovecs(x, size, msg.msg_iov, msg.msg_iovlen);
+}
+
+/*
+ * Bytes moved by messages [MAX_MMSG, count) of an *mmsg call. They are not
+ * captured but still advance the stream, so user space sees a gap instead of
+ * a stream that silently lacks them. Global for the reason gather_iovecs is.
+ */
+__noinline long mmsg_skipped_bytes(__u64 msgs_addr, __u64 count)
+{
+	const struct mmsghdr *msgs = (const struct mmsghdr *)msgs_addr;
+	__u64 sum = 0;
+	__u32 len;
+	int i;
+
+	for (i = MAX_MMSG; i < UIO_MAXIOV; i++) {
+		if (i >= count || bpf_probe_read_user(&len, sizeof(len), &msgs[i].msg_len))
+			break;
+		sum += len;
+	}
+	return sum;
+}
+
+/* recvmmsg/sendmmsg: `count` messages moved; each is its own data event. */
+static __always_inline void capture_mmsg(const struct io_result *x, __u64 count)
+{
+	const struct mmsghdr *msgs = (const struct mmsghdr *)x->args->buf;
+	int i;
+
+	for (i = 0; i < MAX_MMSG; i++) {
+		struct mmsghdr m;
+
+		if (i >= count)
+			break;
+		if (bpf_probe_read_user(&m, sizeof(m), &msgs[i]))
+			break;
+		if (m.msg_len)
+			capture_iovecs(x, m.msg_len, m.msg_hdr.msg_iov, m.msg_hdr.msg_iovlen);
+	}
+	if (count > MAX_MMSG) {
+		__u64 skipped = mmsg_skipped_bytes(x->args->buf, count);
+
+		stat_add(STAT_MMSG_SKIPPED, count - MAX_MMSG);
+		stat_add(STAT_BYTES_TRUNCATED, skipped);
+		advance_stream(x, skipped);
+	}
+}
+
+#endif /* EBPF_OTEL_DATA_BPF_H */

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Which processes are traced. User space fills the three maps; the kernel
+ * adds tgids itself at exec (exec_names) and fork (config.follow_forks) so a
+ * new process is captured from its first syscall, and drops them at exit.
+ */
+#ifndef EBPF_OTEL_SELECTION_BPF_H
+#define EBPF_OTEL_SELECTION_BPF_H
+
+#include "common.bpf.h"
+
+/* Value of a selected_tgids entry the kernel inserts itself. */
+#define SELECTED_BY_KERNEL 1
+
+/* tgid -> why it was selected (user space's business; the kernel writes 1). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} selected_tgids SEC(".maps");
+
+/* cgroup v2 id -> 1: every process in the cgroup is traced. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, __u8);
+} selected_cgroups SEC(".maps");
+
+/* comm after exec (NUL padded to TASK_COMM_LEN) -> 1. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, char[TASK_COMM_LEN]);
+	__type(value, __u8);
+} exec_names SEC(".maps");
+
+/*
+ * The first check of every syscall program. An unselected process pays one
+ * lookup per selection map (tgid, then cgroup) and nothing else.
+ */
+static __always_inline bool is_selected(__u32 tgid)
+{
+	__u64 cgroup_id;
+
+	if (tgid == config.agent_tgid)
+		return false;
+	if (config.select_all)
+		return true;
+	if (bpf_map_lookup_elem(&selected_tgids, &tgid))
+		return true;
+	cgroup_id = bpf_get_current_cgroup_id();
+	return bpf_map_lookup_elem(&selected_cgroups, &cgroup_id) != NULL;
+}
+
+#endif /* EBPF_OTEL_SELECTION_BPF_H */
