@@ -1,0 +1,64 @@
+// Module entry: the SocketTraceSession class and the free functions.
+// The TypeScript view of all of it is src/capture/native-binding.ts.
+#include <napi.h>
+#include <bpf/libbpf.h>
+
+#include "batch_format.h"
+#include "kernel_features.h"
+#include "js_util.h"
+#include "libbpf_log.h"
+#include "session.h"
+#include "socket_trace.h"
+
+namespace ebpf_otel {
+namespace {
+
+Napi::Value EnsureTracefsJs(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), TranslateErrors(info.Env(), [] { return EnsureTracefs(); }));
+}
+
+Napi::Value ProbeFeaturesJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  Napi::Object reasons = Napi::Object::New(env);
+  for (const auto& [name, feature] : ProbeFeatures()) {
+    out.Set(name, feature.supported);
+    if (!feature.supported) reasons.Set(name, feature.reason);
+  }
+  out.Set("reasons", reasons);
+  return out;
+}
+
+Napi::Value LibbpfVersionJs(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), libbpf_version_string());
+}
+
+// Sizes as this addon was compiled, to check the TypeScript layout against.
+Napi::Object Layout(Napi::Env env) {
+  Napi::Object layout = Napi::Object::New(env);
+  layout.Set("batchFrameHeaderBytes", BATCH_FRAME_HEADER_BYTES);
+  layout.Set("batchFrameAlign", BATCH_FRAME_ALIGN);
+  layout.Set("statCount", static_cast<uint32_t>(STAT__COUNT));
+  layout.Set("maxPayload", MAX_PAYLOAD);
+  layout.Set("dataEventBytes", static_cast<uint32_t>(sizeof(struct data_event)));
+  layout.Set("connEventBytes", static_cast<uint32_t>(sizeof(struct conn_event)));
+  layout.Set("procEventBytes", static_cast<uint32_t>(sizeof(struct proc_event)));
+  layout.Set("agentConfigBytes", static_cast<uint32_t>(sizeof(struct agent_config)));
+  return layout;
+}
+
+}  // namespace
+}  // namespace ebpf_otel
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+  using namespace ebpf_otel;
+  InstallLibbpfLog();
+  exports.Set("SocketTraceSession", SocketTraceSession::Init(env));
+  exports.Set("ensureTracefs", Napi::Function::New<EnsureTracefsJs>(env, "ensureTracefs"));
+  exports.Set("probeFeatures", Napi::Function::New<ProbeFeaturesJs>(env, "probeFeatures"));
+  exports.Set("libbpfVersion", Napi::Function::New<LibbpfVersionJs>(env, "libbpfVersion"));
+  exports.Set("layout", Layout(env));
+  return exports;
+}
+
+NODE_API_MODULE(ebpf_otel, InitModule)

@@ -1,0 +1,217 @@
+#include "ring_poller.h"
+
+#include <bpf/libbpf.h>
+#include <endian.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <system_error>
+
+#include "batch_format.h"
+#include "bpf_error.h"
+#include "libbpf_log.h"
+
+namespace ebpf_otel {
+namespace {
+constexpr uint32_t kRingTag = 1;
+constexpr uint32_t kStopTag = 2;
+}  // namespace
+
+// ---- Batch ----
+
+Batch::~Batch() { free(data_); }
+
+std::unique_ptr<Batch> Batch::Allocate(size_t capacity, std::shared_ptr<DeliveryCounters> counters) {
+  // malloc: 16-aligned on our targets, so frames (8-aligned offsets) are too.
+  auto* data = static_cast<uint8_t*>(malloc(capacity));
+  if (!data) return nullptr;
+  return std::make_unique<Batch>(data, capacity, std::move(counters));
+}
+
+bool Batch::Fits(size_t record_bytes) const { return capacity_ - size_ >= batch_frame_bytes(record_bytes); }
+
+void Batch::Append(const void* record, size_t record_bytes) {
+  uint8_t* frame = data_ + size_;
+  const uint32_t header[2] = {htole32(static_cast<uint32_t>(record_bytes)), 0};
+  memcpy(frame, header, sizeof(header));
+  memcpy(frame + BATCH_FRAME_HEADER_BYTES, record, record_bytes);
+  size_t framed = batch_frame_bytes(record_bytes);
+  size_t used = BATCH_FRAME_HEADER_BYTES + record_bytes;
+  memset(frame + used, 0, framed - used);
+  size_ += framed;
+  records_++;
+}
+
+void Batch::ShrinkToFit() {
+  if (size_ == 0 || size_ >= capacity_ / 2) return;
+  auto* smaller = static_cast<uint8_t*>(realloc(data_, size_));
+  if (!smaller) return;  // keep the larger block
+  data_ = smaller;
+  capacity_ = size_;
+}
+
+uint8_t* Batch::Release() {
+  uint8_t* data = data_;
+  data_ = nullptr;
+  return data;
+}
+
+// ---- RingPoller ----
+
+void RingPoller::RingBufferDeleter::operator()(ring_buffer* rb) const { ring_buffer__free(rb); }
+
+RingPoller::RingPoller(int events_map_fd, const PollerOptions& options, std::shared_ptr<DeliveryCounters> counters,
+                       Sink sink)
+    : options_(options), counters_(std::move(counters)), sink_(std::move(sink)) {
+  uint64_t mark = LibbpfLogMark();
+  // The destructor does not run if we throw: close what we opened here.
+  struct Fds {
+    int epoll = -1, stop = -1;
+    ~Fds() {
+      if (epoll >= 0) close(epoll);
+      if (stop >= 0) close(stop);
+    }
+  } fds;
+
+  ring_.reset(ring_buffer__new(events_map_fd, &RingPoller::OnRecord, this, nullptr));
+  if (!ring_) ThrowBpfError("start", errno, "cannot create the ring buffer reader", mark);
+  fds.epoll = epoll_create1(EPOLL_CLOEXEC);
+  if (fds.epoll < 0) ThrowBpfError("start", errno, "epoll_create1", mark);
+  fds.stop = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fds.stop < 0) ThrowBpfError("start", errno, "eventfd", mark);
+
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u32 = kRingTag;
+  // libbpf's own epoll set is readable when a ring has data.
+  if (epoll_ctl(fds.epoll, EPOLL_CTL_ADD, ring_buffer__epoll_fd(ring_.get()), &ev) < 0) {
+    ThrowBpfError("start", errno, "epoll_ctl (ring buffer)", mark);
+  }
+  ev.data.u32 = kStopTag;
+  if (epoll_ctl(fds.epoll, EPOLL_CTL_ADD, fds.stop, &ev) < 0) ThrowBpfError("start", errno, "epoll_ctl (eventfd)", mark);
+
+  epoll_fd_ = fds.epoll;
+  stop_fd_ = fds.stop;
+  fds.epoll = fds.stop = -1;
+
+  // The thread takes no signals: they belong to Node's main thread.
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  running_.store(true, std::memory_order_release);
+  try {
+    thread_ = std::thread(&RingPoller::Run, this);
+  } catch (const std::system_error& e) {
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    running_.store(false, std::memory_order_release);
+    close(epoll_fd_);
+    close(stop_fd_);
+    ThrowBpfError("start", e.code().value(), "cannot start the poll thread", mark);
+  }
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  pthread_setname_np(thread_.native_handle(), "ebpf-otel-poll");
+}
+
+RingPoller::~RingPoller() {
+  Stop();
+  if (epoll_fd_ >= 0) close(epoll_fd_);
+  if (stop_fd_ >= 0) close(stop_fd_);
+}
+
+void RingPoller::Stop() {
+  if (!thread_.joinable()) return;
+  stop_requested_.store(true, std::memory_order_release);
+  const uint64_t one = 1;
+  ssize_t written = write(stop_fd_, &one, sizeof(one));
+  (void)written;  // EAGAIN only if already signalled
+  thread_.join();
+}
+
+std::string RingPoller::error() const {
+  std::lock_guard<std::mutex> lock(error_mutex_);
+  return error_;
+}
+
+void RingPoller::Fail(const std::string& what, int err) {
+  if (err < 0) err = -err;
+  char buf[128];
+  std::lock_guard<std::mutex> lock(error_mutex_);
+  error_ = what + ": " + strerror_r(err, buf, sizeof(buf)) + " (" + ErrnoName(err) + ")";
+}
+
+void RingPoller::Run() noexcept {
+  try {
+    epoll_event events[2];
+    bool stopping = false;
+    while (!stopping && !stop_requested_.load(std::memory_order_acquire)) {
+      int n = epoll_wait(epoll_fd_, events, 2, options_.poll_timeout_ms);
+      counters_->polls.fetch_add(1, std::memory_order_relaxed);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        Fail("epoll_wait", errno);
+        break;
+      }
+      for (int i = 0; i < n; i++) {
+        if (events[i].data.u32 == kStopTag) stopping = true;
+      }
+      if (stopping) break;
+      // Whether woken or timed out: records submitted without a wakeup wait too.
+      int consumed = ring_buffer__consume(ring_.get());
+      if (consumed == -ECANCELED) break;  // OnRecord saw a stop request
+      if (consumed < 0) {
+        Fail("ring_buffer__consume", consumed);
+        break;
+      }
+      Flush();
+    }
+  } catch (const std::exception& e) {
+    std::lock_guard<std::mutex> lock(error_mutex_);
+    error_ = std::string("poll thread: ") + e.what();
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(error_mutex_);
+    error_ = "poll thread: unknown exception";
+  }
+  if (current_) {
+    counters_->CountDropped(current_->records(), current_->size());
+    current_.reset();
+  }
+  running_.store(false, std::memory_order_release);
+}
+
+int RingPoller::OnRecord(void* ctx, void* data, size_t size) {
+  auto* self = static_cast<RingPoller*>(ctx);
+  self->Append(data, size);
+  // libbpf keeps consuming while the producer keeps producing; a negative
+  // return is the only way out of a ring buffer that never empties.
+  return self->stop_requested_.load(std::memory_order_relaxed) ? -ECANCELED : 0;
+}
+
+void RingPoller::Append(const void* record, size_t size) {
+  if (current_ && !current_->Fits(size)) Flush();
+  if (!current_) {
+    size_t framed = batch_frame_bytes(size);
+    current_ = Batch::Allocate(framed > options_.batch_bytes ? framed : options_.batch_bytes, counters_);
+    if (!current_) {
+      counters_->CountDropped(1, framed);
+      return;
+    }
+  }
+  current_->Append(record, size);
+}
+
+void RingPoller::Flush() {
+  if (!current_ || current_->records() == 0) return;
+  uint32_t records = current_->records();
+  size_t bytes = current_->size();
+  current_->ShrinkToFit();
+  if (!sink_(current_)) counters_->CountDropped(records, bytes);
+  current_.reset();  // no-op if the sink took it
+}
+
+}  // namespace ebpf_otel

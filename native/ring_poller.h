@@ -1,0 +1,133 @@
+// The poll thread: drains the events ring buffer into batches.
+//
+// One thread waits on the ring buffer (epoll, at most poll_timeout_ms), then
+// consumes everything available and hands the batch to a sink: when the next
+// record would not fit in batch_bytes, and at the end of every wait, whether
+// it returned for data or timed out. Consuming after a timeout matters: the
+// BPF side may submit without waking us (wakeup_bytes), and that data must
+// not wait for the next wakeup.
+//
+// The sink must not block. When it refuses a batch (the JS queue is full)
+// the batch is dropped and counted; the thread goes on draining the kernel
+// side. No N-API here: the sink is the only way out.
+//
+// Stop() wakes the thread through an eventfd (and, if it is busy draining a
+// ring buffer that never empties, through the record callback) and joins it;
+// the batch being filled is dropped (and counted). Counters are atomics read
+// by any thread.
+#ifndef EBPF_OTEL_RING_POLLER_H
+#define EBPF_OTEL_RING_POLLER_H
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+struct ring_buffer;
+
+namespace ebpf_otel {
+
+struct DeliveryCounters {
+  std::atomic<uint64_t> batches_delivered{0};  // handed to the JS callback
+  std::atomic<uint64_t> records_delivered{0};
+  std::atomic<uint64_t> batches_dropped{0};    // JS queue full, or discarded at close
+  std::atomic<uint64_t> records_dropped{0};
+  std::atomic<uint64_t> bytes_dropped{0};      // framed bytes, headers included
+  std::atomic<uint64_t> polls{0};              // waits on the ring buffer that returned
+  std::atomic<bool> closed{false};             // set at close: queued batches are discarded
+
+  void CountDropped(uint64_t records, uint64_t bytes) {
+    batches_dropped.fetch_add(1, std::memory_order_relaxed);
+    records_dropped.fetch_add(records, std::memory_order_relaxed);
+    bytes_dropped.fetch_add(bytes, std::memory_order_relaxed);
+  }
+};
+
+// A batch of framed records (batch_format.h). Owns `data` until Release().
+class Batch {
+ public:
+  Batch(uint8_t* data, size_t capacity, std::shared_ptr<DeliveryCounters> counters)
+      : data_(data), capacity_(capacity), counters_(std::move(counters)) {}
+  ~Batch();
+  Batch(const Batch&) = delete;
+  Batch& operator=(const Batch&) = delete;
+
+  // Allocates an empty batch; nullptr if memory is short.
+  static std::unique_ptr<Batch> Allocate(size_t capacity, std::shared_ptr<DeliveryCounters> counters);
+
+  bool Fits(size_t record_bytes) const;
+  void Append(const void* record, size_t record_bytes);  // caller checked Fits()
+  // Gives back the unused tail when less than half is used, so small batches
+  // do not hold (or report to V8) a full batch_bytes each.
+  void ShrinkToFit();
+
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  size_t capacity() const { return capacity_; }
+  uint32_t records() const { return records_; }
+  DeliveryCounters& counters() const { return *counters_; }
+  // Hands the memory (from malloc) to the caller, who frees it with free().
+  uint8_t* Release();
+
+ private:
+  uint8_t* data_;
+  size_t capacity_;
+  size_t size_ = 0;
+  uint32_t records_ = 0;
+  std::shared_ptr<DeliveryCounters> counters_;
+};
+
+struct PollerOptions {
+  size_t batch_bytes;   // a record larger than this gets a batch of its own
+  int poll_timeout_ms;  // > 0
+};
+
+class RingPoller {
+ public:
+  // Takes a full batch; returns false to refuse it (it is then dropped and
+  // counted). Called on the poll thread only; must not block.
+  using Sink = std::function<bool(std::unique_ptr<Batch>& batch)>;
+
+  // Creates the ring buffer reader and starts the thread (BpfError, op 'start').
+  RingPoller(int events_map_fd, const PollerOptions& options, std::shared_ptr<DeliveryCounters> counters, Sink sink);
+  ~RingPoller();  // Stop()
+  RingPoller(const RingPoller&) = delete;
+  RingPoller& operator=(const RingPoller&) = delete;
+
+  // Wakes and joins the thread. Idempotent; main thread only.
+  void Stop();
+
+  bool running() const { return running_.load(std::memory_order_acquire); }
+  // Why the thread stopped on its own (empty while it runs or was stopped).
+  std::string error() const;
+
+ private:
+  struct RingBufferDeleter { void operator()(ring_buffer* rb) const; };
+
+  void Run() noexcept;
+  static int OnRecord(void* ctx, void* data, size_t size);
+  void Append(const void* record, size_t size);
+  void Flush();
+  void Fail(const std::string& what, int err);
+
+  PollerOptions options_;
+  std::shared_ptr<DeliveryCounters> counters_;
+  Sink sink_;
+  std::unique_ptr<ring_buffer, RingBufferDeleter> ring_;
+  int epoll_fd_ = -1;
+  int stop_fd_ = -1;  // eventfd
+  std::unique_ptr<Batch> current_;
+  std::atomic<bool> running_{false};
+  std::atomic<bool> stop_requested_{false};
+  mutable std::mutex error_mutex_;
+  std::string error_;
+  std::thread thread_;
+};
+
+}  // namespace ebpf_otel
+
+#endif  // EBPF_OTEL_RING_POLLER_H

@@ -1,0 +1,132 @@
+// Shared by the eBPF tests in test/native/: session options, bpftool views,
+// child workloads. Not a test file itself (ava runs *.test.js only).
+
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import * as readline from 'node:readline';
+
+import type { NativeBinding, SocketTraceSession, SocketTraceSessionOptions } from '../../src/capture/native-binding';
+
+export const EV_DATA = 1;
+export const DIR_EGRESS = 1;
+export const DIR_INGRESS = 2;
+export const STAT_EVENTS_SENT = 0;
+export const STAT_EVENTS_LOST = 1;
+
+// struct data_event offsets (bpf/socket_trace.h); the payload offset comes
+// from the addon (layout.dataEventBytes).
+export const DATA_EVENT = { type: 0, tgid: 4, captured: 64, dir: 68 } as const;
+
+export function sessionOptions(overrides: Partial<SocketTraceSessionOptions> = {}): SocketTraceSessionOptions {
+  return {
+    config: {
+      agentTgid: process.pid,
+      captureBytes: 4096,
+      wakeupBytes: 0,
+      selectAll: false,
+      captureUdp: false,
+      followForks: false,
+      reportExecs: false,
+    },
+    ringBufferBytes: 4 << 20,
+    batchBytes: 256 << 10,
+    maxPendingBatches: 16,
+    pollTimeoutMs: 20,
+    onBatch: () => {},
+    ...overrides,
+  };
+}
+
+export function openSession(binding: NativeBinding, overrides: Partial<SocketTraceSessionOptions> = {}): SocketTraceSession {
+  return new binding.SocketTraceSession(sessionOptions(overrides));
+}
+
+interface BpftoolLink {
+  id: number;
+  prog_id: number;
+}
+interface BpftoolProg {
+  id: number;
+  name?: string;
+}
+
+function bpftoolJson<T>(args: string[]): T {
+  return JSON.parse(execFileSync('bpftool', [...args, '-j'], { encoding: 'utf8' })) as T;
+}
+
+/** Program names of the kernel's links whose program is one of `progIds`, sorted. */
+export function linkedProgramNames(progIds: Iterable<number>): string[] {
+  const ids = new Set(progIds);
+  const names = new Map(bpftoolJson<BpftoolProg[]>(['prog', 'list']).map((p) => [p.id, p.name ?? `#${p.id}`]));
+  return bpftoolJson<BpftoolLink[]>(['link', 'list'])
+    .filter((l) => ids.has(l.prog_id))
+    .map((l) => names.get(l.prog_id) ?? `#${l.prog_id}`)
+    .sort();
+}
+
+/** Which of `progIds` are still loaded in the kernel. */
+export function loadedPrograms(progIds: Iterable<number>): number[] {
+  const loaded = new Set(bpftoolJson<BpftoolProg[]>(['prog', 'list']).map((p) => p.id));
+  return [...progIds].filter((id) => loaded.has(id));
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export async function waitFor(condition: () => boolean, timeoutMs: number, stepMs = 20): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (condition()) return true;
+    await sleep(stepMs);
+  }
+  return condition();
+}
+
+/** A node child that connects to `port` once told "go" on stdin. */
+export interface TcpChild {
+  child: ChildProcess;
+  go(): void;
+  exited: Promise<number | null>;
+}
+
+/**
+ * Spawns a node child that, on "go", connects to 127.0.0.1:`port`, writes
+ * `request` `count` times (one write each), waits for the server to end the
+ * connection and exits. The child's pid is known before it does any I/O.
+ */
+export function spawnTcpClient(port: number, request: string, count = 1): TcpChild {
+  const script = `
+    const net = require('node:net');
+    process.stdin.once('data', () => {
+      process.stdin.destroy();
+      const sock = net.connect(${port}, '127.0.0.1', () => {
+        for (let i = 0; i < ${count}; i++) sock.write(${JSON.stringify(request)});
+        sock.end();
+      });
+      sock.on('data', () => {});
+      sock.on('close', () => process.exit(0));
+    });`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'inherit', 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, go: () => child.stdin!.write('go\n'), exited };
+}
+
+/** Resolves with the first stdout line of `child`; rejects if its stdout ends first. */
+export function firstLine(child: ChildProcess, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const rl = readline.createInterface({ input: child.stdout! });
+    let done = false;
+    const timer = setTimeout(() => finish(new Error(`no output within ${timeoutMs} ms`)), timeoutMs);
+    const finish = (result: string | Error) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      rl.close();
+      if (typeof result === 'string') resolve(result);
+      else reject(result);
+    };
+    rl.once('line', (line) => finish(line));
+    // Not the child's 'exit': it can come before its last output is read.
+    rl.once('close', () => finish(new Error(`child ended (${child.exitCode ?? child.signalCode}) before printing a line`)));
+  });
+}
