@@ -6,7 +6,7 @@
 import { decodeBatch, newDecodeStats, type DecodeStats } from './decode';
 import type { CaptureEvent } from './events';
 import { KERNEL_STATS, MAX_PAYLOAD, type KernelStatName } from './layout';
-import { ProcessSelection, type ResolvedCgroup, type SelectionTarget, type Selector } from './process-selection';
+import { ProcessSelection, kernelMatchableName, type ResolvedCgroup, type SelectionTarget, type Selector } from './process-selection';
 import type { ProcFs } from './procfs';
 import type { Logger } from '../util/log';
 
@@ -19,6 +19,7 @@ export interface KernelSessionOptions {
     readonly selectAll: boolean;
     readonly captureUdp: boolean;
     readonly followForks: boolean;
+    readonly reportExecs: boolean;
   };
   readonly ringBufferBytes: number;
   readonly batchBytes: number;
@@ -117,6 +118,8 @@ export class CaptureEngine {
   start(): string[] {
     if (this.session) throw new Error('capture already started');
     const selectAll = this.opts.selectors.some((s) => s.kind === 'all');
+    // Exact names are matched by the kernel at exec; globs need every exec reported.
+    const reportExecs = !selectAll && this.opts.selectors.some((s) => s.kind === 'exe' && !kernelMatchableName(s.pattern));
     const session = this.deps.openSession({
       config: {
         agentTgid: this.agentPid,
@@ -124,7 +127,9 @@ export class CaptureEngine {
         wakeupBytes: this.opts.wakeupBytes,
         selectAll,
         captureUdp: this.opts.captureUdp,
-        followForks: this.opts.followForks,
+        // With --all every process is traced already: following forks adds nothing.
+        followForks: this.opts.followForks && !selectAll,
+        reportExecs,
       },
       ringBufferBytes: this.opts.ringBufferBytes,
       batchBytes: this.opts.batchBytes,

@@ -182,7 +182,19 @@ function decodeProc(buf: Buffer, off: number, len: number, type: number): Captur
     return { type: 'exec', tgid, ppid, tsNs, cgroupId, comm, filename, selectedByKernel };
   }
   if (type === EventType.Fork) return { type: 'fork', tgid, ppid, tsNs, cgroupId, comm, selectedByKernel };
-  return { type: 'exit', tgid, ppid, tsNs, cgroupId, comm, exitCode: buf.readInt32LE(off + P.exit_code) };
+  // The kernel's wait status: exit code in bits 8-15, terminating signal in bits 0-6.
+  const status = buf.readInt32LE(off + P.exit_code);
+  const signal = status & 0x7f;
+  return {
+    type: 'exit',
+    tgid,
+    ppid,
+    tsNs,
+    cgroupId,
+    comm,
+    exitCode: signal === 0 ? (status >> 8) & 0xff : undefined,
+    signal: signal === 0 ? undefined : signal,
+  };
 }
 
 function decodeTuple(buf: Buffer, off: number): SocketTuple | undefined {

@@ -110,7 +110,10 @@ export interface ExitEvent {
   readonly tsNs: number;
   readonly cgroupId: bigint;
   readonly comm: string;
-  readonly exitCode: number;
+  /** exit() status, when the process exited by itself. */
+  readonly exitCode: number | undefined;
+  /** The signal that terminated it, if one did. */
+  readonly signal: number | undefined;
 }
 
 export type ConnectionEvent = OpenEvent | CloseEvent;

@@ -138,6 +138,7 @@ export const AgentConfigLayout = {
   select_all: 12,
   capture_udp: 13,
   follow_forks: 14,
+  report_execs: 15,
 } as const;
 
 /** Framing of a native batch (native/batch_format.h): [u32 len][u32 0][record][pad to 8]. */

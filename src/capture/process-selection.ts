@@ -44,6 +44,11 @@ export interface SelectionOptions {
 /** comm is at most 15 bytes: only names that fit can be matched by the kernel at exec. */
 const COMM_MAX = 15;
 
+/** An --exe pattern the kernel can match against comm at exec: exact and short enough. */
+export function kernelMatchableName(pattern: string): boolean {
+  return !hasGlobMagic(pattern) && Buffer.byteLength(pattern) <= COMM_MAX;
+}
+
 export class ProcessSelection {
   readonly all: boolean;
   private readonly reasons = new Map<number, Set<SelectionReason>>();
@@ -75,7 +80,7 @@ export class ProcessSelection {
     // Exact names that fit in comm are matched by the kernel at exec, so a
     // process started later is captured from its first syscall; user space
     // then confirms against the real executable (or removes it, e.g. a shim).
-    const execNames = patterns.filter((p) => !hasGlobMagic(p) && Buffer.byteLength(p) <= COMM_MAX);
+    const execNames = patterns.filter(kernelMatchableName);
     if (!this.all && execNames.length > 0) this.target.setExecNames(execNames);
   }
 

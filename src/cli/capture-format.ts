@@ -73,7 +73,7 @@ export function toCaptureText(e: CaptureEvent, clock: WallClock): string {
     case 'fork':
       return `${time(clock, e.tsNs)} ${e.tgid}/${e.comm} fork of ${e.ppid}`;
     case 'exit':
-      return `${time(clock, e.tsNs)} ${e.tgid}/${e.comm} exit code=${e.exitCode}`;
+      return `${time(clock, e.tsNs)} ${e.tgid}/${e.comm} exit ${e.signal !== undefined ? `signal=${e.signal}` : `code=${e.exitCode}`}`;
   }
 }
 

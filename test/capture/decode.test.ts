@@ -68,18 +68,20 @@ test('open, close, exec, fork, exit events', (t) => {
       connRecord({ type: 'close', connId: 3, role: 2, reason: 16, bytesSent: 10, bytesRecv: 20 }),
       procRecord({ type: 'exec', tgid: 300, ppid: 1, flags: 1, comm: 'python3', filename: '/usr/bin/python3' }),
       procRecord({ type: 'fork', tgid: 301, ppid: 300, flags: 1 }),
-      procRecord({ type: 'exit', tgid: 300, exitCode: 3 }),
+      procRecord({ type: 'exit', tgid: 300, exitCode: 3 << 8 }),
+      procRecord({ type: 'exit', tgid: 301, exitCode: 9 }),
     ]),
   );
   t.deepEqual(
     events.map((e) => e.type),
-    ['open', 'close', 'exec', 'fork', 'exit'],
+    ['open', 'close', 'exec', 'fork', 'exit', 'exit'],
   );
   t.like(events[0], { type: 'open', connId: 3, role: 'server', reason: 'accept' });
   t.like(events[1], { type: 'close', reason: 'close', bytesSent: 10, bytesRecv: 20 });
   t.like(events[2], { type: 'exec', tgid: 300, selectedByKernel: true, filename: '/usr/bin/python3', comm: 'python3' });
   t.like(events[3], { type: 'fork', tgid: 301, ppid: 300, selectedByKernel: true });
-  t.like(events[4], { type: 'exit', tgid: 300, exitCode: 3 });
+  t.like(events[4], { type: 'exit', tgid: 300, exitCode: 3, signal: undefined });
+  t.like(events[5], { type: 'exit', tgid: 301, exitCode: undefined, signal: 9 });
 });
 
 test('malformed records are counted and skipped, the rest decodes', (t) => {

@@ -201,7 +201,7 @@ test('fork of a selected process: child kept with reason fork; exit forgets', (t
     sel.onFork({ type: 'fork', tgid: 701, ppid: 700, tsNs: 1, cgroupId: 1n, comm: 'gunicorn', selectedByKernel: true });
     t.deepEqual(sel.snapshot().get(701), ['fork']);
     t.false(target.calls.includes('+701'), 'no redundant map update');
-    sel.onExit({ type: 'exit', tgid: 701, ppid: 700, tsNs: 2, cgroupId: 1n, comm: 'gunicorn', exitCode: 0 });
+    sel.onExit({ type: 'exit', tgid: 701, ppid: 700, tsNs: 2, cgroupId: 1n, comm: 'gunicorn', exitCode: 0, signal: undefined });
     t.false(sel.isSelected(701));
     t.false(target.tgids.has(701));
   } finally {

@@ -62,10 +62,10 @@ test('Python client and server: exact bytes, sizes per syscall, roles, tuples, o
   t.not(client.conn, server.conn);
   t.not(client.tid, server.tid, 'the server end runs in its own thread');
 
-  t.is(stream(events, client.conn, 'egress').toString(), result.request);
-  t.is(stream(events, server.conn, 'ingress').toString(), result.request);
-  t.is(stream(events, server.conn, 'egress').toString(), result.reply);
-  t.is(stream(events, client.conn, 'ingress').toString(), result.reply);
+  t.is(stream(events, client.conn, 'egress').toString(), result.request as string);
+  t.is(stream(events, server.conn, 'ingress').toString(), result.request as string);
+  t.is(stream(events, server.conn, 'egress').toString(), result.reply as string);
+  t.is(stream(events, client.conn, 'ingress').toString(), result.reply as string);
   // One event per syscall, vectored ones whole: write, send, sendmsg(2 iovecs), writev(2 iovecs).
   t.deepEqual(sizes(events, client.conn, 'egress'), [15, 5, 20, 18]);
   t.deepEqual(sizes(events, server.conn, 'egress'), [12, 15, 10, 6]);
@@ -89,7 +89,7 @@ test('IPv6: tuples in brackets, exact bytes', async (t) => {
   const client = events.find((e) => e.type === 'open' && e.role === 'client')!;
   t.is(client.local, `[::1]:${result.client_port}`);
   t.is(client.remote, `[::1]:${result.port}`);
-  t.is(stream(events, client.conn, 'egress').toString(), result.request);
+  t.is(stream(events, client.conn, 'egress').toString(), result.request as string);
 });
 
 test('a reused fd number gets a new connection id', async (t) => {
@@ -216,7 +216,7 @@ test('--all captures other processes but never the agent itself', async (t) => {
   t.false(events.some((e) => e.pid === agent.pid));
   const mine = events.filter((e) => e.pid === w.pid);
   const client = mine.find((e) => e.type === 'open' && e.role === 'client')!;
-  t.is(stream(mine, client.conn, 'egress').toString(), result.request);
+  t.is(stream(mine, client.conn, 'egress').toString(), result.request as string);
 });
 
 test('text output: one readable line per event', async (t) => {
