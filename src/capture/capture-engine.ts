@@ -98,6 +98,7 @@ export class CaptureEngine {
   private rescanTimer: NodeJS.Timeout | undefined;
   private readonly decodeStats = newDecodeStats();
   private filtered = 0;
+  private finalStats: KernelSessionStats | undefined;
   private readonly opts: Required<CaptureOptions>;
   private readonly agentPid: number;
 
@@ -172,7 +173,10 @@ export class CaptureEngine {
     this.rescanTimer = undefined;
     const session = this.session;
     this.session = undefined;
-    session?.close();
+    if (!session) return;
+    // Keep the last counters: the summary printed after stop must still say what was lost.
+    this.finalStats = session.stats();
+    session.close();
   }
 
   get running(): boolean {
@@ -189,7 +193,7 @@ export class CaptureEngine {
   }
 
   stats(): CaptureStats {
-    const native = this.session?.stats();
+    const native = this.session?.stats() ?? this.finalStats;
     const kernel = Object.fromEntries(
       KERNEL_STATS.map((name, i) => [name, Number(native?.kernel[i] ?? 0n)]),
     ) as Record<KernelStatName, number>;

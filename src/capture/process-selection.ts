@@ -114,9 +114,14 @@ export class ProcessSelection {
   onExec(e: ExecEvent): void {
     if (this.all || e.tgid === this.opts.agentPid) return;
     const prev = this.reasons.get(e.tgid);
-    // A new program: exe, fork and container reasons are decided anew; port stays
-    // until the next rescan sees whether the listener survived the exec.
-    const next = this.evaluate(e.tgid, undefined);
+    // /proc shows the process as it is now, which may already be a later exec
+    // (a shim script that execs the real program). Judge the executable only
+    // when /proc still shows the program this exec started; otherwise keep
+    // the reasons that do not depend on the program, and let the later exec
+    // event decide for the later program.
+    const current = this.execIsCurrent(e);
+    const next = this.evaluate(e.tgid, undefined, current);
+    // The port reason stays until the next rescan sees whether the listener survived.
     if (prev?.has('port')) next.add('port');
     this.apply(e.tgid, next, e.selectedByKernel);
   }
@@ -149,10 +154,10 @@ export class ProcessSelection {
     return new Map([...this.reasons].map(([k, v]) => [k, [...v].sort()]));
   }
 
-  private evaluate(pid: number, listening: Set<number> | undefined): Set<SelectionReason> {
+  private evaluate(pid: number, listening: Set<number> | undefined, judgeExe = true): Set<SelectionReason> {
     const r = new Set<SelectionReason>();
     if (this.pidSelectors.has(pid)) r.add('pid');
-    if (this.exeMatchers.length > 0 && this.matchesExe(pid)) r.add('exe');
+    if (judgeExe && this.exeMatchers.length > 0 && this.matchesExe(pid)) r.add('exe');
     if (listening !== undefined && this.holdsAny(pid, listening)) r.add('port');
     if (this.cgroups.length > 0) {
       const cg = this.procfs.cgroupV2Path(pid);
@@ -188,6 +193,32 @@ export class ProcessSelection {
       if (id && id.dev === exeId.dev && id.ino === exeId.ino) return true;
     }
     return false;
+  }
+
+  /**
+   * Whether /proc/pid/exe is the executable this exec event started: the file
+   * given to execve, or for a script the interpreter its "#!" line names.
+   */
+  private execIsCurrent(e: ExecEvent): boolean {
+    const exeId = this.procfs.exeId(e.tgid);
+    if (!exeId || e.filename === '') return false;
+    let file = e.filename;
+    if (!file.startsWith('/')) {
+      const cwd = this.procfs.cwd(e.tgid);
+      if (cwd === undefined) return false;
+      file = path.join(cwd, file);
+    }
+    const head = this.procfs.headInRoot(e.tgid, file, 256);
+    if (head === undefined) return false;
+    if (head[0] === 0x23 && head[1] === 0x21) {
+      // "#!interpreter [arg]": the kernel runs the interpreter on the script.
+      const line = head.subarray(2).toString('latin1').split('\n')[0]!.trim();
+      const interpreter = line.split(/[ \t]/)[0];
+      if (!interpreter) return false;
+      file = interpreter;
+    }
+    const id = this.procfs.fileIdInRoot(e.tgid, file);
+    return id !== undefined && id.dev === exeId.dev && id.ino === exeId.ino;
   }
 
   /** Where argv[0] may point, in the process's own filesystem view. */

@@ -50,6 +50,21 @@ export class ProcFs {
     return statId(path.join(this.p(pid, 'root'), file));
   }
 
+  /** The first bytes of `file` as the process sees it (through its own root). */
+  headInRoot(pid: number, file: string, bytes: number): Buffer | undefined {
+    let fd: number | undefined;
+    try {
+      fd = fs.openSync(path.join(this.p(pid, 'root'), file), 'r');
+      const buf = Buffer.alloc(bytes);
+      const n = fs.readSync(fd, buf, 0, bytes, 0);
+      return buf.subarray(0, n);
+    } catch {
+      return undefined;
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd);
+    }
+  }
+
   cwd(pid: number): string | undefined {
     try {
       return fs.readlinkSync(this.p(pid, 'cwd'));

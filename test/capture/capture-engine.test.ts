@@ -78,7 +78,7 @@ test('events of unselected processes are dropped and counted; exec updates selec
       batch([
         connRecord({ tgid: 10, connId: 1 }),
         dataRecord({ tgid: 30, connId: 2, payload: Buffer.from('x') }),
-        procRecord({ type: 'exec', tgid: 20, flags: 1 }),
+        procRecord({ type: 'exec', tgid: 20, flags: 1, filename: fp.file('usr/bin/node') }),
         dataRecord({ tgid: 20, connId: 3, payload: Buffer.from('y') }),
         procRecord({ type: 'exit', tgid: 10 }),
         dataRecord({ tgid: 10, connId: 1, payload: Buffer.from('late') }),
@@ -93,6 +93,27 @@ test('events of unselected processes are dropped and counted; exec updates selec
     t.is(s.kernel.events_sent, 5);
     t.is(s.kernel.events_lost, 1);
     engine.stop();
+    t.is(engine.stats().kernel.events_sent, 5, 'counters survive stop for the exit summary');
+  } finally {
+    fp.cleanup();
+  }
+});
+
+test('glob --exe selectors make the kernel report every exec; exact names do not', (t) => {
+  const fp = new FakeProc();
+  try {
+    const exact = engineWith(fp, [{ kind: 'exe', pattern: 'node' }]);
+    exact.engine.start();
+    t.false(exact.session().opts.config.reportExecs);
+    exact.engine.stop();
+    const glob = engineWith(fp, [{ kind: 'exe', pattern: 'node*' }]);
+    glob.engine.start();
+    t.true(glob.session().opts.config.reportExecs);
+    glob.engine.stop();
+    const all = engineWith(fp, [{ kind: 'all' }]);
+    all.engine.start();
+    t.like(all.session().opts.config, { selectAll: true, reportExecs: false, followForks: false });
+    all.engine.stop();
   } finally {
     fp.cleanup();
   }

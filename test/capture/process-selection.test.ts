@@ -38,8 +38,8 @@ function setup(selectors: Selector[], build: (fp: FakeProc) => void) {
   return { fp, target, sel };
 }
 
-function exec(tgid: number, selectedByKernel = false): ExecEvent {
-  return { type: 'exec', tgid, ppid: 1, tsNs: 1, cgroupId: 1n, comm: 'x', filename: '/x', selectedByKernel };
+function exec(tgid: number, filename: string, selectedByKernel = false): ExecEvent {
+  return { type: 'exec', tgid, ppid: 1, tsNs: 1, cgroupId: 1n, comm: 'x', filename, selectedByKernel };
 }
 
 test('--exe python3 matches the real interpreter started as python3, not the pyenv shim run by bash', (t) => {
@@ -140,28 +140,65 @@ test('--container matches the id in the cgroup path', (t) => {
   }
 });
 
+function shimTree(fp: FakeProc) {
+  fp.writeFile('usr/bin/python3.11', 'elf');
+  fp.symlink('usr/bin/python3', fp.file('usr/bin/python3.11'));
+  fp.writeFile('usr/bin/bash', 'elf');
+  fp.writeFile('shims/python3', `#!${fp.file('usr/bin/bash')} -e\nexec python3 "$@"\n`);
+}
+
 test('exec: a kernel-selected shim is removed, the real program it execs is kept', (t) => {
-  const { fp, target, sel } = setup([{ kind: 'exe', pattern: 'python3' }], (fp) => {
-    fp.writeFile('usr/bin/python3.11', 'elf');
-    fp.symlink('usr/bin/python3', fp.file('usr/bin/python3.11'));
-  });
+  const { fp, target, sel } = setup([{ kind: 'exe', pattern: 'python3' }], shimTree);
   try {
     sel.start();
     t.deepEqual([...target.tgids], []);
     // The shim execs: the kernel matched comm "python3" and selected it itself.
-    fp.add({ pid: 500, exe: 'usr/bin/bash', cmdline: [fp.file('shims/python3')] });
+    fp.add({ pid: 500, exe: 'usr/bin/bash', cmdline: [fp.file('usr/bin/bash'), fp.file('shims/python3')] });
     target.tgids.add(500);
-    sel.onExec(exec(500, true));
+    sel.onExec(exec(500, fp.file('shims/python3'), true));
     t.false(sel.isSelected(500));
     t.false(target.tgids.has(500), 'user space removed the shim from the kernel filter');
     // The shim execs the real interpreter (same pid).
     fp.remove(500);
     fp.add({ pid: 500, exe: 'usr/bin/python3.11', cmdline: [fp.file('usr/bin/python3'), 'app.py'] });
     target.tgids.add(500);
-    sel.onExec(exec(500, true));
+    sel.onExec(exec(500, fp.file('usr/bin/python3'), true));
     t.true(sel.isSelected(500));
     t.true(target.tgids.has(500));
     t.deepEqual(sel.snapshot().get(500), ['exe']);
+  } finally {
+    fp.cleanup();
+  }
+});
+
+test('exec: an event older than what /proc shows is never judged by the later program', (t) => {
+  const { fp, target, sel } = setup([{ kind: 'exe', pattern: 'python3' }], shimTree);
+  try {
+    sel.start();
+    // By the time the shim's exec event is read, the process already runs Python.
+    fp.add({ pid: 510, exe: 'usr/bin/python3.11', cmdline: [fp.file('usr/bin/python3'), 'app.py'] });
+    target.tgids.add(510);
+    sel.onExec(exec(510, fp.file('shims/python3'), true));
+    t.false(sel.isSelected(510), "the shim's own events are not taken for Python's");
+    sel.onExec(exec(510, fp.file('usr/bin/python3'), false));
+    t.true(sel.isSelected(510));
+    t.true(target.tgids.has(510));
+  } finally {
+    fp.cleanup();
+  }
+});
+
+test('exec: a script whose #! names a matching interpreter is judged at once', (t) => {
+  const { fp, target, sel } = setup([{ kind: 'exe', pattern: 'python3' }], (fp) => {
+    shimTree(fp);
+    fp.writeFile('srv/app.py', `#!${fp.file('usr/bin/python3')}\nprint(1)\n`);
+  });
+  try {
+    sel.start();
+    fp.add({ pid: 520, exe: 'usr/bin/python3.11', cmdline: [fp.file('usr/bin/python3'), fp.file('srv/app.py')] });
+    sel.onExec(exec(520, fp.file('srv/app.py')));
+    t.true(sel.isSelected(520));
+    t.true(target.tgids.has(520));
   } finally {
     fp.cleanup();
   }
@@ -180,11 +217,11 @@ test('exec: a process that no selector matches any more is deselected; --pid sta
     t.deepEqual([...target.tgids].sort(), [600, 601]);
     fp.remove(600);
     fp.add({ pid: 600, exe: 'usr/bin/sh', cmdline: ['sh', '-c', 'ls'] });
-    sel.onExec(exec(600));
+    sel.onExec(exec(600, fp.file('usr/bin/sh')));
     t.false(target.tgids.has(600));
     fp.remove(601);
     fp.add({ pid: 601, exe: 'usr/bin/sh', cmdline: ['sh'] });
-    sel.onExec(exec(601));
+    sel.onExec(exec(601, fp.file('usr/bin/sh')));
     t.true(target.tgids.has(601));
   } finally {
     fp.cleanup();

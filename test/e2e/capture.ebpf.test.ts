@@ -3,6 +3,8 @@
 // directions, roles, tuples, and connection lifecycles.
 
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { CaptureJson } from '../../src/cli/capture-format';
 import { ebpfTest } from '../helpers/ebpf';
@@ -185,6 +187,70 @@ test('--exe picks up a process started after the agent (curl against a Python se
   }
 });
 
+test('a glob --exe picks up a process started after the agent', async (t) => {
+  const server = await startWorkload(PY, ['-u', '-c', HTTP_SERVER]);
+  const port = server.hello.port as number;
+  try {
+    const agent = await startAgent(['capture', '--json', '--exe', 'cur?']);
+    const curl = spawnSync('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${port}/glob`], { encoding: 'utf8' });
+    t.is(curl.stdout, '200');
+    await sleep(300);
+    const { lines } = await agent.stop();
+    const events = parse(lines);
+    t.true(events.length > 0);
+    t.true(events.every((e) => e.comm === 'curl'));
+    const open = events.find((e) => e.type === 'open')!;
+    t.true(stream(events, open.conn, 'egress').toString().startsWith('GET /glob HTTP/1.1\r\n'));
+  } finally {
+    server.child.kill();
+  }
+});
+
+test('--exe python3: a bash shim named python3 is not captured, the interpreter it execs is', async (t) => {
+  const server = await startWorkload(PY, ['-u', '-c', SINK_SERVER]);
+  const port = server.hello.port as number;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shim-'));
+  try {
+    // Like a pyenv shim: a bash script named python3. This one talks on its own
+    // socket before it execs the real interpreter, which talks on another.
+    const shim = path.join(dir, 'python3');
+    fs.writeFileSync(
+      shim,
+      `#!/bin/bash\nexec 3<>/dev/tcp/127.0.0.1/${port}\nprintf 'from-bash-shim' >&3\nexec 3>&-\n` +
+        `exec ${PY} -c 'import socket; s=socket.create_connection(("127.0.0.1", ${port})); s.sendall(b"from-real-python"); s.close()'\n`,
+      { mode: 0o755 },
+    );
+    const agent = await startAgent(['capture', '--json', '--exe', 'python3']);
+    const r = spawnSync('python3', [], { env: { ...process.env, PATH: `${dir}:${process.env.PATH}` }, encoding: 'utf8' });
+    t.is(r.status, 0, r.stderr);
+    await sleep(300);
+    const { lines } = await agent.stop();
+    const events = parse(lines).filter((e) => e.pid !== server.pid);
+    const sent = events.filter((e) => e.type === 'data' && e.dir === 'egress').map((e) => Buffer.from(e.data, 'base64').toString());
+    t.deepEqual(sent, ['from-real-python']);
+  } finally {
+    server.child.kill();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a forked child of a selected process is captured under its own pid', async (t) => {
+  const w = await startWorkload(PY, ['-u', '-c', FORKING_CLIENT]);
+  const agent = await startAgent(['capture', '--json', '--pid', String(w.pid)]);
+  w.go();
+  const result = await w.result();
+  await sleep(300);
+  const { lines } = await agent.stop();
+  const events = parse(lines);
+  const child = result.child as number;
+  t.not(child, w.pid);
+  const childOpen = events.find((e) => e.pid === child && e.type === 'open' && e.role === 'client')!;
+  t.truthy(childOpen, 'the child was selected by the kernel at fork');
+  t.is(stream(events, childOpen.conn, 'egress').toString(), 'from-the-child');
+  const parentServer = events.find((e) => e.pid === w.pid && e.type === 'open' && e.role === 'server')!;
+  t.is(stream(events, parentServer.conn, 'ingress').toString(), 'from-the-child');
+});
+
 test('--port selects the listening process, not its unselected client', async (t) => {
   const server = await startWorkload(PY, ['-u', '-c', HTTP_SERVER]);
   const port = server.hello.port as number;
@@ -241,6 +307,34 @@ test('without privileges: one clear sentence and a non-zero exit', (t) => {
   t.regex(r.stderr, /^ebpf-otel: missing privileges: run as root or grant CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE/);
   t.is(r.stderr.trim().split('\n').length, 1, 'no stack trace');
 });
+
+const FORKING_CLIENT = `
+import json, os, socket, sys
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1)
+port = srv.getsockname()[1]
+print(json.dumps({"pid": os.getpid(), "port": port}), flush=True)
+sys.stdin.readline()
+pid = os.fork()
+if pid == 0:
+    c = socket.create_connection(("127.0.0.1", port)); c.sendall(b"from-the-child"); c.close(); os._exit(0)
+conn, _ = srv.accept()
+got = b""
+while len(got) < 14:
+    got += conn.recv(64)
+conn.close(); os.waitpid(pid, 0)
+print(json.dumps({"child": pid, "got": got.decode()}), flush=True)
+`;
+
+const SINK_SERVER = `
+import json, os, socket, threading
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(16)
+print(json.dumps({"pid": os.getpid(), "port": srv.getsockname()[1]}), flush=True)
+def drain(c):
+    while c.recv(4096): pass
+    c.close()
+while True:
+    c, _ = srv.accept(); threading.Thread(target=drain, args=(c,), daemon=True).start()
+`;
 
 const HTTP_SERVER = `
 import http.server, json, os, socketserver
