@@ -132,7 +132,14 @@ def main():
                 conn.close()
             t = threading.Thread(target=serve)
             t.start()
-            c = socket.create_connection((host, port))
+            c = socket.socket(family, socket.SOCK_STREAM)
+            if fds and c.fileno() != fds[0]:
+                # Another thread's socket took the lowest fd: put ours on the
+                # first one's number, so the number is reused for certain.
+                os.dup2(c.fileno(), fds[0])
+                os.close(c.detach())
+                c = socket.socket(fileno=fds[0])
+            c.connect((host, port))
             fds.append(c.fileno())
             ports.append(c.getsockname()[1])
             c.sendall(word)
