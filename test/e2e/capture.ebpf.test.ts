@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { CaptureJson } from '../../src/cli/capture-format';
 import { ebpfTest } from '../helpers/ebpf';
+import { bpfProgramsHeldBy, linkedProgramNames, loadedPrograms } from '../native/support';
 import { ROOT, sleep, startAgent, startWorkload } from '../helpers/agent';
 
 const PY = '/usr/bin/python3';
@@ -44,12 +45,16 @@ test('Python client and server: exact bytes, sizes per syscall, roles, tuples, o
   const other = await startWorkload(PY, [PY_WORKLOAD, 'syscalls']);
   const w = await startWorkload(PY, [PY_WORKLOAD, 'syscalls']);
   const agent = await startAgent(['capture', '--json', '--pid', String(w.pid)]);
+  const programs = bpfProgramsHeldBy(agent.pid);
+  t.true(linkedProgramNames(programs).length >= 28, 'every tracepoint attached');
   other.go();
   w.go();
   const [result] = await Promise.all([w.result(), other.result()]);
   await sleep(300);
   const { code, lines } = await agent.stop();
   t.is(code, 0);
+  t.deepEqual(linkedProgramNames(programs), [], 'SIGINT detached every link');
+  t.deepEqual(loadedPrograms(programs), [], 'and unloaded every program');
   const events = parse(lines);
   const port = result.port as number;
   const clientPort = result.client_port as number;

@@ -2,19 +2,19 @@
 // child workloads. Not a test file itself (ava runs *.test.js only).
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as readline from 'node:readline';
 
+import { DataEventLayout, Direction, EventType, KERNEL_STATS } from '../../src/capture/layout';
 import type { NativeBinding, SocketTraceSession, SocketTraceSessionOptions } from '../../src/capture/native-binding';
 
-export const EV_DATA = 1;
-export const DIR_EGRESS = 1;
-export const DIR_INGRESS = 2;
-export const STAT_EVENTS_SENT = 0;
-export const STAT_EVENTS_LOST = 1;
-
-// struct data_event offsets (bpf/socket_trace.h); the payload offset comes
-// from the addon (layout.dataEventBytes).
-export const DATA_EVENT = { type: 0, tgid: 4, captured: 64, dir: 68 } as const;
+// Record layout and counters from the one checked mirror of bpf/socket_trace.h.
+export const EV_DATA = EventType.Data;
+export const DIR_EGRESS = Direction.Egress;
+export const DIR_INGRESS = Direction.Ingress;
+export const STAT_EVENTS_SENT = KERNEL_STATS.indexOf('events_sent');
+export const STAT_EVENTS_LOST = KERNEL_STATS.indexOf('events_lost');
+export const DATA_EVENT = DataEventLayout;
 
 export function sessionOptions(overrides: Partial<SocketTraceSessionOptions> = {}): SocketTraceSessionOptions {
   return {
@@ -61,6 +61,23 @@ export function linkedProgramNames(progIds: Iterable<number>): string[] {
     .filter((l) => ids.has(l.prog_id))
     .map((l) => names.get(l.prog_id) ?? `#${l.prog_id}`)
     .sort();
+}
+
+/** Ids of the BPF programs a process holds open (from /proc/pid/fdinfo). */
+export function bpfProgramsHeldBy(pid: number): number[] {
+  const ids = new Set<number>();
+  const dir = `/proc/${pid}/fdinfo`;
+  for (const fd of fs.readdirSync(dir)) {
+    let info: string;
+    try {
+      info = fs.readFileSync(`${dir}/${fd}`, 'utf8');
+    } catch {
+      continue;
+    }
+    const m = /^prog_id:\s+(\d+)$/m.exec(info);
+    if (m) ids.add(Number(m[1]));
+  }
+  return [...ids];
 }
 
 /** Which of `progIds` are still loaded in the kernel. */
