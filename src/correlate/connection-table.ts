@@ -3,7 +3,7 @@
 // entry is evicted and counted. On process exit the table closes what the
 // process still held, since the kernel sees no close() for those.
 
-import type { CaptureEvent, CloseEvent, ConnRole, SocketTuple } from '../capture/events';
+import type { CaptureEvent, CloseEvent, ConnRole, DataEvent, OpenEvent, SocketTuple } from '../capture/events';
 import type { Logger } from '../util/log';
 
 export interface Connection {
@@ -28,6 +28,22 @@ export interface ConnectionTableStats {
   closedByExit: number;
 }
 
+function newConnection(e: DataEvent | OpenEvent, openedNs: number): Connection {
+  return {
+    connId: e.connId,
+    tgid: e.tgid,
+    fd: e.fd,
+    comm: e.comm,
+    netns: e.netns,
+    cgroupId: e.cgroupId,
+    tuple: e.tuple,
+    role: e.role,
+    bytesSent: 0,
+    bytesRecv: 0,
+    openedNs,
+  };
+}
+
 export class ConnectionTable {
   private readonly byId = new Map<number, Connection>();
   private readonly byTgid = new Map<number, Set<number>>();
@@ -45,37 +61,13 @@ export class ConnectionTable {
   apply(e: CaptureEvent): CloseEvent[] | undefined {
     switch (e.type) {
       case 'open':
-        this.add({
-          connId: e.connId,
-          tgid: e.tgid,
-          fd: e.fd,
-          comm: e.comm,
-          netns: e.netns,
-          cgroupId: e.cgroupId,
-          tuple: e.tuple,
-          role: e.role,
-          bytesSent: 0,
-          bytesRecv: 0,
-          openedNs: e.tsNs,
-        });
+        this.add(newConnection(e, e.tsNs));
         return undefined;
       case 'data': {
         let c = this.byId.get(e.connId);
         if (!c) {
           this.counters.implicitOpens++;
-          c = {
-            connId: e.connId,
-            tgid: e.tgid,
-            fd: e.fd,
-            comm: e.comm,
-            netns: e.netns,
-            cgroupId: e.cgroupId,
-            tuple: e.tuple,
-            role: e.role,
-            bytesSent: 0,
-            bytesRecv: 0,
-            openedNs: e.tsEnterNs,
-          };
+          c = newConnection(e, e.tsEnterNs);
           this.add(c);
         }
         if (e.dir === 'egress') c.bytesSent += e.size;

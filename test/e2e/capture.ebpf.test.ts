@@ -172,8 +172,7 @@ test('--exe picks up a process started after the agent (curl against a Python se
   const port = server.hello.port as number;
   try {
     const agent = await startAgent(['capture', '--json', '--exe', 'curl']);
-    const curl = spawnSync('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${port}/hello`], { encoding: 'utf8' });
-    t.is(curl.stdout, '200');
+    t.is(curlStatus(port, '/hello'), '200');
     await sleep(300);
     const { code, lines } = await agent.stop();
     t.is(code, 0);
@@ -197,8 +196,7 @@ test('a glob --exe picks up a process started after the agent', async (t) => {
   const port = server.hello.port as number;
   try {
     const agent = await startAgent(['capture', '--json', '--exe', 'cur?']);
-    const curl = spawnSync('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${port}/glob`], { encoding: 'utf8' });
-    t.is(curl.stdout, '200');
+    t.is(curlStatus(port, '/glob'), '200');
     await sleep(300);
     const { lines } = await agent.stop();
     const events = parse(lines);
@@ -261,8 +259,7 @@ test('--port selects the listening process, not its unselected client', async (t
   const port = server.hello.port as number;
   try {
     const agent = await startAgent(['capture', '--json', '--port', String(port)]);
-    const curl = spawnSync('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${port}/x`], { encoding: 'utf8' });
-    t.is(curl.stdout, '200');
+    t.is(curlStatus(port, '/x'), '200');
     await sleep(300);
     const { lines } = await agent.stop();
     const events = parse(lines);
@@ -312,6 +309,11 @@ test('without privileges: one clear sentence and a non-zero exit', (t) => {
   t.regex(r.stderr, /^ebpf-otel: missing privileges: run as root or grant CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE/);
   t.is(r.stderr.trim().split('\n').length, 1, 'no stack trace');
 });
+
+/** GET http://127.0.0.1:port/path with curl; its HTTP status as curl prints it. */
+function curlStatus(port: number, urlPath: string): string {
+  return spawnSync('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${port}${urlPath}`], { encoding: 'utf8' }).stdout;
+}
 
 const FORKING_CLIENT = `
 import json, os, socket, sys
