@@ -52,6 +52,8 @@ export class ConnectionTable {
   constructor(
     private readonly logger: Logger,
     private readonly maxConnections = 65536,
+    /** Told about each connection the bound evicts, so owners of per-connection state can free it. */
+    private readonly onEvict?: (c: Connection) => void,
   ) {}
 
   /**
@@ -95,9 +97,9 @@ export class ConnectionTable {
   private add(c: Connection): void {
     if (this.byId.has(c.connId)) this.remove(c.connId);
     if (this.byId.size >= this.maxConnections) {
-      const oldest = this.byId.keys().next().value as number;
-      this.remove(oldest);
+      const oldest = this.remove(this.byId.keys().next().value as number);
       this.counters.evicted++;
+      if (oldest) this.onEvict?.(oldest);
       this.logger.warnOnce(
         'conn-table-full',
         `connection table full (${this.maxConnections}): evicting the oldest connections; counted in connections_evicted`,

@@ -1,0 +1,170 @@
+// The one contract every protocol implements, and the one record type all
+// protocols produce. Nothing outside src/protocols/<id>/ knows a protocol's
+// bytes; nothing in src/protocols/ knows OpenTelemetry, the clock or I/O.
+//
+// Flow per connection (driven by src/correlate/):
+//   1. detect(): look at the first bytes of each direction until a protocol
+//      says `match` (with which direction carries requests) or all say `no`.
+//   2. createSession(): one ProtocolSession per connection. The correlate
+//      layer feeds it contiguous chunks of each direction in stream order,
+//      tells it about gaps (bytes moved but not captured, or lost), and
+//      collects the L7 records it emits.
+//   3. close() / expire(): flush what the connection ends or a timeout ends.
+
+/** Which way bytes moved, seen from the traced process. */
+export type Side = 'egress' | 'ingress';
+
+/** Which end of the call the traced process is. */
+export type CallKind = 'server' | 'client';
+
+export type AttributeValue = string | number | boolean;
+export type Attributes = Record<string, AttributeValue>;
+
+/** What the correlate layer knows of a connection; protocols use it for attributes. */
+export interface ConnectionInfo {
+  /** Unique per agent run. */
+  readonly connId: number;
+  readonly tgid: number;
+  readonly role: 'client' | 'server' | 'unknown';
+  /** true when the agent saw the connection start (connect/accept), false when it joined mid-stream. */
+  readonly sawStart: boolean;
+  readonly transport: 'tcp' | 'udp';
+  readonly localAddr: string;
+  readonly localPort: number;
+  readonly remoteAddr: string;
+  readonly remotePort: number;
+}
+
+/** A contiguous run of captured bytes from one syscall, in stream order. */
+export interface Chunk {
+  readonly side: Side;
+  /** The bytes; valid only during the call (copy what you keep). */
+  readonly data: Buffer;
+  /** Offset of data[0] in this side's stream. */
+  readonly pos: number;
+  /** When the first byte moved (CLOCK_MONOTONIC ns): syscall entry for egress, exit for ingress. */
+  readonly startNs: number;
+  /** When the last byte moved: syscall exit. */
+  readonly endNs: number;
+  /** data begins where a syscall began (a natural place for a message to start). */
+  readonly syscallStart: boolean;
+}
+
+export type Detection =
+  | { readonly result: 'no' }
+  | { readonly result: 'more' }
+  /** `requestSide`: the direction that carries requests (ingress for a server). */
+  | { readonly result: 'match'; readonly requestSide: Side };
+
+/** A histogram an L7 record contributes to, declared by the protocol (semconv names). */
+export interface InstrumentSpec {
+  readonly name: string;
+  readonly unit: string;
+  readonly description: string;
+  /** Explicit bucket boundaries. */
+  readonly boundaries: readonly number[];
+}
+
+export interface RecordMeasurement {
+  readonly instrument: InstrumentSpec;
+  readonly value: number;
+  /** Bounded-cardinality attributes only (never a raw path or id). */
+  readonly attributes: Attributes;
+}
+
+/** W3C trace context a message carried (traceparent/tracestate), already validated. */
+export interface CarriedTraceContext {
+  /** 32 lowercase hex digits, not all zero. */
+  readonly traceId: string;
+  /** 16 lowercase hex digits, not all zero. */
+  readonly spanId: string;
+  readonly traceFlags: number;
+  readonly traceState?: string;
+}
+
+/**
+ * The one record type: one request and its response (or the lack of one), as
+ * the traced process saw it. Everything above the protocols consumes this.
+ */
+export interface L7Record {
+  readonly protocol: string;
+  readonly kind: CallKind;
+  readonly connId: number;
+  readonly tgid: number;
+  /** First byte of the request (CLOCK_MONOTONIC ns). */
+  readonly startNs: number;
+  /** Last byte of the response; for a record without response, when it was given up. */
+  readonly endNs: number;
+  /** Span name per the protocol's semantic conventions. */
+  readonly name: string;
+  /** Span attributes per the protocol's semantic conventions. */
+  readonly attributes: Attributes;
+  /** 'error' per the conventions (for HTTP: 5xx on servers, 4xx/5xx on clients, no response). */
+  readonly status: 'unset' | 'error';
+  readonly statusMessage?: string;
+  /** Low-cardinality error class (semconv error.type), when status is error. */
+  readonly errorType?: string;
+  /** Context the request carried: the server span joins that trace as its child; a client span takes these ids. */
+  readonly traceContext?: CarriedTraceContext;
+  /** Position of the request on the connection (0, 1, ...): later issues pair both ends by it. */
+  readonly sequence: number;
+  readonly measurements: readonly RecordMeasurement[];
+}
+
+/** Counters a protocol session reports (summed by the agent's own metrics). */
+export interface ProtocolStats {
+  /** Records emitted. */
+  records: number;
+  /** Malformed input: the parser hit an error and resynced. */
+  parseErrors: number;
+  /** Responses dropped because no request could be paired with them for certain. */
+  unpairedResponses: number;
+  /** Requests given up (timeout or close) without a response. */
+  requestsWithoutResponse: number;
+  /** Bytes skipped while looking for a message boundary (mid-stream, after an error or gap). */
+  bytesSkipped: number;
+}
+
+export function newProtocolStats(): ProtocolStats {
+  return { records: 0, parseErrors: 0, unpairedResponses: 0, requestsWithoutResponse: 0, bytesSkipped: 0 };
+}
+
+/** Per-connection protocol state. Pure: no clock (times come in), no I/O. */
+export interface ProtocolSession {
+  /** Contiguous bytes of one side, in stream order. Emit finished records into `out`. */
+  onChunk(chunk: Chunk, out: L7Record[]): void;
+  /**
+   * `bytes` of `side` moved but were not captured (truncated payload, lost
+   * event), starting at `pos`. The session must not guess what they were.
+   */
+  onGap(side: Side, pos: number, bytes: number, atNs: number, out: L7Record[]): void;
+  /** Requests still waiting at `nowNs` for longer than `timeoutNs` are given up as errors. */
+  expire(nowNs: number, timeoutNs: number, out: L7Record[]): void;
+  /** The connection ended at `atNs`: emit what can still be emitted. */
+  close(atNs: number, out: L7Record[]): void;
+  /** Bytes buffered by this session (for the agent's memory bound). */
+  bufferedBytes(): number;
+  readonly stats: ProtocolStats;
+}
+
+export interface ProtocolOptions {
+  /** User route patterns such as "/users/:id", tried before the default heuristic. */
+  readonly routes?: readonly string[];
+  /** Record url.query (off by default: queries carry secrets). */
+  readonly captureQuery?: boolean;
+  /** Upper bound of what one session may buffer before it gives up on a message. */
+  readonly maxBufferedBytes?: number;
+}
+
+export interface ProtocolDefinition {
+  /** Folder name under src/protocols/ and the value of a record's `protocol`. */
+  readonly id: string;
+  /**
+   * Looks at the first bytes of one side (`data` starts a syscall). `more`
+   * only when a few more bytes could decide; after `maxDetectBytes` the
+   * correlate layer treats `more` as `no`.
+   */
+  detect(side: Side, data: Buffer, conn: ConnectionInfo): Detection;
+  readonly maxDetectBytes: number;
+  createSession(conn: ConnectionInfo, requestSide: Side, options: ProtocolOptions): ProtocolSession;
+}
