@@ -106,6 +106,8 @@ export class CaptureEngine {
     options: CaptureOptions,
     private readonly deps: CaptureDeps,
     private readonly sink: (event: CaptureEvent) => void,
+    /** Called after each batch's events went to the sink (to flush per batch, not per event). */
+    private readonly afterBatch: () => void = () => {},
   ) {
     this.opts = { ...CAPTURE_DEFAULTS, ...options };
     this.agentPid = deps.agentPid ?? process.pid;
@@ -211,6 +213,7 @@ export class CaptureEngine {
   /** Exposed for replay (benchmarks, tests): the same path live batches take. */
   onBatch(batch: Buffer): void {
     decodeBatch(batch, (e) => this.dispatch(e), this.decodeStats);
+    this.afterBatch();
   }
 
   private dispatch(e: CaptureEvent): void {

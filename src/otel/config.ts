@@ -1,0 +1,303 @@
+// Export configuration from the standard OpenTelemetry environment variables,
+// overridden by CLI flags (the lead maps flags onto OtelOptions). The
+// environment is read here and nowhere else in src/otel/: exporters get every
+// value explicitly.
+//
+// Protocol default: http/protobuf, the specification's default (and the
+// opentelemetry-js default), so OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318
+// behaves as it does for any SDK. Set OTEL_EXPORTER_OTLP_PROTOCOL=grpc (or
+// --otlp-protocol grpc) for port 4317.
+//
+// Without any endpoint (and without OTEL_TRACES_EXPORTER), spans go to the
+// console and metrics are not exported.
+
+import { parseSampler, type Sampler } from './sampler';
+
+export type Env = Readonly<Record<string, string | undefined>>;
+export type OtlpProtocol = 'grpc' | 'http/protobuf';
+export type Compression = 'none' | 'gzip';
+export type TemporalityPreference = 'cumulative' | 'delta' | 'lowmemory';
+
+export interface OtlpSignalConfig {
+  readonly protocol: OtlpProtocol;
+  /** gRPC: the endpoint as given (scheme decides TLS); HTTP: the full URL of the signal (…/v1/traces). */
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly compression: Compression;
+  readonly timeoutMillis: number;
+  /** gRPC without a scheme in the URL: plaintext when true (OTEL_EXPORTER_OTLP_INSECURE). */
+  readonly insecure: boolean;
+  /** Paths of PEM files. */
+  readonly certificate?: string;
+  readonly clientKey?: string;
+  readonly clientCertificate?: string;
+}
+
+export interface BatchConfig {
+  /** OTEL_BSP_MAX_QUEUE_SIZE: spans waiting for export; more are dropped and counted. */
+  readonly maxQueueSize: number;
+  /** OTEL_BSP_MAX_EXPORT_BATCH_SIZE */
+  readonly maxExportBatchSize: number;
+  /** OTEL_BSP_SCHEDULE_DELAY: longest wait before a partial batch is exported. */
+  readonly scheduleDelayMillis: number;
+  /** OTEL_BSP_EXPORT_TIMEOUT: bound of one batch export, retries included. */
+  readonly exportTimeoutMillis: number;
+}
+
+/** Retry of OTLP/gRPC exports (the official gRPC exporter does not retry; see export.ts). */
+export interface RetryConfig {
+  readonly maxAttempts: number;
+  readonly initialBackoffMillis: number;
+  readonly maxBackoffMillis: number;
+  readonly backoffMultiplier: number;
+  /** Fraction of +/- jitter applied to each backoff. */
+  readonly jitter: number;
+}
+
+export const DEFAULT_RETRY: RetryConfig = {
+  maxAttempts: 5,
+  initialBackoffMillis: 1000,
+  maxBackoffMillis: 5000,
+  backoffMultiplier: 1.5,
+  jitter: 0.2,
+};
+
+export type SignalExporter = 'otlp' | 'console' | 'none';
+
+export interface OtelConfig {
+  readonly traces: { readonly exporter: SignalExporter; readonly otlp?: OtlpSignalConfig };
+  readonly metrics: {
+    readonly exporter: Exclude<SignalExporter, 'console'>;
+    readonly otlp?: OtlpSignalConfig;
+    /** OTEL_METRIC_EXPORT_INTERVAL */
+    readonly exportIntervalMillis: number;
+    /** OTEL_METRIC_EXPORT_TIMEOUT */
+    readonly exportTimeoutMillis: number;
+    /** OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE */
+    readonly temporality: TemporalityPreference;
+    /** Distinct attribute sets per instrument and process before folding into otel.metric.overflow. */
+    readonly maxSeriesPerInstrument: number;
+  };
+  readonly sampler: Sampler;
+  readonly batch: BatchConfig;
+  readonly retry: RetryConfig;
+  readonly resource: {
+    /** process.command_args on resources (opt-in: argv may carry secrets). */
+    readonly captureCommandArgs: boolean;
+    /** Processes whose resource is cached. */
+    readonly maxProcesses: number;
+  };
+  /** Problems found in the configuration, one sentence each, for the caller to log. */
+  readonly warnings: readonly string[];
+}
+
+/** What CLI flags can override; every field is optional. */
+export interface OtelOptions {
+  readonly endpoint?: string;
+  readonly tracesEndpoint?: string;
+  readonly metricsEndpoint?: string;
+  readonly protocol?: OtlpProtocol;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly insecure?: boolean;
+  readonly compression?: Compression;
+  readonly timeoutMillis?: number;
+  /** Print spans instead of exporting them (metrics are then not exported either). */
+  readonly console?: boolean;
+  readonly sampler?: string;
+  readonly samplerArg?: string;
+  readonly metricExportIntervalMillis?: number;
+  readonly maxQueueSize?: number;
+  readonly maxExportBatchSize?: number;
+  readonly scheduleDelayMillis?: number;
+  readonly exportTimeoutMillis?: number;
+  readonly maxSeriesPerInstrument?: number;
+  readonly captureCommandArgs?: boolean;
+  readonly maxProcesses?: number;
+  readonly retry?: Partial<RetryConfig>;
+}
+
+const SIGNAL_PATH = { TRACES: 'v1/traces', METRICS: 'v1/metrics' } as const;
+type Signal = keyof typeof SIGNAL_PATH;
+
+export function loadOtelConfig(env: Env = process.env, options: OtelOptions = {}): OtelConfig {
+  const warnings: string[] = [];
+  const str = (name: string): string | undefined => {
+    const v = env[name]?.trim();
+    return v === undefined || v === '' ? undefined : v;
+  };
+  const num = (name: string, def: number, min: number): number => {
+    const raw = str(name);
+    if (raw === undefined) return def;
+    const n = Number(raw);
+    if (Number.isFinite(n) && n >= min) return n;
+    warnings.push(`${name}=${raw} is not a number >= ${min}; using ${def}`);
+    return def;
+  };
+
+  const disabled = str('OTEL_SDK_DISABLED')?.toLowerCase() === 'true';
+
+  const signal = (sig: Signal, cliEndpoint: string | undefined): OtlpSignalConfig | undefined => {
+    const protocol = options.protocol ?? parseProtocol(str(`OTEL_EXPORTER_OTLP_${sig}_PROTOCOL`) ?? str('OTEL_EXPORTER_OTLP_PROTOCOL'), warnings);
+    const specific = cliEndpoint ?? str(`OTEL_EXPORTER_OTLP_${sig}_ENDPOINT`);
+    const generic = options.endpoint ?? str('OTEL_EXPORTER_OTLP_ENDPOINT');
+    let url: string;
+    if (specific !== undefined) url = specific;
+    else if (generic !== undefined) url = protocol === 'grpc' ? generic : appendPath(generic, SIGNAL_PATH[sig]);
+    else return undefined;
+    if (protocol !== 'grpc' && !/^https?:\/\//i.test(url)) {
+      warnings.push(`OTLP ${sig.toLowerCase()} endpoint ${url} needs http:// or https:// with http/protobuf`);
+      return undefined;
+    }
+    const headers = {
+      ...parseHeaders(str('OTEL_EXPORTER_OTLP_HEADERS'), 'OTEL_EXPORTER_OTLP_HEADERS', warnings),
+      ...parseHeaders(str(`OTEL_EXPORTER_OTLP_${sig}_HEADERS`), `OTEL_EXPORTER_OTLP_${sig}_HEADERS`, warnings),
+      ...options.headers,
+    };
+    const compressionRaw = str(`OTEL_EXPORTER_OTLP_${sig}_COMPRESSION`) ?? str('OTEL_EXPORTER_OTLP_COMPRESSION');
+    let compression: Compression = options.compression ?? 'none';
+    if (options.compression === undefined && compressionRaw !== undefined) {
+      if (compressionRaw === 'gzip' || compressionRaw === 'none') compression = compressionRaw;
+      else warnings.push(`OTEL_EXPORTER_OTLP_COMPRESSION=${compressionRaw} is not supported (gzip or none); using none`);
+    }
+    const timeoutName = str(`OTEL_EXPORTER_OTLP_${sig}_TIMEOUT`) !== undefined ? `OTEL_EXPORTER_OTLP_${sig}_TIMEOUT` : 'OTEL_EXPORTER_OTLP_TIMEOUT';
+    const insecureRaw = str(`OTEL_EXPORTER_OTLP_${sig}_INSECURE`) ?? str('OTEL_EXPORTER_OTLP_INSECURE');
+    const cfg: {
+      -readonly [K in keyof OtlpSignalConfig]: OtlpSignalConfig[K];
+    } = {
+      protocol,
+      url,
+      headers,
+      compression,
+      timeoutMillis: options.timeoutMillis ?? num(timeoutName, 10_000, 1),
+      insecure: options.insecure ?? insecureRaw?.toLowerCase() === 'true',
+    };
+    const certificate = str(`OTEL_EXPORTER_OTLP_${sig}_CERTIFICATE`) ?? str('OTEL_EXPORTER_OTLP_CERTIFICATE');
+    const clientKey = str(`OTEL_EXPORTER_OTLP_${sig}_CLIENT_KEY`) ?? str('OTEL_EXPORTER_OTLP_CLIENT_KEY');
+    const clientCertificate = str(`OTEL_EXPORTER_OTLP_${sig}_CLIENT_CERTIFICATE`) ?? str('OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE');
+    if (certificate !== undefined) cfg.certificate = certificate;
+    if (clientKey !== undefined) cfg.clientKey = clientKey;
+    if (clientCertificate !== undefined) cfg.clientCertificate = clientCertificate;
+    if ((clientKey === undefined) !== (clientCertificate === undefined)) {
+      warnings.push('OTLP client key and client certificate must be given together; the one given is ignored');
+      delete cfg.clientKey;
+      delete cfg.clientCertificate;
+    }
+    return cfg;
+  };
+
+  // Traces.
+  const tracesOtlp = signal('TRACES', options.tracesEndpoint);
+  let tracesExporter: SignalExporter;
+  const tracesExporterEnv = parseExporterList(str('OTEL_TRACES_EXPORTER'), 'OTEL_TRACES_EXPORTER', warnings);
+  if (disabled) tracesExporter = 'none';
+  else if (options.console) tracesExporter = 'console';
+  else if (tracesExporterEnv !== undefined) tracesExporter = tracesExporterEnv;
+  else tracesExporter = tracesOtlp ? 'otlp' : 'console';
+  if (tracesExporter === 'otlp' && !tracesOtlp) {
+    warnings.push('OTEL_TRACES_EXPORTER=otlp but no endpoint is set (OTEL_EXPORTER_OTLP_ENDPOINT); printing spans instead');
+    tracesExporter = 'console';
+  }
+
+  // Metrics.
+  const metricsOtlp = signal('METRICS', options.metricsEndpoint);
+  let metricsExporter: 'otlp' | 'none';
+  const metricsExporterEnv = parseExporterList(str('OTEL_METRICS_EXPORTER'), 'OTEL_METRICS_EXPORTER', warnings);
+  if (disabled || options.console) metricsExporter = 'none';
+  else if (metricsExporterEnv === 'console') {
+    warnings.push('OTEL_METRICS_EXPORTER=console is not supported; metrics are not exported');
+    metricsExporter = 'none';
+  } else if (metricsExporterEnv !== undefined) metricsExporter = metricsExporterEnv;
+  else metricsExporter = metricsOtlp ? 'otlp' : 'none';
+  if (metricsExporter === 'otlp' && !metricsOtlp) {
+    warnings.push('OTEL_METRICS_EXPORTER=otlp but no endpoint is set; metrics are not exported');
+    metricsExporter = 'none';
+  }
+
+  const temporalityRaw = str('OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE')?.toLowerCase();
+  let temporality: TemporalityPreference = 'cumulative';
+  if (temporalityRaw === 'cumulative' || temporalityRaw === 'delta' || temporalityRaw === 'lowmemory') temporality = temporalityRaw;
+  else if (temporalityRaw !== undefined) warnings.push(`OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=${temporalityRaw} is not supported; using cumulative`);
+
+  let maxQueueSize = options.maxQueueSize ?? num('OTEL_BSP_MAX_QUEUE_SIZE', 2048, 1);
+  let maxExportBatchSize = options.maxExportBatchSize ?? num('OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 512, 1);
+  if (maxExportBatchSize > maxQueueSize) {
+    warnings.push(`OTEL_BSP_MAX_EXPORT_BATCH_SIZE (${maxExportBatchSize}) exceeds OTEL_BSP_MAX_QUEUE_SIZE (${maxQueueSize}); using ${maxQueueSize}`);
+    maxExportBatchSize = maxQueueSize;
+  }
+  maxQueueSize = Math.floor(maxQueueSize);
+  maxExportBatchSize = Math.floor(maxExportBatchSize);
+
+  const sampler = parseSampler(options.sampler ?? str('OTEL_TRACES_SAMPLER'), options.samplerArg ?? str('OTEL_TRACES_SAMPLER_ARG'), warnings);
+
+  const metricsConfig = {
+    exporter: metricsExporter,
+    exportIntervalMillis: options.metricExportIntervalMillis ?? num('OTEL_METRIC_EXPORT_INTERVAL', 60_000, 1),
+    exportTimeoutMillis: num('OTEL_METRIC_EXPORT_TIMEOUT', 30_000, 1),
+    temporality,
+    maxSeriesPerInstrument: options.maxSeriesPerInstrument ?? 2000,
+  };
+  return {
+    traces: tracesExporter === 'otlp' && tracesOtlp ? { exporter: 'otlp', otlp: tracesOtlp } : { exporter: tracesExporter },
+    metrics: metricsExporter === 'otlp' && metricsOtlp ? { ...metricsConfig, otlp: metricsOtlp } : metricsConfig,
+    sampler,
+    batch: {
+      maxQueueSize,
+      maxExportBatchSize,
+      scheduleDelayMillis: options.scheduleDelayMillis ?? num('OTEL_BSP_SCHEDULE_DELAY', 5000, 0),
+      exportTimeoutMillis: options.exportTimeoutMillis ?? num('OTEL_BSP_EXPORT_TIMEOUT', 30_000, 1),
+    },
+    retry: { ...DEFAULT_RETRY, ...options.retry },
+    resource: {
+      captureCommandArgs: options.captureCommandArgs ?? false,
+      maxProcesses: options.maxProcesses ?? 4096,
+    },
+    warnings,
+  };
+}
+
+function parseProtocol(raw: string | undefined, warnings: string[]): OtlpProtocol {
+  if (raw === undefined) return 'http/protobuf';
+  if (raw === 'grpc' || raw === 'http/protobuf') return raw;
+  warnings.push(`OTLP protocol ${raw} is not supported (grpc or http/protobuf); using http/protobuf`);
+  return 'http/protobuf';
+}
+
+/** OTEL_*_EXPORTER is a list; we take its first entry (otlp, console or none). */
+function parseExporterList(raw: string | undefined, name: string, warnings: string[]): SignalExporter | undefined {
+  if (raw === undefined) return undefined;
+  const entries = raw.split(',').map((s) => s.trim().toLowerCase()).filter((s) => s !== '');
+  const first = entries[0];
+  if (first === undefined) return undefined;
+  if (entries.length > 1) warnings.push(`${name}=${raw}: only one exporter is supported; using ${first}`);
+  if (first === 'otlp' || first === 'console' || first === 'none') return first;
+  warnings.push(`${name}=${raw} is not supported (otlp, console or none); ignored`);
+  return undefined;
+}
+
+function appendPath(base: string, path: string): string {
+  return base.endsWith('/') ? base + path : `${base}/${path}`;
+}
+
+/**
+ * W3C-baggage-like list `key1=value1,key2=value2`, values percent-decoded
+ * (OTEL_EXPORTER_OTLP_HEADERS). A malformed entry is skipped with a warning.
+ */
+export function parseHeaders(raw: string | undefined, name: string, warnings: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (raw === undefined) return out;
+  for (const entry of raw.split(',')) {
+    if (entry.trim() === '') continue;
+    const eq = entry.indexOf('=');
+    const key = eq > 0 ? entry.slice(0, eq).trim() : '';
+    if (key === '') {
+      warnings.push(`${name}: entry without key=value ignored`);
+      continue;
+    }
+    try {
+      out[key] = decodeURIComponent(entry.slice(eq + 1).trim());
+    } catch {
+      warnings.push(`${name}: value of ${key} is not valid percent-encoding; ignored`);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,465 @@
+// Metrics, each traced process under its own OTLP resource.
+//
+// Design: one sdk-metrics MeterProvider per traced process (its resource is
+// fixed at construction, which is what OTLP needs), each with a pull-only
+// MetricReader and no timer of its own; one agent-wide cycle collects every
+// provider and hands each ResourceMetrics to the one official OTLP metric
+// exporter, one request per resource, one request at a time. The SDK does the
+// aggregation (explicit-bucket histograms from the protocol's boundaries via
+// advice, temporality from the exporter); we add what it lacks: the bound on
+// processes (LRU; an evicted or idle process gets a final collection and
+// export), and a counted cardinality guard in front of every instrument.
+// Rejected alternatives: a PeriodicExportingMetricReader per process (a timer,
+// a request and an exporter per process, no shared backpressure), and our own
+// aggregation into ResourceMetrics (re-implements the SDK's histogram and
+// temporality logic for no gain).
+//
+// The agent's own health metrics live in one more MeterProvider under the
+// agent's resource (service.name "ebpf-otel-sidecar"), observed from a
+// snapshot callback at collection time.
+
+import type { Attributes, Histogram, Meter, MeterProvider as ApiMeterProvider } from '@opentelemetry/api';
+import type { InstrumentationScope } from '@opentelemetry/core';
+import type { Resource } from '@opentelemetry/resources';
+import { MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import type { RecordMeasurement } from '../protocols/types';
+import type { Logger } from '../util/log';
+import { errorMessage, errorName, raceTimeout, realTimers, type MetricExporter, type Timers } from './export';
+import type { ProcessIdentity } from '../correlate/trace-record';
+
+export const OVERFLOW_ATTRIBUTE = 'otel.metric.overflow';
+
+/** Pull-only reader: collected by MetricsPipeline's own cycle. */
+class PullReader extends MetricReader {
+  protected override onShutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+  protected override onForceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+export interface MetricsStats {
+  /** Measurements recorded. */
+  recorded: number;
+  /** Measurements whose attributes were folded into otel.metric.overflow=true. */
+  overflowed: number;
+  /** Data points the collector accepted. */
+  dataPointsExported: number;
+  /** Export requests that failed (after retries). */
+  failedExports: number;
+  failuresByReason: Record<string, number>;
+  /** Process meters retired by the bound on processes. */
+  processesEvicted: number;
+  /** Process meters retired after being idle. */
+  processesIdle: number;
+  /** Collection cycles skipped because the previous one was still running. */
+  cyclesSkipped: number;
+}
+
+export interface MetricsPipelineOptions {
+  /** Undefined: metrics are not exported and measurements are ignored. */
+  readonly exporter: MetricExporter | undefined;
+  readonly resources: { resourceFor(p: ProcessIdentity): Resource; agentResource(): Resource };
+  readonly scope: InstrumentationScope;
+  readonly exportIntervalMillis: number;
+  readonly exportTimeoutMillis: number;
+  readonly maxSeriesPerInstrument: number;
+  /** Processes with a live meter (default 256). */
+  readonly maxProcesses?: number;
+  /** A process meter with no measurement for this long is retired after a final export (default 5 intervals, at least 5 min). */
+  readonly idleMillis?: number;
+  readonly log: Logger;
+  /** Where metrics go, for log lines. */
+  readonly destination: string;
+  readonly timers?: Timers;
+}
+
+interface ProcessMeter {
+  readonly key: string;
+  readonly provider: MeterProvider;
+  readonly reader: PullReader;
+  readonly meter: Meter;
+  readonly histograms: Map<string, Histogram>;
+  /** Attribute sets seen per instrument (the cardinality guard). */
+  readonly series: Map<string, Set<string>>;
+  lastRecordMs: number;
+}
+
+export class MetricsPipeline {
+  readonly stats: MetricsStats = {
+    recorded: 0,
+    overflowed: 0,
+    dataPointsExported: 0,
+    failedExports: 0,
+    failuresByReason: {},
+    processesEvicted: 0,
+    processesIdle: 0,
+    cyclesSkipped: 0,
+  };
+  /** The agent's own MeterProvider (agent resource); see registerAgentMetrics. */
+  readonly agentMeterProvider: MeterProvider;
+  private readonly agentReader: PullReader;
+  private readonly meters = new Map<string, ProcessMeter>();
+  /** Final collections of retired process meters, exported with the next cycle. */
+  private retired: Promise<ResourceMetrics | undefined>[] = [];
+  private readonly timers: Timers;
+  private readonly maxProcesses: number;
+  private readonly idleMillis: number;
+  private timer: unknown;
+  private cycle: Promise<void> | undefined;
+  private failing = false;
+  private stopped = false;
+
+  constructor(private readonly opts: MetricsPipelineOptions) {
+    this.timers = opts.timers ?? realTimers;
+    this.maxProcesses = Math.max(1, opts.maxProcesses ?? 256);
+    this.idleMillis = opts.idleMillis ?? Math.max(5 * opts.exportIntervalMillis, 300_000);
+    this.agentReader = this.newReader();
+    this.agentMeterProvider = new MeterProvider({ resource: opts.resources.agentResource(), readers: [this.agentReader] });
+  }
+
+  get enabled(): boolean {
+    return this.opts.exporter !== undefined;
+  }
+
+  /** Starts the periodic export (no-op without an exporter). */
+  start(): void {
+    if (!this.enabled || this.stopped || this.timer !== undefined) return;
+    const tick = () => {
+      this.timer = this.timers.setTimeout(() => {
+        void this.collectAndExport().finally(() => {
+          if (!this.stopped) tick();
+        });
+      }, this.opts.exportIntervalMillis);
+    };
+    tick();
+  }
+
+  /** Records a record's measurements under its process's resource. */
+  record(process: ProcessIdentity, measurements: readonly RecordMeasurement[]): void {
+    if (!this.enabled || this.stopped || measurements.length === 0) return;
+    const pm = this.meterFor(process);
+    pm.lastRecordMs = this.timers.now();
+    for (const m of measurements) {
+      const spec = m.instrument;
+      let h = pm.histograms.get(spec.name);
+      if (!h) {
+        h = pm.meter.createHistogram(spec.name, {
+          unit: spec.unit,
+          description: spec.description,
+          advice: { explicitBucketBoundaries: [...spec.boundaries] },
+        });
+        pm.histograms.set(spec.name, h);
+      }
+      h.record(m.value, this.guard(pm, spec.name, m.attributes));
+      this.stats.recorded++;
+    }
+  }
+
+  /** The process exec'd or exited: export what it has and start afresh next time. */
+  retire(process: ProcessIdentity): void {
+    for (const [key, pm] of this.meters) {
+      if (key.startsWith(`${process.tgid}:`)) this.retireMeter(pm);
+    }
+  }
+
+  get processCount(): number {
+    return this.meters.size;
+  }
+
+  /** One collection and export of every resource; concurrent calls share the cycle in progress. */
+  collectAndExport(): Promise<void> {
+    if (this.cycle) {
+      this.stats.cyclesSkipped++;
+      return this.cycle;
+    }
+    this.cycle = this.runCycle().finally(() => {
+      this.cycle = undefined;
+    });
+    return this.cycle;
+  }
+
+  /** Exports everything now, within `timeoutMillis`. */
+  async forceFlush(timeoutMillis = this.opts.exportTimeoutMillis): Promise<void> {
+    if (!this.enabled) return;
+    await raceTimeout(this.cycle ?? Promise.resolve(), timeoutMillis, this.timers);
+    await raceTimeout(this.collectAndExport(), timeoutMillis, this.timers);
+  }
+
+  /** Final export within `timeoutMillis`, then closes the exporter. */
+  async shutdown(timeoutMillis = this.opts.exportTimeoutMillis): Promise<void> {
+    if (this.stopped) return;
+    const deadline = this.timers.now() + timeoutMillis;
+    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.enabled) {
+      await raceTimeout(this.cycle ?? Promise.resolve(), timeoutMillis, this.timers);
+      await raceTimeout(this.collectAndExport(), Math.max(0, deadline - this.timers.now()), this.timers);
+    }
+    this.stopped = true;
+    for (const pm of this.meters.values()) void pm.provider.shutdown().catch(() => {});
+    this.meters.clear();
+    void this.agentMeterProvider.shutdown().catch(() => {});
+    if (this.opts.exporter) await raceTimeout(this.opts.exporter.shutdown().catch(() => {}), Math.max(0, deadline - this.timers.now()), this.timers);
+  }
+
+  private newReader(): PullReader {
+    const exporter = this.opts.exporter;
+    const limit = this.opts.maxSeriesPerInstrument + 2; // our guard folds first; the SDK's limit never bites
+    return new PullReader({
+      ...(exporter ? { aggregationTemporalitySelector: (t) => exporter.selectAggregationTemporality(t) } : {}),
+      cardinalitySelector: () => limit,
+    });
+  }
+
+  private meterFor(p: ProcessIdentity): ProcessMeter {
+    const key = `${p.tgid}:${p.startTimeTicks ?? ''}`;
+    const hit = this.meters.get(key);
+    if (hit) {
+      this.meters.delete(key);
+      this.meters.set(key, hit);
+      return hit;
+    }
+    const reader = this.newReader();
+    const provider = new MeterProvider({ resource: this.opts.resources.resourceFor(p), readers: [reader] });
+    const pm: ProcessMeter = {
+      key,
+      provider,
+      reader,
+      meter: provider.getMeter(this.opts.scope.name, this.opts.scope.version),
+      histograms: new Map(),
+      series: new Map(),
+      lastRecordMs: this.timers.now(),
+    };
+    this.meters.set(key, pm);
+    while (this.meters.size > this.maxProcesses) {
+      const oldest = this.meters.values().next().value as ProcessMeter;
+      this.stats.processesEvicted++;
+      this.opts.log.warnOnce('otel-metric-process-evict', `more than ${this.maxProcesses} traced processes have metrics: the least recently active are exported and dropped`);
+      this.retireMeter(oldest);
+    }
+    return pm;
+  }
+
+  private retireMeter(pm: ProcessMeter): void {
+    this.meters.delete(pm.key);
+    this.retired.push(
+      pm.reader
+        .collect()
+        .then((r) => r.resourceMetrics)
+        .catch(() => undefined)
+        .finally(() => void pm.provider.shutdown().catch(() => {})),
+    );
+  }
+
+  /** Attributes as recorded, or the overflow set when the instrument has too many series already. */
+  private guard(pm: ProcessMeter, instrument: string, attributes: Attributes): Attributes {
+    let seen = pm.series.get(instrument);
+    if (!seen) {
+      seen = new Set();
+      pm.series.set(instrument, seen);
+    }
+    const key = attributeKey(attributes);
+    if (seen.has(key)) return attributes;
+    if (seen.size < this.opts.maxSeriesPerInstrument) {
+      seen.add(key);
+      return attributes;
+    }
+    this.stats.overflowed++;
+    this.opts.log.warnOnce(
+      `otel-metric-overflow-${instrument}`,
+      `metric ${instrument}: more than ${this.opts.maxSeriesPerInstrument} attribute sets for one process; further ones are folded into otel.metric.overflow=true`,
+    );
+    return { [OVERFLOW_ATTRIBUTE]: true };
+  }
+
+  private async runCycle(): Promise<void> {
+    const exporter = this.opts.exporter;
+    if (!exporter) return;
+    const now = this.timers.now();
+    for (const pm of [...this.meters.values()]) {
+      if (now - pm.lastRecordMs >= this.idleMillis) {
+        this.stats.processesIdle++;
+        this.retireMeter(pm);
+      }
+    }
+    const batches: ResourceMetrics[] = [];
+    const retired = this.retired;
+    this.retired = [];
+    for (const r of await Promise.all(retired)) if (r) batches.push(r);
+    for (const pm of this.meters.values()) {
+      try {
+        batches.push((await pm.reader.collect()).resourceMetrics);
+      } catch {
+        // a provider shut down under us: nothing to export
+      }
+    }
+    try {
+      batches.push((await this.agentReader.collect()).resourceMetrics);
+    } catch {
+      // same
+    }
+    for (const rm of batches) {
+      const points = countDataPoints(rm);
+      if (points === 0) continue;
+      await this.exportOne(exporter, rm, points);
+    }
+  }
+
+  private exportOne(exporter: MetricExporter, rm: ResourceMetrics, points: number): Promise<void> {
+    return new Promise((resolve) => {
+      let settled = false;
+      const finish = (ok: boolean, error?: unknown) => {
+        if (settled) return;
+        settled = true;
+        this.timers.clearTimeout(guard);
+        if (ok) {
+          this.stats.dataPointsExported += points;
+          if (this.failing) {
+            this.failing = false;
+            this.opts.log.info(`metric export to ${this.opts.destination} recovered`);
+          }
+        } else {
+          this.stats.failedExports++;
+          const reason = errorName(error);
+          this.stats.failuresByReason[reason] = (this.stats.failuresByReason[reason] ?? 0) + 1;
+          if (!this.failing) {
+            this.failing = true;
+            this.opts.log.warn(
+              `cannot export metrics to ${this.opts.destination}: ${errorMessage(error)}; later failures are counted (ebpf_otel.metric.export_failures) until export recovers`,
+            );
+          }
+        }
+        resolve();
+      };
+      const guard = this.timers.setTimeout(() => finish(false, new Error(`metric export timed out after ${this.opts.exportTimeoutMillis} ms`)), this.opts.exportTimeoutMillis);
+      try {
+        exporter.export(rm, (result) => finish(result.code === 0, result.error));
+      } catch (e) {
+        finish(false, e);
+      }
+    });
+  }
+}
+
+function countDataPoints(rm: ResourceMetrics): number {
+  let n = 0;
+  for (const sm of rm.scopeMetrics) for (const m of sm.metrics) n += m.dataPoints.length;
+  return n;
+}
+
+/** A stable key for an attribute set (order-independent). */
+export function attributeKey(attributes: Attributes): string {
+  const keys = Object.keys(attributes).sort();
+  let out = '';
+  for (const k of keys) out += `${JSON.stringify(k)}:${JSON.stringify(attributes[k])},`;
+  return out;
+}
+
+// ------------------------------------------------------------ agent health
+
+/**
+ * The agent's own counters, as totals since start (counters) or current values
+ * (gauges), from a snapshot the caller builds. Every field is optional.
+ */
+export interface AgentHealth {
+  /** Kernel events received (data, open, close, process). */
+  readonly eventsCaptured?: number;
+  /** Events lost because the ring buffer was full. */
+  readonly eventsLost?: number;
+  /** Payload bytes moved by syscalls but not captured. */
+  readonly bytesTruncated?: number;
+  /** Batches dropped between the native thread and JavaScript. */
+  readonly batchesDropped?: number;
+  /** Events dropped in user space (deselected process, malformed record). */
+  readonly eventsDropped?: number;
+  /** L7 records per protocol id. */
+  readonly recordsByProtocol?: Readonly<Record<string, number>>;
+  /** Parse errors per protocol id. */
+  readonly parseErrorsByProtocol?: Readonly<Record<string, number>>;
+  /** Connections followed now. */
+  readonly connectionsOpen?: number;
+  /** Connections evicted from the connection table. */
+  readonly connectionsEvicted?: number;
+  /** Processes traced now. */
+  readonly processesTraced?: number;
+  /** Spans handed to export (sampled records). */
+  readonly spansExported?: number;
+  /** Spans dropped, by reason (queue_full, shutdown). */
+  readonly spansDroppedByReason?: Readonly<Record<string, number>>;
+  /** Spans whose export failed, by error.type. */
+  readonly spanExportFailuresByReason?: Readonly<Record<string, number>>;
+  /** Spans waiting in the export queue now. */
+  readonly spanQueueSize?: number;
+  /** Measurements folded into otel.metric.overflow. */
+  readonly metricOverflows?: number;
+  /** Metric export requests that failed, by error.type. */
+  readonly metricExportFailuresByReason?: Readonly<Record<string, number>>;
+  /** Process resources evicted from the cache. */
+  readonly resourcesEvicted?: number;
+}
+
+interface HealthMetric {
+  readonly field: keyof AgentHealth;
+  readonly name: string;
+  readonly kind: 'counter' | 'gauge';
+  readonly unit: string;
+  readonly description: string;
+  /** For Record-valued fields: the attribute that carries the key. */
+  readonly attribute?: string;
+}
+
+/** Names follow the OpenTelemetry naming rules: a namespace, snake_case words, plural only for counts of things ({unit}), no _total. */
+export const AGENT_METRICS: readonly HealthMetric[] = [
+  { field: 'eventsCaptured', name: 'ebpf_otel.capture.events', kind: 'counter', unit: '{event}', description: 'Kernel events received by the agent.' },
+  { field: 'eventsLost', name: 'ebpf_otel.capture.lost_events', kind: 'counter', unit: '{event}', description: 'Kernel events lost because the ring buffer was full.' },
+  { field: 'bytesTruncated', name: 'ebpf_otel.capture.truncated_payload', kind: 'counter', unit: 'By', description: 'Payload bytes moved by traced syscalls but not captured.' },
+  { field: 'batchesDropped', name: 'ebpf_otel.capture.dropped_batches', kind: 'counter', unit: '{batch}', description: 'Event batches dropped between the native reader and JavaScript.' },
+  { field: 'eventsDropped', name: 'ebpf_otel.capture.dropped_events', kind: 'counter', unit: '{event}', description: 'Events dropped in user space (deselected process, malformed record).' },
+  { field: 'recordsByProtocol', name: 'ebpf_otel.protocol.records', kind: 'counter', unit: '{record}', description: 'L7 records produced, per protocol.', attribute: 'ebpf_otel.protocol' },
+  { field: 'parseErrorsByProtocol', name: 'ebpf_otel.protocol.parse_errors', kind: 'counter', unit: '{error}', description: 'Malformed messages met by protocol parsers, per protocol.', attribute: 'ebpf_otel.protocol' },
+  { field: 'connectionsOpen', name: 'ebpf_otel.connection.count', kind: 'gauge', unit: '{connection}', description: 'Connections followed now.' },
+  { field: 'connectionsEvicted', name: 'ebpf_otel.connection.evicted', kind: 'counter', unit: '{connection}', description: 'Connections evicted from the bounded connection table.' },
+  { field: 'processesTraced', name: 'ebpf_otel.process.count', kind: 'gauge', unit: '{process}', description: 'Processes traced now.' },
+  { field: 'spansExported', name: 'ebpf_otel.span.exported', kind: 'counter', unit: '{span}', description: 'Spans accepted by the collector.' },
+  { field: 'spansDroppedByReason', name: 'ebpf_otel.span.dropped', kind: 'counter', unit: '{span}', description: 'Spans dropped before export, per reason.', attribute: 'ebpf_otel.reason' },
+  { field: 'spanExportFailuresByReason', name: 'ebpf_otel.span.export_failures', kind: 'counter', unit: '{span}', description: 'Spans whose export failed after retries, per error type.', attribute: 'error.type' },
+  { field: 'spanQueueSize', name: 'ebpf_otel.span.queue_size', kind: 'gauge', unit: '{span}', description: 'Spans waiting for export now.' },
+  { field: 'metricOverflows', name: 'ebpf_otel.metric.overflows', kind: 'counter', unit: '{measurement}', description: 'Measurements folded into otel.metric.overflow=true by the cardinality guard.' },
+  { field: 'metricExportFailuresByReason', name: 'ebpf_otel.metric.export_failures', kind: 'counter', unit: '{request}', description: 'Metric export requests that failed after retries, per error type.', attribute: 'error.type' },
+  { field: 'resourcesEvicted', name: 'ebpf_otel.resource.evicted', kind: 'counter', unit: '{process}', description: 'Process resources evicted from the bounded cache.' },
+];
+
+/**
+ * Registers the agent's health metrics on `provider`: observed from
+ * `snapshot()` at each collection. Call it once per provider.
+ */
+export function registerAgentMetrics(provider: ApiMeterProvider, snapshot: () => AgentHealth, scope?: InstrumentationScope): void {
+  const meter = provider.getMeter(scope?.name ?? 'ebpf-otel-sidecar', scope?.version);
+  const instruments = AGENT_METRICS.map((m) => ({
+    spec: m,
+    inst:
+      m.kind === 'counter'
+        ? meter.createObservableCounter(m.name, { unit: m.unit, description: m.description })
+        : meter.createObservableGauge(m.name, { unit: m.unit, description: m.description }),
+  }));
+  meter.addBatchObservableCallback(
+    (result) => {
+      let h: AgentHealth;
+      try {
+        h = snapshot();
+      } catch {
+        return;
+      }
+      for (const { spec, inst } of instruments) {
+        const v = h[spec.field];
+        if (v === undefined) continue;
+        if (typeof v === 'number') result.observe(inst, v);
+        else if (spec.attribute) for (const [k, n] of Object.entries(v)) result.observe(inst, n, { [spec.attribute]: k });
+      }
+    },
+    instruments.map((i) => i.inst),
+  );
+}
+

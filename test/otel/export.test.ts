@@ -1,0 +1,240 @@
+import test, { type ExecutionContext } from 'ava';
+import * as net from 'node:net';
+import { Metadata, status } from '@grpc/grpc-js';
+import { classifyGrpcError, retryDelayFromStatusDetails } from '../../src/otel/export';
+import { OtlpReceiver, statusWithRetryInfo } from '../helpers/otlp-receiver';
+import { SERVER_DURATION, sleep, traceRecord } from './fixtures';
+import { harness, OFFSET } from './harness';
+
+const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
+
+async function spansExact(t: ExecutionContext, transport: 'grpc' | 'http') {
+  const { receiver, telemetry } = await harness(t, transport);
+  telemetry.record([
+    traceRecord(
+      { traceId: TRACE, spanId: '00f067aa0ba902b7', parentSpanId: 'b7ad6b7169203331', traceState: 'vendor=x' },
+      { startNs: 123_456_789_012, endNs: 123_469_134_690 },
+    ),
+    traceRecord(
+      { traceId: TRACE, spanId: '1111111111111111', parentSpanId: '00f067aa0ba902b7' },
+      { kind: 'client', name: 'GET', status: 'error', statusMessage: 'HTTP 503', errorType: '503', startNs: 123_460_000_000, endNs: 123_465_000_001 },
+    ),
+    traceRecord({ traceId: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', sampled: false }),
+  ]);
+  await telemetry.forceFlush(5000);
+  const spans = await receiver.waitForSpans(2);
+  await sleep(100);
+  t.is(spans.length, 2, 'the unsampled record is not exported');
+  const server = spans.find((s) => s.spanId === '00f067aa0ba902b7')!;
+  const client = spans.find((s) => s.spanId === '1111111111111111')!;
+  t.is(server.transport, transport);
+  t.is(server.traceId, TRACE);
+  t.is(server.parentSpanId, 'b7ad6b7169203331');
+  t.is(server.traceState, 'vendor=x');
+  t.is(server.kind, 2);
+  t.is(server.name, 'GET /users/:id');
+  t.is(server.startTimeUnixNano, 123_456_789_012n + OFFSET);
+  t.is(server.endTimeUnixNano, 123_469_134_690n + OFFSET);
+  t.is(server.flags, 0x301, 'sampled, parent is remote');
+  t.deepEqual(server.attributes, { 'http.request.method': 'GET', 'http.route': '/users/:id', 'http.response.status_code': 200 });
+  t.deepEqual(server.status, { code: 0, message: '' });
+  t.is(server.events, 0);
+  t.is(server.links, 0);
+  t.deepEqual(server.scope, { name: 'ebpf-otel-sidecar', version: '0.1.0' });
+  t.is(server.resource['service.name'], 'shop');
+  t.is(server.resource['process.pid'], 4242);
+  t.is(server.resource['process.runtime.name'], 'cpython');
+  t.is(server.resource['host.name'], 'test-host');
+  t.is(server.resource['telemetry.distro.name'], 'ebpf-otel-sidecar');
+  t.is(client.kind, 3);
+  t.is(client.parentSpanId, '00f067aa0ba902b7');
+  t.is(client.flags, 0x101, 'sampled, parent is local');
+  t.deepEqual(client.status, { code: 2, message: 'HTTP 503' });
+  t.is(client.attributes['error.type'], '503');
+  t.is(client.endTimeUnixNano - client.startTimeUnixNano, 5_000_001n);
+  t.is(telemetry.health().spans.exported, 2);
+  t.is(telemetry.health().records.unsampled, 1);
+}
+test('spans over OTLP/gRPC: ids, times to the ns, kinds, status, resource', spansExact, 'grpc');
+test('spans over OTLP/HTTP protobuf: the same', spansExact, 'http');
+
+test('one resource per process', async (t) => {
+  const { receiver, telemetry } = await harness(t, 'grpc');
+  telemetry.record([traceRecord({ process: { tgid: 4242 } }, { tgid: 4242 }), traceRecord({ process: { tgid: 4343 } }, { tgid: 4343 })]);
+  await telemetry.forceFlush(5000);
+  const spans = await receiver.waitForSpans(2);
+  t.deepEqual(spans.map((s) => s.resource['service.name']).sort(), ['billing', 'shop']);
+});
+
+test('gRPC: UNAVAILABLE is retried with backoff until it succeeds', async (t) => {
+  const { receiver, telemetry, logger } = await harness(t, 'grpc');
+  receiver.failNext(2, { grpcCode: status.UNAVAILABLE, signal: 'traces' });
+  telemetry.record([traceRecord()]);
+  await telemetry.forceFlush(5000);
+  await receiver.waitForSpans(1);
+  t.deepEqual(
+    receiver.calls.filter((c) => c.signal === 'traces').map((c) => c.outcome),
+    [status.UNAVAILABLE, status.UNAVAILABLE, 'ok'],
+  );
+  const h = telemetry.health().spans;
+  t.is(h.exported, 1);
+  t.is(h.failed, 0);
+  t.false(logger.lines.some((l) => l.includes('cannot export')));
+});
+
+async function retryInfo(t: ExecutionContext, code: number) {
+  // Our own backoff would wait 8 s: a retry well before that is the server's delay.
+  const { receiver, telemetry } = await harness(t, 'grpc', { retry: { initialBackoffMillis: 8000, maxBackoffMillis: 8000 } });
+  receiver.failNext(1, { grpcCode: code, retryDelayMillis: 400, signal: 'traces' });
+  telemetry.record([traceRecord()]);
+  await telemetry.forceFlush(5000);
+  await receiver.waitForSpans(1);
+  const calls = receiver.calls.filter((c) => c.signal === 'traces');
+  t.deepEqual(calls.map((c) => c.outcome), [code, 'ok']);
+  const gap = calls[1]!.atMs - calls[0]!.atMs;
+  t.true(gap >= 380 && gap < 3000, `retried after ${gap} ms`);
+}
+test('gRPC: RESOURCE_EXHAUSTED with RetryInfo is retried after the server delay', retryInfo, status.RESOURCE_EXHAUSTED);
+test('gRPC: UNAVAILABLE with RetryInfo honours the server delay', retryInfo, status.UNAVAILABLE);
+
+test('gRPC: RESOURCE_EXHAUSTED without RetryInfo is not retried', async (t) => {
+  const { receiver, telemetry } = await harness(t, 'grpc');
+  receiver.failNext(1, { grpcCode: status.RESOURCE_EXHAUSTED, signal: 'traces' });
+  telemetry.record([traceRecord()]);
+  await telemetry.forceFlush(5000);
+  await sleep(300);
+  t.is(receiver.calls.filter((c) => c.signal === 'traces').length, 1);
+  t.deepEqual(telemetry.health().spans.failuresByReason, { RESOURCE_EXHAUSTED: 1 });
+});
+
+test('gRPC: INVALID_ARGUMENT is dropped and counted, logged once, recovery logged', async (t) => {
+  const { receiver, telemetry, logger } = await harness(t, 'grpc');
+  receiver.failNext(2, { grpcCode: status.INVALID_ARGUMENT, signal: 'traces' });
+  telemetry.record([traceRecord(), traceRecord()]);
+  await telemetry.forceFlush(5000);
+  telemetry.record([traceRecord()]);
+  await telemetry.forceFlush(5000);
+  telemetry.record([traceRecord()]);
+  await telemetry.forceFlush(5000);
+  await receiver.waitForSpans(1);
+  t.deepEqual(
+    receiver.calls.filter((c) => c.signal === 'traces').map((c) => c.outcome),
+    [status.INVALID_ARGUMENT, status.INVALID_ARGUMENT, 'ok'],
+  );
+  const h = telemetry.health().spans;
+  t.is(h.failed, 3);
+  t.is(h.failedBatches, 2);
+  t.deepEqual(h.failuresByReason, { INVALID_ARGUMENT: 3 });
+  t.is(h.exported, 1);
+  t.is(logger.lines.filter((l) => l.includes('cannot export spans')).length, 1);
+  t.is(logger.lines.filter((l) => l.includes('recovered')).length, 1);
+});
+
+test('OTLP/HTTP: 503 is retried after Retry-After; 400 is not retried', async (t) => {
+  const { receiver, telemetry } = await harness(t, 'http');
+  receiver.failNext(1, { httpStatus: 503, retryAfterSeconds: 1, signal: 'traces' });
+  telemetry.record([traceRecord()]);
+  await telemetry.forceFlush(8000);
+  await receiver.waitForSpans(1);
+  let calls = receiver.calls.filter((c) => c.signal === 'traces');
+  t.deepEqual(calls.map((c) => c.outcome), [503, 'ok']);
+  t.true(calls[1]!.atMs - calls[0]!.atMs >= 950, 'Retry-After honoured');
+  receiver.reset();
+  receiver.failNext(1, { httpStatus: 400, signal: 'traces' });
+  telemetry.record([traceRecord()]);
+  await telemetry.forceFlush(5000);
+  await sleep(300);
+  calls = receiver.calls.filter((c) => c.signal === 'traces');
+  t.deepEqual(calls.map((c) => c.outcome), [400]);
+  t.deepEqual(telemetry.health().spans.failuresByReason, { http_400: 1 });
+});
+
+test('headers reach the collector on both transports', async (t) => {
+  for (const transport of ['grpc', 'http'] as const) {
+    const { receiver, telemetry } = await harness(t, transport, {}, { OTEL_EXPORTER_OTLP_HEADERS: 'x-api-key=s%3Dcret' });
+    telemetry.record([traceRecord()]);
+    await telemetry.forceFlush(5000);
+    const [call] = await receiver.waitForCalls(1, 5000, 'traces');
+    t.is(call!.headers['x-api-key'], 's=cret', transport);
+  }
+});
+
+async function closedPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+async function collectorDown(t: ExecutionContext, transport: 'grpc' | 'http') {
+  // The receiver takes its ports first, so the closed port cannot be one of them.
+  const receiver = await OtlpReceiver.start();
+  t.teardown(() => receiver.close());
+  const port = await closedPort();
+  const { telemetry, logger } = await harness(t, 'none', {
+    endpoint: `http://127.0.0.1:${port}`,
+    protocol: transport === 'grpc' ? 'grpc' : 'http/protobuf',
+    maxQueueSize: 20,
+    maxExportBatchSize: 10,
+    scheduleDelayMillis: 10,
+    timeoutMillis: 300,
+    retry: { maxAttempts: 1, initialBackoffMillis: 20, maxBackoffMillis: 20 },
+  }, {}, receiver);
+  for (let i = 0; i < 20; i++) {
+    telemetry.record(Array.from({ length: 25 }, () => traceRecord()));
+    t.true(telemetry.health().spans.queued <= 20, 'the queue stays bounded');
+    await sleep(10);
+  }
+  const before = Date.now();
+  await telemetry.shutdown(2000);
+  t.true(Date.now() - before < 3000, 'shutdown is bounded');
+  const h = telemetry.health().spans;
+  t.is(h.exported, 0);
+  t.true(h.droppedQueueFull > 0);
+  t.true(h.failed > 0);
+  t.is(h.exported + h.failed + h.droppedQueueFull + h.droppedShutdown + h.queued, 500, 'every span is accounted for');
+  t.is(logger.lines.filter((l) => l.includes('cannot export spans')).length, 1, 'one log line, then counted');
+  t.is(logger.lines.filter((l) => l.includes('span queue full')).length, 1);
+}
+test('collector down over gRPC: bounded queue, drops counted, one log line', collectorDown, 'grpc');
+test('collector down over HTTP: bounded queue, drops counted, one log line', collectorDown, 'http');
+
+test('shutdown flushes every pending span and metric', async (t) => {
+  const { receiver, telemetry } = await harness(t, 'grpc', { scheduleDelayMillis: 60_000, metricExportIntervalMillis: 60_000 });
+  const m = [{ instrument: SERVER_DURATION, value: 0.02, attributes: { 'http.route': '/a' } }];
+  telemetry.record(Array.from({ length: 7 }, () => traceRecord({}, { measurements: m })));
+  await sleep(100);
+  t.is(receiver.spans.length, 0, 'nothing exported before the schedule delay');
+  await telemetry.shutdown(5000);
+  t.is(receiver.spans.length, 7);
+  const points = receiver.latestPoints('http.server.request.duration');
+  t.is(points.length, 1);
+  t.is(points[0]!.histogram!.count, 7);
+  telemetry.record([traceRecord()]);
+  t.is(telemetry.health().records.received, 7, 'records after shutdown are ignored');
+});
+
+test('RetryInfo is read from grpc-status-details-bin', (t) => {
+  t.is(retryDelayFromStatusDetails(statusWithRetryInfo(14, 'busy', 1500)), 1500);
+  t.is(retryDelayFromStatusDetails(statusWithRetryInfo(8, 'slow down', 2250.5)), 2250.5);
+  t.is(retryDelayFromStatusDetails(Buffer.from([0x08, 0x0e])), undefined, 'a status without details');
+  t.is(retryDelayFromStatusDetails(Buffer.from([0x1a, 0x40, 0x01])), undefined, 'truncated');
+});
+
+test('gRPC status classification follows the OTLP table', (t) => {
+  const err = (code: number, delay?: number) => {
+    const metadata = new Metadata();
+    if (delay !== undefined) metadata.set('grpc-status-details-bin', statusWithRetryInfo(code, 'x', delay));
+    return Object.assign(new Error('x'), { code, details: 'x', metadata });
+  };
+  const retryable = [status.CANCELLED, status.DEADLINE_EXCEEDED, status.ABORTED, status.OUT_OF_RANGE, status.UNAVAILABLE, status.DATA_LOSS];
+  for (let code = 1; code <= 16; code++) {
+    const c = classifyGrpcError(err(code));
+    t.is(c.retryable, retryable.includes(code), status[code]);
+    t.is(c.name, status[code] as string);
+  }
+  t.deepEqual(classifyGrpcError(err(status.RESOURCE_EXHAUSTED, 700)), { retryable: true, retryDelayMillis: 700, name: 'RESOURCE_EXHAUSTED' });
+  t.deepEqual(classifyGrpcError(err(status.UNAVAILABLE, 50)), { retryable: true, retryDelayMillis: 50, name: 'UNAVAILABLE' });
+  t.false(classifyGrpcError(new Error('Nothing to send')).retryable);
+});
