@@ -16,8 +16,11 @@ export interface RunningAgent {
   stop(): Promise<{ code: number | null; lines: string[]; stderr: string }>;
 }
 
-export async function startAgent(args: string[], opts: { readyTimeoutMs?: number } = {}): Promise<RunningAgent> {
-  const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
+export async function startAgent(
+  args: string[],
+  opts: { readyTimeoutMs?: number; env?: Record<string, string> } = {},
+): Promise<RunningAgent> {
+  const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   const lines: string[] = [];
   let stderr = '';
   readline.createInterface({ input: child.stdout! }).on('line', (l) => lines.push(l));
@@ -78,8 +81,8 @@ export interface Workload {
   result(): Promise<Record<string, unknown>>;
 }
 
-export async function startWorkload(cmd: string, args: string[]): Promise<Workload> {
-  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+export async function startWorkload(cmd: string, args: string[], env: Record<string, string> = {}): Promise<Workload> {
+  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const out: string[] = [];
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));

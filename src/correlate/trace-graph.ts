@@ -1,0 +1,279 @@
+// Places every request in a trace, under its true parent when the data says
+// which it is, and under none when it does not. Ids are assigned when a
+// request starts (its head has been parsed), so a span is never held back
+// waiting for its parent, and children started while it runs can name it.
+//
+// Parents, strongest first:
+//  1. traceparent carried by the request (validated by the protocol). SERVER:
+//     child of the carried span. CLIENT: takes the carried trace and span id
+//     (what the downstream server sees as its parent); no inferred parent.
+//  2. SERVER, peer: the agent sees both ends of the TCP connection (the
+//     client's tuple is the server's reversed, same network namespace, both
+//     opened while the agent watched, so stream positions agree): the server
+//     span is the child of the client span whose request began at the same
+//     stream position.
+//  3. CLIENT, thread: the thread that sends it is serving exactly one SERVER
+//     request and has never been seen serving two at once (thread per request).
+//  4. CLIENT, event loop: the thread multiplexes requests; link only when the
+//     whole process has exactly one SERVER request in flight; otherwise the
+//     client span is a root and the ambiguity is counted.
+//  5. Nothing: a new trace.
+// A missing parent is acceptable; a wrong one never is.
+
+import type { CallKind, CarriedTraceContext, L7Record } from '../protocols/types';
+import { newSpanId, newTraceId } from './ids';
+import type { ProcessIdentity, Sampling, TraceRecord } from './trace-record';
+
+/** A request whose head the protocol has just parsed. */
+export interface RequestStart {
+  readonly connId: number;
+  readonly tgid: number;
+  readonly kind: CallKind;
+  readonly sequence: number;
+  /** Stream position of the request's first byte on the request side. */
+  readonly pos: number;
+  readonly startNs: number;
+  /** Thread that read (server) or wrote (client) the request head. */
+  readonly tid: number;
+  readonly traceContext?: CarriedTraceContext;
+}
+
+/** What the graph needs of a connection for peer matching. */
+export interface PeerKey {
+  readonly netns: number;
+  readonly localAddr: string;
+  readonly localPort: number;
+  readonly remoteAddr: string;
+  readonly remotePort: number;
+  /** Both ends count bytes from the connection's start only if the agent saw it start. */
+  readonly sawStart: boolean;
+}
+
+export type LinkReason = 'traceparent' | 'peer' | 'thread' | 'event_loop' | 'root';
+
+interface Ids {
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly parentSpanId?: string;
+  readonly traceState?: string;
+  readonly sampled: boolean;
+  readonly reason: LinkReason;
+}
+
+interface InFlight {
+  readonly key: string;
+  readonly tid: number;
+  readonly ids: Ids;
+  readonly startNs: number;
+}
+
+interface ProcessState {
+  /** SERVER requests started and not yet ended, by connId:sequence. */
+  readonly inFlight: Map<string, InFlight>;
+  /** Threads seen serving two SERVER requests at once. */
+  readonly multiplexing: Set<number>;
+}
+
+export interface TraceGraphStats {
+  readonly linked: Record<LinkReason, number>;
+  /** CLIENT requests on a multiplexing thread with more than one SERVER request in flight: left as roots. */
+  ambiguous: number;
+  /** Records that ended without a start the graph saw (ids assigned at the end instead). */
+  lateStarts: number;
+  /** Pending entries dropped by the bound. */
+  evicted: number;
+  sampledOut: number;
+}
+
+export interface TraceGraphOptions {
+  /** Requests in flight remembered at once (all processes). */
+  readonly maxPending?: number;
+  /** A SERVER request in flight longer than this no longer parents anything. */
+  readonly staleNs?: number;
+}
+
+const key = (connId: number, sequence: number) => `${connId}:${sequence}`;
+const peerKey = (netns: number, fromAddr: string, fromPort: number, toAddr: string, toPort: number, pos: number) =>
+  `${netns}|${fromAddr}|${fromPort}|${toAddr}|${toPort}|${pos}`;
+
+export class TraceGraph {
+  readonly stats: TraceGraphStats = {
+    linked: { traceparent: 0, peer: 0, thread: 0, event_loop: 0, root: 0 },
+    ambiguous: 0,
+    lateStarts: 0,
+    evicted: 0,
+    sampledOut: 0,
+  };
+  /** Ids of started requests, by connId:sequence, until their record is made. */
+  private readonly pending = new Map<string, { ids: Ids; tgid: number; kind: CallKind }>();
+  /** CLIENT requests by the client end's tuple and stream position, for the server end to find. */
+  private readonly clientsByPeer = new Map<string, Ids>();
+  private readonly peerKeyOf = new Map<string, string>();
+  private readonly processes = new Map<number, ProcessState>();
+  private readonly maxPending: number;
+  private readonly staleNs: number;
+
+  constructor(
+    private readonly sampling: Sampling,
+    private readonly peers: (connId: number) => PeerKey | undefined,
+    private readonly identify: (tgid: number) => ProcessIdentity = (tgid) => ({ tgid }),
+    options: TraceGraphOptions = {},
+  ) {
+    this.maxPending = options.maxPending ?? 100_000;
+    this.staleNs = options.staleNs ?? 300e9;
+  }
+
+  /** A request head was parsed: decide its ids now. */
+  started(s: RequestStart): void {
+    const k = key(s.connId, s.sequence);
+    if (this.pending.has(k)) return;
+    const ids = s.kind === 'server' ? this.serverIds(s) : this.clientIds(s);
+    this.stats.linked[ids.reason]++;
+    this.bound();
+    this.pending.set(k, { ids, tgid: s.tgid, kind: s.kind });
+    if (s.kind === 'server') {
+      const proc = this.process(s.tgid);
+      for (const f of proc.inFlight.values()) if (f.tid === s.tid) proc.multiplexing.add(s.tid);
+      proc.inFlight.set(k, { key: k, tid: s.tid, ids, startNs: s.startNs });
+    } else {
+      const peer = this.peers(s.connId);
+      if (peer?.sawStart) {
+        const pk = peerKey(peer.netns, peer.localAddr, peer.localPort, peer.remoteAddr, peer.remotePort, s.pos);
+        this.clientsByPeer.set(pk, ids);
+        this.peerKeyOf.set(k, pk);
+      }
+    }
+  }
+
+  /** A request will never become a record (the protocol dropped it): forget it. */
+  abandoned(connId: number, sequence: number): void {
+    this.end(key(connId, sequence));
+  }
+
+  /** The record of a request: its ids, decided at its start (or now, if its start was not seen). */
+  completed(record: L7Record): TraceRecord {
+    const k = key(record.connId, record.sequence);
+    let entry = this.pending.get(k);
+    if (!entry) {
+      // Started before this graph existed (or evicted): decide from what the record says.
+      this.stats.lateStarts++;
+      const ids = record.traceContext
+        ? this.fromCarried(record.kind, record.traceContext)
+        : this.root();
+      this.stats.linked[ids.reason]++;
+      entry = { ids, tgid: record.tgid, kind: record.kind };
+    }
+    this.end(k);
+    const { ids } = entry;
+    if (!ids.sampled) this.stats.sampledOut++;
+    return {
+      record,
+      traceId: ids.traceId,
+      spanId: ids.spanId,
+      ...(ids.parentSpanId !== undefined ? { parentSpanId: ids.parentSpanId } : {}),
+      ...(ids.traceState !== undefined ? { traceState: ids.traceState } : {}),
+      sampled: ids.sampled,
+      process: this.identify(record.tgid),
+    };
+  }
+
+  /** Forgets everything of a process that exited. */
+  processExited(tgid: number): void {
+    const proc = this.processes.get(tgid);
+    if (proc) for (const k of proc.inFlight.keys()) this.pending.delete(k);
+    this.processes.delete(tgid);
+  }
+
+  /** Drops SERVER requests in flight for too long: they must not parent later calls. */
+  expire(nowNs: number): void {
+    for (const [tgid, proc] of this.processes) {
+      for (const f of proc.inFlight.values()) if (nowNs - f.startNs > this.staleNs) this.end(f.key);
+      if (proc.inFlight.size === 0 && proc.multiplexing.size === 0) this.processes.delete(tgid);
+    }
+  }
+
+  pendingCount(): number {
+    return this.pending.size;
+  }
+
+  private serverIds(s: RequestStart): Ids {
+    if (s.traceContext) return this.fromCarried('server', s.traceContext);
+    const peer = this.peers(s.connId);
+    if (peer?.sawStart) {
+      // The client end's tuple is ours reversed.
+      const client = this.clientsByPeer.get(peerKey(peer.netns, peer.remoteAddr, peer.remotePort, peer.localAddr, peer.localPort, s.pos));
+      if (client) return this.child(client, 'peer');
+    }
+    return this.root();
+  }
+
+  private clientIds(s: RequestStart): Ids {
+    if (s.traceContext) return this.fromCarried('client', s.traceContext);
+    const proc = this.processes.get(s.tgid);
+    if (!proc || proc.inFlight.size === 0) return this.root();
+    if (!proc.multiplexing.has(s.tid)) {
+      let only: InFlight | undefined;
+      let n = 0;
+      for (const f of proc.inFlight.values()) {
+        if (f.tid === s.tid) {
+          only = f;
+          n++;
+        }
+      }
+      if (n === 1) return this.child(only!.ids, 'thread');
+      if (n === 0) return this.root(); // this thread serves nothing: a background job or a handoff
+    }
+    // An event loop: which request caused this call is not in the syscalls.
+    if (proc.inFlight.size === 1) return this.child(proc.inFlight.values().next().value!.ids, 'event_loop');
+    this.stats.ambiguous++;
+    return this.root();
+  }
+
+  private fromCarried(kind: CallKind, c: CarriedTraceContext): Ids {
+    const sampled = this.sampling.decide(c.traceId, (c.traceFlags & 1) === 1);
+    const traceState = c.traceState !== undefined ? { traceState: c.traceState } : {};
+    return kind === 'server'
+      ? { traceId: c.traceId, spanId: newSpanId(), parentSpanId: c.spanId, sampled, reason: 'traceparent', ...traceState }
+      : { traceId: c.traceId, spanId: c.spanId, sampled, reason: 'traceparent', ...traceState };
+  }
+
+  private child(parent: Ids, reason: LinkReason): Ids {
+    const traceState = parent.traceState !== undefined ? { traceState: parent.traceState } : {};
+    // Same trace, same sampling decision as the parent.
+    return { traceId: parent.traceId, spanId: newSpanId(), parentSpanId: parent.spanId, sampled: parent.sampled, reason, ...traceState };
+  }
+
+  private root(): Ids {
+    const traceId = newTraceId();
+    return { traceId, spanId: newSpanId(), sampled: this.sampling.decide(traceId, undefined), reason: 'root' };
+  }
+
+  private end(k: string): void {
+    const entry = this.pending.get(k);
+    if (!entry) return;
+    this.pending.delete(k);
+    if (entry.kind === 'server') {
+      const proc = this.processes.get(entry.tgid);
+      proc?.inFlight.delete(k);
+    } else {
+      const pk = this.peerKeyOf.get(k);
+      if (pk !== undefined) {
+        this.peerKeyOf.delete(k);
+        this.clientsByPeer.delete(pk);
+      }
+    }
+  }
+
+  private bound(): void {
+    while (this.pending.size >= this.maxPending) {
+      this.end(this.pending.keys().next().value!);
+      this.stats.evicted++;
+    }
+  }
+
+  private process(tgid: number): ProcessState {
+    let p = this.processes.get(tgid);
+    if (!p) this.processes.set(tgid, (p = { inFlight: new Map(), multiplexing: new Set() }));
+    return p;
+  }
+}

@@ -1,0 +1,151 @@
+import test from 'ava';
+import { TraceGraph, type PeerKey, type RequestStart } from '../../src/correlate/trace-graph';
+import type { Sampling } from '../../src/correlate/trace-record';
+import type { L7Record } from '../../src/protocols/types';
+
+const all: Sampling = { decide: () => true };
+
+function graph(peers: Record<number, PeerKey> = {}, sampling = all, opts = {}) {
+  return new TraceGraph(sampling, (id) => peers[id], undefined, opts);
+}
+
+function start(connId: number, kind: 'server' | 'client', tid: number, extra: Partial<RequestStart> = {}): RequestStart {
+  return { connId, tgid: 100, kind, sequence: 0, pos: 0, startNs: 1000, tid, ...extra };
+}
+
+function record(connId: number, kind: 'server' | 'client', extra: Partial<L7Record> = {}): L7Record {
+  return {
+    protocol: 'http1', kind, connId, tgid: 100, startNs: 1000, endNs: 2000, name: 'GET', attributes: {}, status: 'unset',
+    sequence: 0, measurements: [], ...extra,
+  };
+}
+
+test('thread per request: a client call from the serving thread is its child; from another thread, a root', (t) => {
+  const g = graph();
+  g.started(start(1, 'server', 5));
+  g.started(start(2, 'client', 5));
+  g.started(start(3, 'client', 6));
+  const c1 = g.completed(record(2, 'client'));
+  const c2 = g.completed(record(3, 'client'));
+  const s = g.completed(record(1, 'server'));
+  t.is(c1.traceId, s.traceId);
+  t.is(c1.parentSpanId, s.spanId);
+  t.is(c2.parentSpanId, undefined, 'a thread that serves nothing has no parent');
+  t.not(c2.traceId, s.traceId);
+  t.is(s.parentSpanId, undefined);
+  t.like(g.stats.linked, { thread: 1, root: 2 });
+});
+
+test('after the server request ends, the thread parents nothing', (t) => {
+  const g = graph();
+  g.started(start(1, 'server', 5));
+  const s = g.completed(record(1, 'server'));
+  g.started(start(2, 'client', 5));
+  const c = g.completed(record(2, 'client'));
+  t.is(c.parentSpanId, undefined);
+  t.not(c.traceId, s.traceId);
+});
+
+test('an event loop: link only with exactly one server request in flight in the process', (t) => {
+  const g = graph();
+  g.started(start(1, 'server', 7));
+  g.started(start(2, 'server', 7)); // same thread, concurrently: multiplexing
+  g.started(start(3, 'client', 7));
+  t.is(g.completed(record(3, 'client')).parentSpanId, undefined, 'two in flight: ambiguous, left a root');
+  t.is(g.stats.ambiguous, 1);
+  g.completed(record(2, 'server'));
+  g.started(start(4, 'client', 7));
+  const c = g.completed(record(4, 'client'));
+  const s = g.completed(record(1, 'server'));
+  t.is(c.parentSpanId, s.spanId);
+  t.is(g.stats.linked.event_loop, 1);
+});
+
+const CLIENT_END: PeerKey = { netns: 9, localAddr: '127.0.0.1', localPort: 40000, remoteAddr: '127.0.0.1', remotePort: 8080, sawStart: true };
+const SERVER_END: PeerKey = { netns: 9, localAddr: '127.0.0.1', localPort: 8080, remoteAddr: '127.0.0.1', remotePort: 40000, sawStart: true };
+
+test('both ends seen: the server span is the child of the client span at the same stream position', (t) => {
+  const g = graph({ 1: CLIENT_END, 2: SERVER_END });
+  for (const [seq, pos] of [[0, 0], [1, 120]] as const) {
+    g.started(start(1, 'client', 5, { sequence: seq, pos, tgid: 100 }));
+    g.started(start(2, 'server', 8, { sequence: seq, pos, tgid: 200 }));
+  }
+  const s0 = g.completed(record(2, 'server', { tgid: 200 }));
+  const s1 = g.completed(record(2, 'server', { tgid: 200, sequence: 1 }));
+  const c0 = g.completed(record(1, 'client'));
+  const c1 = g.completed(record(1, 'client', { sequence: 1 }));
+  t.is(s0.parentSpanId, c0.spanId);
+  t.is(s0.traceId, c0.traceId);
+  t.is(s1.parentSpanId, c1.spanId);
+  t.not(c0.traceId, c1.traceId, 'keep-alive requests are separate traces');
+  t.is(g.stats.linked.peer, 2);
+});
+
+test('no peer link when positions differ, namespaces differ, or a connection was joined mid-stream', (t) => {
+  for (const [clientEnd, serverEnd, pos] of [
+    [CLIENT_END, SERVER_END, 7],
+    [CLIENT_END, { ...SERVER_END, netns: 10 }, 0],
+    [CLIENT_END, { ...SERVER_END, sawStart: false }, 0],
+    [{ ...CLIENT_END, sawStart: false }, SERVER_END, 0],
+  ] as const) {
+    const g = graph({ 1: clientEnd, 2: serverEnd });
+    g.started(start(1, 'client', 5));
+    g.started(start(2, 'server', 8, { pos }));
+    t.is(g.completed(record(2, 'server')).parentSpanId, undefined);
+  }
+});
+
+test('a carried traceparent wins over the peer', (t) => {
+  const g = graph({ 1: CLIENT_END, 2: SERVER_END });
+  g.started(start(1, 'client', 5));
+  const carried = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1 };
+  g.started(start(2, 'server', 8, { traceContext: carried }));
+  const s = g.completed(record(2, 'server'));
+  t.is(s.traceId, carried.traceId);
+  t.is(s.parentSpanId, carried.spanId);
+});
+
+test('a client call carrying traceparent takes its ids and infers no parent', (t) => {
+  const g = graph();
+  g.started(start(1, 'server', 5));
+  const carried = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1 };
+  g.started(start(2, 'client', 5, { traceContext: carried }));
+  const c = g.completed(record(2, 'client'));
+  t.is(c.spanId, carried.spanId);
+  t.is(c.parentSpanId, undefined);
+});
+
+test('children follow their parent sampling decision', (t) => {
+  const g = graph({}, { decide: () => false });
+  g.started(start(1, 'server', 5));
+  g.started(start(2, 'client', 5));
+  t.false(g.completed(record(2, 'client')).sampled);
+  t.false(g.completed(record(1, 'server')).sampled);
+});
+
+test('abandoned and stale server requests parent nothing', (t) => {
+  const g = graph();
+  g.started(start(1, 'server', 5));
+  g.abandoned(1, 0);
+  g.started(start(2, 'client', 5));
+  t.is(g.completed(record(2, 'client')).parentSpanId, undefined);
+  const h = graph({}, all, { staleNs: 100 });
+  h.started(start(1, 'server', 5, { startNs: 0 }));
+  h.expire(1000);
+  h.started(start(2, 'client', 5, { startNs: 1000 }));
+  t.is(h.completed(record(2, 'client')).parentSpanId, undefined);
+});
+
+test('a record whose start was not seen still gets valid ids', (t) => {
+  const g = graph();
+  const r = g.completed(record(1, 'server'));
+  t.regex(r.traceId, /^[0-9a-f]{32}$/);
+  t.is(g.stats.lateStarts, 1);
+});
+
+test('pending entries are bounded', (t) => {
+  const g = graph({}, all, { maxPending: 3 });
+  for (let i = 0; i < 5; i++) g.started(start(i, 'client', 5));
+  t.is(g.pendingCount(), 3);
+  t.is(g.stats.evicted, 2);
+});
