@@ -1,12 +1,13 @@
 // The agent's user-space path after capture, in one place so the CLI, the
 // benchmarks and the tests drive exactly the same code:
 //   capture events -> connection tracker (streams, protocols) -> L7 records
-//   -> trace linker (ids, parents, sampling) -> telemetry (spans, metrics, export)
+//   -> trace graph (ids, parents, sampling) -> telemetry (spans, metrics, export)
 
 import type { CaptureEvent } from '../capture/events';
-import type { ConnectionTracker, TrackerStats } from '../correlate/connection-tracker';
-import type { LinkerStats, TraceLinker } from '../correlate/trace-linker';
+import type { ConnectionTracker, RequestAbandon, TrackerStats } from '../correlate/connection-tracker';
+import type { RequestStart, TraceGraph, TraceGraphStats } from '../correlate/trace-graph';
 import type { TraceRecord } from '../correlate/trace-record';
+import type { L7Record } from '../protocols/types';
 
 /** Where linked records go: spans, metrics, exporters. */
 export interface TelemetrySink {
@@ -18,40 +19,64 @@ export interface TelemetrySink {
 
 export interface PipelineStats {
   readonly tracker: TrackerStats;
-  readonly linker: Readonly<LinkerStats>;
+  readonly graph: Readonly<TraceGraphStats>;
   readonly recordsByProtocol: Readonly<Record<string, number>>;
 }
+
+/** One step of a batch's timeline. Ends sort before starts at the same instant. */
+type Step =
+  | { readonly t: number; readonly order: 0; readonly record: L7Record }
+  | { readonly t: number; readonly order: 0; readonly abandon: RequestAbandon }
+  | { readonly t: number; readonly order: 1; readonly start: RequestStart };
 
 export class AgentPipeline {
   private readonly byProtocol: Record<string, number> = {};
 
   constructor(
     private readonly tracker: ConnectionTracker,
-    private readonly linker: TraceLinker,
+    private readonly graph: TraceGraph,
     private readonly telemetry: TelemetrySink,
   ) {}
 
   /** One capture event (called by the capture engine's sink). */
   onEvent(e: CaptureEvent): void {
     this.tracker.onEvent(e);
+    if (e.type === 'exit') this.graph.processExited(e.tgid);
   }
 
-  /** Hands what the batch produced to telemetry: once per batch, not per event. */
+  /**
+   * Hands what the batch produced to telemetry: once per batch, not per event.
+   * Request starts, abandons and finished records are replayed to the trace
+   * graph in time order, so a call made after a request ended is never
+   * parented to it, and the client end of a connection is seen before the
+   * server end of the same request (its write began before the read ended),
+   * however the ring buffer interleaved the CPUs.
+   */
   flush(): void {
     const records = this.tracker.take();
-    if (records.length === 0) return;
-    const linked = new Array<TraceRecord>(records.length);
-    for (let i = 0; i < records.length; i++) {
-      const r = records[i]!;
-      this.byProtocol[r.protocol] = (this.byProtocol[r.protocol] ?? 0) + 1;
-      linked[i] = this.linker.link(r);
+    const { starts, abandons } = this.tracker.takeSignals();
+    if (records.length === 0 && starts.length === 0 && abandons.length === 0) return;
+    const steps: Step[] = [];
+    for (const start of starts) steps.push({ t: start.startNs, order: 1, start });
+    for (const abandon of abandons) steps.push({ t: abandon.atNs, order: 0, abandon });
+    for (const record of records) steps.push({ t: record.endNs, order: 0, record });
+    steps.sort((a, b) => a.t - b.t || a.order - b.order);
+    const linked: TraceRecord[] = [];
+    for (const s of steps) {
+      if ('start' in s) this.graph.started(s.start);
+      else if ('abandon' in s) this.graph.abandoned(s.abandon.connId, s.abandon.sequence);
+      else {
+        this.byProtocol[s.record.protocol] = (this.byProtocol[s.record.protocol] ?? 0) + 1;
+        linked.push(this.graph.completed(s.record));
+      }
     }
-    this.telemetry.record(linked);
+    if (linked.length > 0) this.telemetry.record(linked);
   }
 
   /** Periodic: requests past their timeout become error records. */
   tick(nowNs: number): void {
     this.tracker.tick(nowNs);
+    this.graph.expire(nowNs);
     this.flush();
   }
 
@@ -63,6 +88,6 @@ export class AgentPipeline {
   }
 
   stats(): PipelineStats {
-    return { tracker: this.tracker.stats(), linker: { ...this.linker.stats }, recordsByProtocol: { ...this.byProtocol } };
+    return { tracker: this.tracker.stats(), graph: this.graph.stats, recordsByProtocol: { ...this.byProtocol } };
   }
 }

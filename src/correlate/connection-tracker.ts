@@ -19,10 +19,19 @@ import {
   type ProtocolOptions,
   type ProtocolSession,
   type ProtocolStats,
+  type SessionObserver,
   type Side,
 } from '../protocols/types';
 import { ConnectionTable, type Connection } from './connection-table';
 import { SideStream, type StreamSink, type StreamStats } from './stream';
+import type { PeerKey, RequestStart } from './trace-graph';
+
+/** A request the protocol gave up before it became a record. */
+export interface RequestAbandon {
+  readonly connId: number;
+  readonly sequence: number;
+  readonly atNs: number;
+}
 
 export interface TrackerOptions {
   readonly protocols: readonly ProtocolDefinition[];
@@ -131,7 +140,14 @@ class TrackedConnection implements StreamSink {
 
   private start(proto: ProtocolDefinition, requestSide: Side): void {
     this.protocol = proto;
-    this.session = proto.createSession(this.info, requestSide, this.tracker.options.protocolOptions);
+    const kind = requestSide === 'ingress' ? 'server' : 'client';
+    const { connId, tgid } = this.info;
+    const tracker = this.tracker;
+    const observer: SessionObserver = {
+      requestStarted: (r) => tracker.starts.push({ connId, tgid, kind, ...r }),
+      requestAbandoned: (sequence, atNs) => tracker.abandons.push({ connId, sequence, atNs }),
+    };
+    this.session = proto.createSession(this.info, requestSide, this.tracker.options.protocolOptions, observer);
     this.state = 'tracking';
     this.tracker.detected(proto.id);
     // Replay what detection held, both sides, in time order.
@@ -150,6 +166,10 @@ const DEFAULTS = {
 export class ConnectionTracker {
   /** Records produced since the last take(). */
   out: L7Record[] = [];
+  /** Requests started since the last take(), in the order the protocols saw them. */
+  starts: RequestStart[] = [];
+  /** Requests abandoned since the last take(). */
+  abandons: RequestAbandon[] = [];
   readonly options: Required<Omit<TrackerOptions, 'protocolOptions'>> & {
     readonly protocolOptions: ProtocolOptions;
     readonly maxDetectBytes: number;
@@ -212,6 +232,29 @@ export class ConnectionTracker {
     const r = this.out;
     this.out = [];
     return r;
+  }
+
+  /** Request starts and abandons since the last call. */
+  takeSignals(): { starts: RequestStart[]; abandons: RequestAbandon[] } {
+    const s = { starts: this.starts, abandons: this.abandons };
+    this.starts = [];
+    this.abandons = [];
+    return s;
+  }
+
+  /** What the trace graph needs to match the two ends of a connection. */
+  peerKey(connId: number): PeerKey | undefined {
+    const c = this.table.get(connId);
+    const t = this.tracked.get(connId);
+    if (!c || !t) return undefined;
+    return {
+      netns: c.netns,
+      localAddr: c.tuple.localAddr,
+      localPort: c.tuple.localPort,
+      remoteAddr: c.tuple.remoteAddr,
+      remotePort: c.tuple.remotePort,
+      sawStart: t.info.sawStart,
+    };
   }
 
   stats(): TrackerStats {

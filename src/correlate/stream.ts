@@ -89,7 +89,7 @@ export class SideStream {
   private emit(e: DataEvent, data: Buffer): void {
     const startNs = this.side === 'egress' ? e.tsEnterNs : e.tsExitNs;
     if (data.length > 0) {
-      this.sink.chunk({ side: this.side, data, pos: e.pos, startNs, endNs: e.tsExitNs, syscallStart: true });
+      this.sink.chunk({ side: this.side, data, pos: e.pos, startNs, endNs: e.tsExitNs, syscallStart: true, tid: e.tid });
     }
     if (data.length < e.size) {
       const missing = e.size - data.length;

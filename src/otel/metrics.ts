@@ -398,6 +398,10 @@ export interface AgentHealth {
   readonly metricExportFailuresByReason?: Readonly<Record<string, number>>;
   /** Process resources evicted from the cache. */
   readonly resourcesEvicted?: number;
+  /** Spans placed in a trace, by how their parent was found (traceparent, peer, thread, event_loop, root). */
+  readonly spanLinksByReason?: Readonly<Record<string, number>>;
+  /** CLIENT spans on an event loop with several SERVER requests in flight: left without a parent. */
+  readonly spanLinksAmbiguous?: number;
 }
 
 interface HealthMetric {
@@ -429,6 +433,8 @@ export const AGENT_METRICS: readonly HealthMetric[] = [
   { field: 'metricOverflows', name: 'ebpf_otel.metric.overflows', kind: 'counter', unit: '{measurement}', description: 'Measurements folded into otel.metric.overflow=true by the cardinality guard.' },
   { field: 'metricExportFailuresByReason', name: 'ebpf_otel.metric.export_failures', kind: 'counter', unit: '{request}', description: 'Metric export requests that failed after retries, per error type.', attribute: 'error.type' },
   { field: 'resourcesEvicted', name: 'ebpf_otel.resource.evicted', kind: 'counter', unit: '{process}', description: 'Process resources evicted from the bounded cache.' },
+  { field: 'spanLinksByReason', name: 'ebpf_otel.trace.links', kind: 'counter', unit: '{span}', description: 'Spans placed in a trace, per way their parent was found (root: none).', attribute: 'ebpf_otel.link' },
+  { field: 'spanLinksAmbiguous', name: 'ebpf_otel.trace.ambiguous_links', kind: 'counter', unit: '{span}', description: 'CLIENT spans left without a parent because several SERVER requests were in flight on an event loop.' },
 ];
 
 /**

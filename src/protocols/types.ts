@@ -48,6 +48,8 @@ export interface Chunk {
   readonly endNs: number;
   /** data begins where a syscall began (a natural place for a message to start). */
   readonly syscallStart: boolean;
+  /** Thread that made the syscall. */
+  readonly tid?: number;
 }
 
 export type Detection =
@@ -147,6 +149,30 @@ export interface ProtocolSession {
   readonly stats: ProtocolStats;
 }
 
+/** A request head was parsed: the trace graph decides the request's ids now. */
+export interface RequestStarted {
+  /** The request's `sequence` (the same number its L7Record will carry). */
+  readonly sequence: number;
+  /** Stream position of the request's first byte on the request side. */
+  readonly pos: number;
+  /** When its first byte moved. */
+  readonly startNs: number;
+  /** Thread that moved the chunk completing the head (it read or wrote the request). */
+  readonly tid: number;
+  readonly traceContext?: CarriedTraceContext;
+}
+
+/**
+ * What a session tells the correlate layer while it parses, so ids can be
+ * given when a request starts rather than when its record ends. Every
+ * started request ends in exactly one record or one `requestAbandoned`.
+ */
+export interface SessionObserver {
+  requestStarted(r: RequestStarted): void;
+  /** The request will never become a record (dropped by a resync): forget it. */
+  requestAbandoned(sequence: number, atNs: number): void;
+}
+
 export interface ProtocolOptions {
   /** User route patterns such as "/users/:id", tried before the default heuristic. */
   readonly routes?: readonly string[];
@@ -166,5 +192,5 @@ export interface ProtocolDefinition {
    */
   detect(side: Side, data: Buffer, conn: ConnectionInfo): Detection;
   readonly maxDetectBytes: number;
-  createSession(conn: ConnectionInfo, requestSide: Side, options: ProtocolOptions): ProtocolSession;
+  createSession(conn: ConnectionInfo, requestSide: Side, options: ProtocolOptions, observer?: SessionObserver): ProtocolSession;
 }

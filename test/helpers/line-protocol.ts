@@ -8,6 +8,7 @@ import {
   type L7Record,
   type ProtocolDefinition,
   type ProtocolSession,
+  type SessionObserver,
   type Side,
 } from '../../src/protocols/types';
 
@@ -23,12 +24,13 @@ export const lineProtocol: ProtocolDefinition = {
     if ('REQ '.startsWith(head) || 'RES '.startsWith(head)) return { result: 'more' };
     return { result: 'no' };
   },
-  createSession(conn: ConnectionInfo, requestSide: Side): ProtocolSession {
+  createSession(conn: ConnectionInfo, requestSide: Side, _options, observer?: SessionObserver): ProtocolSession {
     const partial: Record<Side, string> = { egress: '', ingress: '' };
-    const pending: { name: string; startNs: number }[] = [];
-    let seq = 0;
+    const pending: { name: string; startNs: number; seq: number }[] = [];
+    let started = 0;
+    const base: Record<Side, number> = { egress: 0, ingress: 0 };
     const stats = newProtocolStats();
-    const emit = (out: L7Record[], req: { name: string; startNs: number }, endNs: number, code: string | undefined) => {
+    const emit = (out: L7Record[], req: { name: string; startNs: number; seq: number }, endNs: number, code: string | undefined) => {
       stats.records++;
       out.push({
         protocol: 'line',
@@ -40,19 +42,26 @@ export const lineProtocol: ProtocolDefinition = {
         name: req.name,
         attributes: code === undefined ? {} : { code },
         status: code === undefined || code !== 'ok' ? 'error' : 'unset',
-        sequence: seq++,
+        sequence: req.seq,
         measurements: [],
       });
     };
     return {
       stats,
       onChunk(c: Chunk, out: L7Record[]) {
+        if (partial[c.side] === '') base[c.side] = c.pos;
         partial[c.side] += c.data.toString('latin1');
         let nl: number;
         while ((nl = partial[c.side].indexOf('\n')) >= 0) {
           const line = partial[c.side].slice(0, nl);
           partial[c.side] = partial[c.side].slice(nl + 1);
-          if (c.side === requestSide && line.startsWith('REQ ')) pending.push({ name: line.slice(4), startNs: c.startNs });
+          const pos = base[c.side];
+          base[c.side] += nl + 1;
+          if (c.side === requestSide && line.startsWith('REQ ')) {
+            const s = started++;
+            pending.push({ name: line.slice(4), startNs: c.startNs, seq: s });
+            observer?.requestStarted({ sequence: s, pos, startNs: c.startNs, tid: c.tid ?? 0 });
+          }
           else if (c.side !== requestSide && line.startsWith('RES ')) {
             const req = pending.shift();
             if (req) emit(out, req, c.endNs, line.slice(4));
@@ -60,8 +69,9 @@ export const lineProtocol: ProtocolDefinition = {
           } else stats.parseErrors++;
         }
       },
-      onGap(side) {
+      onGap(side, pos, bytes) {
         partial[side] = '';
+        base[side] = pos + bytes;
       },
       expire(nowNs, timeoutNs, out) {
         while (pending.length > 0 && nowNs - pending[0]!.startNs > timeoutNs) {

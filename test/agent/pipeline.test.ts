@@ -1,0 +1,71 @@
+import test from 'ava';
+import { AgentPipeline, type TelemetrySink } from '../../src/agent/pipeline';
+import { decodeBatch, newDecodeStats } from '../../src/capture/decode';
+import type { CaptureEvent } from '../../src/capture/events';
+import { ConnectionTracker } from '../../src/correlate/connection-tracker';
+import { TraceGraph } from '../../src/correlate/trace-graph';
+import type { TraceRecord } from '../../src/correlate/trace-record';
+import { silentLogger } from '../../src/util/log';
+import { lineProtocol } from '../helpers/line-protocol';
+import { batch, connRecord, dataRecord, type TupleSpec } from '../helpers/records';
+
+function setup() {
+  const exported: TraceRecord[] = [];
+  const sink: TelemetrySink = { record: (r) => void exported.push(...r), shutdown: async () => {} };
+  const tracker = new ConnectionTracker({ protocols: [lineProtocol] }, silentLogger);
+  const graph = new TraceGraph({ decide: () => true }, (id) => tracker.peerKey(id));
+  const pipeline = new AgentPipeline(tracker, graph, sink);
+  const feed = (records: Buffer[]) => {
+    const events: CaptureEvent[] = [];
+    decodeBatch(batch(records), (e) => events.push(e), newDecodeStats());
+    for (const e of events) pipeline.onEvent(e);
+    pipeline.flush();
+  };
+  return { exported, feed, graph };
+}
+
+const pos: Record<string, number> = {};
+function data(connId: number, dir: 1 | 2, text: string, t: number, tid: number, tgid = 100, tuple?: TupleSpec) {
+  const key = `${connId}:${dir}`;
+  const p = pos[key] ?? 0;
+  pos[key] = p + text.length;
+  return dataRecord({ connId, dir, pos: p, payload: Buffer.from(text), tsEnter: t, tsExit: t + 1, tid, tgid, ...(tuple ? { tuple } : {}) });
+}
+
+test('in one batch: a call during a server request is its child; a call after it ended is not', (t) => {
+  const { exported, feed } = setup();
+  feed([
+    connRecord({ type: 'open', connId: 1, role: 2, reason: 2 }),
+    connRecord({ type: 'open', connId: 2, role: 1, reason: 1 }),
+    connRecord({ type: 'open', connId: 3, role: 1, reason: 1 }),
+    data(1, 2, 'REQ s\n', 100, 5),
+    data(2, 1, 'REQ during\n', 200, 5),
+    data(2, 2, 'RES ok\n', 300, 5),
+    data(1, 1, 'RES ok\n', 400, 5),
+    data(3, 1, 'REQ after\n', 500, 5),
+    data(3, 2, 'RES ok\n', 600, 5),
+  ]);
+  const by = Object.fromEntries(exported.map((r) => [r.record.name, r]));
+  t.is(by.during!.parentSpanId, by.s!.spanId);
+  t.is(by.during!.traceId, by.s!.traceId);
+  t.is(by.after!.parentSpanId, undefined, 'the server request had ended: no parent');
+});
+
+test('two processes, both ends of one connection: the server span is the client span child, whatever the batch order', (t) => {
+  const { exported, feed } = setup();
+  const client: TupleSpec = { localPort: 40000, remotePort: 8080 };
+  const server: TupleSpec = { localPort: 8080, remotePort: 40000 };
+  feed([
+    connRecord({ type: 'open', connId: 1, role: 1, reason: 1, tgid: 100, tuple: client }),
+    connRecord({ type: 'open', connId: 2, role: 2, reason: 2, tgid: 200, tuple: server }),
+    // The server's read reached the ring before the client's write (another CPU).
+    data(2, 2, 'REQ x\n', 150, 9, 200, server),
+    data(1, 1, 'REQ x\n', 100, 5, 100, client),
+    data(2, 1, 'RES ok\n', 300, 9, 200, server),
+    data(1, 2, 'RES ok\n', 350, 5, 100, client),
+  ]);
+  const c = exported.find((r) => r.record.kind === 'client')!;
+  const s = exported.find((r) => r.record.kind === 'server')!;
+  t.is(s.parentSpanId, c.spanId);
+  t.is(s.traceId, c.traceId);
+});
