@@ -142,8 +142,13 @@ export interface ProtocolSession {
   onGap(side: Side, pos: number, bytes: number, atNs: number, out: L7Record[]): void;
   /** Requests still waiting at `nowNs` for longer than `timeoutNs` are given up as errors. */
   expire(nowNs: number, timeoutNs: number, out: L7Record[]): void;
-  /** The connection ended at `atNs`: emit what can still be emitted. */
+  /** The connection ended at `atNs`: emit what can still be emitted, then free everything. */
   close(atNs: number, out: L7Record[]): void;
+  /**
+   * The agent stops following the connection without knowing how it ended
+   * (evicted by a bound): free everything, emit nothing, report nothing.
+   */
+  dispose(): void;
   /** Bytes buffered by this session (for the agent's memory bound). */
   bufferedBytes(): number;
   readonly stats: ProtocolStats;

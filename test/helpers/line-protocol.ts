@@ -85,6 +85,9 @@ export const lineProtocol: ProtocolDefinition = {
           emit(out, pending.shift()!, atNs, undefined);
         }
       },
+      dispose() {
+        pending.length = 0;
+      },
       bufferedBytes: () => partial.egress.length + partial.ingress.length,
     };
   },

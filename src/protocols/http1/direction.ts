@@ -1,0 +1,492 @@
+// One direction of an HTTP/1.x connection (the requests or the responses): an
+// llhttp parser fed contiguous chunks, which copies out the parts of each head
+// that records use, counts body bytes, steps over gaps a body's framing
+// covers, and hunts for a message start after it lost its place.
+//
+// States:
+//   hunting --syscall-start chunk beginning a request/status line--> parsing
+//   parsing --llhttp error, header bound, gap outside a bridgeable body--> hunting
+//   parsing --request of an upgrade / CONNECT complete--> held (bytes kept until the answer)
+//   held --answer declined--> parsing (held bytes replayed) | hunting (held bytes lost)
+//   parsing | held --protocol switched (101, CONNECT 2xx)--> stopped
+// A direction starts parsing at position 0 of a connection seen from its
+// start; anywhere else it starts hunting.
+
+import type { Chunk, ProtocolStats } from '../types';
+import { classifyRequestLine, classifyStatusLine } from './detect';
+import { LLHTTP_ERROR, LlhttpParser, type LlhttpHandler } from './llhttp';
+import { Http1Message, NO_ACTIVITY, type Http1Activity } from './message';
+
+export type Http1DirectionKind = 'request' | 'response';
+
+export interface Http1Limits {
+  /** Bytes of request/status line plus header fields of one message. */
+  readonly maxHeaderBytes: number;
+  readonly maxHeaderCount: number;
+  /** Longest request-target kept for attributes (longer: kept as unknown). */
+  readonly maxTargetBytes: number;
+  /** Bytes held while an upgrade request waits for its answer. */
+  readonly maxHeldBytes: number;
+  /** Longest header value kept, and lines kept per header name (beyond: the header is not used). */
+  readonly maxKeptValue: number;
+  readonly maxKeptLines: number;
+}
+
+export interface Http1DirectionListener {
+  /** A message began: a request once its method is known, a response at its first byte. */
+  begin(kind: Http1DirectionKind, m: Http1Message): void;
+  /** The head is parsed. Responses answer 0 (body per framing), 1 (no body) or 2 (no body, protocol switch). */
+  headers(kind: Http1DirectionKind, m: Http1Message): 0 | 1 | 2;
+  complete(kind: Http1DirectionKind, m: Http1Message): void;
+  /**
+   * The direction lost its place at `atNs` (error, gap, bytes skipped while
+   * hunting); `inFlight` is the message dropped, if one had begun.
+   */
+  lost(kind: Http1DirectionKind, inFlight: Http1Message | undefined, atNs: number): void;
+  /** The response direction stopped at a protocol switch (after complete()). */
+  switched(): void;
+}
+
+type State = 'hunting' | 'parsing' | 'held' | 'stopped';
+
+/** Header names whose values records use. */
+type Kept = 'host' | 'user-agent' | 'traceparent' | 'tracestate' | 'content-length' | 'transfer-encoding';
+const KEPT = new Set<string>(['host', 'user-agent', 'traceparent', 'tracestate', 'content-length', 'transfer-encoding']);
+const LONGEST_KEPT = 17;
+
+interface HeldChunk {
+  readonly data: Buffer;
+  readonly pos: number;
+  readonly startNs: number;
+  readonly endNs: number;
+  readonly tid: number;
+}
+
+export class Http1Direction implements LlhttpHandler {
+  private state: State = 'hunting';
+  private readonly parser: LlhttpParser;
+  /** The message being parsed (begun, not complete). */
+  message: Http1Message | undefined;
+  /** What this direction did last (chunks, skipped chunks, gaps). */
+  activity: Http1Activity = NO_ACTIVITY;
+  private nextPos: number | undefined;
+  private started = false;
+  /** Messages begun so far that were valid (their index). */
+  private count = 0;
+
+  // Context of the bytes being executed.
+  private ctxStartNs = 0;
+  private ctxEndNs = 0;
+  /** Stream position of the data given to llhttp. */
+  private ctxPos = 0;
+  private ctxTid = 0;
+  /** Bytes before the current position of this chunk belong to an earlier message. */
+  private midChunk = false;
+
+  // Head parsing.
+  private headerBytes = 0;
+  private headerCount = 0;
+  private inField = false;
+  private field = '';
+  private sink: Kept | undefined;
+  private value = '';
+
+  // Upgrade: bytes after the request, until its answer.
+  private held: HeldChunk[] = [];
+  private heldBytes = 0;
+  private heldLost = false;
+
+  constructor(
+    readonly kind: Http1DirectionKind,
+    private readonly listener: Http1DirectionListener,
+    private readonly stats: ProtocolStats,
+    private readonly limits: Http1Limits,
+    /** The connection was seen from its start: position 0 is a message boundary. */
+    private readonly fromStart: boolean,
+  ) {
+    this.parser = new LlhttpParser(kind, this);
+  }
+
+  /** Contiguous bytes of this direction. */
+  feed(c: Chunk): void {
+    let data = c.data;
+    let pos = c.pos;
+    let syscallStart = c.syscallStart;
+    if (this.nextPos !== undefined && pos !== this.nextPos) {
+      if (pos > this.nextPos) this.gap(this.nextPos, pos - this.nextPos, c.startNs);
+      else {
+        // Bytes already seen (the stream layer should not send them): use only the new ones.
+        const seen = this.nextPos - pos;
+        if (seen >= data.length) return;
+        data = data.subarray(seen);
+        pos += seen;
+        syscallStart = false;
+      }
+    }
+    if (!this.started) {
+      this.started = true;
+      if (this.fromStart && pos === 0) this.state = 'parsing';
+    }
+    this.nextPos = pos + data.length;
+    const chunkActivity = { startNs: c.startNs, endNs: c.endNs };
+    switch (this.state) {
+      case 'stopped':
+        break;
+      case 'held':
+        this.hold({ data, pos, startNs: c.startNs, endNs: c.endNs, tid: c.tid ?? 0 });
+        break;
+      case 'hunting':
+        if (syscallStart && this.beginsMessage(data)) {
+          this.parser.reset();
+          this.state = 'parsing';
+          this.ctxTid = c.tid ?? 0;
+          this.execute(data, pos, c.startNs, c.endNs);
+        } else {
+          this.stats.bytesSkipped += data.length;
+          this.listener.lost(this.kind, undefined, c.startNs);
+        }
+        break;
+      case 'parsing':
+        this.ctxTid = c.tid ?? 0;
+        this.execute(data, pos, c.startNs, c.endNs);
+        break;
+    }
+    this.activity = chunkActivity;
+  }
+
+  /** `bytes` at `pos` moved but were not captured. */
+  gap(pos: number, bytes: number, atNs: number): void {
+    if (bytes <= 0) return;
+    if (this.nextPos === undefined) {
+      this.started = true;
+      this.nextPos = pos;
+    }
+    if (pos + bytes <= this.nextPos) return;
+    if (pos > this.nextPos) bytes += pos - this.nextPos;
+    else bytes -= this.nextPos - pos;
+    this.nextPos += bytes;
+    // The missing bytes moved after the last activity and by atNs.
+    const before = this.activity;
+    this.activity = { startNs: Number.isFinite(before.endNs) ? Math.min(before.endNs, atNs) : atNs, endNs: atNs };
+    switch (this.state) {
+      case 'stopped':
+      case 'hunting':
+        return;
+      case 'held':
+        this.heldLost = true;
+        this.held = [];
+        this.heldBytes = 0;
+        return;
+      case 'parsing': {
+        const m = this.message;
+        if (m !== undefined && m.headersDone && (m.bodyKind === 'eof' || (m.bodyKind === 'length' && bytes <= m.remaining))) {
+          // Inside a body that the framing delimits: the bytes are body bytes whatever they were.
+          this.ctxStartNs = atNs;
+          this.ctxEndNs = atNs;
+          this.midChunk = true;
+          const r = this.parser.executeZeros(bytes);
+          if (r.errno === LLHTTP_ERROR.OK) return;
+        }
+        this.loseMessage(atNs);
+        return;
+      }
+    }
+  }
+
+  /** The connection ended: completes a message delimited by the close; returns one left incomplete. */
+  finish(): Http1Message | undefined {
+    if (this.state !== 'parsing' || this.message === undefined) return this.message;
+    const m = this.message;
+    this.ctxStartNs = m.lastByteNs;
+    this.ctxEndNs = m.lastByteNs;
+    this.parser.finish();
+    return this.message;
+  }
+
+  /** The upgrade this direction held for was declined: parse what was held. */
+  resume(): void {
+    if (this.state !== 'held') return;
+    const held = this.held;
+    const lost = this.heldLost;
+    this.held = [];
+    this.heldBytes = 0;
+    this.heldLost = false;
+    if (lost) {
+      this.state = 'hunting';
+      this.listener.lost(this.kind, undefined, this.activity.endNs);
+      return;
+    }
+    this.parser.resumeAfterUpgrade();
+    this.state = 'parsing';
+    for (const h of held) {
+      if (this.state === 'parsing') {
+        this.ctxTid = h.tid;
+        this.execute(h.data, h.pos, h.startNs, h.endNs);
+      } else if (this.state === 'held') {
+        this.hold(h);
+      } else if (this.state === 'hunting') {
+        // Lost its place while replaying: the rest is skipped (a later syscall may resync).
+        this.stats.bytesSkipped += h.data.length;
+      }
+    }
+  }
+
+  /** The connection switched protocols: nothing more to parse. */
+  stop(): void {
+    this.state = 'stopped';
+    this.message = undefined;
+    this.held = [];
+    this.heldBytes = 0;
+  }
+
+  /** Told by the stitcher that the framing used was wrong (a guessed HEAD/CONNECT answer). */
+  loseSync(atNs: number): void {
+    if (this.state !== 'parsing') return;
+    this.loseMessage(atNs);
+  }
+
+  bufferedBytes(): number {
+    return this.heldBytes + this.field.length + this.value.length;
+  }
+
+  free(): void {
+    this.parser.free();
+  }
+
+  private beginsMessage(data: Buffer): boolean {
+    const c = this.kind === 'request' ? classifyRequestLine(data) : classifyStatusLine(data);
+    return c !== 'no';
+  }
+
+  private hold(h: HeldChunk): void {
+    if (this.heldLost) return;
+    if (this.heldBytes + h.data.length > this.limits.maxHeldBytes) {
+      this.heldLost = true;
+      this.stats.bytesSkipped += this.heldBytes + h.data.length;
+      this.held = [];
+      this.heldBytes = 0;
+      return;
+    }
+    this.held.push({ ...h, data: Buffer.from(h.data) });
+    this.heldBytes += h.data.length;
+  }
+
+  private execute(data: Buffer, pos: number, startNs: number, endNs: number): void {
+    this.ctxStartNs = startNs;
+    this.ctxEndNs = endNs;
+    this.ctxPos = pos;
+    this.midChunk = this.message !== undefined;
+    const r = this.parser.execute(data);
+    if (r.errno === LLHTTP_ERROR.OK) return;
+    if (r.errno === LLHTTP_ERROR.PAUSED_UPGRADE) {
+      if (this.kind === 'response') {
+        this.stop();
+        this.listener.switched();
+        return;
+      }
+      this.state = 'held';
+      const rest = data.subarray(r.consumed);
+      if (rest.length > 0) this.hold({ data: rest, pos: pos + r.consumed, startNs, endNs, tid: this.ctxTid });
+      return;
+    }
+    // Malformed input (or a bound): the rest of this chunk is skipped.
+    this.stats.parseErrors++;
+    this.stats.bytesSkipped += data.length - r.consumed;
+    this.loseMessage(startNs);
+  }
+
+  private loseMessage(atNs: number): void {
+    const inFlight = this.message;
+    this.message = undefined;
+    this.state = 'hunting';
+    this.resetHead();
+    this.listener.lost(this.kind, inFlight !== undefined && inFlight.index >= 0 ? inFlight : undefined, atNs);
+  }
+
+  private resetHead(): void {
+    this.headerBytes = 0;
+    this.headerCount = 0;
+    this.inField = false;
+    this.field = '';
+    this.sink = undefined;
+    this.value = '';
+  }
+
+  /** Counts the head bytes of a span at `at`; false once past the bound (the message is given up). */
+  private headBytes(at: number, len: number): boolean {
+    const before = this.headerBytes;
+    this.headerBytes += len;
+    if (this.headerBytes <= this.limits.maxHeaderBytes) return true;
+    this.parser.stopAddress = at + Math.max(0, this.limits.maxHeaderBytes - before);
+    return false;
+  }
+
+  // --- llhttp callbacks -------------------------------------------------
+
+  onMessageBegin(): number {
+    const before = this.midChunk ? { startNs: this.ctxStartNs, endNs: this.ctxEndNs } : this.activity;
+    const m = new Http1Message(this.ctxStartNs, before);
+    m.lastByteNs = this.ctxEndNs;
+    this.message = m;
+    this.resetHead();
+    if (this.kind === 'response') this.listener.begin(this.kind, m);
+    return 0;
+  }
+
+  onUrl(at: number, len: number): number {
+    const m = this.message;
+    if (m === undefined) return 0;
+    if (!this.headBytes(at, len)) return -1;
+    const first = m.index < 0;
+    if (first) {
+      m.index = this.count++;
+      m.method = this.parser.method();
+      // request-line = method SP request-target ...: the target's first byte locates the message.
+      m.pos = this.ctxPos + this.parser.offsetOf(at) - m.method.length - 1;
+    }
+    if (m.target !== undefined) {
+      m.target = m.target.length + len > this.limits.maxTargetBytes ? undefined : m.target + this.parser.text(at, len);
+    }
+    if (first) this.listener.begin(this.kind, m);
+    return 0;
+  }
+
+  onStatus(at: number, len: number): number {
+    return this.headBytes(at, len) ? 0 : -1;
+  }
+
+  onHeaderField(at: number, len: number): number {
+    if (!this.headBytes(at, len)) return -1;
+    if (!this.inField) {
+      this.keepValue();
+      this.inField = true;
+      this.field = '';
+      if (++this.headerCount > this.limits.maxHeaderCount) {
+        this.parser.stopAddress = at;
+        return -1;
+      }
+    }
+    if (this.field.length <= LONGEST_KEPT) this.field += this.parser.text(at, Math.min(len, LONGEST_KEPT + 1));
+    return 0;
+  }
+
+  onHeaderValue(at: number, len: number): number {
+    if (!this.headBytes(at, len)) return -1;
+    if (this.inField) {
+      this.inField = false;
+      const name = this.field.toLowerCase();
+      this.field = '';
+      this.sink = KEPT.has(name) ? (name as Kept) : undefined;
+      this.value = '';
+      if (this.sink === 'transfer-encoding') {
+        // Only its presence matters (llhttp validates the codings).
+        if (this.message !== undefined) this.message.transferEncoding = true;
+        this.sink = undefined;
+      }
+    }
+    if (this.sink !== undefined && len > 0) {
+      if (this.value.length + len > this.limits.maxKeptValue) this.overlong(this.sink);
+      else this.value += this.parser.text(at, len);
+    }
+    return 0;
+  }
+
+  /** A kept header's value is too long to keep whole: the header is not used (never a cut value). */
+  private overlong(sink: Kept): void {
+    const m = this.message;
+    if (m !== undefined) (m.overlong ??= []).includes(sink) || m.overlong.push(sink);
+    this.sink = undefined;
+    this.value = '';
+  }
+
+  private keepValue(): void {
+    const m = this.message;
+    const sink = this.sink;
+    this.sink = undefined;
+    if (m === undefined || sink === undefined) return;
+    const v = this.value.trim();
+    this.value = '';
+    const push = (list: string[]) => {
+      if (list.length < this.limits.maxKeptLines) list.push(v);
+      else this.overlong(sink);
+    };
+    switch (sink) {
+      case 'host':
+        push(m.host);
+        break;
+      case 'user-agent':
+        push(m.userAgent);
+        break;
+      case 'traceparent':
+        push(m.traceparent);
+        break;
+      case 'tracestate':
+        push(m.tracestate);
+        break;
+      case 'content-length':
+        m.contentLength ??= v;
+        break;
+      case 'transfer-encoding':
+        break;
+    }
+  }
+
+  onHeadersComplete(statusCode: number, upgrade: boolean): number {
+    const m = this.message;
+    if (m === undefined) return -1;
+    this.keepValue();
+    this.inField = false;
+    this.field = '';
+    m.version = this.parser.version();
+    m.statusCode = statusCode;
+    m.upgrade = upgrade;
+    m.headersDone = true;
+    m.lastByteNs = this.ctxEndNs;
+    m.tid = this.ctxTid;
+    if (this.kind === 'response' && m.index < 0) m.index = this.count++;
+    const mode = this.listener.headers(this.kind, m);
+    m.bodyKind = bodyKind(this.kind, m, mode);
+    if (m.bodyKind === 'length') m.remaining = Number(m.contentLength);
+    return mode;
+  }
+
+  onBody(len: number): number {
+    const m = this.message;
+    if (m === undefined) return 0;
+    m.bodyBytes += len;
+    if (m.bodyKind === 'length') m.remaining -= len;
+    m.lastByteNs = this.ctxEndNs;
+    return 0;
+  }
+
+  onMessageComplete(): number {
+    const m = this.message;
+    if (m === undefined) return 0;
+    this.message = undefined;
+    this.midChunk = true;
+    // The last byte is in the bytes being executed (at close: the last byte seen).
+    m.lastByteNs = this.ctxEndNs;
+    m.complete = true;
+    this.listener.complete(this.kind, m);
+    return 0;
+  }
+}
+
+/** How the body is delimited (RFC 9112 §6.3), given what the head said and what the listener answered. */
+function bodyKind(kind: Http1DirectionKind, m: Http1Message, mode: number): Http1Message['bodyKind'] {
+  if (mode !== 0 || noBodyStatus(kind, m)) return 'none';
+  if (m.transferEncoding || m.overlong?.includes('content-length')) return 'coded';
+  if (m.contentLength !== undefined) {
+    const n = Number(m.contentLength);
+    if (!Number.isSafeInteger(n)) return 'coded';
+    return n === 0 ? 'none' : 'length';
+  }
+  return kind === 'response' ? 'eof' : 'none';
+}
+
+/** Responses that never have a body whatever their headers say (RFC 9112 §6.3 item 1). */
+function noBodyStatus(kind: Http1DirectionKind, m: Http1Message): boolean {
+  if (kind !== 'response') return false;
+  const s = m.statusCode;
+  return s < 200 || s === 204 || s === 304;
+}

@@ -1,0 +1,77 @@
+// One HTTP/1.x message as one direction's parser saw it: the parts of the head
+// the records need (copied out of llhttp's spans), body bytes counted (never
+// copied) and the times of its first and last bytes.
+
+/** How the body of a message is delimited (RFC 9112 §6.3), as far as gap handling cares. */
+export type Http1BodyKind =
+  /** No body. */
+  | 'none'
+  /** Content-Length: a gap that the remaining length covers can be stepped over. */
+  | 'length'
+  /** Delimited by the end of the connection: any gap can be stepped over. */
+  | 'eof'
+  /** Chunked (or another transfer coding): a gap loses the framing. */
+  | 'coded';
+
+/** Activity of a direction: when its last bytes moved (chunks, skipped chunks, gaps). */
+export interface Http1Activity {
+  readonly startNs: number;
+  readonly endNs: number;
+}
+
+export const NO_ACTIVITY: Http1Activity = { startNs: -Infinity, endNs: -Infinity };
+
+export class Http1Message {
+  /** 0, 1, ...: valid messages begun on this direction (requests: the record's sequence). */
+  index = -1;
+  /** startNs of the chunk holding the first byte. */
+  readonly startNs: number;
+  /** The direction's last activity before this message's first byte. */
+  readonly before: Http1Activity;
+  /** endNs of the chunk (or gap) holding the latest byte so far. */
+  lastByteNs: number;
+  /** Stream position of the first byte (requests). */
+  pos = -1;
+  /** Thread of the syscall that completed the head (0 when unknown). */
+  tid = 0;
+
+  // Request line / status line.
+  method = '';
+  /** The request-target as sent; undefined when longer than what is kept. */
+  target: string | undefined = '';
+  statusCode = 0;
+  version = '';
+
+  // Header values kept (only what records use), each as every line that carried it.
+  readonly host: string[] = [];
+  readonly userAgent: string[] = [];
+  readonly traceparent: string[] = [];
+  readonly tracestate: string[] = [];
+  contentLength: string | undefined;
+  transferEncoding = false;
+  /** Kept headers that had a value too long (or too many lines) to keep: not usable at all. */
+  overlong: string[] | undefined;
+
+  headersDone = false;
+  /** llhttp's upgrade flag: Upgrade + Connection: upgrade, or CONNECT. */
+  upgrade = false;
+  bodyKind: Http1BodyKind = 'none';
+  /** For 'length' bodies: bytes still to come. */
+  remaining = 0;
+  /** Body bytes (payload after transfer decoding), including bytes stepped over in gaps. */
+  bodyBytes = 0;
+  complete = false;
+
+  constructor(startNs: number, before: Http1Activity) {
+    this.startNs = startNs;
+    this.before = before;
+    this.lastByteNs = startNs;
+  }
+
+  /** Bytes of kept strings (for bufferedBytes()). */
+  keptBytes(): number {
+    let n = (this.target?.length ?? 0) + this.method.length + (this.contentLength?.length ?? 0);
+    for (const list of [this.host, this.userAgent, this.traceparent, this.tracestate]) for (const s of list) n += s.length;
+    return n;
+  }
+}

@@ -1,0 +1,229 @@
+// Turns a stitched request/response into the L7 record, per the stable
+// OpenTelemetry HTTP semantic conventions (spans: docs/http/http-spans.md,
+// metrics: docs/http/http-metrics.md). Every value comes from bytes that were
+// captured or from the connection; nothing is guessed.
+
+import type { Attributes, CallKind, CarriedTraceContext, ConnectionInfo, InstrumentSpec, L7Record, RecordMeasurement } from '../types';
+import type { Http1Message } from './message';
+import type { RouteMatcher } from './route';
+import type { Http1Outcome } from './stitcher';
+import { parseTraceContext } from './trace-context';
+
+/** Methods the conventions call known (RFC 9110 and PATCH); others are reported as _OTHER. */
+const KNOWN_METHODS = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE']);
+
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10] as const;
+const SIZE_BUCKETS = [0, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864] as const;
+
+function instrument(name: string, unit: string, description: string, boundaries: readonly number[]): InstrumentSpec {
+  return { name, unit, description, boundaries };
+}
+
+export const HTTP1_INSTRUMENTS = {
+  server: {
+    duration: instrument('http.server.request.duration', 's', 'Duration of HTTP server requests.', DURATION_BUCKETS),
+    requestBody: instrument('http.server.request.body.size', 'By', 'Size of HTTP server request bodies.', SIZE_BUCKETS),
+    responseBody: instrument('http.server.response.body.size', 'By', 'Size of HTTP server response bodies.', SIZE_BUCKETS),
+  },
+  client: {
+    duration: instrument('http.client.request.duration', 's', 'Duration of HTTP client requests.', DURATION_BUCKETS),
+    requestBody: instrument('http.client.request.body.size', 'By', 'Size of HTTP client request bodies.', SIZE_BUCKETS),
+    responseBody: instrument('http.client.response.body.size', 'By', 'Size of HTTP client response bodies.', SIZE_BUCKETS),
+  },
+} as const;
+
+export interface Http1RecordContext {
+  readonly conn: ConnectionInfo;
+  readonly kind: CallKind;
+  readonly routes: RouteMatcher;
+  readonly captureQuery: boolean;
+}
+
+/** Where a request was sent, from its target and Host header (RFC 9112 §3.2, §3.3). */
+interface Target {
+  /** Path without the query, when the target has one. */
+  readonly path?: string;
+  readonly query?: string;
+  /** host[:port] as sent (absolute-form or authority-form target, else the Host header). */
+  readonly authority?: { readonly host: string; readonly port?: number; readonly text: string };
+  /** Userinfo was present in an absolute-form target (redacted in url.full). */
+  readonly userinfo?: boolean;
+}
+
+export function buildRecord(ctx: Http1RecordContext, o: Http1Outcome): L7Record {
+  const req = o.request;
+  const res = o.response;
+  const server = ctx.kind === 'server';
+  const known = KNOWN_METHODS.has(req.method);
+  const method = known ? req.method : '_OTHER';
+  const target = parseTarget(req);
+  const route = server && target.path !== undefined ? ctx.routes.route(target.path) : undefined;
+  const version = res?.version || req.version;
+  const status = res?.headersDone ? res.statusCode : undefined;
+
+  let errorType: string | undefined = o.giveUp;
+  if (errorType === undefined && status !== undefined && status >= (server ? 500 : 400)) errorType = String(status);
+
+  // Where the request went: the Host header (or the target's authority); clients fall back to the peer.
+  let serverAddress = target.authority?.host;
+  let serverPort = target.authority?.port ?? (target.authority !== undefined ? 80 : undefined);
+  if (!server && serverAddress === undefined) {
+    serverAddress = ctx.conn.remoteAddr;
+    serverPort = ctx.conn.remotePort;
+  }
+
+  const a: Attributes = { 'http.request.method': method };
+  if (!known) a['http.request.method_original'] = req.method;
+  if (server && target.path !== undefined) a['url.path'] = target.path;
+  a['url.scheme'] = 'http';
+  if (ctx.captureQuery && target.query !== undefined) a['url.query'] = redactQuery(target.query);
+  if (!server) {
+    const full = urlFull(ctx, target);
+    if (full !== undefined) a['url.full'] = full;
+  }
+  if (status !== undefined) a['http.response.status_code'] = status;
+  if (route !== undefined) a['http.route'] = route;
+  if (version !== '') a['network.protocol.version'] = version;
+  if (serverAddress !== undefined) a['server.address'] = serverAddress;
+  if (serverPort !== undefined) a['server.port'] = serverPort;
+  if (server) {
+    a['client.address'] = ctx.conn.remoteAddr;
+    a['client.port'] = ctx.conn.remotePort;
+  }
+  a['network.peer.address'] = ctx.conn.remoteAddr;
+  a['network.peer.port'] = ctx.conn.remotePort;
+  if (req.userAgent.length === 1 && !req.overlong?.includes('user-agent')) a['user_agent.original'] = req.userAgent[0]!;
+  // Body sizes: exact byte counts (gaps inside a body included) of messages received whole; none is 0.
+  const requestBody = req.complete ? req.bodyBytes : undefined;
+  const switched = status === 101 || (req.method === 'CONNECT' && status !== undefined && status >= 200 && status < 300);
+  const responseBody = res?.complete && !switched ? res.bodyBytes : undefined;
+  if (requestBody !== undefined) a['http.request.body.size'] = requestBody;
+  if (responseBody !== undefined) a['http.response.body.size'] = responseBody;
+  if (errorType !== undefined) a['error.type'] = errorType;
+
+  // Metric attributes: bounded cardinality only (no path, no peer; the Host header is
+  // client-controlled, so server.* is kept for client metrics only, where it is required).
+  const m: Attributes = { 'http.request.method': method };
+  if (status !== undefined) m['http.response.status_code'] = status;
+  if (route !== undefined) m['http.route'] = route;
+  m['url.scheme'] = 'http';
+  if (version !== '') m['network.protocol.version'] = version;
+  if (!server && serverAddress !== undefined) m['server.address'] = serverAddress;
+  if (!server && serverPort !== undefined) m['server.port'] = serverPort;
+  if (errorType !== undefined) m['error.type'] = errorType;
+
+  const instruments = server ? HTTP1_INSTRUMENTS.server : HTTP1_INSTRUMENTS.client;
+  const measurements: RecordMeasurement[] = [
+    { instrument: instruments.duration, value: Math.max(0, o.endNs - req.startNs) / 1e9, attributes: m },
+  ];
+  if (requestBody !== undefined) measurements.push({ instrument: instruments.requestBody, value: requestBody, attributes: m });
+  if (responseBody !== undefined) measurements.push({ instrument: instruments.responseBody, value: responseBody, attributes: m });
+
+  const spanMethod = known ? req.method : 'HTTP';
+  const traceContext = traceContextOf(req);
+  return {
+    protocol: 'http1',
+    kind: ctx.kind,
+    connId: ctx.conn.connId,
+    tgid: ctx.conn.tgid,
+    startNs: req.startNs,
+    endNs: o.endNs,
+    name: route !== undefined ? `${spanMethod} ${route}` : spanMethod,
+    attributes: a,
+    status: errorType !== undefined ? 'error' : 'unset',
+    ...(errorType !== undefined ? { errorType } : {}),
+    ...(traceContext !== undefined ? { traceContext } : {}),
+    sequence: req.index,
+    measurements,
+  };
+}
+
+/** The W3C trace context a request carried, if valid (headers too long to keep are not used). */
+export function traceContextOf(req: Http1Message): CarriedTraceContext | undefined {
+  if (req.overlong?.includes('traceparent')) return undefined;
+  return parseTraceContext(req.traceparent, req.overlong?.includes('tracestate') ? [] : req.tracestate);
+}
+
+const ABSOLUTE = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^#]*)/;
+
+function parseTarget(req: Http1Message): Target {
+  const t = req.target;
+  const hostHeader = req.host.length === 1 && !req.overlong?.includes('host') ? parseAuthority(req.host[0]!) : undefined;
+  if (t === undefined || t === '') return hostHeader !== undefined ? { authority: hostHeader } : {};
+  if (t.startsWith('/')) return { ...splitQuery(t), ...(hostHeader !== undefined ? { authority: hostHeader } : {}) };
+  if (req.method === 'CONNECT') {
+    const authority = parseAuthority(t);
+    return authority !== undefined ? { authority } : {};
+  }
+  const abs = ABSOLUTE.exec(t);
+  if (abs !== null) {
+    // absolute-form: the target's authority wins over Host (RFC 9112 §3.2.2).
+    let auth = abs[2]!;
+    const at = auth.lastIndexOf('@');
+    const userinfo = at >= 0;
+    if (userinfo) auth = auth.slice(at + 1);
+    const authority = parseAuthority(auth);
+    const rest = abs[3]! === '' ? '/' : abs[3]!;
+    return {
+      ...(rest.startsWith('/') ? splitQuery(rest) : {}),
+      ...(authority !== undefined ? { authority } : {}),
+      ...(userinfo ? { userinfo } : {}),
+    };
+  }
+  // asterisk-form ("OPTIONS *") has no path.
+  return hostHeader !== undefined ? { authority: hostHeader } : {};
+}
+
+function splitQuery(t: string): { path: string; query?: string } {
+  const q = t.indexOf('?');
+  if (q < 0) return { path: t };
+  const query = t.slice(q + 1);
+  return query === '' ? { path: t.slice(0, q) } : { path: t.slice(0, q), query };
+}
+
+const REG_NAME = /^[A-Za-z0-9._~!$&'()*+,;=%-]+$/;
+const IPV6 = /^\[([0-9A-Fa-f:.]+)\]$/;
+
+/** host[:port] (RFC 3986 §3.2.2-3.2.3); undefined when it is not one. */
+function parseAuthority(text: string): { host: string; port?: number; text: string } | undefined {
+  let host = text;
+  let port: number | undefined;
+  const colon = text.lastIndexOf(':');
+  if (colon >= 0 && !text.endsWith(']')) {
+    const p = text.slice(colon + 1);
+    if (!/^\d{1,5}$/.test(p) || Number(p) > 65535) return undefined;
+    port = Number(p);
+    host = text.slice(0, colon);
+  }
+  const v6 = IPV6.exec(host);
+  if (v6 !== null) return port !== undefined ? { host: v6[1]!, port, text } : { host: v6[1]!, text };
+  if (host === '' || !REG_NAME.test(host)) return undefined;
+  return port !== undefined ? { host: host.toLowerCase(), port, text } : { host: host.toLowerCase(), text };
+}
+
+/** Query parameters whose values the conventions ask to redact (signatures in pre-signed URLs). */
+const SENSITIVE_QUERY = new Set(['AWSAccessKeyId', 'Signature', 'sig', 'X-Goog-Signature']);
+
+function redactQuery(query: string): string {
+  return query
+    .split('&')
+    .map((kv) => {
+      const eq = kv.indexOf('=');
+      return eq > 0 && SENSITIVE_QUERY.has(kv.slice(0, eq)) ? `${kv.slice(0, eq)}=REDACTED` : kv;
+    })
+    .join('&');
+}
+
+/** url.full of a client span: scheme, the authority as sent (or the peer), path and, if captured, query. */
+function urlFull(ctx: Http1RecordContext, target: Target): string | undefined {
+  if (target.path === undefined) return undefined;
+  let authority: string;
+  if (target.authority !== undefined) {
+    authority = `${target.userinfo ? 'REDACTED:REDACTED@' : ''}${target.authority.text.toLowerCase()}`;
+  } else {
+    const addr = ctx.conn.remoteAddr.includes(':') ? `[${ctx.conn.remoteAddr}]` : ctx.conn.remoteAddr;
+    authority = `${addr}:${ctx.conn.remotePort}`;
+  }
+  const query = ctx.captureQuery && target.query !== undefined ? `?${redactQuery(target.query)}` : '';
+  return `http://${authority}${target.path}${query}`;
+}

@@ -1,0 +1,430 @@
+// The HTTP/1 golden captures, written as the syscalls a process made. The
+// generator (generate-fixtures.ts) turns them into test/fixtures/http1/<case>/
+// events.jsonl; golden.test.ts checks the files are what these builders make
+// and replays them against the checked-in expected.json.
+
+import type { ConnectionInfo, ProtocolOptions, Side } from '../../../src/protocols/types';
+import type { ReplayEvent, SessionSpec } from '../../helpers/protocol-replay';
+
+export const SERVER_CONN: ConnectionInfo = {
+  connId: 1,
+  tgid: 100,
+  role: 'server',
+  sawStart: true,
+  transport: 'tcp',
+  localAddr: '10.0.0.2',
+  localPort: 8080,
+  remoteAddr: '10.0.0.1',
+  remotePort: 51234,
+};
+
+export const CLIENT_CONN: ConnectionInfo = {
+  connId: 2,
+  tgid: 200,
+  role: 'client',
+  sawStart: true,
+  transport: 'tcp',
+  localAddr: '10.0.0.1',
+  localPort: 51234,
+  remoteAddr: '10.0.0.2',
+  remotePort: 8080,
+};
+
+/** How long an egress syscall takes in these captures (ns). */
+const WRITE_NS = 20_000;
+/** The capture keeps this much of one syscall's payload. */
+export const CAPTURE_CAP = 16 * 1024;
+
+const MS = 1_000_000;
+
+/** Builds one capture: syscalls on either side, gaps, expire and close. */
+export class Capture {
+  readonly events: ReplayEvent[] = [];
+  private readonly pos: Record<Side, number> = { egress: 0, ingress: 0 };
+
+  constructor(
+    readonly session: SessionSpec,
+    /** The side requests go on (for request()/response()). */
+    private readonly requestSide: Side,
+  ) {}
+
+  /**
+   * One syscall moving `bytes` on `side` at `atMs`: egress takes WRITE_NS from
+   * entry, ingress is stamped at exit. Only the first `captured` bytes are
+   * kept; the rest becomes a gap, as the stream layer reports it.
+   */
+  syscall(side: Side, atMs: number, bytes: string | Buffer, captured = CAPTURE_CAP): this {
+    const data = typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes;
+    const startNs = Math.round(atMs * MS);
+    const endNs = side === 'egress' ? startNs + WRITE_NS : startNs;
+    const kept = data.subarray(0, Math.min(captured, data.length));
+    if (kept.length > 0) {
+      this.events.push({ kind: 'chunk', chunk: { side, pos: this.pos[side], startNs, endNs, syscallStart: true, data: kept } });
+    }
+    if (kept.length < data.length) {
+      this.events.push({ kind: 'gap', side, pos: this.pos[side] + kept.length, bytes: data.length - kept.length, atNs: endNs });
+    }
+    this.pos[side] += data.length;
+    return this;
+  }
+
+  request(atMs: number, bytes: string | Buffer, captured?: number): this {
+    return this.syscall(this.requestSide, atMs, bytes, captured);
+  }
+
+  response(atMs: number, bytes: string | Buffer, captured?: number): this {
+    return this.syscall(this.requestSide === 'egress' ? 'ingress' : 'egress', atMs, bytes, captured);
+  }
+
+  /** Syscalls whose events were lost: `bytes` moved on `side`, reported when the next event came at `atMs`. */
+  lost(side: Side, bytes: number, atMs: number): this {
+    this.events.push({ kind: 'gap', side, pos: this.pos[side], bytes, atNs: Math.round(atMs * MS) });
+    this.pos[side] += bytes;
+    return this;
+  }
+
+  /** Bytes of a side the connection moved before the capture began (mid-stream attach). */
+  skipTo(side: Side, pos: number): this {
+    this.pos[side] = pos;
+    return this;
+  }
+
+  expire(nowMs: number, timeoutMs: number): this {
+    this.events.push({ kind: 'expire', now: Math.round(nowMs * MS), timeout: Math.round(timeoutMs * MS) });
+    return this;
+  }
+
+  close(atMs: number): this {
+    this.events.push({ kind: 'close', atNs: Math.round(atMs * MS) });
+    return this;
+  }
+}
+
+function server(options?: ProtocolOptions, conn: Partial<ConnectionInfo> = {}, detect = false): Capture {
+  const spec: SessionSpec = { conn: { ...SERVER_CONN, ...conn }, ...(detect ? {} : { requestSide: 'ingress' as const }), ...(options ? { options } : {}) };
+  return new Capture(spec, 'ingress');
+}
+
+function client(options?: ProtocolOptions, conn: Partial<ConnectionInfo> = {}, detect = false): Capture {
+  const spec: SessionSpec = { conn: { ...CLIENT_CONN, ...conn }, ...(detect ? {} : { requestSide: 'egress' as const }), ...(options ? { options } : {}) };
+  return new Capture(spec, 'egress');
+}
+
+const ok = (body: string, extra = ''): string =>
+  `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n${extra}\r\n${body}`;
+
+/** A body of `n` bytes with a recognisable pattern. */
+function body(n: number): Buffer {
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) b[i] = 0x61 + (i % 26);
+  return b;
+}
+
+export const CASES: Record<string, () => Capture> = {
+  'get-keep-alive': () =>
+    server(undefined, {}, true)
+      .request(1, 'GET /items/42 HTTP/1.1\r\nHost: api.example.com:8080\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n')
+      .response(3, ok('{"id":42}'))
+      .request(10, 'GET /items/43?verbose=1 HTTP/1.1\r\nHost: api.example.com:8080\r\nUser-Agent: curl/8.5.0\r\n\r\n')
+      .response(12.5, ok('{"id":43}'))
+      .request(20, 'GET /health HTTP/1.1\r\nHost: api.example.com:8080\r\n\r\n')
+      .response(20.5, 'HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n')
+      .close(30),
+
+  'post-body-many-chunks': () =>
+    server()
+      .request(1, 'POST /upload HTTP/1.1\r\nHost: files.local\r\nContent-Type: application/octet-stream\r\nContent-Length: 10000\r\n\r\n')
+      .request(1.1, body(3000))
+      .request(1.2, body(3000))
+      .request(1.3, body(2500))
+      .request(1.4, body(1500))
+      .response(5, 'HTTP/1.1 201 Created\r\nLocation: /files/9\r\nContent-Length: 0\r\n\r\n')
+      .close(6),
+
+  'chunked-response': () =>
+    server()
+      .request(1, 'GET /stream HTTP/1.1\r\nHost: s.local\r\n\r\n')
+      .response(2, 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n')
+      .response(3, '6\r\n world\r\n1')
+      .response(4, '0\r\n0123456789abcdef\r\n0\r\n\r\n')
+      .request(5, 'GET /after HTTP/1.1\r\nHost: s.local\r\n\r\n')
+      .response(6, ok('done'))
+      .close(7),
+
+  'pipelined': () =>
+    server()
+      .request(1, 'GET /a HTTP/1.1\r\nHost: p.local\r\n\r\nGET /b HTTP/1.1\r\nHost: p.local\r\n\r\nGET /c HTTP/1.1\r\nHost: p.local\r\n\r\n')
+      .response(2, `${ok('A')}${ok('BB')}`)
+      .response(3, ok('CCC'))
+      .close(4),
+
+  'expect-100-continue': () =>
+    client()
+      .request(1, 'PUT /objects/7 HTTP/1.1\r\nHost: store.local\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n')
+      .response(2, 'HTTP/1.1 100 Continue\r\n\r\n')
+      .request(3, 'hello world')
+      .response(4, 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
+      .close(5),
+
+  'head': () =>
+    server()
+      .request(1, 'HEAD /file.bin HTTP/1.1\r\nHost: h.local\r\n\r\n')
+      .response(2, 'HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n')
+      .request(3, 'GET /file.bin HTTP/1.1\r\nHost: h.local\r\n\r\n')
+      .response(4, 'HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nBIN!')
+      .close(5),
+
+  'no-content-and-not-modified': () =>
+    server()
+      .request(1, 'DELETE /items/5 HTTP/1.1\r\nHost: n.local\r\n\r\n')
+      .response(2, 'HTTP/1.1 204 No Content\r\n\r\n')
+      .request(3, 'GET /items/6 HTTP/1.1\r\nHost: n.local\r\nIf-None-Match: "v1"\r\n\r\n')
+      .response(4, 'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\nContent-Length: 500\r\n\r\n')
+      .request(5, 'GET /items/7 HTTP/1.1\r\nHost: n.local\r\n\r\n')
+      .response(6, ok('seven'))
+      .close(7),
+
+  'connection-close': () =>
+    server()
+      .request(1, 'GET /bye HTTP/1.1\r\nHost: c.local\r\nConnection: close\r\n\r\n')
+      .response(2, 'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\n\r\nbye')
+      .close(3),
+
+  'http10-until-close': () =>
+    server()
+      .request(1, 'GET /legacy HTTP/1.0\r\nUser-Agent: Wget/1.0\r\n\r\n')
+      .response(2, 'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nfirst part, ')
+      .response(3, 'second part')
+      .close(9),
+
+  'upgrade-websocket': () =>
+    server()
+      .request(
+        1,
+        'GET /ws HTTP/1.1\r\nHost: w.local\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      )
+      .response(2, 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n')
+      .request(3, Buffer.from([0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]))
+      .response(4, Buffer.from([0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]))
+      .close(5),
+
+  'upgrade-declined': () =>
+    server()
+      .request(1, 'GET /maybe HTTP/1.1\r\nHost: w.local\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n')
+      .response(2, ok('plain'))
+      .request(3, 'GET /next HTTP/1.1\r\nHost: w.local\r\n\r\n')
+      .response(4, ok('next'))
+      .close(5),
+
+  'connect-tunnel': () =>
+    client()
+      .request(1, 'CONNECT secure.example.com:443 HTTP/1.1\r\nHost: secure.example.com:443\r\n\r\n')
+      .response(2, 'HTTP/1.1 200 Connection Established\r\n\r\n')
+      .request(3, Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 0x01, 0x00, 0x00, 0x01, 0x00]))
+      .response(4, Buffer.from([0x16, 0x03, 0x03, 0x00, 0x02, 0x02, 0x00]))
+      .close(5),
+
+  'truncated-1mib-body': () => {
+    const c = server()
+      .request(1, 'GET /download/big.iso HTTP/1.1\r\nHost: d.local\r\n\r\n')
+      .response(2, 'HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 1048576\r\n\r\n');
+    for (let i = 0; i < 8; i++) c.response(3 + i, body(128 * 1024));
+    return c
+      .request(20, 'GET /small HTTP/1.1\r\nHost: d.local\r\n\r\n')
+      .response(21, ok('tiny'))
+      .close(22);
+  },
+
+  'gap-in-headers': () =>
+    server()
+      .request(1, 'GET /first HTTP/1.1\r\nHost: g.local\r\n\r\n')
+      .response(2, ok('1'))
+      .request(3, `GET /huge-cookie HTTP/1.1\r\nHost: g.local\r\nCookie: ${'c'.repeat(20000)}\r\n\r\n`)
+      .response(4, ok('2'))
+      .request(5, 'GET /third HTTP/1.1\r\nHost: g.local\r\n\r\n')
+      .response(6, ok('3'))
+      .close(7),
+
+  'gap-in-chunked-body': () =>
+    client()
+      .request(1, 'GET /feed HTTP/1.1\r\nHost: f.local\r\n\r\n')
+      .response(2, 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4000\r\n')
+      .response(3, Buffer.concat([body(0x4000), Buffer.from('\r\n0\r\n\r\n')]), 100)
+      .request(5, 'GET /feed?page=2 HTTP/1.1\r\nHost: f.local\r\n\r\n')
+      .response(6, ok('end'))
+      .close(7),
+
+  'midstream-attach': () =>
+    server(undefined, { sawStart: false })
+      .skipTo('ingress', 5000)
+      .skipTo('egress', 7000)
+      // The rest of a POST body whose head went by before the capture began.
+      .request(1, body(700))
+      // Its response: the request was never seen, so it is never paired.
+      .response(2, 'HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok')
+      .request(3, 'GET /next HTTP/1.1\r\nHost: m.local\r\n\r\n')
+      .response(4, ok('next'))
+      .close(5),
+
+  'midstream-response-body': () =>
+    client(undefined, { sawStart: false })
+      .skipTo('egress', 300)
+      .skipTo('ingress', 90000)
+      // The tail of a large response body: skipped.
+      .response(1, body(4000))
+      .request(2, 'GET /n HTTP/1.1\r\nHost: m.local\r\n\r\n')
+      .response(3, ok('n'))
+      .close(4),
+
+  'unseen-request-pipelined-response': () =>
+    // Joined while a response was being written: its tail arrives after the next request began,
+    // so that request is not paired even though the next response starts cleanly.
+    server(undefined, { sawStart: false })
+      .skipTo('ingress', 100)
+      .skipTo('egress', 200)
+      .request(1, 'GET /x HTTP/1.1\r\nHost: m.local\r\n\r\n')
+      .response(1.5, body(64))
+      .response(2, ok('x'))
+      .request(3, 'GET /y HTTP/1.1\r\nHost: m.local\r\n\r\n')
+      .response(4, ok('y'))
+      .close(5),
+
+  'timeout': () =>
+    server()
+      .request(1, 'GET /slow HTTP/1.1\r\nHost: t.local\r\n\r\n')
+      .expire(20, 30)
+      .expire(40, 30)
+      .response(45, ok('late'))
+      .close(50),
+
+  'close-pending': () =>
+    client()
+      .request(1, 'POST /jobs HTTP/1.1\r\nHost: j.local\r\nContent-Length: 2\r\n\r\n{}')
+      .close(2),
+
+  'idle-close': () =>
+    client()
+      .request(1, 'GET / HTTP/1.1\r\nHost: i.local\r\n\r\n')
+      .response(2, ok('.'))
+      .close(60000),
+
+  'garbage-then-request': () =>
+    server()
+      .request(1, 'GET /ok HTTP/1.1\r\nHost: x.local\r\n\r\n')
+      .response(2, ok('ok'))
+      .request(3, Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, 0x9a, 0x00]))
+      .response(4, 'HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n')
+      .request(5, 'GET /again HTTP/1.1\r\nHost: x.local\r\n\r\n')
+      .response(6, ok('again'))
+      .close(7),
+
+  'traceparent': () =>
+    server()
+      .request(1, 'GET /t/1 HTTP/1.1\r\nHost: tp.local\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\ntracestate: congo=t61rcWkgMzE,rojo=00f067aa0ba902b7\r\n\r\n')
+      .response(2, ok('1'))
+      .request(3, 'GET /t/2 HTTP/1.1\r\nHost: tp.local\r\n\r\n')
+      .response(4, ok('2'))
+      .request(5, 'GET /t/3 HTTP/1.1\r\nHost: tp.local\r\ntraceparent: 00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01\r\n\r\n')
+      .response(6, ok('3'))
+      .request(7, 'GET /t/4 HTTP/1.1\r\nHost: tp.local\r\ntraceparent: 00-00000000000000000000000000000000-00f067aa0ba902b7-01\r\n\r\n')
+      .response(8, ok('4'))
+      .request(9, 'GET /t/5 HTTP/1.1\r\nHost: tp.local\r\ntraceparent: ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\r\n')
+      .response(10, ok('5'))
+      .close(11),
+
+  'client-spans': () =>
+    client({ captureQuery: true }, {}, true)
+      .request(1, 'GET /users/7?fields=name&sig=abc123 HTTP/1.1\r\nHost: api.example.com:8080\r\nUser-Agent: python-requests/2.31\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n')
+      .response(2, ok('{"name":"x"}'))
+      .request(3, 'GET /missing HTTP/1.1\r\nHost: api.example.com:8080\r\n\r\n')
+      .response(4, 'HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found')
+      .request(5, 'GET /nohost HTTP/1.1\r\n\r\n')
+      .response(6, 'HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n')
+      .close(7),
+
+  'unknown-method': () =>
+    server()
+      .request(1, 'PROPFIND /dav/ HTTP/1.1\r\nHost: dav.local\r\nDepth: 1\r\nContent-Length: 0\r\n\r\n')
+      .response(2, 'HTTP/1.1 207 Multi-Status\r\nContent-Length: 2\r\n\r\n<>')
+      .close(3),
+
+  'user-routes': () =>
+    server({ routes: ['/users/:id', '/files/*'] })
+      .request(1, 'GET /users/alice HTTP/1.1\r\nHost: r.local\r\n\r\n')
+      .response(2, ok('a'))
+      .request(3, 'GET /files/a/b/c.txt HTTP/1.1\r\nHost: r.local\r\n\r\n')
+      .response(4, ok('f'))
+      .request(5, 'GET /orders/550e8400-e29b-41d4-a716-446655440000/lines/3 HTTP/1.1\r\nHost: r.local\r\n\r\n')
+      .response(6, ok('o'))
+      .close(7),
+
+  'header-limit': () =>
+    server()
+      .request(1, `GET /big HTTP/1.1\r\nHost: l.local\r\n${Array.from({ length: 300 }, (_, i) => `X-H${i}: v\r\n`).join('')}\r\n`)
+      .response(2, 'HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\n\r\n')
+      .request(3, 'GET /small HTTP/1.1\r\nHost: l.local\r\n\r\n')
+      .response(4, ok('s'))
+      .close(5),
+
+  'header-bytes-limit': () => {
+    // 70 000 bytes of head in syscalls of 15 000: past the 64 KiB bound the message is given up.
+    const head = Buffer.from(`GET /x HTTP/1.1\r\nHost: l.local\r\nX-Big: ${'b'.repeat(70000)}\r\n\r\n`, 'latin1');
+    const c = server();
+    for (let i = 0; i * 15000 < head.length; i++) c.request(1 + i / 10, head.subarray(i * 15000, (i + 1) * 15000));
+    return c
+      .response(2, 'HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\n\r\n')
+      .request(3, 'GET /y HTTP/1.1\r\nHost: l.local\r\n\r\n')
+      .response(4, ok('y'))
+      .close(5);
+  },
+
+  'dropped-then-pipelined': () =>
+    // The first request loses part of its head; the second is sent before any response: the
+    // next response may answer either, so neither is paired.
+    server()
+      .request(1, `GET /x HTTP/1.1\r\nHost: d.local\r\nCookie: ${'c'.repeat(20000)}\r\n\r\n`)
+      .request(2, 'GET /y HTTP/1.1\r\nHost: d.local\r\n\r\n')
+      .response(3, ok('x'))
+      .response(4, ok('y'))
+      .request(5, 'GET /z HTTP/1.1\r\nHost: d.local\r\n\r\n')
+      .response(6, ok('z'))
+      .close(7),
+
+  'lost-event-at-idle': () =>
+    // A whole request event was lost between two exchanges: its response is dropped, the one after is paired.
+    client()
+      .request(1, 'GET /a HTTP/1.1\r\nHost: e.local\r\n\r\n')
+      .response(2, ok('a'))
+      .lost('egress', 37, 4)
+      .response(4, ok('lost'))
+      .request(5, 'GET /c HTTP/1.1\r\nHost: e.local\r\n\r\n')
+      .response(6, ok('c'))
+      .close(7),
+
+  'expire-pipelined-behind-stream': () =>
+    // A long response streams while a pipelined request waits: only requests whose response has
+    // not begun are given up, and the late response of a given-up request is not paired with the next.
+    server()
+      .request(1, 'GET /stream HTTP/1.1\r\nHost: s.local\r\n\r\n')
+      .response(2, 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n')
+      .request(3, 'GET /second HTTP/1.1\r\nHost: s.local\r\n\r\n')
+      .expire(40, 30)
+      .response(50, '0\r\n\r\n')
+      .response(51, ok('2'))
+      .request(60, 'GET /third HTTP/1.1\r\nHost: s.local\r\n\r\n')
+      .response(61, ok('3'))
+      .close(70),
+
+  'close-mid-response': () =>
+    // The server closes in the middle of a Content-Length body: the record keeps the status, ends in error.
+    client()
+      .request(1, 'GET /partial HTTP/1.1\r\nHost: p.local\r\n\r\n')
+      .response(2, 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly forty bytes of the promised hundred.')
+      .close(3),
+
+  'pipelined-head': () =>
+    server()
+      .request(1, 'HEAD /a HTTP/1.1\r\nHost: h.local\r\n\r\nGET /a HTTP/1.1\r\nHost: h.local\r\n\r\n')
+      .response(2, 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello')
+      .close(3),
+};

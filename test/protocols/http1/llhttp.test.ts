@@ -1,0 +1,71 @@
+import test from 'ava';
+import { LLHTTP_ERROR, LlhttpParser, type LlhttpHandler } from '../../../src/protocols/http1/llhttp';
+
+/** A handler logging its callbacks, and the parser it belongs to. */
+function logged(kind: 'request' | 'response'): { log: string[]; parser: LlhttpParser } {
+  const log: string[] = [];
+  const text = (at: number, len: number) => parser.text(at, len);
+  const handler: LlhttpHandler = {
+    onMessageBegin: () => (log.push('begin'), 0),
+    onUrl: (at, len) => (log.push(`url ${text(at, len)}`), 0),
+    onStatus: (at, len) => (log.push(`status ${text(at, len)}`), 0),
+    onHeaderField: (at, len) => (log.push(`field ${text(at, len)}`), 0),
+    onHeaderValue: (at, len) => (log.push(`value ${text(at, len)}`), 0),
+    onHeadersComplete: (status, upgrade) => (log.push(`headers ${status} ${upgrade}`), 0),
+    onBody: (len) => (log.push(`body ${len}`), 0),
+    onMessageComplete: () => (log.push('complete'), 0),
+  };
+  const parser = new LlhttpParser(kind, handler);
+  return { log, parser };
+}
+
+test('parsers share one instance and are routed by pointer', (t) => {
+  const a = logged('request');
+  const b = logged('response');
+  const pa = a.parser;
+  const pb = b.parser;
+  t.not(pa.ptr, pb.ptr);
+  t.is(pa.execute(Buffer.from('GET /x HTTP/1.1\r\nHo')).errno, LLHTTP_ERROR.OK);
+  t.is(pb.execute(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nab')).errno, LLHTTP_ERROR.OK);
+  t.is(pa.execute(Buffer.from('st: a\r\n\r\n')).errno, LLHTTP_ERROR.OK);
+  t.is(pb.executeZeros(1).errno, LLHTTP_ERROR.OK);
+  t.deepEqual(a.log, ['begin', 'url /x', 'field Ho', 'field st', 'value a', 'headers 0 false', 'complete']);
+  t.deepEqual(b.log, ['begin', 'status OK', 'field Content-Length', 'value 3', 'headers 200 false', 'body 2', 'body 1', 'complete']);
+  t.is(pa.method(), 'GET');
+  t.is(pb.version(), '1.1');
+  pa.free();
+  pb.free();
+  pa.free();
+});
+
+test('errors report where parsing stopped; reset starts over', (t) => {
+  const a = logged('request');
+  const p = a.parser;
+  const r = p.execute(Buffer.from('GET / HTTP/1.1\r\nBad Header\r\n\r\n'));
+  t.not(r.errno, LLHTTP_ERROR.OK);
+  t.true(r.consumed > 16 && r.consumed < 30);
+  p.reset();
+  t.is(p.execute(Buffer.from('GET /again HTTP/1.1\r\n\r\n')).errno, LLHTTP_ERROR.OK);
+  t.true(a.log.includes('url /again'));
+  p.free();
+});
+
+test('an upgrade pauses after the request; input bigger than one slice is fed in pieces', (t) => {
+  const a = logged('request');
+  const p = a.parser;
+  const head = 'GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n';
+  const r = p.execute(Buffer.from(`${head}\x81\x00`, 'latin1'));
+  t.is(r.errno, LLHTTP_ERROR.PAUSED_UPGRADE);
+  t.is(r.consumed, head.length);
+  p.free();
+
+  const b = logged('response');
+  const q = b.parser;
+  const body = 200_000;
+  const msg = Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${body}\r\n\r\n`), Buffer.alloc(body, 0x61)]);
+  t.is(q.execute(msg).errno, LLHTTP_ERROR.OK);
+  const bodies = b.log.filter((l) => l.startsWith('body ')).map((l) => Number(l.slice(5)));
+  t.is(bodies.reduce((x, y) => x + y, 0), body);
+  t.is(b.log.at(-1), 'complete');
+  q.free();
+});
