@@ -1,5 +1,7 @@
 // `ebpf-otel demo`: starts the bundled workload (a Node frontend calling a
-// threaded Python backend, driven by a small load loop) and captures it.
+// threaded Python backend, driven by a small load loop) and runs the agent on
+// it: spans on the console, or to OTEL_EXPORTER_OTLP_ENDPOINT when it is set.
+// --capture shows the raw captured events instead.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
@@ -7,11 +9,12 @@ import * as path from 'node:path';
 import type { Logger } from '../util/log';
 import { durationSeconds, parse } from './args';
 import { runCapture } from './capture-command';
+import { runAgent } from './run-command';
 
 const DEMO_DIR = path.resolve(__dirname, '../../../demo');
 
 export async function demoCommand(argv: string[], logger: Logger): Promise<number> {
-  const { values } = parse(argv, { json: { type: 'boolean' }, duration: { type: 'string' } });
+  const { values } = parse(argv, { capture: { type: 'boolean' }, json: { type: 'boolean' }, duration: { type: 'string' } });
   const duration = values.duration !== undefined ? durationSeconds('--duration', values.duration) : undefined;
   const [frontendPort, backendPort] = [await freePort(), await freePort()];
   const children: ChildProcess[] = [];
@@ -28,19 +31,29 @@ export async function demoCommand(argv: string[], logger: Logger): Promise<numbe
     });
     await Promise.all([listening(backend, 'backend'), listening(frontend, 'frontend')]);
     logger.info(`demo: frontend pid ${frontend.pid} on :${frontendPort}, backend pid ${backend.pid} on :${backendPort}`);
-    return await runCapture(
-      { selectors: [{ kind: 'pid', pid: frontend.pid! }, { kind: 'pid', pid: backend.pid! }] },
+    const selectors = [{ kind: 'pid', pid: frontend.pid! }, { kind: 'pid', pid: backend.pid! }] as const;
+    const startLoad = () => {
+      start(children, process.execPath, [path.join(DEMO_DIR, 'load.js')], {
+        TARGET_URL: `http://127.0.0.1:${frontendPort}`,
+        RATE: '2',
+      });
+    };
+    if (values.capture) {
+      // Raw socket events instead of spans.
+      return await runCapture({ selectors }, { json: values.json ?? false, duration, onReady: startLoad }, logger);
+    }
+    return await runAgent(
       {
-        json: values.json ?? false,
+        capture: { selectors },
+        otel: {},
+        protocols: undefined,
+        routes: [],
+        captureQuery: false,
+        requestTimeoutNs: 30e9,
         duration,
-        onReady: () => {
-          start(children, process.execPath, [path.join(DEMO_DIR, 'load.js')], {
-            TARGET_URL: `http://127.0.0.1:${frontendPort}`,
-            RATE: '2',
-          });
-        },
       },
       logger,
+      startLoad,
     );
   } finally {
     stopAll();

@@ -6,10 +6,12 @@ import { UsageError } from './args';
 import { CAPTURE_USAGE, captureCommand } from './capture-command';
 import { demoCommand } from './demo';
 import { doctorCommand } from './doctor';
+import { runCommand } from './run-command';
 
 const USAGE = `usage: ebpf-otel <command> [options]
 
 commands:
+  run       the agent: spans and metrics over OTLP, or on the console (see: ebpf-otel run --help)
   capture   print captured socket events (see: ebpf-otel capture --help)
   demo      run the bundled demo workload and capture it
   doctor    report what this kernel and these privileges allow
@@ -30,6 +32,8 @@ async function main(argv: string[]): Promise<number> {
   const logger = createLogger(level);
   const [command, ...rest] = argv;
   switch (command) {
+    case 'run':
+      return runCommand(rest, logger);
     case 'capture':
       return captureCommand(rest, logger);
     case 'demo':

@@ -144,7 +144,11 @@ class TrackedConnection implements StreamSink {
     const { connId, tgid } = this.info;
     const tracker = this.tracker;
     const observer: SessionObserver = {
-      requestStarted: (r) => tracker.starts.push({ connId, tgid, kind, ...r }),
+      // The tuple is taken now: by the time the batch is flushed the connection may be closed.
+      requestStarted: (r) => {
+        const peer = tracker.peerKey(connId);
+        tracker.starts.push({ connId, tgid, kind, ...r, ...(peer ? { peer } : {}) });
+      },
       requestAbandoned: (sequence, atNs) => tracker.abandons.push({ connId, sequence, atNs }),
     };
     this.session = proto.createSession(this.info, requestSide, this.tracker.options.protocolOptions, observer);
@@ -320,6 +324,10 @@ export class ConnectionTracker {
       t.streams.egress.flushHeld();
       t.streams.ingress.flushHeld();
       t.session.close(atNs, this.out);
+    } else {
+      // Evicted: how it ended is unknown, so nothing is concluded; its
+      // pending requests age out of the trace graph.
+      t.session.dispose();
     }
     addStats((this.finished[t.protocol!.id] ??= newProtocolStats()), t.session.stats);
   }

@@ -36,6 +36,8 @@ export interface RequestStart {
   /** Thread that read (server) or wrote (client) the request head. */
   readonly tid: number;
   readonly traceContext?: CarriedTraceContext;
+  /** The connection's tuple, taken when the request started (it may be closed by the time the graph sees this). */
+  readonly peer?: PeerKey;
 }
 
 /** What the graph needs of a connection for peer matching. */
@@ -105,7 +107,7 @@ export class TraceGraph {
     sampledOut: 0,
   };
   /** Ids of started requests, by connId:sequence, until their record is made. */
-  private readonly pending = new Map<string, { ids: Ids; tgid: number; kind: CallKind }>();
+  private readonly pending = new Map<string, { ids: Ids; tgid: number; kind: CallKind; startNs: number }>();
   /** CLIENT requests by the client end's tuple and stream position, for the server end to find. */
   private readonly clientsByPeer = new Map<string, Ids>();
   private readonly peerKeyOf = new Map<string, string>();
@@ -115,7 +117,6 @@ export class TraceGraph {
 
   constructor(
     private readonly sampling: Sampling,
-    private readonly peers: (connId: number) => PeerKey | undefined,
     private readonly identify: (tgid: number) => ProcessIdentity = (tgid) => ({ tgid }),
     options: TraceGraphOptions = {},
   ) {
@@ -130,13 +131,13 @@ export class TraceGraph {
     const ids = s.kind === 'server' ? this.serverIds(s) : this.clientIds(s);
     this.stats.linked[ids.reason]++;
     this.bound();
-    this.pending.set(k, { ids, tgid: s.tgid, kind: s.kind });
+    this.pending.set(k, { ids, tgid: s.tgid, kind: s.kind, startNs: s.startNs });
     if (s.kind === 'server') {
       const proc = this.process(s.tgid);
       for (const f of proc.inFlight.values()) if (f.tid === s.tid) proc.multiplexing.add(s.tid);
       proc.inFlight.set(k, { key: k, tid: s.tid, ids, startNs: s.startNs });
     } else {
-      const peer = this.peers(s.connId);
+      const peer = s.peer;
       if (peer?.sawStart) {
         const pk = peerKey(peer.netns, peer.localAddr, peer.localPort, peer.remoteAddr, peer.remotePort, s.pos);
         this.clientsByPeer.set(pk, ids);
@@ -161,7 +162,7 @@ export class TraceGraph {
         ? this.fromCarried(record.kind, record.traceContext)
         : this.root();
       this.stats.linked[ids.reason]++;
-      entry = { ids, tgid: record.tgid, kind: record.kind };
+      entry = { ids, tgid: record.tgid, kind: record.kind, startNs: record.startNs };
     }
     this.end(k);
     const { ids } = entry;
@@ -184,10 +185,18 @@ export class TraceGraph {
     this.processes.delete(tgid);
   }
 
-  /** Drops SERVER requests in flight for too long: they must not parent later calls. */
+  /**
+   * Forgets requests started longer ago than the stale limit: a SERVER request
+   * in flight that long must not parent later calls, and a request whose
+   * connection was evicted will never end otherwise.
+   */
   expire(nowNs: number): void {
+    for (const [k, p] of this.pending) {
+      // Insertion order is start order: stop at the first fresh one.
+      if (nowNs - p.startNs <= this.staleNs) break;
+      this.end(k);
+    }
     for (const [tgid, proc] of this.processes) {
-      for (const f of proc.inFlight.values()) if (nowNs - f.startNs > this.staleNs) this.end(f.key);
       if (proc.inFlight.size === 0 && proc.multiplexing.size === 0) this.processes.delete(tgid);
     }
   }
@@ -198,7 +207,7 @@ export class TraceGraph {
 
   private serverIds(s: RequestStart): Ids {
     if (s.traceContext) return this.fromCarried('server', s.traceContext);
-    const peer = this.peers(s.connId);
+    const peer = s.peer;
     if (peer?.sawStart) {
       // The client end's tuple is ours reversed.
       const client = this.clientsByPeer.get(peerKey(peer.netns, peer.remoteAddr, peer.remotePort, peer.localAddr, peer.localPort, s.pos));

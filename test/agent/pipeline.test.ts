@@ -13,7 +13,7 @@ function setup() {
   const exported: TraceRecord[] = [];
   const sink: TelemetrySink = { record: (r) => void exported.push(...r), shutdown: async () => {} };
   const tracker = new ConnectionTracker({ protocols: [lineProtocol] }, silentLogger);
-  const graph = new TraceGraph({ decide: () => true }, (id) => tracker.peerKey(id));
+  const graph = new TraceGraph({ decide: () => true });
   const pipeline = new AgentPipeline(tracker, graph, sink);
   const feed = (records: Buffer[]) => {
     const events: CaptureEvent[] = [];
@@ -51,7 +51,7 @@ test('in one batch: a call during a server request is its child; a call after it
   t.is(by.after!.parentSpanId, undefined, 'the server request had ended: no parent');
 });
 
-test('two processes, both ends of one connection: the server span is the client span child, whatever the batch order', (t) => {
+test('two processes, both ends of one connection: the server span is the client span child, whatever the batch order, even when both close in the same batch', (t) => {
   const { exported, feed } = setup();
   const client: TupleSpec = { localPort: 40000, remotePort: 8080 };
   const server: TupleSpec = { localPort: 8080, remotePort: 40000 };
@@ -63,6 +63,8 @@ test('two processes, both ends of one connection: the server span is the client 
     data(1, 1, 'REQ x\n', 100, 5, 100, client),
     data(2, 1, 'RES ok\n', 300, 9, 200, server),
     data(1, 2, 'RES ok\n', 350, 5, 100, client),
+    connRecord({ type: 'close', connId: 1, role: 1, reason: 16, tgid: 100, tuple: client }),
+    connRecord({ type: 'close', connId: 2, role: 2, reason: 16, tgid: 200, tuple: server }),
   ]);
   const c = exported.find((r) => r.record.kind === 'client')!;
   const s = exported.find((r) => r.record.kind === 'server')!;

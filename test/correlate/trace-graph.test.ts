@@ -5,12 +5,16 @@ import type { L7Record } from '../../src/protocols/types';
 
 const all: Sampling = { decide: () => true };
 
-function graph(peers: Record<number, PeerKey> = {}, sampling = all, opts = {}) {
-  return new TraceGraph(sampling, (id) => peers[id], undefined, opts);
+let peers: Record<number, PeerKey> = {};
+
+function graph(p: Record<number, PeerKey> = {}, sampling = all, opts = {}) {
+  peers = p;
+  return new TraceGraph(sampling, undefined, opts);
 }
 
 function start(connId: number, kind: 'server' | 'client', tid: number, extra: Partial<RequestStart> = {}): RequestStart {
-  return { connId, tgid: 100, kind, sequence: 0, pos: 0, startNs: 1000, tid, ...extra };
+  const peer = peers[connId];
+  return { connId, tgid: 100, kind, sequence: 0, pos: 0, startNs: 1000, tid, ...(peer ? { peer } : {}), ...extra };
 }
 
 function record(connId: number, kind: 'server' | 'client', extra: Partial<L7Record> = {}): L7Record {

@@ -228,7 +228,8 @@ test('--exe python3: a bash shim named python3 is not captured, the interpreter 
     t.is(r.status, 0, r.stderr);
     await sleep(300);
     const { lines } = await agent.stop();
-    const events = parse(lines).filter((e) => e.pid !== server.pid);
+    // Other tests may run Python at the same time: look at this process only.
+    const events = parse(lines).filter((e) => e.pid === r.pid);
     const sent = events.filter((e) => e.type === 'data' && e.dir === 'egress').map((e) => Buffer.from(e.data, 'base64').toString());
     t.deepEqual(sent, ['from-real-python']);
   } finally {

@@ -89,6 +89,7 @@ test('Python threaded server hit by curl, `run --exe python3`: one SERVER span p
       'network.peer.address': '127.0.0.1',
       'network.peer.port': peerPort,
       'user_agent.original': `curl/${CURL_VERSION}`,
+      'http.request.body.size': 0,
       'http.response.body.size': 11,
     });
     t.is(a.status.code, 0);
@@ -161,8 +162,15 @@ test('Node http server and keep-alive client in one process: SERVER and CLIENT s
   t.is(clients[1]!.spanId, spanId);
   t.is(servers[1]!.traceId, traceId);
   t.is(servers[1]!.parentSpanId, spanId);
-  t.is(servers[0]!.parentSpanId, '', 'the next request on the keep-alive connection does not inherit it');
-  t.not(servers[2]!.traceId, traceId);
+  t.not(servers[2]!.traceId, traceId, 'the next request on the keep-alive connection does not inherit it');
+  t.not(clients[2]!.traceId, traceId);
+  // Both ends are in view: every server span is the child of the client span of
+  // the same request, in its trace; each request is its own trace.
+  servers.forEach((s, i) => {
+    t.is(s.parentSpanId, clients[i]!.spanId, `request ${i}`);
+    t.is(s.traceId, clients[i]!.traceId, `request ${i}`);
+  });
+  t.is(new Set(clients.map((c) => c.traceId)).size, 8, 'keep-alive never glues requests into one trace');
   for (const s of spans) t.true(s.endTimeUnixNano > s.startTimeUnixNano);
 });
 
@@ -186,7 +194,7 @@ test('pipelined requests over one socket: one span each, in order', async (t) =>
   }
 });
 
-test('attach in mid-stream: a keep-alive connection opened before the agent yields only the requests it saw', async (t) => {
+test('attach in mid-stream: a keep-alive connection opened before the agent yields only the requests it saw whole', async (t) => {
   const server = await startWorkload(PY, [path.join(PROGRAMS, 'http_server.py')]);
   const port = server.hello.port as number;
   try {
@@ -198,16 +206,21 @@ test('attach in mid-stream: a keep-alive connection opened before the agent yiel
     await agent.stop();
     const spans = spansOf(server.pid);
     t.deepEqual(spans.map((s) => [s.name, s.attributes['url.path'], s.attributes['http.response.status_code']]), [
-      ['GET /items/{id}', '/items/after', 200],
+      ['GET /items/{id}', '/items/1002', 200],
     ]);
   } finally {
     server.child.kill();
   }
 });
 
-test('the demo prints its traces on the console', async (t) => {
+test('the demo prints its traces on the console as trees: frontend SERVER, its CLIENT call, the backend SERVER beneath', async (t) => {
   const r = spawnSync(path.join(ROOT, 'bin', 'ebpf-otel'), ['demo', '--duration', '4s'], { encoding: 'utf8', timeout: 30_000 });
   t.is(r.status, 0, r.stderr);
-  t.regex(r.stdout, /GET \/items\/\{id\}/);
   t.regex(r.stderr, /ebpf-otel: ready/);
+  t.regex(r.stdout, /demo-frontend\s+SERVER\s+GET \/items\/\{id\}/);
+  t.regex(
+    r.stdout,
+    /└─ SERVER demo-frontend GET \/items\/\{id\} .*\n\s+└─ CLIENT demo-frontend GET .*\n\s+└─ SERVER demo-backend GET \/api\/items\/\{id\} /,
+    r.stdout.slice(-3000),
+  );
 });

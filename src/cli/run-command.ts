@@ -1,0 +1,183 @@
+// `ebpf-otel run`: the main job. Captures the selected processes, turns
+// their traffic into spans and RED metrics, exports over OTLP (or prints to
+// the console when no endpoint is configured), and on SIGINT/SIGTERM flushes
+// everything pending before it exits 0.
+
+import { CaptureEngine, type CaptureOptions } from '../capture/capture-engine';
+import { WallClock } from '../capture/clock';
+import { openKernelSession, resolveCgroupV2 } from '../capture/kernel-session';
+import { MAX_PAYLOAD } from '../capture/layout';
+import { ProcFs } from '../capture/procfs';
+import { ConnectionTracker } from '../correlate/connection-tracker';
+import { TraceGraph } from '../correlate/trace-graph';
+import { AgentPipeline } from '../agent/pipeline';
+import { protocolsById } from '../protocols/registry';
+import { loadOtelConfig, type OtelOptions, type OtlpProtocol } from '../otel/config';
+import { shouldSample } from '../otel/sampler';
+import { createTelemetry } from '../otel/telemetry';
+import type { Logger } from '../util/log';
+import { SELECTOR_OPTIONS, UsageError, durationSeconds, nonNegativeInt, parse, selectorsFrom } from './args';
+import { runUntilSignal } from './lifecycle';
+
+export const RUN_USAGE = `usage: ebpf-otel run [selectors] [options]
+selectors (at least one): --pid N, --exe NAME, --port N, --cgroup PATH, --container ID, --all
+export:
+  --otlp-endpoint URL      OTLP endpoint (else OTEL_EXPORTER_OTLP_ENDPOINT; none: print to the console)
+  --otlp-protocol P        grpc or http/protobuf (else OTEL_EXPORTER_OTLP_PROTOCOL)
+  --console                print spans to the console even when an endpoint is set
+  --sampler NAME           OTEL_TRACES_SAMPLER value, e.g. parentbased_traceidratio
+  --sampler-arg X          OTEL_TRACES_SAMPLER_ARG, e.g. 0.1
+  --metric-interval 10s    metric export interval (else OTEL_METRIC_EXPORT_INTERVAL)
+protocols:
+  --protocols LIST         comma-separated protocol ids (default: all known)
+  --route PATTERN          an HTTP route such as /users/:id (repeatable); others are inferred
+  --capture-query          record url.query (off: query strings often carry secrets)
+  --request-timeout 30s    a request without a response for this long is an error span
+capture:
+  --capture-bytes N        payload bytes kept per syscall (0..${MAX_PAYLOAD})
+  --duration 60s           stop after this long (default: until SIGINT/SIGTERM)`;
+
+export interface RunOptions {
+  readonly capture: CaptureOptions;
+  readonly otel: OtelOptions;
+  readonly protocols: readonly string[] | undefined;
+  readonly routes: readonly string[];
+  readonly captureQuery: boolean;
+  readonly requestTimeoutNs: number;
+  readonly duration: number | undefined;
+}
+
+export function parseRunArgs(argv: string[]): RunOptions | 'help' {
+  const { values } = parse(argv, {
+    ...SELECTOR_OPTIONS,
+    'otlp-endpoint': { type: 'string' },
+    'otlp-protocol': { type: 'string' },
+    console: { type: 'boolean' },
+    sampler: { type: 'string' },
+    'sampler-arg': { type: 'string' },
+    'metric-interval': { type: 'string' },
+    protocols: { type: 'string' },
+    route: { type: 'string', multiple: true },
+    'capture-query': { type: 'boolean' },
+    'request-timeout': { type: 'string' },
+    'capture-bytes': { type: 'string' },
+    duration: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) return 'help';
+  const selectors = selectorsFrom(values);
+  if (selectors.length === 0) throw new UsageError('run needs a selector\n' + RUN_USAGE);
+  const protocol = values['otlp-protocol'];
+  if (protocol !== undefined && protocol !== 'grpc' && protocol !== 'http/protobuf') {
+    throw new UsageError(`--otlp-protocol takes grpc or http/protobuf, got ${JSON.stringify(protocol)}`);
+  }
+  for (const r of values.route ?? []) {
+    if (!r.startsWith('/')) throw new UsageError(`--route takes a path pattern starting with /, got ${JSON.stringify(r)}`);
+  }
+  const otel: OtelOptions = {
+    ...(values['otlp-endpoint'] !== undefined ? { endpoint: values['otlp-endpoint'] } : {}),
+    ...(protocol !== undefined ? { protocol: protocol as OtlpProtocol } : {}),
+    ...(values.console ? { console: true } : {}),
+    ...(values.sampler !== undefined ? { sampler: values.sampler } : {}),
+    ...(values['sampler-arg'] !== undefined ? { samplerArg: values['sampler-arg'] } : {}),
+    ...(values['metric-interval'] !== undefined
+      ? { metricExportIntervalMillis: Math.round(durationSeconds('--metric-interval', values['metric-interval']) * 1000) }
+      : {}),
+  };
+  return {
+    capture: {
+      selectors,
+      ...(values['capture-bytes'] !== undefined
+        ? { captureBytes: nonNegativeInt('--capture-bytes', values['capture-bytes'], MAX_PAYLOAD) }
+        : {}),
+    },
+    otel,
+    protocols: values.protocols?.split(',').map((s) => s.trim()).filter((s) => s !== ''),
+    routes: values.route ?? [],
+    captureQuery: values['capture-query'] ?? false,
+    requestTimeoutNs:
+      values['request-timeout'] !== undefined
+        ? Math.round(durationSeconds('--request-timeout', values['request-timeout']) * 1e9)
+        : 30e9,
+    duration: values.duration !== undefined ? durationSeconds('--duration', values.duration) : undefined,
+  };
+}
+
+export async function runCommand(argv: string[], logger: Logger): Promise<number> {
+  const opts = parseRunArgs(argv);
+  if (opts === 'help') {
+    process.stdout.write(RUN_USAGE + '\n');
+    return 0;
+  }
+  return runAgent(opts, logger);
+}
+
+export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () => void | Promise<void>): Promise<number> {
+  const config = loadOtelConfig(process.env, opts.otel);
+  for (const w of config.warnings) logger.warn(w);
+  const protocols = protocolsById(opts.protocols);
+  const clock = new WallClock();
+  const procfs = new ProcFs();
+  const telemetry = createTelemetry(config, { logger, procfs, toWallNs: (ns) => clock.toWallNs(ns) });
+  const tracker = new ConnectionTracker(
+    {
+      protocols,
+      protocolOptions: { routes: opts.routes, captureQuery: opts.captureQuery },
+      requestTimeoutNs: opts.requestTimeoutNs,
+    },
+    logger,
+  );
+  const graph = new TraceGraph({ decide: (traceId, parent) => shouldSample(config.sampler, traceId, parent) });
+  const pipeline = new AgentPipeline(tracker, graph, telemetry);
+  const engine = new CaptureEngine(
+    opts.capture,
+    { openSession: openKernelSession, procfs, logger, resolveCgroup: resolveCgroupV2 },
+    (e) => {
+      pipeline.onEvent(e);
+      if (e.type === 'exec') telemetry.processExec(e.tgid);
+      else if (e.type === 'exit') telemetry.processExited(e.tgid, { comm: e.comm });
+    },
+    () => pipeline.flush(),
+  );
+  telemetry.registerAgentHealth(() => {
+    const c = engine.stats();
+    const p = pipeline.stats();
+    return {
+      eventsCaptured: c.kernel.events_sent,
+      // Lost because the agent did not keep up: the kernel ring was full, or JS fell behind the native queue.
+      eventsLost: c.kernel.events_lost + c.recordsDropped,
+      bytesTruncated: c.kernel.bytes_truncated,
+      batchesDropped: c.batchesDropped,
+      eventsDropped: c.filteredInUserSpace + c.decode.malformed,
+      processesTraced: c.selectedProcesses,
+      recordsByProtocol: p.recordsByProtocol,
+      parseErrorsByProtocol: Object.fromEntries(Object.entries(p.tracker.protocol).map(([k, s]) => [k, s.parseErrors])),
+      connectionsOpen: p.tracker.connections,
+      connectionsEvicted: p.tracker.evicted,
+      spanLinksByReason: p.graph.linked,
+      spanLinksAmbiguous: p.graph.ambiguous,
+    };
+  });
+  let tick: NodeJS.Timeout | undefined;
+  try {
+    engine.start();
+    tick = setInterval(() => pipeline.tick(Number(process.hrtime.bigint())), 1000);
+    process.stderr.write('ebpf-otel: ready\n');
+    await onReady?.();
+    await runUntilSignal(opts.duration);
+  } finally {
+    if (tick) clearInterval(tick);
+    // Let the last poll interval's records reach us, then detach and flush.
+    if (engine.running) await new Promise((r) => setTimeout(r, 100));
+    engine.stop();
+    await pipeline.shutdown(Number(process.hrtime.bigint()));
+  }
+  const s = engine.stats();
+  const p = pipeline.stats();
+  logger.info(
+    `captured ${s.kernel.events_sent} events (lost ${s.kernel.events_lost} in the kernel, ${s.recordsDropped} behind the native queue); ` +
+      `records: ${Object.entries(p.recordsByProtocol).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
+  );
+  return 0;
+}
+
