@@ -167,10 +167,19 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
     await runUntilSignal(opts.duration);
   } finally {
     if (tick) clearInterval(tick);
-    // Let the last poll interval's records reach us, then detach and flush.
-    if (engine.running) await new Promise((r) => setTimeout(r, 100));
-    engine.stop();
-    await pipeline.shutdown(Number(process.hrtime.bigint()));
+    // The exporters' timers are unref'd: without a handle of our own, Node
+    // would exit in the middle of the final flush (a retry waiting for a
+    // collector that is down) and lose what it holds. The telemetry shutdown
+    // bounds itself.
+    const keepAlive = setInterval(() => {}, 1000);
+    try {
+      // Let the last poll interval's records reach us, then detach and flush.
+      if (engine.running) await new Promise((r) => setTimeout(r, 100));
+      engine.stop();
+      await pipeline.shutdown(Number(process.hrtime.bigint()));
+    } finally {
+      clearInterval(keepAlive);
+    }
   }
   const s = engine.stats();
   const p = pipeline.stats();

@@ -213,6 +213,32 @@ test('attach in mid-stream: a keep-alive connection opened before the agent yiel
   }
 });
 
+test('a collector that is down: one clear log line, spans counted as dropped, exit 0 after a bounded flush', async (t) => {
+  const server = await startWorkload(PY, [path.join(PROGRAMS, 'http_server.py')]);
+  const port = server.hello.port as number;
+  try {
+    // A port nobody listens on: take one, then close it.
+    const closed = await OtlpReceiver.start();
+    const deadUrl = closed.grpcUrl;
+    await closed.close();
+    const agent = await startAgent(['run', '--pid', String(server.pid)], {
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: deadUrl, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_BSP_SCHEDULE_DELAY: '200' },
+    });
+    for (const id of [1, 2, 3]) t.is(curl(port, `/items/${id}`).status, '200');
+    await sleep(300);
+    const started = Date.now();
+    const { code, stderr } = await agent.stop();
+    t.is(code, 0);
+    t.true(Date.now() - started < 15_000, 'the final flush is bounded');
+    const warnings = stderr.split('\n').filter((l) => l.includes('cannot export spans'));
+    t.is(warnings.length, 1, stderr);
+    t.regex(warnings[0]!, /UNAVAILABLE/);
+    t.regex(stderr, /records: http1 3/);
+  } finally {
+    server.child.kill();
+  }
+});
+
 test('the demo prints its traces on the console as trees: frontend SERVER, its CLIENT call, the backend SERVER beneath', async (t) => {
   const r = spawnSync(path.join(ROOT, 'bin', 'ebpf-otel'), ['demo', '--duration', '4s'], { encoding: 'utf8', timeout: 30_000 });
   t.is(r.status, 0, r.stderr);
