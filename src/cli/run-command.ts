@@ -12,7 +12,7 @@ import { ConnectionTracker } from '../correlate/connection-tracker';
 import { TraceGraph } from '../correlate/trace-graph';
 import { AgentPipeline } from '../agent/pipeline';
 import { protocolsById } from '../protocols/registry';
-import { loadOtelConfig, type OtelOptions, type OtlpProtocol } from '../otel/config';
+import { loadOtelConfig, parseHeaders, type OtelOptions, type OtlpProtocol } from '../otel/config';
 import { shouldSample } from '../otel/sampler';
 import { createTelemetry } from '../otel/telemetry';
 import type { Logger } from '../util/log';
@@ -24,6 +24,11 @@ selectors (at least one): --pid N, --exe NAME, --port N, --cgroup PATH, --contai
 export:
   --otlp-endpoint URL      OTLP endpoint (else OTEL_EXPORTER_OTLP_ENDPOINT; none: print to the console)
   --otlp-protocol P        grpc or http/protobuf (else OTEL_EXPORTER_OTLP_PROTOCOL)
+  --otlp-traces-endpoint URL, --otlp-metrics-endpoint URL   per signal
+  --otlp-headers K=V,...   extra request headers (else OTEL_EXPORTER_OTLP_HEADERS)
+  --otlp-compression C     gzip or none
+  --otlp-timeout 10s       per export request
+  --otlp-insecure          plaintext gRPC to a non-loopback endpoint
   --console                print spans to the console even when an endpoint is set
   --sampler NAME           OTEL_TRACES_SAMPLER value, e.g. parentbased_traceidratio
   --sampler-arg X          OTEL_TRACES_SAMPLER_ARG, e.g. 0.1
@@ -52,6 +57,12 @@ export function parseRunArgs(argv: string[]): RunOptions | 'help' {
     ...SELECTOR_OPTIONS,
     'otlp-endpoint': { type: 'string' },
     'otlp-protocol': { type: 'string' },
+    'otlp-traces-endpoint': { type: 'string' },
+    'otlp-metrics-endpoint': { type: 'string' },
+    'otlp-headers': { type: 'string' },
+    'otlp-compression': { type: 'string' },
+    'otlp-timeout': { type: 'string' },
+    'otlp-insecure': { type: 'boolean' },
     console: { type: 'boolean' },
     sampler: { type: 'string' },
     'sampler-arg': { type: 'string' },
@@ -74,8 +85,23 @@ export function parseRunArgs(argv: string[]): RunOptions | 'help' {
   for (const r of values.route ?? []) {
     if (!r.startsWith('/')) throw new UsageError(`--route takes a path pattern starting with /, got ${JSON.stringify(r)}`);
   }
+  const compression = values['otlp-compression'];
+  if (compression !== undefined && compression !== 'gzip' && compression !== 'none') {
+    throw new UsageError(`--otlp-compression takes gzip or none, got ${JSON.stringify(compression)}`);
+  }
+  const headerProblems: string[] = [];
+  const headers = values['otlp-headers'] !== undefined ? parseHeaders(values['otlp-headers'], '--otlp-headers', headerProblems) : undefined;
+  if (headerProblems.length > 0) throw new UsageError(headerProblems.join('; '));
   const otel: OtelOptions = {
     ...(values['otlp-endpoint'] !== undefined ? { endpoint: values['otlp-endpoint'] } : {}),
+    ...(values['otlp-traces-endpoint'] !== undefined ? { tracesEndpoint: values['otlp-traces-endpoint'] } : {}),
+    ...(values['otlp-metrics-endpoint'] !== undefined ? { metricsEndpoint: values['otlp-metrics-endpoint'] } : {}),
+    ...(headers !== undefined ? { headers } : {}),
+    ...(compression !== undefined ? { compression } : {}),
+    ...(values['otlp-timeout'] !== undefined
+      ? { timeoutMillis: Math.round(durationSeconds('--otlp-timeout', values['otlp-timeout']) * 1000) }
+      : {}),
+    ...(values['otlp-insecure'] ? { insecure: true } : {}),
     ...(protocol !== undefined ? { protocol: protocol as OtlpProtocol } : {}),
     ...(values.console ? { console: true } : {}),
     ...(values.sampler !== undefined ? { sampler: values.sampler } : {}),

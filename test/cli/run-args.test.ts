@@ -1,0 +1,44 @@
+import test from 'ava';
+import { UsageError } from '../../src/cli/args';
+import { parseRunArgs } from '../../src/cli/run-command';
+
+test('run flags map onto selectors, OTLP options and protocol options', (t) => {
+  const o = parseRunArgs([
+    '--exe', 'python3', '--port', '8080',
+    '--otlp-endpoint', 'http://c:4317', '--otlp-protocol', 'grpc',
+    '--otlp-traces-endpoint', 'http://t:4318/v1/traces', '--otlp-metrics-endpoint', 'http://m:4318/v1/metrics',
+    '--otlp-headers', 'api-key=s%20ecret,x=1', '--otlp-compression', 'gzip', '--otlp-timeout', '5s', '--otlp-insecure',
+    '--sampler', 'parentbased_traceidratio', '--sampler-arg', '0.25', '--metric-interval', '15s',
+    '--route', '/users/:id', '--route', '/files/*', '--capture-query', '--request-timeout', '2m', '--capture-bytes', '4096',
+    '--protocols', 'http1', '--duration', '30s',
+  ]);
+  if (o === 'help') return t.fail();
+  t.deepEqual(o.capture, { selectors: [{ kind: 'exe', pattern: 'python3' }, { kind: 'port', port: 8080 }], captureBytes: 4096 });
+  t.deepEqual(o.otel, {
+    endpoint: 'http://c:4317',
+    tracesEndpoint: 'http://t:4318/v1/traces',
+    metricsEndpoint: 'http://m:4318/v1/metrics',
+    headers: { 'api-key': 's ecret', x: '1' },
+    compression: 'gzip',
+    timeoutMillis: 5000,
+    insecure: true,
+    protocol: 'grpc',
+    sampler: 'parentbased_traceidratio',
+    samplerArg: '0.25',
+    metricExportIntervalMillis: 15000,
+  });
+  t.deepEqual(o.routes, ['/users/:id', '/files/*']);
+  t.true(o.captureQuery);
+  t.is(o.requestTimeoutNs, 120e9);
+  t.deepEqual(o.protocols, ['http1']);
+  t.is(o.duration, 30);
+});
+
+test('run flags are validated with one clear sentence', (t) => {
+  t.throws(() => parseRunArgs([]), { instanceOf: UsageError, message: /run needs a selector/ });
+  t.throws(() => parseRunArgs(['--all', '--otlp-protocol', 'udp']), { message: /grpc or http\/protobuf/ });
+  t.throws(() => parseRunArgs(['--all', '--otlp-compression', 'zstd']), { message: /gzip or none/ });
+  t.throws(() => parseRunArgs(['--all', '--route', 'users/:id']), { message: /starting with \// });
+  t.throws(() => parseRunArgs(['--all', '--otlp-headers', '=oops']), { message: /entry without key=value/ });
+  t.throws(() => parseRunArgs(['--all', '--bogus']), { instanceOf: UsageError });
+});
