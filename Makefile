@@ -48,3 +48,10 @@ test: build
 
 clean:
 	rm -rf $(BUILD) native/build dist
+
+# Replays recorded native batches through the user-space pipeline (decode ->
+# correlate -> HTTP/1 -> spans/metrics -> OTLP protobuf, no network).
+# BENCH_ARGS, e.g. "--seconds 10 --scenario keepalive --json".
+.PHONY: bench-pipeline
+bench-pipeline: ts
+	node --expose-gc dist/bench/pipeline.js $(BENCH_ARGS)

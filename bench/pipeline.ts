@@ -1,0 +1,609 @@
+// Replays recorded native batches through the agent's user-space path and
+// measures its cost: CaptureEngine.onBatch (decode) -> ConnectionTracker ->
+// TraceGraph -> AgentPipeline -> Telemetry (spans, metrics) -> OTLP protobuf
+// serialization. Nothing is sent over the network: the exporters serialize
+// with @opentelemetry/otlp-transformer and drop the bytes.
+//
+//   node --expose-gc dist/bench/pipeline.js [--seconds N] [--scenario NAME] [--json]
+//
+// Each scenario is a stream of ~256 KiB batches framed as the native reader
+// frames them, built once up front: one data event per syscall with exact
+// stream positions, open and close events for every connection. The stream is
+// replayed whole, again and again, until the time is up; between replays its
+// connection ids and timestamps are shifted (outside the measured CPU time) so
+// every replay is a fresh set of connections later in time. The figures are
+// per CPU second of the whole process (process.cpuUsage: GC threads included),
+// after one unmeasured warm-up replay per scenario.
+
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
+import { parseArgs } from 'node:util';
+import { ExportResultCode } from '@opentelemetry/core';
+import { ProtobufMetricsSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { AggregationTemporality, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { AgentPipeline } from '../src/agent/pipeline';
+import { CaptureEngine, type KernelSession } from '../src/capture/capture-engine';
+import {
+  BATCH_RECORD_HEADER,
+  ConnEventLayout as C,
+  ConnReason,
+  DataEventLayout as D,
+  DataSource,
+  Direction,
+  EventType,
+  Role,
+} from '../src/capture/layout';
+import { ProcFs } from '../src/capture/procfs';
+import { ConnectionTracker } from '../src/correlate/connection-tracker';
+import { TraceGraph } from '../src/correlate/trace-graph';
+import { loadOtelConfig } from '../src/otel/config';
+import type { Exporter, MetricExporter } from '../src/otel/export';
+import { shouldSample } from '../src/otel/sampler';
+import { createTelemetry } from '../src/otel/telemetry';
+import { protocolsById } from '../src/protocols/registry';
+import { silentLogger } from '../src/util/log';
+import { batch, connRecord, dataRecord, type TupleSpec } from '../test/helpers/records';
+
+// ------------------------------------------------------------------ streams
+
+/** A recorded capture: batches as the native reader hands them over. */
+export interface Stream {
+  readonly name: string;
+  readonly batches: Buffer[];
+  /** L7 records one replay must produce. */
+  readonly records: number;
+  /** Captured payload bytes in one replay. */
+  readonly payloadBytes: number;
+  /** Kernel records (events) in one replay. */
+  readonly events: number;
+  /** Highest connection id used (replays shift ids by this). */
+  readonly maxConnId: number;
+  /** Time covered by one replay, ns (replays shift timestamps by more). */
+  readonly spanNs: number;
+}
+
+const BATCH_BYTES = 256 * 1024;
+const ALIGN = (n: number) => (n + 7) & ~7;
+
+/** One syscall's worth of bytes on a connection. */
+type Write = { readonly dir: 1 | 2; readonly bytes: Buffer };
+/** One exchange: the syscalls it takes, in order, and the records it yields. */
+type Exchange = { readonly writes: Write[]; readonly records: number };
+
+interface ConnPlan {
+  readonly role: 1 | 2;
+  readonly tgid: number;
+  readonly exchanges: Exchange[];
+}
+
+class StreamBuilder {
+  private readonly batches: Buffer[] = [];
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private records = 0;
+  private payloadBytes = 0;
+  private events = 0;
+  private now = 1_000_000_000;
+  private nextConnId = 1;
+
+  constructor(private readonly name: string) {}
+
+  private push(r: Buffer): void {
+    const framed = BATCH_RECORD_HEADER + ALIGN(r.length);
+    if (this.pendingBytes + framed > BATCH_BYTES) this.cut();
+    this.pending.push(r);
+    this.pendingBytes += framed;
+    this.events++;
+  }
+
+  private cut(): void {
+    if (this.pending.length === 0) return;
+    this.batches.push(batch(this.pending));
+    this.pending = [];
+    this.pendingBytes = 0;
+  }
+
+  /**
+   * Runs `plans` with `concurrency` connections open at a time, one exchange
+   * per connection in turn, so batches interleave many connections.
+   */
+  run(plans: ConnPlan[], concurrency: number): void {
+    interface Live {
+      plan: ConnPlan;
+      connId: number;
+      fd: number;
+      tuple: TupleSpec;
+      pos: { 1: number; 2: number };
+      next: number;
+    }
+    const freeFds: number[] = [];
+    for (let fd = concurrency + 10; fd > 10; fd--) freeFds.push(fd);
+    let port = 30000;
+    const queue = [...plans];
+    const live: Live[] = [];
+    const open = () => {
+      const plan = queue.shift();
+      if (!plan) return;
+      const fd = freeFds.pop()!;
+      const ephemeral = port++;
+      const tuple: TupleSpec =
+        plan.role === Role.Server
+          ? { local: [10, 0, 0, 1], localPort: 8080, remote: [10, 0, 1, (ephemeral % 250) + 1], remotePort: ephemeral }
+          : { local: [10, 0, 0, 1], localPort: ephemeral, remote: [10, 0, 2, 7], remotePort: 9090 };
+      const c: Live = { plan, connId: this.nextConnId++, fd, tuple, pos: { 1: 0, 2: 0 }, next: 0 };
+      this.push(
+        connRecord({
+          type: 'open',
+          tgid: plan.tgid,
+          fd,
+          connId: c.connId,
+          ts: this.tick(),
+          role: plan.role,
+          reason: plan.role === Role.Server ? ConnReason.Accept : ConnReason.Connect,
+          tuple,
+          comm: 'app',
+        }),
+      );
+      live.push(c);
+    };
+    while (live.length < concurrency && queue.length > 0) open();
+    while (live.length > 0) {
+      for (let i = 0; i < live.length; ) {
+        const c = live[i]!;
+        const ex = c.plan.exchanges[c.next++]!;
+        for (const w of ex.writes) {
+          const tsEnter = this.tick();
+          const tsExit = tsEnter + 3_000;
+          const ingress = w.dir === Direction.Ingress;
+          this.push(
+            dataRecord({
+              tgid: c.plan.tgid,
+              tid: c.plan.tgid + (c.fd % 4),
+              fd: c.fd,
+              connId: c.connId,
+              tsEnter,
+              tsExit,
+              pos: c.pos[w.dir],
+              dir: w.dir,
+              role: c.plan.role,
+              source: ingress ? DataSource.Read : DataSource.Write,
+              tuple: c.tuple,
+              comm: 'app',
+              payload: w.bytes,
+            }),
+          );
+          c.pos[w.dir] += w.bytes.length;
+          this.payloadBytes += w.bytes.length;
+        }
+        this.records += ex.records;
+        if (c.next < c.plan.exchanges.length) {
+          i++;
+          continue;
+        }
+        this.push(
+          connRecord({
+            type: 'close',
+            tgid: c.plan.tgid,
+            fd: c.fd,
+            connId: c.connId,
+            ts: this.tick(),
+            role: c.plan.role,
+            reason: ConnReason.CloseSyscall,
+            tuple: c.tuple,
+            comm: 'app',
+            bytesSent: c.pos[Direction.Egress],
+            bytesRecv: c.pos[Direction.Ingress],
+          }),
+        );
+        freeFds.push(c.fd);
+        live.splice(i, 1);
+        open();
+      }
+    }
+  }
+
+  private tick(): number {
+    this.now += 20_000;
+    return this.now;
+  }
+
+  build(): Stream {
+    this.cut();
+    return {
+      name: this.name,
+      batches: this.batches,
+      records: this.records,
+      payloadBytes: this.payloadBytes,
+      events: this.events,
+      maxConnId: this.nextConnId - 1,
+      spanNs: this.now,
+    };
+  }
+}
+
+// ------------------------------------------------------------------ HTTP/1 bytes
+
+const PATHS = ['/api/users/1842', '/api/orders?limit=20&page=3', '/api/cart/items', '/health', '/api/products/sku-77312/reviews'];
+
+function requestHead(method: string, path: string, host: string, extra = ''): string {
+  // About 200 bytes: a typical client's headers.
+  return (
+    `${method} ${path} HTTP/1.1\r\n` +
+    `Host: ${host}\r\n` +
+    'User-Agent: okhttp/4.12.0\r\n' +
+    'Accept: application/json\r\n' +
+    'Accept-Encoding: gzip\r\n' +
+    'Connection: keep-alive\r\n' +
+    'X-Request-Id: 6f1c2a9e-41d7-4b0e-9c1b-3f4e8a7d2c15\r\n' +
+    extra +
+    '\r\n'
+  );
+}
+
+function jsonBody(i: number): string {
+  return JSON.stringify({ id: i, name: `item-${i}`, price: 19.99, tags: ['a', 'b'], ok: true });
+}
+
+function response(status: number, body: string): string {
+  const reason = ({ 200: 'OK', 201: 'Created', 404: 'Not Found' } as Record<number, string>)[status] ?? 'Internal Server Error';
+  return (
+    `HTTP/1.1 ${status} ${reason}\r\n` +
+    'Content-Type: application/json\r\n' +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+    'Date: Wed, 25 Nov 2026 15:00:00 GMT\r\n' +
+    'Connection: keep-alive\r\n' +
+    '\r\n' +
+    body
+  );
+}
+
+const b = (s: string) => Buffer.from(s, 'latin1');
+
+/** The request side's direction for a role: a server reads requests, a client writes them. */
+function sides(role: 1 | 2): { req: 1 | 2; res: 1 | 2 } {
+  return role === Role.Server ? { req: Direction.Ingress, res: Direction.Egress } : { req: Direction.Egress, res: Direction.Ingress };
+}
+
+function keepAliveGet(i: number, role: 1 | 2 = Role.Server, status = 200): Exchange {
+  const { req, res } = sides(role);
+  return {
+    writes: [
+      { dir: req, bytes: b(requestHead('GET', PATHS[i % PATHS.length]!, 'shop.internal:8080')) },
+      { dir: res, bytes: b(response(status, status === 200 ? jsonBody(i) : '{"error":"x"}')) },
+    ],
+    records: 1,
+  };
+}
+
+function post(i: number): Exchange {
+  const body = JSON.stringify({ sku: `sku-${i}`, quantity: 2, note: 'deliver after 6pm' });
+  const head = requestHead('POST', '/api/cart/items', 'shop.internal:8080', `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n`);
+  return {
+    writes: [
+      { dir: Direction.Ingress, bytes: b(head + body) },
+      { dir: Direction.Egress, bytes: b(response(201, '{"created":true}')) },
+    ],
+    records: 1,
+  };
+}
+
+/** `depth` requests in one write; one write per response. */
+function pipelined(i: number, depth: number): Exchange {
+  let reqs = '';
+  const writes: Write[] = [];
+  for (let k = 0; k < depth; k++) reqs += requestHead('GET', PATHS[(i + k) % PATHS.length]!, 'shop.internal:8080');
+  writes.push({ dir: Direction.Ingress, bytes: b(reqs) });
+  for (let k = 0; k < depth; k++) writes.push({ dir: Direction.Egress, bytes: b(response(200, jsonBody(i + k))) });
+  return { writes, records: depth };
+}
+
+/** A chunked response: the head, then one write per chunk, then the last chunk. */
+function chunked(i: number, chunks: number): Exchange {
+  const writes: Write[] = [{ dir: Direction.Ingress, bytes: b(requestHead('GET', '/api/orders/export', 'shop.internal:8080')) }];
+  writes.push({
+    dir: Direction.Egress,
+    bytes: b('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n'),
+  });
+  for (let k = 0; k < chunks; k++) {
+    const piece = JSON.stringify(Array.from({ length: 6 }, (_, j) => ({ order: i * 100 + k * 6 + j, total: 42.5, state: 'shipped' })));
+    writes.push({ dir: Direction.Egress, bytes: b(`${Buffer.byteLength(piece).toString(16)}\r\n${piece}\r\n`) });
+  }
+  writes.push({ dir: Direction.Egress, bytes: b('0\r\n\r\n') });
+  return { writes, records: 1 };
+}
+
+function plans(n: number, perConn: number, role: 1 | 2, tgid: number, make: (i: number) => Exchange): ConnPlan[] {
+  const out: ConnPlan[] = [];
+  let i = 0;
+  for (let c = 0; c < n; c++) out.push({ role, tgid, exchanges: Array.from({ length: perConn }, () => make(i++)) });
+  return out;
+}
+
+/** Processes that exist, so resources are read from a real /proc as in production. */
+const SERVER_TGID = process.pid;
+const OTHER_TGID = process.ppid;
+
+export const SCENARIOS: Record<string, () => Stream> = {
+  /** Many keep-alive connections, one GET and one response per exchange. */
+  'keepalive': () => {
+    const s = new StreamBuilder('keepalive');
+    s.run(plans(300, 20, Role.Server, SERVER_TGID, (i) => keepAliveGet(i)), 200);
+    return s.build();
+  },
+  /** Four requests per read, one write per response. */
+  'pipelined': () => {
+    const s = new StreamBuilder('pipelined');
+    s.run(plans(150, 10, Role.Server, SERVER_TGID, (i) => pipelined(i, 4)), 100);
+    return s.build();
+  },
+  /** Chunked responses of 8 chunks, one write each. */
+  'chunked': () => {
+    const s = new StreamBuilder('chunked');
+    s.run(plans(300, 10, Role.Server, SERVER_TGID, (i) => chunked(i, 8)), 100);
+    return s.build();
+  },
+  /** Two processes; GETs (some 404/500), POSTs, pipelined, chunked, and outbound client calls. */
+  'mixed': () => {
+    const s = new StreamBuilder('mixed');
+    const mix = (i: number): Exchange => {
+      switch (i % 10) {
+        case 0: return post(i);
+        case 1: return pipelined(i, 3);
+        case 2: return chunked(i, 4);
+        case 3: return keepAliveGet(i, Role.Server, 404);
+        case 4: return keepAliveGet(i, Role.Server, 500);
+        default: return keepAliveGet(i);
+      }
+    };
+    const all = [
+      ...plans(120, 20, Role.Server, SERVER_TGID, mix),
+      ...plans(60, 20, Role.Server, OTHER_TGID, mix),
+      ...plans(60, 20, Role.Client, SERVER_TGID, (i) => keepAliveGet(i, Role.Client)),
+    ];
+    // Interleave the kinds of connection instead of running them one after another.
+    all.sort((x, y) => hash(all.indexOf(x)) - hash(all.indexOf(y)));
+    s.run(all, 150);
+    return s.build();
+  },
+};
+
+function hash(i: number): number {
+  return Math.imul(i ^ 0x9e3779b9, 0x85ebca6b) >>> 0;
+}
+
+/** Shifts every record's connection id and timestamps in place (the next replay). */
+function shift(batches: Buffer[], connIds: number, ns: number): void {
+  const dc = BigInt(connIds);
+  const dt = BigInt(ns);
+  for (const buf of batches) {
+    for (let off = 0; off + BATCH_RECORD_HEADER <= buf.length; ) {
+      const len = buf.readUInt32LE(off);
+      const r = off + BATCH_RECORD_HEADER;
+      const type = buf.readUInt32LE(r);
+      if (type === EventType.Data) {
+        buf.writeBigUInt64LE(buf.readBigUInt64LE(r + D.conn_id) + dc, r + D.conn_id);
+        buf.writeBigUInt64LE(buf.readBigUInt64LE(r + D.ts_enter_ns) + dt, r + D.ts_enter_ns);
+        buf.writeBigUInt64LE(buf.readBigUInt64LE(r + D.ts_exit_ns) + dt, r + D.ts_exit_ns);
+      } else if (type === EventType.Open || type === EventType.Close) {
+        buf.writeBigUInt64LE(buf.readBigUInt64LE(r + C.conn_id) + dc, r + C.conn_id);
+        buf.writeBigUInt64LE(buf.readBigUInt64LE(r + C.ts_ns) + dt, r + C.ts_ns);
+      }
+      off = r + ALIGN(len);
+    }
+  }
+}
+
+// ------------------------------------------------------------------ the agent, minus the kernel
+
+/** Stands in for the native session: replay calls onBatch directly. */
+class ReplaySession implements KernelSession {
+  selectTgid(): void {}
+  selectCgroup(): void {}
+  setExecNames(): void {}
+  attachAll(): string[] {
+    return [];
+  }
+  start(): void {}
+  stats() {
+    return { kernel: [], batchesDelivered: 0, recordsDelivered: 0, batchesDropped: 0, recordsDropped: 0, bytesDropped: 0 };
+  }
+  close(): void {}
+}
+
+interface SerializedCounts {
+  spans: number;
+  spanBytes: number;
+  metricRequests: number;
+  metricBytes: number;
+}
+
+/** Assembles the pipeline as run-command.ts does, with exporters that serialize and drop. */
+function assemble() {
+  const counts: SerializedCounts = { spans: 0, spanBytes: 0, metricRequests: 0, metricBytes: 0 };
+  const ok = { code: ExportResultCode.SUCCESS };
+  const spanExporter: Exporter<ReadableSpan[]> = {
+    export(spans, done) {
+      const bytes = ProtobufTraceSerializer.serializeRequest(spans);
+      counts.spans += spans.length;
+      counts.spanBytes += bytes?.length ?? 0;
+      done(ok);
+    },
+    shutdown: async () => {},
+  };
+  const metricExporter: MetricExporter = {
+    export(rm: ResourceMetrics, done) {
+      const bytes = ProtobufMetricsSerializer.serializeRequest(rm);
+      counts.metricRequests++;
+      counts.metricBytes += bytes?.length ?? 0;
+      done(ok);
+    },
+    selectAggregationTemporality: () => AggregationTemporality.CUMULATIVE,
+    shutdown: async () => {},
+  };
+  // An OTLP endpoint makes both signals "otlp"; the injected exporters replace the transports.
+  const config = loadOtelConfig({}, { endpoint: 'http://127.0.0.1:4318', protocol: 'http/protobuf', metricExportIntervalMillis: 1000 });
+  const offset = 1_764_000_000_000_000_000n;
+  const telemetry = createTelemetry(config, {
+    logger: silentLogger,
+    procfs: new ProcFs(),
+    toWallNs: (ns) => BigInt(ns) + offset,
+    spanExporter,
+    metricExporter,
+  });
+  const tracker = new ConnectionTracker(
+    { protocols: protocolsById(undefined), protocolOptions: { routes: [], captureQuery: false }, requestTimeoutNs: 30e9 },
+    silentLogger,
+  );
+  const graph = new TraceGraph({ decide: (traceId, parent) => shouldSample(config.sampler, traceId, parent) });
+  const pipeline = new AgentPipeline(tracker, graph, telemetry);
+  const engine = new CaptureEngine(
+    { selectors: [{ kind: 'all' }], rescanMs: 0 },
+    { openSession: () => new ReplaySession(), procfs: new ProcFs(), logger: silentLogger, agentPid: 1 },
+    (e) => {
+      pipeline.onEvent(e);
+      if (e.type === 'exec') telemetry.processExec(e.tgid);
+      else if (e.type === 'exit') telemetry.processExited(e.tgid, { comm: e.comm });
+    },
+    () => pipeline.flush(),
+  );
+  engine.start();
+  return { engine, pipeline, telemetry, counts };
+}
+
+// ------------------------------------------------------------------ measurement
+
+export interface ScenarioResult {
+  readonly scenario: string;
+  readonly replays: number;
+  readonly records: number;
+  readonly expectedRecords: number;
+  readonly spansSerialized: number;
+  readonly spanBytes: number;
+  readonly metricRequests: number;
+  readonly events: number;
+  readonly payloadBytes: number;
+  readonly cpuSeconds: number;
+  readonly wallSeconds: number;
+  readonly recordsPerCpuSecond: number;
+  readonly payloadBytesPerCpuSecond: number;
+  readonly heapGrowthPerMillionRecords: number;
+  readonly spansDropped: number;
+}
+
+const gc: () => void = (() => {
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (g) return g;
+  v8.setFlagsFromString('--expose-gc');
+  return vm.runInNewContext('gc') as () => void;
+})();
+
+const cpuNow = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
+/** Lets timers and promise callbacks run between batches, as between native deliveries. */
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Replays `stream` for about `seconds` of CPU time (whole replays only) through a fresh agent. */
+export async function runScenario(stream: Stream, seconds: number): Promise<ScenarioResult> {
+  gc();
+  const heapBefore = process.memoryUsage().heapUsed;
+  const agent = assemble();
+  let cpu = 0;
+  let replays = 0;
+  const wallStart = process.hrtime.bigint();
+  const budget = seconds;
+  let shiftCpu = 0;
+  while (replays === 0 || cpu < budget) {
+    if (replays > 0) {
+      const s0 = cpuNow();
+      shift(stream.batches, stream.maxConnId, stream.spanNs);
+      shiftCpu += cpuNow() - s0;
+    }
+    const c0 = cpuNow();
+    for (const batchBuf of stream.batches) {
+      agent.engine.onBatch(batchBuf);
+      await yieldToLoop();
+    }
+    cpu += cpuNow() - c0;
+    replays++;
+  }
+  const c0 = cpuNow();
+  await agent.pipeline.shutdown(Number.MAX_SAFE_INTEGER);
+  agent.engine.stop();
+  cpu += cpuNow() - c0;
+  const wallSeconds = Number(process.hrtime.bigint() - wallStart) / 1e9 - shiftCpu;
+  // Restore the stream's ids and times for the next run.
+  shift(stream.batches, -stream.maxConnId * (replays - 1), -stream.spanNs * (replays - 1));
+  const p = agent.pipeline.stats();
+  const records = Object.values(p.recordsByProtocol).reduce((a, n) => a + n, 0);
+  const health = agent.telemetry.health();
+  gc();
+  const heapAfter = process.memoryUsage().heapUsed;
+  return {
+    scenario: stream.name,
+    replays,
+    records,
+    expectedRecords: stream.records * replays,
+    spansSerialized: agent.counts.spans,
+    spanBytes: agent.counts.spanBytes,
+    metricRequests: agent.counts.metricRequests,
+    events: stream.events * replays,
+    payloadBytes: stream.payloadBytes * replays,
+    cpuSeconds: cpu,
+    wallSeconds,
+    recordsPerCpuSecond: records / cpu,
+    payloadBytesPerCpuSecond: (stream.payloadBytes * replays) / cpu,
+    heapGrowthPerMillionRecords: ((heapAfter - heapBefore) / Math.max(1, records)) * 1e6,
+    spansDropped: health.spans.droppedQueueFull + health.spans.droppedShutdown + health.spans.failed,
+  };
+}
+
+function fmt(r: ScenarioResult): string {
+  const mb = (n: number) => (n / 1e6).toFixed(1);
+  return (
+    `${r.scenario.padEnd(10)} ${Math.round(r.recordsPerCpuSecond).toString().padStart(8)} records/s/core  ` +
+    `${mb(r.payloadBytesPerCpuSecond).padStart(6)} MB/s payload  ` +
+    `heap ${(r.heapGrowthPerMillionRecords / 1e6).toFixed(2).padStart(6)} MB/1M records  ` +
+    `records ${r.records}/${r.expectedRecords}${r.records === r.expectedRecords ? '' : ' MISMATCH'}  ` +
+    `spans ${r.spansSerialized} (${mb(r.spanBytes)} MB OTLP)  cpu ${r.cpuSeconds.toFixed(2)} s`
+  );
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      seconds: { type: 'string', default: '5' },
+      scenario: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const seconds = Number(values.seconds);
+  if (!(seconds > 0)) throw new Error(`--seconds takes a positive number, got ${values.seconds}`);
+  const names = values.scenario ? values.scenario.split(',') : Object.keys(SCENARIOS);
+  for (const n of names) if (!SCENARIOS[n]) throw new Error(`unknown scenario ${n}; known: ${Object.keys(SCENARIOS).join(', ')}`);
+  const streams = names.map((n) => SCENARIOS[n]!());
+  const results: ScenarioResult[] = [];
+  for (const s of streams) {
+    // One unmeasured replay through a throwaway agent first: JIT, module and
+    // /proc caches are then warm, and one-time allocations stay out of the heap figure.
+    await runScenario(s, 0);
+    const r = await runScenario(s, seconds);
+    results.push(r);
+    if (!values.json) process.stdout.write(fmt(r) + '\n');
+  }
+  if (values.json) process.stdout.write(JSON.stringify(Object.fromEntries(results.map((r) => [r.scenario, r])), null, 2) + '\n');
+  return results.every((r) => r.records === r.expectedRecords && r.spansDropped === 0) ? 0 : 1;
+}
+
+if (require.main === module) {
+  main().then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+      process.exit(2);
+    },
+  );
+}
