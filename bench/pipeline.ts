@@ -15,6 +15,7 @@
 // per CPU second of the whole process (process.cpuUsage: GC threads included),
 // after one unmeasured warm-up replay per scenario.
 
+import { fixedOffsetHrTime } from '../src/otel/spans';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { parseArgs } from 'node:util';
@@ -447,7 +448,7 @@ function assemble() {
   const telemetry = createTelemetry(config, {
     logger: silentLogger,
     procfs: new ProcFs(),
-    toWallNs: (ns) => BigInt(ns) + offset,
+    toHrTime: fixedOffsetHrTime(offset),
     spanExporter,
     metricExporter,
   });

@@ -10,10 +10,13 @@ export interface Clock {
   monotonicNs(): bigint;
   /** Wall-clock nanoseconds since the Unix epoch. */
   wallNs(): bigint;
+  /** A cheap monotonic reading in milliseconds, for deciding when to resample. */
+  monotonicMs(): number;
 }
 
 export const systemClock: Clock = {
   monotonicNs: () => process.hrtime.bigint(),
+  monotonicMs: () => performance.now(),
   // timeOrigin + now() keeps sub-millisecond precision, unlike Date.now().
   wallNs: () => BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6)),
 };
@@ -21,12 +24,17 @@ export const systemClock: Clock = {
 /** Converts monotonic kernel timestamps to wall-clock time. */
 export class WallClock {
   private offsetNs = 0n;
-  private sampledAtNs = -1n;
+  /** The offset as whole seconds and the nanoseconds left, for number-only conversion. */
+  private offsetSec = 0;
+  private offsetRemNs = 0;
+  private sampledAtMs = 0;
+  private readonly refreshMs: number;
 
   constructor(
     private readonly clock: Clock = systemClock,
-    private readonly refreshNs = 10_000_000_000n,
+    refreshNs = 10_000_000_000n,
   ) {
+    this.refreshMs = Number(refreshNs) / 1e6;
     this.resample();
   }
 
@@ -36,9 +44,26 @@ export class WallClock {
     return BigInt(monotonicNs) + this.offsetNs;
   }
 
+  /**
+   * Wall-clock time as [seconds, nanoseconds] (OpenTelemetry's HrTime),
+   * exactly, with number arithmetic only: the hot path of span building.
+   */
+  toHrTime(monotonicNs: number): [number, number] {
+    this.maybeResample();
+    // Exact: every intermediate is an integer below 2^53.
+    const sec = Math.floor(monotonicNs / 1e9);
+    let ns = monotonicNs - sec * 1e9 + this.offsetRemNs;
+    let s = sec + this.offsetSec;
+    if (ns >= 1e9) {
+      ns -= 1e9;
+      s++;
+    }
+    return [s, ns];
+  }
+
   private maybeResample(): void {
-    // Checking hrtime per call is cheap next to decoding; refresh at most every refreshNs.
-    if (this.clock.monotonicNs() - this.sampledAtNs >= this.refreshNs) this.resample();
+    // A number read per call; the bigint clocks only when the period is over.
+    if (this.clock.monotonicMs() - this.sampledAtMs >= this.refreshMs) this.resample();
   }
 
   private resample(): void {
@@ -48,6 +73,8 @@ export class WallClock {
     // The wall sample sits between the two monotonic reads: take the midpoint.
     const mid = (before + after) / 2n;
     this.offsetNs = wall - mid;
-    this.sampledAtNs = after;
+    this.offsetSec = Number(this.offsetNs / 1_000_000_000n);
+    this.offsetRemNs = Number(this.offsetNs % 1_000_000_000n);
+    this.sampledAtMs = this.clock.monotonicMs();
   }
 }

@@ -351,9 +351,21 @@ function countDataPoints(rm: ResourceMetrics): number {
 
 /** A stable key for an attribute set (order-independent). */
 export function attributeKey(attributes: Attributes): string {
-  const keys = Object.keys(attributes).sort();
+  const keys = Object.keys(attributes);
+  // Producers build attribute sets in a fixed order: sort only when needed.
+  for (let i = 1; i < keys.length; i++) {
+    if (keys[i - 1]! > keys[i]!) {
+      keys.sort();
+      break;
+    }
+  }
+  // Length-prefixed and typed, so no key or value can imitate another set.
   let out = '';
-  for (const k of keys) out += `${JSON.stringify(k)}:${JSON.stringify(attributes[k])},`;
+  for (const k of keys) {
+    const v = attributes[k];
+    const text = String(v);
+    out += `${k.length}:${k}${typeof v === 'string' ? 's' : typeof v === 'number' ? 'n' : 'b'}${text.length}:${text}`;
+  }
   return out;
 }
 

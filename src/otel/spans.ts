@@ -21,37 +21,52 @@ export function toHrTime(wallNs: bigint): HrTime {
 }
 
 export interface SpanBuildContext {
-  /** CLOCK_MONOTONIC ns -> wall-clock ns (WallClock.toWallNs). */
-  readonly toWallNs: (monoNs: number) => bigint;
+  /** CLOCK_MONOTONIC ns -> wall-clock HrTime, exactly (WallClock.toHrTime). */
+  readonly toHrTime: (monoNs: number) => HrTime;
   readonly scope: InstrumentationScope;
+}
+
+/** A fixed-offset converter (tests, replays): monotonic ns + offset, as HrTime. */
+export function fixedOffsetHrTime(offsetNs: bigint): (monoNs: number) => HrTime {
+  return (monoNs) => toHrTime(BigInt(monoNs) + offsetNs);
+}
+
+/** A non-negative nanosecond count as HrTime, exactly (below 2^53). */
+function durationHrTime(ns: number): HrTime {
+  const s = Math.floor(ns / 1e9);
+  return [s, ns - s * 1e9];
 }
 
 /** The span of a sampled record. */
 export function recordToSpan(tr: TraceRecord, resource: Resource, ctx: SpanBuildContext): ReadableSpan {
   const r = tr.record;
-  const startNs = ctx.toWallNs(r.startNs);
-  let endNs = ctx.toWallNs(r.endNs);
-  if (endNs < startNs) endNs = startNs;
+  const endMono = r.endNs < r.startNs ? r.startNs : r.endNs;
   const traceFlags = tr.sampled ? TraceFlags.SAMPLED : TraceFlags.NONE;
   const traceState = tr.traceState ? new TraceState(tr.traceState) : undefined;
   const spanContext: SpanContext = { traceId: tr.traceId, spanId: tr.spanId, traceFlags, isRemote: false };
   if (traceState) spanContext.traceState = traceState;
 
-  const attributes: Attributes = {};
-  let count = 0;
+  // A record's attributes never change after it is made: the span shares them
+  // unless it must add error.type or drop past the limit.
+  let attributes: Attributes = r.attributes;
   let dropped = 0;
-  const put = (k: string, v: string | number | boolean) => {
-    if (k in attributes) {
-      attributes[k] = v;
-    } else if (count < MAX_SPAN_ATTRIBUTES) {
-      attributes[k] = v;
-      count++;
-    } else {
-      dropped++;
+  let count = 0;
+  for (const _ in r.attributes) count++;
+  const addErrorType = r.status === 'error' && r.errorType !== undefined && r.attributes['error.type'] !== r.errorType;
+  if (count > MAX_SPAN_ATTRIBUTES || addErrorType) {
+    attributes = {};
+    let kept = 0;
+    for (const k in r.attributes) {
+      if (kept < MAX_SPAN_ATTRIBUTES) {
+        attributes[k] = r.attributes[k]!;
+        kept++;
+      } else dropped++;
     }
-  };
-  for (const k of Object.keys(r.attributes)) put(k, r.attributes[k]!);
-  if (r.status === 'error' && r.errorType !== undefined) put('error.type', r.errorType);
+    if (addErrorType) {
+      if ('error.type' in attributes || kept < MAX_SPAN_ATTRIBUTES) attributes['error.type'] = r.errorType!;
+      else dropped++;
+    }
+  }
 
   const span: {
     -readonly [K in keyof ReadableSpan]: ReadableSpan[K];
@@ -59,9 +74,9 @@ export function recordToSpan(tr: TraceRecord, resource: Resource, ctx: SpanBuild
     name: r.name,
     kind: r.kind === 'server' ? SpanKind.SERVER : SpanKind.CLIENT,
     spanContext: () => spanContext,
-    startTime: toHrTime(startNs),
-    endTime: toHrTime(endNs),
-    duration: toHrTime(endNs - startNs),
+    startTime: ctx.toHrTime(r.startNs),
+    endTime: ctx.toHrTime(endMono),
+    duration: durationHrTime(endMono - r.startNs),
     status:
       r.status === 'error'
         ? r.statusMessage !== undefined

@@ -1,12 +1,13 @@
 // The OTel layer as the rest of the agent sees it: TraceRecords in, spans and
 // metrics out (OTLP or console), health counters, a bounded shutdown.
 //
-//   const telemetry = createTelemetry(loadOtelConfig(process.env, flags), { toWallNs, logger, procfs });
+//   const telemetry = createTelemetry(loadOtelConfig(process.env, flags), { toHrTime, logger, procfs });
 //   telemetry.registerAgentHealth(() => ({ eventsCaptured, eventsLost, ... }));
 //   telemetry.record(records);                  // from correlate (TelemetrySink)
 //   telemetry.processExec(p) / telemetry.processExited(p, info);
 //   await telemetry.shutdown(5000);             // flushes spans and metrics, then closes
 
+import type { HrTime } from '@opentelemetry/api';
 import * as os from 'node:os';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import { ProcFs } from '../capture/procfs';
@@ -32,8 +33,8 @@ export function agentVersion(): string {
 }
 
 export interface TelemetryDeps {
-  /** CLOCK_MONOTONIC ns -> wall-clock ns (capture/clock.ts WallClock.toWallNs). */
-  readonly toWallNs: (monoNs: number) => bigint;
+  /** CLOCK_MONOTONIC ns -> wall-clock HrTime (capture/clock.ts WallClock.toHrTime). */
+  readonly toHrTime: (monoNs: number) => HrTime;
   readonly logger: Logger;
   readonly procfs?: ProcFs;
   /** The agent's own environment (Kubernetes variables); default process.env. */
@@ -81,7 +82,7 @@ export class Telemetry {
       captureCommandArgs: config.resource.captureCommandArgs,
       maxProcesses: config.resource.maxProcesses,
     });
-    this.spanContext = { toWallNs: deps.toWallNs, scope };
+    this.spanContext = { toHrTime: deps.toHrTime, scope };
 
     const t = config.traces;
     if (t.exporter === 'otlp' && t.otlp) {

@@ -4,7 +4,7 @@ import { WallClock, type Clock } from '../../src/capture/clock';
 test('monotonic timestamps convert with the sampled offset and follow a clock step', (t) => {
   let mono = 1_000_000_000n;
   let wall = 1_700_000_000_000_000_000n;
-  const clock: Clock = { monotonicNs: () => mono, wallNs: () => wall };
+  const clock: Clock = { monotonicNs: () => mono, wallNs: () => wall, monotonicMs: () => Number(mono) / 1e6 };
   const wc = new WallClock(clock, 10_000_000_000n);
   t.is(wc.toWallNs(1_000_000_500), 1_700_000_000_000_000_500n);
   // Wall clock stepped by +1 s (NTP): seen after the refresh period only.
@@ -14,4 +14,13 @@ test('monotonic timestamps convert with the sampled offset and follow a clock st
   mono += 6_000_000_000n;
   wall += 6_000_000_000n;
   t.is(wc.toWallNs(Number(mono)), 1_700_000_012_000_000_000n);
+});
+
+test('toHrTime equals toWallNs split into seconds and nanoseconds, with the carry', (t) => {
+  const clock: Clock = { monotonicNs: () => 5_000_000_000n, wallNs: () => 1_700_000_000_999_999_000n, monotonicMs: () => 5000 };
+  const wc = new WallClock(clock);
+  for (const mono of [0, 999, 1000, 4_999_999_999, 5_000_000_001, 123_456_789_012_345, 2 ** 53 - 1]) {
+    const ns = wc.toWallNs(mono);
+    t.deepEqual(wc.toHrTime(mono), [Number(ns / 1_000_000_000n), Number(ns % 1_000_000_000n)], String(mono));
+  }
 });

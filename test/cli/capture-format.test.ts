@@ -5,7 +5,7 @@ import type { CaptureEvent } from '../../src/capture/events';
 import { toCaptureJson, toCaptureText } from '../../src/cli/capture-format';
 import { batch, connRecord, dataRecord } from '../helpers/records';
 
-const clock = new WallClock({ monotonicNs: () => 0n, wallNs: () => 1_700_000_000_000_000_000n });
+const clock = new WallClock({ monotonicNs: () => 0n, wallNs: () => 1_700_000_000_000_000_000n, monotonicMs: () => 0 });
 
 function one(record: Buffer): CaptureEvent {
   let e: CaptureEvent | undefined;

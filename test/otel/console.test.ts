@@ -1,3 +1,4 @@
+import { fixedOffsetHrTime } from '../../src/otel/spans';
 import test from 'ava';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { ConsolePrinter, formatDuration, formatSpanLine, formatTraceTree } from '../../src/otel/console';
@@ -6,7 +7,7 @@ import { sleep, traceRecord } from './fixtures';
 import { harness } from './harness';
 
 // 2023-11-14T22:13:20Z at monotonic 0.
-const ctx = { toWallNs: (mono: number) => BigInt(mono) + 1_700_000_000_000_000_000n, scope: { name: 's', version: '1' } };
+const ctx = { toHrTime: fixedOffsetHrTime(1_700_000_000_000_000_000n), scope: { name: 's', version: '1' } };
 const frontend = resourceFromAttributes({ 'service.name': 'frontend' });
 const backend = resourceFromAttributes({ 'service.name': 'backend' });
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';

@@ -1,3 +1,4 @@
+import { fixedOffsetHrTime } from '../../src/otel/spans';
 import test from 'ava';
 import { SpanKind, SpanStatusCode, TraceFlags } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -5,7 +6,7 @@ import { MAX_SPAN_ATTRIBUTES, recordToSpan, toHrTime } from '../../src/otel/span
 import { traceRecord } from './fixtures';
 
 const OFFSET = 1_700_000_000_000_000_000n; // wall - monotonic
-const ctx = { toWallNs: (mono: number) => BigInt(mono) + OFFSET, scope: { name: 'ebpf-otel-sidecar', version: '9.9.9' } };
+const ctx = { toHrTime: fixedOffsetHrTime(OFFSET), scope: { name: 'ebpf-otel-sidecar', version: '9.9.9' } };
 const resource = resourceFromAttributes({ 'service.name': 'svc' });
 
 test('HrTime conversion is exact to the nanosecond', (t) => {
