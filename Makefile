@@ -55,3 +55,11 @@ clean:
 .PHONY: bench-pipeline
 bench-pipeline: ts
 	node --expose-gc dist/bench/pipeline.js $(BENCH_ARGS)
+
+# What the agent costs a traced server (Node http and nginx): untraced, agent
+# and (Node) OpenTelemetry SDK arms interleaved over rounds; wrk saturation and
+# an open-loop run; needs root, nginx and wrk (scripts/setup.sh).
+# BENCH_ARGS, e.g. "--seconds 10 --rounds 3 --targets node,nginx --json".
+.PHONY: bench-overhead
+bench-overhead: build
+	node dist/bench/overhead.js $(BENCH_ARGS)

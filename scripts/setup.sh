@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make g++ python3
   curl libcap2-bin iproute2
+  nginx wrk
 )
 
 if [ "$(id -u)" -ne 0 ]; then
