@@ -33,6 +33,7 @@
 // build (make build). Load generator, server and agent share this machine's
 // CPUs: the figures say what the agent costs on this box, not in general.
 
+import { runMain } from './main';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -593,12 +594,4 @@ async function main(): Promise<number> {
   return runs.every((r) => r.requests > 0 && (r.arm === 'untraced' || r.spans > 0)) ? 0 : 1;
 }
 
-if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
-      process.exit(2);
-    },
-  );
-}
+if (require.main === module) runMain(main);

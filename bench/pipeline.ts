@@ -15,6 +15,7 @@
 // per CPU second of the whole process (process.cpuUsage: GC threads included),
 // after one unmeasured warm-up replay per scenario.
 
+import { runMain } from './main';
 import { fixedOffsetHrTime } from '../src/otel/spans';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
@@ -599,12 +600,4 @@ async function main(): Promise<number> {
   return results.every((r) => r.records === r.expectedRecords && r.spansDropped === 0) ? 0 : 1;
 }
 
-if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
-      process.exit(2);
-    },
-  );
-}
+if (require.main === module) runMain(main);
