@@ -30,14 +30,24 @@ function sizes(events: CaptureJson[], conn: string, dir: 'egress' | 'ingress'): 
 }
 
 /** Runs a Python scenario under `capture --json --pid`, returns its result and the capture. */
-async function capturePython(scenario: string, extra: string[] = []) {
-  const w = await startWorkload(PY, [PY_WORKLOAD, scenario, ...extra]);
-  const agent = await startAgent(['capture', '--json', '--pid', String(w.pid)]);
+/**
+ * Starts a workload, attaches `capture` with the given options (default: JSON,
+ * selecting the workload's pid), lets the workload run, then stops the agent.
+ */
+async function captureWorkload(cmd: string, args: string[], options = (pid: number) => ['--json', '--pid', String(pid)]) {
+  const w = await startWorkload(cmd, args);
+  const agent = await startAgent(['capture', ...options(w.pid)]);
   w.go();
   const result = await w.result();
   await sleep(300);
   const { code, lines } = await agent.stop();
-  return { result, code, events: parse(lines), agent };
+  return { w, result, code, lines, agent };
+}
+
+/** A Python scenario of socket_workload.py under `capture --json --pid`. */
+async function capturePython(scenario: string, extra: string[] = []) {
+  const r = await captureWorkload(PY, [PY_WORKLOAD, scenario, ...extra]);
+  return { ...r, events: parse(r.lines) };
 }
 
 test('Python client and server: exact bytes, sizes per syscall, roles, tuples, open/close', async (t) => {
@@ -147,12 +157,7 @@ test('a connection opened before the agent: role unknown, bytes exact', async (t
 });
 
 test('Node net client and server', async (t) => {
-  const w = await startWorkload(process.execPath, [path.join(PROGRAMS, 'node_workload.js')]);
-  const agent = await startAgent(['capture', '--json', '--pid', String(w.pid)]);
-  w.go();
-  const result = await w.result();
-  await sleep(300);
-  const { code, lines } = await agent.stop();
+  const { w, result, code, lines } = await captureWorkload(process.execPath, [path.join(PROGRAMS, 'node_workload.js')]);
   t.is(code, 0);
   const events = parse(lines);
   const client = events.find((e) => e.type === 'open' && e.role === 'client')!;
@@ -223,12 +228,7 @@ test('--exe python3: a bash shim named python3 is not captured, the interpreter 
 });
 
 test('a forked child of a selected process is captured under its own pid', async (t) => {
-  const w = await startWorkload(PY, ['-u', '-c', FORKING_CLIENT]);
-  const agent = await startAgent(['capture', '--json', '--pid', String(w.pid)]);
-  w.go();
-  const result = await w.result();
-  await sleep(300);
-  const { lines } = await agent.stop();
+  const { w, result, lines } = await captureWorkload(PY, ['-u', '-c', FORKING_CLIENT]);
   const events = parse(lines);
   const child = result.child as number;
   t.not(child, w.pid);
@@ -258,12 +258,7 @@ test('--port selects the listening process, not its unselected client', async (t
 });
 
 test('--all captures other processes but never the agent itself', async (t) => {
-  const w = await startWorkload(PY, [PY_WORKLOAD, 'syscalls']);
-  const agent = await startAgent(['capture', '--json', '--all']);
-  w.go();
-  const result = await w.result();
-  await sleep(300);
-  const { code, lines } = await agent.stop();
+  const { w, result, code, lines, agent } = await captureWorkload(PY, [PY_WORKLOAD, 'syscalls'], () => ['--json', '--all']);
   t.is(code, 0);
   const events = parse(lines);
   t.false(events.some((e) => e.pid === agent.pid));
@@ -273,12 +268,7 @@ test('--all captures other processes but never the agent itself', async (t) => {
 });
 
 test('text output: one readable line per event', async (t) => {
-  const w = await startWorkload(PY, [PY_WORKLOAD, 'fdreuse']);
-  const agent = await startAgent(['capture', '--pid', String(w.pid)]);
-  w.go();
-  await w.result();
-  await sleep(300);
-  const { code, lines } = await agent.stop();
+  const { code, lines } = await captureWorkload(PY, [PY_WORKLOAD, 'fdreuse'], (pid) => ['--pid', String(pid)]);
   t.is(code, 0);
   t.true(lines.some((l) => / client open \(connect\) fd=\d+ 127\.0\.0\.1:\d+ <-> 127\.0\.0\.1:\d+$/.test(l)));
   t.true(lines.some((l) => / client egress 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+ 5B "first"$/.test(l)));
