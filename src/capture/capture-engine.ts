@@ -169,6 +169,15 @@ export class CaptureEngine {
     }
   }
 
+  /**
+   * Waits for what the kernel already wrote to reach the sink (the reader
+   * wakes at least every poll interval), then stops. Safe to call when stopped.
+   */
+  async drainAndStop(): Promise<void> {
+    if (this.session) await new Promise((r) => setTimeout(r, 5 * this.opts.pollTimeoutMs));
+    this.stop();
+  }
+
   /** Detaches everything. Safe to call more than once. */
   stop(): void {
     if (this.rescanTimer) clearInterval(this.rescanTimer);
@@ -218,27 +227,30 @@ export class CaptureEngine {
 
   private dispatch(e: CaptureEvent): void {
     const selection = this.selection;
+    const wanted = (tgid: number) => !selection || selection.isSelected(tgid);
     switch (e.type) {
       case 'exec':
+        // Selection first: the event goes out only if the new program is wanted.
         selection?.onExec(e);
-        break;
+        if (wanted(e.tgid)) this.sink(e);
+        return;
       case 'fork':
         selection?.onFork(e);
-        break;
+        if (wanted(e.tgid)) this.sink(e);
+        return;
       case 'exit':
         // Delivered before forgetting, so the sink can close what the process held.
-        if (selection && !selection.isSelected(e.tgid)) return;
+        if (!wanted(e.tgid)) return;
         this.sink(e);
         selection?.onExit(e);
         return;
       default:
-        if (selection && !selection.isSelected(e.tgid)) {
+        if (!wanted(e.tgid)) {
           this.filtered++;
           return;
         }
+        this.sink(e);
     }
-    if ((e.type === 'exec' || e.type === 'fork') && selection && !selection.isSelected(e.tgid)) return;
-    this.sink(e);
   }
 
   private rescan(): void {

@@ -5,7 +5,6 @@ import { WallClock } from '../capture/clock';
 import type { CaptureEvent } from '../capture/events';
 import { openKernelSession, resolveCgroupV2 } from '../capture/kernel-session';
 import { MAX_PAYLOAD } from '../capture/layout';
-import type { Selector } from '../capture/process-selection';
 import { ProcFs } from '../capture/procfs';
 import { ConnectionTable } from '../correlate/connection-table';
 import type { Logger } from '../util/log';
@@ -78,9 +77,7 @@ export async function runCapture(options: CaptureOptions, run: CaptureRunOptions
   process.stderr.write('ebpf-otel: ready\n');
   await run.onReady?.();
   await runUntilSignal(run.duration);
-  // Let the last poll interval's records reach us before detaching.
-  await new Promise((r) => setTimeout(r, 100));
-  engine.stop();
+  await engine.drainAndStop();
   await new Promise((r) => setImmediate(r));
   await out.end();
   const s = engine.stats();
@@ -92,4 +89,3 @@ export async function runCapture(options: CaptureOptions, run: CaptureRunOptions
   return 0;
 }
 
-export type { Selector };

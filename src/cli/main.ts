@@ -3,7 +3,7 @@
 import { CaptureSetupError } from '../capture/kernel-session';
 import { createLogger, isLogLevel, type LogLevel } from '../util/log';
 import { UsageError } from './args';
-import { CAPTURE_USAGE, captureCommand } from './capture-command';
+import { captureCommand } from './capture-command';
 import { demoCommand } from './demo';
 import { doctorCommand } from './doctor';
 import { runCommand } from './run-command';
@@ -75,4 +75,3 @@ main(process.argv.slice(2)).then(
   },
 );
 
-export { CAPTURE_USAGE };

@@ -199,9 +199,7 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
     // bounds itself.
     const keepAlive = setInterval(() => {}, 1000);
     try {
-      // Let the last poll interval's records reach us, then detach and flush.
-      if (engine.running) await new Promise((r) => setTimeout(r, 100));
-      engine.stop();
+      await engine.drainAndStop();
       await pipeline.shutdown(Number(process.hrtime.bigint()));
     } finally {
       clearInterval(keepAlive);
