@@ -59,7 +59,6 @@ type State = 'detecting' | 'tracking' | 'ignored';
 
 interface Pending {
   readonly chunks: Chunk[];
-  bytes: number;
   attempts: number;
 }
 
@@ -69,8 +68,8 @@ class TrackedConnection implements StreamSink {
   protocol: ProtocolDefinition | undefined;
   readonly streams: Record<Side, SideStream>;
   private pending: Record<Side, Pending> = {
-    egress: { chunks: [], bytes: 0, attempts: 0 },
-    ingress: { chunks: [], bytes: 0, attempts: 0 },
+    egress: { chunks: [], attempts: 0 },
+    ingress: { chunks: [], attempts: 0 },
   };
 
   constructor(
@@ -93,9 +92,7 @@ class TrackedConnection implements StreamSink {
     if (this.state === 'tracking') this.session!.onGap(side, pos, bytes, atNs, this.tracker.out);
     else if (this.state === 'detecting') {
       // What was pending is no longer contiguous with what follows.
-      const p = this.pending[side];
-      p.chunks.length = 0;
-      p.bytes = 0;
+      this.pending[side].chunks.length = 0;
     }
   }
 
@@ -105,12 +102,11 @@ class TrackedConnection implements StreamSink {
     if (p.chunks.length === 0) {
       // Detection starts only where a syscall started: a message may begin there.
       if (!c.syscallStart) return;
-      if (++p.attempts > opts.maxDetectAttempts) return this.giveUpIfDone();
+      if (++p.attempts > opts.maxDetectAttempts) return this.tracker.ignore(this);
     }
     // Held whole (copied: the batch is reused) for the session to replay on a match;
     // a chunk is at most one syscall's capture, and detection stops after maxDetectBytes.
     p.chunks.push({ ...c, data: Buffer.from(c.data) });
-    p.bytes += c.data.length;
     const head = p.chunks.length === 1 ? p.chunks[0]!.data : Buffer.concat(p.chunks.map((x) => x.data));
     let undecided = false;
     for (const proto of opts.protocols) {
@@ -118,24 +114,16 @@ class TrackedConnection implements StreamSink {
       if (d.result === 'match') return this.start(proto, d.requestSide);
       if (d.result === 'more' && head.length < proto.maxDetectBytes) undecided = true;
     }
-    if (undecided && p.bytes < opts.maxDetectBytes) return;
+    if (undecided && head.length < opts.maxDetectBytes) return;
     // Nobody recognised what starts here.
     p.chunks.length = 0;
-    p.bytes = 0;
     if (this.info.sawStart) {
       // The first bytes of a connection we saw open decide: no second chance.
       this.tracker.ignore(this);
       return;
     }
-    if (p.attempts >= opts.maxDetectAttempts) this.giveUpIfDone();
-  }
-
-  private giveUpIfDone(): void {
-    const e = this.pending.egress;
-    const i = this.pending.ingress;
-    if (e.attempts >= this.tracker.options.maxDetectAttempts || i.attempts >= this.tracker.options.maxDetectAttempts) {
-      this.tracker.ignore(this);
-    }
+    // A side that never starts a recognisable message within its attempts ends detection.
+    if (p.attempts >= opts.maxDetectAttempts) this.tracker.ignore(this);
   }
 
   private start(proto: ProtocolDefinition, requestSide: Side): void {
@@ -156,7 +144,7 @@ class TrackedConnection implements StreamSink {
     this.tracker.detected(proto.id);
     // Replay what detection held, both sides, in time order.
     const held = [...this.pending.egress.chunks, ...this.pending.ingress.chunks].sort((a, b) => a.startNs - b.startNs);
-    this.pending = { egress: { chunks: [], bytes: 0, attempts: 0 }, ingress: { chunks: [], bytes: 0, attempts: 0 } };
+    this.pending = { egress: { chunks: [], attempts: 0 }, ingress: { chunks: [], attempts: 0 } };
     for (const c of held) this.session.onChunk(c, this.tracker.out);
   }
 }
