@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import type { Logger } from '../util/log';
 import { durationSeconds, parse } from './args';
 import { runCapture } from './capture-command';
-import { runAgent } from './run-command';
+import { parseRunArgs, runAgent } from './run-command';
 
 const DEMO_DIR = path.resolve(__dirname, '../../../demo');
 
@@ -42,19 +42,11 @@ export async function demoCommand(argv: string[], logger: Logger): Promise<numbe
       // Raw socket events instead of spans.
       return await runCapture({ selectors }, { json: values.json ?? false, duration, onReady: startLoad }, logger);
     }
-    return await runAgent(
-      {
-        capture: { selectors },
-        otel: {},
-        protocols: undefined,
-        routes: [],
-        captureQuery: false,
-        requestTimeoutNs: 30e9,
-        duration,
-      },
-      logger,
-      startLoad,
-    );
+    // The agent's defaults are the `run` command's: parse them the same way.
+    const pids = selectors.flatMap((sel) => ['--pid', String(sel.pid)]);
+    const runOptions = parseRunArgs([...pids, ...(values.duration !== undefined ? ['--duration', values.duration] : [])]);
+    if (runOptions === 'help') throw new Error('unreachable: no --help given');
+    return await runAgent(runOptions, logger, startLoad);
   } finally {
     stopAll();
   }
