@@ -39,7 +39,10 @@ $(NATIVE): $(BPF_SKELS) $(wildcard native/*.cc native/*.h) native/binding.gyp
 	cd native && PYTHON=/usr/bin/python3 $(NODE_GYP) rebuild --nodedir=/usr
 
 ts: dist/.built
+# tsc rebuilds everything anyway; starting clean keeps deleted sources' output
+# (stale tests above all) from lingering in dist/.
 dist/.built: $(TS_SRCS)
+	rm -rf dist
 	npx tsc -p tsconfig.json
 	@touch $@
 
