@@ -126,19 +126,16 @@ def main():
         fds = []
         ports = []
         for word in (b"first", b"second"):
+            # The client socket comes first: a thread blocked in accept()
+            # holds the lowest free fd number, and the reuse must be ours.
+            c = socket.socket(family, socket.SOCK_STREAM)
+
             def serve():
                 conn, _ = srv.accept()
                 recv_exact(conn, len(word))
                 conn.close()
             t = threading.Thread(target=serve)
             t.start()
-            c = socket.socket(family, socket.SOCK_STREAM)
-            if fds and c.fileno() != fds[0]:
-                # Another thread's socket took the lowest fd: put ours on the
-                # first one's number, so the number is reused for certain.
-                os.dup2(c.fileno(), fds[0])
-                os.close(c.detach())
-                c = socket.socket(fileno=fds[0])
             c.connect((host, port))
             fds.append(c.fileno())
             ports.append(c.getsockname()[1])
