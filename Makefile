@@ -47,7 +47,7 @@ dist/.built: $(TS_SRCS)
 	@touch $@
 
 test: build
-	npx ava
+	node scripts/test.js
 
 clean:
 	rm -rf $(BUILD) native/build dist

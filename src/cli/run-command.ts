@@ -211,6 +211,12 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
     `captured ${s.kernel.events_sent} events (lost ${s.kernel.events_lost} in the kernel, ${s.recordsDropped} behind the native queue); ` +
       `records: ${Object.entries(p.recordsByProtocol).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
   );
+  // What a user (or a failing test) needs to judge the trace graph and the streams afterwards.
+  logger.info(
+    `parents: ${Object.entries(p.graph.linked).map(([k, v]) => `${k} ${v}`).join(', ')}, ambiguous ${p.graph.ambiguous}, ` +
+      `late starts ${p.graph.lateStarts}; streams: reordered ${p.tracker.stream.reordered}, gap bytes ${p.tracker.stream.gapBytes}, ` +
+      `overlaps ${p.tracker.stream.overlaps}`,
+  );
   return 0;
 }
 

@@ -65,8 +65,9 @@ test('Python threaded server hit by curl, `run --exe python3`: one SERVER span p
     const results = calls.map(([p, h]) => curl(port, p, [...h]));
     t.deepEqual(results.map((r) => r.status), ['200', '200', '200', '503', '404']);
     await sleep(300);
-    const { code } = await agent.stop();
+    const { code, stderr } = await agent.stop();
     t.is(code, 0);
+    t.log(stderr.split('\n').filter((l) => !l.includes('ready')).join('\n'));
 
     const spans = spansOf(server.pid);
     t.is(spans.length, 5, 'exactly one span per request');
@@ -132,8 +133,9 @@ test('Node http server and keep-alive client in one process: SERVER and CLIENT s
   w.go();
   const result = await w.result();
   await sleep(300);
-  const { code } = await agent.stop();
+  const { code, stderr } = await agent.stop();
   t.is(code, 0);
+  t.log(stderr.split('\n').filter((l) => /captured|parents:/.test(l)).join('\n'));
   const spans = spansOf(w.pid);
   const servers = spans.filter((s) => s.kind === SERVER_KIND);
   const clients = spans.filter((s) => s.kind === CLIENT_KIND);
