@@ -61,8 +61,9 @@ ebpfTest.serial('trace trees: thread-per-request and cross-process links are rig
     });
     t.deepEqual(JSON.parse(driver.stdout), { ok: REQUESTS, failed: 0, count: REQUESTS });
     await sleep(500);
-    const { code } = await agent.stop();
+    const { code, stderr } = await agent.stop();
     t.is(code, 0);
+    t.log(stderr.split('\n').filter((l) => l !== '' && !l.includes('ready')).join('\n'));
 
     // Index spans by role and test id.
     const byId = new Map<string, Record<string, ReceivedSpan>>();
