@@ -53,6 +53,9 @@ type State = 'hunting' | 'parsing' | 'held' | 'stopped';
 type Kept = 'host' | 'user-agent' | 'traceparent' | 'tracestate' | 'content-length' | 'transfer-encoding';
 const KEPT = new Set<string>(['host', 'user-agent', 'traceparent', 'tracestate', 'content-length', 'transfer-encoding']);
 const LONGEST_KEPT = 17;
+/** Kept names as bytes, by length: most header names are told apart without making a string. */
+const KEPT_BY_LENGTH: { readonly name: Kept; readonly bytes: Uint8Array }[][] = [];
+for (const name of KEPT as Set<Kept>) (KEPT_BY_LENGTH[name.length] ??= []).push({ name, bytes: Buffer.from(name, 'latin1') });
 
 interface HeldChunk {
   readonly data: Buffer;
@@ -88,6 +91,9 @@ export class Http1Direction implements LlhttpHandler {
   private headerCount = 0;
   private inField = false;
   private field = '';
+  /** The current header name while it is one span in the piece being parsed (address, length); -1 once copied into `field`. */
+  private fieldAt = -1;
+  private fieldLen = 0;
   private sink: Kept | undefined;
   private value = '';
 
@@ -308,6 +314,7 @@ export class Http1Direction implements LlhttpHandler {
     this.headerCount = 0;
     this.inField = false;
     this.field = '';
+    this.fieldAt = -1;
     this.sink = undefined;
     this.value = '';
   }
@@ -365,18 +372,48 @@ export class Http1Direction implements LlhttpHandler {
         this.parser.stopAddress = at;
         return -1;
       }
+      // Usually the whole name: judged from its bytes when its value begins.
+      this.fieldAt = at;
+      this.fieldLen = len;
+      return 0;
     }
+    // The name goes on in a later piece (its start was copied out at the piece's end).
+    this.copyField();
     if (this.field.length <= LONGEST_KEPT) this.field += this.parser.text(at, Math.min(len, LONGEST_KEPT + 1));
     return 0;
+  }
+
+  onPieceEnd(): void {
+    if (this.inField) this.copyField();
+  }
+
+  private copyField(): void {
+    if (this.fieldAt < 0) return;
+    this.field = this.parser.text(this.fieldAt, Math.min(this.fieldLen, LONGEST_KEPT + 1));
+    this.fieldAt = -1;
+  }
+
+  /** The kept header the current name is, if any. */
+  private keptName(): Kept | undefined {
+    if (this.fieldAt >= 0) {
+      const at = this.fieldAt;
+      const len = this.fieldLen;
+      this.fieldAt = -1;
+      const candidates = KEPT_BY_LENGTH[len];
+      if (candidates === undefined) return undefined;
+      for (const c of candidates) if (this.parser.spanIsToken(at, len, c.bytes)) return c.name;
+      return undefined;
+    }
+    const name = this.field.toLowerCase();
+    return KEPT.has(name) ? (name as Kept) : undefined;
   }
 
   onHeaderValue(at: number, len: number): number {
     if (!this.headBytes(at, len)) return -1;
     if (this.inField) {
       this.inField = false;
-      const name = this.field.toLowerCase();
+      this.sink = this.keptName();
       this.field = '';
-      this.sink = KEPT.has(name) ? (name as Kept) : undefined;
       this.value = '';
       if (this.sink === 'transfer-encoding') {
         // Only its presence matters (llhttp validates the codings).
@@ -437,6 +474,7 @@ export class Http1Direction implements LlhttpHandler {
     this.keepValue();
     this.inField = false;
     this.field = '';
+    this.fieldAt = -1;
     m.version = this.parser.version();
     m.statusCode = statusCode;
     m.upgrade = upgrade;

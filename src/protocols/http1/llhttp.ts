@@ -43,6 +43,11 @@ export interface LlhttpHandler {
   onHeadersComplete(statusCode: number, upgrade: boolean, keepAlive: boolean): number;
   onBody(len: number): number;
   onMessageComplete(): number;
+  /**
+   * One execute() piece is done: the input buffer is about to be reused, so
+   * spans the handler kept as addresses must be copied out now.
+   */
+  onPieceEnd?(): void;
 }
 
 // lib "ES2022" without DOM has no WebAssembly types: the little used here, declared.
@@ -111,9 +116,24 @@ class LlhttpRuntime {
 
   /** Latin-1 text of wasm memory [at, at+len) (header spans only). */
   text(at: number, len: number): string {
+    return this.memory().toString('latin1', at, at + len);
+  }
+
+  /**
+   * Whether wasm memory [at, at+name.length) is `name` (lowercase letters and
+   * '-') in any case. Exact for HTTP token characters: OR-ing 0x20 folds
+   * letters only; no other token character folds onto a letter or '-'.
+   */
+  equalsToken(at: number, name: Uint8Array): boolean {
+    const m = this.memory();
+    for (let i = 0; i < name.length; i++) if ((m[at + i]! | 0x20) !== name[i]) return false;
+    return true;
+  }
+
+  private memory(): Buffer {
     const buf = this.exports.memory.buffer;
     if (this.view === undefined || this.view.buffer !== buf) this.view = Buffer.from(buf);
-    return this.view.toString('latin1', at, at + len);
+    return this.view;
   }
 
   /** Copies `data` into the shared input buffer and returns its address. */
@@ -197,6 +217,7 @@ export class LlhttpParser {
       this.pieceBase = base;
       this.pieceOffset = done;
       const errno = this.run(base, piece.length);
+      this.handler.onPieceEnd?.();
       if (errno !== LLHTTP_ERROR.OK) return { errno, consumed: done + (this.errorAddress() - base) };
       done += piece.length;
     }
@@ -211,6 +232,7 @@ export class LlhttpParser {
     while (done < n) {
       const len = Math.min(MAX_SLICE, n - done);
       const errno = this.run(base, len);
+      this.handler.onPieceEnd?.();
       if (errno !== LLHTTP_ERROR.OK) return { errno, consumed: done + (this.errorAddress() - base) };
       done += len;
     }
@@ -274,6 +296,11 @@ export class LlhttpParser {
   /** Latin-1 text of a callback span. */
   text(at: number, len: number): string {
     return rt().text(at, len);
+  }
+
+  /** Whether a callback span is exactly `name` (an HTTP token, lowercase), case-insensitively. */
+  spanIsToken(at: number, len: number, name: Uint8Array): boolean {
+    return len === name.length && rt().equalsToken(at, name);
   }
 
   free(): void {
