@@ -4,13 +4,15 @@
 // would produce for the same measurements (test/otel/histograms.test.ts
 // records into both and compares), at a fraction of the cost per measurement.
 //
-// Per measurement: one series key per attributes object (measurements of one
-// record usually share theirs), one Map lookup per instrument and one per
-// series, a binary search for the bucket. The key is the attributes in their
-// own key order, not sorted: a protocol builds its attribute sets in a fixed
-// order, so one key string stands for one set. A set seen in another order
-// gets another key string, which is normalised (sorted) once, on first sight,
-// and from then on maps to the same series.
+// Per measurement: the attribute set is resolved once per attributes object
+// (measurements of one record usually share theirs), by a walk through a
+// tree of Maps keyed by attribute name, then value, in the object's own key
+// order: no string is built and nothing is sorted, which measured ~4x cheaper
+// than a string key (building it, then hashing it in Map.get). A protocol
+// builds its attribute sets in a fixed order, so one path stands for one set;
+// the same set in another order is another path, normalised (sorted keys) once
+// on first sight, which leads to the same set. Then one Map lookup per
+// instrument (by set identity) and a binary search for the bucket.
 //
 // Temporality follows the SDK exactly:
 // - cumulative: every series is exported at every collection, start time is
@@ -27,7 +29,7 @@
 // into one series with only otel.metric.overflow=true (the SDK's own overflow
 // attribute). Sets once admitted stay admitted until the process is retired.
 
-import type { Attributes, HrTime } from '@opentelemetry/api';
+import type { HrTime } from '@opentelemetry/api';
 import { ValueType } from '@opentelemetry/api';
 import { millisToHrTime, type InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
@@ -41,7 +43,7 @@ import {
   type MetricDescriptor,
   type ResourceMetrics,
 } from '@opentelemetry/sdk-metrics';
-import type { InstrumentSpec, RecordMeasurement } from '../protocols/types';
+import type { Attributes, AttributeValue, InstrumentSpec, RecordMeasurement } from '../protocols/types';
 
 export const OVERFLOW_ATTRIBUTE = 'otel.metric.overflow';
 
@@ -57,6 +59,7 @@ export interface ProcessHistogramsOptions {
 /** The histograms of one process (one resource, one scope). */
 export class ProcessHistograms {
   private readonly instruments = new Map<string, InstrumentHistograms>();
+  private readonly sets = new AttributeSets();
   private readonly scope: InstrumentationScope;
   /** Delta: when the previous collection ran (the start time of series it exported). */
   private lastCollection: HrTime | undefined;
@@ -73,23 +76,23 @@ export class ProcessHistograms {
    */
   record(measurements: readonly RecordMeasurement[], nowMs: number): number {
     let recorded = 0;
-    // The key of the last attributes object: the cache lives for this call only, so an
-    // attributes object changed between two records can never be given a stale key.
+    // The set of the last attributes object: the cache lives for this call only, so an
+    // attributes object changed between two records can never be given a stale set.
     let attributes: Attributes | undefined;
-    let key = '';
+    let set: AttributeSet | undefined;
     for (const m of measurements) {
       const value = m.value;
       if (!(value >= 0)) continue;
-      if (m.attributes !== attributes) {
+      if (m.attributes !== attributes || set === undefined) {
         attributes = m.attributes;
-        key = seriesKey(attributes);
+        set = this.sets.resolve(attributes);
       }
       let inst = this.instruments.get(m.instrument.name);
       if (inst === undefined) {
-        inst = new InstrumentHistograms(m.instrument, this.opts.temporality, this.opts.maxSeriesPerInstrument);
+        inst = new InstrumentHistograms(m.instrument, this.opts.temporality, this.opts.maxSeriesPerInstrument, this.sets);
         this.instruments.set(m.instrument.name, inst);
       }
-      if (inst.record(value, key, attributes, nowMs)) this.opts.onOverflow(m.instrument.name);
+      if (inst.record(value, set, nowMs)) this.opts.onOverflow(m.instrument.name);
       recorded++;
     }
     return recorded;
@@ -106,11 +109,93 @@ export class ProcessHistograms {
     this.lastCollection = end;
     return { resource: this.opts.resource, scopeMetrics: metrics.length > 0 ? [{ scope: this.scope, metrics }] : [] };
   }
+
+  /** Attribute sets and paths remembered (for tests of the bounds). */
+  get remembered(): { sets: number; paths: number } {
+    return { sets: this.sets.size, paths: this.sets.paths };
+  }
+}
+
+/**
+ * One attribute set of a process, whatever the key order it came in. Sets
+ * some instrument admitted are registered (remembered); others are transient:
+ * resolved again at each sight, so a flood of new sets cannot grow memory.
+ */
+interface AttributeSet {
+  /** Sorted-key form: equal for equal sets. */
+  readonly canonical: string;
+  /** As first seen; a copy of its own once registered. */
+  attributes: Attributes;
+  registered: boolean;
+}
+
+/** A point in the path tree: the attributes walked so far. */
+interface PathNode {
+  /** The set whose attributes are exactly those walked. */
+  set: AttributeSet | undefined;
+  /** Next attribute name, then its value (Map's SameValueZero tells 200 from '200' and true from 'true'). */
+  next: Map<string, Map<AttributeValue, PathNode>> | undefined;
+}
+
+/** The attribute sets of one process, found by the path of their attributes. */
+class AttributeSets {
+  private readonly root: PathNode = { set: undefined, next: undefined };
+  private readonly byCanonical = new Map<string, AttributeSet>();
+  /** Paths that lead to a set (one per registered set, plus other key orders). */
+  paths = 0;
+
+  get size(): number {
+    return this.byCanonical.size;
+  }
+
+  /** The set of `attributes`: registered if known, else a transient one. */
+  resolve(attributes: Attributes): AttributeSet {
+    // Attributes are plain data objects: for-in sees exactly their own keys.
+    let node: PathNode | undefined = this.root;
+    for (const k in attributes) {
+      node = node.next?.get(k)?.get(attributes[k]!);
+      if (node === undefined) break;
+    }
+    if (node?.set !== undefined) return node.set;
+    // First sight of this path: the same set in another key order, or a new set.
+    const canonical = canonicalKey(attributes);
+    const known = this.byCanonical.get(canonical);
+    if (known === undefined) return { canonical, attributes, registered: false };
+    // Other spellings of known sets are remembered up to as many paths again as sets.
+    if (this.paths < 2 * this.byCanonical.size) this.addPath(attributes, known);
+    return known;
+  }
+
+  /** Remembers `set` (an instrument admitted it) under its canonical form and its path. */
+  register(set: AttributeSet): void {
+    if (set.registered) return;
+    set.registered = true;
+    set.attributes = { ...set.attributes };
+    this.byCanonical.set(set.canonical, set);
+    this.addPath(set.attributes, set);
+  }
+
+  private addPath(attributes: Attributes, set: AttributeSet): void {
+    let node = this.root;
+    for (const k in attributes) {
+      node.next ??= new Map();
+      let values = node.next.get(k);
+      if (values === undefined) node.next.set(k, (values = new Map()));
+      const v = attributes[k]!;
+      let child = values.get(v);
+      if (child === undefined) values.set(v, (child = { set: undefined, next: undefined }));
+      node = child;
+    }
+    if (node.set === undefined) this.paths++;
+    node.set = set;
+  }
 }
 
 /** One attribute set's histogram. */
 interface Series {
   readonly attributes: Attributes;
+  /** The overflow series (sets folded by the guard land here). */
+  readonly overflow: boolean;
   /** Bucket counts: since the start (cumulative) or since the last collection (delta). */
   readonly counts: number[];
   count: number;
@@ -132,25 +217,22 @@ class InstrumentHistograms {
   private readonly descriptor: MetricDescriptor;
   private readonly boundaries: number[];
   private readonly delta: boolean;
-  /** Series by key as the producer spelled it (raw key order); aliases and folded keys bounded by `maxKeys`. */
-  private readonly byKey = new Map<string, Series>();
-  /** Keys (raw) whose sets were folded into overflow. */
-  private readonly folded = new Set<string>();
-  /** Series by canonical (sorted) key: one per attribute set. */
-  private readonly byCanonicalKey = new Map<string, Series>();
+  /** Series by set (registered sets only; a folded set maps to the overflow series). */
+  private readonly bySet = new Map<AttributeSet, Series>();
   /** Every series in order of creation (the cumulative export order). */
   private readonly series: Series[] = [];
   /** Delta: series with a measurement since the last collection, in order of their first one. */
   private active: Series[] = [];
   /** Delta: the series the last collection exported. */
   private exported: Series[] = [];
+  private overflowSeries: Series | undefined;
   private admitted = 0;
-  private readonly maxKeys: number;
 
   constructor(
     spec: InstrumentSpec,
     temporality: AggregationTemporality,
     private readonly maxSeries: number,
+    private readonly sets: AttributeSets,
   ) {
     // As the SDK's ExplicitBucketHistogramAggregation: sorted, without infinities.
     const sorted = [...spec.boundaries].sort((a, b) => a - b);
@@ -167,23 +249,11 @@ class InstrumentHistograms {
     };
     this.descriptor = descriptor;
     this.delta = temporality === AggregationTemporality.DELTA;
-    this.maxKeys = 2 * maxSeries + 1;
   }
 
-  /** Returns true when the measurement went to the overflow series. */
-  record(value: number, key: string, attributes: Attributes, nowMs: number): boolean {
-    let s = this.byKey.get(key);
-    let overflowed = false;
-    if (s === undefined) {
-      if (this.folded.has(key)) {
-        s = this.overflowSeries(nowMs);
-        overflowed = true;
-      } else {
-        const found = this.firstSight(key, attributes, nowMs);
-        s = found.series;
-        overflowed = found.overflowed;
-      }
-    }
+  /** Returns true when the guard folded the measurement into the overflow series. */
+  record(value: number, set: AttributeSet, nowMs: number): boolean {
+    const s = this.bySet.get(set) ?? this.admit(set, nowMs);
     if (!s.pending) {
       s.pending = true;
       if (this.delta) {
@@ -196,7 +266,8 @@ class InstrumentHistograms {
     s.min = Math.min(value, s.min);
     s.max = Math.max(value, s.max);
     s.counts[bucketIndex(this.boundaries, value)]!++;
-    return overflowed;
+    // A producer's own {otel.metric.overflow: true} shares the series but was not folded.
+    return s.overflow && set.canonical !== OVERFLOW_KEY;
   }
 
   collect(end: HrTime, lastCollection: HrTime | undefined): HistogramMetricData | undefined {
@@ -232,30 +303,36 @@ class InstrumentHistograms {
     };
   }
 
-  /** A key not met before: the set's series (found by canonical key, or new), or overflow. */
-  private firstSight(key: string, attributes: Attributes, nowMs: number): { series: Series; overflowed: boolean } {
-    const canonical = canonicalKey(attributes);
-    let s = this.byCanonicalKey.get(canonical);
-    if (s === undefined && this.admitted < this.maxSeries) {
-      s = this.newSeries(canonical, { ...attributes }, nowMs);
+  /** A set this instrument has no series for: admitted while there is room, else folded. */
+  private admit(set: AttributeSet, nowMs: number): Series {
+    if (set.canonical === OVERFLOW_KEY) {
+      // The producer's own overflow set: the overflow series, not counted against the limit.
+      this.sets.register(set);
+      const s = this.overflow(nowMs);
+      this.bySet.set(set, s);
+      return s;
+    }
+    if (this.admitted < this.maxSeries) {
       this.admitted++;
+      this.sets.register(set);
+      const s = this.newSeries(set.attributes, false, nowMs);
+      this.bySet.set(set, s);
+      return s;
     }
-    if (s !== undefined) {
-      // The producer's own spelling is always kept for an admitted set; other spellings while there is room.
-      if (key === canonical || this.byKey.size + this.folded.size < this.maxKeys) this.byKey.set(key, s);
-      return { series: s, overflowed: false };
-    }
-    if (this.byKey.size + this.folded.size < this.maxKeys) this.folded.add(key);
-    return { series: this.overflowSeries(nowMs), overflowed: true };
+    const s = this.overflow(nowMs);
+    // Remembered only for sets another instrument admitted: memory stays bounded by admissions.
+    if (set.registered) this.bySet.set(set, s);
+    return s;
   }
 
-  private overflowSeries(nowMs: number): Series {
-    return this.byCanonicalKey.get(OVERFLOW_KEY) ?? this.newSeries(OVERFLOW_KEY, { [OVERFLOW_ATTRIBUTE]: true }, nowMs);
+  private overflow(nowMs: number): Series {
+    return (this.overflowSeries ??= this.newSeries({ [OVERFLOW_ATTRIBUTE]: true }, true, nowMs));
   }
 
-  private newSeries(canonical: string, attributes: Attributes, nowMs: number): Series {
+  private newSeries(attributes: Attributes, overflow: boolean, nowMs: number): Series {
     const s: Series = {
       attributes,
+      overflow,
       counts: new Array<number>(this.boundaries.length + 1).fill(0),
       count: 0,
       sum: 0,
@@ -266,7 +343,6 @@ class InstrumentHistograms {
       pending: false,
       reported: false,
     };
-    this.byCanonicalKey.set(canonical, s);
     this.series.push(s);
     return s;
   }
@@ -299,42 +375,20 @@ function bucketIndex(boundaries: readonly number[], value: number): number {
 }
 
 /**
- * A series key for an attribute set, in the set's own key order. Every key and
- * string value is length-prefixed and every value typed, so no set can imitate
- * another (`{a: 1}` and `{a: '1'}` differ).
+ * An attribute set as a string, keys sorted: equal for equal sets whatever
+ * their order. Every key and string value is length-prefixed and every value
+ * typed, so no set can imitate another (`{a: 1}` and `{a: '1'}` differ).
  */
-export function seriesKey(attributes: Attributes): string {
-  let out = '';
-  const keys = Object.keys(attributes);
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i]!;
-    out = appendEntry(out, k, attributes[k]);
-  }
-  return out;
-}
-
-/** The series key with keys sorted: equal for equal sets whatever their order. */
 export function canonicalKey(attributes: Attributes): string {
   let out = '';
-  for (const k of Object.keys(attributes).sort()) out = appendEntry(out, k, attributes[k]);
+  for (const k of Object.keys(attributes).sort()) {
+    const v = attributes[k]!;
+    out += k.length + ':' + k;
+    if (typeof v === 'string') out += 's' + v.length + ':' + v;
+    else if (typeof v === 'number') out += 'n' + v + ';'; // a number's text has no ';'
+    else out += v ? 't' : 'f';
+  }
   return out;
 }
 
 const OVERFLOW_KEY = canonicalKey({ [OVERFLOW_ATTRIBUTE]: true });
-
-function appendEntry(out: string, k: string, v: unknown): string {
-  out += k.length + ':' + k;
-  switch (typeof v) {
-    case 'string':
-      return out + 's' + v.length + ':' + v;
-    case 'number':
-      return out + 'n' + v + ';'; // a number's text has no ';'
-    case 'boolean':
-      return out + (v ? 't' : 'f');
-    default: {
-      // Arrays (rare in metric attributes); undefined and null as the SDK's hash has them, alike.
-      const text = v == null ? '' : JSON.stringify(v);
-      return out + 'j' + text.length + ':' + text;
-    }
-  }
-}
