@@ -1,5 +1,4 @@
 import test, { type ExecutionContext } from 'ava';
-import { attributeKey } from '../../src/otel/metrics';
 import type { RecordMeasurement } from '../../src/protocols/types';
 import { SERVER_DURATION, sleep, traceRecord } from './fixtures';
 import { harness } from './harness';
@@ -128,9 +127,4 @@ test('an exited process gets a final export, then no more', async (t) => {
   await telemetry.forceFlush(5000);
   await sleep(100);
   t.is(receiver.points.length, before);
-});
-
-test('attribute keys are order-independent', (t) => {
-  t.is(attributeKey({ a: 1, b: 'x' }), attributeKey({ b: 'x', a: 1 }));
-  t.not(attributeKey({ a: 1 }), attributeKey({ a: '1' }));
 });
