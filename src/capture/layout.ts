@@ -45,7 +45,6 @@ export const ConnReason = {
 
 /** enum capture_mode: what the kernel ships of a connection (set through mode_requests). */
 export const CaptureMode = { Full: 0, Muted: 1 } as const;
-export type CaptureModeValue = (typeof CaptureMode)[keyof typeof CaptureMode];
 
 export const DATA_F_TRUNCATED = 0x1;
 export const PROC_F_SELECTED = 0x1;
