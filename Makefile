@@ -66,3 +66,10 @@ bench-pipeline: ts
 .PHONY: bench-overhead
 bench-overhead: build
 	node dist/bench/overhead.js $(BENCH_ARGS)
+
+# What a stream of unknown bytes costs the agent, with and without kernel
+# muting of ignored connections (arms alternated per round); needs root.
+# BENCH_ARGS, e.g. "--seconds 8 --rounds 3 --chunk 1024 --json".
+.PHONY: bench-unknown-traffic
+bench-unknown-traffic: build
+	node dist/bench/unknown-traffic.js $(BENCH_ARGS)

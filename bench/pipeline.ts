@@ -406,6 +406,10 @@ class ReplaySession implements KernelSession {
   attachAll(): string[] {
     return [];
   }
+  /** Nothing to mute in a replay: the recorded batches are what they are. */
+  setConnectionModes(connIds: readonly number[]): number {
+    return connIds.length;
+  }
   start(): void {}
   stats() {
     return { kernel: [], batchesDelivered: 0, recordsDelivered: 0, batchesDropped: 0, recordsDropped: 0, bytesDropped: 0 };
@@ -458,7 +462,7 @@ function assemble() {
     silentLogger,
   );
   const graph = new TraceGraph({ decide: (traceId, parent) => shouldSample(config.sampler, traceId, parent) });
-  const pipeline = new AgentPipeline(tracker, graph, telemetry);
+  const pipeline = new AgentPipeline(tracker, graph, telemetry, { muteConnections: (ids) => engine.muteConnections(ids) });
   const engine = new CaptureEngine(
     { selectors: [{ kind: 'all' }], rescanMs: 0 },
     { openSession: () => new ReplaySession(), procfs: new ProcFs(), logger: silentLogger, agentPid: 1 },

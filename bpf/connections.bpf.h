@@ -18,6 +18,8 @@ struct connection {
 	__u64 sk;         /* the struct sock * this id was issued for */
 	struct sock_tuple tuple;
 	__u32 netns;
+	__u32 mode;     /* enum capture_mode */
+	__u32 mode_seq; /* mode_requests_seq when this entry last looked for a request */
 	__u8 role;
 	__u8 _pad[3];
 };
@@ -37,6 +39,65 @@ struct {
 
 /* Connection ids: unique per load, never 0. */
 __u64 next_conn_id = 1;
+
+/*
+ * Capture-mode requests from user space, by connection id (contract in
+ * socket_trace.h). Consumed at the connection's next I/O, deleted at its
+ * close; a request that arrives after its connection closed is never
+ * consumed and ages out of the LRU. An evicted pending request leaves its
+ * connection in the mode it had: more data than wanted, never less.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u64);   /* conn_id */
+	__type(value, __u32); /* enum capture_mode */
+} mode_requests SEC(".maps");
+
+/*
+ * Bumped by user space after it stored requests. An entry looks into
+ * mode_requests only when this moved since its last look, so the data path
+ * pays an array read per syscall, and a hash lookup per connection per bump.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} mode_requests_seq SEC(".maps");
+
+static __always_inline __u32 current_mode_seq(void)
+{
+	__u32 zero = 0;
+	__u32 *seq = bpf_map_lookup_elem(&mode_requests_seq, &zero);
+
+	return seq ? *(volatile __u32 *)seq : 0; /* user space writes it at any time */
+}
+
+/*
+ * The capture mode of `c`, after applying a pending request for it. The seq
+ * is read before the lookup: a request stored after the lookup comes with a
+ * later bump, so the next I/O looks again. Two threads of one process may
+ * apply the same request at once: both store the same mode, and only the one
+ * whose delete succeeds counts it.
+ */
+static __always_inline __u32 connection_mode(struct connection *c)
+{
+	__u32 seq = current_mode_seq();
+	__u32 *want, mode;
+
+	if (c->mode_seq == seq)
+		return c->mode;
+	want = bpf_map_lookup_elem(&mode_requests, &c->conn_id);
+	if (want) {
+		mode = *want;
+		c->mode = mode;
+		if (!bpf_map_delete_elem(&mode_requests, &c->conn_id) && mode == MODE_MUTED)
+			stat_add(STAT_CONN_MUTED, 1);
+	}
+	c->mode_seq = seq;
+	return c->mode;
+}
 
 static __always_inline __u64 conn_key(__u32 tgid, __s32 fd)
 {
@@ -98,6 +159,8 @@ open_connection(__u32 tgid, __s32 fd, struct sock *sk, __u8 role, __u8 reason,
 
 	fresh.sk = (__u64)sk;
 	fresh.role = role;
+	/* No request can name an id user space has not seen yet. */
+	fresh.mode_seq = current_mode_seq();
 	read_sock_tuple(sk, &fresh.tuple, &fresh.netns);
 
 	/* A repeated connect() that reports the same connection is not a new one. */
@@ -107,6 +170,7 @@ open_connection(__u32 tgid, __s32 fd, struct sock *sk, __u8 role, __u8 reason,
 	fresh.conn_id = __sync_fetch_and_add(&next_conn_id, 1);
 	if (old) {
 		emit_conn_event(EV_CLOSE, CLOSE_REPLACED, fd, old);
+		bpf_map_delete_elem(&mode_requests, &old->conn_id);
 		stat_add(STAT_CONN_CLOSED, 1);
 	}
 	/* First I/O seen by two threads at once: the first one's entry wins. */
@@ -142,6 +206,7 @@ static __always_inline void close_connection(__u32 tgid, __s32 fd, __u8 reason)
 	if (!c)
 		return;
 	emit_conn_event(EV_CLOSE, reason, fd, c);
+	bpf_map_delete_elem(&mode_requests, &c->conn_id);
 	bpf_map_delete_elem(&conn_info, &key);
 	stat_add(STAT_CONN_CLOSED, 1);
 }

@@ -226,19 +226,20 @@ static __always_inline void capture_msghdr(const struct io_result *x, __u64 size
 }
 
 /*
- * Bytes moved by messages [MAX_MMSG, count) of an *mmsg call. They are not
- * captured but still advance the stream, so user space sees a gap instead of
- * a stream that silently lacks them. Global for the reason gather_iovecs is.
+ * Bytes moved by messages [from, count) of an *mmsg call. Messages past
+ * MAX_MMSG are not captured but still advance the stream, so user space sees
+ * a gap instead of a stream that silently lacks them. Global for the reason
+ * gather_iovecs is.
  */
-__noinline long mmsg_skipped_bytes(__u64 msgs_addr, __u64 count)
+__noinline long mmsg_bytes(__u64 msgs_addr, __u64 from, __u64 count)
 {
 	const struct mmsghdr *msgs = (const struct mmsghdr *)msgs_addr;
 	__u64 sum = 0;
 	__u32 len;
 	int i;
 
-	for (i = MAX_MMSG; i < UIO_MAXIOV; i++) {
-		if (i >= count || bpf_probe_read_user(&len, sizeof(len), &msgs[i].msg_len))
+	for (i = 0; i < UIO_MAXIOV; i++) {
+		if (from + i >= count || bpf_probe_read_user(&len, sizeof(len), &msgs[from + i].msg_len))
 			break;
 		sum += len;
 	}
@@ -262,12 +263,24 @@ static __always_inline void capture_mmsg(const struct io_result *x, __u64 count)
 			capture_iovecs(x, m.msg_len, m.msg_hdr.msg_iov, m.msg_hdr.msg_iovlen);
 	}
 	if (count > MAX_MMSG) {
-		__u64 skipped = mmsg_skipped_bytes(x->args->buf, count);
+		__u64 skipped = mmsg_bytes(x->args->buf, MAX_MMSG, count);
 
 		stat_add(STAT_MMSG_SKIPPED, count - MAX_MMSG);
 		stat_add(STAT_BYTES_TRUNCATED, skipped);
 		advance_stream(x, skipped);
 	}
+}
+
+/*
+ * A MODE_MUTED connection: the `size` bytes a syscall moved claim their
+ * stream range like captured ones, so positions and close totals stay exact,
+ * but nothing is read from user memory and nothing goes to the ring.
+ */
+static __always_inline void skip_muted(const struct io_result *x, __u64 size)
+{
+	advance_stream(x, size);
+	stat_add(STAT_MUTED_SYSCALLS, 1);
+	stat_add(STAT_MUTED_BYTES, size);
 }
 
 #endif /* EBPF_OTEL_DATA_BPF_H */

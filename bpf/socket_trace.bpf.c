@@ -80,6 +80,11 @@ static __always_inline int io_exit(__u8 source, __u8 dir, enum io_shape shape, l
 	x.conn = connection_for_io(tgid, args.fd, (struct sock *)args.sk);
 	if (!x.conn)
 		return 0;
+	if (connection_mode(x.conn) == MODE_MUTED) {
+		/* *mmsg return a message count; every message's bytes count. */
+		skip_muted(&x, shape == IO_MMSG ? mmsg_bytes(args.buf, 0, ret) : ret);
+		return 0;
+	}
 	switch (shape) {
 	case IO_BUFFER:
 		capture_buffer(&x, ret);

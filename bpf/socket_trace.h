@@ -59,6 +59,20 @@ enum data_source {
 	SRC_SENDMMSG = 10,
 };
 
+/*
+ * How much of a connection's traffic the kernel ships to user space. User
+ * space asks for a mode by connection id: it stores a request in the
+ * `mode_requests` map (key __u64 conn_id, value __u32 enum capture_mode),
+ * then bumps `mode_requests_seq` (an array of one __u32). The kernel applies
+ * the request at that connection's next I/O, or drops it when the connection
+ * closes. Connection ids are never reused within a load, so a request can
+ * only ever reach the connection it names, whatever became of its fd.
+ */
+enum capture_mode {
+	MODE_FULL = 0,  /* one data event per syscall, up to capture_bytes of payload */
+	MODE_MUTED = 1, /* no data events; stream positions and byte totals still advance */
+};
+
 /* data_event.flags */
 #define DATA_F_TRUNCATED 0x1 /* captured < size: the payload is a prefix */
 
@@ -149,7 +163,10 @@ enum stat_index {
 	STAT_IOV_SKIPPED = 7,     /* iovecs past MAX_IOVECS (their bytes counted as truncated) */
 	STAT_MMSG_SKIPPED = 8,    /* mmsg messages past MAX_MMSG (not captured) */
 	STAT_ARGS_MISSING = 9,    /* a sys_exit without its sys_enter (attach in mid-call) */
-	STAT__COUNT = 10,
+	STAT_MUTED_SYSCALLS = 10, /* data syscalls on MODE_MUTED connections: no event sent */
+	STAT_MUTED_BYTES = 11,    /* bytes those syscalls moved (not in bytes_truncated) */
+	STAT_CONN_MUTED = 12,     /* MODE_MUTED requests applied (user space asks once per connection) */
+	STAT__COUNT = 13,
 };
 
 /* Load-time configuration: one `const volatile struct agent_config config` in

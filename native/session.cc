@@ -96,6 +96,7 @@ Napi::Function SocketTraceSession::Init(Napi::Env env) {
                          InstanceMethod<&SocketTraceSession::SelectTgid>("selectTgid"),
                          InstanceMethod<&SocketTraceSession::SelectCgroup>("selectCgroup"),
                          InstanceMethod<&SocketTraceSession::SetExecNames>("setExecNames"),
+                         InstanceMethod<&SocketTraceSession::SetConnectionModes>("setConnectionModes"),
                          InstanceMethod<&SocketTraceSession::Start>("start"),
                          InstanceMethod<&SocketTraceSession::Stats>("stats"),
                          InstanceMethod<&SocketTraceSession::CloseMethod>("close"),
@@ -302,6 +303,34 @@ Napi::Value SocketTraceSession::SetExecNames(const Napi::CallbackInfo& info) {
   }
   TranslateErrors(env, [&] { program.SetExecNames(names); });
   return env.Undefined();
+}
+
+Napi::Value SocketTraceSession::SetConnectionModes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  TraceProgram& program = Open(env, "setConnectionModes");
+  const ArgContext ctx{env, "setConnectionModes"};
+  if (!info[0].IsArray()) {
+    throw MakeJsError(env, JsErrorKind::kTypeError, "ERR_INVALID_ARG_TYPE", ctx.op,
+                      "setConnectionModes: connIds must be an array of connection ids");
+  }
+  Napi::Array array = info[0].As<Napi::Array>();
+  std::vector<uint64_t> ids;
+  ids.reserve(array.Length());
+  for (uint32_t i = 0; i < array.Length(); i++) {
+    // Ids come from the kernel's u64 counter; as JS numbers they are exact below 2^53.
+    ids.push_back(static_cast<uint64_t>(
+        ReadInteger(ctx, array.Get(i), "connIds[" + std::to_string(i) + "]", 1, 9007199254740991.0)));
+  }
+  uint32_t mode = static_cast<uint32_t>(ReadInteger(ctx, info[1], "mode", MODE_FULL, MODE_MUTED));
+  size_t stored = 0;
+  try {
+    program.SetConnectionModes(ids, mode, &stored);
+  } catch (const BpfError& error) {
+    Napi::Error js = ToJsError(env, error);
+    js.Value().Set("stored", static_cast<double>(stored));  // these took effect
+    throw js;
+  }
+  return Napi::Number::New(env, static_cast<double>(stored));
 }
 
 Napi::Value SocketTraceSession::Start(const Napi::CallbackInfo& info) {

@@ -57,6 +57,7 @@ class SocketTraceSession : public Napi::ObjectWrap<SocketTraceSession> {
   Napi::Value SelectTgid(const Napi::CallbackInfo& info);
   Napi::Value SelectCgroup(const Napi::CallbackInfo& info);
   Napi::Value SetExecNames(const Napi::CallbackInfo& info);
+  Napi::Value SetConnectionModes(const Napi::CallbackInfo& info);
   Napi::Value Start(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value CloseMethod(const Napi::CallbackInfo& info);

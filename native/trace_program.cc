@@ -237,6 +237,34 @@ void TraceProgram::SetExecNames(const std::vector<std::string>& names) {
   }
 }
 
+void TraceProgram::SetConnectionModes(const std::vector<uint64_t>& conn_ids, uint32_t mode, size_t* stored_out) {
+  uint64_t mark = LibbpfLogMark();
+  size_t& stored = *stored_out;
+  int err = 0;
+  stored = 0;
+  for (uint64_t id : conn_ids) {
+    err = bpf_map__update_elem(skel_->maps.mode_requests, &id, sizeof(id), &mode, sizeof(mode), BPF_ANY);
+    if (err) break;
+    stored++;
+  }
+  if (stored > 0) {
+    // After the requests: a connection that sees the new value finds them.
+    const uint32_t zero = 0;
+    const uint32_t next = mode_requests_seq_ + 1;
+    int seq_err = bpf_map__update_elem(skel_->maps.mode_requests_seq, &zero, sizeof(zero), &next, sizeof(next), BPF_ANY);
+    if (seq_err) {
+      ThrowBpfError("update", seq_err, "cannot bump mode_requests_seq after storing " + std::to_string(stored) +
+                                           " capture-mode requests", mark);
+    }
+    mode_requests_seq_ = next;
+  }
+  if (err) {
+    ThrowBpfError("update", err, "cannot store the capture-mode request for connection " +
+                                     std::to_string(conn_ids[stored]) + " (" + std::to_string(stored) + " of " +
+                                     std::to_string(conn_ids.size()) + " stored)", mark);
+  }
+}
+
 std::array<uint64_t, STAT__COUNT> TraceProgram::KernelStats() const {
   std::array<uint64_t, STAT__COUNT> totals{};
   uint64_t mark = LibbpfLogMark();

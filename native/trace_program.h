@@ -71,6 +71,15 @@ class TraceProgram {
   // removed, so a name in both sets never stops matching.
   void SetExecNames(const std::vector<std::string>& names);
 
+  // Asks the kernel to capture each connection in `conn_ids` in `mode` (enum
+  // capture_mode, checked by the caller): stores one request per id in
+  // `mode_requests`, then bumps `mode_requests_seq` once so the connections
+  // look at their next I/O. Keyed by connection id, so a request never reaches
+  // another connection that took the same fd. Stops at the first failed
+  // store and throws, after bumping for the ones stored; `*stored` says how
+  // many were, also when it throws.
+  void SetConnectionModes(const std::vector<uint64_t>& conn_ids, uint32_t mode, size_t* stored);
+
   // The `stats` map, each counter summed over the possible CPUs.
   std::array<uint64_t, STAT__COUNT> KernelStats() const;
 
@@ -94,6 +103,7 @@ class TraceProgram {
   std::unique_ptr<socket_trace_bpf, SkeletonDeleter> skel_;
   std::vector<Link> links_;  // declared after skel_: destroyed first
   uint32_t next_link_id_ = 1;
+  uint32_t mode_requests_seq_ = 0;  // the value last written to mode_requests_seq
 };
 
 }  // namespace ebpf_otel

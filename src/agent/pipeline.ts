@@ -9,6 +9,16 @@ import type { RequestStart, TraceGraph, TraceGraphStats } from '../correlate/tra
 import type { TraceRecord } from '../correlate/trace-record';
 import type { L7Record } from '../protocols/types';
 
+/**
+ * What the pipeline tells the capture, once per flush. It never asks
+ * anything back: the capture acts on it or not, and the pipeline's view of
+ * the traffic stays the same either way.
+ */
+export interface CaptureFeedback {
+  /** Connections nobody will parse: their data need not be sent any more. */
+  muteConnections(connIds: readonly number[]): void;
+}
+
 /** Where linked records go: spans, metrics, exporters. */
 export interface TelemetrySink {
   /** Takes ownership of the array. Must not throw; must not block. */
@@ -36,6 +46,7 @@ export class AgentPipeline {
     private readonly tracker: ConnectionTracker,
     private readonly graph: TraceGraph,
     private readonly telemetry: TelemetrySink,
+    private readonly capture?: CaptureFeedback,
   ) {}
 
   /** One capture event (called by the capture engine's sink). */
@@ -54,7 +65,8 @@ export class AgentPipeline {
    */
   flush(): void {
     const records = this.tracker.take();
-    const { starts, abandons } = this.tracker.takeSignals();
+    const { starts, abandons, ignored } = this.tracker.takeSignals();
+    if (ignored.length > 0) this.capture?.muteConnections(ignored);
     if (records.length === 0 && starts.length === 0 && abandons.length === 0) return;
     const steps: Step[] = [];
     for (const start of starts) steps.push({ t: start.startNs, order: 1, start });

@@ -5,7 +5,7 @@
 
 import { decodeBatch, newDecodeStats, type DecodeStats } from './decode';
 import type { CaptureEvent } from './events';
-import { KERNEL_STATS, MAX_PAYLOAD, type KernelStatName } from './layout';
+import { CaptureMode, KERNEL_STATS, MAX_PAYLOAD, type KernelStatName } from './layout';
 import { ProcessSelection, kernelMatchableName, type ResolvedCgroup, type SelectionTarget, type Selector } from './process-selection';
 import type { ProcFs } from './procfs';
 import type { Logger } from '../util/log';
@@ -40,6 +40,8 @@ export interface KernelSessionStats {
 /** What the engine needs of a loaded BPF session. */
 export interface KernelSession extends SelectionTarget {
   attachAll(): string[];
+  /** Stores capture-mode requests by connection id (see the native binding); returns how many. */
+  setConnectionModes(connIds: readonly number[], mode: number): number;
   start(): void;
   stats(): KernelSessionStats;
   close(): void;
@@ -78,6 +80,13 @@ export interface CaptureStats {
   /** Events of processes no longer selected that were still in flight. */
   readonly filteredInUserSpace: number;
   readonly selectedProcesses: number;
+  /**
+   * Mute requests handed to the kernel, and those it could not store (their
+   * connections keep shipping data, which is ignored). What the kernel then
+   * saved is in `kernel`: conn_muted, muted_syscalls, muted_bytes.
+   */
+  readonly muteRequests: number;
+  readonly muteRequestsFailed: number;
 }
 
 export const CAPTURE_DEFAULTS = {
@@ -98,6 +107,8 @@ export class CaptureEngine {
   private rescanTimer: NodeJS.Timeout | undefined;
   private readonly decodeStats = newDecodeStats();
   private filtered = 0;
+  private muteRequests = 0;
+  private muteRequestsFailed = 0;
   private finalStats: KernelSessionStats | undefined;
   private readonly opts: Required<CaptureOptions>;
   private readonly agentPid: number;
@@ -216,7 +227,32 @@ export class CaptureEngine {
       decode: { ...this.decodeStats },
       filteredInUserSpace: this.filtered,
       selectedProcesses: this.selection?.snapshot().size ?? 0,
+      muteRequests: this.muteRequests,
+      muteRequestsFailed: this.muteRequestsFailed,
     };
+  }
+
+  /**
+   * Connections whose bytes nobody will parse: the kernel stops sending their
+   * data events from their next syscall on (positions and close totals stay
+   * exact). One native call for the whole list. Events already in flight
+   * still arrive. After stop(), a no-op.
+   */
+  muteConnections(connIds: readonly number[]): void {
+    const session = this.session;
+    if (!session || connIds.length === 0) return;
+    try {
+      this.muteRequests += session.setConnectionModes(connIds, CaptureMode.Muted);
+    } catch (err) {
+      const stored = (err as { stored?: unknown }).stored;
+      const n = typeof stored === 'number' ? stored : 0;
+      this.muteRequests += n;
+      this.muteRequestsFailed += connIds.length - n;
+      this.deps.logger.warnOnce(
+        'mute',
+        `cannot mute connections in the kernel, their data keeps coming and is ignored in user space: ${(err as Error).message}`,
+      );
+    }
   }
 
   /** Exposed for replay (benchmarks, tests): the same path live batches take. */

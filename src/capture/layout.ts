@@ -43,6 +43,9 @@ export const ConnReason = {
   CloseExit: 18,
 } as const;
 
+/** enum capture_mode: what the kernel ships of a connection (set through mode_requests). */
+export const CaptureMode = { Full: 0, Muted: 1 } as const;
+
 export const DATA_F_TRUNCATED = 0x1;
 export const PROC_F_SELECTED = 0x1;
 
@@ -63,6 +66,9 @@ export const KERNEL_STATS = [
   'iov_skipped',
   'mmsg_skipped',
   'args_missing',
+  'muted_syscalls',
+  'muted_bytes',
+  'conn_muted',
 ] as const;
 export type KernelStatName = (typeof KERNEL_STATS)[number];
 

@@ -162,6 +162,17 @@ export interface SocketTraceSession {
    * RangeError and nothing changes. Names kept across calls never stop matching.
    */
   setExecNames(names: string[]): void;
+  /**
+   * Asks the kernel to capture each connection of `connIds` in `mode` (enum
+   * capture_mode: 0 full, 1 muted), in one call however many there are. A
+   * request is keyed by the connection id, never by tgid and fd: it takes
+   * effect at that connection's next I/O, and a reused fd (a new id) is never
+   * affected. Ids the kernel no longer follows are harmless: their requests
+   * age out of a bounded table. Returns how many requests were stored
+   * (all of them); a failed store throws (op 'update') with `stored`, the
+   * number stored before it, which do take effect.
+   */
+  setConnectionModes(connIds: readonly number[], mode: number): number;
   /** Starts the poll thread. Throws ERR_SESSION_STARTED if already started. */
   start(): void;
   stats(): SessionStats;

@@ -154,7 +154,9 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
     logger,
   );
   const graph = new TraceGraph({ decide: (traceId, parent) => shouldSample(config.sampler, traceId, parent) });
-  const pipeline = new AgentPipeline(tracker, graph, telemetry);
+  // Connections the tracker ignores are muted in the kernel: their bytes stop
+  // being copied and shipped. `engine` is bound by the time a batch is flushed.
+  const pipeline = new AgentPipeline(tracker, graph, telemetry, { muteConnections: (ids) => engine.muteConnections(ids) });
   const engine = new CaptureEngine(
     opts.capture,
     { openSession: openKernelSession, procfs, logger, resolveCgroup: resolveCgroupV2 },
@@ -209,7 +211,9 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
   const p = pipeline.stats();
   logger.info(
     `captured ${s.kernel.events_sent} events (lost ${s.kernel.events_lost} in the kernel, ${s.recordsDropped} behind the native queue); ` +
-      `records: ${Object.entries(p.recordsByProtocol).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
+      `records: ${Object.entries(p.recordsByProtocol).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}; ` +
+      `muted ${s.kernel.conn_muted} connections of unknown protocol, ${s.kernel.muted_bytes} bytes not shipped` +
+      (s.muteRequestsFailed > 0 ? ` (${s.muteRequestsFailed} mute requests failed)` : ''),
   );
   // What a user (or a failing test) needs to judge the trace graph and the streams afterwards.
   logger.info(

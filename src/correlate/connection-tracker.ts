@@ -2,11 +2,13 @@
 // sides by position, detects the protocol from the first bytes, feeds the
 // protocol's session, and gives up requests that wait too long. Connections
 // whose protocol is unknown are marked ignored and cost one map lookup per
-// event from then on.
+// event from then on; each is reported once (takeSignals) so the agent can
+// ask the kernel to stop shipping its bytes.
 //
 // Connection states:
 //   detecting --match--> tracking --close/exit/evict--> (gone)
 //       \--all protocols say no, or detection budget spent--> ignored --close--> (gone)
+// Ignored is final: nothing reads an ignored connection's bytes again.
 
 import type { CaptureEvent, CloseEvent, DataEvent } from '../capture/events';
 import type { Logger } from '../util/log';
@@ -162,6 +164,8 @@ export class ConnectionTracker {
   starts: RequestStart[] = [];
   /** Requests abandoned since the last take(). */
   abandons: RequestAbandon[] = [];
+  /** Connections that became ignored since the last takeSignals(). */
+  private newlyIgnored: number[] = [];
   readonly options: Required<Omit<TrackerOptions, 'protocolOptions'>> & {
     readonly protocolOptions: ProtocolOptions;
     readonly maxDetectBytes: number;
@@ -226,11 +230,21 @@ export class ConnectionTracker {
     return r;
   }
 
-  /** Request starts and abandons since the last call. */
-  takeSignals(): { starts: RequestStart[]; abandons: RequestAbandon[] } {
-    const s = { starts: this.starts, abandons: this.abandons };
+  /**
+   * Request starts and abandons since the last call, and the connections that
+   * became ignored since then and are still open (nobody will read their
+   * bytes: the capture may stop sending them).
+   */
+  takeSignals(): { starts: RequestStart[]; abandons: RequestAbandon[]; ignored: number[] } {
+    const s = {
+      starts: this.starts,
+      abandons: this.abandons,
+      // A connection that closed meanwhile needs nothing more.
+      ignored: this.newlyIgnored.length === 0 ? this.newlyIgnored : this.newlyIgnored.filter((id) => this.tracked.has(id)),
+    };
     this.starts = [];
     this.abandons = [];
+    this.newlyIgnored = [];
     return s;
   }
 
@@ -283,6 +297,7 @@ export class ConnectionTracker {
     if (t.state !== 'detecting') return;
     t.state = 'ignored';
     this.undetected++;
+    this.newlyIgnored.push(t.info.connId);
   }
 
   private onData(e: DataEvent): void {

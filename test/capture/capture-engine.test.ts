@@ -10,6 +10,8 @@ class FakeSession implements KernelSession {
   log: string[] = [];
   tgids = new Set<number>();
   closed = 0;
+  /** setConnectionModes fails with this after storing `failAfter` requests. */
+  failAfter: number | undefined;
   constructor(readonly opts: KernelSessionOptions) {}
   selectTgid(tgid: number, on: boolean) {
     this.log.push(`select ${tgid} ${on}`);
@@ -23,6 +25,13 @@ class FakeSession implements KernelSession {
   attachAll() {
     this.log.push('attach');
     return ['tp_sys_enter_read'];
+  }
+  setConnectionModes(connIds: readonly number[], mode: number) {
+    this.log.push(`modes ${connIds.join(',')} ${mode}`);
+    if (this.failAfter !== undefined) {
+      throw Object.assign(new Error('cannot store the capture-mode request: ENOMEM'), { code: 'ENOMEM', op: 'update', stored: this.failAfter });
+    }
+    return connIds.length;
   }
   start() {
     this.log.push('start');
@@ -141,4 +150,27 @@ test('capture bytes are validated', (t) => {
       ),
     { instanceOf: RangeError },
   );
+});
+
+test('muteConnections: one native call per list, mode muted; counted; a failed store counts what was not stored', (t) => {
+  const fp = new FakeProc();
+  fp.add({ pid: 10, exe: 'usr/bin/node', cmdline: ['node'] });
+  try {
+    const { engine, session } = engineWith(fp, [{ kind: 'pid', pid: 10 }]);
+    engine.muteConnections([1]);
+    t.is(engine.stats().muteRequests, 0, 'nothing to mute before start');
+    engine.start();
+    engine.muteConnections([]);
+    engine.muteConnections([7, 9, 12]);
+    session().failAfter = 1;
+    engine.muteConnections([20, 21, 22]);
+    t.deepEqual(session().log.filter((l) => l.startsWith('modes')), ['modes 7,9,12 1', 'modes 20,21,22 1']);
+    t.like(engine.stats(), { muteRequests: 4, muteRequestsFailed: 2 });
+    engine.stop();
+    engine.muteConnections([30]);
+    t.is(session().log.filter((l) => l.startsWith('modes')).length, 2, 'a stopped engine asks nothing');
+    t.like(engine.stats(), { muteRequests: 4, muteRequestsFailed: 2 });
+  } finally {
+    fp.cleanup();
+  }
 });

@@ -51,6 +51,8 @@ const CONSTANTS: Record<string, number> = {
   CLOSE_SYSCALL: L.ConnReason.CloseSyscall,
   CLOSE_REPLACED: L.ConnReason.CloseReplaced,
   CLOSE_EXIT: L.ConnReason.CloseExit,
+  MODE_FULL: L.CaptureMode.Full,
+  MODE_MUTED: L.CaptureMode.Muted,
   DATA_F_TRUNCATED: L.DATA_F_TRUNCATED,
   PROC_F_SELECTED: L.PROC_F_SELECTED,
   STAT__COUNT: L.KERNEL_STATS.length,

@@ -120,3 +120,33 @@ test('the connection bound evicts the oldest state', (t) => {
   t.like(tracker.stats(), { connections: 3, evicted: 2 });
   t.deepEqual(tracker.take(), [], 'evicted requests are not turned into made-up errors');
 });
+
+test('an ignored connection is reported once, while open, so the capture can stop sending its bytes', (t) => {
+  const tracker = run([
+    connRecord({ type: 'open', connId: 1, role: 2, reason: 2 }),
+    connRecord({ type: 'open', connId: 2, role: 1, reason: 1 }),
+    connRecord({ type: 'open', connId: 3, role: 1, reason: 1 }),
+    connRecord({ type: 'open', connId: 4, role: 0, reason: 3 }),
+    data(1, 2, 'REQ a\n'),
+    data(2, 1, '\x16\x03\x01 tls hello'),
+    data(3, 1, 'PGSQL startup'),
+    // Ignored, then closed before anyone took the signal: nothing to mute.
+    connRecord({ type: 'close', connId: 3, role: 1, reason: 16 }),
+    // Joined mid-stream: ignored only once its detection attempts are spent.
+    data(4, 2, 'binary 1'),
+    data(4, 2, 'binary 2'),
+    data(4, 2, 'binary 3'),
+  ]);
+  t.deepEqual(tracker.takeSignals().ignored, [2]);
+  for (const e of decodeAll([data(2, 1, 'more tls'), data(4, 2, 'binary 4')])) tracker.onEvent(e);
+  t.deepEqual(tracker.takeSignals().ignored, [4], 'the fourth attempt spends connection 4’s budget; 2 is not repeated');
+  for (const e of decodeAll([data(4, 2, 'binary 5')])) tracker.onEvent(e);
+  t.deepEqual(tracker.takeSignals().ignored, []);
+  t.like(tracker.stats(), { tracking: 1, ignored: 2, undetected: 3 });
+});
+
+function decodeAll(records: Buffer[]): CaptureEvent[] {
+  const events: CaptureEvent[] = [];
+  decodeBatch(batch(records), (e) => events.push(e), newDecodeStats());
+  return events;
+}

@@ -76,6 +76,8 @@ export interface Workload {
   readonly child: ChildProcess;
   readonly pid: number;
   readonly hello: Record<string, unknown>;
+  /** Every line it printed, as they come (the first is `hello`). */
+  readonly lines: readonly string[];
   go(): void;
   /** The last JSON line it printed, once it exits 0. */
   result(): Promise<Record<string, unknown>>;
@@ -98,6 +100,7 @@ export async function startWorkload(cmd: string, args: string[], env: Record<str
     child,
     pid: child.pid!,
     hello,
+    lines: out,
     go: () => child.stdin!.write('go\n'),
     async result() {
       const code = await withTimeout(exited, 30000, () => child.kill('SIGKILL'));
