@@ -184,6 +184,10 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
       connectionsEvicted: p.tracker.evicted,
       spanLinksByReason: p.graph.linked,
       spanLinksAmbiguous: p.graph.ambiguous,
+      connectionsMuted: c.kernel.conn_muted,
+      mutedBytes: c.kernel.muted_bytes,
+      mutedSyscalls: c.kernel.muted_syscalls,
+      muteFailures: c.muteRequestsFailed,
     };
   });
   let tick: NodeJS.Timeout | undefined;

@@ -374,6 +374,14 @@ export interface AgentHealth {
   readonly spanLinksByReason?: Readonly<Record<string, number>>;
   /** CLIENT spans on an event loop with several SERVER requests in flight: left without a parent. */
   readonly spanLinksAmbiguous?: number;
+  /** Connections of unknown protocol muted in the kernel. */
+  readonly connectionsMuted?: number;
+  /** Bytes moved on muted connections (counted, not shipped). */
+  readonly mutedBytes?: number;
+  /** Syscalls on muted connections. */
+  readonly mutedSyscalls?: number;
+  /** Mute requests the kernel map did not take (those connections keep shipping). */
+  readonly muteFailures?: number;
 }
 
 interface HealthMetric {
@@ -406,6 +414,10 @@ export const AGENT_METRICS: readonly HealthMetric[] = [
   { field: 'metricExportFailuresByReason', name: 'ebpf_otel.metric.export_failures', kind: 'counter', unit: '{request}', description: 'Metric export requests that failed after retries, per error type.', attribute: 'error.type' },
   { field: 'resourcesEvicted', name: 'ebpf_otel.resource.evicted', kind: 'counter', unit: '{process}', description: 'Process resources evicted from the bounded cache.' },
   { field: 'spanLinksByReason', name: 'ebpf_otel.trace.links', kind: 'counter', unit: '{span}', description: 'Spans placed in a trace, per way their parent was found (root: none).', attribute: 'ebpf_otel.link' },
+  { field: 'connectionsMuted', name: 'ebpf_otel.connection.muted', kind: 'counter', unit: '{connection}', description: 'Connections of unknown protocol muted in the kernel (positions and totals kept, payload not shipped).' },
+  { field: 'mutedBytes', name: 'ebpf_otel.capture.muted_bytes', kind: 'counter', unit: 'By', description: 'Bytes moved on muted connections: counted in the kernel, not shipped.' },
+  { field: 'mutedSyscalls', name: 'ebpf_otel.capture.muted_syscalls', kind: 'counter', unit: '{syscall}', description: 'Data syscalls on muted connections.' },
+  { field: 'muteFailures', name: 'ebpf_otel.connection.mute_failures', kind: 'counter', unit: '{connection}', description: 'Mute requests the kernel did not take; those connections keep shipping payload.' },
   { field: 'spanLinksAmbiguous', name: 'ebpf_otel.trace.ambiguous_links', kind: 'counter', unit: '{span}', description: 'CLIENT spans left without a parent because several SERVER requests were in flight on an event loop.' },
 ];
 
