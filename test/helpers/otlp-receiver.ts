@@ -235,9 +235,13 @@ export class OtlpReceiver {
     return calls();
   }
 
-  /** Points of metric `name`, from the latest call that carried that metric. */
-  latestPoints(name: string): ReceivedPoint[] {
-    const of = this.points.filter((p) => p.metric.name === name);
+  /**
+   * Points of metric `name` (and `where`, when given), from the latest call
+   * that carried such points: with `where`, another agent's later export does
+   * not hide them.
+   */
+  latestPoints(name: string, where: (p: ReceivedPoint) => boolean = () => true): ReceivedPoint[] {
+    const of = this.points.filter((p) => p.metric.name === name && where(p));
     if (of.length === 0) return [];
     const last = of[of.length - 1]!.call;
     return of.filter((p) => p.call === last);
