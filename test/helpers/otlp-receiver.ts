@@ -123,6 +123,16 @@ const T = {
 
 const TO_OBJECT: protobuf.IConversionOptions = { longs: String, enums: Number, defaults: true, oneofs: true, arrays: true };
 
+/** An ExportTraceServiceRequest decoded with the official schema, as a plain object (every field, defaults included). */
+export function decodeTraceRequest(bytes: Uint8Array): Record<string, unknown> {
+  return T.traceReq.toObject(T.traceReq.decode(Buffer.from(bytes)), TO_OBJECT);
+}
+
+/** A serialized ExportTraceServiceResponse (with partial_success when given). */
+export function traceResponse(partialSuccess?: { rejectedSpans: number; errorMessage: string }): Buffer {
+  return Buffer.from(T.traceRes.encode(T.traceRes.create(partialSuccess ? { partialSuccess } : {})).finish());
+}
+
 /** Serialized google.rpc.Status carrying a RetryInfo. */
 export function statusWithRetryInfo(code: number, message: string, retryDelayMillis: number): Buffer {
   const seconds = Math.floor(retryDelayMillis / 1000);
