@@ -180,6 +180,7 @@ export class OtlpReceiver {
   readonly points: ReceivedPoint[] = [];
   readonly calls: ReceivedCall[] = [];
   private failures: { remaining: number; failure: Failure }[] = [];
+  private partials: { rejectedSpans: number; errorMessage: string }[] = [];
   private waiters: (() => void)[] = [];
 
   private constructor(
@@ -216,6 +217,11 @@ export class OtlpReceiver {
   /** The next `count` calls (of `failure.signal`, if given) fail as described. */
   failNext(count: number, failure: Failure = {}): void {
     this.failures.push({ remaining: count, failure });
+  }
+
+  /** The next trace exports that succeed answer with these partial_success values, one each. */
+  respondPartially(...partials: { rejectedSpans: number; errorMessage: string }[]): void {
+    this.partials.push(...partials);
   }
 
   /** Resolves once `predicate` holds (checked after every call), or rejects after `timeoutMs`. */
@@ -262,6 +268,7 @@ export class OtlpReceiver {
     this.points.length = 0;
     this.calls.length = 0;
     this.failures = [];
+    this.partials = [];
   }
 
   async close(): Promise<void> {
@@ -324,8 +331,7 @@ export class OtlpReceiver {
             return;
           }
           this.calls.push({ signal, transport: 'grpc', atMs: Date.now(), outcome: 'ok', headers });
-          const res = signal === 'traces' ? T.traceRes : T.metricsRes;
-          callback(null, Buffer.from(res.encode(res.create({})).finish()));
+          callback(null, this.response(signal));
           this.notify();
         },
       });
@@ -364,11 +370,15 @@ export class OtlpReceiver {
           return;
         }
         this.calls.push({ signal, transport: 'http', atMs: Date.now(), outcome: 'ok', headers });
-        const type = signal === 'traces' ? T.traceRes : T.metricsRes;
-        res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(Buffer.from(type.encode(type.create({})).finish()));
+        res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(this.response(signal));
         this.notify();
       });
     });
+  }
+
+  private response(signal: Signal): Buffer {
+    if (signal === 'metrics') return Buffer.from(T.metricsRes.encode(T.metricsRes.create({})).finish());
+    return traceResponse(this.partials.shift());
   }
 
   private ingest(signal: Signal, transport: Transport, body: Buffer): void {
