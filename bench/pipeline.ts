@@ -1,8 +1,10 @@
 // Replays recorded native batches through the agent's user-space path and
 // measures its cost: CaptureEngine.onBatch (decode) -> ConnectionTracker ->
 // TraceGraph -> AgentPipeline -> Telemetry (spans, metrics) -> OTLP protobuf
-// serialization. Nothing is sent over the network: the exporters serialize
-// with @opentelemetry/otlp-transformer and drop the bytes.
+// serialization. Nothing is sent over the network: spans are encoded as the
+// agent encodes them (otlp-encode.ts) and the span transport drops the bytes;
+// metrics are serialized with @opentelemetry/otlp-transformer, as the official
+// metric exporters do, and dropped.
 //
 //   node --expose-gc dist/bench/pipeline.js [--seconds N] [--scenario NAME] [--json]
 //
@@ -16,14 +18,12 @@
 // after one unmeasured warm-up replay per scenario.
 
 import { runMain } from './main';
-import { fixedOffsetHrTime } from '../src/otel/spans';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { parseArgs } from 'node:util';
 import { ExportResultCode } from '@opentelemetry/core';
-import { ProtobufMetricsSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { ProtobufMetricsSerializer } from '@opentelemetry/otlp-transformer';
 import { AggregationTemporality, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { AgentPipeline } from '../src/agent/pipeline';
 import { CaptureEngine, type KernelSession } from '../src/capture/capture-engine';
 import {
@@ -36,11 +36,13 @@ import {
   EventType,
   Role,
 } from '../src/capture/layout';
+import { WallClock } from '../src/capture/clock';
 import { ProcFs } from '../src/capture/procfs';
 import { ConnectionTracker } from '../src/correlate/connection-tracker';
 import { TraceGraph } from '../src/correlate/trace-graph';
 import { loadOtelConfig } from '../src/otel/config';
 import type { Exporter, MetricExporter } from '../src/otel/export';
+import type { SpanExportResult } from '../src/otel/trace-transport';
 import { shouldSample } from '../src/otel/sampler';
 import { createTelemetry } from '../src/otel/telemetry';
 import { protocolsById } from '../src/protocols/registry';
@@ -418,21 +420,18 @@ class ReplaySession implements KernelSession {
 }
 
 interface SerializedCounts {
-  spans: number;
   spanBytes: number;
   metricRequests: number;
   metricBytes: number;
 }
 
-/** Assembles the pipeline as run-command.ts does, with exporters that serialize and drop. */
+/** Assembles the pipeline as run-command.ts does, with transports that drop what they are given. */
 function assemble() {
-  const counts: SerializedCounts = { spans: 0, spanBytes: 0, metricRequests: 0, metricBytes: 0 };
+  const counts: SerializedCounts = { spanBytes: 0, metricRequests: 0, metricBytes: 0 };
   const ok = { code: ExportResultCode.SUCCESS };
-  const spanExporter: Exporter<ReadableSpan[]> = {
-    export(spans, done) {
-      const bytes = ProtobufTraceSerializer.serializeRequest(spans);
-      counts.spans += spans.length;
-      counts.spanBytes += bytes?.length ?? 0;
+  const spanExporter: Exporter<Buffer, SpanExportResult> = {
+    export(request, done) {
+      counts.spanBytes += request.length;
       done(ok);
     },
     shutdown: async () => {},
@@ -449,11 +448,11 @@ function assemble() {
   };
   // An OTLP endpoint makes both signals "otlp"; the injected exporters replace the transports.
   const config = loadOtelConfig({}, { endpoint: 'http://127.0.0.1:4318', protocol: 'http/protobuf', metricExportIntervalMillis: 1000 });
-  const offset = 1_764_000_000_000_000_000n;
   const telemetry = createTelemetry(config, {
     logger: silentLogger,
     procfs: new ProcFs(),
-    toHrTime: fixedOffsetHrTime(offset),
+    // The agent's clock: replayed times are converted as captured ones are.
+    clock: new WallClock(),
     spanExporter,
     metricExporter,
   });
@@ -553,7 +552,7 @@ export async function runScenario(stream: Stream, seconds: number): Promise<Scen
     replays,
     records,
     expectedRecords: stream.records * replays,
-    spansSerialized: agent.counts.spans,
+    spansSerialized: health.spans.exported,
     spanBytes: agent.counts.spanBytes,
     metricRequests: agent.counts.metricRequests,
     events: stream.events * replays,

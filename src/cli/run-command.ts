@@ -144,7 +144,7 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
   const protocols = protocolsById(opts.protocols);
   const clock = new WallClock();
   const procfs = new ProcFs();
-  const telemetry = createTelemetry(config, { logger, procfs, toHrTime: (ns) => clock.toHrTime(ns) });
+  const telemetry = createTelemetry(config, { logger, procfs, clock });
   const tracker = new ConnectionTracker(
     {
       protocols,

@@ -44,7 +44,7 @@ export interface BatchConfig {
   readonly exportTimeoutMillis: number;
 }
 
-/** Retry of OTLP/gRPC exports (the official gRPC exporter does not retry; see export.ts). */
+/** Retry of span exports (both transports) and of gRPC metric exports (the official gRPC exporter does not retry; see export.ts). */
 export interface RetryConfig {
   readonly maxAttempts: number;
   readonly initialBackoffMillis: number;

@@ -1,41 +1,49 @@
-// Exporters are wiring: the official OTLP exporters (serializer + transport),
-// a retry wrapper where the official one lacks it, and a bounded batch queue.
+// Exporters are wiring: spans go through our own encoder (otlp-encode.ts) and
+// transports (trace-transport.ts); metrics through the official OTLP metric
+// exporters. A retry wrapper where needed, and a bounded span batch queue.
 //
-// Retries, as the 0.223 exporters do them:
-// - http/protobuf: the official exporter retries 429, 502, 503, 504, timeouts
-//   and connection errors (ECONNREFUSED, ECONNRESET, ...) up to 5 times with
-//   jittered exponential backoff (1 s, x1.5, max 5 s), honours Retry-After,
-//   and gives up when the next try would pass the export timeout. We rely on it.
-// - grpc: the official exporter does not retry at all (every gRPC error is a
-//   final failure). RetryingExporter adds the OTLP/gRPC rules: CANCELLED,
-//   DEADLINE_EXCEEDED, ABORTED, OUT_OF_RANGE, UNAVAILABLE and DATA_LOSS are
-//   retried; RESOURCE_EXHAUSTED only when the server sent RetryInfo; the
-//   server's RetryInfo.retry_delay is honoured; otherwise the same jittered
-//   backoff as the HTTP exporter. Retries stop when the next one would start
-//   after the export timeout (an attempt under way may still run its own
-//   timeout, so one export takes at most about twice OTEL_EXPORTER_OTLP_TIMEOUT).
+// Retries, per the OTLP specification:
+// - spans, both transports: RetryingExporter retries with jittered exponential
+//   backoff (1 s, x1.5, max 5 s, 5 retries by default) and stops when the next
+//   try would start after the export timeout (an attempt under way may still
+//   run its own timeout, so one export takes at most about twice
+//   OTEL_EXPORTER_OTLP_TIMEOUT). gRPC: CANCELLED, DEADLINE_EXCEEDED, ABORTED,
+//   OUT_OF_RANGE, UNAVAILABLE and DATA_LOSS are retried; RESOURCE_EXHAUSTED
+//   only when the server sent RetryInfo, whose retry_delay is honoured. HTTP:
+//   429, 502, 503, 504, timeouts and connection errors (ECONNREFUSED, ...) are
+//   retried, Retry-After honoured; other statuses are final.
+// - metrics over http/protobuf: the official exporter (0.223) retries itself,
+//   by the same rules. Over grpc it does not retry at all: RetryingExporter
+//   wraps it with the gRPC rules above.
 //
-// SpanBatcher is a BatchSpanProcessor-like queue: bounded (drops counted), one
-// export in flight, batches of maxExportBatchSize, a schedule delay, each
-// export bounded by the BSP export timeout. A failing collector is logged once,
-// then counted; recovery is logged once.
+// SpanBatcher is a BatchSpanProcessor-like queue of sampled records: bounded
+// (drops counted), one export in flight, batches of maxExportBatchSize, a
+// schedule delay, each export bounded by the BSP export timeout. A failing
+// collector is logged once, then counted; recovery is logged once. Spans a
+// collector refuses (partial success) are counted as failed and logged once.
 
 import * as fs from 'node:fs';
 import { credentials, Metadata, status as grpcStatus, type ChannelCredentials } from '@grpc/grpc-js';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
-import { OTLPTraceExporter as GrpcTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
-import { OTLPTraceExporter as ProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { OTLPMetricExporter as GrpcMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { OTLPMetricExporter as ProtoMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
 import type { AggregationTemporality, InstrumentType, ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import type { Resource } from '@opentelemetry/resources';
+import type { TraceRecord } from '../correlate/trace-record';
 import type { Logger } from '../util/log';
 import type { BatchConfig, OtlpSignalConfig, RetryConfig, TemporalityPreference } from './config';
+import type { EncodedSpans, SpanEncoder } from './otlp-encode';
+import { fields } from './protobuf';
+import { classifyHttpError, grpcAddress, GrpcTraceTransport, HttpTraceTransport, type SpanExportResult } from './trace-transport';
 
-/** What the pipeline needs of an exporter (SpanExporter and PushMetricExporter both fit). */
-export interface Exporter<T> {
-  export(items: T, resultCallback: (result: ExportResult) => void): void;
+/**
+ * What the pipeline needs of an exporter (PushMetricExporter fits; span
+ * transports take encoded requests). An exporter may read what it was given
+ * until it calls back, and not after.
+ */
+export interface Exporter<T, R extends ExportResult = ExportResult> {
+  export(items: T, resultCallback: (result: R) => void): void;
   shutdown(): Promise<void>;
   forceFlush?(): Promise<void>;
 }
@@ -68,10 +76,14 @@ const RETRYABLE_GRPC = new Set<number>([
   grpcStatus.DATA_LOSS,
 ]);
 
-export interface GrpcErrorClass {
+/** Whether a failed attempt is worth another, and when the server asked for it. */
+export interface RetryClass {
   readonly retryable: boolean;
-  /** RetryInfo.retry_delay from the server, in ms. */
+  /** The server's delay (RetryInfo.retry_delay, Retry-After), in ms. */
   readonly retryDelayMillis?: number;
+}
+
+export interface GrpcErrorClass extends RetryClass {
   /** Low-cardinality name for counters and logs (the gRPC status name, or "unknown"). */
   readonly name: string;
 }
@@ -132,75 +144,34 @@ export function retryDelayFromStatusDetails(buf: Buffer): number | undefined {
   return undefined;
 }
 
-interface PbField {
-  num: number;
-  varint?: bigint;
-  bytes?: Buffer;
-}
-
-/** Minimal protobuf wire reader (varint, 64-bit, length-delimited, 32-bit). Throws on truncation. */
-function* fields(buf: Buffer): Generator<PbField> {
-  let pos = 0;
-  const varint = (): bigint => {
-    let result = 0n;
-    let shift = 0n;
-    for (;;) {
-      if (pos >= buf.length || shift > 63n) throw new Error('truncated varint');
-      const b = buf[pos++]!;
-      result |= BigInt(b & 0x7f) << shift;
-      if ((b & 0x80) === 0) return result;
-      shift += 7n;
-    }
-  };
-  while (pos < buf.length) {
-    const tag = Number(varint());
-    const num = tag >>> 3;
-    const wire = tag & 7;
-    if (wire === 0) yield { num, varint: varint() };
-    else if (wire === 1) {
-      if (pos + 8 > buf.length) throw new Error('truncated');
-      pos += 8;
-      yield { num };
-    } else if (wire === 2) {
-      const len = Number(varint());
-      if (pos + len > buf.length) throw new Error('truncated');
-      yield { num, bytes: buf.subarray(pos, pos + len) };
-      pos += len;
-    } else if (wire === 5) {
-      if (pos + 4 > buf.length) throw new Error('truncated');
-      pos += 4;
-      yield { num };
-    } else throw new Error(`wire type ${wire}`);
-  }
-}
-
 export interface RetryStats {
   /** Attempts after the first. */
   retries: number;
 }
 
-/** Retries an OTLP/gRPC export per the OTLP rules (see the header). */
-export class RetryingExporter<T> implements Exporter<T> {
+/** Retries an OTLP export per the OTLP rules (see the header); gRPC's unless told how to classify failures. */
+export class RetryingExporter<T, R extends ExportResult = ExportResult> implements Exporter<T, R> {
   readonly stats: RetryStats = { retries: 0 };
   private readonly pending = new Map<unknown, () => void>();
   private closed = false;
 
   constructor(
-    private readonly inner: Exporter<T>,
+    private readonly inner: Exporter<T, R>,
     private readonly retry: RetryConfig,
     private readonly timeoutMillis: number,
     private readonly timers: Timers = realTimers,
     private readonly random: () => number = Math.random,
+    private readonly classify: (error: unknown) => RetryClass = classifyGrpcError,
   ) {}
 
-  export(items: T, done: (result: ExportResult) => void): void {
+  export(items: T, done: (result: R) => void): void {
     const deadline = this.timers.now() + this.timeoutMillis;
     let attempt = 1;
     let backoff = this.retry.initialBackoffMillis;
     const run = () => {
       this.inner.export(items, (result) => {
         if (result.code === ExportResultCode.SUCCESS || this.closed) return done(result);
-        const c = classifyGrpcError(result.error);
+        const c = this.classify(result.error);
         if (!c.retryable || attempt >= this.retry.maxAttempts + 1) return done(result);
         const jittered = Math.min(backoff * (1 + (this.random() * 2 - 1) * this.retry.jitter), this.retry.maxBackoffMillis);
         backoff = Math.min(backoff * this.retry.backoffMultiplier, this.retry.maxBackoffMillis);
@@ -274,33 +245,44 @@ function httpAgentOptions(cfg: OtlpSignalConfig, warnings: string[]) {
   return { keepAlive: true, ...(ca ? { ca } : {}), ...(key && cert ? { key, cert } : {}) };
 }
 
+const DEFAULT_USER_AGENT = 'ebpf-otel-sidecar';
+
 export interface ExporterOptions {
   readonly retry: RetryConfig;
   readonly timers?: Timers;
+  /** User-Agent of span exports (the metric exporters send the SDK's). */
+  readonly userAgent?: string;
   /** Problems met while building (unreadable certificate files), one sentence each. */
   readonly warnings?: string[];
 }
 
 /** The OTLP span exporter for a configuration (gRPC wrapped for retries). */
-export function createSpanExporter(cfg: OtlpSignalConfig, opts: ExporterOptions): Exporter<ReadableSpan[]> {
+/** The OTLP transport for encoded spans, with the retries of its protocol. */
+export function createSpanExporter(cfg: OtlpSignalConfig, opts: ExporterOptions): Exporter<Buffer, SpanExportResult> {
   const warnings = opts.warnings ?? [];
+  const timers = opts.timers ?? realTimers;
+  const userAgent = opts.userAgent ?? DEFAULT_USER_AGENT;
   if (cfg.protocol === 'grpc') {
-    const inner = new GrpcTraceExporter({
-      url: cfg.url,
+    const transport = new GrpcTraceTransport({
+      address: grpcAddress(cfg.url),
       credentials: grpcCredentials(cfg, warnings),
       metadata: grpcMetadata(cfg.headers),
-      compression: compression(cfg.compression),
+      gzip: cfg.compression === 'gzip',
       timeoutMillis: cfg.timeoutMillis,
+      userAgent,
     });
-    return new RetryingExporter<ReadableSpan[]>(inner, opts.retry, cfg.timeoutMillis, opts.timers);
+    return new RetryingExporter(transport, opts.retry, cfg.timeoutMillis, timers, Math.random, classifyGrpcError);
   }
-  return new ProtoTraceExporter({
+  const transport = new HttpTraceTransport({
     url: cfg.url,
-    headers: { ...cfg.headers },
-    compression: compression(cfg.compression),
+    headers: cfg.headers,
+    gzip: cfg.compression === 'gzip',
     timeoutMillis: cfg.timeoutMillis,
-    httpAgentOptions: httpAgentOptions(cfg, warnings),
+    agentOptions: httpAgentOptions(cfg, warnings),
+    userAgent,
+    timers,
   });
+  return new RetryingExporter(transport, opts.retry, cfg.timeoutMillis, timers, Math.random, classifyHttpError);
 }
 
 export interface MetricExporter extends Exporter<ResourceMetrics> {
@@ -356,7 +338,7 @@ export function errorMessage(error: unknown): string {
 export interface SpanExportStats {
   /** Spans accepted by the collector. */
   exported: number;
-  /** Spans whose export failed (after retries). */
+  /** Spans whose export failed (after retries), the collector refused, or that could not be encoded. */
   failed: number;
   /** Spans dropped because the queue was full. */
   droppedQueueFull: number;
@@ -364,7 +346,7 @@ export interface SpanExportStats {
   droppedShutdown: number;
   /** Failed batch exports. */
   failedBatches: number;
-  /** Failures by reason (gRPC status name, http_<code>, timeout, ...). */
+  /** Failures by reason (gRPC status name, http_<code>, timeout, rejected, invalid_record, ...). */
   failuresByReason: Record<string, number>;
 }
 
@@ -377,7 +359,9 @@ export class SpanBatcher {
     failedBatches: 0,
     failuresByReason: {},
   };
-  private queue: ReadableSpan[] = [];
+  /** Queued records and their resources, index for index. */
+  private records: TraceRecord[] = [];
+  private resources: Resource[] = [];
   private timer: unknown;
   private inflight: Promise<void> | undefined;
   private stopped = false;
@@ -385,7 +369,8 @@ export class SpanBatcher {
   private failedSinceLog = 0;
 
   constructor(
-    private readonly exporter: Exporter<ReadableSpan[]>,
+    private readonly encoder: SpanEncoder,
+    private readonly exporter: Exporter<Buffer, SpanExportResult>,
     private readonly cfg: BatchConfig,
     private readonly log: Logger,
     /** Where spans go, for log lines. */
@@ -394,15 +379,16 @@ export class SpanBatcher {
   ) {}
 
   get queued(): number {
-    return this.queue.length;
+    return this.records.length;
   }
 
-  add(span: ReadableSpan): void {
+  /** Queues the span of a sampled record. */
+  add(record: TraceRecord, resource: Resource): void {
     if (this.stopped) {
       this.stats.droppedShutdown++;
       return;
     }
-    if (this.queue.length >= this.cfg.maxQueueSize) {
+    if (this.records.length >= this.cfg.maxQueueSize) {
       this.stats.droppedQueueFull++;
       this.log.warnOnce(
         'otel-span-queue-full',
@@ -410,15 +396,16 @@ export class SpanBatcher {
       );
       return;
     }
-    this.queue.push(span);
-    if (this.queue.length >= this.cfg.maxExportBatchSize) this.kick();
+    this.records.push(record);
+    this.resources.push(resource);
+    if (this.records.length >= this.cfg.maxExportBatchSize) this.kick();
     else this.schedule();
   }
 
   /** Exports everything queued, within `timeoutMillis`. */
   async forceFlush(timeoutMillis = this.cfg.exportTimeoutMillis): Promise<void> {
     const deadline = this.timers.now() + timeoutMillis;
-    while ((this.queue.length > 0 || this.inflight) && this.timers.now() < deadline) {
+    while ((this.records.length > 0 || this.inflight) && this.timers.now() < deadline) {
       if (!this.inflight) this.kick();
       const current = this.inflight;
       if (!current) break;
@@ -434,8 +421,9 @@ export class SpanBatcher {
     this.timer = undefined;
     await this.forceFlush(timeoutMillis);
     this.stopped = true;
-    this.stats.droppedShutdown += this.queue.length;
-    this.queue = [];
+    this.stats.droppedShutdown += this.records.length;
+    this.records = [];
+    this.resources = [];
     await raceTimeout(this.exporter.shutdown().catch(() => {}), Math.max(0, deadline - this.timers.now()), this.timers);
   }
 
@@ -448,29 +436,44 @@ export class SpanBatcher {
   }
 
   private kick(): void {
-    if (this.inflight || this.queue.length === 0) return;
+    if (this.inflight || this.records.length === 0) return;
     if (this.timer !== undefined) {
       this.timers.clearTimeout(this.timer);
       this.timer = undefined;
     }
-    const batch = this.queue.splice(0, this.cfg.maxExportBatchSize);
-    this.inflight = this.exportBatch(batch).then(() => {
+    const n = Math.min(this.cfg.maxExportBatchSize, this.records.length);
+    const records = this.records.splice(0, n);
+    const resources = this.resources.splice(0, n);
+    this.inflight = this.exportBatch(records, resources).then(() => {
       this.inflight = undefined;
       if (this.stopped) return;
-      if (this.queue.length >= this.cfg.maxExportBatchSize) this.kick();
-      else if (this.queue.length > 0) this.schedule();
+      if (this.records.length >= this.cfg.maxExportBatchSize) this.kick();
+      else if (this.records.length > 0) this.schedule();
     });
   }
 
-  private exportBatch(batch: ReadableSpan[]): Promise<void> {
+  private exportBatch(records: TraceRecord[], resources: Resource[]): Promise<void> {
+    let encoded: EncodedSpans;
+    try {
+      encoded = this.encoder.encode(records, resources);
+    } catch (e) {
+      this.failed(records.length, e);
+      return Promise.resolve();
+    }
+    if (encoded.invalid > 0) this.invalid(encoded.invalid);
+    const n = encoded.spans;
+    if (n === 0) {
+      encoded.release();
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       let settled = false;
-      const finish = (result: ExportResult) => {
+      const finish = (result: SpanExportResult) => {
         if (settled) return;
         settled = true;
         this.timers.clearTimeout(guard);
-        if (result.code === ExportResultCode.SUCCESS) this.succeeded(batch.length);
-        else this.failed(batch.length, result.error);
+        if (result.code === ExportResultCode.SUCCESS) this.succeeded(n, result);
+        else this.failed(n, result.error);
         resolve();
       };
       const guard = this.timers.setTimeout(
@@ -478,15 +481,28 @@ export class SpanBatcher {
         this.cfg.exportTimeoutMillis,
       );
       try {
-        this.exporter.export(batch, finish);
+        // The exporter reads the bytes until it calls back, which may be after the guard gave up on it.
+        this.exporter.export(encoded.bytes, (result) => {
+          encoded.release();
+          finish(result);
+        });
       } catch (e) {
         finish({ code: ExportResultCode.FAILED, error: e as Error });
       }
     });
   }
 
-  private succeeded(n: number): void {
-    this.stats.exported += n;
+  private succeeded(n: number, result: SpanExportResult): void {
+    const partial = result.partialSuccess;
+    const rejected = partial ? Math.min(n, partial.rejectedSpans) : 0;
+    this.stats.exported += n - rejected;
+    if (rejected > 0) this.count('rejected', rejected);
+    if (partial) {
+      this.log.warnOnce(
+        'otel-span-partial-success',
+        `${this.destination} rejected ${partial.rejectedSpans} of ${n} spans: ${partial.errorMessage || '(no message)'}; later rejections are counted (ebpf_otel.span.export_failures, error.type=rejected)`,
+      );
+    }
     if (this.failing) {
       this.failing = false;
       this.log.info(`span export to ${this.destination} recovered (${this.failedSinceLog} spans failed meanwhile)`);
@@ -495,10 +511,8 @@ export class SpanBatcher {
   }
 
   private failed(n: number, error: unknown): void {
-    this.stats.failed += n;
     this.stats.failedBatches++;
-    const reason = errorName(error);
-    this.stats.failuresByReason[reason] = (this.stats.failuresByReason[reason] ?? 0) + n;
+    this.count(errorName(error), n);
     this.failedSinceLog += n;
     if (!this.failing) {
       this.failing = true;
@@ -506,6 +520,17 @@ export class SpanBatcher {
         `cannot export spans to ${this.destination}: ${errorMessage(error)}; ${n} spans dropped, later failures are counted (ebpf_otel.span.export_failures) until export recovers`,
       );
     }
+  }
+
+  /** Records whose ids or times are malformed: never sent, so never a wrong span. */
+  private invalid(n: number): void {
+    this.count('invalid_record', n);
+    this.log.warnOnce('otel-span-invalid', `${n} records with malformed trace ids or times were not exported; such records are counted (ebpf_otel.span.export_failures, error.type=invalid_record)`);
+  }
+
+  private count(reason: string, n: number): void {
+    this.stats.failed += n;
+    this.stats.failuresByReason[reason] = (this.stats.failuresByReason[reason] ?? 0) + n;
   }
 }
 

@@ -8,6 +8,7 @@ import { TraceState, type InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type { TraceRecord } from '../correlate/trace-record';
+import { addOffset64, uint64Parts, type Uint64Parts } from '../capture/clock';
 
 /** OTel's default attribute count limit per span. */
 export const MAX_SPAN_ATTRIBUTES = 128;
@@ -29,6 +30,23 @@ export interface SpanBuildContext {
 /** A fixed-offset converter (tests, replays): monotonic ns + offset, as HrTime. */
 export function fixedOffsetHrTime(offsetNs: bigint): (monoNs: number) => HrTime {
   return (monoNs) => toHrTime(BigInt(monoNs) + offsetNs);
+}
+
+/** CLOCK_MONOTONIC ns -> wall clock, both ways spans need it, exactly (capture/clock.ts WallClock has both). */
+export interface SpanClock {
+  /** As HrTime, for ReadableSpans (console output). */
+  toHrTime(monoNs: number): HrTime;
+  /** As the halves of the uint64 wall-clock ns, into `out` (OTLP fixed64 times; no allocation). */
+  toWallNs64(monoNs: number, out: Uint64Parts): void;
+}
+
+/** A fixed-offset SpanClock (tests, replays). */
+export function fixedOffsetClock(offsetNs: bigint): SpanClock {
+  const offset = uint64Parts(offsetNs);
+  return {
+    toHrTime: fixedOffsetHrTime(offsetNs),
+    toWallNs64: (monoNs, out) => addOffset64(monoNs, offset, out),
+  };
 }
 
 /** A non-negative nanosecond count as HrTime, exactly (below 2^53). */

@@ -1,13 +1,12 @@
 // The OTel layer as the rest of the agent sees it: TraceRecords in, spans and
 // metrics out (OTLP or console), health counters, a bounded shutdown.
 //
-//   const telemetry = createTelemetry(loadOtelConfig(process.env, flags), { toHrTime, logger, procfs });
+//   const telemetry = createTelemetry(loadOtelConfig(process.env, flags), { clock, logger, procfs });
 //   telemetry.registerAgentHealth(() => ({ eventsCaptured, eventsLost, ... }));
 //   telemetry.record(records);                  // from correlate (TelemetrySink)
 //   telemetry.processExec(p) / telemetry.processExited(p, info);
 //   await telemetry.shutdown(5000);             // flushes spans and metrics, then closes
 
-import type { HrTime } from '@opentelemetry/api';
 import * as os from 'node:os';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import { ProcFs } from '../capture/procfs';
@@ -17,9 +16,10 @@ import { ConsolePrinter, type ConsoleStats } from './console';
 import { createMetricExporter, createSpanExporter, realTimers, SpanBatcher, type Exporter, type MetricExporter, type SpanExportStats, type Timers } from './export';
 import { MetricsPipeline, registerAgentMetrics, type AgentHealth, type MetricsStats } from './metrics';
 import { ProcessResources, type ExitInfo, type ResourceStats } from './resource';
-import { recordToSpan, type SpanBuildContext } from './spans';
+import { SpanEncoder } from './otlp-encode';
+import { recordToSpan, type SpanBuildContext, type SpanClock } from './spans';
+import type { SpanExportResult } from './trace-transport';
 import type { ProcessIdentity, TraceRecord } from '../correlate/trace-record';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 
 export const SCOPE_NAME = 'ebpf-otel-sidecar';
 
@@ -33,8 +33,8 @@ export function agentVersion(): string {
 }
 
 export interface TelemetryDeps {
-  /** CLOCK_MONOTONIC ns -> wall-clock HrTime (capture/clock.ts WallClock.toHrTime). */
-  readonly toHrTime: (monoNs: number) => HrTime;
+  /** CLOCK_MONOTONIC ns -> wall clock (capture/clock.ts WallClock). */
+  readonly clock: SpanClock;
   readonly logger: Logger;
   readonly procfs?: ProcFs;
   /** The agent's own environment (Kubernetes variables); default process.env. */
@@ -44,8 +44,8 @@ export interface TelemetryDeps {
   readonly write?: (line: string) => void;
   readonly timers?: Timers;
   readonly version?: string;
-  /** Replaces the OTLP exporters (tests). */
-  readonly spanExporter?: Exporter<ReadableSpan[]>;
+  /** Replace the OTLP transports (tests, benchmarks): spans arrive encoded, as ExportTraceServiceRequests. */
+  readonly spanExporter?: Exporter<Buffer, SpanExportResult>;
   readonly metricExporter?: MetricExporter;
 }
 
@@ -82,12 +82,14 @@ export class Telemetry {
       captureCommandArgs: config.resource.captureCommandArgs,
       maxProcesses: config.resource.maxProcesses,
     });
-    this.spanContext = { toHrTime: deps.toHrTime, scope };
+    const clock = deps.clock;
+    this.spanContext = { toHrTime: (ns) => clock.toHrTime(ns), scope };
 
     const t = config.traces;
     if (t.exporter === 'otlp' && t.otlp) {
-      const exporter = deps.spanExporter ?? createSpanExporter(t.otlp, { retry: config.retry, timers, warnings });
-      this.batcher = new SpanBatcher(exporter, config.batch, deps.logger, `${t.otlp.url} (${t.otlp.protocol})`, timers);
+      const exporter = deps.spanExporter ?? createSpanExporter(t.otlp, { retry: config.retry, timers, warnings, userAgent: `${SCOPE_NAME}/${version}` });
+      const encoder = new SpanEncoder(scope, clock);
+      this.batcher = new SpanBatcher(encoder, exporter, config.batch, deps.logger, `${t.otlp.url} (${t.otlp.protocol})`, timers);
     } else if (t.exporter === 'console') {
       this.console = new ConsolePrinter({ write: deps.write ?? ((l) => process.stdout.write(l + '\n')), timers });
     }
@@ -121,10 +123,8 @@ export class Telemetry {
           this.counts.unsampled++;
           continue;
         }
-        if (!this.batcher && !this.console) continue;
-        const span = recordToSpan(tr, this.resources.resourceFor(tr.process), this.spanContext);
-        if (this.batcher) this.batcher.add(span);
-        else this.console?.onSpan(span);
+        if (this.batcher) this.batcher.add(tr, this.resources.resourceFor(tr.process));
+        else if (this.console) this.console.onSpan(recordToSpan(tr, this.resources.resourceFor(tr.process), this.spanContext));
       } catch (e) {
         this.counts.rejected++;
         this.deps.logger.warnOnce('otel-record-rejected', `a record could not be exported: ${(e as Error).message}`);

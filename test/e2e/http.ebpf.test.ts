@@ -115,7 +115,7 @@ test('Python threaded server hit by curl, `run --exe python3`: one SERVER span p
     t.like(a.resource, { 'service.name': 'e2e-python', 'process.pid': server.pid, 'telemetry.distro.name': 'ebpf-otel-sidecar' });
 
     // Duration histograms: counts per route and status, exported at shutdown.
-    const points = receiver.latestPoints('http.server.request.duration').filter((p) => p.resource['process.pid'] === server.pid);
+    const points = receiver.latestPoints('http.server.request.duration', (p) => p.resource['process.pid'] === server.pid);
     const counts = Object.fromEntries(points.map((p) => [`${p.attributes['http.route']} ${p.attributes['http.response.status_code']}`, p.histogram!.count]));
     t.deepEqual(counts, { '/items/{id} 200': 2, '/slow 200': 1, '/fail 503': 1, '/missing 404': 1 });
     const slowPoint = points.find((p) => p.attributes['http.route'] === '/slow')!;

@@ -123,6 +123,16 @@ const T = {
 
 const TO_OBJECT: protobuf.IConversionOptions = { longs: String, enums: Number, defaults: true, oneofs: true, arrays: true };
 
+/** An ExportTraceServiceRequest decoded with the official schema, as a plain object (every field, defaults included). */
+export function decodeTraceRequest(bytes: Uint8Array): Record<string, unknown> {
+  return T.traceReq.toObject(T.traceReq.decode(Buffer.from(bytes)), TO_OBJECT);
+}
+
+/** A serialized ExportTraceServiceResponse (with partial_success when given). */
+export function traceResponse(partialSuccess?: { rejectedSpans: number; errorMessage: string }): Buffer {
+  return Buffer.from(T.traceRes.encode(T.traceRes.create(partialSuccess ? { partialSuccess } : {})).finish());
+}
+
 /** Serialized google.rpc.Status carrying a RetryInfo. */
 export function statusWithRetryInfo(code: number, message: string, retryDelayMillis: number): Buffer {
   const seconds = Math.floor(retryDelayMillis / 1000);
@@ -170,6 +180,7 @@ export class OtlpReceiver {
   readonly points: ReceivedPoint[] = [];
   readonly calls: ReceivedCall[] = [];
   private failures: { remaining: number; failure: Failure }[] = [];
+  private partials: { rejectedSpans: number; errorMessage: string }[] = [];
   private waiters: (() => void)[] = [];
 
   private constructor(
@@ -208,6 +219,11 @@ export class OtlpReceiver {
     this.failures.push({ remaining: count, failure });
   }
 
+  /** The next trace exports that succeed answer with these partial_success values, one each. */
+  respondPartially(...partials: { rejectedSpans: number; errorMessage: string }[]): void {
+    this.partials.push(...partials);
+  }
+
   /** Resolves once `predicate` holds (checked after every call), or rejects after `timeoutMs`. */
   async waitFor(predicate: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
     const deadline = Date.now() + timeoutMs;
@@ -235,9 +251,13 @@ export class OtlpReceiver {
     return calls();
   }
 
-  /** Points of metric `name`, from the latest call that carried that metric. */
-  latestPoints(name: string): ReceivedPoint[] {
-    const of = this.points.filter((p) => p.metric.name === name);
+  /**
+   * Points of metric `name` (and `where`, when given), from the latest call
+   * that carried such points: with `where`, another agent's later export does
+   * not hide them.
+   */
+  latestPoints(name: string, where: (p: ReceivedPoint) => boolean = () => true): ReceivedPoint[] {
+    const of = this.points.filter((p) => p.metric.name === name && where(p));
     if (of.length === 0) return [];
     const last = of[of.length - 1]!.call;
     return of.filter((p) => p.call === last);
@@ -248,6 +268,7 @@ export class OtlpReceiver {
     this.points.length = 0;
     this.calls.length = 0;
     this.failures = [];
+    this.partials = [];
   }
 
   async close(): Promise<void> {
@@ -310,8 +331,7 @@ export class OtlpReceiver {
             return;
           }
           this.calls.push({ signal, transport: 'grpc', atMs: Date.now(), outcome: 'ok', headers });
-          const res = signal === 'traces' ? T.traceRes : T.metricsRes;
-          callback(null, Buffer.from(res.encode(res.create({})).finish()));
+          callback(null, this.response(signal));
           this.notify();
         },
       });
@@ -350,11 +370,15 @@ export class OtlpReceiver {
           return;
         }
         this.calls.push({ signal, transport: 'http', atMs: Date.now(), outcome: 'ok', headers });
-        const type = signal === 'traces' ? T.traceRes : T.metricsRes;
-        res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(Buffer.from(type.encode(type.create({})).finish()));
+        res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(this.response(signal));
         this.notify();
       });
     });
+  }
+
+  private response(signal: Signal): Buffer {
+    if (signal === 'metrics') return Buffer.from(T.metricsRes.encode(T.metricsRes.create({})).finish());
+    return traceResponse(this.partials.shift());
   }
 
   private ingest(signal: Signal, transport: Transport, body: Buffer): void {

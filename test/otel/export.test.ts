@@ -1,8 +1,11 @@
 import test, { type ExecutionContext } from 'ava';
+import * as http2 from 'node:http2';
 import * as net from 'node:net';
+import * as zlib from 'node:zlib';
 import { Metadata, status } from '@grpc/grpc-js';
 import { classifyGrpcError, retryDelayFromStatusDetails } from '../../src/otel/export';
-import { OtlpReceiver, statusWithRetryInfo } from '../helpers/otlp-receiver';
+import { classifyHttpError, grpcAddress, OtlpHttpError, OtlpTimeoutError, parseRetryAfter } from '../../src/otel/trace-transport';
+import { decodeTraceRequest, OtlpReceiver, statusWithRetryInfo } from '../helpers/otlp-receiver';
 import { SERVER_DURATION, sleep, traceRecord } from './fixtures';
 import { harness, OFFSET } from './harness';
 
@@ -149,14 +152,100 @@ test('OTLP/HTTP: 503 is retried after Retry-After; 400 is not retried', async (t
   t.deepEqual(telemetry.health().spans.failuresByReason, { http_400: 1 });
 });
 
-test('headers reach the collector on both transports', async (t) => {
+test('headers and our user agent reach the collector on both transports', async (t) => {
   for (const transport of ['grpc', 'http'] as const) {
     const { receiver, telemetry } = await harness(t, transport, {}, { OTEL_EXPORTER_OTLP_HEADERS: 'x-api-key=s%3Dcret' });
     telemetry.record([traceRecord()]);
     await telemetry.forceFlush(5000);
     const [call] = await receiver.waitForCalls(1, 5000, 'traces');
     t.is(call!.headers['x-api-key'], 's=cret', transport);
+    t.true(call!.headers['user-agent']!.startsWith('ebpf-otel-sidecar/0.1.0'), call!.headers['user-agent']);
   }
+});
+
+test('gzip over HTTP', async (t) => {
+  const { receiver, telemetry } = await harness(t, 'http', { compression: 'gzip' });
+  telemetry.record([traceRecord({ spanId: '2222222222222222' }, { attributes: { 'url.path': '/a'.repeat(500) } })]);
+  await telemetry.forceFlush(5000);
+  const [span] = await receiver.waitForSpans(1);
+  t.is(span!.spanId, '2222222222222222');
+  t.is(span!.attributes['url.path'], '/a'.repeat(500));
+  t.is(receiver.calls[0]!.headers['content-encoding'], 'gzip');
+});
+
+test('gzip over gRPC: a compressed message, flagged and announced', async (t) => {
+  // A bare HTTP/2 server sees what grpc-js servers hide: the encoding header and the message's compressed flag.
+  const server = http2.createServer();
+  const seen: { encoding?: string; flag?: number; request?: Buffer }[] = [];
+  server.on('stream', (stream, headers) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const message = body.subarray(5, 5 + body.readUInt32BE(1));
+      seen.push({ encoding: headers['grpc-encoding'] as string, flag: body[0]!, request: zlib.gunzipSync(message) });
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+      stream.end(Buffer.from([0, 0, 0, 0, 0]));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => server.close());
+  const port = (server.address() as net.AddressInfo).port;
+  const { telemetry } = await harness(t, 'none', { endpoint: `http://127.0.0.1:${port}`, protocol: 'grpc', compression: 'gzip' });
+  telemetry.record([traceRecord({ spanId: '3333333333333333' })]);
+  await telemetry.forceFlush(5000);
+  t.is(telemetry.health().spans.exported, 1);
+  t.is(seen.length, 1);
+  t.is(seen[0]!.encoding, 'gzip');
+  t.is(seen[0]!.flag, 1, 'compressed');
+  const spans = (decodeTraceRequest(seen[0]!.request!)['resourceSpans'] as any[])[0].scopeSpans[0].spans; // eslint-disable-line @typescript-eslint/no-explicit-any
+  t.is(Buffer.from(spans[0].spanId).toString('hex'), '3333333333333333');
+});
+
+async function partialSuccess(t: ExecutionContext, transport: 'grpc' | 'http') {
+  const { receiver, telemetry, logger } = await harness(t, transport);
+  receiver.respondPartially({ rejectedSpans: 2, errorMessage: 'spans too old' }, { rejectedSpans: 1, errorMessage: 'again' });
+  telemetry.record([traceRecord(), traceRecord(), traceRecord()]);
+  await telemetry.forceFlush(5000);
+  telemetry.record([traceRecord(), traceRecord()]);
+  await telemetry.forceFlush(5000);
+  await receiver.waitForSpans(5);
+  const h = telemetry.health().spans;
+  t.is(h.exported, 2);
+  t.is(h.failed, 3);
+  t.is(h.failedBatches, 0, 'a partial success is no failed export');
+  t.deepEqual(h.failuresByReason, { rejected: 3 });
+  const lines = logger.lines.filter((l) => l.includes('rejected'));
+  t.is(lines.length, 1, logger.lines.join('\n'));
+  t.regex(lines[0]!, /rejected 2 of 3 spans: spans too old/);
+  t.false(logger.lines.some((l) => l.includes('cannot export')));
+}
+test('partial success over gRPC: rejected spans counted as failed, the message logged once', partialSuccess, 'grpc');
+test('partial success over HTTP: the same', partialSuccess, 'http');
+
+test('OTLP/HTTP: a collector that never answers times out and fails as timeout', async (t) => {
+  const sockets = new Set<net.Socket>();
+  const silent = net.createServer((s) => sockets.add(s));
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+    silent.close();
+  });
+  const port = (silent.address() as net.AddressInfo).port;
+  const { telemetry, logger } = await harness(t, 'none', {
+    endpoint: `http://127.0.0.1:${port}`,
+    protocol: 'http/protobuf',
+    // Long enough for the server to see the connection on a loaded machine.
+    timeoutMillis: 1000,
+    retry: { maxAttempts: 1, initialBackoffMillis: 20, maxBackoffMillis: 20 },
+  });
+  telemetry.record([traceRecord(), traceRecord()]);
+  await telemetry.forceFlush(5000);
+  const h = telemetry.health().spans;
+  t.deepEqual(h.failuresByReason, { timeout: 2 });
+  t.is(sockets.size, 1, 'the attempt used the whole export timeout: no time is left for a retry');
+  t.regex(logger.lines.find((l) => l.includes('cannot export spans'))!, /timed out after 1000 ms/);
 });
 
 async function closedPort(): Promise<number> {
@@ -220,6 +309,37 @@ test('RetryInfo is read from grpc-status-details-bin', (t) => {
   t.is(retryDelayFromStatusDetails(statusWithRetryInfo(8, 'slow down', 2250.5)), 2250.5);
   t.is(retryDelayFromStatusDetails(Buffer.from([0x08, 0x0e])), undefined, 'a status without details');
   t.is(retryDelayFromStatusDetails(Buffer.from([0x1a, 0x40, 0x01])), undefined, 'truncated');
+});
+
+test('OTLP/HTTP failure classification: 429, 502, 503, 504, timeouts and connection errors are retried', (t) => {
+  for (let code = 400; code <= 504; code++) {
+    t.is(classifyHttpError(new OtlpHttpError(code, 'x')).retryable, [429, 502, 503, 504].includes(code), String(code));
+  }
+  t.deepEqual(classifyHttpError(new OtlpHttpError(503, 'x', 2000)), { retryable: true, retryDelayMillis: 2000 });
+  t.deepEqual(classifyHttpError(new OtlpHttpError(400, 'x', 2000)), { retryable: false });
+  t.true(classifyHttpError(new OtlpTimeoutError('timed out')).retryable);
+  t.true(classifyHttpError(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' })).retryable);
+  t.false(classifyHttpError(Object.assign(new Error('bad cert'), { code: 'CERT_HAS_EXPIRED' })).retryable);
+  t.false(classifyHttpError(new Error('Concurrent export limit reached')).retryable);
+});
+
+test('Retry-After: seconds or an HTTP date', (t) => {
+  const now = Date.parse('Wed, 25 Nov 2026 15:00:00 GMT');
+  t.is(parseRetryAfter('3', now), 3000);
+  t.is(parseRetryAfter(' 0 ', now), 0);
+  t.is(parseRetryAfter('Wed, 25 Nov 2026 15:00:07 GMT', now), 7000);
+  t.is(parseRetryAfter('Wed, 25 Nov 2026 14:00:00 GMT', now), 0, 'a date in the past');
+  t.is(parseRetryAfter('-5', now), undefined);
+  t.is(parseRetryAfter('soon', now), undefined);
+  t.is(parseRetryAfter(undefined, now), undefined);
+});
+
+test('gRPC target from the endpoint, as the official exporter derives it', (t) => {
+  t.is(grpcAddress('http://collector:4317'), 'collector:4317');
+  t.is(grpcAddress('https://collector:4317/ignored'), 'collector:4317');
+  t.is(grpcAddress(' collector:4317 '), 'collector:4317');
+  t.is(grpcAddress('http://[::1]:4317'), '[::1]:4317');
+  t.is(grpcAddress('unix:///run/otel.sock'), 'unix:///run/otel.sock');
 });
 
 test('gRPC status classification follows the OTLP table', (t) => {

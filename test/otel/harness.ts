@@ -1,6 +1,6 @@
 // A Telemetry wired to a real OTLP receiver and a fake /proc.
 
-import { fixedOffsetHrTime } from '../../src/otel/spans';
+import { fixedOffsetClock } from '../../src/otel/spans';
 import type { ExecutionContext } from 'ava';
 import { ProcFs } from '../../src/capture/procfs';
 import { loadOtelConfig, type Env, type OtelOptions } from '../../src/otel/config';
@@ -43,7 +43,7 @@ export async function harness(
     transport === 'grpc' ? { endpoint: r.grpcUrl, protocol: 'grpc' } : transport === 'http' ? { endpoint: r.httpUrl, protocol: 'http/protobuf' } : {};
   const config = loadOtelConfig(env, { retry: { initialBackoffMillis: 50, maxBackoffMillis: 200 }, ...endpoint, ...options });
   const telemetry = createTelemetry(config, {
-    toHrTime: fixedOffsetHrTime(OFFSET),
+    clock: fixedOffsetClock(OFFSET),
     logger,
     procfs: new ProcFs(fp.proc),
     agentEnv: {},
