@@ -119,6 +119,9 @@ export interface OtelOptions {
 const SIGNAL_PATH = { TRACES: 'v1/traces', METRICS: 'v1/metrics' } as const;
 type Signal = keyof typeof SIGNAL_PATH;
 
+/** The agent's span queue defaults (the variables still override them). */
+export const AGENT_BSP_DEFAULTS = { maxQueueSize: 16384, maxExportBatchSize: 1024 } as const;
+
 export function loadOtelConfig(env: Env = process.env, options: OtelOptions = {}): OtelConfig {
   const warnings: string[] = [];
   const str = (name: string): string | undefined => {
@@ -218,8 +221,12 @@ export function loadOtelConfig(env: Env = process.env, options: OtelOptions = {}
   if (temporalityRaw === 'cumulative' || temporalityRaw === 'delta' || temporalityRaw === 'lowmemory') temporality = temporalityRaw;
   else if (temporalityRaw !== undefined) warnings.push(`OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=${temporalityRaw} is not supported; using cumulative`);
 
-  let maxQueueSize = options.maxQueueSize ?? num('OTEL_BSP_MAX_QUEUE_SIZE', 2048, 1);
-  let maxExportBatchSize = options.maxExportBatchSize ?? num('OTEL_BSP_MAX_EXPORT_BATCH_SIZE', 512, 1);
+  // The SDK defaults (2048 queued, 512 a batch) suit one process's spans; an
+  // agent exports every traced process's, thousands a second: at 20k req/s
+  // 2048 is a tenth of a second of slack. 16384 queued records are ~30 MiB at
+  // most; batches of 1024 are ~0.5 MiB of OTLP.
+  let maxQueueSize = options.maxQueueSize ?? num('OTEL_BSP_MAX_QUEUE_SIZE', AGENT_BSP_DEFAULTS.maxQueueSize, 1);
+  let maxExportBatchSize = options.maxExportBatchSize ?? num('OTEL_BSP_MAX_EXPORT_BATCH_SIZE', AGENT_BSP_DEFAULTS.maxExportBatchSize, 1);
   if (maxExportBatchSize > maxQueueSize) {
     warnings.push(`OTEL_BSP_MAX_EXPORT_BATCH_SIZE (${maxExportBatchSize}) exceeds OTEL_BSP_MAX_QUEUE_SIZE (${maxQueueSize}); using ${maxQueueSize}`);
     maxExportBatchSize = maxQueueSize;

@@ -179,7 +179,9 @@ export class Telemetry {
     this.stopped = true;
     const deadline = Date.now() + timeoutMillis;
     this.console?.flush();
-    await this.batcher?.shutdown(timeoutMillis);
+    // Spans first, so the final health metrics count their flush, within 60%
+    // of the time: a slow span flush must not leave the metrics no time.
+    await this.batcher?.shutdown(this.metrics.enabled ? Math.floor(timeoutMillis * 0.6) : timeoutMillis);
     await this.metrics.shutdown(Math.max(0, deadline - Date.now()));
   }
 

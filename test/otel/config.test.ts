@@ -5,7 +5,7 @@ test('no endpoint: spans to the console, metrics off, spec defaults', (t) => {
   const c = loadOtelConfig({});
   t.is(c.traces.exporter, 'console');
   t.is(c.metrics.exporter, 'none');
-  t.deepEqual(c.batch, { maxQueueSize: 2048, maxExportBatchSize: 512, scheduleDelayMillis: 5000, exportTimeoutMillis: 30000 });
+  t.deepEqual(c.batch, { maxQueueSize: 16384, maxExportBatchSize: 1024, scheduleDelayMillis: 5000, exportTimeoutMillis: 30000 });
   t.is(c.metrics.exportIntervalMillis, 60000);
   t.is(c.metrics.temporality, 'cumulative');
   t.deepEqual(c.sampler, { kind: 'parentbased_always_on', ratio: 1, parentBased: true });
