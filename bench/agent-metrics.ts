@@ -89,10 +89,12 @@ export interface Drained {
 
 /**
  * Waits until the agent has digested everything it was sent: two metric
- * exports in a row with the same events, records and exported spans, an
- * empty span queue, and every exported span at the receiver. Its counters are
- * read at the time of an export, so "quiet between two exports" is what tells
- * a finished step from one still in the pipeline.
+ * exports in a row with the same events and records, every record accounted
+ * for as a span exported, dropped or failed (the agent must sample every
+ * record: an export in flight is in none of these), an empty span queue, and
+ * every exported span at the receiver. The counters are read at the time of an
+ * export, so "quiet between two exports" is what tells a finished step from
+ * one still in the pipeline.
  */
 export async function waitForAgentDrained(receiver: OtlpReceiver, timeoutMs: number): Promise<Drained> {
   const deadline = Date.now() + timeoutMs;
@@ -108,7 +110,7 @@ export async function waitForAgentDrained(receiver: OtlpReceiver, timeoutMs: num
     const quiet =
       cur.eventsCaptured === prev.eventsCaptured &&
       cur.records === prev.records &&
-      cur.spansExported === prev.spansExported &&
+      cur.records === cur.spansExported + cur.spansDroppedQueueFull + cur.spansDroppedShutdown + cur.spanExportFailures &&
       cur.spanQueueSize === 0 &&
       receiver.spansReceived === cur.spansExported;
     if (quiet) return { counters: cur, drained: true };
