@@ -2,7 +2,12 @@
 //
 //   node dist/bench/capacity.js [--target nginx|node] [--rates 2000,5000,10000] [--step-seconds 10]
 //                               [--sustain RATE [--seconds 60]] [--connections 64]
-//                               [--idle 10000] [--idle-settle-seconds 10] [--phases ramp,idle] [--json]
+//                               [--idle 10000] [--idle-rate 1000] [--idle-settle-seconds 10]
+//                               [--phases baseline,ramp,idle] [--metric-interval 1000] [--json]
+//
+// Baseline: the same rates against the same server without the agent: what
+// the load generator and the server deliver on this box at the time of the
+// run, the ceiling the ramp is read against.
 //
 // Ramp: one traced server, the real agent (`bin/ebpf-otel run --pid <server
 // pids>`, exporting OTLP/gRPC to an in-process OtlpReceiver that counts spans
@@ -18,10 +23,13 @@
 // and the receiver got exactly one span per request answered. `--sustain RATE`
 // is one step of --seconds (default 60) at RATE.
 //
-// Idle: a fresh server and agent; --idle keep-alive connections that each send
-// one request and then stay open (bench/idle-connections.ts); the agent's RSS
-// (VmRSS) and peak (VmHWM) before, once all are open, after
-// --idle-settle-seconds, and after closing them and settling again.
+// Idle: a fresh server and agent; --idle keep-alive connections, --idle-rate
+// a second, that each send one request and then stay open
+// (bench/idle-connections.ts); the agent's RSS (VmRSS) and peak (VmHWM)
+// before, with half and with all of them open, after --idle-settle-seconds,
+// and after closing them and settling again. The first half also pays for the
+// agent's one-off growth under load (young generation, native batch buffers),
+// so the second half's RSS per connection is the per-connection cost.
 //
 // The default target is nginx: one C worker serves a request for a fraction of
 // the CPU the Node http target needs, which leaves the most of two shared
@@ -46,7 +54,8 @@ import { cpuSecondsOf, peakRssOf, raiseOpenFileLimit, rssOf, sleep } from './pro
 import { startNginx, startNodeServer, type Server } from './servers';
 
 export type CapacityTarget = 'nginx' | 'node';
-export type Phase = 'ramp' | 'idle';
+export type Phase = 'baseline' | 'ramp' | 'idle';
+const PHASES: readonly Phase[] = ['baseline', 'ramp', 'idle'];
 
 export interface CapacityOptions {
   readonly target: CapacityTarget;
@@ -56,8 +65,9 @@ export interface CapacityOptions {
   readonly stepSeconds: number;
   /** Open-loop keep-alive connections. */
   readonly connections: number;
-  /** Idle keep-alive connections to open. */
+  /** Idle keep-alive connections to open, and how many a second. */
   readonly idle: number;
+  readonly idleRate: number;
   readonly idleSettleSeconds: number;
   /** The agent's metric export interval, ms. */
   readonly metricIntervalMs: number;
@@ -142,7 +152,20 @@ export interface IdleResult {
   readonly agent: AgentExit;
 }
 
+/** A rate without the agent. */
+export interface BaselineStep {
+  readonly rate: number;
+  readonly scheduled: number;
+  readonly answered: number;
+  readonly failed: number;
+  readonly achievedRate: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly cores: { readonly server: number; readonly load: number };
+}
+
 export interface CapacityResult {
+  readonly baseline?: BaselineStep[];
   readonly ramp?: RampResult;
   readonly idle?: IdleResult;
 }
@@ -179,6 +202,36 @@ async function stopAgent(agent: RunningAgent): Promise<AgentExit> {
 }
 
 const cpuOf = (pids: readonly number[]) => pids.reduce((a, p) => a + cpuSecondsOf(p), 0);
+
+// ------------------------------------------------------------------ baseline
+
+export async function runBaseline(o: CapacityOptions): Promise<BaselineStep[]> {
+  const server = await startTarget(o.target, 4096);
+  try {
+    const url = `http://127.0.0.1:${server.port}/small`;
+    await runOpenLoopProcess({ url, rate: 500, seconds: 1, connections: o.connections });
+    const steps: BaselineStep[] = [];
+    for (const rate of o.rates) {
+      o.log?.(`baseline: ${rate} req/s for ${o.stepSeconds} s, no agent`);
+      const serverCpu0 = cpuOf(server.pids);
+      const ol = await runOpenLoopProcess({ url, rate, seconds: o.stepSeconds, connections: o.connections });
+      const answered = ol.completed - ol.non2xx;
+      steps.push({
+        rate,
+        scheduled: ol.scheduled,
+        answered,
+        failed: ol.errors + ol.non2xx,
+        achievedRate: answered / ol.seconds,
+        p50Ms: ol.p50Ms,
+        p99Ms: ol.p99Ms,
+        cores: { server: (cpuOf(server.pids) - serverCpu0) / ol.seconds, load: ol.cpuSeconds / ol.seconds },
+      });
+    }
+    return steps;
+  } finally {
+    await server.stop();
+  }
+}
 
 // ------------------------------------------------------------------ ramp
 
@@ -285,8 +338,14 @@ async function memorySample(agent: RunningAgent, receiver: OtlpReceiver): Promis
 }
 
 /** Opens `n` idle connections, waits until the agent has digested their requests, samples memory. */
-async function openAndSample(agent: RunningAgent, receiver: OtlpReceiver, port: number, n: number): Promise<{ conns: IdleConnections; sample: MemorySample; drained: Drained }> {
-  const conns = await openIdleConnections(port, n);
+async function openAndSample(
+  agent: RunningAgent,
+  receiver: OtlpReceiver,
+  port: number,
+  n: number,
+  ratePerSecond: number,
+): Promise<{ conns: IdleConnections; sample: MemorySample; drained: Drained }> {
+  const conns = await openIdleConnections(port, n, { ratePerSecond });
   const drained = await waitForAgentDrained(receiver, DRAIN_TIMEOUT_MS * 2);
   const sample = { rssBytes: rssOf(agent.pid), peakRssBytes: peakRssOf(agent.pid), agentConnections: drained.counters.connections };
   return { conns, sample, drained };
@@ -301,10 +360,10 @@ export async function runIdle(o: CapacityOptions, receiver: OtlpReceiver): Promi
     agent = await startTracingAgent(server, receiver, o);
     const before = await memorySample(agent, receiver);
     const first = Math.floor(o.idle / 2);
-    o.log?.(`idle: opening ${first} connections, then ${o.idle - first} more`);
-    const half = await openAndSample(agent, receiver, server.port, first);
+    o.log?.(`idle: opening ${first} connections, then ${o.idle - first} more, ${o.idleRate} a second`);
+    const half = await openAndSample(agent, receiver, server.port, first, o.idleRate);
     opened.push(half.conns);
-    const full = await openAndSample(agent, receiver, server.port, o.idle - first);
+    const full = await openAndSample(agent, receiver, server.port, o.idle - first, o.idleRate);
     opened.push(full.conns);
     const open = half.conns.open + full.conns.open;
     o.log?.(`idle: ${open} open; settling ${o.idleSettleSeconds} s`);
@@ -348,15 +407,36 @@ export async function runCapacity(o: CapacityOptions): Promise<CapacityResult> {
   if (o.phases.includes('idle')) raiseOpenFileLimit(o.idle + 4096);
   const receiver = await OtlpReceiver.start({ keepSpans: false });
   try {
+    const baseline = o.phases.includes('baseline') ? await runBaseline(o) : undefined;
     const ramp = o.phases.includes('ramp') ? await runRamp(o, receiver) : undefined;
     const idle = o.phases.includes('idle') ? await runIdle(o, receiver) : undefined;
-    return { ...(ramp ? { ramp } : {}), ...(idle ? { idle } : {}) };
+    return { ...(baseline ? { baseline } : {}), ...(ramp ? { ramp } : {}), ...(idle ? { idle } : {}) };
   } finally {
     await receiver.close();
   }
 }
 
 const mib = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
+
+function table(header: string[], rows: string[][]): string {
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((row) => row[i]!.length)));
+  const line = (row: string[]) => row.map((c, i) => c.padStart(widths[i]!)).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n') + '\n';
+}
+
+export function formatBaseline(steps: readonly BaselineStep[]): string {
+  const header = ['rate/s', 'answered/due', 'achieved/s', 'p50/p99 ms', 'cores: server', 'load'];
+  const rows = steps.map((s) => [
+    String(s.rate),
+    `${s.answered}/${s.scheduled}` + (s.failed ? ` (${s.failed} failed)` : ''),
+    s.achievedRate.toFixed(0),
+    `${s.p50Ms.toFixed(2)}/${s.p99Ms.toFixed(1)}`,
+    s.cores.server.toFixed(2),
+    s.cores.load.toFixed(2),
+  ]);
+  return 'without the agent:\n' + table(header, rows);
+}
 
 export function formatRamp(r: RampResult): string {
   const header = [
@@ -382,13 +462,11 @@ export function formatRamp(r: RampResult): string {
     `${mib(s.agentRssBytes)} (${mib(s.agentPeakRssBytes)})`,
     (s.zeroLoss ? 'yes' : 'no') + (s.drained ? '' : ' (not drained)'),
   ]);
-  const all = [header, ...rows];
-  const widths = header.map((_, i) => Math.max(...all.map((row) => row[i]!.length)));
-  const line = (row: string[]) => row.map((c, i) => c.padStart(widths[i]!)).join('  ');
   const failing = r.steps.filter((s) => !s.zeroLoss && s.rate < r.highestZeroLossRate).map((s) => s.rate);
   return (
-    [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n') +
-    `\nhighest rate followed with zero loss and one span per request: ${r.highestZeroLossRate > 0 ? `${r.highestZeroLossRate} req/s` : 'none'}` +
+    'traced by the agent:\n' +
+    table(header, rows) +
+    `highest rate followed with zero loss and one span per request: ${r.highestZeroLossRate > 0 ? `${r.highestZeroLossRate} req/s` : 'none'}` +
     (failing.length ? ` (lower rates with loss: ${failing.join(', ')})` : '') +
     `\nagent exit ${r.agent.code}: ${r.agent.eventsCaptured} events over the run, lost ${r.agent.lostInKernel} in the kernel, ${r.agent.lostBehindQueue} behind the native queue\n`
   );
@@ -420,13 +498,14 @@ async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       target: { type: 'string', default: 'nginx' },
-      phases: { type: 'string', default: 'ramp,idle' },
+      phases: { type: 'string', default: PHASES.join(',') },
       rates: { type: 'string', default: '2000,5000,10000,15000,20000,25000,30000' },
       'step-seconds': { type: 'string', default: '10' },
       sustain: { type: 'string' },
       seconds: { type: 'string', default: '60' },
       connections: { type: 'string', default: '64' },
       idle: { type: 'string', default: '10000' },
+      'idle-rate': { type: 'string', default: '1000' },
       'idle-settle-seconds': { type: 'string', default: '10' },
       'metric-interval': { type: 'string', default: '1000' },
       json: { type: 'boolean', default: false },
@@ -435,7 +514,7 @@ async function main(): Promise<number> {
   const target = values.target as CapacityTarget;
   if (target !== 'nginx' && target !== 'node') throw new Error(`--target takes nginx or node, got ${JSON.stringify(values.target)}`);
   const phases = values.phases.split(',') as Phase[];
-  for (const p of phases) if (p !== 'ramp' && p !== 'idle') throw new Error(`--phases takes ramp and/or idle, got ${JSON.stringify(p)}`);
+  for (const p of phases) if (!PHASES.includes(p)) throw new Error(`--phases takes some of ${PHASES.join(',')}, got ${JSON.stringify(p)}`);
   const sustain = values.sustain !== undefined ? positive('--sustain', values.sustain) : undefined;
   const o: CapacityOptions = {
     target,
@@ -444,6 +523,7 @@ async function main(): Promise<number> {
     stepSeconds: sustain !== undefined ? positive('--seconds', values.seconds) : positive('--step-seconds', values['step-seconds']),
     connections: positive('--connections', values.connections),
     idle: positive('--idle', values.idle),
+    idleRate: positive('--idle-rate', values['idle-rate']),
     idleSettleSeconds: positive('--idle-settle-seconds', values['idle-settle-seconds']),
     metricIntervalMs: positive('--metric-interval', values['metric-interval']),
     log: (l) => process.stderr.write(`capacity: ${l}\n`),
@@ -458,6 +538,7 @@ async function main(): Promise<number> {
         `open loop over ${o.connections} connections, ${o.stepSeconds} s per step; agent metrics every ${o.metricIntervalMs} ms, ` +
         `span queue ${process.env['OTEL_BSP_MAX_QUEUE_SIZE'] ?? '2048 (default)'}\n`,
     );
+    if (r.baseline) process.stdout.write(formatBaseline(r.baseline));
     if (r.ramp) process.stdout.write(formatRamp(r.ramp));
     if (r.idle) process.stdout.write(formatIdle(r.idle));
   }

@@ -1,7 +1,9 @@
 // Many keep-alive connections that each send one request, read its response
 // and then stay open doing nothing: what an agent must hold per connection
-// when a server has many idle clients. Connections are opened `concurrency` at
-// a time (a listen backlog is finite); the caller raises the open-file limit.
+// when a server has many idle clients. Connections are opened at a steady
+// rate, at most `concurrency` at a time (a listen backlog is finite), so the
+// agent sees clients arrive rather than one burst; the caller raises the
+// open-file limit.
 
 import * as net from 'node:net';
 
@@ -47,14 +49,26 @@ function oneRequest(port: number, path: string): Promise<{ socket: net.Socket; s
   });
 }
 
-export async function openIdleConnections(port: number, n: number, path = '/small', concurrency = 256): Promise<IdleConnections> {
+export interface IdleOptions {
+  /** Connections opened per second (default 1000). */
+  readonly ratePerSecond?: number;
+  readonly concurrency?: number;
+  readonly path?: string;
+}
+
+export async function openIdleConnections(port: number, n: number, o: IdleOptions = {}): Promise<IdleConnections> {
+  const rate = o.ratePerSecond ?? 1000;
+  const path = o.path ?? '/small';
   const sockets: net.Socket[] = [];
   let failed = 0;
   let ok = 0;
   let next = 0;
+  const start = Date.now();
   const worker = async () => {
     while (next < n) {
+      const wait = start + (next * 1000) / rate - Date.now();
       next++;
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       try {
         const r = await oneRequest(port, path);
         sockets.push(r.socket);
@@ -64,7 +78,7 @@ export async function openIdleConnections(port: number, n: number, path = '/smal
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
+  await Promise.all(Array.from({ length: Math.min(o.concurrency ?? 256, n) }, worker));
   return {
     open: sockets.filter((s) => !s.destroyed).length,
     failed,

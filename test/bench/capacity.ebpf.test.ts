@@ -1,5 +1,5 @@
 // Smoke test of the capacity benchmark (bench/capacity.ts), eBPF: two low
-// rates and 200 idle connections against the real agent, a real server (nginx
+// rates without and with the agent, and 200 idle connections against the real agent, a real server (nginx
 // when installed, and always under REQUIRE_EBPF=1; else the Node target) and a
 // real OTLP receiver. At these rates nothing may be lost, so the counts it
 // prints must agree exactly: one record and one span per request answered,
@@ -7,7 +7,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { ebpfRequired, ebpfTest } from '../helpers/ebpf';
-import { formatIdle, formatRamp, runCapacity } from '../../bench/capacity';
+import { formatBaseline, formatIdle, formatRamp, runCapacity } from '../../bench/capacity';
 
 const installed = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 
@@ -18,19 +18,29 @@ ebpfTest.serial('bench capacity: exact counts at low rates and for 200 idle conn
   process.env['OTEL_BSP_SCHEDULE_DELAY'] = '200';
   const r = await runCapacity({
     target,
-    phases: ['ramp', 'idle'],
+    phases: ['baseline', 'ramp', 'idle'],
     rates: [200, 500],
     stepSeconds: 1,
     connections: 8,
     idle: 200,
+    idleRate: 2000,
     idleSettleSeconds: 1,
     metricIntervalMs: 500,
   });
+  const baseline = r.baseline!;
   const ramp = r.ramp!;
   const idle = r.idle!;
+  t.log(formatBaseline(baseline));
   t.log(formatRamp(ramp));
   t.log(formatIdle(idle));
 
+  t.deepEqual(
+    baseline.map((s) => [s.rate, s.scheduled, s.answered, s.failed]),
+    [
+      [200, 200, 200, 0],
+      [500, 500, 500, 0],
+    ],
+  );
   t.deepEqual(
     ramp.steps.map((s) => s.rate),
     [200, 500],
