@@ -57,6 +57,7 @@ ebpfTest.serial('bench capacity: exact counts at low rates and for 200 idle conn
     t.is(s.records, s.answered, `${at}: one record per request`);
     t.is(s.spansExported, s.answered, `${at}: one span exported per request`);
     t.is(s.spansReceived, s.answered, `${at}: one span received per request`);
+    t.true(s.agentLossless, at);
     t.true(s.zeroLoss, at);
     t.true(s.agentRssBytes > 0 && s.agentCpuSeconds > 0, `${at}: the agent's RSS and CPU were read`);
   }
