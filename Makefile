@@ -73,3 +73,13 @@ bench-overhead: build
 .PHONY: bench-unknown-traffic
 bench-unknown-traffic: build
 	node dist/bench/unknown-traffic.js $(BENCH_ARGS)
+
+# What the agent can follow on this machine: an open-loop ramp of request
+# rates against nginx traced by the agent (loss read from the agent's own
+# metrics, spans counted at a local OTLP receiver), then agent memory with
+# 10 000 idle keep-alive connections; needs root and nginx.
+# BENCH_ARGS, e.g. "--rates 5000,10000,20000", "--sustain 20000 --seconds 60",
+# "--phases idle --idle 10000", "--json".
+.PHONY: bench-capacity
+bench-capacity: build
+	node dist/bench/capacity.js $(BENCH_ARGS)

@@ -7,13 +7,15 @@
 // connection (no pipelining); due requests wait in one FIFO for a free one.
 // Responses are framed by Content-Length (both bench targets send it).
 //
-//   node dist/bench/open-loop.js --url http://127.0.0.1:8080/small [--rate 5000] [--seconds 10] [--connections 32]
+//   node dist/bench/open-loop.js --url http://127.0.0.1:8080/small [--rate 5000] [--seconds 10] [--connections 32] [--drain-ms 2000]
 //
 // Prints one JSON line (OpenLoopResult). Run it as its own process, so the
-// caller's work (an OTLP receiver decoding spans) does not delay its timers.
+// caller's work (an OTLP receiver decoding spans) does not delay its timers:
+// runOpenLoopProcess does that.
 
 import * as net from 'node:net';
 import { parseArgs } from 'node:util';
+import { runProcess } from './processes';
 
 export interface OpenLoopOptions {
   readonly url: string;
@@ -37,6 +39,8 @@ export interface OpenLoopResult {
   readonly p99Ms: number;
   readonly p999Ms: number;
   readonly maxMs: number;
+  /** CPU this generator used (user + system), seconds. */
+  readonly cpuSeconds: number;
 }
 
 const HEADER_END = Buffer.from('\r\n\r\n');
@@ -141,6 +145,7 @@ export async function runOpenLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
   );
   idle.push(...conns);
 
+  const cpu0 = process.cpuUsage();
   const start = process.hrtime.bigint();
   let issued = 0;
   await new Promise<void>((resolve) => {
@@ -158,6 +163,7 @@ export async function runOpenLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
   while (completed < total && Date.now() < drainUntil && conns.some((c) => !c.closed)) await new Promise((r) => setTimeout(r, 5));
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   for (const c of conns) c.destroy();
+  const cpu = process.cpuUsage(cpu0);
 
   const sorted = latencies.slice(0, Math.min(completed, total)).sort();
   return {
@@ -171,7 +177,21 @@ export async function runOpenLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
     p99Ms: percentile(sorted, 0.99),
     p999Ms: percentile(sorted, 0.999),
     maxMs: sorted.length ? sorted[sorted.length - 1]! : NaN,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
   };
+}
+
+/** Runs the generator as its own process (this file, compiled) and returns its result. */
+export async function runOpenLoopProcess(o: OpenLoopOptions): Promise<OpenLoopResult> {
+  const out = await runProcess(process.execPath, [
+    __filename,
+    '--url', o.url,
+    '--rate', String(o.rate),
+    '--seconds', String(o.seconds),
+    '--connections', String(o.connections),
+    ...(o.drainMs !== undefined ? ['--drain-ms', String(o.drainMs)] : []),
+  ]);
+  return JSON.parse(out.trim().split('\n').pop()!) as OpenLoopResult;
 }
 
 if (require.main === module) {
@@ -181,10 +201,17 @@ if (require.main === module) {
       rate: { type: 'string', default: '5000' },
       seconds: { type: 'string', default: '10' },
       connections: { type: 'string', default: '32' },
+      'drain-ms': { type: 'string', default: '2000' },
     },
   });
   if (!values.url) throw new Error('--url is required');
-  runOpenLoop({ url: values.url, rate: Number(values.rate), seconds: Number(values.seconds), connections: Number(values.connections) }).then(
+  runOpenLoop({
+    url: values.url,
+    rate: Number(values.rate),
+    seconds: Number(values.seconds),
+    connections: Number(values.connections),
+    drainMs: Number(values['drain-ms']),
+  }).then(
     (r) => {
       process.stdout.write(JSON.stringify(r) + '\n');
       process.exit(0);

@@ -34,16 +34,14 @@
 // CPUs: the figures say what the agent costs on this box, not in general.
 
 import { runMain } from './main';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
-import * as path from 'node:path';
-import * as readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { OtlpReceiver } from '../test/helpers/otlp-receiver';
 import { startAgent, type RunningAgent } from '../test/helpers/agent';
-import type { OpenLoopResult } from './open-loop';
+import { latestAgentCounters } from './agent-metrics';
+import { runOpenLoopProcess, type OpenLoopResult } from './open-loop';
+import { cpuSecondsOf, peakRssOf, runProcess } from './processes';
+import { startNginx, startNodeServer } from './servers';
 
 export type TargetName = 'node' | 'nginx';
 export type ArmName = 'untraced' | 'agent' | 'sdk';
@@ -140,173 +138,6 @@ export interface ArmSummary {
   readonly requests: number;
 }
 
-// ------------------------------------------------------------------ paths and processes
-
-const ROOT = path.resolve(__dirname, '../..');
-const SERVER_JS = path.join(ROOT, 'dist', 'bench', 'targets', 'http-server.js');
-const OTEL_SDK_JS = path.join(ROOT, 'dist', 'bench', 'targets', 'otel-sdk.js');
-const OPEN_LOOP_JS = path.join(ROOT, 'dist', 'bench', 'open-loop.js');
-
-const CLK_TCK = (() => {
-  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
-  const n = Number(r.stdout?.trim());
-  return n > 0 ? n : 100;
-})();
-
-/** utime + stime of a process, seconds (0 once it is gone). */
-export function cpuSecondsOf(pid: number): number {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // f[0] is field 3 (state): utime is field 14, stime field 15.
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-  } catch {
-    return 0;
-  }
-}
-
-/** VmHWM (peak resident set) of a process, bytes. */
-export function peakRssOf(pid: number): number {
-  try {
-    const m = /^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
-
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(d));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
-async function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
-    await sleep(20);
-  }
-}
-
-async function stopChild(child: ChildProcess, signal: NodeJS.Signals, timeoutMs = 10_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  await exited;
-  clearTimeout(timer);
-}
-
-interface Server {
-  readonly port: number;
-  /** Every process that serves requests (nginx: master and worker). */
-  readonly pids: number[];
-  stop(): Promise<void>;
-}
-
-async function startNodeServer(sdkEndpoint: string | undefined): Promise<Server> {
-  const args = sdkEndpoint ? ['--require', OTEL_SDK_JS, SERVER_JS] : [SERVER_JS];
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of Object.keys(env)) if (k.startsWith('OTEL_')) delete env[k];
-  if (sdkEndpoint) {
-    env['OTEL_EXPORTER_OTLP_ENDPOINT'] = sdkEndpoint;
-    env['OTEL_EXPORTER_OTLP_PROTOCOL'] = 'grpc';
-    env['OTEL_SERVICE_NAME'] = 'bench-node-sdk';
-  }
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const line = await new Promise<string>((resolve, reject) => {
-    readline.createInterface({ input: child.stdout! }).once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`node target exited ${code} before listening: ${stderr}`)));
-  });
-  const { port } = JSON.parse(line) as { port: number };
-  return { port, pids: [child.pid!], stop: () => stopChild(child, 'SIGTERM') };
-}
-
-const SMALL_BODY = Buffer.from(JSON.stringify({ ok: true, service: 'bench', items: [1, 2, 3], note: 'a small response of about 100 bytes' }));
-
-async function startNginx(): Promise<Server> {
-  const prefix = fs.mkdtempSync(path.join(os.tmpdir(), 'ebpf-otel-bench-nginx-'));
-  // Workers run as nobody: the prefix must be readable by them.
-  fs.chmodSync(prefix, 0o755);
-  fs.mkdirSync(path.join(prefix, 'html'), { mode: 0o755 });
-  fs.writeFileSync(path.join(prefix, 'html', 'small'), SMALL_BODY, { mode: 0o644 });
-  fs.writeFileSync(path.join(prefix, 'html', 'large'), Buffer.alloc(16 * 1024, 'x'), { mode: 0o644 });
-  const port = await freePort();
-  const tmp = (n: string) => `${n}_temp_path ${path.join(prefix, n)};`;
-  fs.writeFileSync(
-    path.join(prefix, 'nginx.conf'),
-    `daemon off;
-master_process on;
-worker_processes 1;
-pid ${path.join(prefix, 'nginx.pid')};
-error_log ${path.join(prefix, 'error.log')} warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  ${tmp('client_body')} ${tmp('proxy')} ${tmp('fastcgi')} ${tmp('uwsgi')} ${tmp('scgi')}
-  default_type application/octet-stream;
-  keepalive_requests 1000000;
-  keepalive_timeout 65;
-  server {
-    listen 127.0.0.1:${port};
-    root ${path.join(prefix, 'html')};
-    location / { }
-  }
-}
-`,
-  );
-  const child = spawn('nginx', ['-p', prefix, '-c', path.join(prefix, 'nginx.conf'), '-e', path.join(prefix, 'error.log')], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`nginx exited ${code}: ${stderr}`))));
-  exited.catch(() => {});
-  await Promise.race([waitForPort(port, 10_000), exited]);
-  let workers: number[] = [];
-  for (let i = 0; i < 100 && workers.length === 0; i++) {
-    workers = childrenOf(child.pid!);
-    if (workers.length === 0) await sleep(20);
-  }
-  return {
-    port,
-    pids: [child.pid!, ...workers],
-    async stop() {
-      await stopChild(child, 'SIGTERM');
-      fs.rmSync(prefix, { recursive: true, force: true });
-    },
-  };
-}
-
 // ------------------------------------------------------------------ load
 
 const UNIT_MS: Record<string, number> = { us: 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3 };
@@ -337,32 +168,9 @@ export function parseWrk(out: string): WrkResult {
   };
 }
 
-function runProcess(cmd: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err}${out}`))));
-  });
-}
-
 async function wrk(url: string, o: OverheadOptions): Promise<WrkResult> {
   const secs = Math.max(1, Math.round(o.seconds));
   return parseWrk(await runProcess('wrk', ['-t', String(o.threads), '-c', String(o.connections), '-d', `${secs}s`, '--latency', url]));
-}
-
-async function openLoop(url: string, o: OverheadOptions): Promise<OpenLoopResult> {
-  const out = await runProcess(process.execPath, [
-    OPEN_LOOP_JS,
-    '--url', url,
-    '--rate', String(o.rate),
-    '--seconds', String(o.seconds),
-    '--connections', String(o.connections),
-  ]);
-  return JSON.parse(out.trim().split('\n').pop()!) as OpenLoopResult;
 }
 
 // ------------------------------------------------------------------ one arm
@@ -386,7 +194,7 @@ async function runArm(round: number, target: TargetName, arm: ArmName, receiver:
     const receiverCpu0 = process.cpuUsage();
     const small = await wrk(`${base}/small`, o);
     const large = await wrk(`${base}/large`, o);
-    const ol = await openLoop(`${base}/small`, o);
+    const ol = await runOpenLoopProcess({ url: `${base}/small`, rate: o.rate, seconds: o.seconds, connections: o.connections });
     const serverCpu = server.pids.reduce((a, p) => a + cpuSecondsOf(p), 0) - serverCpu0;
     if (agent) {
       const cpuSeconds = cpuSecondsOf(agent.pid) - agentCpu0;
@@ -394,20 +202,16 @@ async function runArm(round: number, target: TargetName, arm: ArmName, receiver:
       const stopped = await agent.stop();
       agent = undefined;
       const m = SUMMARY_RE.exec(stopped.stderr);
-      const sum = (metric: string, reason?: string) =>
-        receiver
-          .latestPoints(metric)
-          .filter((p) => reason === undefined || p.attributes['ebpf_otel.reason'] === reason)
-          .reduce((a, p) => a + (p.value ?? 0), 0);
+      const c = latestAgentCounters(receiver);
       agentInfo = {
         cpuSeconds,
         peakRssBytes,
         eventsCaptured: m ? Number(m[1]) : NaN,
         lostInKernel: m ? Number(m[2]) : NaN,
         lostBehindQueue: m ? Number(m[3]) : NaN,
-        records: sum('ebpf_otel.protocol.records'),
-        parseErrors: sum('ebpf_otel.protocol.parse_errors'),
-        spansDroppedQueueFull: sum('ebpf_otel.span.dropped', 'queue_full'),
+        records: c?.records ?? NaN,
+        parseErrors: c?.parseErrors ?? NaN,
+        spansDroppedQueueFull: c?.spansDroppedQueueFull ?? NaN,
         exitCode: stopped.code,
       };
     }

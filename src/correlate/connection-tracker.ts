@@ -21,6 +21,7 @@ import {
   type ProtocolOptions,
   type ProtocolSession,
   type ProtocolStats,
+  type RequestStarted,
   type SessionObserver,
   type Side,
 } from '../protocols/types';
@@ -64,15 +65,17 @@ interface Pending {
   attempts: number;
 }
 
-class TrackedConnection implements StreamSink {
+// Most connections live long after detection and many sit idle: what each
+// holds is kept small (detection state only while detecting, the connection
+// itself as the session's observer rather than closures per connection).
+class TrackedConnection implements StreamSink, SessionObserver {
   state: State = 'detecting';
   session: ProtocolSession | undefined;
   protocol: ProtocolDefinition | undefined;
   readonly streams: Record<Side, SideStream>;
-  private pending: Record<Side, Pending> = {
-    egress: { chunks: [], attempts: 0 },
-    ingress: { chunks: [], attempts: 0 },
-  };
+  /** Detection state, from the first chunk until detection ends. */
+  private pending: Record<Side, Pending> | undefined;
+  private kind: RequestStart['kind'] = 'server';
 
   constructor(
     readonly info: ConnectionInfo,
@@ -92,19 +95,31 @@ class TrackedConnection implements StreamSink {
 
   gap(side: Side, pos: number, bytes: number, atNs: number): void {
     if (this.state === 'tracking') this.session!.onGap(side, pos, bytes, atNs, this.tracker.out);
-    else if (this.state === 'detecting') {
+    else if (this.state === 'detecting' && this.pending) {
       // What was pending is no longer contiguous with what follows.
       this.pending[side].chunks.length = 0;
     }
   }
 
+  // SessionObserver: the tuple is taken now, since by the time the batch is
+  // flushed the connection may be closed.
+  requestStarted(r: RequestStarted): void {
+    const { connId, tgid } = this.info;
+    const peer = this.tracker.peerKey(connId);
+    this.tracker.starts.push({ connId, tgid, kind: this.kind, ...r, ...(peer ? { peer } : {}) });
+  }
+
+  requestAbandoned(sequence: number, atNs: number): void {
+    this.tracker.abandons.push({ connId: this.info.connId, sequence, atNs });
+  }
+
   private detect(c: Chunk): void {
-    const p = this.pending[c.side];
+    const p = (this.pending ??= { egress: { chunks: [], attempts: 0 }, ingress: { chunks: [], attempts: 0 } })[c.side];
     const opts = this.tracker.options;
     if (p.chunks.length === 0) {
       // Detection starts only where a syscall started: a message may begin there.
       if (!c.syscallStart) return;
-      if (++p.attempts > opts.maxDetectAttempts) return this.tracker.ignore(this);
+      if (++p.attempts > opts.maxDetectAttempts) return this.giveUp();
     }
     // Held whole (copied: the batch is reused) for the session to replay on a match;
     // a chunk is at most one syscall's capture, and detection stops after maxDetectBytes.
@@ -121,32 +136,28 @@ class TrackedConnection implements StreamSink {
     p.chunks.length = 0;
     if (this.info.sawStart) {
       // The first bytes of a connection we saw open decide: no second chance.
-      this.tracker.ignore(this);
+      this.giveUp();
       return;
     }
     // A side that never starts a recognisable message within its attempts ends detection.
-    if (p.attempts >= opts.maxDetectAttempts) this.tracker.ignore(this);
+    if (p.attempts >= opts.maxDetectAttempts) this.giveUp();
+  }
+
+  private giveUp(): void {
+    this.pending = undefined;
+    this.tracker.ignore(this);
   }
 
   private start(proto: ProtocolDefinition, requestSide: Side): void {
     this.protocol = proto;
-    const kind = requestSide === 'ingress' ? 'server' : 'client';
-    const { connId, tgid } = this.info;
-    const tracker = this.tracker;
-    const observer: SessionObserver = {
-      // The tuple is taken now: by the time the batch is flushed the connection may be closed.
-      requestStarted: (r) => {
-        const peer = tracker.peerKey(connId);
-        tracker.starts.push({ connId, tgid, kind, ...r, ...(peer ? { peer } : {}) });
-      },
-      requestAbandoned: (sequence, atNs) => tracker.abandons.push({ connId, sequence, atNs }),
-    };
-    this.session = proto.createSession(this.info, requestSide, this.tracker.options.protocolOptions, observer);
+    this.kind = requestSide === 'ingress' ? 'server' : 'client';
+    this.session = proto.createSession(this.info, requestSide, this.tracker.options.protocolOptions, this);
     this.state = 'tracking';
     this.tracker.detected(proto.id);
     // Replay what detection held, both sides, in time order.
-    const held = [...this.pending.egress.chunks, ...this.pending.ingress.chunks].sort((a, b) => a.startNs - b.startNs);
-    this.pending = { egress: { chunks: [], attempts: 0 }, ingress: { chunks: [], attempts: 0 } };
+    const pending = this.pending!;
+    this.pending = undefined;
+    const held = [...pending.egress.chunks, ...pending.ingress.chunks].sort((a, b) => a.startNs - b.startNs);
     for (const c of held) this.session.onChunk(c, this.tracker.out);
   }
 }

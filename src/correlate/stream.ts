@@ -31,7 +31,8 @@ const REORDER_WINDOW = 8;
 
 export class SideStream {
   private next: number | undefined;
-  private held: Held[] = [];
+  /** Events ahead of `next`, by position; allocated when the first one comes (rare). */
+  private held: Held[] | undefined;
 
   constructor(
     readonly side: Side,
@@ -53,15 +54,19 @@ export class SideStream {
     // Ahead of what we expect: hold it (copied: the batch is reused) until the
     // missing bytes arrive or the window fills.
     this.stats.reordered++;
-    this.held.push({ event: e, data: Buffer.from(e.data) });
-    this.held.sort((a, b) => a.event.pos - b.event.pos);
-    if (this.held.length > REORDER_WINDOW) this.flushHeld();
+    const held = (this.held ??= []);
+    held.push({ event: e, data: Buffer.from(e.data) });
+    held.sort((a, b) => a.event.pos - b.event.pos);
+    if (held.length > REORDER_WINDOW) this.flushHeld();
   }
 
   /** Declares everything held as final: missing bytes before it become gaps. */
   flushHeld(): void {
-    while (this.held.length > 0) {
-      const h = this.held.shift()!;
+    const held = this.held;
+    if (held === undefined) return;
+    this.held = undefined;
+    while (held.length > 0) {
+      const h = held.shift()!;
       const next = this.next!;
       if (h.event.pos > next) {
         this.stats.gapBytes += h.event.pos - next;
@@ -75,15 +80,18 @@ export class SideStream {
 
   bufferedBytes(): number {
     let n = 0;
-    for (const h of this.held) n += h.data.length;
+    for (const h of this.held ?? []) n += h.data.length;
     return n;
   }
 
   private drainHeld(): void {
-    while (this.held.length > 0 && this.held[0]!.event.pos === this.next) {
-      const h = this.held.shift()!;
+    const held = this.held;
+    if (held === undefined) return;
+    while (held.length > 0 && held[0]!.event.pos === this.next) {
+      const h = held.shift()!;
       this.emit(h.event, h.data);
     }
+    if (held.length === 0) this.held = undefined;
   }
 
   private emit(e: DataEvent, data: Buffer): void {

@@ -5,6 +5,9 @@
 // @elastic/mockotlpserver, loaded with protobufjs), not with the serializer
 // under test. It can be told to fail the next N calls with a gRPC status
 // (optionally with RetryInfo) or an HTTP status (optionally with Retry-After).
+// Spans are counted always; with `keepSpans: false` they are only counted
+// (decoded, but not turned into objects or kept), for benchmarks that receive
+// millions of them.
 
 import * as http from 'node:http';
 import * as path from 'node:path';
@@ -175,8 +178,17 @@ function attrs(list: Obj[]): Attrs {
 
 const hex = (b: Uint8Array | undefined): string => (b ? Buffer.from(b).toString('hex') : '');
 
+export interface ReceiverOptions {
+  /** Keep every span in `spans` (default true); false: only count them. */
+  readonly keepSpans?: boolean;
+}
+
 export class OtlpReceiver {
   readonly spans: ReceivedSpan[] = [];
+  /** Spans received since start or reset, kept or not. */
+  spansReceived = 0;
+  /** The same, per OTLP SpanKind (index 2: SERVER, 3: CLIENT). */
+  readonly spansReceivedByKind: number[] = [0, 0, 0, 0, 0, 0];
   readonly points: ReceivedPoint[] = [];
   readonly calls: ReceivedCall[] = [];
   private failures: { remaining: number; failure: Failure }[] = [];
@@ -188,10 +200,11 @@ export class OtlpReceiver {
     private readonly httpServer: http.Server,
     readonly grpcPort: number,
     readonly httpPort: number,
+    private readonly keepSpans: boolean,
   ) {}
 
   /** Starts both servers on 127.0.0.1, on free ports. */
-  static async start(): Promise<OtlpReceiver> {
+  static async start(opts: ReceiverOptions = {}): Promise<OtlpReceiver> {
     const grpcServer = new grpc.Server();
     const httpServer = http.createServer();
     const grpcPort = await new Promise<number>((resolve, reject) =>
@@ -199,7 +212,7 @@ export class OtlpReceiver {
     );
     await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
     const httpPort = (httpServer.address() as { port: number }).port;
-    const r = new OtlpReceiver(grpcServer, httpServer, grpcPort, httpPort);
+    const r = new OtlpReceiver(grpcServer, httpServer, grpcPort, httpPort, opts.keepSpans ?? true);
     r.install();
     return r;
   }
@@ -265,6 +278,8 @@ export class OtlpReceiver {
 
   reset(): void {
     this.spans.length = 0;
+    this.spansReceived = 0;
+    this.spansReceivedByKind.fill(0);
     this.points.length = 0;
     this.calls.length = 0;
     this.failures = [];
@@ -381,7 +396,22 @@ export class OtlpReceiver {
     return traceResponse(this.partials.shift());
   }
 
+  private countSpan(kind: number): void {
+    this.spansReceived++;
+    if (kind >= 0 && kind < this.spansReceivedByKind.length) this.spansReceivedByKind[kind]!++;
+  }
+
   private ingest(signal: Signal, transport: Transport, body: Buffer): void {
+    if (signal === 'traces' && !this.keepSpans) {
+      // Decoding without toObject costs a third as much: enough to count.
+      const req = T.traceReq.decode(body) as unknown as { resourceSpans: { scopeSpans: { spans: { kind: number }[] }[] }[] };
+      for (const rs of req.resourceSpans) {
+        for (const ss of rs.scopeSpans) {
+          for (const s of ss.spans) this.countSpan(s.kind);
+        }
+      }
+      return;
+    }
     if (signal === 'traces') {
       const req = T.traceReq.toObject(T.traceReq.decode(body), TO_OBJECT) as Obj;
       for (const rs of req['resourceSpans'] as Obj[]) {
@@ -389,6 +419,7 @@ export class OtlpReceiver {
         for (const ss of rs['scopeSpans'] as Obj[]) {
           const scope = { name: ss['scope']?.name ?? '', version: ss['scope']?.version ?? '' };
           for (const s of ss['spans'] as Obj[]) {
+            this.countSpan(s['kind']);
             this.spans.push({
               resource,
               scope,

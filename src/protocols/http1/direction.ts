@@ -98,7 +98,8 @@ export class Http1Direction implements LlhttpHandler {
   private value = '';
 
   // Upgrade: bytes after the request, until its answer.
-  private held: HeldChunk[] = [];
+  /** Allocated when the first chunk is held: most directions never hold one. */
+  private held: HeldChunk[] | undefined;
   private heldBytes = 0;
   private heldLost = false;
 
@@ -180,7 +181,7 @@ export class Http1Direction implements LlhttpHandler {
         return;
       case 'held':
         this.heldLost = true;
-        this.held = [];
+        this.held = undefined;
         this.heldBytes = 0;
         return;
       case 'parsing': {
@@ -214,7 +215,7 @@ export class Http1Direction implements LlhttpHandler {
     if (this.state !== 'held') return;
     const held = this.held;
     const lost = this.heldLost;
-    this.held = [];
+    this.held = undefined;
     this.heldBytes = 0;
     this.heldLost = false;
     if (lost) {
@@ -224,7 +225,7 @@ export class Http1Direction implements LlhttpHandler {
     }
     this.parser.resumeAfterUpgrade();
     this.state = 'parsing';
-    for (const h of held) {
+    for (const h of held ?? []) {
       if (this.state === 'parsing') {
         this.ctxTid = h.tid;
         this.execute(h.data, h.pos, h.startNs, h.endNs);
@@ -241,7 +242,7 @@ export class Http1Direction implements LlhttpHandler {
   stop(): void {
     this.state = 'stopped';
     this.message = undefined;
-    this.held = [];
+    this.held = undefined;
     this.heldBytes = 0;
   }
 
@@ -269,11 +270,11 @@ export class Http1Direction implements LlhttpHandler {
     if (this.heldBytes + h.data.length > this.limits.maxHeldBytes) {
       this.heldLost = true;
       this.stats.bytesSkipped += this.heldBytes + h.data.length;
-      this.held = [];
+      this.held = undefined;
       this.heldBytes = 0;
       return;
     }
-    this.held.push({ ...h, data: Buffer.from(h.data) });
+    (this.held ??= []).push({ ...h, data: Buffer.from(h.data) });
     this.heldBytes += h.data.length;
   }
 
