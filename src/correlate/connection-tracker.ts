@@ -76,6 +76,8 @@ class TrackedConnection implements StreamSink, SessionObserver {
   /** Detection state, from the first chunk until detection ends. */
   private pending: Record<Side, Pending> | undefined;
   private kind: RequestStart['kind'] = 'server';
+  /** The PeerKey handed out last, reused while the table's view of the connection is the same. */
+  peerCache: { readonly tuple: object; readonly netns: number; readonly key: PeerKey } | undefined;
 
   constructor(
     readonly info: ConnectionInfo,
@@ -106,7 +108,18 @@ class TrackedConnection implements StreamSink, SessionObserver {
   requestStarted(r: RequestStarted): void {
     const { connId, tgid } = this.info;
     const peer = this.tracker.peerKey(connId);
-    this.tracker.starts.push({ connId, tgid, kind: this.kind, ...r, ...(peer ? { peer } : {}) });
+    const start: { -readonly [K in keyof RequestStart]: RequestStart[K] } = {
+      connId,
+      tgid,
+      kind: this.kind,
+      sequence: r.sequence,
+      pos: r.pos,
+      startNs: r.startNs,
+      tid: r.tid,
+    };
+    if (r.traceContext !== undefined) start.traceContext = r.traceContext;
+    if (peer !== undefined) start.peer = peer;
+    this.tracker.starts.push(start);
   }
 
   requestAbandoned(sequence: number, atNs: number): void {
@@ -264,7 +277,10 @@ export class ConnectionTracker {
     const c = this.table.get(connId);
     const t = this.tracked.get(connId);
     if (!c || !t) return undefined;
-    return {
+    // One object per connection: the trace graph keys its peer maps on it.
+    const cached = t.peerCache;
+    if (cached !== undefined && cached.tuple === c.tuple && cached.netns === c.netns && cached.key.sawStart === t.info.sawStart) return cached.key;
+    const key: PeerKey = {
       netns: c.netns,
       localAddr: c.tuple.localAddr,
       localPort: c.tuple.localPort,
@@ -272,6 +288,8 @@ export class ConnectionTracker {
       remotePort: c.tuple.remotePort,
       sawStart: t.info.sawStart,
     };
+    t.peerCache = { tuple: c.tuple, netns: c.netns, key };
+    return key;
   }
 
   stats(): TrackerStats {

@@ -95,8 +95,29 @@ export interface TraceGraphOptions {
 }
 
 const key = (connId: number, sequence: number) => `${connId}:${sequence}`;
-const peerKey = (netns: number, fromAddr: string, fromPort: number, toAddr: string, toPort: number, pos: number) =>
-  `${netns}|${fromAddr}|${fromPort}|${toAddr}|${toPort}|${pos}`;
+
+/** A connection's end as a string, both ways; made once per PeerKey object (the tracker reuses one per connection). */
+const peerIds = new WeakMap<PeerKey, { readonly forward: string; readonly reverse: string }>();
+function idsOf(p: PeerKey): { readonly forward: string; readonly reverse: string } {
+  let ids = peerIds.get(p);
+  if (ids === undefined) {
+    ids = {
+      forward: `${p.netns}|${p.localAddr}|${p.localPort}|${p.remoteAddr}|${p.remotePort}`,
+      reverse: `${p.netns}|${p.remoteAddr}|${p.remotePort}|${p.localAddr}|${p.localPort}`,
+    };
+    peerIds.set(p, ids);
+  }
+  return ids;
+}
+
+interface Pending {
+  readonly ids: Ids;
+  readonly tgid: number;
+  readonly kind: CallKind;
+  readonly startNs: number;
+  /** A CLIENT request registered for its server end to find: the client end's tuple and the stream position. */
+  readonly peerAt?: { readonly tuple: string; readonly pos: number };
+}
 
 export class TraceGraph {
   readonly stats: TraceGraphStats = {
@@ -107,10 +128,9 @@ export class TraceGraph {
     sampledOut: 0,
   };
   /** Ids of started requests, by connId:sequence, until their record is made. */
-  private readonly pending = new Map<string, { ids: Ids; tgid: number; kind: CallKind; startNs: number }>();
-  /** CLIENT requests by the client end's tuple and stream position, for the server end to find. */
-  private readonly clientsByPeer = new Map<string, Ids>();
-  private readonly peerKeyOf = new Map<string, string>();
+  private readonly pending = new Map<string, Pending>();
+  /** CLIENT requests by the client end's tuple, then stream position, for the server end to find. */
+  private readonly clientsByPeer = new Map<string, Map<number, Ids>>();
   private readonly processes = new Map<number, ProcessState>();
   private readonly maxPending: number;
   private readonly staleNs: number;
@@ -131,18 +151,19 @@ export class TraceGraph {
     const ids = s.kind === 'server' ? this.serverIds(s) : this.clientIds(s);
     this.stats.linked[ids.reason]++;
     this.bound();
-    this.pending.set(k, { ids, tgid: s.tgid, kind: s.kind, startNs: s.startNs });
     if (s.kind === 'server') {
+      this.pending.set(k, { ids, tgid: s.tgid, kind: s.kind, startNs: s.startNs });
       const proc = this.process(s.tgid);
       for (const f of proc.inFlight.values()) if (f.tid === s.tid) proc.multiplexing.add(s.tid);
       proc.inFlight.set(k, { key: k, tid: s.tid, ids, startNs: s.startNs });
+    } else if (s.peer?.sawStart) {
+      const tuple = idsOf(s.peer).forward;
+      let byPos = this.clientsByPeer.get(tuple);
+      if (byPos === undefined) this.clientsByPeer.set(tuple, (byPos = new Map()));
+      byPos.set(s.pos, ids);
+      this.pending.set(k, { ids, tgid: s.tgid, kind: s.kind, startNs: s.startNs, peerAt: { tuple, pos: s.pos } });
     } else {
-      const peer = s.peer;
-      if (peer?.sawStart) {
-        const pk = peerKey(peer.netns, peer.localAddr, peer.localPort, peer.remoteAddr, peer.remotePort, s.pos);
-        this.clientsByPeer.set(pk, ids);
-        this.peerKeyOf.set(k, pk);
-      }
+      this.pending.set(k, { ids, tgid: s.tgid, kind: s.kind, startNs: s.startNs });
     }
   }
 
@@ -210,7 +231,7 @@ export class TraceGraph {
     const peer = s.peer;
     if (peer?.sawStart) {
       // The client end's tuple is ours reversed.
-      const client = this.clientsByPeer.get(peerKey(peer.netns, peer.remoteAddr, peer.remotePort, peer.localAddr, peer.localPort, s.pos));
+      const client = this.clientsByPeer.get(idsOf(peer).reverse)?.get(s.pos);
       if (client) return this.child(client, 'peer');
     }
     return this.root();
@@ -264,11 +285,12 @@ export class TraceGraph {
     if (entry.kind === 'server') {
       const proc = this.processes.get(entry.tgid);
       proc?.inFlight.delete(k);
-    } else {
-      const pk = this.peerKeyOf.get(k);
-      if (pk !== undefined) {
-        this.peerKeyOf.delete(k);
-        this.clientsByPeer.delete(pk);
+    } else if (entry.peerAt !== undefined) {
+      const byPos = this.clientsByPeer.get(entry.peerAt.tuple);
+      // Only this request's entry: a later request at the same position (a new connection reusing the tuple) keeps its own.
+      if (byPos !== undefined && byPos.get(entry.peerAt.pos) === entry.ids) {
+        byPos.delete(entry.peerAt.pos);
+        if (byPos.size === 0) this.clientsByPeer.delete(entry.peerAt.tuple);
       }
     }
   }

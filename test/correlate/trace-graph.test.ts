@@ -85,6 +85,19 @@ test('both ends seen: the server span is the child of the client span at the sam
   t.is(g.stats.linked.peer, 2);
 });
 
+test('a tuple reused by a new connection: the old client ending does not take away the new one', (t) => {
+  // Connection 1 ends late (its record completes after connection 3, same tuple, started at position 0).
+  const g = graph({ 1: CLIENT_END, 3: { ...CLIENT_END }, 4: SERVER_END });
+  g.started(start(1, 'client', 5));
+  g.started(start(3, 'client', 5));
+  g.completed(record(1, 'client'));
+  g.started(start(4, 'server', 8, { tgid: 200 }));
+  const c3 = g.completed(record(3, 'client'));
+  const s4 = g.completed(record(4, 'server', { tgid: 200 }));
+  t.is(s4.parentSpanId, c3.spanId);
+  t.is(s4.traceId, c3.traceId);
+});
+
 test('no peer link when positions differ, namespaces differ, or a connection was joined mid-stream', (t) => {
   for (const [clientEnd, serverEnd, pos] of [
     [CLIENT_END, SERVER_END, 7],
