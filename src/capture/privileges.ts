@@ -5,6 +5,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 
 export const CAP = {
+  DAC_OVERRIDE: 1,
+  DAC_READ_SEARCH: 2,
   SYS_PTRACE: 19,
   SYS_ADMIN: 21,
   SYS_RESOURCE: 24,
@@ -34,6 +36,22 @@ export function missingCaps(caps: bigint): CapName[] {
   }
   if (!hasCap(caps, 'SYS_PTRACE')) missing.push('SYS_PTRACE');
   return missing;
+}
+
+/**
+ * What works less well without a capability the agent can run without, as
+ * sentences (empty when nothing is missing). /proc/<pid>/environ is mode 0400
+ * of the process's user: reading another user's needs CAP_DAC_READ_SEARCH
+ * besides CAP_SYS_PTRACE (tested in test/e2e/privileges.ebpf.test.ts).
+ */
+export function capabilityAdvisories(caps: bigint): string[] {
+  const out: string[] = [];
+  if (!hasCap(caps, 'DAC_READ_SEARCH') && !hasCap(caps, 'DAC_OVERRIDE')) {
+    out.push(
+      "without CAP_DAC_READ_SEARCH the environment of processes of other users cannot be read: their OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES are not used (service.name falls back to the program's name)",
+    );
+  }
+  return out;
 }
 
 export const BTF_PATH = '/sys/kernel/btf/vmlinux';

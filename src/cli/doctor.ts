@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { loadNativeBinding, type NativeFeatures } from '../capture/native-binding';
-import { BTF_PATH, CAP, effectiveCaps, hasCap, lockdownMode, missingCaps, type CapName } from '../capture/privileges';
+import { BTF_PATH, CAP, capabilityAdvisories, effectiveCaps, hasCap, lockdownMode, missingCaps, type CapName } from '../capture/privileges';
 import { parse } from './args';
 
 interface Check {
@@ -39,6 +39,8 @@ export async function doctorCommand(argv: string[]): Promise<number> {
       (missing.length ? `; missing ${missing.map((c) => 'CAP_' + c).join(' ')}` : ''),
     true,
   );
+  const advisories = capabilityAdvisories(caps);
+  add('process environments', advisories.length === 0 ? true : undefined, advisories[0] ?? 'readable for every user (CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE)');
   const lockdown = lockdownMode();
   add(
     'lockdown',

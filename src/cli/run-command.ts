@@ -7,6 +7,7 @@ import { CaptureEngine, type CaptureOptions } from '../capture/capture-engine';
 import { WallClock } from '../capture/clock';
 import { openKernelSession, resolveCgroupV2 } from '../capture/kernel-session';
 import { MAX_PAYLOAD } from '../capture/layout';
+import { capabilityAdvisories, effectiveCaps } from '../capture/privileges';
 import { ProcFs } from '../capture/procfs';
 import { ConnectionTracker } from '../correlate/connection-tracker';
 import { TraceGraph } from '../correlate/trace-graph';
@@ -141,6 +142,7 @@ export async function runCommand(argv: string[], logger: Logger): Promise<number
 export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () => void | Promise<void>): Promise<number> {
   const config = loadOtelConfig(process.env, opts.otel);
   for (const w of config.warnings) logger.warn(w);
+  for (const a of capabilityAdvisories(effectiveCaps())) logger.warn(a);
   const protocols = protocolsById(opts.protocols);
   const clock = new WallClock();
   const procfs = new ProcFs();

@@ -18,9 +18,10 @@ export interface RunningAgent {
 
 export async function startAgent(
   args: string[],
-  opts: { readyTimeoutMs?: number; env?: Record<string, string> } = {},
+  opts: { readyTimeoutMs?: number; env?: Record<string, string>; /** A command that execs the agent (setpriv ...): same pid. */ prefix?: string[] } = {},
 ): Promise<RunningAgent> {
-  const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+  const [cmd, ...cmdArgs] = [...(opts.prefix ?? []), BIN, ...args] as [string, ...string[]];
+  const child = spawn(cmd, cmdArgs, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   const lines: string[] = [];
   let stderr = '';
   readline.createInterface({ input: child.stdout! }).on('line', (l) => lines.push(l));
