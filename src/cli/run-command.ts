@@ -12,6 +12,7 @@ import { ProcFs } from '../capture/procfs';
 import { ConnectionTracker } from '../correlate/connection-tracker';
 import { TraceGraph } from '../correlate/trace-graph';
 import { AgentPipeline } from '../agent/pipeline';
+import { HealthServer } from '../agent/health-server';
 import { protocolsById } from '../protocols/registry';
 import { loadOtelConfig, parseHeaders, type OtelOptions, type OtlpProtocol } from '../otel/config';
 import { shouldSample } from '../otel/sampler';
@@ -41,7 +42,8 @@ protocols:
   --request-timeout 30s    a request without a response for this long is an error span
 capture:
   --capture-bytes N        payload bytes kept per syscall (0..${MAX_PAYLOAD})
-  --duration 60s           stop after this long (default: until SIGINT/SIGTERM)`;
+  --duration 60s           stop after this long (default: until SIGINT/SIGTERM)
+  --health-listen H:P      serve /healthz (200 once attached) and /metrics (Prometheus) on H:P, e.g. 127.0.0.1:9464`;
 
 export interface RunOptions {
   readonly capture: CaptureOptions;
@@ -51,6 +53,8 @@ export interface RunOptions {
   readonly captureQuery: boolean;
   readonly requestTimeoutNs: number;
   readonly duration: number | undefined;
+  /** Where /healthz and /metrics are served; none when undefined. */
+  readonly health?: { readonly host: string; readonly port: number };
 }
 
 export function parseRunArgs(argv: string[]): RunOptions | 'help' {
@@ -74,6 +78,7 @@ export function parseRunArgs(argv: string[]): RunOptions | 'help' {
     'request-timeout': { type: 'string' },
     'capture-bytes': { type: 'string' },
     duration: { type: 'string' },
+    'health-listen': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return 'help';
@@ -127,7 +132,16 @@ export function parseRunArgs(argv: string[]): RunOptions | 'help' {
         ? Math.round(durationSeconds('--request-timeout', values['request-timeout']) * 1e9)
         : 30e9,
     duration: values.duration !== undefined ? durationSeconds('--duration', values.duration) : undefined,
+    ...(values['health-listen'] !== undefined ? { health: hostPort('--health-listen', values['health-listen']) } : {}),
   };
+}
+
+/** HOST:PORT or [IPv6]:PORT. */
+export function hostPort(flag: string, text: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\[\]]+)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new UsageError(`${flag} wants HOST:PORT (e.g. 127.0.0.1:9464 or [::1]:9464), not "${text}"`);
+  return { host: (m[1] ?? m[2])!, port };
 }
 
 export async function runCommand(argv: string[], logger: Logger): Promise<number> {
@@ -192,15 +206,28 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
       muteFailures: c.muteRequestsFailed,
     };
   });
+  let health: HealthServer | undefined;
+  if (opts.health) {
+    health = new HealthServer(() => telemetry.agentHealth());
+    try {
+      const a = await health.listen(opts.health.host, opts.health.port);
+      logger.info(`health and metrics on http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port} (/healthz, /metrics)`);
+    } catch (e) {
+      await telemetry.shutdown(0);
+      throw new UsageError(`cannot listen on ${opts.health.host}:${opts.health.port} for --health-listen: ${(e as Error).message}`);
+    }
+  }
   let tick: NodeJS.Timeout | undefined;
   try {
     engine.start();
     tick = setInterval(() => pipeline.tick(Number(process.hrtime.bigint())), 1000);
+    if (health) health.state = 'ready';
     process.stderr.write('ebpf-otel: ready\n');
     await onReady?.();
     await runUntilSignal(opts.duration);
   } finally {
     if (tick) clearInterval(tick);
+    if (health) health.state = 'stopping';
     // The exporters' timers are unref'd: without a handle of our own, Node
     // would exit in the middle of the final flush (a retry waiting for a
     // collector that is down) and lose what it holds. The telemetry shutdown
@@ -211,6 +238,7 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
       await pipeline.shutdown(Number(process.hrtime.bigint()));
     } finally {
       clearInterval(keepAlive);
+      await health?.close();
     }
   }
   const s = engine.stats();

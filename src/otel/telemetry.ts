@@ -65,6 +65,7 @@ export class Telemetry {
   private readonly spanContext: SpanBuildContext;
   private readonly counts = { received: 0, unsampled: 0, rejected: 0 };
   private stopped = false;
+  private healthSnapshot: () => AgentHealth = () => ({});
 
   constructor(
     readonly config: OtelConfig,
@@ -149,7 +150,13 @@ export class Telemetry {
 
   /** The agent's own metrics (ebpf_otel.*), from `snapshot` plus this layer's own counters. Call once. */
   registerAgentHealth(snapshot: () => AgentHealth): void {
-    registerAgentMetrics(this.metrics.agentMeterProvider, () => ({ ...this.ownHealth(), ...snapshot() }), this.spanContext.scope);
+    this.healthSnapshot = snapshot;
+    registerAgentMetrics(this.metrics.agentMeterProvider, () => this.agentHealth(), this.spanContext.scope);
+  }
+
+  /** The agent's own metrics now: this layer's counters and the registered snapshot. */
+  agentHealth(): AgentHealth {
+    return { ...this.ownHealth(), ...this.healthSnapshot() };
   }
 
   health(): TelemetryHealth {

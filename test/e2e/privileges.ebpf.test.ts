@@ -52,21 +52,34 @@ function capEff(pid: number): bigint {
   return BigInt('0x' + m![1]);
 }
 
+async function healthGet(port: number, p: string): Promise<{ status: number; body: string }> {
+  const r = await fetch(`http://127.0.0.1:${port}${p}`);
+  return { status: r.status, body: await r.text() };
+}
+
 async function traced(caps: string[]) {
   const app = await appAsNobody();
   try {
     const uid = /^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${app.pid}/status`, 'utf8'))![1];
     if (uid !== '65534') throw new Error(`the application runs as uid ${uid}, not 65534`);
-    const agent = await startAgent(['run', '--pid', String(app.pid)], { env: env(), prefix: capped(caps) });
+    const agent = await startAgent(['run', '--pid', String(app.pid), '--health-listen', '127.0.0.1:0'], { env: env(), prefix: capped(caps) });
     const eff = capEff(agent.pid);
+    const healthPort = Number(/health and metrics on http:\/\/127\.0\.0\.1:(\d+)/.exec(agent.stderr())![1]);
+    const healthz = await healthGet(healthPort, '/healthz');
     const port = app.hello.port as number;
     const codes = [curl(port, '/items/7'), curl(port, '/fail')];
+    // The agent's own counters, live on /metrics, once both records are made.
+    let metrics = '';
+    for (let i = 0; i < 50 && !metrics.includes('ebpf_otel_protocol_records_total{ebpf_otel_protocol="http1"} 2\n'); i++) {
+      await sleep(100);
+      metrics = (await healthGet(healthPort, '/metrics')).body;
+    }
     await sleep(300);
     const { code, stderr } = await agent.stop();
     const spans = receiver.spans
       .filter((s) => s.resource['process.pid'] === app.pid)
       .sort((a, b) => Number(a.startTimeUnixNano - b.startTimeUnixNano));
-    return { eff, codes, code, stderr, spans };
+    return { eff, codes, code, stderr, spans, healthz, metrics };
   } finally {
     app.child.kill();
   }
@@ -83,6 +96,10 @@ test('CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH and nothing else
     [SERVER_KIND, 'GET /fail', 503, ERROR],
   ]);
   t.is(r.spans[0]!.resource['service.name'], 'least-privilege-app', "read from the application's environment");
+  t.deepEqual(r.healthz, { status: 200, body: 'ok\n' }, '/healthz once attached');
+  t.regex(r.metrics, /^ebpf_otel_protocol_records_total\{ebpf_otel_protocol="http1"\} 2$/m);
+  t.regex(r.metrics, /^ebpf_otel_process_count 1$/m);
+  t.regex(r.metrics, /^ebpf_otel_capture_lost_events_total 0$/m);
 });
 
 test('without CAP_DAC_READ_SEARCH: spans exact, the environment unread and said so once', async (t) => {
