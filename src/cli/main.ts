@@ -4,6 +4,7 @@ import { CaptureSetupError } from '../capture/kernel-session';
 import { createLogger, isLogLevel, type LogLevel } from '../util/log';
 import { UsageError } from './args';
 import { captureCommand } from './capture-command';
+import { configCommand } from './config-command';
 import { demoCommand } from './demo';
 import { doctorCommand } from './doctor';
 import { runCommand } from './run-command';
@@ -15,6 +16,7 @@ commands:
   capture   print captured socket events (see: ebpf-otel capture --help)
   demo      run the bundled demo workload and capture it
   doctor    report what this kernel and these privileges allow
+  config    config print [run options]: the configuration run would use, as JSON
 
 global options: --log-level debug|info|warn|error (or EBPF_OTEL_LOG_LEVEL)`;
 
@@ -40,6 +42,8 @@ async function main(argv: string[]): Promise<number> {
       return demoCommand(rest, logger);
     case 'doctor':
       return doctorCommand(rest);
+    case 'config':
+      return configCommand(rest);
     case '--version':
     case 'version':
       process.stdout.write(`${require('../../../package.json').version}\n`);

@@ -57,7 +57,7 @@ export interface RunOptions {
   readonly health?: { readonly host: string; readonly port: number };
 }
 
-export function parseRunArgs(argv: string[]): RunOptions | 'help' {
+export function parseRunArgs(argv: string[], opts: { requireSelector?: boolean } = {}): RunOptions | 'help' {
   const { values } = parse(argv, {
     ...SELECTOR_OPTIONS,
     'otlp-endpoint': { type: 'string' },
@@ -83,7 +83,7 @@ export function parseRunArgs(argv: string[]): RunOptions | 'help' {
   });
   if (values.help) return 'help';
   const selectors = selectorsFrom(values);
-  if (selectors.length === 0) throw new UsageError('run needs a selector\n' + RUN_USAGE);
+  if (selectors.length === 0 && opts.requireSelector !== false) throw new UsageError('run needs a selector\n' + RUN_USAGE);
   const protocol = values['otlp-protocol'];
   if (protocol !== undefined && protocol !== 'grpc' && protocol !== 'http/protobuf') {
     throw new UsageError(`--otlp-protocol takes grpc or http/protobuf, got ${JSON.stringify(protocol)}`);
