@@ -76,8 +76,6 @@ class TrackedConnection implements StreamSink, SessionObserver {
   /** Detection state, from the first chunk until detection ends. */
   private pending: Record<Side, Pending> | undefined;
   private kind: RequestStart['kind'] = 'server';
-  /** The PeerKey handed out last, reused while the table's view of the connection is the same. */
-  peerCache: { readonly tuple: object; readonly netns: number; readonly key: PeerKey } | undefined;
 
   constructor(
     readonly info: ConnectionInfo,
@@ -277,10 +275,7 @@ export class ConnectionTracker {
     const c = this.table.get(connId);
     const t = this.tracked.get(connId);
     if (!c || !t) return undefined;
-    // One object per connection: the trace graph keys its peer maps on it.
-    const cached = t.peerCache;
-    if (cached !== undefined && cached.tuple === c.tuple && cached.netns === c.netns && cached.key.sawStart === t.info.sawStart) return cached.key;
-    const key: PeerKey = {
+    return {
       netns: c.netns,
       localAddr: c.tuple.localAddr,
       localPort: c.tuple.localPort,
@@ -288,8 +283,6 @@ export class ConnectionTracker {
       remotePort: c.tuple.remotePort,
       sawStart: t.info.sawStart,
     };
-    t.peerCache = { tuple: c.tuple, netns: c.netns, key };
-    return key;
   }
 
   stats(): TrackerStats {

@@ -96,18 +96,14 @@ export interface TraceGraphOptions {
 
 const key = (connId: number, sequence: number) => `${connId}:${sequence}`;
 
-/** A connection's end as a string, both ways; made once per PeerKey object (the tracker reuses one per connection). */
-const peerIds = new WeakMap<PeerKey, { readonly forward: string; readonly reverse: string }>();
-function idsOf(p: PeerKey): { readonly forward: string; readonly reverse: string } {
-  let ids = peerIds.get(p);
-  if (ids === undefined) {
-    ids = {
-      forward: `${p.netns}|${p.localAddr}|${p.localPort}|${p.remoteAddr}|${p.remotePort}`,
-      reverse: `${p.netns}|${p.remoteAddr}|${p.remotePort}|${p.localAddr}|${p.localPort}`,
-    };
-    peerIds.set(p, ids);
-  }
-  return ids;
+/**
+ * The tuple of a connection's client end as a string, from the client end's
+ * PeerKey, or from the server end's (`fromServer`: local and remote swap).
+ */
+function clientTuple(p: PeerKey, fromServer = false): string {
+  return fromServer
+    ? `${p.netns}|${p.remoteAddr}|${p.remotePort}|${p.localAddr}|${p.localPort}`
+    : `${p.netns}|${p.localAddr}|${p.localPort}|${p.remoteAddr}|${p.remotePort}`;
 }
 
 interface Pending {
@@ -157,7 +153,7 @@ export class TraceGraph {
       for (const f of proc.inFlight.values()) if (f.tid === s.tid) proc.multiplexing.add(s.tid);
       proc.inFlight.set(k, { key: k, tid: s.tid, ids, startNs: s.startNs });
     } else if (s.peer?.sawStart) {
-      const tuple = idsOf(s.peer).forward;
+      const tuple = clientTuple(s.peer);
       let byPos = this.clientsByPeer.get(tuple);
       if (byPos === undefined) this.clientsByPeer.set(tuple, (byPos = new Map()));
       byPos.set(s.pos, ids);
@@ -231,7 +227,7 @@ export class TraceGraph {
     const peer = s.peer;
     if (peer?.sawStart) {
       // The client end's tuple is ours reversed.
-      const client = this.clientsByPeer.get(idsOf(peer).reverse)?.get(s.pos);
+      const client = this.clientsByPeer.get(clientTuple(peer, true))?.get(s.pos);
       if (client) return this.child(client, 'peer');
     }
     return this.root();
