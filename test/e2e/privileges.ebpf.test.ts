@@ -115,7 +115,8 @@ test('without CAP_DAC_READ_SEARCH: spans exact, the environment unread and said 
 });
 
 test('without CAP_SYS_PTRACE the agent does not start, and says which capability is missing', (t) => {
-  const r = spawnSync(capped(['bpf', 'perfmon', 'dac_read_search'])[0]!, [...capped(['bpf', 'perfmon', 'dac_read_search']).slice(1), BIN, 'run', '--pid', String(process.pid), '--duration', '1s'], {
+  const [setpriv, ...limits] = capped(['bpf', 'perfmon', 'dac_read_search']) as [string, ...string[]];
+  const r = spawnSync(setpriv, [...limits, BIN, 'run', '--pid', String(process.pid), '--duration', '1s'], {
     encoding: 'utf8',
     timeout: 20000,
   });
