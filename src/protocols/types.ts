@@ -178,11 +178,22 @@ export interface SessionObserver {
   requestAbandoned(sequence: number, atNs: number): void;
 }
 
+/** Credentials travel in these: their values are dropped unless the user removes them from the list. */
+export const DEFAULT_REDACTED_HEADERS: readonly string[] = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie'];
+
 export interface ProtocolOptions {
   /** User route patterns such as "/users/:id", tried before the default heuristic. */
   readonly routes?: readonly string[];
   /** Record url.query (off by default: queries carry secrets). */
   readonly captureQuery?: boolean;
+  /**
+   * Header values to record as `<protocol>.request.header.<name>` /
+   * `<protocol>.response.header.<name>` attributes (lower-case names; none
+   * by default). Names in `redactHeaders` are never recorded, even if listed.
+   */
+  readonly captureHeaders?: { readonly request: readonly string[]; readonly response: readonly string[] };
+  /** Header names whose values are never recorded (lower-case); DEFAULT_REDACTED_HEADERS when undefined. */
+  readonly redactHeaders?: readonly string[];
   /** Upper bound of what one session may buffer before it gives up on a message. */
   readonly maxBufferedBytes?: number;
 }
