@@ -38,10 +38,15 @@ native: $(NATIVE)
 $(NATIVE): $(BPF_SKELS) $(wildcard native/*.cc native/*.h) native/binding.gyp
 	cd native && PYTHON=/usr/bin/python3 $(NODE_GYP) rebuild --nodedir=/usr
 
+# Syscall and errno names from the build machine's kernel headers.
+SYSCALL_TABLE := src/capture/syscall-table.generated.ts
+$(SYSCALL_TABLE): scripts/gen-syscall-table.js
+	node scripts/gen-syscall-table.js $@
+
 ts: dist/.built
 # tsc rebuilds everything anyway; starting clean keeps deleted sources' output
 # (stale tests above all) from lingering in dist/.
-dist/.built: $(TS_SRCS)
+dist/.built: $(TS_SRCS) $(SYSCALL_TABLE)
 	rm -rf dist
 	npx tsc -p tsconfig.json
 	@touch $@
