@@ -169,6 +169,17 @@ enum stat_index {
 	STAT__COUNT = 13,
 };
 
+/*
+ * Program groups. The loader loads the programs of the groups it is asked
+ * for and leaves the others out of the kernel (an unloaded program costs
+ * nothing). A program's group is in its name:
+ *   syslat_*  syscall latency histograms and slow calls (group "syscalls")
+ *   tcph_*    TCP health (group "tcp")
+ *   *_sched_* process lifecycle: exec, fork, exit (always loaded: selection
+ *             follows processes whatever else runs)
+ *   others    socket capture (group "sockets")
+ */
+
 /* Load-time configuration: one `const volatile struct agent_config config` in
  * .rodata, set by the loader before load so the verifier prunes dead branches. */
 struct agent_config {

@@ -28,6 +28,11 @@ SessionOptions ReadSessionOptions(const ArgContext& ctx, const Napi::Object& opt
   c.follow_forks = ReadBoolean(ctx, config.Get("followForks"), "config.followForks");
   c.report_execs = ReadBoolean(ctx, config.Get("reportExecs"), "config.reportExecs");
 
+  Napi::Object groups = ReadObject(ctx, options.Get("groups"), "options.groups");
+  out.groups.sockets = ReadBoolean(ctx, groups.Get("sockets"), "groups.sockets");
+  out.groups.syscalls = ReadBoolean(ctx, groups.Get("syscalls"), "groups.syscalls");
+  out.groups.tcp = ReadBoolean(ctx, groups.Get("tcp"), "groups.tcp");
+
   const long page = sysconf(_SC_PAGESIZE);
   double ring = ReadInteger(ctx, options.Get("ringBufferBytes"), "options.ringBufferBytes", 0, 2147483648.0);
   uint64_t ring_bytes = static_cast<uint64_t>(ring);
@@ -116,7 +121,7 @@ SocketTraceSession::SocketTraceSession(const Napi::CallbackInfo& info)
   options_ = ReadSessionOptions(ctx, options);
   Napi::Function on_batch = ReadFunction(ctx, options.Get("onBatch"), "options.onBatch");
 
-  program_ = TranslateErrors(env, [&] { return std::make_unique<TraceProgram>(options_.config, options_.ring_buffer_bytes); });
+  program_ = TranslateErrors(env, [&] { return std::make_unique<TraceProgram>(options_.config, options_.ring_buffer_bytes, options_.groups); });
 
   // One thread (the poller) uses the queue. It does not keep the event loop
   // alive until start().

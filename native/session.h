@@ -32,6 +32,7 @@ void DeliverBatch(Napi::Env env, Napi::Function on_batch, std::nullptr_t* contex
 // The constructor's options, converted on the JS thread.
 struct SessionOptions {
   agent_config config;
+  ProgramGroups groups;
   uint32_t ring_buffer_bytes;
   PollerOptions poller;
   size_t max_pending_batches;

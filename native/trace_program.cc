@@ -39,6 +39,17 @@ bool IsAutoAttachable(const bpf_program* prog) {
   return slash != nullptr && slash[1] != '\0';
 }
 
+bool StartsWith(const char* s, const char* prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
+
+// The naming contract of bpf/socket_trace.h.
+bool InGroups(const bpf_program* prog, const ProgramGroups& groups) {
+  const char* name = bpf_program__name(prog);
+  if (StartsWith(name, "syslat_")) return groups.syscalls;
+  if (StartsWith(name, "tcph_")) return groups.tcp;
+  if (strstr(name, "_sched_") != nullptr) return true;
+  return groups.sockets;
+}
+
 void UpdateFlag(bpf_map* map, const void* key, size_t key_size, bool on, const std::string& what) {
   uint64_t mark = LibbpfLogMark();
   int err;
@@ -57,12 +68,17 @@ void UpdateFlag(bpf_map* map, const void* key, size_t key_size, bool on, const s
 void TraceProgram::SkeletonDeleter::operator()(socket_trace_bpf* skel) const { socket_trace_bpf__destroy(skel); }
 void TraceProgram::LinkDeleter::operator()(bpf_link* link) const { bpf_link__destroy(link); }
 
-TraceProgram::TraceProgram(const agent_config& config, uint32_t ring_buffer_bytes) {
+TraceProgram::TraceProgram(const agent_config& config, uint32_t ring_buffer_bytes, const ProgramGroups& groups) {
   uint64_t mark = LibbpfLogMark();
   skel_.reset(socket_trace_bpf__open());
   if (!skel_) ThrowBpfError("open", errno, "cannot open the socket_trace BPF object", mark);
   if (!skel_->rodata) ThrowBpfError("open", ENOENT, "the socket_trace BPF object has no .rodata config", mark);
   skel_->rodata->config = config;
+
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, skel_->obj) {
+    if (!InGroups(prog, groups)) bpf_program__set_autoload(prog, false);
+  }
 
   int err = bpf_map__set_max_entries(skel_->maps.events, ring_buffer_bytes);
   if (err) ThrowBpfError("open", err, "cannot size the events ring buffer to " + std::to_string(ring_buffer_bytes) + " bytes", mark);
@@ -104,6 +120,7 @@ std::vector<ProgramInfo> TraceProgram::Programs() const {
   std::vector<ProgramInfo> out;
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel_->obj) {
+    if (!bpf_program__autoload(prog)) continue;  // a group not asked for
     const char* type = libbpf_bpf_prog_type_str(bpf_program__type(prog));
     bpf_prog_info info;
     memset(&info, 0, sizeof(info));
@@ -136,7 +153,7 @@ std::vector<std::string> TraceProgram::AttachAll() {
   std::vector<std::string> names;
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel_->obj) {
-    if (!IsAutoAttachable(prog)) continue;
+    if (!bpf_program__autoload(prog) || !IsAutoAttachable(prog)) continue;
     bpf_link* link = bpf_program__attach(prog);
     if (!link) {
       int err = errno;

@@ -36,6 +36,13 @@ struct LinkInfo {
   std::string target;   // e.g. tracepoint/syscalls/sys_enter_read, uprobe:/usr/lib/libssl.so.3:SSL_write
 };
 
+// Which program groups to load (bpf/socket_trace.h says which program is in which).
+struct ProgramGroups {
+  bool sockets = true;
+  bool syscalls = false;
+  bool tcp = false;
+};
+
 struct UprobeTarget {
   std::string binary_path;
   std::string symbol;   // empty: use offset
@@ -49,11 +56,13 @@ class TraceProgram {
   // Opens the embedded object, sets the load-time config and the ring buffer
   // size (a power-of-two multiple of the page size, checked by the caller),
   // and loads it into the kernel.
-  TraceProgram(const agent_config& config, uint32_t ring_buffer_bytes);
+  // Programs of groups not asked for are not loaded.
+  TraceProgram(const agent_config& config, uint32_t ring_buffer_bytes, const ProgramGroups& groups);
   ~TraceProgram();
   TraceProgram(const TraceProgram&) = delete;
   TraceProgram& operator=(const TraceProgram&) = delete;
 
+  // The loaded programs.
   std::vector<ProgramInfo> Programs() const;
 
   // Attaches every auto-attachable program (see ProgramInfo::auto_attach);

@@ -10,6 +10,16 @@ import { ProcessSelection, kernelMatchableName, type ResolvedCgroup, type Select
 import type { ProcFs } from './procfs';
 import type { Logger } from '../util/log';
 
+/**
+ * Which kernel program groups to load (bpf/socket_trace.h): socket capture,
+ * syscall latency, TCP health. Process lifecycle programs always load.
+ */
+export interface ProgramGroups {
+  readonly sockets: boolean;
+  readonly syscalls: boolean;
+  readonly tcp: boolean;
+}
+
 /** Options for the native session, as the addon takes them. */
 export interface KernelSessionOptions {
   readonly config: {
@@ -21,6 +31,7 @@ export interface KernelSessionOptions {
     readonly followForks: boolean;
     readonly reportExecs: boolean;
   };
+  readonly groups: ProgramGroups;
   readonly ringBufferBytes: number;
   readonly batchBytes: number;
   readonly maxPendingBatches: number;
@@ -61,6 +72,8 @@ export interface CaptureOptions {
   readonly rescanMs?: number;
   readonly followForks?: boolean;
   readonly captureUdp?: boolean;
+  /** Kernel program groups; socket capture only by default. */
+  readonly groups?: ProgramGroups;
 }
 
 export interface CaptureDeps {
@@ -99,6 +112,7 @@ export const CAPTURE_DEFAULTS = {
   rescanMs: 1000,
   followForks: true,
   captureUdp: false,
+  groups: { sockets: true, syscalls: false, tcp: false },
 } as const;
 
 export class CaptureEngine {
@@ -145,6 +159,7 @@ export class CaptureEngine {
         followForks: this.opts.followForks && !selectAll,
         reportExecs,
       },
+      groups: this.opts.groups,
       ringBufferBytes: this.opts.ringBufferBytes,
       batchBytes: this.opts.batchBytes,
       maxPendingBatches: this.opts.maxPendingBatches,

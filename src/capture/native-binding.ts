@@ -48,6 +48,8 @@ export type BatchCallback = (batch: Buffer, records: number) => void;
 /** All fields required: defaults are the TypeScript layer's business. */
 export interface SocketTraceSessionOptions {
   config: AgentConfig;
+  /** Program groups to load (bpf/socket_trace.h); programs of the others are not loaded. */
+  groups: { sockets: boolean; syscalls: boolean; tcp: boolean };
   /** Size of the `events` ring buffer: a power of two, a multiple of the page size, at most 2 GiB. */
   ringBufferBytes: number;
   /**

@@ -156,3 +156,21 @@ ebpfTest('probeFeatures: tracepoints and ringbuf yes; kprobe as the PMU says', (
   }
   t.regex(loadNativeBinding().libbpfVersion(), /^v\d+\.\d+/);
 });
+
+ebpfTest('program groups: a group not asked for is neither loaded nor attached; lifecycle programs always are', (t) => {
+  const binding = loadNativeBinding();
+  const all = openSession(binding);
+  const socketPrograms = all.programs().map((p) => p.name);
+  all.close();
+  t.true(socketPrograms.includes('tp_sys_enter_read'));
+
+  const session = openSession(binding, { groups: { sockets: false, syscalls: false, tcp: false } });
+  try {
+    const names = session.programs().map((p) => p.name).sort();
+    t.deepEqual(names, socketPrograms.filter((n) => n.includes('_sched_')).sort());
+    t.true(names.length >= 3, 'exec, exit and fork programs');
+    t.deepEqual(session.attachAll().sort(), names);
+  } finally {
+    session.close();
+  }
+});

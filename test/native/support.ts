@@ -27,6 +27,7 @@ export function sessionOptions(overrides: Partial<SocketTraceSessionOptions> = {
       followForks: false,
       reportExecs: false,
     },
+    groups: { sockets: true, syscalls: false, tcp: false },
     ringBufferBytes: 4 << 20,
     batchBytes: 256 << 10,
     maxPendingBatches: 16,
