@@ -23,17 +23,46 @@ type SelectorValues = {
   all?: boolean | undefined;
 };
 
+// The checks of single values, shared by the flags and the configuration
+// file (src/cli/config-schema.ts): each returns why a value is refused, or
+// undefined. The caller puts the flag or the file position in front.
+
+export const MAX_PID = 0x7fffffff;
+export const MAX_PORT = 65535;
+
+export function exeProblem(e: string): string | undefined {
+  return e === '' || e.includes('/') ? `takes an executable name or glob, not a path: ${JSON.stringify(e)}` : undefined;
+}
+
+export function containerProblem(c: string): string | undefined {
+  return /^[0-9a-f]{12,64}$/i.test(c) ? undefined : `takes a container id (12 to 64 hex digits): ${JSON.stringify(c)}`;
+}
+
+export function cgroupProblem(c: string): string | undefined {
+  return c === '' ? 'takes a cgroup v2 directory, not an empty string' : undefined;
+}
+
+export function routeProblem(r: string): string | undefined {
+  return r.startsWith('/') ? undefined : `takes a path pattern starting with /, got ${JSON.stringify(r)}`;
+}
+
 export function selectorsFrom(values: SelectorValues): Selector[] {
   const out: Selector[] = [];
-  for (const p of values.pid ?? []) out.push({ kind: 'pid', pid: positiveInt('--pid', p, 0x7fffffff) });
+  const check = (flag: string, problem: string | undefined) => {
+    if (problem !== undefined) throw new UsageError(`${flag} ${problem}`);
+  };
+  for (const p of values.pid ?? []) out.push({ kind: 'pid', pid: positiveInt('--pid', p, MAX_PID) });
   for (const e of values.exe ?? []) {
-    if (e === '' || e.includes('/')) throw new UsageError(`--exe takes an executable name or glob, not a path: ${JSON.stringify(e)}`);
+    check('--exe', exeProblem(e));
     out.push({ kind: 'exe', pattern: e });
   }
-  for (const p of values.port ?? []) out.push({ kind: 'port', port: positiveInt('--port', p, 65535) });
-  for (const c of values.cgroup ?? []) out.push({ kind: 'cgroup', path: c });
+  for (const p of values.port ?? []) out.push({ kind: 'port', port: positiveInt('--port', p, MAX_PORT) });
+  for (const c of values.cgroup ?? []) {
+    check('--cgroup', cgroupProblem(c));
+    out.push({ kind: 'cgroup', path: c });
+  }
   for (const c of values.container ?? []) {
-    if (!/^[0-9a-f]{12,64}$/i.test(c)) throw new UsageError(`--container takes a container id (12 to 64 hex digits): ${JSON.stringify(c)}`);
+    check('--container', containerProblem(c));
     out.push({ kind: 'container', id: c });
   }
   if (values.all) out.push({ kind: 'all' });
@@ -55,10 +84,35 @@ export function nonNegativeInt(flag: string, raw: string, max: number): number {
 }
 
 export function durationSeconds(flag: string, raw: string): number {
+  const s = parseDuration(raw, { unitRequired: false });
+  if (s === undefined) throw new UsageError(`${flag} takes a duration such as 30s, 500ms or 2m, got ${JSON.stringify(raw)}`);
+  return s;
+}
+
+/**
+ * Seconds of `30s`, `500ms`, `2m`; a bare number is seconds unless a unit is
+ * required (the file requires one: OTEL_* variables count milliseconds, and
+ * a bare 5000 must not be read as 5000 seconds).
+ */
+export function parseDuration(raw: string, opts: { unitRequired: boolean }): number | undefined {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(raw);
-  if (!m) throw new UsageError(`${flag} takes a duration such as 30s, 500ms or 2m, got ${JSON.stringify(raw)}`);
+  if (!m || (opts.unitRequired && m[2] === undefined)) return undefined;
   const n = Number(m[1]);
   return m[2] === 'ms' ? n / 1000 : m[2] === 'm' ? n * 60 : n;
+}
+
+/** HOST:PORT or [IPv6]:PORT. */
+export function parseHostPort(text: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\[\]]+)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > MAX_PORT) return undefined;
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+export function hostPort(flag: string, text: string): { host: string; port: number } {
+  const hp = parseHostPort(text);
+  if (!hp) throw new UsageError(`${flag} wants HOST:PORT (e.g. 127.0.0.1:9464 or [::1]:9464), not "${text}"`);
+  return hp;
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>;

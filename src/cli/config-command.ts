@@ -1,17 +1,24 @@
-// `ebpf-otel config print [run options]`: the configuration `run` would use
-// with these flags and this environment (OTEL_* variables, then flags), as
-// JSON, after defaults and validation, with the warnings `run` would log.
+// `ebpf-otel config print [--config FILE] [run options]`: the configuration
+// `run` would use with these flags, this environment and this configuration
+// file, after defaults and validation, with the warnings `run` would log and
+// `sources`: which layer (default, file, env, flag) each setting came from.
 // Header values are redacted: they usually carry credentials.
 
+import { stringify } from 'yaml';
 import { CAPTURE_DEFAULTS } from '../capture/capture-engine';
 import { loadOtelConfig, type Env, type OtlpSignalConfig } from '../otel/config';
-import { UsageError } from './args';
-import { parseRunArgs, RUN_USAGE } from './run-command';
+import type { LogLevel } from '../util/log';
+import { UsageError, parse } from './args';
+import { RUN_FLAGS, RUN_USAGE, resolveRunConfig } from './run-config';
 
-export const CONFIG_USAGE = `usage: ebpf-otel config print [run options]
-Prints the effective configuration of \`ebpf-otel run\` with these options and
-this environment, as JSON (header values redacted). Selectors are optional here.
+export const CONFIG_USAGE = `usage: ebpf-otel config print [--config FILE] [--format json|yaml] [run options]
+Prints the effective configuration of \`ebpf-otel run\` with these options, this
+environment and the configuration file (--config, else EBPF_OTEL_CONFIG), as
+JSON (or YAML), header values redacted. \`sources\` tells for each setting the
+layer its value came from: default, file, env or flag. Selectors are optional here.
 ${RUN_USAGE.split('\n').slice(1).join('\n')}`;
+
+const CONFIG_FLAGS = { ...RUN_FLAGS, format: { type: 'string' } } as const;
 
 function redacted(o: OtlpSignalConfig | undefined): unknown {
   if (o === undefined) return undefined;
@@ -19,16 +26,22 @@ function redacted(o: OtlpSignalConfig | undefined): unknown {
 }
 
 /** The effective configuration as a plain object (what `config print` prints). */
-export function effectiveConfig(argv: string[], env: Env): Record<string, unknown> {
-  const opts = parseRunArgs(argv, { requireSelector: false });
-  if (opts === 'help') throw new UsageError(CONFIG_USAGE);
-  const otel = loadOtelConfig(env, opts.otel);
+export function effectiveConfig(argv: string[], env: Env, o: { logLevelFlag?: LogLevel } = {}): Record<string, unknown> {
+  const { values } = parse(argv, CONFIG_FLAGS);
+  if (values.help) throw new UsageError(CONFIG_USAGE);
+  const run = resolveRunConfig(values, env, { requireSelector: false, ...o });
+  const opts = run.options;
+  const otel = loadOtelConfig(env, opts.otel, opts.otelFile);
   return {
+    configFile: run.configFile ?? null,
+    logLevel: run.logLevel,
     selectors: opts.capture.selectors,
     capture: { ...CAPTURE_DEFAULTS, ...opts.capture, selectors: undefined },
     protocols: opts.protocols ?? 'all',
     routes: opts.routes,
     captureQuery: opts.captureQuery,
+    captureHeaders: opts.captureHeaders,
+    redactHeaders: opts.redactHeaders,
     requestTimeoutSeconds: opts.requestTimeoutNs / 1e9,
     ...(opts.health ? { healthListen: `${opts.health.host}:${opts.health.port}` } : {}),
     ...(opts.duration !== undefined ? { durationSeconds: opts.duration } : {}),
@@ -38,17 +51,27 @@ export function effectiveConfig(argv: string[], env: Env): Record<string, unknow
     batch: otel.batch,
     retry: otel.retry,
     resource: otel.resource,
-    warnings: otel.warnings,
+    sources: run.sources,
+    warnings: [...run.warnings, ...otel.warnings],
   };
 }
 
-export function configCommand(argv: string[], write: (s: string) => void = (s) => process.stdout.write(s)): number {
+export function configCommand(
+  argv: string[],
+  write: (s: string) => void = (s) => process.stdout.write(s),
+  logLevelFlag?: LogLevel,
+  env: Env = process.env,
+): number {
   const [sub, ...rest] = argv;
   if (sub === undefined || sub === 'help' || sub === '--help' || sub === '-h') {
     write(CONFIG_USAGE + '\n');
     return 0;
   }
   if (sub !== 'print') throw new UsageError(`unknown config subcommand ${JSON.stringify(sub)}\n${CONFIG_USAGE}`);
-  write(JSON.stringify(effectiveConfig(rest, process.env), null, 2) + '\n');
+  const format = parse(rest, CONFIG_FLAGS).values.format ?? 'json';
+  if (format !== 'json' && format !== 'yaml') throw new UsageError(`--format takes json or yaml, got ${JSON.stringify(format)}`);
+  // Through JSON first: undefined fields vanish the same way in both formats.
+  const plain = JSON.parse(JSON.stringify(effectiveConfig(rest, env, logLevelFlag !== undefined ? { logLevelFlag } : {}))) as unknown;
+  write(format === 'yaml' ? stringify(plain) : JSON.stringify(plain, null, 2) + '\n');
   return 0;
 }

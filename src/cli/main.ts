@@ -3,6 +3,7 @@
 import { CaptureSetupError } from '../capture/kernel-session';
 import { createLogger, isLogLevel, type LogLevel } from '../util/log';
 import { UsageError } from './args';
+import { ConfigFileError } from './config-file';
 import { captureCommand } from './capture-command';
 import { configCommand } from './config-command';
 import { demoCommand } from './demo';
@@ -16,26 +17,26 @@ commands:
   capture   print captured socket events (see: ebpf-otel capture --help)
   demo      run the bundled demo workload and capture it
   doctor    report what this kernel and these privileges allow
-  config    config print [run options]: the configuration run would use, as JSON
+  config    config print [--config FILE] [run options]: the configuration run would use, as JSON
 
-global options: --log-level debug|info|warn|error (or EBPF_OTEL_LOG_LEVEL)`;
+global options: --log-level debug|info|warn|error (or EBPF_OTEL_LOG_LEVEL; for run, also log.level in its configuration file)`;
 
 async function main(argv: string[]): Promise<number> {
-  let level: LogLevel = 'info';
-  const env = process.env.EBPF_OTEL_LOG_LEVEL;
-  if (env !== undefined && isLogLevel(env)) level = env;
+  let flagLevel: LogLevel | undefined;
   const li = argv.indexOf('--log-level');
   if (li >= 0) {
     const v = argv[li + 1] ?? '';
     if (!isLogLevel(v)) throw new UsageError(`--log-level takes debug, info, warn or error, got ${JSON.stringify(v)}`);
-    level = v;
+    flagLevel = v;
     argv = [...argv.slice(0, li), ...argv.slice(li + 2)];
   }
-  const logger = createLogger(level);
+  // `run` and `config` resolve the level with their configuration file (src/cli/run-config.ts).
+  const env = process.env.EBPF_OTEL_LOG_LEVEL;
+  const logger = createLogger(flagLevel ?? (env !== undefined && isLogLevel(env) ? env : 'info'));
   const [command, ...rest] = argv;
   switch (command) {
     case 'run':
-      return runCommand(rest, logger);
+      return runCommand(rest, flagLevel);
     case 'capture':
       return captureCommand(rest, logger);
     case 'demo':
@@ -43,7 +44,7 @@ async function main(argv: string[]): Promise<number> {
     case 'doctor':
       return doctorCommand(rest);
     case 'config':
-      return configCommand(rest);
+      return configCommand(rest, undefined, flagLevel);
     case '--version':
     case 'version':
       process.stdout.write(`${require('../../../package.json').version}\n`);
@@ -64,7 +65,11 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof UsageError) {
+    if (err instanceof ConfigFileError) {
+      // One line a problem, FILE:LINE:COL first, as compilers do: editors jump to them.
+      process.stderr.write(`${err.message}\nebpf-otel: ${err.problems.length} problem${err.problems.length === 1 ? '' : 's'} in ${err.file}\n`);
+      process.exitCode = 2;
+    } else if (err instanceof UsageError) {
       process.stderr.write(`ebpf-otel: ${err.message}\n`);
       process.exitCode = 2;
     } else if (err instanceof CaptureSetupError) {

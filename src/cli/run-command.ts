@@ -3,10 +3,9 @@
 // the console when no endpoint is configured), and on SIGINT/SIGTERM flushes
 // everything pending before it exits 0.
 
-import { CaptureEngine, type CaptureOptions } from '../capture/capture-engine';
+import { CaptureEngine } from '../capture/capture-engine';
 import { WallClock } from '../capture/clock';
 import { openKernelSession, resolveCgroupV2 } from '../capture/kernel-session';
-import { MAX_PAYLOAD } from '../capture/layout';
 import { capabilityAdvisories, effectiveCaps } from '../capture/privileges';
 import { ProcFs } from '../capture/procfs';
 import { ConnectionTracker } from '../correlate/connection-tracker';
@@ -14,147 +13,44 @@ import { TraceGraph } from '../correlate/trace-graph';
 import { AgentPipeline } from '../agent/pipeline';
 import { HealthServer } from '../agent/health-server';
 import { protocolsById } from '../protocols/registry';
-import { loadOtelConfig, parseHeaders, type OtelOptions, type OtlpProtocol } from '../otel/config';
+import { loadOtelConfig, type Env } from '../otel/config';
 import { shouldSample } from '../otel/sampler';
 import { createTelemetry } from '../otel/telemetry';
-import type { Logger } from '../util/log';
-import { SELECTOR_OPTIONS, UsageError, durationSeconds, nonNegativeInt, parse, selectorsFrom } from './args';
+import { createLogger, type Logger, type LogLevel } from '../util/log';
+import { UsageError } from './args';
+import { RUN_USAGE, parseRunFlags, resolveRunConfig, type ResolveOptions, type RunOptions } from './run-config';
 import { runUntilSignal } from './lifecycle';
 
-export const RUN_USAGE = `usage: ebpf-otel run [selectors] [options]
-selectors (at least one): --pid N, --exe NAME, --port N, --cgroup PATH, --container ID, --all
-export:
-  --otlp-endpoint URL      OTLP endpoint (else OTEL_EXPORTER_OTLP_ENDPOINT; none: print to the console)
-  --otlp-protocol P        grpc or http/protobuf (else OTEL_EXPORTER_OTLP_PROTOCOL)
-  --otlp-traces-endpoint URL, --otlp-metrics-endpoint URL   per signal
-  --otlp-headers K=V,...   extra request headers (else OTEL_EXPORTER_OTLP_HEADERS)
-  --otlp-compression C     gzip or none
-  --otlp-timeout 10s       per export request
-  --otlp-insecure          plaintext gRPC to a non-loopback endpoint
-  --console                print spans to the console even when an endpoint is set
-  --sampler NAME           OTEL_TRACES_SAMPLER value, e.g. parentbased_traceidratio
-  --sampler-arg X          OTEL_TRACES_SAMPLER_ARG, e.g. 0.1
-  --metric-interval 10s    metric export interval (else OTEL_METRIC_EXPORT_INTERVAL)
-protocols:
-  --protocols LIST         comma-separated protocol ids (default: all known)
-  --route PATTERN          an HTTP route such as /users/:id (repeatable); others are inferred
-  --capture-query          record url.query (off: query strings often carry secrets)
-  --request-timeout 30s    a request without a response for this long is an error span
-capture:
-  --capture-bytes N        payload bytes kept per syscall (0..${MAX_PAYLOAD})
-  --duration 60s           stop after this long (default: until SIGINT/SIGTERM)
-  --health-listen H:P      serve /healthz (200 once attached) and /metrics (Prometheus) on H:P, e.g. 127.0.0.1:9464`;
+export { RUN_USAGE, type RunOptions } from './run-config';
 
-export interface RunOptions {
-  readonly capture: CaptureOptions;
-  readonly otel: OtelOptions;
-  readonly protocols: readonly string[] | undefined;
-  readonly routes: readonly string[];
-  readonly captureQuery: boolean;
-  readonly requestTimeoutNs: number;
-  readonly duration: number | undefined;
-  /** Where /healthz and /metrics are served; none when undefined. */
-  readonly health?: { readonly host: string; readonly port: number };
-}
-
-export function parseRunArgs(argv: string[], opts: { requireSelector?: boolean } = {}): RunOptions | 'help' {
-  const { values } = parse(argv, {
-    ...SELECTOR_OPTIONS,
-    'otlp-endpoint': { type: 'string' },
-    'otlp-protocol': { type: 'string' },
-    'otlp-traces-endpoint': { type: 'string' },
-    'otlp-metrics-endpoint': { type: 'string' },
-    'otlp-headers': { type: 'string' },
-    'otlp-compression': { type: 'string' },
-    'otlp-timeout': { type: 'string' },
-    'otlp-insecure': { type: 'boolean' },
-    console: { type: 'boolean' },
-    sampler: { type: 'string' },
-    'sampler-arg': { type: 'string' },
-    'metric-interval': { type: 'string' },
-    protocols: { type: 'string' },
-    route: { type: 'string', multiple: true },
-    'capture-query': { type: 'boolean' },
-    'request-timeout': { type: 'string' },
-    'capture-bytes': { type: 'string' },
-    duration: { type: 'string' },
-    'health-listen': { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  });
+/**
+ * The options `run` would use with these flags, this environment and the
+ * configuration file they name (--config, else EBPF_OTEL_CONFIG).
+ */
+export function parseRunArgs(argv: string[], opts: ResolveOptions & { env?: Env } = {}): RunOptions | 'help' {
+  const values = parseRunFlags(argv);
   if (values.help) return 'help';
-  const selectors = selectorsFrom(values);
-  if (selectors.length === 0 && opts.requireSelector !== false) throw new UsageError('run needs a selector\n' + RUN_USAGE);
-  const protocol = values['otlp-protocol'];
-  if (protocol !== undefined && protocol !== 'grpc' && protocol !== 'http/protobuf') {
-    throw new UsageError(`--otlp-protocol takes grpc or http/protobuf, got ${JSON.stringify(protocol)}`);
-  }
-  for (const r of values.route ?? []) {
-    if (!r.startsWith('/')) throw new UsageError(`--route takes a path pattern starting with /, got ${JSON.stringify(r)}`);
-  }
-  const compression = values['otlp-compression'];
-  if (compression !== undefined && compression !== 'gzip' && compression !== 'none') {
-    throw new UsageError(`--otlp-compression takes gzip or none, got ${JSON.stringify(compression)}`);
-  }
-  const headerProblems: string[] = [];
-  const headers = values['otlp-headers'] !== undefined ? parseHeaders(values['otlp-headers'], '--otlp-headers', headerProblems) : undefined;
-  if (headerProblems.length > 0) throw new UsageError(headerProblems.join('; '));
-  const otel: OtelOptions = {
-    ...(values['otlp-endpoint'] !== undefined ? { endpoint: values['otlp-endpoint'] } : {}),
-    ...(values['otlp-traces-endpoint'] !== undefined ? { tracesEndpoint: values['otlp-traces-endpoint'] } : {}),
-    ...(values['otlp-metrics-endpoint'] !== undefined ? { metricsEndpoint: values['otlp-metrics-endpoint'] } : {}),
-    ...(headers !== undefined ? { headers } : {}),
-    ...(compression !== undefined ? { compression } : {}),
-    ...(values['otlp-timeout'] !== undefined
-      ? { timeoutMillis: Math.round(durationSeconds('--otlp-timeout', values['otlp-timeout']) * 1000) }
-      : {}),
-    ...(values['otlp-insecure'] ? { insecure: true } : {}),
-    ...(protocol !== undefined ? { protocol: protocol as OtlpProtocol } : {}),
-    ...(values.console ? { console: true } : {}),
-    ...(values.sampler !== undefined ? { sampler: values.sampler } : {}),
-    ...(values['sampler-arg'] !== undefined ? { samplerArg: values['sampler-arg'] } : {}),
-    ...(values['metric-interval'] !== undefined
-      ? { metricExportIntervalMillis: Math.round(durationSeconds('--metric-interval', values['metric-interval']) * 1000) }
-      : {}),
-  };
-  return {
-    capture: {
-      selectors,
-      ...(values['capture-bytes'] !== undefined
-        ? { captureBytes: nonNegativeInt('--capture-bytes', values['capture-bytes'], MAX_PAYLOAD) }
-        : {}),
-    },
-    otel,
-    protocols: values.protocols?.split(',').map((s) => s.trim()).filter((s) => s !== ''),
-    routes: values.route ?? [],
-    captureQuery: values['capture-query'] ?? false,
-    requestTimeoutNs:
-      values['request-timeout'] !== undefined
-        ? Math.round(durationSeconds('--request-timeout', values['request-timeout']) * 1e9)
-        : 30e9,
-    duration: values.duration !== undefined ? durationSeconds('--duration', values.duration) : undefined,
-    ...(values['health-listen'] !== undefined ? { health: hostPort('--health-listen', values['health-listen']) } : {}),
-  };
+  return resolveRunConfig(values, opts.env ?? process.env, opts).options;
 }
 
 /** HOST:PORT or [IPv6]:PORT. */
-export function hostPort(flag: string, text: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\[\]]+)):(\d{1,5})$/.exec(text);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new UsageError(`${flag} wants HOST:PORT (e.g. 127.0.0.1:9464 or [::1]:9464), not "${text}"`);
-  return { host: (m[1] ?? m[2])!, port };
-}
+export { hostPort } from './args';
 
-export async function runCommand(argv: string[], logger: Logger): Promise<number> {
-  const opts = parseRunArgs(argv);
-  if (opts === 'help') {
+export async function runCommand(argv: string[], logLevelFlag?: LogLevel): Promise<number> {
+  const values = parseRunFlags(argv);
+  if (values.help) {
     process.stdout.write(RUN_USAGE + '\n');
     return 0;
   }
-  return runAgent(opts, logger);
+  const config = resolveRunConfig(values, process.env, logLevelFlag !== undefined ? { logLevelFlag } : {});
+  const logger = createLogger(config.logLevel);
+  if (config.configFile !== undefined) logger.info(`configuration file ${config.configFile}`);
+  for (const w of config.warnings) logger.warn(w);
+  return runAgent(config.options, logger);
 }
 
 export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () => void | Promise<void>): Promise<number> {
-  const config = loadOtelConfig(process.env, opts.otel);
+  const config = loadOtelConfig(process.env, opts.otel, opts.otelFile);
   for (const w of config.warnings) logger.warn(w);
   for (const a of capabilityAdvisories(effectiveCaps())) logger.warn(a);
   const protocols = protocolsById(opts.protocols);
@@ -164,7 +60,12 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
   const tracker = new ConnectionTracker(
     {
       protocols,
-      protocolOptions: { routes: opts.routes, captureQuery: opts.captureQuery },
+      protocolOptions: {
+        routes: opts.routes,
+        captureQuery: opts.captureQuery,
+        captureHeaders: opts.captureHeaders,
+        redactHeaders: opts.redactHeaders,
+      },
       requestTimeoutNs: opts.requestTimeoutNs,
     },
     logger,

@@ -1,7 +1,11 @@
-// Export configuration from the standard OpenTelemetry environment variables,
-// overridden by CLI flags (the lead maps flags onto OtelOptions). The
-// environment is read here and nowhere else in src/otel/: exporters get every
-// value explicitly.
+// Export configuration from three layers, highest first: command-line flags
+// (`options`), the standard OpenTelemetry environment variables, the
+// configuration file (`file`); then the defaults. Each setting is taken from
+// the highest layer that sets it; headers and resource attributes merge by
+// name, the higher layer winning a name. A signal's own endpoint wins over the
+// shared one whatever layer each comes from (the OTLP specification's rule).
+// The environment is read here and nowhere else in src/otel/: exporters get
+// every value explicitly.
 //
 // Protocol default: http/protobuf, the specification's default (and the
 // opentelemetry-js default), so OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318
@@ -82,6 +86,8 @@ export interface OtelConfig {
   readonly batch: BatchConfig;
   readonly retry: RetryConfig;
   readonly resource: {
+    /** Added to every traced process's resource, below what the process declares itself. */
+    readonly attributes: Readonly<Record<string, ResourceAttributeValue>>;
     /** process.command_args on resources (opt-in: argv may carry secrets). */
     readonly captureCommandArgs: boolean;
     /** Processes whose resource is cached. */
@@ -91,7 +97,9 @@ export interface OtelConfig {
   readonly warnings: readonly string[];
 }
 
-/** What CLI flags can override; every field is optional. */
+export type ResourceAttributeValue = string | number | boolean;
+
+/** One layer of settings (the flags, or the configuration file); every field is optional. */
 export interface OtelOptions {
   readonly endpoint?: string;
   readonly tracesEndpoint?: string;
@@ -99,6 +107,10 @@ export interface OtelOptions {
   readonly protocol?: OtlpProtocol;
   readonly headers?: Readonly<Record<string, string>>;
   readonly insecure?: boolean;
+  /** Paths of PEM files: CA certificate(s) to trust, client key and certificate (mutual TLS). */
+  readonly certificate?: string;
+  readonly clientKey?: string;
+  readonly clientCertificate?: string;
   readonly compression?: Compression;
   readonly timeoutMillis?: number;
   /** Print spans instead of exporting them (metrics are then not exported either). */
@@ -112,9 +124,13 @@ export interface OtelOptions {
   readonly exportTimeoutMillis?: number;
   readonly maxSeriesPerInstrument?: number;
   readonly captureCommandArgs?: boolean;
+  readonly resourceAttributes?: Readonly<Record<string, ResourceAttributeValue>>;
   readonly maxProcesses?: number;
   readonly retry?: Partial<RetryConfig>;
 }
+
+/** The configuration file's layer: `console` is a command-line switch only. */
+export type OtelFileOptions = Omit<OtelOptions, 'console'>;
 
 const SIGNAL_PATH = { TRACES: 'v1/traces', METRICS: 'v1/metrics' } as const;
 type Signal = keyof typeof SIGNAL_PATH;
@@ -122,12 +138,13 @@ type Signal = keyof typeof SIGNAL_PATH;
 /** The agent's span queue defaults (the variables still override them). */
 export const AGENT_BSP_DEFAULTS = { maxQueueSize: 16384, maxExportBatchSize: 1024 } as const;
 
-export function loadOtelConfig(env: Env = process.env, options: OtelOptions = {}): OtelConfig {
+export function loadOtelConfig(env: Env = process.env, options: OtelOptions = {}, file: OtelFileOptions = {}): OtelConfig {
   const warnings: string[] = [];
   const str = (name: string): string | undefined => {
     const v = env[name]?.trim();
     return v === undefined || v === '' ? undefined : v;
   };
+  // `def` is what applies without the variable: the file's value, else the default.
   const num = (name: string, def: number, min: number): number => {
     const raw = str(name);
     if (raw === undefined) return def;
@@ -139,10 +156,12 @@ export function loadOtelConfig(env: Env = process.env, options: OtelOptions = {}
 
   const disabled = str('OTEL_SDK_DISABLED')?.toLowerCase() === 'true';
 
-  const signal = (sig: Signal, cliEndpoint: string | undefined): OtlpSignalConfig | undefined => {
-    const protocol = options.protocol ?? parseProtocol(str(`OTEL_EXPORTER_OTLP_${sig}_PROTOCOL`) ?? str('OTEL_EXPORTER_OTLP_PROTOCOL'), warnings);
-    const specific = cliEndpoint ?? str(`OTEL_EXPORTER_OTLP_${sig}_ENDPOINT`);
-    const generic = options.endpoint ?? str('OTEL_EXPORTER_OTLP_ENDPOINT');
+  const signal = (sig: Signal, flagEndpoint: string | undefined, fileEndpoint: string | undefined): OtlpSignalConfig | undefined => {
+    const protocol =
+      options.protocol ??
+      parseProtocol(str(`OTEL_EXPORTER_OTLP_${sig}_PROTOCOL`) ?? str('OTEL_EXPORTER_OTLP_PROTOCOL'), file.protocol ?? 'http/protobuf', warnings);
+    const specific = flagEndpoint ?? str(`OTEL_EXPORTER_OTLP_${sig}_ENDPOINT`) ?? fileEndpoint;
+    const generic = options.endpoint ?? str('OTEL_EXPORTER_OTLP_ENDPOINT') ?? file.endpoint;
     let url: string;
     if (specific !== undefined) url = specific;
     else if (generic !== undefined) url = protocol === 'grpc' ? generic : appendPath(generic, SIGNAL_PATH[sig]);
@@ -152,15 +171,16 @@ export function loadOtelConfig(env: Env = process.env, options: OtelOptions = {}
       return undefined;
     }
     const headers = {
+      ...file.headers,
       ...parseHeaders(str('OTEL_EXPORTER_OTLP_HEADERS'), 'OTEL_EXPORTER_OTLP_HEADERS', warnings),
       ...parseHeaders(str(`OTEL_EXPORTER_OTLP_${sig}_HEADERS`), `OTEL_EXPORTER_OTLP_${sig}_HEADERS`, warnings),
       ...options.headers,
     };
     const compressionRaw = str(`OTEL_EXPORTER_OTLP_${sig}_COMPRESSION`) ?? str('OTEL_EXPORTER_OTLP_COMPRESSION');
-    let compression: Compression = options.compression ?? 'none';
+    let compression: Compression = options.compression ?? file.compression ?? 'none';
     if (options.compression === undefined && compressionRaw !== undefined) {
       if (compressionRaw === 'gzip' || compressionRaw === 'none') compression = compressionRaw;
-      else warnings.push(`OTEL_EXPORTER_OTLP_COMPRESSION=${compressionRaw} is not supported (gzip or none); using none`);
+      else warnings.push(`OTEL_EXPORTER_OTLP_COMPRESSION=${compressionRaw} is not supported (gzip or none); using ${compression}`);
     }
     const timeoutName = str(`OTEL_EXPORTER_OTLP_${sig}_TIMEOUT`) !== undefined ? `OTEL_EXPORTER_OTLP_${sig}_TIMEOUT` : 'OTEL_EXPORTER_OTLP_TIMEOUT';
     const insecureRaw = str(`OTEL_EXPORTER_OTLP_${sig}_INSECURE`) ?? str('OTEL_EXPORTER_OTLP_INSECURE');
@@ -171,12 +191,17 @@ export function loadOtelConfig(env: Env = process.env, options: OtelOptions = {}
       url,
       headers,
       compression,
-      timeoutMillis: options.timeoutMillis ?? num(timeoutName, 10_000, 1),
-      insecure: options.insecure ?? insecureRaw?.toLowerCase() === 'true',
+      timeoutMillis: options.timeoutMillis ?? num(timeoutName, file.timeoutMillis ?? 10_000, 1),
+      insecure: options.insecure ?? (insecureRaw !== undefined ? insecureRaw.toLowerCase() === 'true' : undefined) ?? file.insecure ?? false,
     };
-    const certificate = str(`OTEL_EXPORTER_OTLP_${sig}_CERTIFICATE`) ?? str('OTEL_EXPORTER_OTLP_CERTIFICATE');
-    const clientKey = str(`OTEL_EXPORTER_OTLP_${sig}_CLIENT_KEY`) ?? str('OTEL_EXPORTER_OTLP_CLIENT_KEY');
-    const clientCertificate = str(`OTEL_EXPORTER_OTLP_${sig}_CLIENT_CERTIFICATE`) ?? str('OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE');
+    const certificate =
+      options.certificate ?? str(`OTEL_EXPORTER_OTLP_${sig}_CERTIFICATE`) ?? str('OTEL_EXPORTER_OTLP_CERTIFICATE') ?? file.certificate;
+    const clientKey = options.clientKey ?? str(`OTEL_EXPORTER_OTLP_${sig}_CLIENT_KEY`) ?? str('OTEL_EXPORTER_OTLP_CLIENT_KEY') ?? file.clientKey;
+    const clientCertificate =
+      options.clientCertificate ??
+      str(`OTEL_EXPORTER_OTLP_${sig}_CLIENT_CERTIFICATE`) ??
+      str('OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE') ??
+      file.clientCertificate;
     if (certificate !== undefined) cfg.certificate = certificate;
     if (clientKey !== undefined) cfg.clientKey = clientKey;
     if (clientCertificate !== undefined) cfg.clientCertificate = clientCertificate;
@@ -189,7 +214,7 @@ export function loadOtelConfig(env: Env = process.env, options: OtelOptions = {}
   };
 
   // Traces.
-  const tracesOtlp = signal('TRACES', options.tracesEndpoint);
+  const tracesOtlp = signal('TRACES', options.tracesEndpoint, file.tracesEndpoint);
   let tracesExporter: SignalExporter;
   const tracesExporterEnv = parseExporterList(str('OTEL_TRACES_EXPORTER'), 'OTEL_TRACES_EXPORTER', warnings);
   if (disabled) tracesExporter = 'none';
@@ -202,7 +227,7 @@ export function loadOtelConfig(env: Env = process.env, options: OtelOptions = {}
   }
 
   // Metrics.
-  const metricsOtlp = signal('METRICS', options.metricsEndpoint);
+  const metricsOtlp = signal('METRICS', options.metricsEndpoint, file.metricsEndpoint);
   let metricsExporter: 'otlp' | 'none';
   const metricsExporterEnv = parseExporterList(str('OTEL_METRICS_EXPORTER'), 'OTEL_METRICS_EXPORTER', warnings);
   if (disabled || options.console) metricsExporter = 'none';
@@ -225,23 +250,30 @@ export function loadOtelConfig(env: Env = process.env, options: OtelOptions = {}
   // agent exports every traced process's, thousands a second: at 20k req/s
   // 2048 is a tenth of a second of slack. 16384 queued records are ~30 MiB at
   // most; batches of 1024 are ~0.5 MiB of OTLP.
-  let maxQueueSize = options.maxQueueSize ?? num('OTEL_BSP_MAX_QUEUE_SIZE', AGENT_BSP_DEFAULTS.maxQueueSize, 1);
-  let maxExportBatchSize = options.maxExportBatchSize ?? num('OTEL_BSP_MAX_EXPORT_BATCH_SIZE', AGENT_BSP_DEFAULTS.maxExportBatchSize, 1);
+  let maxQueueSize = options.maxQueueSize ?? num('OTEL_BSP_MAX_QUEUE_SIZE', file.maxQueueSize ?? AGENT_BSP_DEFAULTS.maxQueueSize, 1);
+  let maxExportBatchSize =
+    options.maxExportBatchSize ?? num('OTEL_BSP_MAX_EXPORT_BATCH_SIZE', file.maxExportBatchSize ?? AGENT_BSP_DEFAULTS.maxExportBatchSize, 1);
   if (maxExportBatchSize > maxQueueSize) {
-    warnings.push(`OTEL_BSP_MAX_EXPORT_BATCH_SIZE (${maxExportBatchSize}) exceeds OTEL_BSP_MAX_QUEUE_SIZE (${maxQueueSize}); using ${maxQueueSize}`);
+    // Only a batch size someone chose is worth a warning; the default simply follows a smaller queue.
+    const batchChosen = options.maxExportBatchSize !== undefined || str('OTEL_BSP_MAX_EXPORT_BATCH_SIZE') !== undefined || file.maxExportBatchSize !== undefined;
+    if (batchChosen) warnings.push(`the span batch size (${maxExportBatchSize}) exceeds the span queue size (${maxQueueSize}); using ${maxQueueSize}`);
     maxExportBatchSize = maxQueueSize;
   }
   maxQueueSize = Math.floor(maxQueueSize);
   maxExportBatchSize = Math.floor(maxExportBatchSize);
 
-  const sampler = parseSampler(options.sampler ?? str('OTEL_TRACES_SAMPLER'), options.samplerArg ?? str('OTEL_TRACES_SAMPLER_ARG'), warnings);
+  const sampler = parseSampler(
+    options.sampler ?? str('OTEL_TRACES_SAMPLER') ?? file.sampler,
+    options.samplerArg ?? str('OTEL_TRACES_SAMPLER_ARG') ?? file.samplerArg,
+    warnings,
+  );
 
   const metricsConfig = {
     exporter: metricsExporter,
-    exportIntervalMillis: options.metricExportIntervalMillis ?? num('OTEL_METRIC_EXPORT_INTERVAL', 60_000, 1),
+    exportIntervalMillis: options.metricExportIntervalMillis ?? num('OTEL_METRIC_EXPORT_INTERVAL', file.metricExportIntervalMillis ?? 60_000, 1),
     exportTimeoutMillis: num('OTEL_METRIC_EXPORT_TIMEOUT', 30_000, 1),
     temporality,
-    maxSeriesPerInstrument: options.maxSeriesPerInstrument ?? 2000,
+    maxSeriesPerInstrument: options.maxSeriesPerInstrument ?? file.maxSeriesPerInstrument ?? 2000,
   };
   return {
     traces: tracesExporter === 'otlp' && tracesOtlp ? { exporter: 'otlp', otlp: tracesOtlp } : { exporter: tracesExporter },
@@ -250,23 +282,24 @@ export function loadOtelConfig(env: Env = process.env, options: OtelOptions = {}
     batch: {
       maxQueueSize,
       maxExportBatchSize,
-      scheduleDelayMillis: options.scheduleDelayMillis ?? num('OTEL_BSP_SCHEDULE_DELAY', 5000, 0),
-      exportTimeoutMillis: options.exportTimeoutMillis ?? num('OTEL_BSP_EXPORT_TIMEOUT', 30_000, 1),
+      scheduleDelayMillis: options.scheduleDelayMillis ?? num('OTEL_BSP_SCHEDULE_DELAY', file.scheduleDelayMillis ?? 5000, 0),
+      exportTimeoutMillis: options.exportTimeoutMillis ?? num('OTEL_BSP_EXPORT_TIMEOUT', file.exportTimeoutMillis ?? 30_000, 1),
     },
-    retry: { ...DEFAULT_RETRY, ...options.retry },
+    retry: { ...DEFAULT_RETRY, ...file.retry, ...options.retry },
     resource: {
-      captureCommandArgs: options.captureCommandArgs ?? false,
-      maxProcesses: options.maxProcesses ?? 4096,
+      attributes: { ...file.resourceAttributes, ...options.resourceAttributes },
+      captureCommandArgs: options.captureCommandArgs ?? file.captureCommandArgs ?? false,
+      maxProcesses: options.maxProcesses ?? file.maxProcesses ?? 4096,
     },
     warnings,
   };
 }
 
-function parseProtocol(raw: string | undefined, warnings: string[]): OtlpProtocol {
-  if (raw === undefined) return 'http/protobuf';
+function parseProtocol(raw: string | undefined, fallback: OtlpProtocol, warnings: string[]): OtlpProtocol {
+  if (raw === undefined) return fallback;
   if (raw === 'grpc' || raw === 'http/protobuf') return raw;
-  warnings.push(`OTLP protocol ${raw} is not supported (grpc or http/protobuf); using http/protobuf`);
-  return 'http/protobuf';
+  warnings.push(`OTLP protocol ${raw} is not supported (grpc or http/protobuf); using ${fallback}`);
+  return fallback;
 }
 
 /** OTEL_*_EXPORTER is a list; we take its first entry (otlp, console or none). */

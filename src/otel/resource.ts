@@ -8,7 +8,8 @@
 // was read while it lived, or what its exit event told.
 //
 // service.name, in order: the process's own OTEL_SERVICE_NAME; service.name in
-// its OTEL_RESOURCE_ATTRIBUTES; the script an interpreter runs (python app.py
+// its OTEL_RESOURCE_ATTRIBUTES; service.name in the configuration file's
+// resource.attributes; the script an interpreter runs (python app.py
 // -> "app", node server.js -> "server", python -m flask -> "flask"); the
 // executable's name; the comm of its exit event; "unknown_service".
 //
@@ -76,6 +77,14 @@ export interface ProcessResourcesOptions {
   /** telemetry.distro.version */
   readonly distroVersion: string;
   readonly captureCommandArgs?: boolean;
+  /**
+   * Attributes for every traced process (the configuration file's
+   * resource.attributes), taken as if the process had declared them in its
+   * OTEL_RESOURCE_ATTRIBUTES, below its own: what the process declares
+   * (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES) wins per key, and what the
+   * agent measures (process.pid, executable, container.id) wins over both.
+   */
+  readonly attributes?: Readonly<Attributes>;
   readonly maxProcesses?: number;
   /** Clock ticks per second of /proc/pid/stat start times (USER_HZ). */
   readonly ticksPerSecond?: number;
@@ -207,7 +216,10 @@ export class ProcessResources {
     // The process may have exited between reads: confirm it is still the same one.
     if (live && readStartTimeTicks(fsys.root, pid) !== startTicks) live = false;
 
-    const attrs: Attributes = (live ? parseResourceAttributes(env?.get('OTEL_RESOURCE_ATTRIBUTES')) : undefined) ?? {};
+    const attrs: Attributes = {
+      ...this.opts.attributes,
+      ...(live ? parseResourceAttributes(env?.get('OTEL_RESOURCE_ATTRIBUTES')) : undefined),
+    };
     const exeName = exePath ? path.basename(exePath) : undefined;
     const serviceName =
       (live ? nonEmpty(env?.get('OTEL_SERVICE_NAME')) : undefined) ??

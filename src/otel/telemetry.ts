@@ -81,6 +81,7 @@ export class Telemetry {
       hostName: deps.hostName ?? os.hostname(),
       distroVersion: version,
       captureCommandArgs: config.resource.captureCommandArgs,
+      attributes: config.resource.attributes,
       maxProcesses: config.resource.maxProcesses,
     });
     const clock = deps.clock;

@@ -1,4 +1,8 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import test from 'ava';
+import { parse as parseYaml } from 'yaml';
 import { UsageError } from '../../src/cli/args';
 import { configCommand, effectiveConfig } from '../../src/cli/config-command';
 
@@ -32,4 +36,111 @@ test('config print: no selector is fine here; bad flags fail as they would for r
   let out = '';
   t.is(configCommand(['print', '--pid', '1'], (s) => (out += s)), 0);
   t.deepEqual((JSON.parse(out) as { selectors: unknown }).selectors, [{ kind: 'pid', pid: 1 }]);
+});
+
+test('config print with a small file: exact output, sources per layer, header values redacted', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ebpf-otel-print-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'agent.yaml');
+  fs.writeFileSync(
+    file,
+    [
+      'selectors:',
+      '  exe: [python3]',
+      'export:',
+      '  endpoint: http://collector:4317',
+      '  protocol: grpc',
+      '  headers:',
+      '    authorization: Bearer ${OTLP_TOKEN}',
+      'sampling:',
+      '  sampler: parentbased_traceidratio',
+      '  arg: 0.1',
+      'log:',
+      '  level: warn',
+      '',
+    ].join('\n'),
+  );
+  let out = '';
+  const env = { OTLP_TOKEN: 'secret-token', OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip' };
+  t.is(configCommand(['print', '--config', file, '--route', '/users/:id'], (s) => (out += s), undefined, env), 0);
+  const otlp = {
+    protocol: 'grpc',
+    url: 'http://collector:4317',
+    headers: { authorization: '<redacted>' },
+    compression: 'gzip',
+    timeoutMillis: 10000,
+    insecure: false,
+  };
+  const layers = {
+    selectors: 'file',
+    'protocols.enabled': 'default',
+    'capture.bytes': 'default',
+    'capture.request_timeout': 'default',
+    'http.routes': 'flag',
+    'http.capture_query': 'default',
+    'http.capture_headers.request': 'default',
+    'http.capture_headers.response': 'default',
+    'redaction.headers': 'default',
+    'sampling.sampler': 'file',
+    'sampling.arg': 'file',
+    'export.endpoint': 'file',
+    'export.traces_endpoint': 'default',
+    'export.metrics_endpoint': 'default',
+    'export.protocol': 'file',
+    'export.headers': 'file',
+    'export.compression': 'env',
+    'export.timeout': 'default',
+    'export.insecure': 'default',
+    'export.tls.ca_file': 'default',
+    'export.tls.cert_file': 'default',
+    'export.tls.key_file': 'default',
+    'export.metric_interval': 'default',
+    'export.batch.max_queue_size': 'default',
+    'export.batch.max_export_batch_size': 'default',
+    'export.batch.schedule_delay': 'default',
+    'export.batch.export_timeout': 'default',
+    'resource.attributes': 'default',
+    'resource.capture_command_args': 'default',
+    'log.level': 'file',
+    'health.listen': 'default',
+    duration: 'default',
+  };
+  const expected = {
+    configFile: file,
+    logLevel: 'warn',
+    selectors: [{ kind: 'exe', pattern: 'python3' }],
+    capture: {
+      captureBytes: 16384,
+      ringBufferBytes: 8388608,
+      wakeupBytes: 65536,
+      batchBytes: 262144,
+      maxPendingBatches: 64,
+      pollTimeoutMs: 20,
+      rescanMs: 1000,
+      followForks: true,
+      captureUdp: false,
+      groups: { sockets: true, syscalls: false, tcp: false },
+    },
+    protocols: 'all',
+    routes: ['/users/:id'],
+    captureQuery: false,
+    captureHeaders: { request: [], response: [] },
+    redactHeaders: ['authorization', 'proxy-authorization', 'cookie', 'set-cookie'],
+    requestTimeoutSeconds: 30,
+    traces: { exporter: 'otlp', otlp },
+    metrics: { exporter: 'otlp', exportIntervalMillis: 60000, exportTimeoutMillis: 30000, temporality: 'cumulative', maxSeriesPerInstrument: 2000, otlp },
+    sampler: { kind: 'parentbased_traceidratio', ratio: 0.1, parentBased: true },
+    batch: { maxQueueSize: 16384, maxExportBatchSize: 1024, scheduleDelayMillis: 5000, exportTimeoutMillis: 30000 },
+    retry: { maxAttempts: 5, initialBackoffMillis: 1000, maxBackoffMillis: 5000, backoffMultiplier: 1.5, jitter: 0.2 },
+    resource: { attributes: {}, captureCommandArgs: false, maxProcesses: 4096 },
+    sources: layers,
+    warnings: [],
+  };
+  t.is(out, JSON.stringify(expected, null, 2) + '\n', 'exact text, key order included');
+  t.false(out.includes('secret-token'));
+
+  let yamlOut = '';
+  configCommand(['print', '--config', file, '--route', '/users/:id', '--format', 'yaml'], (s) => (yamlOut += s), 'debug', env);
+  t.deepEqual(parseYaml(yamlOut), { ...expected, logLevel: 'debug', sources: { ...layers, 'log.level': 'flag' } });
+  t.throws(() => configCommand(['print', '--format', 'toml'], () => {}, undefined, {}), { instanceOf: UsageError, message: '--format takes json or yaml, got "toml"' });
 });

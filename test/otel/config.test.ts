@@ -118,3 +118,68 @@ test('header lists are percent-decoded; malformed entries are skipped', (t) => {
   t.deepEqual(parseHeaders('a=1, b = x%3Dy ,=nokey,c=%zz,d=', 'H', w), { a: '1', b: 'x=y', d: '' });
   t.is(w.length, 2);
 });
+
+test('three layers: flags over the environment over the file, per setting; headers and attributes merge by name', (t) => {
+  const file = {
+    endpoint: 'http://file:4318',
+    protocol: 'grpc' as const,
+    headers: { 'x-file': 'f', 'x-both': 'file' },
+    compression: 'gzip' as const,
+    timeoutMillis: 1111,
+    certificate: '/file/ca.pem',
+    sampler: 'traceidratio',
+    samplerArg: '0.5',
+    metricExportIntervalMillis: 2222,
+    maxQueueSize: 300,
+    scheduleDelayMillis: 0,
+    resourceAttributes: { team: 'a', tier: 'file' },
+    captureCommandArgs: true,
+  };
+  const onlyFile = loadOtelConfig({}, {}, file);
+  t.like(onlyFile.traces.otlp, { url: 'http://file:4318', protocol: 'grpc', compression: 'gzip', timeoutMillis: 1111, certificate: '/file/ca.pem' });
+  t.deepEqual(onlyFile.traces.otlp?.headers, { 'x-file': 'f', 'x-both': 'file' });
+  t.like(onlyFile.sampler, { kind: 'traceidratio', ratio: 0.5 });
+  t.is(onlyFile.metrics.exportIntervalMillis, 2222);
+  t.like(onlyFile.batch, { maxQueueSize: 300, maxExportBatchSize: 300, scheduleDelayMillis: 0 });
+  t.deepEqual(onlyFile.resource, { attributes: { team: 'a', tier: 'file' }, captureCommandArgs: true, maxProcesses: 4096 });
+
+  const env = {
+    OTEL_EXPORTER_OTLP_ENDPOINT: 'http://env:4318',
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+    OTEL_EXPORTER_OTLP_HEADERS: 'x-both=env,x-env=e',
+    OTEL_TRACES_SAMPLER: 'always_off',
+    OTEL_BSP_SCHEDULE_DELAY: '700',
+  };
+  const withEnv = loadOtelConfig(env, {}, file);
+  t.like(withEnv.traces.otlp, { url: 'http://env:4318/v1/traces', protocol: 'http/protobuf', compression: 'gzip', timeoutMillis: 1111 });
+  t.deepEqual(withEnv.traces.otlp?.headers, { 'x-file': 'f', 'x-both': 'env', 'x-env': 'e' });
+  t.is(withEnv.sampler.kind, 'always_off');
+  t.is(withEnv.batch.scheduleDelayMillis, 700);
+
+  const withFlags = loadOtelConfig(env, { endpoint: 'http://flag:4318', headers: { 'x-both': 'flag' }, sampler: 'always_on', certificate: '/flag/ca.pem' }, file);
+  t.like(withFlags.traces.otlp, { url: 'http://flag:4318/v1/traces', certificate: '/flag/ca.pem' });
+  t.deepEqual(withFlags.traces.otlp?.headers, { 'x-file': 'f', 'x-both': 'flag', 'x-env': 'e' });
+  t.is(withFlags.sampler.kind, 'always_on');
+  t.deepEqual(withFlags.warnings, []);
+
+  // A signal's own endpoint wins over the shared one, whichever layer each comes from.
+  const specific = loadOtelConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://env:4318' }, {}, { tracesEndpoint: 'http://file:4318/t' });
+  t.is(specific.traces.otlp?.url, 'http://file:4318/t');
+  t.is(specific.metrics.otlp?.url, 'http://env:4318/v1/metrics');
+  // A bad variable falls back to the file's value, and says so.
+  const bad = loadOtelConfig({ OTEL_EXPORTER_OTLP_PROTOCOL: 'udp', OTEL_METRIC_EXPORT_INTERVAL: 'soon' }, {}, { endpoint: 'http://c:4317', protocol: 'grpc', metricExportIntervalMillis: 2222 });
+  t.is(bad.traces.otlp?.protocol, 'grpc');
+  t.is(bad.metrics.exportIntervalMillis, 2222);
+  t.deepEqual(bad.warnings, [
+    'OTLP protocol udp is not supported (grpc or http/protobuf); using grpc',
+    'OTLP protocol udp is not supported (grpc or http/protobuf); using grpc',
+    'OTEL_METRIC_EXPORT_INTERVAL=soon is not a number >= 1; using 2222',
+  ]);
+});
+
+test('a batch size above the queue size is clamped; a warning only when someone chose it', (t) => {
+  t.deepEqual(loadOtelConfig({}, {}, { maxQueueSize: 300 }).warnings, []);
+  const chosen = loadOtelConfig({ OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '500' }, {}, { maxQueueSize: 300 });
+  t.is(chosen.batch.maxExportBatchSize, 300);
+  t.deepEqual(chosen.warnings, ['the span batch size (500) exceeds the span queue size (300); using 300']);
+});

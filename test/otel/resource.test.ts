@@ -247,3 +247,35 @@ test('OTEL_RESOURCE_ATTRIBUTES parsing', (t) => {
   t.is(parseResourceAttributes('a=%E0%A4%A'), undefined);
   t.is(parseResourceAttributes(''), undefined);
 });
+
+test('configured attributes reach every process, below what the process declares and what the agent measures', (t) => {
+  const { add, resources } = setup(t);
+  add({ pid: 1, start: 1, exe: '/usr/bin/python3', cmdline: ['python3', 'app.py'] });
+  add({ pid: 2, start: 1, exe: '/usr/bin/python3', cmdline: ['python3', 'app.py'], env: { OTEL_SERVICE_NAME: 'own-name' } });
+  add({
+    pid: 3,
+    start: 1,
+    exe: '/usr/bin/python3',
+    cmdline: ['python3', 'app.py'],
+    env: { OTEL_RESOURCE_ATTRIBUTES: 'service.name=declared,deployment.environment.name=staging' },
+  });
+  const r = resources({
+    attributes: { 'service.name': 'shop', 'deployment.environment.name': 'prod', 'service.version': 3, 'process.pid': 999 },
+  });
+  const a1 = r.resourceFor({ tgid: 1 }).attributes;
+  t.is(a1[ATTR.SERVICE_NAME], 'shop', 'above the inferred script name');
+  t.is(a1['deployment.environment.name'], 'prod');
+  t.is(a1['service.version'], 3, 'types kept');
+  t.is(a1[ATTR.PROCESS_PID], 1, 'measured values win');
+  const a2 = r.resourceFor({ tgid: 2 }).attributes;
+  t.is(a2[ATTR.SERVICE_NAME], 'own-name', 'OTEL_SERVICE_NAME wins');
+  t.is(a2['deployment.environment.name'], 'prod');
+  const a3 = r.resourceFor({ tgid: 3 }).attributes;
+  t.is(a3[ATTR.SERVICE_NAME], 'declared', 'OTEL_RESOURCE_ATTRIBUTES wins per key');
+  t.is(a3['deployment.environment.name'], 'staging');
+  t.is(a3['service.version'], 3, 'keys the process does not declare still come from the configuration');
+  // A process never read from /proc (gone before it was seen) still gets them.
+  r.exited({ tgid: 4 }, { comm: 'cron' });
+  t.is(r.resourceFor({ tgid: 4 }).attributes['deployment.environment.name'], 'prod');
+  t.is(r.resourceFor({ tgid: 4 }).attributes[ATTR.SERVICE_NAME], 'shop');
+});

@@ -1,0 +1,219 @@
+// The configuration file (`--config FILE`, or EBPF_OTEL_CONFIG): YAML read
+// against CONFIG_SCHEMA. Every problem is collected and reported at once, one
+// line each, `FILE:LINE:COL: key.path: message`, like a compiler; a file with
+// any problem is refused whole (exit 2), never half applied. Unknown keys
+// (with the near miss they probably are), duplicate keys, wrong types, bad
+// values and YAML syntax errors are all problems. A key with no value (or
+// `~`) is the same as no key: the layer below applies.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type Node, type Scalar, type YAMLMap } from 'yaml';
+import { DEFAULT_REDACTED_HEADERS } from '../protocols/types';
+import type { Env } from '../otel/config';
+import { UsageError } from './args';
+import { CONFIG_SCHEMA, Setting, settings, type FileConfig, type Section } from './config-schema';
+import { describe, nearest, type ReadContext } from './config-shapes';
+import { substitute } from './config-substitute';
+
+export interface ConfigProblem {
+  readonly line: number;
+  readonly col: number;
+  /** Dotted key of the setting (items as key[i]); none for syntax errors. */
+  readonly key?: string;
+  readonly message: string;
+}
+
+export function formatProblem(file: string, p: ConfigProblem): string {
+  return `${file}:${p.line}:${p.col}: ${p.key !== undefined && p.key !== '' ? `${p.key}: ` : ''}${p.message}`;
+}
+
+/** A configuration file that cannot be used; the message lists every problem, one a line. */
+export class ConfigFileError extends UsageError {
+  constructor(
+    readonly file: string,
+    readonly problems: readonly ConfigProblem[],
+  ) {
+    super(problems.map((p) => formatProblem(file, p)).join('\n'));
+  }
+}
+
+export interface ConfigFile {
+  /** As given (relative paths stay relative: that is what messages show). */
+  readonly path: string;
+  readonly values: FileConfig;
+  /** Problems that do not stop the agent (a default removed from the redaction list), formatted like errors. */
+  readonly warnings: readonly string[];
+}
+
+export function loadConfigFile(file: string, env: Env): ConfigFile {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new UsageError(`cannot read the configuration file ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
+  }
+  return parseConfigFile(text, file, env);
+}
+
+/** Parses and validates `text` as the file `file` (named in messages; relative paths in it are taken from its directory). */
+export function parseConfigFile(text: string, file: string, env: Env): ConfigFile {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false });
+  const problems: ConfigProblem[] = [];
+  const pos = (offset: number) => lines.linePos(offset);
+
+  const syntax = [...doc.errors, ...doc.warnings];
+  if (syntax.length > 0) {
+    // The structure after a syntax error is a guess: schema problems found in it would mislead.
+    for (const e of syntax) problems.push({ ...pos(e.pos[0]), message: `YAML: ${syntaxMessage(e.code, e.message)}` });
+    throw new ConfigFileError(file, sortProblems(problems));
+  }
+
+  const nodeStart = (node: Node): number => node.range?.[0] ?? 0;
+  const cx: ReadContext = {
+    problem: (node, key, message) => problems.push({ ...pos(nodeStart(node)), key, message }),
+    deref: (raw, key, at) => {
+      if (!isAlias(raw)) return raw as Node;
+      const target = raw.resolve(doc as Document);
+      if (target === undefined) cx.problem(at, key, `alias *${raw.source} points to no anchor`);
+      return target;
+    },
+    substitute: (node: Scalar, t, key) => {
+      const r = substitute(t, env);
+      if ('problem' in r) {
+        cx.problem(node, key, r.problem);
+        return undefined;
+      }
+      return r;
+    },
+    lineOf: (node) => pos(nodeStart(node)).line,
+    baseDir: path.dirname(path.resolve(file)),
+  };
+
+  const values: Record<string, unknown> = {};
+  /** The value node of each setting read, by dotted key: for the checks across settings. */
+  const nodes = new Map<string, Node>();
+  const root = doc.contents;
+  const empty = root === null || (isScalar(root) && (root.value === null || root.value === undefined));
+  if (!empty) {
+    if (isMap(root)) readSection(root, CONFIG_SCHEMA, '', values, nodes, cx);
+    else cx.problem(root, '', `the file must be a mapping of settings (key: value), got ${describe(root)}`);
+  }
+  const config = values as FileConfig;
+  const warnings: string[] = [];
+  crossChecks(config, nodes, cx, (node, key, message) => warnings.push(formatProblem(file, { ...pos(nodeStart(node)), key, message })));
+  if (problems.length > 0) throw new ConfigFileError(file, sortProblems(problems));
+  return { path: file, values: config, warnings };
+}
+
+function readSection(
+  map: YAMLMap,
+  section: Section,
+  prefix: string,
+  out: Record<string, unknown>,
+  nodes: Map<string, Node>,
+  cx: ReadContext,
+): void {
+  const seen = new Map<string, Node>();
+  for (const pair of map.items) {
+    const keyNode = pair.key as Node | null;
+    if (!keyNode || !isScalar(keyNode) || typeof keyNode.value !== 'string') {
+      cx.problem(keyNode ?? map, prefix.slice(0, -1), `keys must be names, got ${keyNode ? describe(keyNode) : 'nothing'}`);
+      continue;
+    }
+    const k = keyNode.value;
+    const key = prefix + k;
+    const first = seen.get(k);
+    if (first) {
+      cx.problem(keyNode, key, `duplicate key (first at line ${cx.lineOf(first)})`);
+      continue;
+    }
+    seen.set(k, keyNode);
+    const entry = Object.hasOwn(section, k) ? section[k] : undefined;
+    if (entry === undefined) {
+      cx.problem(keyNode, key, unknownKeyMessage(k, section));
+      continue;
+    }
+    const value = pair.value === null || pair.value === undefined ? undefined : cx.deref(pair.value, key, keyNode);
+    if (value === undefined || (isScalar(value) && (value.value === null || value.value === undefined))) continue; // not set
+    if (entry instanceof Setting) {
+      const v = entry.shape.read(value, key, cx);
+      if (v !== undefined) {
+        out[k] = v;
+        nodes.set(key, value);
+      }
+    } else if (isMap(value)) {
+      const sub: Record<string, unknown> = {};
+      readSection(value, entry, key + '.', sub, nodes, cx);
+      out[k] = sub;
+    } else {
+      cx.problem(value, key, `expected a mapping of ${Object.keys(entry).join(', ')}, got ${describe(value)}`);
+    }
+  }
+}
+
+/** Every key and section of the schema by dotted path: to point a key at the section it belongs to. */
+const ALL_KEYS: readonly string[] = (() => {
+  const out = new Set<string>();
+  for (const { key } of settings()) {
+    const parts = key.split('.');
+    for (let i = 1; i <= parts.length; i++) out.add(parts.slice(0, i).join('.'));
+  }
+  return [...out];
+})();
+
+function unknownKeyMessage(k: string, section: Section): string {
+  const here = Object.keys(section);
+  const near = nearest(k, here);
+  if (near !== undefined) return `unknown key (did you mean ${near}?)`;
+  // A right name in the wrong section: `endpoint` at the top level is export.endpoint.
+  const norm = (s: string) => s.toLowerCase().replace(/-/g, '_');
+  const elsewhere = ALL_KEYS.filter((full) => norm(full.slice(full.lastIndexOf('.') + 1)) === norm(k));
+  if (elsewhere.length > 0) return `unknown key here (did you mean ${elsewhere.join(' or ')}?)`;
+  return `unknown key (known here: ${here.join(', ')})`;
+}
+
+function crossChecks(
+  c: FileConfig,
+  nodes: ReadonlyMap<string, Node>,
+  cx: ReadContext,
+  warn: (node: Node, key: string, message: string) => void,
+): void {
+  const redacted = c.redaction?.headers ?? DEFAULT_REDACTED_HEADERS;
+  for (const side of ['request', 'response'] as const) {
+    const key = `http.capture_headers.${side}`;
+    const names = c.http?.capture_headers?.[side] ?? [];
+    const seq = nodes.get(key);
+    names.forEach((name, i) => {
+      if (!redacted.includes(name)) return;
+      const item = seq && isSeq(seq) ? (seq.items[i] as Node | undefined) : undefined;
+      cx.problem(
+        item ?? seq!,
+        `${key}[${i}]`,
+        `${name} is in the redaction list (${c.redaction?.headers !== undefined ? 'redaction.headers' : 'the default one'}): its value is never recorded. ` +
+          'Remove it here, or remove it from redaction.headers deliberately',
+      );
+    });
+  }
+  if (c.redaction?.headers !== undefined) {
+    const removed = DEFAULT_REDACTED_HEADERS.filter((h) => !c.redaction!.headers!.includes(h));
+    if (removed.length > 0) {
+      warn(
+        nodes.get('redaction.headers')!,
+        'redaction.headers',
+        `removes ${removed.join(', ')} from the default redaction list: their values are recorded when listed in http.capture_headers`,
+      );
+    }
+  }
+}
+
+function syntaxMessage(code: string, message: string): string {
+  if (code === 'MULTIPLE_DOCS') return 'the file holds more than one YAML document (---); use one';
+  return message.split('\n')[0]!;
+}
+
+function sortProblems(ps: ConfigProblem[]): ConfigProblem[] {
+  return ps.map((p, i) => ({ p, i })).sort((a, b) => a.p.line - b.p.line || a.p.col - b.p.col || a.i - b.i).map((x) => x.p);
+}

@@ -1,0 +1,246 @@
+// The configuration file's schema: one table that the loader validates
+// against, the README's table is generated from (test/cli/config-docs.test.ts
+// compares them) and the example file deploy/config/ebpf-otel.yaml must cover
+// (test/cli/config-example.test.ts). Each setting names the environment
+// variables and flags that override it, which is also how `config print`
+// tells where a value came from.
+
+import { MAX_PAYLOAD } from '../capture/layout';
+import { PROTOCOLS } from '../protocols/registry';
+import { SAMPLER_KINDS } from '../otel/sampler';
+import { MAX_PID, MAX_PORT, cgroupProblem, containerProblem, exeProblem, parseDuration, parseHostPort, routeProblem } from './args';
+import { bool, describe, filePath, int, list, map, attributeValue, oneOf, ratio, text, type Shape } from './config-shapes';
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+
+export class Setting<T> {
+  constructor(
+    readonly shape: Shape<T>,
+    /** One line for the documentation table. */
+    readonly doc: string,
+    /** The value without any layer setting it, as documented. */
+    readonly defaultText: string,
+    /** Variables that override the file (the highest of them applies). */
+    readonly env: readonly string[],
+    /** Flags that override the file and the variables. */
+    readonly flags: readonly string[],
+  ) {}
+}
+
+function setting<T>(shape: Shape<T>, doc: string, o: { default?: string; env?: readonly string[]; flags?: readonly string[] } = {}): Setting<T> {
+  return new Setting(shape, doc, o.default ?? 'unset', o.env ?? [], o.flags ?? []);
+}
+
+export interface Section {
+  readonly [key: string]: Setting<unknown> | Section;
+}
+
+/** The typed contents of a file: every key optional (absent or null is "not set"). */
+export type FileValues<S> = {
+  readonly [K in keyof S]?: S[K] extends Setting<infer T> ? T : FileValues<S[K]>;
+};
+
+// Value types particular to this file.
+
+const HEADER_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+function headerNameProblem(s: string): string | undefined {
+  return HEADER_TOKEN.test(s) ? undefined : `expected a header name (letters, digits and !#$%&'*+-.^_\`|~), got ${JSON.stringify(s)}`;
+}
+
+/** Header names compare case-insensitively: kept lower-case, as the parsers report them. */
+const headerName = () => text('a header name', 'header name', headerNameProblem, (s) => s.toLowerCase());
+
+function endpointProblem(s: string): string | undefined {
+  if (/^https?:\/\//i.test(s)) {
+    try {
+      new URL(s);
+      return undefined;
+    } catch {
+      return `expected a URL such as http://collector:4318, got ${JSON.stringify(s)}`;
+    }
+  }
+  // gRPC also takes HOST:PORT (TLS then follows `insecure`).
+  if (parseHostPort(s) !== undefined) return undefined;
+  return `expected a URL such as http://collector:4318 (or HOST:PORT for gRPC), got ${JSON.stringify(s)}`;
+}
+const endpoint = () => text('a URL', 'URL', endpointProblem);
+
+/** Seconds. The unit is required: OTEL_* variables count milliseconds, and a bare 5000 must not mean 5000 seconds. */
+function duration(o: { allowZero: boolean }): Shape<number> {
+  const expected = 'a duration with its unit, such as 30s, 500ms or 2m';
+  const inner = text(expected, 'duration', (s) => {
+    const v = parseDuration(s, { unitRequired: true });
+    if (v === undefined) return `expected ${expected}, got ${JSON.stringify(s)}`;
+    if (v === 0 && !o.allowZero) return `expected a duration above zero, got ${JSON.stringify(s)}`;
+    return undefined;
+  }, (s) => parseDuration(s, { unitRequired: true })!);
+  return {
+    expected,
+    type: 'duration',
+    read(node, keyPath, cx) {
+      if (typeof (node as { value?: unknown }).value === 'number') {
+        cx.problem(node, keyPath, `expected ${expected}, got ${describe(node)} (write the unit: seconds or milliseconds?)`);
+        return undefined;
+      }
+      return inner.read(node, keyPath, cx);
+    },
+  };
+}
+
+const hostPort = () =>
+  text(
+    'HOST:PORT',
+    'HOST:PORT',
+    (s) => (parseHostPort(s) ? undefined : `expected HOST:PORT (e.g. 127.0.0.1:9464 or [::1]:9464), got ${JSON.stringify(s)}`),
+    (s) => parseHostPort(s)!,
+  );
+
+/** A single value's check from args.ts, phrased for the file. */
+const checked = (expected: string, type: string, problem: (s: string) => string | undefined) => text(expected, type, problem);
+
+export const CONFIG_SCHEMA = {
+  selectors: {
+    pid: setting(list(int(1, MAX_PID)), 'processes, and the processes they fork', { default: '[]', flags: ['--pid'] }),
+    exe: setting(list(checked('an executable name or glob', 'name or glob', exeProblem)), 'processes whose executable has this name (or matches this glob), including ones started later', {
+      default: '[]',
+      flags: ['--exe'],
+    }),
+    port: setting(list(int(1, MAX_PORT)), 'processes listening on this TCP port', { default: '[]', flags: ['--port'] }),
+    cgroup: setting(list(checked('a cgroup v2 directory', 'path', cgroupProblem)), 'processes in this cgroup v2 directory', { default: '[]', flags: ['--cgroup'] }),
+    container: setting(list(checked('a container id', 'container id', containerProblem)), 'processes of this container (12 to 64 hex digits)', {
+      default: '[]',
+      flags: ['--container'],
+    }),
+    all: setting(bool(), 'every process except the agent', { default: 'false', flags: ['--all'] }),
+  },
+  protocols: {
+    enabled: setting(list(oneOf(PROTOCOLS.map((p) => p.id), 'protocol id')), 'protocols to detect and parse', { default: 'all known', flags: ['--protocols'] }),
+  },
+  capture: {
+    bytes: setting(int(0, MAX_PAYLOAD), 'payload bytes kept per syscall (the true size is always kept)', {
+      default: String(MAX_PAYLOAD),
+      flags: ['--capture-bytes'],
+    }),
+    request_timeout: setting(duration({ allowZero: false }), 'a request without a response for this long becomes an error span', {
+      default: '30s',
+      flags: ['--request-timeout'],
+    }),
+  },
+  http: {
+    routes: setting(list(checked('a path pattern starting with /', 'pattern', routeProblem)), 'route patterns such as /users/:id, tried before the heuristic', {
+      default: '[]',
+      flags: ['--route'],
+    }),
+    capture_query: setting(bool(), 'record `url.query` (query strings often carry secrets)', { default: 'false', flags: ['--capture-query'] }),
+    capture_headers: {
+      request: setting(list(headerName()), 'request headers recorded as `http.request.header.<name>`; a redacted name is refused', { default: '[]' }),
+      response: setting(list(headerName()), 'response headers recorded as `http.response.header.<name>`; a redacted name is refused', { default: '[]' }),
+    },
+  },
+  redaction: {
+    headers: setting(list(headerName()), 'header names whose values are never recorded; replaces the default list (removing a default is logged as a warning)', {
+      default: 'authorization, proxy-authorization, cookie, set-cookie',
+    }),
+  },
+  sampling: {
+    sampler: setting(oneOf(SAMPLER_KINDS), 'head sampler, per trace', { default: 'parentbased_always_on', env: ['OTEL_TRACES_SAMPLER'], flags: ['--sampler'] }),
+    arg: setting(ratio(), 'sampling ratio of the traceidratio samplers', { default: '1', env: ['OTEL_TRACES_SAMPLER_ARG'], flags: ['--sampler-arg'] }),
+  },
+  export: {
+    endpoint: setting(endpoint(), 'OTLP endpoint of both signals (none: spans on the console, no metrics)', {
+      env: ['OTEL_EXPORTER_OTLP_ENDPOINT'],
+      flags: ['--otlp-endpoint'],
+    }),
+    traces_endpoint: setting(endpoint(), 'full URL for spans; wins over endpoint', { env: ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'], flags: ['--otlp-traces-endpoint'] }),
+    metrics_endpoint: setting(endpoint(), 'full URL for metrics; wins over endpoint', {
+      env: ['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT'],
+      flags: ['--otlp-metrics-endpoint'],
+    }),
+    protocol: setting(oneOf(['grpc', 'http/protobuf']), 'OTLP transport', {
+      default: 'http/protobuf',
+      env: ['OTEL_EXPORTER_OTLP_PROTOCOL', 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL'],
+      flags: ['--otlp-protocol'],
+    }),
+    headers: setting(map(text('a string', 'string'), headerNameProblem), 'request headers (values usually `${VAR}` from a Secret); merged by name with the higher layers', {
+      default: '{}',
+      env: ['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_TRACES_HEADERS', 'OTEL_EXPORTER_OTLP_METRICS_HEADERS'],
+      flags: ['--otlp-headers'],
+    }),
+    compression: setting(oneOf(['gzip', 'none']), 'request compression', { default: 'none', env: ['OTEL_EXPORTER_OTLP_COMPRESSION'], flags: ['--otlp-compression'] }),
+    timeout: setting(duration({ allowZero: false }), 'one export request', { default: '10s', env: ['OTEL_EXPORTER_OTLP_TIMEOUT'], flags: ['--otlp-timeout'] }),
+    insecure: setting(bool(), 'plaintext gRPC to an endpoint without a scheme', { default: 'false', env: ['OTEL_EXPORTER_OTLP_INSECURE'], flags: ['--otlp-insecure'] }),
+    tls: {
+      ca_file: setting(filePath(), 'PEM certificate(s) to trust for the collector (relative: to this file)', {
+        env: ['OTEL_EXPORTER_OTLP_CERTIFICATE'],
+        flags: ['--otlp-certificate'],
+      }),
+      cert_file: setting(filePath(), 'PEM client certificate (mutual TLS; with key_file)', {
+        env: ['OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE'],
+        flags: ['--otlp-client-certificate'],
+      }),
+      key_file: setting(filePath(), 'PEM client private key (mutual TLS; with cert_file)', { env: ['OTEL_EXPORTER_OTLP_CLIENT_KEY'], flags: ['--otlp-client-key'] }),
+    },
+    metric_interval: setting(duration({ allowZero: false }), 'metric export interval', {
+      default: '60s',
+      env: ['OTEL_METRIC_EXPORT_INTERVAL'],
+      flags: ['--metric-interval'],
+    }),
+    batch: {
+      max_queue_size: setting(int(1, 1 << 24), 'spans waiting for export; more are dropped and counted', { default: '16384', env: ['OTEL_BSP_MAX_QUEUE_SIZE'] }),
+      max_export_batch_size: setting(int(1, 1 << 24), 'spans in one export request', { default: '1024', env: ['OTEL_BSP_MAX_EXPORT_BATCH_SIZE'] }),
+      schedule_delay: setting(duration({ allowZero: true }), 'longest wait before a partial batch is exported', { default: '5s', env: ['OTEL_BSP_SCHEDULE_DELAY'] }),
+      export_timeout: setting(duration({ allowZero: false }), 'bound of one batch export, retries included', { default: '30s', env: ['OTEL_BSP_EXPORT_TIMEOUT'] }),
+    },
+  },
+  resource: {
+    attributes: setting(
+      map(attributeValue(), (k) =>
+        k === 'service.instance.id'
+          ? 'service.instance.id identifies one process: it cannot be given to all of them (set it in the process own OTEL_RESOURCE_ATTRIBUTES)'
+          : k.trim() === ''
+            ? 'an attribute name cannot be empty'
+            : undefined,
+      ),
+      "added to every traced process's resource; the process's own OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win",
+      { default: '{}' },
+    ),
+    capture_command_args: setting(bool(), '`process.command_args` on resources (argv may carry secrets)', { default: 'false' }),
+  },
+  log: {
+    level: setting(oneOf(LOG_LEVELS), "the agent's own log", { default: 'info', env: ['EBPF_OTEL_LOG_LEVEL'], flags: ['--log-level'] }),
+  },
+  health: {
+    listen: setting(hostPort(), 'serve `/healthz` and `/metrics` here', { flags: ['--health-listen'] }),
+  },
+  duration: setting(duration({ allowZero: false }), 'stop after this long (unset: until SIGINT/SIGTERM)', { flags: ['--duration'] }),
+} satisfies Section;
+
+export type FileConfig = FileValues<typeof CONFIG_SCHEMA>;
+
+/** Every setting with its dotted key, in schema order. */
+export function settings(section: Section = CONFIG_SCHEMA, prefix = ''): Array<{ key: string; setting: Setting<unknown> }> {
+  const out: Array<{ key: string; setting: Setting<unknown> }> = [];
+  for (const [k, v] of Object.entries(section)) {
+    const key = prefix + k;
+    if (v instanceof Setting) out.push({ key, setting: v });
+    else out.push(...settings(v, key + '.'));
+  }
+  return out;
+}
+
+/** The README's table of settings, generated from the schema. */
+export function settingsTable(): string {
+  const code = (s: string) => '`' + s + '`';
+  const rows = settings().map(({ key, setting: s }) =>
+    [
+      code(key),
+      s.shape.type,
+      s.defaultText === 'unset' ? '' : s.defaultText,
+      s.env.map(code).join(', '),
+      s.flags.map(code).join(', '),
+      s.doc,
+    ].join(' | '),
+  );
+  return ['| key | type | default | variable | flag | what |', '| --- | --- | --- | --- | --- | --- |', ...rows.map((r) => `| ${r} |`)].join('\n');
+}

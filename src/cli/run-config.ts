@@ -1,0 +1,291 @@
+// Where the layers of `run`'s configuration meet, and nowhere else:
+//
+//   built-in defaults < configuration file < environment variables < flags
+//
+// Each setting takes its value from the highest layer that sets it. A list
+// given on the command line (--route, the selector flags) replaces the file's
+// list; the selectors are one list: any selector flag replaces all of the
+// file's selectors. Maps (OTLP headers) merge by name, the higher layer
+// winning a name. A boolean flag can only switch a setting on.
+//
+// The export settings are resolved by loadOtelConfig (src/otel/config.ts),
+// which reads the environment between the file's layer and the flags' layer
+// given here.
+
+import { MAX_PAYLOAD } from '../capture/layout';
+import type { CaptureOptions } from '../capture/capture-engine';
+import type { Selector } from '../capture/process-selection';
+import { parseHeaders, type Env, type OtelFileOptions, type OtelOptions, type OtlpProtocol } from '../otel/config';
+import { PROTOCOLS } from '../protocols/registry';
+import { DEFAULT_REDACTED_HEADERS } from '../protocols/types';
+import { isLogLevel, type LogLevel } from '../util/log';
+import { SELECTOR_OPTIONS, UsageError, durationSeconds, hostPort, nonNegativeInt, parse, selectorsFrom } from './args';
+import { loadConfigFile, type ConfigFile } from './config-file';
+import { settings, type FileConfig } from './config-schema';
+
+export const RUN_USAGE = `usage: ebpf-otel run [--config FILE] [selectors] [options]
+configuration: built-in defaults < the file < environment variables (OTEL_*, EBPF_OTEL_*) < flags.
+  --config FILE            YAML configuration file (else EBPF_OTEL_CONFIG); see deploy/config/ebpf-otel.yaml
+                           A list flag (--route, selectors) replaces the file's list; --otlp-headers merge by name.
+selectors (at least one, here or in the file): --pid N, --exe NAME, --port N, --cgroup PATH, --container ID, --all
+export:
+  --otlp-endpoint URL      OTLP endpoint (else OTEL_EXPORTER_OTLP_ENDPOINT; none: print to the console)
+  --otlp-protocol P        grpc or http/protobuf (else OTEL_EXPORTER_OTLP_PROTOCOL)
+  --otlp-traces-endpoint URL, --otlp-metrics-endpoint URL   per signal
+  --otlp-headers K=V,...   extra request headers (else OTEL_EXPORTER_OTLP_HEADERS)
+  --otlp-compression C     gzip or none
+  --otlp-timeout 10s       per export request
+  --otlp-insecure          plaintext gRPC to a non-loopback endpoint
+  --otlp-certificate FILE  PEM certificate(s) to trust for the collector (else OTEL_EXPORTER_OTLP_CERTIFICATE)
+  --otlp-client-certificate FILE, --otlp-client-key FILE   mutual TLS
+  --console                print spans to the console even when an endpoint is set
+  --sampler NAME           OTEL_TRACES_SAMPLER value, e.g. parentbased_traceidratio
+  --sampler-arg X          OTEL_TRACES_SAMPLER_ARG, e.g. 0.1
+  --metric-interval 10s    metric export interval (else OTEL_METRIC_EXPORT_INTERVAL)
+protocols:
+  --protocols LIST         comma-separated protocol ids (default: all known)
+  --route PATTERN          an HTTP route such as /users/:id (repeatable); others are inferred
+  --capture-query          record url.query (off: query strings often carry secrets)
+  --request-timeout 30s    a request without a response for this long is an error span
+capture:
+  --capture-bytes N        payload bytes kept per syscall (0..${MAX_PAYLOAD})
+  --duration 60s           stop after this long (default: until SIGINT/SIGTERM)
+  --health-listen H:P      serve /healthz (200 once attached) and /metrics (Prometheus) on H:P, e.g. 127.0.0.1:9464
+  --log-level L            debug, info, warn or error (else EBPF_OTEL_LOG_LEVEL)`;
+
+export const RUN_FLAGS = {
+  ...SELECTOR_OPTIONS,
+  config: { type: 'string' },
+  'otlp-endpoint': { type: 'string' },
+  'otlp-protocol': { type: 'string' },
+  'otlp-traces-endpoint': { type: 'string' },
+  'otlp-metrics-endpoint': { type: 'string' },
+  'otlp-headers': { type: 'string' },
+  'otlp-compression': { type: 'string' },
+  'otlp-timeout': { type: 'string' },
+  'otlp-insecure': { type: 'boolean' },
+  'otlp-certificate': { type: 'string' },
+  'otlp-client-key': { type: 'string' },
+  'otlp-client-certificate': { type: 'string' },
+  console: { type: 'boolean' },
+  sampler: { type: 'string' },
+  'sampler-arg': { type: 'string' },
+  'metric-interval': { type: 'string' },
+  protocols: { type: 'string' },
+  route: { type: 'string', multiple: true },
+  'capture-query': { type: 'boolean' },
+  'request-timeout': { type: 'string' },
+  'capture-bytes': { type: 'string' },
+  duration: { type: 'string' },
+  'health-listen': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export type RunFlagValues = ReturnType<typeof parse<typeof RUN_FLAGS>>['values'];
+
+export interface RunOptions {
+  readonly capture: CaptureOptions;
+  /** Export settings from the command line: above the environment. */
+  readonly otel: OtelOptions;
+  /** Export settings from the configuration file: below the environment. */
+  readonly otelFile: OtelFileOptions;
+  readonly protocols: readonly string[] | undefined;
+  readonly routes: readonly string[];
+  readonly captureQuery: boolean;
+  /** Header values recorded as attributes (lower-case names). */
+  readonly captureHeaders: { readonly request: readonly string[]; readonly response: readonly string[] };
+  /** Header names whose values are never recorded. */
+  readonly redactHeaders: readonly string[];
+  readonly requestTimeoutNs: number;
+  readonly duration: number | undefined;
+  /** Where /healthz and /metrics are served; none when undefined. */
+  readonly health?: { readonly host: string; readonly port: number };
+}
+
+export type Layer = 'default' | 'file' | 'env' | 'flag';
+
+export interface RunConfig {
+  readonly options: RunOptions;
+  readonly logLevel: LogLevel;
+  /** The configuration file read, as given; undefined without one. */
+  readonly configFile: string | undefined;
+  /** The layer each setting's value came from, by the file's dotted key; the selectors count as one setting. */
+  readonly sources: Readonly<Record<string, Layer>>;
+  /** For the log at start (the file's, then the environment's). */
+  readonly warnings: readonly string[];
+}
+
+export interface ResolveOptions {
+  /** `run` needs a selector; `config print` does not. */
+  readonly requireSelector?: boolean;
+  /** --log-level, a global flag main.ts takes off the command line. */
+  readonly logLevelFlag?: LogLevel;
+}
+
+export function parseRunFlags(argv: string[]): RunFlagValues {
+  return parse(argv, RUN_FLAGS).values;
+}
+
+export function resolveRunConfig(values: RunFlagValues, env: Env, o: ResolveOptions = {}): RunConfig {
+  const configPath = values.config ?? nonEmpty(env['EBPF_OTEL_CONFIG']);
+  const file: ConfigFile | undefined = configPath !== undefined ? loadConfigFile(configPath, env) : undefined;
+  const f: FileConfig = file?.values ?? {};
+  const warnings = [...(file?.warnings ?? [])];
+
+  // The flags' layer, validated as it always was.
+  const flagSelectors = selectorsFrom(values);
+  const selectors = flagSelectors.length > 0 ? flagSelectors : fileSelectors(f);
+  if (selectors.length === 0 && o.requireSelector !== false) {
+    throw new UsageError('run needs a selector (a flag, or selectors in the configuration file)\n' + RUN_USAGE);
+  }
+  const protocol = values['otlp-protocol'];
+  if (protocol !== undefined && protocol !== 'grpc' && protocol !== 'http/protobuf') {
+    throw new UsageError(`--otlp-protocol takes grpc or http/protobuf, got ${JSON.stringify(protocol)}`);
+  }
+  for (const r of values.route ?? []) {
+    if (!r.startsWith('/')) throw new UsageError(`--route takes a path pattern starting with /, got ${JSON.stringify(r)}`);
+  }
+  const compression = values['otlp-compression'];
+  if (compression !== undefined && compression !== 'gzip' && compression !== 'none') {
+    throw new UsageError(`--otlp-compression takes gzip or none, got ${JSON.stringify(compression)}`);
+  }
+  const flagProtocols = values.protocols?.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const unknownProtocols = (flagProtocols ?? []).filter((id) => !PROTOCOLS.some((p) => p.id === id));
+  if (unknownProtocols.length > 0) {
+    throw new UsageError(`--protocols: unknown protocol ${unknownProtocols.join(', ')} (known: ${PROTOCOLS.map((p) => p.id).join(', ')})`);
+  }
+  const headerProblems: string[] = [];
+  const headers = values['otlp-headers'] !== undefined ? parseHeaders(values['otlp-headers'], '--otlp-headers', headerProblems) : undefined;
+  if (headerProblems.length > 0) throw new UsageError(headerProblems.join('; '));
+  const millis = (flag: string, raw: string | undefined) => (raw === undefined ? undefined : Math.round(durationSeconds(flag, raw) * 1000));
+  const otel = compact<OtelOptions>({
+    endpoint: values['otlp-endpoint'],
+    tracesEndpoint: values['otlp-traces-endpoint'],
+    metricsEndpoint: values['otlp-metrics-endpoint'],
+    headers,
+    compression,
+    timeoutMillis: millis('--otlp-timeout', values['otlp-timeout']),
+    insecure: values['otlp-insecure'] ? true : undefined,
+    certificate: values['otlp-certificate'],
+    clientKey: values['otlp-client-key'],
+    clientCertificate: values['otlp-client-certificate'],
+    protocol: protocol as OtlpProtocol | undefined,
+    console: values.console ? true : undefined,
+    sampler: values.sampler,
+    samplerArg: values['sampler-arg'],
+    metricExportIntervalMillis: millis('--metric-interval', values['metric-interval']),
+  });
+
+  // The file's layer of the export settings (the environment goes between).
+  const e = f.export;
+  const fileMillis = (s: number | undefined) => (s === undefined ? undefined : Math.round(s * 1000));
+  const otelFile = compact<OtelFileOptions>({
+    endpoint: e?.endpoint,
+    tracesEndpoint: e?.traces_endpoint,
+    metricsEndpoint: e?.metrics_endpoint,
+    protocol: e?.protocol,
+    headers: e?.headers,
+    compression: e?.compression,
+    timeoutMillis: fileMillis(e?.timeout),
+    insecure: e?.insecure,
+    certificate: e?.tls?.ca_file,
+    clientKey: e?.tls?.key_file,
+    clientCertificate: e?.tls?.cert_file,
+    metricExportIntervalMillis: fileMillis(e?.metric_interval),
+    maxQueueSize: e?.batch?.max_queue_size,
+    maxExportBatchSize: e?.batch?.max_export_batch_size,
+    scheduleDelayMillis: fileMillis(e?.batch?.schedule_delay),
+    exportTimeoutMillis: fileMillis(e?.batch?.export_timeout),
+    sampler: f.sampling?.sampler,
+    samplerArg: f.sampling?.arg !== undefined ? String(f.sampling.arg) : undefined,
+    resourceAttributes: f.resource?.attributes,
+    captureCommandArgs: f.resource?.capture_command_args,
+  });
+
+  const captureBytes =
+    values['capture-bytes'] !== undefined ? nonNegativeInt('--capture-bytes', values['capture-bytes'], MAX_PAYLOAD) : f.capture?.bytes;
+  const requestTimeoutSeconds =
+    values['request-timeout'] !== undefined ? durationSeconds('--request-timeout', values['request-timeout']) : (f.capture?.request_timeout ?? 30);
+  const health = values['health-listen'] !== undefined ? hostPort('--health-listen', values['health-listen']) : f.health?.listen;
+  const options: RunOptions = {
+    capture: { selectors, ...(captureBytes !== undefined ? { captureBytes } : {}) },
+    otel,
+    otelFile,
+    protocols: flagProtocols ?? f.protocols?.enabled,
+    routes: values.route ?? f.http?.routes ?? [],
+    captureQuery: values['capture-query'] ?? f.http?.capture_query ?? false,
+    captureHeaders: { request: f.http?.capture_headers?.request ?? [], response: f.http?.capture_headers?.response ?? [] },
+    redactHeaders: f.redaction?.headers ?? DEFAULT_REDACTED_HEADERS,
+    requestTimeoutNs: Math.round(requestTimeoutSeconds * 1e9),
+    duration: values.duration !== undefined ? durationSeconds('--duration', values.duration) : f.duration,
+    ...(health !== undefined ? { health } : {}),
+  };
+
+  const envLevelRaw = nonEmpty(env['EBPF_OTEL_LOG_LEVEL']);
+  let envLevel: LogLevel | undefined;
+  if (envLevelRaw !== undefined) {
+    if (isLogLevel(envLevelRaw)) envLevel = envLevelRaw;
+    else warnings.push(`EBPF_OTEL_LOG_LEVEL=${envLevelRaw} is not debug, info, warn or error; ignored`);
+  }
+  const logLevel = o.logLevelFlag ?? envLevel ?? f.log?.level ?? 'info';
+
+  const given = new Set(Object.entries(values).filter(([, v]) => v !== undefined).map(([k]) => `--${k}`));
+  if (o.logLevelFlag !== undefined) given.add('--log-level');
+  return { options, logLevel, configFile: configPath, sources: sourcesOf(given, env, f), warnings };
+}
+
+/** The layer of each setting: the highest that set it. */
+function sourcesOf(flagsGiven: ReadonlySet<string>, env: Env, f: FileConfig): Record<string, Layer> {
+  const out: Record<string, Layer> = {};
+  for (const { key, setting } of settings()) {
+    const inFile = getIn(f, key) !== undefined;
+    const layer: Layer = setting.flags.some((fl) => flagsGiven.has(fl))
+      ? 'flag'
+      : setting.env.some((v) => nonEmpty(env[v]) !== undefined)
+        ? 'env'
+        : inFile
+          ? 'file'
+          : 'default';
+    if (key.startsWith('selectors.')) {
+      // One setting: the flags replace the file's selectors as a whole.
+      const rank: Layer[] = ['default', 'file', 'env', 'flag'];
+      const prev = out['selectors'] ?? 'default';
+      out['selectors'] = rank.indexOf(layer) > rank.indexOf(prev) ? layer : prev;
+    } else {
+      out[key] = layer;
+    }
+  }
+  return out;
+}
+
+function fileSelectors(f: FileConfig): Selector[] {
+  const s = f.selectors;
+  if (s === undefined) return [];
+  return [
+    ...(s.pid ?? []).map((pid): Selector => ({ kind: 'pid', pid })),
+    ...(s.exe ?? []).map((pattern): Selector => ({ kind: 'exe', pattern })),
+    ...(s.port ?? []).map((port): Selector => ({ kind: 'port', port })),
+    ...(s.cgroup ?? []).map((path): Selector => ({ kind: 'cgroup', path })),
+    ...(s.container ?? []).map((id): Selector => ({ kind: 'container', id })),
+    ...(s.all ? [{ kind: 'all' } as const] : []),
+  ];
+}
+
+function getIn(o: unknown, dotted: string): unknown {
+  let cur = o;
+  for (const k of dotted.split('.')) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string, unknown>)[k];
+  }
+  return cur;
+}
+
+/** `o` without its undefined fields (exactOptionalPropertyTypes: absent, not undefined). */
+function compact<T extends object>(o: { [K in keyof T]?: T[K] | undefined }): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  const t = v?.trim();
+  return t === undefined || t === '' ? undefined : t;
+}
