@@ -7,6 +7,8 @@
 // the namespace's /proc shows, that a child forked after attach is followed
 // under its namespace pid, and that under --all nothing outside the
 // namespace (the curl client, a server on the host) yields a single span.
+// The --all case runs as the sidecar manifest deploys it: the agent as uid 0
+// with its four capabilities only, the application as another user.
 
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -22,6 +24,9 @@ const SERVER = path.join(ROOT, 'test', 'e2e', 'programs', 'http_server.py');
 const SERVER_KIND = 2;
 const ERROR = 2;
 const POD_UID = '3f9a1b2c-4d5e-4f60-8a7b-9c0d1e2f3a4b';
+/** What deploy/kubernetes/sidecar.yaml gives each container: the agent uid 0 with four capabilities, the application another user. */
+const AGENT_CAPS = ['setpriv', '--bounding-set=-all,+bpf,+perfmon,+sys_ptrace,+dac_read_search', '--inh-caps=-all'];
+const APP_USER = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
 const K8S_ENV = { K8S_POD_NAME: 'shop-7d9', K8S_NAMESPACE_NAME: 'prod', K8S_POD_UID: POD_UID, K8S_NODE_NAME: 'node-a', K8S_CONTAINER_NAME: 'app' };
 
 let receiver: OtlpReceiver;
@@ -125,17 +130,19 @@ function byStart(spans: readonly ReceivedSpan[]): ReceivedSpan[] {
   return [...spans].sort((a, b) => Number(a.startTimeUnixNano - b.startTimeUnixNano));
 }
 
-test('sidecar `run --all` in a pid namespace: spans of the namespace server under its namespace pid, none from the host', async (t) => {
+test('sidecar `run --all` in a pid namespace, as deployed: spans of the namespace server under its namespace pid, none from the host', async (t) => {
   const pod = await startPod();
   const hostServer = await startWorkload(PY, [SERVER], { OTEL_SERVICE_NAME: 'host-app' });
   try {
-    const app = await startWorkload(pod.enter[0]!, [...pod.enter.slice(1), PY, SERVER], { OTEL_SERVICE_NAME: 'pod-app' });
+    const app = await startWorkload(pod.enter[0]!, [...pod.enter.slice(1), ...APP_USER, PY, SERVER], { OTEL_SERVICE_NAME: 'pod-app' });
     const nsPid = app.hello.pid as number;
     const appHostPid = hostPidOf(pod, nsPid);
     t.deepEqual(nsPids(appHostPid), [appHostPid, nsPid], 'the server has a host pid and a namespace pid');
     t.not(appHostPid, nsPid);
+    t.regex(fs.readFileSync(`/proc/${appHostPid}/status`, 'utf8'), /^Uid:\s+65534\s/m, 'the application runs as another user');
 
-    const agent = await startAgent(['run', '--all'], { env: { ...otlpEnv(), ...K8S_ENV }, prefix: pod.enter, prefixForks: true });
+    const agent = await startAgent(['run', '--all'], { env: { ...otlpEnv(), ...K8S_ENV }, prefix: [...pod.enter, ...AGENT_CAPS], prefixForks: true });
+    t.regex(fs.readFileSync(`/proc/${childrenOf(agent.pid)[0]}/status`, 'utf8'), /^CapEff:\s+000000c000080004$/m, 'BPF, PERFMON, SYS_PTRACE, DAC_READ_SEARCH');
     t.true(
       agent.stderr().includes(`pid namespace: ${pod.ino} (not the host's: pids are translated in the kernel; only processes of this namespace are traced)`),
       agent.stderr(),
