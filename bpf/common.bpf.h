@@ -59,4 +59,65 @@ static __always_inline __u64 batched_wakeup(void)
 	return BPF_RB_NO_WAKEUP;
 }
 
+/*
+ * Pids as the agent sees them. In the initial pid namespace (pidns_ino 0) they
+ * are the kernel's own. In another one (a sidecar sharing its pod's pid
+ * namespace) they are that namespace's: what the agent's /proc shows and what
+ * its selection maps hold. A task is in the agent's namespace when that is its
+ * *active* pid namespace, the one it was created in: exactly the pod's
+ * processes, never the host's nor those of a namespace nested below.
+ */
+static __always_inline bool pidns_set(void)
+{
+	return config.pidns_ino != 0;
+}
+
+/*
+ * The current task's pid_tgid in the agent's namespace. False when the task
+ * is not in that namespace: it is never traced, whatever the selection says.
+ * Every use of the current pid or tgid goes through here.
+ */
+static __always_inline bool current_pid_tgid(__u64 *pid_tgid)
+{
+	struct bpf_pidns_info ns;
+
+	if (!pidns_set()) {
+		*pid_tgid = bpf_get_current_pid_tgid();
+		return true;
+	}
+	/* Fails unless the current task's active pid namespace is this one. */
+	if (bpf_get_ns_current_pid_tgid(config.pidns_dev, config.pidns_ino, &ns, sizeof(ns)))
+		return false;
+	*pid_tgid = (__u64)ns.tgid << 32 | ns.pid;
+	return true;
+}
+
+/* Depth of the task's active pid namespace (0: the initial one). */
+static __always_inline __u32 task_pidns_level(struct task_struct *task)
+{
+	return BPF_CORE_READ(task, thread_pid, level);
+}
+
+/*
+ * The thread-group id of `task` in the agent's namespace, which sits at
+ * `level` of the pid hierarchy (see task_pidns_level of a task known to be
+ * in it). 0 when the task has no pid there: it lives in an ancestor
+ * namespace (the host), or in another namespace at that depth. A task's
+ * struct pid holds one number per level, from the initial namespace down to
+ * its own; the thread-group leader's pid is the tgid.
+ */
+static __always_inline __u32 task_tgid_at(struct task_struct *task, __u32 level)
+{
+	struct pid *pid = BPF_CORE_READ(task, group_leader, thread_pid);
+	struct upid upid;
+
+	if (!pid || BPF_CORE_READ(pid, level) < level)
+		return 0;
+	if (bpf_core_read(&upid, sizeof(upid), &pid->numbers[level]))
+		return 0;
+	if (BPF_CORE_READ(upid.ns, ns.inum) != config.pidns_ino)
+		return 0;
+	return upid.nr;
+}
+
 #endif /* EBPF_OTEL_COMMON_BPF_H */

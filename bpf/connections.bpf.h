@@ -104,11 +104,11 @@ static __always_inline __u64 conn_key(__u32 tgid, __s32 fd)
 	return (__u64)tgid << 32 | (__u32)fd;
 }
 
-static __always_inline void emit_conn_event(__u32 type, __u8 reason, __s32 fd,
+/* pid_tgid: the current task's, from current_selected(). */
+static __always_inline void emit_conn_event(__u64 pid_tgid, __u32 type, __u8 reason, __s32 fd,
 					    const struct connection *c)
 {
 	struct conn_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
 
 	if (!e) {
 		count_write(-1);
@@ -150,10 +150,10 @@ static __always_inline bool same_tuple(const struct sock_tuple *a, const struct 
  * the table, or NULL if it could not be stored.
  */
 static __always_inline struct connection *
-open_connection(__u32 tgid, __s32 fd, struct sock *sk, __u8 role, __u8 reason,
+open_connection(__u64 pid_tgid, __s32 fd, struct sock *sk, __u8 role, __u8 reason,
 		struct connection *old)
 {
-	__u64 key = conn_key(tgid, fd);
+	__u64 key = conn_key(pid_tgid >> 32, fd);
 	struct connection fresh = {};
 	long err;
 
@@ -169,7 +169,7 @@ open_connection(__u32 tgid, __s32 fd, struct sock *sk, __u8 role, __u8 reason,
 
 	fresh.conn_id = __sync_fetch_and_add(&next_conn_id, 1);
 	if (old) {
-		emit_conn_event(EV_CLOSE, CLOSE_REPLACED, fd, old);
+		emit_conn_event(pid_tgid, EV_CLOSE, CLOSE_REPLACED, fd, old);
 		bpf_map_delete_elem(&mode_requests, &old->conn_id);
 		stat_add(STAT_CONN_CLOSED, 1);
 	}
@@ -183,29 +183,30 @@ open_connection(__u32 tgid, __s32 fd, struct sock *sk, __u8 role, __u8 reason,
 		return NULL;
 	}
 	stat_add(STAT_CONN_OPENED, 1);
-	emit_conn_event(EV_OPEN, reason, fd, &fresh);
+	emit_conn_event(pid_tgid, EV_OPEN, reason, fd, &fresh);
 	return bpf_map_lookup_elem(&conn_info, &key);
 }
 
-/* The entry data on (tgid, fd) belongs to; opened as OPEN_EXISTING if new. */
-static __always_inline struct connection *connection_for_io(__u32 tgid, __s32 fd, struct sock *sk)
+/* The entry data on (tgid, fd) belongs to; opened as OPEN_EXISTING if new. pid_tgid: the
+ * current task's, from current_selected(), as for every function below. */
+static __always_inline struct connection *connection_for_io(__u64 pid_tgid, __s32 fd, struct sock *sk)
 {
-	__u64 key = conn_key(tgid, fd);
+	__u64 key = conn_key(pid_tgid >> 32, fd);
 	struct connection *c = bpf_map_lookup_elem(&conn_info, &key);
 
 	if (c && c->sk == (__u64)sk)
 		return c;
-	return open_connection(tgid, fd, sk, ROLE_UNKNOWN, OPEN_EXISTING, c);
+	return open_connection(pid_tgid, fd, sk, ROLE_UNKNOWN, OPEN_EXISTING, c);
 }
 
-static __always_inline void close_connection(__u32 tgid, __s32 fd, __u8 reason)
+static __always_inline void close_connection(__u64 pid_tgid, __s32 fd, __u8 reason)
 {
-	__u64 key = conn_key(tgid, fd);
+	__u64 key = conn_key(pid_tgid >> 32, fd);
 	struct connection *c = bpf_map_lookup_elem(&conn_info, &key);
 
 	if (!c)
 		return;
-	emit_conn_event(EV_CLOSE, reason, fd, c);
+	emit_conn_event(pid_tgid, EV_CLOSE, reason, fd, c);
 	bpf_map_delete_elem(&mode_requests, &c->conn_id);
 	bpf_map_delete_elem(&conn_info, &key);
 	stat_add(STAT_CONN_CLOSED, 1);

@@ -80,6 +80,7 @@ static __always_inline struct data_event *data_event_scratch(void)
 struct io_result {
 	const struct io_args *args;
 	struct connection *conn;
+	__u64 pid_tgid; /* the current task's, from current_selected() */
 	__u64 ts_exit_ns;
 	__u8 dir;
 	__u8 source;
@@ -102,12 +103,11 @@ static __always_inline void submit_data_event(struct data_event *ev, const struc
 					      __u64 size, __u64 captured)
 {
 	struct connection *c = x->conn;
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	long err;
 
 	ev->type = EV_DATA;
-	ev->tgid = pid_tgid >> 32;
-	ev->tid = (__u32)pid_tgid;
+	ev->tgid = x->pid_tgid >> 32;
+	ev->tid = (__u32)x->pid_tgid;
 	ev->fd = x->args->fd;
 	ev->conn_id = c->conn_id;
 	ev->ts_enter_ns = x->args->ts_enter_ns;

@@ -37,8 +37,10 @@ struct {
 } exec_names SEC(".maps");
 
 /*
- * The first check of every syscall program. An unselected process pays one
- * lookup per selection map (tgid, then cgroup) and nothing else.
+ * Whether a tgid of the agent's pid namespace is traced. An unselected
+ * process pays one lookup per selection map (tgid, then cgroup) and nothing
+ * else. Callers got the tgid from current_selected() or task_tgid_at(), so
+ * a task outside the agent's namespace never gets here.
  */
 static __always_inline bool is_selected(__u32 tgid)
 {
@@ -52,6 +54,16 @@ static __always_inline bool is_selected(__u32 tgid)
 		return true;
 	cgroup_id = bpf_get_current_cgroup_id();
 	return bpf_map_lookup_elem(&selected_cgroups, &cgroup_id) != NULL;
+}
+
+/*
+ * The first check of every syscall program: the current task's pid_tgid (in
+ * the agent's pid namespace) when it is traced. A task outside that
+ * namespace is not, even under select_all, before any map is looked at.
+ */
+static __always_inline bool current_selected(__u64 *pid_tgid)
+{
+	return current_pid_tgid(pid_tgid) && is_selected(*pid_tgid >> 32);
 }
 
 #endif /* EBPF_OTEL_SELECTION_BPF_H */

@@ -5,9 +5,10 @@
  * tracepoints report and follow its process lifecycle (EV_EXEC / EV_FORK /
  * EV_EXIT). Record layouts: socket_trace.h.
  *
- * Every syscall program starts with is_selected(); an I/O syscall saves its
- * arguments at entry (keyed by pid_tgid) and reports at exit, when it is
- * known how many bytes moved.
+ * Every syscall program starts with current_selected(); an I/O syscall saves
+ * its arguments at entry (keyed by pid_tgid) and reports at exit, when it is
+ * known how many bytes moved. Pids are those of the agent's pid namespace
+ * (common.bpf.h).
  */
 /* vmlinux.h has its own `struct proc_event` (proc connector) and a typedef
  * `config` (zlib); ours come from socket_trace.h and common.bpf.h. */
@@ -42,10 +43,10 @@ enum io_shape {
 
 static __always_inline int io_enter(__u32 source, __s64 fd, __u64 buf, __u64 vlen)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct io_args args = {};
+	__u64 pid_tgid;
 
-	if (!is_selected(pid_tgid >> 32))
+	if (!current_selected(&pid_tgid))
 		return 0;
 	args.ts_enter_ns = bpf_ktime_get_ns();
 	args.buf = buf;
@@ -59,13 +60,13 @@ static __always_inline int io_enter(__u32 source, __s64 fd, __u64 buf, __u64 vle
 
 static __always_inline int io_exit(__u8 source, __u8 dir, enum io_shape shape, long ret)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tgid = pid_tgid >> 32;
 	struct io_args *saved, args;
 	struct io_result x = { .args = &args, .dir = dir, .source = source };
+	__u64 pid_tgid;
 
-	if (!is_selected(tgid))
+	if (!current_selected(&pid_tgid))
 		return 0;
+	x.pid_tgid = pid_tgid;
 	x.ts_exit_ns = bpf_ktime_get_ns();
 	saved = bpf_map_lookup_elem(&active_io_args, &pid_tgid);
 	if (!saved || saved->source != source) {
@@ -77,7 +78,7 @@ static __always_inline int io_exit(__u8 source, __u8 dir, enum io_shape shape, l
 	if (ret <= 0 || !args.sk)
 		return 0;
 
-	x.conn = connection_for_io(tgid, args.fd, (struct sock *)args.sk);
+	x.conn = connection_for_io(pid_tgid, args.fd, (struct sock *)args.sk);
 	if (!x.conn)
 		return 0;
 	if (connection_mode(x.conn) == MODE_MUTED) {
@@ -145,10 +146,10 @@ struct {
 SEC("tracepoint/syscalls/sys_enter_connect")
 int tp_sys_enter_connect(struct trace_event_raw_sys_enter *ctx)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct connect_args args = {};
+	__u64 pid_tgid;
 
-	if (!is_selected(pid_tgid >> 32))
+	if (!current_selected(&pid_tgid))
 		return 0;
 	args.fd = ctx->args[0];
 	args.sk = (__u64)traced_sock_of_fd(args.fd);
@@ -159,12 +160,10 @@ int tp_sys_enter_connect(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_connect")
 int tp_sys_exit_connect(struct trace_event_raw_sys_exit *ctx)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tgid = pid_tgid >> 32;
 	struct connect_args *saved, args;
-	__u64 key;
+	__u64 pid_tgid, key;
 
-	if (!is_selected(tgid))
+	if (!current_selected(&pid_tgid))
 		return 0;
 	saved = bpf_map_lookup_elem(&active_connect_args, &pid_tgid);
 	if (!saved) {
@@ -176,8 +175,8 @@ int tp_sys_exit_connect(struct trace_event_raw_sys_exit *ctx)
 	/* EINPROGRESS: a non-blocking connect whose local port is already bound. */
 	if ((ctx->ret != 0 && ctx->ret != -EINPROGRESS) || !args.sk)
 		return 0;
-	key = conn_key(tgid, args.fd);
-	open_connection(tgid, args.fd, (struct sock *)args.sk, ROLE_CLIENT, OPEN_CONNECT,
+	key = conn_key(pid_tgid >> 32, args.fd);
+	open_connection(pid_tgid, args.fd, (struct sock *)args.sk, ROLE_CLIENT, OPEN_CONNECT,
 			bpf_map_lookup_elem(&conn_info, &key));
 	return 0;
 }
@@ -189,17 +188,16 @@ int tp_sys_exit_connect(struct trace_event_raw_sys_exit *ctx)
  */
 static __always_inline int accept_exit(long ret)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 pid_tgid, key;
 	struct sock *sk;
-	__u64 key;
 
-	if (!is_selected(tgid) || ret < 0)
+	if (ret < 0 || !current_selected(&pid_tgid))
 		return 0;
 	sk = traced_sock_of_fd(ret);
 	if (!sk)
 		return 0;
-	key = conn_key(tgid, ret);
-	open_connection(tgid, ret, sk, ROLE_SERVER, OPEN_ACCEPT, bpf_map_lookup_elem(&conn_info, &key));
+	key = conn_key(pid_tgid >> 32, ret);
+	open_connection(pid_tgid, ret, sk, ROLE_SERVER, OPEN_ACCEPT, bpf_map_lookup_elem(&conn_info, &key));
 	return 0;
 }
 
@@ -218,11 +216,11 @@ int tp_sys_exit_accept4(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_close")
 int tp_sys_enter_close(struct trace_event_raw_sys_enter *ctx)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 pid_tgid;
 
-	if (!is_selected(tgid))
+	if (!current_selected(&pid_tgid))
 		return 0;
-	close_connection(tgid, ctx->args[0], CLOSE_SYSCALL);
+	close_connection(pid_tgid, ctx->args[0], CLOSE_SYSCALL);
 	return 0;
 }
 
@@ -254,21 +252,28 @@ static __always_inline void emit_proc_event(__u32 type, __u32 tgid, __u32 ppid, 
 	count_write(0);
 }
 
+/* In the agent's pid namespace: 0 when the parent is outside it, as getppid() says there. */
 static __always_inline __u32 real_parent_tgid(void)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 
-	return BPF_CORE_READ(task, real_parent, tgid);
+	if (!pidns_set())
+		return BPF_CORE_READ(task, real_parent, tgid);
+	/* The current task is in the agent's namespace (current_pid_tgid said so): its level is that one's. */
+	return task_tgid_at(BPF_CORE_READ(task, real_parent), task_pidns_level(task));
 }
 
 SEC("tracepoint/sched/sched_process_exec")
 int tp_sched_process_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	char comm[TASK_COMM_LEN] = {};
 	__u8 why = SELECTED_BY_KERNEL;
-	__u32 flags = 0;
+	__u32 flags = 0, tgid;
+	__u64 pid_tgid;
 
+	if (!current_pid_tgid(&pid_tgid))
+		return 0;
+	tgid = pid_tgid >> 32;
 	if (tgid == config.agent_tgid)
 		return 0;
 	if (!is_selected(tgid)) {
@@ -302,11 +307,13 @@ static __always_inline bool group_died(struct trace_event_raw_sched_process_exit
 SEC("tracepoint/sched/sched_process_exit")
 int tp_sched_process_exit(struct trace_event_raw_sched_process_exit *ctx)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct task_struct *task;
+	__u64 pid_tgid;
+	__u32 tgid;
 
-	if (!group_died(ctx) || !is_selected(tgid))
+	if (!group_died(ctx) || !current_selected(&pid_tgid))
 		return 0;
+	tgid = pid_tgid >> 32;
 	/* The tgid may be reused by an unrelated process. */
 	bpf_map_delete_elem(&selected_tgids, &tgid);
 	task = (struct task_struct *)bpf_get_current_task();
@@ -333,8 +340,22 @@ int raw_tp_sched_process_fork(struct bpf_raw_tracepoint_args *ctx)
 
 	if (!config.follow_forks)
 		return 0;
-	parent_tgid = BPF_CORE_READ(parent, tgid);
-	child_tgid = BPF_CORE_READ(child, tgid);
+	if (pidns_set()) {
+		/* Pids of the agent's namespace. The child's active namespace is
+		 * at its own pid's deepest level; a child created elsewhere
+		 * (CLONE_NEWPID, or by a host process entering the namespace)
+		 * has no tgid here, or a parent without one: not followed (a
+		 * cgroup selection still catches it at its first syscall). */
+		__u32 level = task_pidns_level(child);
+
+		child_tgid = task_tgid_at(child, level);
+		parent_tgid = task_tgid_at(parent, level);
+		if (!child_tgid || !parent_tgid)
+			return 0;
+	} else {
+		parent_tgid = BPF_CORE_READ(parent, tgid);
+		child_tgid = BPF_CORE_READ(child, tgid);
+	}
 	if (child_tgid == parent_tgid || parent_tgid == config.agent_tgid)
 		return 0;
 	if (!config.select_all) {

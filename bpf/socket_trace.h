@@ -141,7 +141,8 @@ struct conn_event {
 struct proc_event {
 	__u32 type;        /* EV_EXEC, EV_FORK or EV_EXIT */
 	__u32 tgid;
-	__u32 ppid;        /* EV_FORK: the parent's tgid; else the real parent's tgid */
+	__u32 ppid;        /* EV_FORK: the parent's tgid; else the real parent's tgid;
+			    * 0 when the parent is outside the agent's pid namespace */
 	__u32 flags;       /* PROC_F_* */
 	__u64 ts_ns;       /* CLOCK_MONOTONIC */
 	__u64 cgroup_id;
@@ -183,7 +184,7 @@ enum stat_index {
 /* Load-time configuration: one `const volatile struct agent_config config` in
  * .rodata, set by the loader before load so the verifier prunes dead branches. */
 struct agent_config {
-	__u32 agent_tgid;    /* never traced */
+	__u32 agent_tgid;    /* never traced (a pid of the agent's namespace, see pidns_ino) */
 	__u32 capture_bytes; /* payload bytes captured per syscall, 0..MAX_PAYLOAD */
 	__u32 wakeup_bytes;  /* wake the reader once this much data waits; 0: every record */
 	__u8 select_all;     /* trace every process but the agent */
@@ -191,6 +192,14 @@ struct agent_config {
 	__u8 follow_forks;   /* a selected process's forked children are selected */
 	__u8 report_execs;   /* report every exec, not only selected ones (glob
 			      * selectors are matched in user space) */
+	/* The agent's pid namespace (stat of /proc/self/ns/pid: the nsfs device
+	 * as the kernel encodes a dev_t, and the inode) when it is not the
+	 * initial one; both 0 in the initial namespace. When set, only tasks
+	 * whose active pid namespace is this one are traced, and every pid in
+	 * a record (tgid, tid, ppid) and in the selection maps is that
+	 * namespace's, as the agent's /proc shows them. */
+	__u64 pidns_dev;
+	__u64 pidns_ino;
 };
 
 #endif /* EBPF_OTEL_SOCKET_TRACE_H */

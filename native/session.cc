@@ -27,6 +27,8 @@ SessionOptions ReadSessionOptions(const ArgContext& ctx, const Napi::Object& opt
   c.capture_udp = ReadBoolean(ctx, config.Get("captureUdp"), "config.captureUdp");
   c.follow_forks = ReadBoolean(ctx, config.Get("followForks"), "config.followForks");
   c.report_execs = ReadBoolean(ctx, config.Get("reportExecs"), "config.reportExecs");
+  c.pidns_dev = ReadBigUint64(ctx, config.Get("pidnsDev"), "config.pidnsDev");
+  c.pidns_ino = ReadBigUint64(ctx, config.Get("pidnsIno"), "config.pidnsIno");
 
   Napi::Object groups = ReadObject(ctx, options.Get("groups"), "options.groups");
   out.groups.sockets = ReadBoolean(ctx, groups.Get("sockets"), "groups.sockets");

@@ -6,6 +6,7 @@
 import { decodeBatch, newDecodeStats, type DecodeStats } from './decode';
 import type { CaptureEvent } from './events';
 import { CaptureMode, KERNEL_STATS, MAX_PAYLOAD, type KernelStatName } from './layout';
+import { pidNamespaceConfig, readPidNamespace, type PidNamespace } from './pid-namespace';
 import { ProcessSelection, kernelMatchableName, type ResolvedCgroup, type SelectionTarget, type Selector } from './process-selection';
 import type { ProcFs } from './procfs';
 import type { Logger } from '../util/log';
@@ -30,6 +31,9 @@ export interface KernelSessionOptions {
     readonly captureUdp: boolean;
     readonly followForks: boolean;
     readonly reportExecs: boolean;
+    /** The agent's pid namespace when not the initial one; 0n, 0n in it (pid-namespace.ts). */
+    readonly pidnsDev: bigint;
+    readonly pidnsIno: bigint;
   };
   readonly groups: ProgramGroups;
   readonly ringBufferBytes: number;
@@ -82,6 +86,11 @@ export interface CaptureDeps {
   readonly logger: Logger;
   readonly agentPid?: number;
   readonly resolveCgroup?: (p: string) => ResolvedCgroup | undefined;
+  /**
+   * The agent's pid namespace; read from /proc at start when not given. Every
+   * pid the engine sees (events, selection, /proc) is one of this namespace.
+   */
+  readonly pidNamespace?: PidNamespace;
 }
 
 export interface CaptureStats {
@@ -148,6 +157,9 @@ export class CaptureEngine {
     const selectAll = this.opts.selectors.some((s) => s.kind === 'all');
     // Exact names are matched by the kernel at exec; globs need every exec reported.
     const reportExecs = !selectAll && this.opts.selectors.some((s) => s.kind === 'exe' && !kernelMatchableName(s.pattern));
+    // Outside the initial pid namespace the kernel translates pids to this
+    // one's and traces nothing else: --all then means this namespace only.
+    const pidns = pidNamespaceConfig(this.deps.pidNamespace ?? readPidNamespace());
     const session = this.deps.openSession({
       config: {
         agentTgid: this.agentPid,
@@ -158,6 +170,7 @@ export class CaptureEngine {
         // With --all every process is traced already: following forks adds nothing.
         followForks: this.opts.followForks && !selectAll,
         reportExecs,
+        ...pidns,
       },
       groups: this.opts.groups,
       ringBufferBytes: this.opts.ringBufferBytes,

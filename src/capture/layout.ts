@@ -137,7 +137,7 @@ export const ProcEventLayout = {
 } as const;
 
 export const AgentConfigLayout = {
-  size: 16,
+  size: 32,
   agent_tgid: 0,
   capture_bytes: 4,
   wakeup_bytes: 8,
@@ -145,6 +145,8 @@ export const AgentConfigLayout = {
   capture_udp: 13,
   follow_forks: 14,
   report_execs: 15,
+  pidns_dev: 16,
+  pidns_ino: 24,
 } as const;
 
 /** Framing of a native batch (native/batch_format.h): [u32 len][u32 0][record][pad to 8]. */

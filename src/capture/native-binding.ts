@@ -20,7 +20,7 @@ import * as path from 'node:path';
 
 /** Load-time configuration: `struct agent_config` in bpf/socket_trace.h. */
 export interface AgentConfig {
-  /** Never traced (normally process.pid). u32. */
+  /** Never traced (normally process.pid, a pid of the agent's namespace). u32. */
   agentTgid: number;
   /** Payload bytes captured per syscall, 0..MAX_PAYLOAD (16384). */
   captureBytes: number;
@@ -34,6 +34,13 @@ export interface AgentConfig {
   followForks: boolean;
   /** Report every exec, not only selected ones (glob selectors are matched in user space). */
   reportExecs: boolean;
+  /**
+   * The agent's pid namespace when it is not the initial one (see
+   * pid-namespace.ts): the nsfs device as the kernel encodes a dev_t, and
+   * the namespace's inode. Both 0n in the initial namespace. u64 each.
+   */
+  pidnsDev: bigint;
+  pidnsIno: bigint;
 }
 
 /**

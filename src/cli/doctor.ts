@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { loadNativeBinding, type NativeFeatures } from '../capture/native-binding';
+import { describePidNamespace, readPidNamespace } from '../capture/pid-namespace';
 import { BTF_PATH, CAP, capabilityAdvisories, effectiveCaps, hasCap, lockdownMode, missingCaps, type CapName } from '../capture/privileges';
 import { parse } from './args';
 
@@ -41,6 +42,11 @@ export async function doctorCommand(argv: string[]): Promise<number> {
   );
   const advisories = capabilityAdvisories(caps);
   add('process environments', advisories.length === 0 ? true : undefined, advisories[0] ?? 'readable for every user (CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE)');
+  try {
+    add('pid namespace', true, describePidNamespace(readPidNamespace()));
+  } catch (err) {
+    add('pid namespace', false, (err as Error).message, true);
+  }
   const lockdown = lockdownMode();
   add(
     'lockdown',

@@ -6,6 +6,7 @@
 import { CaptureEngine } from '../capture/capture-engine';
 import { WallClock } from '../capture/clock';
 import { openKernelSession, resolveCgroupV2 } from '../capture/kernel-session';
+import { describePidNamespace, readPidNamespace } from '../capture/pid-namespace';
 import { capabilityAdvisories, effectiveCaps } from '../capture/privileges';
 import { ProcFs } from '../capture/procfs';
 import { ConnectionTracker } from '../correlate/connection-tracker';
@@ -56,7 +57,9 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
   const protocols = protocolsById(opts.protocols);
   const clock = new WallClock();
   const procfs = new ProcFs();
-  const telemetry = createTelemetry(config, { logger, procfs, clock });
+  const pidNamespace = readPidNamespace();
+  logger.info(`pid namespace: ${describePidNamespace(pidNamespace)}`);
+  const telemetry = createTelemetry(config, { logger, procfs, clock, pidNamespace });
   const tracker = new ConnectionTracker(
     {
       protocols,
@@ -76,7 +79,7 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
   const pipeline = new AgentPipeline(tracker, graph, telemetry, { muteConnections: (ids) => engine.muteConnections(ids) });
   const engine = new CaptureEngine(
     opts.capture,
-    { openSession: openKernelSession, procfs, logger, resolveCgroup: resolveCgroupV2 },
+    { openSession: openKernelSession, procfs, logger, resolveCgroup: resolveCgroupV2, pidNamespace },
     (e) => {
       pipeline.onEvent(e);
       if (e.type === 'exec') telemetry.processExec(e.tgid);

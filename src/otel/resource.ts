@@ -22,8 +22,14 @@
 // Kubernetes attributes come from the agent's own environment (downward API):
 // K8S_POD_NAME, K8S_NAMESPACE_NAME, K8S_POD_UID, K8S_NODE_NAME and
 // K8S_CONTAINER_NAME (the *application* container's name, set in the sidecar
-// manifest). They are applied to a process only when its cgroup does not
-// show another pod than the agent's own.
+// manifest). k8s.node.name describes every process: the agent only sees its
+// node's. The pod ones describe a process only when it is known to be in the
+// agent's pod: its cgroup names that pod, or names no pod while the agent's
+// pid namespace is its pod's (a sidecar with shareProcessNamespace: the
+// namespace holds the pod's processes and nothing else, and the cgroup
+// namespace usually hides the pod from the path). Never when the cgroup
+// names another pod; never, in the host's namespace, for a process whose
+// cgroup says nothing (a node daemon is nobody's pod).
 
 import { createHash, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -85,6 +91,11 @@ export interface ProcessResourcesOptions {
    * agent measures (process.pid, executable, container.id) wins over both.
    */
   readonly attributes?: Readonly<Attributes>;
+  /**
+   * The agent's pid namespace is its pod's (not the host's): every process it
+   * traces is in its pod by construction. Default false.
+   */
+  readonly podPidNamespace?: boolean;
   readonly maxProcesses?: number;
   /** Clock ticks per second of /proc/pid/stat start times (USER_HZ). */
   readonly ticksPerSecond?: number;
@@ -183,6 +194,12 @@ export class ProcessResources {
     return this.cache.size;
   }
 
+  /** Whether a process whose cgroup names `podUid` (or no pod) is known to be in the agent's pod. */
+  private inAgentPod(podUid: string | undefined): boolean {
+    if (podUid !== undefined) return podUid === this.agentPodUid;
+    return this.opts.podPidNamespace === true;
+  }
+
   private lookup(p: ProcessIdentity): Entry | undefined {
     const e = this.cache.get(p.tgid);
     if (!e) return undefined;
@@ -250,10 +267,10 @@ export class ProcessResources {
     if (containerId) attrs[ATTR.CONTAINER_ID] = containerId;
     const podUid = podUidFromCgroups(cgroups);
     if (podUid) attrs[ATTR.K8S_POD_UID] ??= podUid;
-    // The agent's pod attributes describe this process only if it is in the agent's pod.
-    const samePod = podUid === undefined || (this.agentPodUid !== undefined && podUid === this.agentPodUid);
-    if (samePod && (live || exit !== undefined)) {
+    if (live || exit !== undefined) {
+      const samePod = this.inAgentPod(podUid);
       for (const [name, attr] of K8S_ENV) {
+        if (name !== 'K8S_NODE_NAME' && !samePod) continue;
         const v = nonEmpty(this.opts.agentEnv[name]);
         if (v !== undefined) attrs[attr] ??= v;
       }

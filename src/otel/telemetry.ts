@@ -9,6 +9,7 @@
 
 import * as os from 'node:os';
 import type { InstrumentationScope } from '@opentelemetry/core';
+import type { PidNamespace } from '../capture/pid-namespace';
 import { ProcFs } from '../capture/procfs';
 import type { Logger } from '../util/log';
 import type { Env, OtelConfig } from './config';
@@ -39,6 +40,11 @@ export interface TelemetryDeps {
   readonly procfs?: ProcFs;
   /** The agent's own environment (Kubernetes variables); default process.env. */
   readonly agentEnv?: Env;
+  /**
+   * The agent's pid namespace. Outside the host's, every traced process is in
+   * the agent's pod (resource.ts); unknown counts as the host's.
+   */
+  readonly pidNamespace?: PidNamespace;
   readonly hostName?: string;
   /** Console output, one line per call; default stdout. */
   readonly write?: (line: string) => void;
@@ -82,6 +88,7 @@ export class Telemetry {
       distroVersion: version,
       captureCommandArgs: config.resource.captureCommandArgs,
       attributes: config.resource.attributes,
+      podPidNamespace: deps.pidNamespace !== undefined && !deps.pidNamespace.host,
       maxProcesses: config.resource.maxProcesses,
     });
     const clock = deps.clock;

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { CaptureEngine, type KernelSession, type KernelSessionOptions } from '../../src/capture/capture-engine';
 import type { CaptureEvent } from '../../src/capture/events';
+import { PROC_PID_INIT_INO, type PidNamespace } from '../../src/capture/pid-namespace';
 import { ProcFs } from '../../src/capture/procfs';
 import { silentLogger } from '../../src/util/log';
 import { FakeProc } from '../helpers/fake-proc';
@@ -44,7 +45,9 @@ class FakeSession implements KernelSession {
   }
 }
 
-function engineWith(fp: FakeProc, selectors: ConstructorParameters<typeof CaptureEngine>[0]['selectors']) {
+const HOST_PIDNS: PidNamespace = { ino: PROC_PID_INIT_INO, dev: 4n, host: true };
+
+function engineWith(fp: FakeProc, selectors: ConstructorParameters<typeof CaptureEngine>[0]['selectors'], pidNamespace = HOST_PIDNS) {
   let session: FakeSession | undefined;
   const events: CaptureEvent[] = [];
   const engine = new CaptureEngine(
@@ -54,6 +57,7 @@ function engineWith(fp: FakeProc, selectors: ConstructorParameters<typeof Captur
       procfs: new ProcFs(fp.proc),
       logger: silentLogger,
       agentPid: 1,
+      pidNamespace,
     },
     (e) => events.push(e),
   );
@@ -67,7 +71,7 @@ test('the kernel filter is filled before probes attach; config reaches the sessi
     const { engine, session } = engineWith(fp, [{ kind: 'exe', pattern: 'node' }]);
     t.deepEqual(engine.start(), ['tp_sys_enter_read']);
     t.deepEqual(session().log, ['exec-names node', 'select 10 true', 'start', 'attach']);
-    t.like(session().opts.config, { agentTgid: 1, captureBytes: 16384, selectAll: false, followForks: true });
+    t.like(session().opts.config, { agentTgid: 1, captureBytes: 16384, selectAll: false, followForks: true, pidnsDev: 0n, pidnsIno: 0n });
     engine.stop();
     engine.stop();
     t.is(session().closed, 1);
@@ -170,6 +174,20 @@ test('muteConnections: one native call per list, mode muted; counted; a failed s
     engine.muteConnections([30]);
     t.is(session().log.filter((l) => l.startsWith('modes')).length, 2, 'a stopped engine asks nothing');
     t.like(engine.stats(), { muteRequests: 4, muteRequestsFailed: 2 });
+  } finally {
+    fp.cleanup();
+  }
+});
+
+test('outside the initial pid namespace the kernel is given the namespace (dev as a kernel dev_t)', (t) => {
+  const fp = new FakeProc();
+  try {
+    // st_dev 0x100103 is 1:259 in the C library's encoding: MKDEV(1, 259) for the kernel.
+    const pod: PidNamespace = { ino: 4026532281n, dev: 0x100103n, host: false };
+    const { engine, session } = engineWith(fp, [{ kind: 'all' }], pod);
+    engine.start();
+    t.like(session().opts.config, { selectAll: true, pidnsDev: (1n << 20n) | 259n, pidnsIno: 4026532281n });
+    engine.stop();
   } finally {
     fp.cleanup();
   }

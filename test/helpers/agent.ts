@@ -2,6 +2,7 @@
 // waits for "ebpf-otel: ready", collects stdout lines, stops it with SIGINT.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 
@@ -9,6 +10,7 @@ export const ROOT = path.resolve(__dirname, '../../..');
 export const BIN = path.join(ROOT, 'bin', 'ebpf-otel');
 
 export interface RunningAgent {
+  /** The process spawned: the agent, or the prefix that forked it (prefixForks). */
   readonly pid: number;
   readonly lines: string[];
   stderr(): string;
@@ -18,7 +20,18 @@ export interface RunningAgent {
 
 export async function startAgent(
   args: string[],
-  opts: { readyTimeoutMs?: number; env?: Record<string, string>; /** A command that execs the agent (setpriv ...): same pid. */ prefix?: string[] } = {},
+  opts: {
+    readyTimeoutMs?: number;
+    env?: Record<string, string>;
+    /** A command that execs the agent (setpriv ...): same pid. */
+    prefix?: string[];
+    /**
+     * The prefix forks the agent and waits for it, exiting with its status
+     * (nsenter --pid): stop() signals that child, which the prefix would not
+     * pass on.
+     */
+    prefixForks?: boolean;
+  } = {},
 ): Promise<RunningAgent> {
   const [cmd, ...cmdArgs] = [...(opts.prefix ?? []), BIN, ...args] as [string, ...string[]];
   const child = spawn(cmd, cmdArgs, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
@@ -50,11 +63,35 @@ export async function startAgent(
     lines,
     stderr: () => stderr,
     async stop() {
-      child.kill('SIGINT');
+      if (opts.prefixForks) {
+        const agent = childrenOf(child.pid!);
+        if (agent.length !== 1) throw new Error(`expected the prefix to have forked one agent, found ${JSON.stringify(agent)}`);
+        process.kill(agent[0]!, 'SIGINT');
+      } else {
+        child.kill('SIGINT');
+      }
       const code = await withTimeout(exited, 15000, () => child.kill('SIGKILL'));
       return { code, lines, stderr };
     },
   };
+}
+
+/** Host pids of the processes whose parent is `pid` (from /proc/<pid>/stat). */
+export function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ppid === pid) out.push(Number(name));
+  }
+  return out;
 }
 
 async function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => void): Promise<T> {

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 
 import { ebpfTest } from '../helpers/ebpf';
-import { firstLine, linkedProgramNames, loadedPrograms, sessionOptions } from './support';
+import { firstLine, jsSource, linkedProgramNames, loadedPrograms, sessionOptions } from './support';
 
 // dist/test/native/ -> dist/src/capture/native-binding.js
 const BINDING_JS = path.resolve(__dirname, '../../src/capture/native-binding.js');
@@ -20,7 +20,7 @@ function holderScript(onTerm: 'close' | 'exit'): string {
     ${PRELUDE}
     const binding = loadNativeBinding();
     let batches = 0;
-    const options = ${JSON.stringify(options)};
+    const options = ${jsSource(options)};
     options.config.agentTgid = process.pid;
     options.config.selectAll = true; // keep batches flowing while it exits
     const session = new binding.SocketTraceSession({ ...options, onBatch: () => { batches++; } });
@@ -59,7 +59,7 @@ ebpfTest('an exception thrown by onBatch becomes an uncaughtException', async (t
   const { onBatch: _onBatch, ...options } = sessionOptions();
   const script = `
     ${PRELUDE}
-    const options = ${JSON.stringify(options)};
+    const options = ${jsSource(options)};
     options.config.agentTgid = process.pid;
     options.config.selectAll = true;
     const session = new (loadNativeBinding().SocketTraceSession)({

@@ -138,6 +138,9 @@ ebpfTest('constructor rejects missing or mistyped options', (t) => {
   const e2 = nativeError(t, t.throws(() => new binding.SocketTraceSession({ ...base, config: { ...base.config, captureBytes: 16385 } })));
   t.is(e2.code, 'ERR_INVALID_ARG_VALUE');
   t.regex(e2.message, /captureBytes/);
+  const e3 = nativeError(t, t.throws(() => new binding.SocketTraceSession({ ...base, config: { ...base.config, pidnsIno: 4026531836 as never } })));
+  t.is(e3.code, 'ERR_INVALID_ARG_TYPE');
+  t.regex(e3.message, /config\.pidnsIno must be a bigint/);
 });
 
 ebpfTest('probeFeatures: tracepoints and ringbuf yes; kprobe as the PMU says', (t) => {

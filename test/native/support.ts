@@ -26,6 +26,8 @@ export function sessionOptions(overrides: Partial<SocketTraceSessionOptions> = {
       captureUdp: false,
       followForks: false,
       reportExecs: false,
+      pidnsDev: 0n,
+      pidnsIno: 0n,
     },
     groups: { sockets: true, syscalls: false, tcp: false },
     ringBufferBytes: 4 << 20,
@@ -35,6 +37,11 @@ export function sessionOptions(overrides: Partial<SocketTraceSessionOptions> = {
     onBatch: () => {},
     ...overrides,
   };
+}
+
+/** A JavaScript expression for `value`, bigints included (JSON has none): for options inlined in a child's script. */
+export function jsSource(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `\u0000${v}n` : v)).replace(/"\\u0000(\d+n)"/g, '$1');
 }
 
 export function openSession(binding: NativeBinding, overrides: Partial<SocketTraceSessionOptions> = {}): SocketTraceSession {

@@ -138,8 +138,8 @@ test('Kubernetes attributes from the agent environment apply to processes of its
   const other = '11111111-2222-4333-8444-555555555555';
   add({ pid: 10, start: 1, exe: '/app/server', cgroup: `/kubepods/burstable/pod${POD}/${CID}` });
   add({ pid: 11, start: 1, exe: '/app/server', cgroup: `/kubepods/burstable/pod${other}/${'c'.repeat(64)}` });
-  add({ pid: 12, start: 1, exe: '/app/server', cgroup: '/' }); // a cgroup namespace hides the path: the sidecar case
-  const r = resources({ agentEnv });
+  add({ pid: 12, start: 1, exe: '/usr/sbin/sshd', cgroup: '/system.slice/ssh.service' }); // a node daemon: nobody's pod
+  const r = resources({ agentEnv }); // the host's pid namespace (a DaemonSet with hostPID)
   const same = r.resourceFor({ tgid: 10 }).attributes;
   t.is(same[ATTR.CONTAINER_ID], CID);
   t.is(same[ATTR.K8S_POD_NAME], 'shop-7d9');
@@ -150,12 +150,48 @@ test('Kubernetes attributes from the agent environment apply to processes of its
   const elsewhere = r.resourceFor({ tgid: 11 }).attributes;
   t.is(elsewhere[ATTR.K8S_POD_UID], other, 'the pod uid the cgroup shows');
   t.is(elsewhere[ATTR.K8S_POD_NAME], undefined, 'never the agent pod name for another pod');
+  t.is(elsewhere[ATTR.K8S_NAMESPACE_NAME], undefined);
+  t.is(elsewhere[ATTR.K8S_CONTAINER_NAME], undefined);
+  t.is(elsewhere[ATTR.K8S_NODE_NAME], 'node-a', 'every process the agent sees is on its node');
   t.is(elsewhere[ATTR.CONTAINER_ID], 'c'.repeat(64));
-  t.is(r.resourceFor({ tgid: 12 }).attributes[ATTR.K8S_POD_NAME], 'shop-7d9');
+  const daemon = r.resourceFor({ tgid: 12 }).attributes;
+  t.is(daemon[ATTR.K8S_POD_NAME], undefined, 'in the host namespace a cgroup without a pod is not the agent pod');
+  t.is(daemon[ATTR.K8S_POD_UID], undefined);
+  t.is(daemon[ATTR.K8S_NODE_NAME], 'node-a');
   const agent = r.agentResource().attributes;
   t.is(agent[ATTR.SERVICE_NAME], 'ebpf-otel-sidecar');
   t.is(agent[ATTR.K8S_POD_NAME], 'shop-7d9');
   t.is(agent[ATTR.K8S_CONTAINER_NAME], undefined, 'K8S_CONTAINER_NAME names the application container');
+});
+
+test('sidecar (the pod pid namespace): every process is the pod, unless its cgroup names another pod', (t) => {
+  const { add, resources } = setup(t);
+  const agentEnv = { K8S_POD_NAME: 'shop-7d9', K8S_NAMESPACE_NAME: 'prod', K8S_POD_UID: POD, K8S_NODE_NAME: 'node-a', K8S_CONTAINER_NAME: 'app' };
+  const other = '11111111-2222-4333-8444-555555555555';
+  // Seen from the agent's own cgroup namespace: the app container's cgroup is a sibling, the pod above the root.
+  add({ pid: 7, start: 1, exe: '/app/server', cgroup: `/../cri-containerd-${CID}.scope` });
+  add({ pid: 8, start: 1, exe: '/app/worker', cgroup: '/' });
+  add({ pid: 9, start: 1, exe: '/app/server', cgroup: `/kubepods/burstable/pod${POD}/${CID}` });
+  add({ pid: 11, start: 1, exe: '/app/server', cgroup: `/kubepods/burstable/pod${other}/${'c'.repeat(64)}` });
+  const r = resources({ agentEnv, podPidNamespace: true });
+  for (const pid of [7, 8, 9]) {
+    t.like(
+      r.resourceFor({ tgid: pid }).attributes,
+      { [ATTR.K8S_POD_NAME]: 'shop-7d9', [ATTR.K8S_NAMESPACE_NAME]: 'prod', [ATTR.K8S_POD_UID]: POD, [ATTR.K8S_NODE_NAME]: 'node-a', [ATTR.K8S_CONTAINER_NAME]: 'app' },
+      `pid ${pid}`,
+    );
+  }
+  t.is(r.resourceFor({ tgid: 7 }).attributes[ATTR.CONTAINER_ID], CID, 'container.id from the relative cgroup path');
+  t.is(r.resourceFor({ tgid: 8 }).attributes[ATTR.CONTAINER_ID], undefined);
+  const elsewhere = r.resourceFor({ tgid: 11 }).attributes;
+  t.is(elsewhere[ATTR.K8S_POD_UID], other);
+  t.is(elsewhere[ATTR.K8S_POD_NAME], undefined, 'a cgroup naming another pod wins over the namespace');
+  t.is(elsewhere[ATTR.K8S_CONTAINER_NAME], undefined);
+
+  // Without its own pod uid the agent cannot tell a pod the cgroup names from its own: nothing from it.
+  const unsure = resources({ agentEnv: { ...agentEnv, K8S_POD_UID: '' }, podPidNamespace: true });
+  t.is(unsure.resourceFor({ tgid: 9 }).attributes[ATTR.K8S_POD_NAME], undefined);
+  t.is(unsure.resourceFor({ tgid: 8 }).attributes[ATTR.K8S_POD_NAME], 'shop-7d9');
 });
 
 test('service.instance.id is a v5 UUID of host, boot, pid and start time; the process own value wins', (t) => {
