@@ -4,7 +4,7 @@ import * as net from 'node:net';
 import * as zlib from 'node:zlib';
 import { Metadata, status } from '@grpc/grpc-js';
 import { classifyGrpcError, retryDelayFromStatusDetails } from '../../src/otel/export';
-import { classifyHttpError, grpcAddress, OtlpHttpError, OtlpTimeoutError, parseRetryAfter } from '../../src/otel/trace-transport';
+import { classifyHttpError, grpcAddress, OtlpHttpError, OtlpTimeoutError, parseRetryAfter } from '../../src/otel/otlp-transport';
 import { decodeTraceRequest, OtlpReceiver, statusWithRetryInfo } from '../helpers/otlp-receiver';
 import { SERVER_DURATION, sleep, traceRecord } from './fixtures';
 import { harness, OFFSET } from './harness';
