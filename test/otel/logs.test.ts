@@ -1,13 +1,12 @@
 // Log records through Telemetry.emitLog: configuration, both OTLP transports
-// end to end with the in-test receiver, retries, the bounded queue, partial
-// success, the console, shutdown.
+// end to end with the in-test receiver, retries, the bounded queue, the
+// console, shutdown. The tests both signals share (gRPC retries, partial
+// success) are export.test.ts's, run for each.
 
 import test, { type ExecutionContext } from 'ava';
-import * as net from 'node:net';
-import { status } from '@grpc/grpc-js';
 import { loadOtelConfig } from '../../src/otel/config';
 import type { LogRecord } from '../../src/otel/log-record';
-import { sleep, traceRecord } from './fixtures';
+import { closedPort, sleep, traceRecord } from './fixtures';
 import { harness, NOW_MONO_NS, OFFSET } from './harness';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -115,22 +114,6 @@ async function logsExact(t: ExecutionContext, transport: 'grpc' | 'http') {
 test('log records over OTLP/gRPC: times to the ns, severity, event name, body, trace context, resource', logsExact, 'grpc');
 test('log records over OTLP/HTTP protobuf: the same', logsExact, 'http');
 
-test('gRPC: UNAVAILABLE is retried until the log records go', async (t) => {
-  const { receiver, telemetry, logger } = await harness(t, 'grpc');
-  receiver.failNext(2, { grpcCode: status.UNAVAILABLE, signal: 'logs' });
-  telemetry.emitLog(slowRead());
-  await telemetry.forceFlush(5000);
-  await receiver.waitForLogs(1);
-  t.deepEqual(
-    receiver.calls.filter((c) => c.signal === 'logs').map((c) => c.outcome),
-    [status.UNAVAILABLE, status.UNAVAILABLE, 'ok'],
-  );
-  const h = telemetry.health().logs;
-  t.is(h.exported, 1);
-  t.is(h.failed, 0);
-  t.false(logger.lines.some((l) => l.includes('cannot export')));
-});
-
 test('OTLP/HTTP: 503 is retried; 400 is final, counted and logged once', async (t) => {
   const { receiver, telemetry, logger } = await harness(t, 'http');
   receiver.failNext(1, { httpStatus: 503, signal: 'logs' });
@@ -150,28 +133,6 @@ test('OTLP/HTTP: 503 is retried; 400 is final, counted and logged once', async (
   t.deepEqual(h.failuresByReason, { http_400: 3 });
   t.is(logger.lines.filter((l) => l.includes('cannot export log records')).length, 1, logger.lines.join('\n'));
 });
-
-async function partialSuccess(t: ExecutionContext, transport: 'grpc' | 'http') {
-  const { receiver, telemetry, logger } = await harness(t, transport);
-  receiver.respondLogsPartially({ rejectedLogRecords: 2, errorMessage: 'log records too old' }, { rejectedLogRecords: 1, errorMessage: 'again' });
-  for (let i = 0; i < 3; i++) telemetry.emitLog(slowRead());
-  await telemetry.forceFlush(5000);
-  telemetry.emitLog(slowRead());
-  telemetry.emitLog(slowRead());
-  await telemetry.forceFlush(5000);
-  await receiver.waitForLogs(5);
-  const h = telemetry.health().logs;
-  t.is(h.exported, 2);
-  t.is(h.failed, 3);
-  t.is(h.failedBatches, 0, 'a partial success is no failed export');
-  t.deepEqual(h.failuresByReason, { rejected: 3 });
-  const lines = logger.lines.filter((l) => l.includes('rejected'));
-  t.is(lines.length, 1, logger.lines.join('\n'));
-  t.regex(lines[0]!, /rejected 2 of 3 log records: log records too old/);
-  t.deepEqual(telemetry.agentHealth().logExportFailuresByReason, { rejected: 3 });
-}
-test('partial success over HTTP: rejected log records counted as failed, the message logged once', partialSuccess, 'http');
-test('partial success over gRPC: the same', partialSuccess, 'grpc');
 
 test('a full queue drops new log records, counts them, logs once; the health metrics say so', async (t) => {
   const { receiver, telemetry, logger } = await harness(
@@ -236,14 +197,6 @@ test('shutdown flushes pending log records beside spans and metrics', async (t) 
   telemetry.emitLog(slowRead());
   t.is(telemetry.health().logs.emitted, 3, 'log records after shutdown are ignored');
 });
-
-async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 test('shutdown is bounded when the collector is down; the log record is accounted for', async (t) => {
   // Refused at once, retried every 50 ms far past the shutdown budget.
