@@ -42,7 +42,7 @@ import { ConnectionTracker } from '../src/correlate/connection-tracker';
 import { TraceGraph } from '../src/correlate/trace-graph';
 import { loadOtelConfig } from '../src/otel/config';
 import type { Exporter, MetricExporter } from '../src/otel/export';
-import type { SpanExportResult } from '../src/otel/trace-transport';
+import type { OtlpExportResult } from '../src/otel/otlp-transport';
 import { shouldSample } from '../src/otel/sampler';
 import { createTelemetry } from '../src/otel/telemetry';
 import { protocolsById } from '../src/protocols/registry';
@@ -429,7 +429,7 @@ interface SerializedCounts {
 function assemble() {
   const counts: SerializedCounts = { spanBytes: 0, metricRequests: 0, metricBytes: 0 };
   const ok = { code: ExportResultCode.SUCCESS };
-  const spanExporter: Exporter<Buffer, SpanExportResult> = {
+  const spanExporter: Exporter<Buffer, OtlpExportResult> = {
     export(request, done) {
       counts.spanBytes += request.length;
       done(ok);

@@ -12,8 +12,8 @@
 // behaves as it does for any SDK. Set OTEL_EXPORTER_OTLP_PROTOCOL=grpc (or
 // --otlp-protocol grpc) for port 4317.
 //
-// Without any endpoint (and without OTEL_TRACES_EXPORTER), spans go to the
-// console and metrics are not exported.
+// Without any endpoint (and without OTEL_TRACES_EXPORTER, OTEL_LOGS_EXPORTER),
+// spans and log records go to the console and metrics are not exported.
 
 import { parseSampler, type Sampler } from './sampler';
 
@@ -82,6 +82,13 @@ export interface OtelConfig {
     /** Distinct attribute sets per instrument and process before folding into otel.metric.overflow. */
     readonly maxSeriesPerInstrument: number;
   };
+  /** Log records (events that are not spans, log-record.ts); console prints one line each. */
+  readonly logs: {
+    readonly exporter: SignalExporter;
+    readonly otlp?: OtlpSignalConfig;
+    /** OTEL_BLRP_* */
+    readonly batch: BatchConfig;
+  };
   readonly sampler: Sampler;
   readonly batch: BatchConfig;
   readonly retry: RetryConfig;
@@ -104,6 +111,7 @@ export interface OtelOptions {
   readonly endpoint?: string;
   readonly tracesEndpoint?: string;
   readonly metricsEndpoint?: string;
+  readonly logsEndpoint?: string;
   readonly protocol?: OtlpProtocol;
   readonly headers?: Readonly<Record<string, string>>;
   readonly insecure?: boolean;
@@ -113,7 +121,7 @@ export interface OtelOptions {
   readonly clientCertificate?: string;
   readonly compression?: Compression;
   readonly timeoutMillis?: number;
-  /** Print spans instead of exporting them (metrics are then not exported either). */
+  /** Print spans and log records instead of exporting them (metrics are then not exported either). */
   readonly console?: boolean;
   readonly sampler?: string;
   readonly samplerArg?: string;
@@ -132,7 +140,7 @@ export interface OtelOptions {
 /** The configuration file's layer: `console` is a command-line switch only. */
 export type OtelFileOptions = Omit<OtelOptions, 'console'>;
 
-const SIGNAL_PATH = { TRACES: 'v1/traces', METRICS: 'v1/metrics' } as const;
+const SIGNAL_PATH = { TRACES: 'v1/traces', METRICS: 'v1/metrics', LOGS: 'v1/logs' } as const;
 type Signal = keyof typeof SIGNAL_PATH;
 
 /** The agent's span queue defaults (the variables still override them). */
@@ -241,6 +249,32 @@ export function loadOtelConfig(env: Env = process.env, options: OtelOptions = {}
     metricsExporter = 'none';
   }
 
+  // ---- Logs: OTEL_LOGS_EXPORTER as OTEL_TRACES_EXPORTER (otlp when an
+  // endpoint is set, else printed), OTEL_EXPORTER_OTLP_LOGS_* as the other
+  // signals', OTEL_BLRP_* with the SDK's defaults (2048 queued, 512 a batch,
+  // 1 s, 30 s): the agent's log records are rare, rate-limited events.
+  const logsOtlp = signal('LOGS', options.logsEndpoint, file.logsEndpoint);
+  const logsExporterEnv = parseExporterList(str('OTEL_LOGS_EXPORTER'), 'OTEL_LOGS_EXPORTER', warnings);
+  let logsExporter: SignalExporter = disabled ? 'none' : options.console ? 'console' : (logsExporterEnv ?? (logsOtlp ? 'otlp' : 'console'));
+  if (logsExporter === 'otlp' && !logsOtlp) {
+    warnings.push('OTEL_LOGS_EXPORTER=otlp but no endpoint is set (OTEL_EXPORTER_OTLP_ENDPOINT); printing log records instead');
+    logsExporter = 'console';
+  }
+  const logsQueueSize = Math.floor(num('OTEL_BLRP_MAX_QUEUE_SIZE', 2048, 1));
+  let logsBatchSize = Math.floor(num('OTEL_BLRP_MAX_EXPORT_BATCH_SIZE', 512, 1));
+  if (logsBatchSize > logsQueueSize) {
+    warnings.push(`OTEL_BLRP_MAX_EXPORT_BATCH_SIZE (${logsBatchSize}) exceeds OTEL_BLRP_MAX_QUEUE_SIZE (${logsQueueSize}); using ${logsQueueSize}`);
+    logsBatchSize = logsQueueSize;
+  }
+  const logsBatch: BatchConfig = {
+    maxQueueSize: logsQueueSize,
+    maxExportBatchSize: logsBatchSize,
+    scheduleDelayMillis: num('OTEL_BLRP_SCHEDULE_DELAY', 1000, 0),
+    exportTimeoutMillis: num('OTEL_BLRP_EXPORT_TIMEOUT', 30_000, 1),
+  };
+  const logs = logsExporter === 'otlp' && logsOtlp ? { exporter: logsExporter, otlp: logsOtlp, batch: logsBatch } : { exporter: logsExporter, batch: logsBatch };
+  // ---- end of logs
+
   const temporalityRaw = str('OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE')?.toLowerCase();
   let temporality: TemporalityPreference = 'cumulative';
   if (temporalityRaw === 'cumulative' || temporalityRaw === 'delta' || temporalityRaw === 'lowmemory') temporality = temporalityRaw;
@@ -278,6 +312,7 @@ export function loadOtelConfig(env: Env = process.env, options: OtelOptions = {}
   return {
     traces: tracesExporter === 'otlp' && tracesOtlp ? { exporter: 'otlp', otlp: tracesOtlp } : { exporter: tracesExporter },
     metrics: metricsExporter === 'otlp' && metricsOtlp ? { ...metricsConfig, otlp: metricsOtlp } : metricsConfig,
+    logs,
     sampler,
     batch: {
       maxQueueSize,
@@ -291,7 +326,8 @@ export function loadOtelConfig(env: Env = process.env, options: OtelOptions = {}
       captureCommandArgs: options.captureCommandArgs ?? file.captureCommandArgs ?? false,
       maxProcesses: options.maxProcesses ?? file.maxProcesses ?? 4096,
     },
-    warnings,
+    // One bad shared variable is read once per signal: say it once.
+    warnings: [...new Set(warnings)],
   };
 }
 

@@ -1,4 +1,5 @@
-// Spans printed for a person: one line per span as it ends and, once a trace
+// Spans and log records printed for a person. Log records: one line each.
+// Spans: one line per span as it ends and, once a trace
 // has been quiet for a while (no new span for `quietMillis`), the whole trace
 // as an indented tree. Parent and child are matched by parentSpanId; a span
 // whose parent never appears is shown at the top level. Buffering is bounded
@@ -10,10 +11,13 @@
 //           ├─ CLIENT frontend GET  12.100ms
 //           │  └─ SERVER backend GET /price  10.300ms
 //           └─ CLIENT frontend POST  20.000ms  ERROR
+// Log:   12:03:04.512Z  frontend  WARN  syscall.slow  "read took 1.2 s"  syscall.name=read  trace=4bf92f35 span=00f067aa
 
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { realTimers, type Timers } from './export';
+import type { LogRecord, LogValue } from './log-record';
 import { hrTimeToNs } from './spans';
 
 export interface ConsoleOptions {
@@ -136,7 +140,11 @@ const KIND: Record<number, string> = {
 };
 
 export function serviceOf(span: ReadableSpan): string {
-  const v = span.resource.attributes['service.name'];
+  return serviceName(span.resource);
+}
+
+function serviceName(resource: Resource): string {
+  const v = resource.attributes['service.name'];
   return typeof v === 'string' ? v : 'unknown_service';
 }
 
@@ -219,4 +227,28 @@ export function formatTraceTree(traceId: string, spans: readonly ReadableSpan[],
   // Spans only reachable through a cycle.
   for (const s of spans) if (!seen.has(s)) walk(s, '', true);
   return lines;
+}
+
+// ---------------------------------------------------------------- logs
+
+/** A value on one line: plain strings as they are, others (and strings with spaces, quotes or control characters) as JSON, bytes as hex. */
+function logValueText(v: LogValue): string {
+  if (typeof v === 'string' && !/[\s"=\u0000-\u001f]/.test(v) && v !== '') return v;
+  // The holder's own value: a Buffer's toJSON has already turned `x` into an object.
+  return (
+    JSON.stringify(v, function (this: Record<string, unknown>, k: string, x: unknown) {
+      const raw = this[k];
+      return raw instanceof Uint8Array ? Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('hex') : x;
+    }) ?? 'null'
+  );
+}
+
+/** One line for a log record that happened at `wallNs`. */
+export function formatLogLine(log: LogRecord, resource: Resource, wallNs: bigint): string {
+  const parts = [timeOfDay(wallNs), serviceName(resource), log.severity];
+  if (log.eventName) parts.push(log.eventName);
+  if (log.body !== undefined) parts.push(logValueText(log.body));
+  for (const [k, v] of Object.entries(log.attributes ?? {})) parts.push(`${k}=${logValueText(v)}`);
+  if (log.traceId !== undefined) parts.push(`trace=${log.traceId.slice(0, 8)}${log.spanId !== undefined ? ` span=${log.spanId.slice(0, 8)}` : ''}`);
+  return parts.join('  ');
 }

@@ -1,13 +1,14 @@
-// Exporters are wiring: spans go through our own encoder (otlp-encode.ts) and
-// transports (trace-transport.ts); metrics through the official OTLP metric
-// exporters. A retry wrapper where needed, and a bounded span batch queue.
+// Exporters are wiring: spans and log records go through our own encoders
+// (otlp-encode.ts, log-encode.ts) and transports (otlp-transport.ts); metrics
+// through the official OTLP metric exporters. A retry wrapper where needed;
+// the bounded batch queue is batch-queue.ts.
 //
 // Retries, per the OTLP specification:
-// - spans, both transports: RetryingExporter retries with jittered exponential
-//   backoff (1 s, x1.5, max 5 s, 5 retries by default) and stops when the next
-//   try would start after the export timeout (an attempt under way may still
-//   run its own timeout, so one export takes at most about twice
-//   OTEL_EXPORTER_OTLP_TIMEOUT). gRPC: CANCELLED, DEADLINE_EXCEEDED, ABORTED,
+// - spans and log records, both transports: RetryingExporter retries with
+//   jittered exponential backoff (1 s, x1.5, max 5 s, 5 retries by default)
+//   and stops when the next try would start after the export timeout (an
+//   attempt under way may still run its own timeout, so one export takes at
+//   most about twice OTEL_EXPORTER_OTLP_TIMEOUT). gRPC: CANCELLED, DEADLINE_EXCEEDED, ABORTED,
 //   OUT_OF_RANGE, UNAVAILABLE and DATA_LOSS are retried; RESOURCE_EXHAUSTED
 //   only when the server sent RetryInfo, whose retry_delay is honoured. HTTP:
 //   429, 502, 503, 504, timeouts and connection errors (ECONNREFUSED, ...) are
@@ -15,12 +16,6 @@
 // - metrics over http/protobuf: the official exporter (0.223) retries itself,
 //   by the same rules. Over grpc it does not retry at all: RetryingExporter
 //   wraps it with the gRPC rules above.
-//
-// SpanBatcher is a BatchSpanProcessor-like queue of sampled records: bounded
-// (drops counted), one export in flight, batches of maxExportBatchSize, a
-// schedule delay, each export bounded by the BSP export timeout. A failing
-// collector is logged once, then counted; recovery is logged once. Spans a
-// collector refuses (partial success) are counted as failed and logged once.
 
 import * as fs from 'node:fs';
 import { credentials, Metadata, status as grpcStatus, type ChannelCredentials } from '@grpc/grpc-js';
@@ -29,13 +24,9 @@ import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
 import { OTLPMetricExporter as GrpcMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { OTLPMetricExporter as ProtoMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
 import type { AggregationTemporality, InstrumentType, ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import type { Resource } from '@opentelemetry/resources';
-import type { TraceRecord } from '../correlate/trace-record';
-import type { Logger } from '../util/log';
-import type { BatchConfig, OtlpSignalConfig, RetryConfig, TemporalityPreference } from './config';
-import type { EncodedSpans, SpanEncoder } from './otlp-encode';
+import type { OtlpSignalConfig, RetryConfig, TemporalityPreference } from './config';
+import { classifyHttpError, grpcAddress, GrpcTransport, HttpTransport, type OtlpExportResult, type OtlpSignal } from './otlp-transport';
 import { fields } from './protobuf';
-import { classifyHttpError, grpcAddress, GrpcTraceTransport, HttpTraceTransport, type SpanExportResult } from './trace-transport';
 
 /**
  * What the pipeline needs of an exporter (PushMetricExporter fits; span
@@ -250,20 +241,20 @@ const DEFAULT_USER_AGENT = 'ebpf-otel-sidecar';
 export interface ExporterOptions {
   readonly retry: RetryConfig;
   readonly timers?: Timers;
-  /** User-Agent of span exports (the metric exporters send the SDK's). */
+  /** User-Agent of span and log exports (the metric exporters send the SDK's). */
   readonly userAgent?: string;
   /** Problems met while building (unreadable certificate files), one sentence each. */
   readonly warnings?: string[];
 }
 
-/** The OTLP span exporter for a configuration (gRPC wrapped for retries). */
-/** The OTLP transport for encoded spans, with the retries of its protocol. */
-export function createSpanExporter(cfg: OtlpSignalConfig, opts: ExporterOptions): Exporter<Buffer, SpanExportResult> {
+/** The OTLP transport for a signal's encoded requests, with the retries of its protocol. */
+export function createOtlpExporter(signal: OtlpSignal, cfg: OtlpSignalConfig, opts: ExporterOptions): Exporter<Buffer, OtlpExportResult> {
   const warnings = opts.warnings ?? [];
   const timers = opts.timers ?? realTimers;
   const userAgent = opts.userAgent ?? DEFAULT_USER_AGENT;
   if (cfg.protocol === 'grpc') {
-    const transport = new GrpcTraceTransport({
+    const transport = new GrpcTransport({
+      signal,
       address: grpcAddress(cfg.url),
       credentials: grpcCredentials(cfg, warnings),
       metadata: grpcMetadata(cfg.headers),
@@ -273,7 +264,7 @@ export function createSpanExporter(cfg: OtlpSignalConfig, opts: ExporterOptions)
     });
     return new RetryingExporter(transport, opts.retry, cfg.timeoutMillis, timers, Math.random, classifyGrpcError);
   }
-  const transport = new HttpTraceTransport({
+  const transport = new HttpTransport({
     url: cfg.url,
     headers: cfg.headers,
     gzip: cfg.compression === 'gzip',
@@ -331,207 +322,6 @@ export function errorName(error: unknown): string {
 export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message.split('\n')[0]!;
   return String(error);
-}
-
-// ------------------------------------------------------------ span batching
-
-export interface SpanExportStats {
-  /** Spans accepted by the collector. */
-  exported: number;
-  /** Spans whose export failed (after retries), the collector refused, or that could not be encoded. */
-  failed: number;
-  /** Spans dropped because the queue was full. */
-  droppedQueueFull: number;
-  /** Spans still queued at shutdown when its timeout ran out. */
-  droppedShutdown: number;
-  /** Failed batch exports. */
-  failedBatches: number;
-  /** Failures by reason (gRPC status name, http_<code>, timeout, rejected, invalid_record, ...). */
-  failuresByReason: Record<string, number>;
-}
-
-export class SpanBatcher {
-  readonly stats: SpanExportStats = {
-    exported: 0,
-    failed: 0,
-    droppedQueueFull: 0,
-    droppedShutdown: 0,
-    failedBatches: 0,
-    failuresByReason: {},
-  };
-  /** Queued records and their resources, index for index. */
-  private records: TraceRecord[] = [];
-  private resources: Resource[] = [];
-  private timer: unknown;
-  private inflight: Promise<void> | undefined;
-  private stopped = false;
-  private failing = false;
-  private failedSinceLog = 0;
-
-  constructor(
-    private readonly encoder: SpanEncoder,
-    private readonly exporter: Exporter<Buffer, SpanExportResult>,
-    private readonly cfg: BatchConfig,
-    private readonly log: Logger,
-    /** Where spans go, for log lines. */
-    private readonly destination: string,
-    private readonly timers: Timers = realTimers,
-  ) {}
-
-  get queued(): number {
-    return this.records.length;
-  }
-
-  /** Queues the span of a sampled record. */
-  add(record: TraceRecord, resource: Resource): void {
-    if (this.stopped) {
-      this.stats.droppedShutdown++;
-      return;
-    }
-    if (this.records.length >= this.cfg.maxQueueSize) {
-      this.stats.droppedQueueFull++;
-      this.log.warnOnce(
-        'otel-span-queue-full',
-        `span queue full (${this.cfg.maxQueueSize} spans, OTEL_BSP_MAX_QUEUE_SIZE): dropping new spans; drops are counted in ebpf_otel.span.dropped`,
-      );
-      return;
-    }
-    this.records.push(record);
-    this.resources.push(resource);
-    if (this.records.length >= this.cfg.maxExportBatchSize) this.kick();
-    else this.schedule();
-  }
-
-  /** Exports everything queued, within `timeoutMillis`. */
-  async forceFlush(timeoutMillis = this.cfg.exportTimeoutMillis): Promise<void> {
-    const deadline = this.timers.now() + timeoutMillis;
-    while ((this.records.length > 0 || this.inflight) && this.timers.now() < deadline) {
-      if (!this.inflight) this.kick();
-      const current = this.inflight;
-      if (!current) break;
-      await raceTimeout(current, deadline - this.timers.now(), this.timers);
-    }
-  }
-
-  /** Flushes within `timeoutMillis`, drops (and counts) what is left, closes the exporter. */
-  async shutdown(timeoutMillis = this.cfg.exportTimeoutMillis): Promise<void> {
-    if (this.stopped) return;
-    const deadline = this.timers.now() + timeoutMillis;
-    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.forceFlush(timeoutMillis);
-    this.stopped = true;
-    this.stats.droppedShutdown += this.records.length;
-    this.records = [];
-    this.resources = [];
-    await raceTimeout(this.exporter.shutdown().catch(() => {}), Math.max(0, deadline - this.timers.now()), this.timers);
-  }
-
-  private schedule(): void {
-    if (this.timer !== undefined || this.inflight) return;
-    this.timer = this.timers.setTimeout(() => {
-      this.timer = undefined;
-      this.kick();
-    }, this.cfg.scheduleDelayMillis);
-  }
-
-  private kick(): void {
-    if (this.inflight || this.records.length === 0) return;
-    if (this.timer !== undefined) {
-      this.timers.clearTimeout(this.timer);
-      this.timer = undefined;
-    }
-    const n = Math.min(this.cfg.maxExportBatchSize, this.records.length);
-    const records = this.records.splice(0, n);
-    const resources = this.resources.splice(0, n);
-    this.inflight = this.exportBatch(records, resources).then(() => {
-      this.inflight = undefined;
-      if (this.stopped) return;
-      if (this.records.length >= this.cfg.maxExportBatchSize) this.kick();
-      else if (this.records.length > 0) this.schedule();
-    });
-  }
-
-  private exportBatch(records: TraceRecord[], resources: Resource[]): Promise<void> {
-    let encoded: EncodedSpans;
-    try {
-      encoded = this.encoder.encode(records, resources);
-    } catch (e) {
-      this.failed(records.length, e);
-      return Promise.resolve();
-    }
-    if (encoded.invalid > 0) this.invalid(encoded.invalid);
-    const n = encoded.spans;
-    if (n === 0) {
-      encoded.release();
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      let settled = false;
-      const finish = (result: SpanExportResult) => {
-        if (settled) return;
-        settled = true;
-        this.timers.clearTimeout(guard);
-        if (result.code === ExportResultCode.SUCCESS) this.succeeded(n, result);
-        else this.failed(n, result.error);
-        resolve();
-      };
-      const guard = this.timers.setTimeout(
-        () => finish({ code: ExportResultCode.FAILED, error: new Error(`export timed out after ${this.cfg.exportTimeoutMillis} ms`) }),
-        this.cfg.exportTimeoutMillis,
-      );
-      try {
-        // The exporter reads the bytes until it calls back, which may be after the guard gave up on it.
-        this.exporter.export(encoded.bytes, (result) => {
-          encoded.release();
-          finish(result);
-        });
-      } catch (e) {
-        finish({ code: ExportResultCode.FAILED, error: e as Error });
-      }
-    });
-  }
-
-  private succeeded(n: number, result: SpanExportResult): void {
-    const partial = result.partialSuccess;
-    const rejected = partial ? Math.min(n, partial.rejectedSpans) : 0;
-    this.stats.exported += n - rejected;
-    if (rejected > 0) this.count('rejected', rejected);
-    if (partial) {
-      this.log.warnOnce(
-        'otel-span-partial-success',
-        `${this.destination} rejected ${partial.rejectedSpans} of ${n} spans: ${partial.errorMessage || '(no message)'}; later rejections are counted (ebpf_otel.span.export_failures, error.type=rejected)`,
-      );
-    }
-    if (this.failing) {
-      this.failing = false;
-      this.log.info(`span export to ${this.destination} recovered (${this.failedSinceLog} spans failed meanwhile)`);
-      this.failedSinceLog = 0;
-    }
-  }
-
-  private failed(n: number, error: unknown): void {
-    this.stats.failedBatches++;
-    this.count(errorName(error), n);
-    this.failedSinceLog += n;
-    if (!this.failing) {
-      this.failing = true;
-      this.log.warn(
-        `cannot export spans to ${this.destination}: ${errorMessage(error)}; ${n} spans dropped, later failures are counted (ebpf_otel.span.export_failures) until export recovers`,
-      );
-    }
-  }
-
-  /** Records whose ids or times are malformed: never sent, so never a wrong span. */
-  private invalid(n: number): void {
-    this.count('invalid_record', n);
-    this.log.warnOnce('otel-span-invalid', `${n} records with malformed trace ids or times were not exported; such records are counted (ebpf_otel.span.export_failures, error.type=invalid_record)`);
-  }
-
-  private count(reason: string, n: number): void {
-    this.stats.failed += n;
-    this.stats.failuresByReason[reason] = (this.stats.failuresByReason[reason] ?? 0) + n;
-  }
 }
 
 /** Resolves when `p` settles or after `ms`, whichever is first. */

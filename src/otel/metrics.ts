@@ -364,6 +364,14 @@ export interface AgentHealth {
   readonly spanExportFailuresByReason?: Readonly<Record<string, number>>;
   /** Spans waiting in the export queue now. */
   readonly spanQueueSize?: number;
+  /** Log records accepted by the collector. */
+  readonly logsExported?: number;
+  /** Log records dropped, by reason (queue_full, shutdown). */
+  readonly logsDroppedByReason?: Readonly<Record<string, number>>;
+  /** Log records whose export failed, by error.type. */
+  readonly logExportFailuresByReason?: Readonly<Record<string, number>>;
+  /** Log records waiting in the export queue now. */
+  readonly logQueueSize?: number;
   /** Measurements folded into otel.metric.overflow. */
   readonly metricOverflows?: number;
   /** Metric export requests that failed, by error.type. */
@@ -410,6 +418,10 @@ export const AGENT_METRICS: readonly HealthMetric[] = [
   { field: 'spansDroppedByReason', name: 'ebpf_otel.span.dropped', kind: 'counter', unit: '{span}', description: 'Spans dropped before export, per reason.', attribute: 'ebpf_otel.reason' },
   { field: 'spanExportFailuresByReason', name: 'ebpf_otel.span.export_failures', kind: 'counter', unit: '{span}', description: 'Spans whose export failed after retries, per error type.', attribute: 'error.type' },
   { field: 'spanQueueSize', name: 'ebpf_otel.span.queue_size', kind: 'gauge', unit: '{span}', description: 'Spans waiting for export now.' },
+  { field: 'logsExported', name: 'ebpf_otel.log.exported', kind: 'counter', unit: '{log_record}', description: 'Log records accepted by the collector.' },
+  { field: 'logsDroppedByReason', name: 'ebpf_otel.log.dropped', kind: 'counter', unit: '{log_record}', description: 'Log records dropped before export, per reason.', attribute: 'ebpf_otel.reason' },
+  { field: 'logExportFailuresByReason', name: 'ebpf_otel.log.export_failures', kind: 'counter', unit: '{log_record}', description: 'Log records whose export failed after retries, per error type.', attribute: 'error.type' },
+  { field: 'logQueueSize', name: 'ebpf_otel.log.queue_size', kind: 'gauge', unit: '{log_record}', description: 'Log records waiting for export now.' },
   { field: 'metricOverflows', name: 'ebpf_otel.metric.overflows', kind: 'counter', unit: '{measurement}', description: 'Measurements folded into otel.metric.overflow=true by the cardinality guard.' },
   { field: 'metricExportFailuresByReason', name: 'ebpf_otel.metric.export_failures', kind: 'counter', unit: '{request}', description: 'Metric export requests that failed after retries, per error type.', attribute: 'error.type' },
   { field: 'resourcesEvicted', name: 'ebpf_otel.resource.evicted', kind: 'counter', unit: '{process}', description: 'Process resources evicted from the bounded cache.' },

@@ -5,25 +5,21 @@
 // ProtobufTraceSerializer makes of those (test/otel/otlp-encode.test.ts checks
 // it). Zero-valued scalar fields are left out, as proto3 allows.
 //
+// The request's skeleton (resources, scope), AnyValue and the response are
+// otlp-common.ts's, shared with the log records.
+//
 // Schema: opentelemetry-proto collector/trace/v1/trace_service.proto,
 // trace/v1/trace.proto, common/v1/common.proto, resource/v1/resource.proto.
 
 import { TraceState, type InstrumentationScope } from '@opentelemetry/core';
-import type { Resource } from '@opentelemetry/resources';
 import type { Uint64Parts } from '../capture/clock';
 import type { TraceRecord } from '../correlate/trace-record';
-import { fields, ProtoWriter, varint32Size } from './protobuf';
+import { ANY_INT, ANY_STRING, keyValue, KV_KEY, KV_VALUE, RequestEncoder, SCOPE_X_ITEM } from './otlp-common';
+import { ProtoWriter, varint32Size } from './protobuf';
 import { MAX_SPAN_ATTRIBUTES, type SpanClock } from './spans';
 
 // Field tags: (field number << 3) | wire type (0 varint, 1 fixed64, 2 length-delimited, 5 fixed32).
-const REQUEST_RESOURCE_SPANS = 0x0a; // ExportTraceServiceRequest.resource_spans = 1
-const RESOURCE_SPANS_RESOURCE = 0x0a; // ResourceSpans.resource = 1
-const RESOURCE_SPANS_SCOPE_SPANS = 0x12; // ResourceSpans.scope_spans = 2
-const RESOURCE_ATTRIBUTES = 0x0a; // Resource.attributes = 1
-const SCOPE_SPANS_SCOPE = 0x0a; // ScopeSpans.scope = 1
-const SCOPE_SPANS_SPANS = 0x12; // ScopeSpans.spans = 2
-const SCOPE_NAME = 0x0a; // InstrumentationScope.name = 1
-const SCOPE_VERSION = 0x12; // InstrumentationScope.version = 2
+const SCOPE_SPANS_SPANS = SCOPE_X_ITEM; // ScopeSpans.spans = 2
 const SPAN_TRACE_ID = 0x0a; // 1
 const SPAN_SPAN_ID = 0x12; // 2
 const SPAN_TRACE_STATE = 0x1a; // 3
@@ -38,16 +34,6 @@ const SPAN_STATUS = 0x7a; // 15
 const SPAN_FLAGS = [0x85, 0x01] as const; // 16, fixed32: a two-byte tag
 const STATUS_MESSAGE = 0x12; // Status.message = 2
 const STATUS_CODE = 0x18; // Status.code = 3
-const KV_KEY = 0x0a; // KeyValue.key = 1
-const KV_VALUE = 0x12; // KeyValue.value = 2
-const ANY_STRING = 0x0a; // AnyValue.string_value = 1
-const ANY_BOOL = 0x10; // 2
-const ANY_INT = 0x18; // 3
-const ANY_DOUBLE = 0x21; // 4, fixed64
-const ANY_ARRAY = 0x2a; // 5
-const ANY_KVLIST = 0x32; // 6
-const ANY_BYTES = 0x3a; // 7
-const LIST_VALUES = 0x0a; // ArrayValue.values = 1, KeyValueList.values = 1
 
 const SPAN_KIND_SERVER = 2;
 const SPAN_KIND_CLIENT = 3;
@@ -58,40 +44,12 @@ const SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK = 0x100;
 const SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK = 0x200;
 
 const TWO_32 = 4294967296;
-const MIN_INT64 = -(2 ** 63);
-const MAX_INT64_EXCLUSIVE = 2 ** 63;
 
 /** Attribute keys whose encoding is kept (the protocols use a small fixed set; more are encoded each time). */
 const MAX_CACHED_KEYS = 1024;
 
-export interface EncodedSpans {
-  /**
-   * A serialized ExportTraceServiceRequest, in a buffer the encoder lends:
-   * valid until `release()`, which gives the buffer back for another batch.
-   */
-  readonly bytes: Buffer;
-  /** Spans in it. */
-  readonly spans: number;
-  /** Records left out because an id or a time could not be encoded as it is (malformed). */
-  readonly invalid: number;
-  /** Call once the bytes are no longer read (the export is over, retries included). Idempotent. */
-  release(): void;
-}
-
-/**
- * Buffers kept for reuse. Fresh memory for every batch costs more than
- * encoding it (page faults, GC of external memory); one export is in flight at
- * a time, and one more may be under way after the batch timeout gave up on it.
- */
-const POOLED_WRITERS = 2;
-
 /** Encodes batches of sampled TraceRecords; keeps buffers and caches between batches. */
-export class SpanEncoder {
-  /** The writer of the batch being encoded. */
-  private w = new ProtoWriter();
-  private readonly writers: ProtoWriter[] = [this.w];
-  private readonly scopeField: Buffer;
-  private readonly resourceFields = new WeakMap<Resource, Buffer>();
+export class SpanEncoder extends RequestEncoder<TraceRecord> {
   private readonly keyFields = new Map<string, Buffer>();
   private readonly time: Uint64Parts = { hi: 0, lo: 0 };
   private lastTraceState: string | undefined;
@@ -101,78 +59,7 @@ export class SpanEncoder {
     scope: InstrumentationScope,
     private readonly clock: SpanClock,
   ) {
-    const w = new ProtoWriter(256);
-    w.ensure(1);
-    w.byte(SCOPE_SPANS_SCOPE);
-    const at = w.begin(1);
-    w.ensure(1);
-    w.byte(SCOPE_NAME);
-    w.string(scope.name);
-    if (scope.version) {
-      w.ensure(1);
-      w.byte(SCOPE_VERSION);
-      w.string(scope.version);
-    }
-    w.end(at, 1);
-    this.scopeField = w.finish();
-  }
-
-  /** One request for `records[i]` of `resources[i]`, grouped by resource in order of first appearance. */
-  encode(records: readonly TraceRecord[], resources: readonly Resource[]): EncodedSpans {
-    const groups = new Map<Resource, number[]>();
-    for (let i = 0; i < records.length; i++) {
-      const res = resources[i]!;
-      const g = groups.get(res);
-      if (g) g.push(i);
-      else groups.set(res, [i]);
-    }
-    const w = (this.w = this.writers.pop() ?? new ProtoWriter());
-    w.reset();
-    let spans = 0;
-    let invalid = 0;
-    for (const [resource, indexes] of groups) {
-      w.ensure(1);
-      w.byte(REQUEST_RESOURCE_SPANS);
-      // A batch of spans is some hundred KiB: a three-byte length.
-      const rsAt = w.begin(3);
-      w.raw(this.resourceField(resource));
-      w.ensure(1);
-      w.byte(RESOURCE_SPANS_SCOPE_SPANS);
-      const ssAt = w.begin(3);
-      w.raw(this.scopeField);
-      for (const i of indexes) {
-        if (this.span(records[i]!)) spans++;
-        else invalid++;
-      }
-      w.end(ssAt, 3);
-      w.end(rsAt, 3);
-    }
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      if (this.writers.length < POOLED_WRITERS && w.pooled()) this.writers.push(w);
-    };
-    return { bytes: w.buf.subarray(0, w.pos), spans, invalid, release };
-  }
-
-  /** ResourceSpans.resource, tag included, encoded once per Resource object. */
-  private resourceField(resource: Resource): Buffer {
-    let f = this.resourceFields.get(resource);
-    if (f) return f;
-    const w = new ProtoWriter(1024);
-    w.ensure(1);
-    w.byte(RESOURCE_SPANS_RESOURCE);
-    const at = w.begin(2);
-    const attrs = resource.attributes;
-    for (const k in attrs) {
-      if (!Object.prototype.hasOwnProperty.call(attrs, k)) continue;
-      keyValue(w, RESOURCE_ATTRIBUTES, k, attrs[k]);
-    }
-    w.end(at, 2);
-    f = w.finish();
-    this.resourceFields.set(resource, f);
-    return f;
+    super(scope);
   }
 
   /** KeyValue.key, tag included. */
@@ -198,7 +85,7 @@ export class SpanEncoder {
   }
 
   /** ScopeSpans.spans, tag included; false (nothing written) when the record cannot be encoded as it is. */
-  private span(tr: TraceRecord): boolean {
+  protected item(tr: TraceRecord): boolean {
     const w = this.w;
     const r = tr.record;
     const endMono = r.endNs < r.startNs ? r.startNs : r.endNs;
@@ -316,11 +203,6 @@ export class SpanEncoder {
     return true;
   }
 
-  private abandon(spanAt: number): false {
-    this.w.pos = spanAt;
-    return false;
-  }
-
   /** Span.attributes: one KeyValue. */
   private attribute(key: string, value: unknown): void {
     const kf = this.keyField(key);
@@ -378,125 +260,6 @@ export class SpanEncoder {
   }
 
   private attributeSlow(keyField: Buffer, value: unknown): void {
-    const w = this.w;
-    w.ensure(1);
-    w.byte(SPAN_ATTRIBUTES);
-    const at = w.begin(1);
-    w.raw(keyField);
-    w.ensure(1);
-    w.byte(KV_VALUE);
-    const vAt = w.begin(1);
-    anyValue(w, value);
-    w.end(vAt, 1);
-    w.end(at, 1);
-  }
-}
-
-/** A KeyValue under `tag`. */
-function keyValue(w: ProtoWriter, tag: number, key: string, value: unknown): void {
-  w.ensure(1);
-  w.byte(tag);
-  const at = w.begin(1);
-  w.ensure(1);
-  w.byte(KV_KEY);
-  w.string(key);
-  w.ensure(1);
-  w.byte(KV_VALUE);
-  const vAt = w.begin(1);
-  anyValue(w, value);
-  w.end(vAt, 1);
-  w.end(at, 1);
-}
-
-/**
- * An AnyValue's content, typed as the SDK types attribute values: integers in
- * the int64 range as int_value, other numbers as double_value; anything else
- * unknown as an empty AnyValue.
- */
-function anyValue(w: ProtoWriter, value: unknown): void {
-  switch (typeof value) {
-    case 'string':
-      w.ensure(1);
-      w.byte(ANY_STRING);
-      w.string(value);
-      return;
-    case 'number':
-      w.ensure(1);
-      if (Number.isInteger(value) && value >= MIN_INT64 && value < MAX_INT64_EXCLUSIVE) {
-        w.byte(ANY_INT);
-        w.varint64(value);
-      } else {
-        w.byte(ANY_DOUBLE);
-        w.double(value);
-      }
-      return;
-    case 'boolean':
-      w.ensure(2);
-      w.byte(ANY_BOOL);
-      w.byte(value ? 1 : 0);
-      return;
-    case 'object':
-      if (value === null) return;
-      if (value instanceof Uint8Array) {
-        w.ensure(1);
-        w.byte(ANY_BYTES);
-        w.bytes(value);
-      } else if (Array.isArray(value)) {
-        w.ensure(1);
-        w.byte(ANY_ARRAY);
-        const at = w.begin(2);
-        for (const item of value) {
-          w.ensure(1);
-          w.byte(LIST_VALUES);
-          const iAt = w.begin(1);
-          anyValue(w, item);
-          w.end(iAt, 1);
-        }
-        w.end(at, 2);
-      } else {
-        w.ensure(1);
-        w.byte(ANY_KVLIST);
-        const at = w.begin(2);
-        const obj = value as Record<string, unknown>;
-        for (const k in obj) {
-          if (Object.prototype.hasOwnProperty.call(obj, k)) keyValue(w, LIST_VALUES, k, obj[k]);
-        }
-        w.end(at, 2);
-      }
-      return;
-    default:
-      return;
-  }
-}
-
-// ---------------------------------------------------------------- response
-
-/** ExportTracePartialSuccess: what a collector that took the request refused of it. */
-export interface TracePartialSuccess {
-  readonly rejectedSpans: number;
-  readonly errorMessage: string;
-}
-
-/**
- * The partial_success of an ExportTraceServiceResponse (field 1: rejected_spans
- * = 1 int64, error_message = 2 string); undefined when absent, empty (both
- * fields at their defaults, which means full success) or malformed.
- */
-export function decodeTraceResponse(body: Buffer): TracePartialSuccess | undefined {
-  try {
-    let partial: TracePartialSuccess | undefined;
-    for (const f of fields(body)) {
-      if (f.num !== 1 || !f.bytes) continue;
-      let rejectedSpans = 0;
-      let errorMessage = '';
-      for (const p of fields(f.bytes)) {
-        if (p.num === 1 && p.varint !== undefined) rejectedSpans = Number(BigInt.asIntN(64, p.varint));
-        else if (p.num === 2 && p.bytes) errorMessage = p.bytes.toString('utf8');
-      }
-      partial = rejectedSpans === 0 && errorMessage === '' ? undefined : { rejectedSpans: Math.max(0, rejectedSpans), errorMessage };
-    }
-    return partial;
-  } catch {
-    return undefined;
+    keyValue(this.w, SPAN_ATTRIBUTES, keyField, value);
   }
 }

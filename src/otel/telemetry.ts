@@ -1,11 +1,13 @@
-// The OTel layer as the rest of the agent sees it: TraceRecords in, spans and
-// metrics out (OTLP or console), health counters, a bounded shutdown.
+// The OTel layer as the rest of the agent sees it: TraceRecords and log
+// records in, spans, log records and metrics out (OTLP or console), health
+// counters, a bounded shutdown.
 //
 //   const telemetry = createTelemetry(loadOtelConfig(process.env, flags), { clock, logger, procfs });
 //   telemetry.registerAgentHealth(() => ({ eventsCaptured, eventsLost, ... }));
 //   telemetry.record(records);                  // from correlate (TelemetrySink)
+//   telemetry.emitLog({ timeNs, tgid, severity: 'WARN', eventName, body, attributes });
 //   telemetry.processExec(p) / telemetry.processExited(p, info);
-//   await telemetry.shutdown(5000);             // flushes spans and metrics, then closes
+//   await telemetry.shutdown(5000);             // flushes spans, log records and metrics, then closes
 
 import * as os from 'node:os';
 import type { InstrumentationScope } from '@opentelemetry/core';
@@ -13,13 +15,16 @@ import type { PidNamespace } from '../capture/pid-namespace';
 import { ProcFs } from '../capture/procfs';
 import type { Logger } from '../util/log';
 import type { Env, OtelConfig } from './config';
-import { ConsolePrinter, type ConsoleStats } from './console';
-import { createMetricExporter, createSpanExporter, realTimers, SpanBatcher, type Exporter, type MetricExporter, type SpanExportStats, type Timers } from './export';
+import { BatchQueue, LOG_SIGNAL, SPAN_SIGNAL, type BatchExportStats } from './batch-queue';
+import { ConsolePrinter, formatLogLine, type ConsoleStats } from './console';
+import { createMetricExporter, createOtlpExporter, realTimers, type Exporter, type MetricExporter, type Timers } from './export';
+import { LogEncoder } from './log-encode';
+import type { LogRecord, ObservedLogRecord } from './log-record';
 import { MetricsPipeline, registerAgentMetrics, type AgentHealth, type MetricsStats } from './metrics';
 import { ProcessResources, type ExitInfo, type ResourceStats } from './resource';
 import { SpanEncoder } from './otlp-encode';
-import { recordToSpan, type SpanBuildContext, type SpanClock } from './spans';
-import type { SpanExportResult } from './trace-transport';
+import type { OtlpExportResult } from './otlp-transport';
+import { hrTimeToNs, recordToSpan, type SpanBuildContext, type SpanClock } from './spans';
 import type { ProcessIdentity, TraceRecord } from '../correlate/trace-record';
 
 export const SCOPE_NAME = 'ebpf-otel-sidecar';
@@ -51,13 +56,19 @@ export interface TelemetryDeps {
   readonly timers?: Timers;
   readonly version?: string;
   /** Replace the OTLP transports (tests, benchmarks): spans arrive encoded, as ExportTraceServiceRequests. */
-  readonly spanExporter?: Exporter<Buffer, SpanExportResult>;
+  readonly spanExporter?: Exporter<Buffer, OtlpExportResult>;
+  /** The same for log records (ExportLogsServiceRequests). */
+  readonly logExporter?: Exporter<Buffer, OtlpExportResult>;
   readonly metricExporter?: MetricExporter;
+  /** CLOCK_MONOTONIC ns now: when a log record is observed. Default process.hrtime. */
+  readonly monotonicNs?: () => number;
 }
 
 export interface TelemetryHealth {
   readonly records: { received: number; unsampled: number; rejected: number };
-  readonly spans: SpanExportStats & { queued: number };
+  readonly spans: BatchExportStats & { queued: number };
+  /** emitted: emitLog calls taken; printed: lines written (console); rejected: records that could not be printed. */
+  readonly logs: BatchExportStats & { queued: number; emitted: number; printed: number; rejected: number };
   readonly metrics: MetricsStats;
   readonly resources: ResourceStats;
   readonly console?: ConsoleStats;
@@ -66,10 +77,15 @@ export interface TelemetryHealth {
 export class Telemetry {
   readonly resources: ProcessResources;
   readonly metrics: MetricsPipeline;
-  readonly batcher: SpanBatcher | undefined;
+  readonly batcher: BatchQueue<TraceRecord> | undefined;
   readonly console: ConsolePrinter | undefined;
+  readonly logBatcher: BatchQueue<ObservedLogRecord> | undefined;
+  /** Where log records are printed (console), one line each. */
+  private readonly logLines: ((line: string) => void) | undefined;
+  private readonly monotonicNs: () => number;
   private readonly spanContext: SpanBuildContext;
   private readonly counts = { received: 0, unsampled: 0, rejected: 0 };
+  private readonly logCounts = { emitted: 0, printed: 0, rejected: 0 };
   private stopped = false;
   private healthSnapshot: () => AgentHealth = () => ({});
 
@@ -94,14 +110,25 @@ export class Telemetry {
     const clock = deps.clock;
     this.spanContext = { toHrTime: (ns) => clock.toHrTime(ns), scope };
 
+    const write = deps.write ?? ((l: string) => process.stdout.write(l + '\n'));
+    const exporterOptions = { retry: config.retry, timers, warnings, userAgent: `${SCOPE_NAME}/${version}` };
     const t = config.traces;
     if (t.exporter === 'otlp' && t.otlp) {
-      const exporter = deps.spanExporter ?? createSpanExporter(t.otlp, { retry: config.retry, timers, warnings, userAgent: `${SCOPE_NAME}/${version}` });
+      const exporter = deps.spanExporter ?? createOtlpExporter('traces', t.otlp, exporterOptions);
       const encoder = new SpanEncoder(scope, clock);
-      this.batcher = new SpanBatcher(encoder, exporter, config.batch, deps.logger, `${t.otlp.url} (${t.otlp.protocol})`, timers);
+      this.batcher = new BatchQueue(SPAN_SIGNAL, encoder, exporter, config.batch, deps.logger, `${t.otlp.url} (${t.otlp.protocol})`, timers);
     } else if (t.exporter === 'console') {
-      this.console = new ConsolePrinter({ write: deps.write ?? ((l) => process.stdout.write(l + '\n')), timers });
+      this.console = new ConsolePrinter({ write, timers });
     }
+
+    const l = config.logs;
+    if (l.exporter === 'otlp' && l.otlp) {
+      const exporter = deps.logExporter ?? createOtlpExporter('logs', l.otlp, exporterOptions);
+      this.logBatcher = new BatchQueue(LOG_SIGNAL, new LogEncoder(scope, clock), exporter, l.batch, deps.logger, `${l.otlp.url} (${l.otlp.protocol})`, timers);
+    } else if (l.exporter === 'console') {
+      this.logLines = write;
+    }
+    this.monotonicNs = deps.monotonicNs ?? (() => Number(process.hrtime.bigint()));
 
     const m = config.metrics;
     const metricExporter =
@@ -141,6 +168,30 @@ export class Telemetry {
     }
   }
 
+  /**
+   * A log record about a traced process (its resource is the process's), for
+   * export or the console; observed now. Never throws, never blocks: a full
+   * queue drops it, counted.
+   */
+  emitLog(log: LogRecord): void {
+    if (this.stopped || (!this.logBatcher && !this.logLines)) return;
+    this.logCounts.emitted++;
+    try {
+      const resource = this.resources.resourceFor(log);
+      if (this.logBatcher) {
+        this.logBatcher.add({ record: log, observedNs: this.monotonicNs() }, resource);
+        return;
+      }
+      // The encoder's check, for the console: a wrong time is never printed.
+      if (!Number.isInteger(log.timeNs) || log.timeNs < 0) throw new Error(`time ${log.timeNs} is not a CLOCK_MONOTONIC ns count`);
+      this.logLines!(formatLogLine(log, resource, hrTimeToNs(this.spanContext.toHrTime(log.timeNs))));
+      this.logCounts.printed++;
+    } catch (e) {
+      this.logCounts.rejected++;
+      this.deps.logger.warnOnce('otel-log-rejected', `a log record was dropped: ${(e as Error).message}`);
+    }
+  }
+
   /** A traced process exec'd: its resource and meters are rebuilt on next use. */
   processExec(process: ProcessIdentity | number): void {
     const p = typeof process === 'number' ? { tgid: process } : process;
@@ -170,9 +221,8 @@ export class Telemetry {
   health(): TelemetryHealth {
     const h: { -readonly [K in keyof TelemetryHealth]: TelemetryHealth[K] } = {
       records: { ...this.counts },
-      spans: this.batcher
-        ? { ...this.batcher.stats, failuresByReason: { ...this.batcher.stats.failuresByReason }, queued: this.batcher.queued }
-        : { exported: 0, failed: 0, droppedQueueFull: 0, droppedShutdown: 0, failedBatches: 0, failuresByReason: {}, queued: 0 },
+      spans: queueHealth(this.batcher),
+      logs: { ...queueHealth(this.logBatcher), ...this.logCounts },
       metrics: { ...this.metrics.stats, failuresByReason: { ...this.metrics.stats.failuresByReason } },
       resources: { ...this.resources.stats },
     };
@@ -180,24 +230,43 @@ export class Telemetry {
     return h;
   }
 
-  /** Exports what is pending: spans first, then metrics (whose health counters then include that flush). */
+  /** Exports what is pending: spans, then log records, then metrics (whose health counters then include both flushes), all within `timeoutMillis`. */
   async forceFlush(timeoutMillis = 5000): Promise<void> {
     const deadline = Date.now() + timeoutMillis;
+    const left = () => Math.max(0, deadline - Date.now());
     this.console?.flush();
-    await this.batcher?.forceFlush(timeoutMillis);
-    await this.metrics.forceFlush(Math.max(0, deadline - Date.now()));
+    await this.batcher?.forceFlush(left());
+    await this.logBatcher?.forceFlush(left());
+    await this.metrics.forceFlush(left());
   }
 
-  /** Flushes every pending span and metric within `timeoutMillis`, then closes the exporters. */
+  /**
+   * Flushes every pending span, log record and metric within `timeoutMillis`,
+   * then closes the exporters. Spans first, then log records, then metrics
+   * (whose final health counters then count both flushes), each within its
+   * share of the time the phases still to run have left: weights 6 (spans), 2
+   * (log records), 4 (metrics), for the signals exported. So with spans and
+   * metrics, spans get at most 60% and metrics at least 40%; with all three,
+   * spans at most 50%, log records at least 1/6 and metrics at least 1/3. A
+   * slow flush cannot starve the next; time a phase does not use passes on.
+   */
   async shutdown(timeoutMillis = 5000): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    const deadline = Date.now() + timeoutMillis;
     this.console?.flush();
-    // Spans first, so the final health metrics count their flush, within 60%
-    // of the time: a slow span flush must not leave the metrics no time.
-    await this.batcher?.shutdown(this.metrics.enabled ? Math.floor(timeoutMillis * 0.6) : timeoutMillis);
-    await this.metrics.shutdown(Math.max(0, deadline - Date.now()));
+    const deadline = Date.now() + timeoutMillis;
+    const phases: [number, (ms: number) => Promise<void> | undefined][] = [
+      [this.batcher ? SHUTDOWN_WEIGHTS.spans : 0, (ms) => this.batcher?.shutdown(ms)],
+      [this.logBatcher ? SHUTDOWN_WEIGHTS.logs : 0, (ms) => this.logBatcher?.shutdown(ms)],
+      [this.metrics.enabled ? SHUTDOWN_WEIGHTS.metrics : 0, (ms) => this.metrics.shutdown(ms)],
+    ];
+    let weightLeft = phases.reduce((sum, [w]) => sum + w, 0);
+    for (const [weight, phase] of phases) {
+      const left = Math.max(0, deadline - Date.now());
+      const share = weightLeft > 0 ? Math.floor((left * weight) / weightLeft) : left;
+      weightLeft -= weight;
+      await phase(share);
+    }
   }
 
   private ownHealth(): AgentHealth {
@@ -211,11 +280,26 @@ export class Telemetry {
             spanQueueSize: this.batcher!.queued,
           }
         : {}),
+      ...(this.logBatcher
+        ? {
+            logsExported: this.logBatcher.stats.exported,
+            logsDroppedByReason: { queue_full: this.logBatcher.stats.droppedQueueFull, shutdown: this.logBatcher.stats.droppedShutdown },
+            logExportFailuresByReason: { ...this.logBatcher.stats.failuresByReason },
+            logQueueSize: this.logBatcher.queued,
+          }
+        : {}),
       metricOverflows: this.metrics.stats.overflowed,
       metricExportFailuresByReason: { ...this.metrics.stats.failuresByReason },
       resourcesEvicted: this.resources.stats.evicted,
     };
   }
+}
+
+const SHUTDOWN_WEIGHTS = { spans: 6, logs: 2, metrics: 4 } as const;
+
+function queueHealth(q: BatchQueue<unknown> | undefined): BatchExportStats & { queued: number } {
+  if (!q) return { exported: 0, failed: 0, droppedQueueFull: 0, droppedShutdown: 0, failedBatches: 0, failuresByReason: {}, queued: 0 };
+  return { ...q.stats, failuresByReason: { ...q.stats.failuresByReason }, queued: q.queued };
 }
 
 export function createTelemetry(config: OtelConfig, deps: TelemetryDeps): Telemetry {

@@ -1,8 +1,9 @@
-// A real OTLP receiver for tests: gRPC (TraceService/Export and
-// MetricsService/Export, grpc-js on 127.0.0.1:0) and OTLP/HTTP protobuf
-// (POST /v1/traces, /v1/metrics on another port). Requests are decoded with
-// the official opentelemetry-proto schema (the .proto files shipped by
-// @elastic/mockotlpserver, loaded with protobufjs), not with the serializer
+// A real OTLP receiver for tests: gRPC (TraceService/Export,
+// MetricsService/Export and LogsService/Export, grpc-js on 127.0.0.1:0) and
+// OTLP/HTTP protobuf (POST /v1/traces, /v1/metrics, /v1/logs on another port).
+// Requests are decoded with the official opentelemetry-proto schema (the
+// .proto files shipped by @elastic/mockotlpserver, loaded with protobufjs,
+// plus LogRecord.event_name, which they predate), not with the serializer
 // under test. It can be told to fail the next N calls with a gRPC status
 // (optionally with RetryInfo) or an HTTP status (optionally with Retry-After).
 // Spans are counted always; with `keepSpans: false` they are only counted
@@ -15,7 +16,7 @@ import * as zlib from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
 import * as protobuf from 'protobufjs';
 
-export type Signal = 'traces' | 'metrics';
+export type Signal = 'traces' | 'metrics' | 'logs';
 export type Transport = 'grpc' | 'http';
 
 export type AttrValue = string | number | boolean | null | AttrValue[] | { [k: string]: AttrValue };
@@ -40,6 +41,25 @@ export interface ReceivedSpan {
   readonly links: number;
   /** OTLP StatusCode: 0 UNSET, 1 OK, 2 ERROR. */
   readonly status: { readonly code: number; readonly message: string };
+  readonly transport: Transport;
+}
+
+export interface ReceivedLog {
+  readonly resource: Attrs;
+  readonly scope: { readonly name: string; readonly version: string };
+  readonly timeUnixNano: bigint;
+  readonly observedTimeUnixNano: bigint;
+  readonly severityNumber: number;
+  readonly severityText: string;
+  readonly eventName: string;
+  /** null when the record has none. */
+  readonly body: AttrValue;
+  readonly attributes: Attrs;
+  readonly droppedAttributesCount: number;
+  readonly flags: number;
+  /** Hex, '' when absent. */
+  readonly traceId: string;
+  readonly spanId: string;
   readonly transport: Transport;
 }
 
@@ -97,9 +117,17 @@ const PROTO_DIR = path.dirname(require.resolve('@elastic/mockotlpserver/package.
 function loadSchema(): protobuf.Root {
   const root = new protobuf.Root();
   root.resolvePath = (_origin, target) => (path.isAbsolute(target) ? target : path.join(PROTO_DIR, target));
-  root.loadSync(['opentelemetry/proto/collector/trace/v1/trace_service.proto', 'opentelemetry/proto/collector/metrics/v1/metrics_service.proto'], {
-    keepCase: false,
-  });
+  root.loadSync(
+    [
+      'opentelemetry/proto/collector/trace/v1/trace_service.proto',
+      'opentelemetry/proto/collector/metrics/v1/metrics_service.proto',
+      'opentelemetry/proto/collector/logs/v1/logs_service.proto',
+    ],
+    { keepCase: false },
+  );
+  // LogRecord.event_name = 12 (opentelemetry-proto 1.5.0): newer than the shipped schema.
+  const logRecord = root.lookupType('opentelemetry.proto.logs.v1.LogRecord');
+  if (!logRecord.fields['eventName']) logRecord.add(new protobuf.Field('eventName', 12, 'string'));
   // google.rpc.Status and RetryInfo, for failures with details (googleapis field numbers).
   protobuf.parse(
     `syntax = "proto3";
@@ -120,6 +148,8 @@ const T = {
   traceRes: schema.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse'),
   metricsReq: schema.lookupType('opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest'),
   metricsRes: schema.lookupType('opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceResponse'),
+  logsReq: schema.lookupType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest'),
+  logsRes: schema.lookupType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse'),
   status: schema.lookupType('testrpc.Status'),
   retryInfo: schema.lookupType('testrpc.RetryInfo'),
 };
@@ -134,6 +164,16 @@ export function decodeTraceRequest(bytes: Uint8Array): Record<string, unknown> {
 /** A serialized ExportTraceServiceResponse (with partial_success when given). */
 export function traceResponse(partialSuccess?: { rejectedSpans: number; errorMessage: string }): Buffer {
   return Buffer.from(T.traceRes.encode(T.traceRes.create(partialSuccess ? { partialSuccess } : {})).finish());
+}
+
+/** An ExportLogsServiceRequest decoded with the official schema (and event_name), as a plain object. */
+export function decodeLogsRequest(bytes: Uint8Array): Record<string, unknown> {
+  return T.logsReq.toObject(T.logsReq.decode(Buffer.from(bytes)), TO_OBJECT);
+}
+
+/** A serialized ExportLogsServiceResponse (with partial_success when given). */
+export function logsResponse(partialSuccess?: { rejectedLogRecords: number; errorMessage: string }): Buffer {
+  return Buffer.from(T.logsRes.encode(T.logsRes.create(partialSuccess ? { partialSuccess } : {})).finish());
 }
 
 /** Serialized google.rpc.Status carrying a RetryInfo. */
@@ -190,9 +230,11 @@ export class OtlpReceiver {
   /** The same, per OTLP SpanKind (index 2: SERVER, 3: CLIENT). */
   readonly spansReceivedByKind: number[] = [0, 0, 0, 0, 0, 0];
   readonly points: ReceivedPoint[] = [];
+  readonly logs: ReceivedLog[] = [];
   readonly calls: ReceivedCall[] = [];
   private failures: { remaining: number; failure: Failure }[] = [];
   private partials: { rejectedSpans: number; errorMessage: string }[] = [];
+  private logPartials: { rejectedLogRecords: number; errorMessage: string }[] = [];
   private waiters: (() => void)[] = [];
 
   private constructor(
@@ -222,7 +264,7 @@ export class OtlpReceiver {
     return `http://127.0.0.1:${this.grpcPort}`;
   }
 
-  /** OTLP/HTTP base URL (append v1/traces or v1/metrics, as OTEL_EXPORTER_OTLP_ENDPOINT does). */
+  /** OTLP/HTTP base URL (append v1/traces, v1/metrics or v1/logs, as OTEL_EXPORTER_OTLP_ENDPOINT does). */
   get httpUrl(): string {
     return `http://127.0.0.1:${this.httpPort}`;
   }
@@ -235,6 +277,11 @@ export class OtlpReceiver {
   /** The next trace exports that succeed answer with these partial_success values, one each. */
   respondPartially(...partials: { rejectedSpans: number; errorMessage: string }[]): void {
     this.partials.push(...partials);
+  }
+
+  /** The next log exports that succeed answer with these partial_success values, one each. */
+  respondLogsPartially(...partials: { rejectedLogRecords: number; errorMessage: string }[]): void {
+    this.logPartials.push(...partials);
   }
 
   /** Resolves once `predicate` holds (checked after every call), or rejects after `timeoutMs`. */
@@ -256,6 +303,11 @@ export class OtlpReceiver {
   async waitForSpans(n: number, timeoutMs = 10_000): Promise<ReceivedSpan[]> {
     await this.waitFor(() => this.spans.length >= n, timeoutMs, `${n} spans`);
     return this.spans;
+  }
+
+  async waitForLogs(n: number, timeoutMs = 10_000): Promise<ReceivedLog[]> {
+    await this.waitFor(() => this.logs.length >= n, timeoutMs, `${n} log records`);
+    return this.logs;
   }
 
   async waitForCalls(n: number, timeoutMs = 10_000, signal?: Signal): Promise<ReceivedCall[]> {
@@ -281,9 +333,11 @@ export class OtlpReceiver {
     this.spansReceived = 0;
     this.spansReceivedByKind.fill(0);
     this.points.length = 0;
+    this.logs.length = 0;
     this.calls.length = 0;
     this.failures = [];
     this.partials = [];
+    this.logPartials = [];
   }
 
   async close(): Promise<void> {
@@ -309,8 +363,13 @@ export class OtlpReceiver {
 
   private install(): void {
     const raw = <A>(x: A) => x;
-    for (const signal of ['traces', 'metrics'] as const) {
-      const svc = signal === 'traces' ? 'opentelemetry.proto.collector.trace.v1.TraceService' : 'opentelemetry.proto.collector.metrics.v1.MetricsService';
+    const services: Record<Signal, string> = {
+      traces: 'opentelemetry.proto.collector.trace.v1.TraceService',
+      metrics: 'opentelemetry.proto.collector.metrics.v1.MetricsService',
+      logs: 'opentelemetry.proto.collector.logs.v1.LogsService',
+    };
+    for (const signal of ['traces', 'metrics', 'logs'] as const) {
+      const svc = services[signal];
       const definition: grpc.ServiceDefinition = {
         Export: {
           path: `/${svc}/Export`,
@@ -353,7 +412,7 @@ export class OtlpReceiver {
     }
 
     this.httpServer.on('request', (req, res) => {
-      const signal: Signal | undefined = req.url === '/v1/traces' ? 'traces' : req.url === '/v1/metrics' ? 'metrics' : undefined;
+      const signal = ({ '/v1/traces': 'traces', '/v1/metrics': 'metrics', '/v1/logs': 'logs' } as Record<string, Signal>)[req.url ?? ''];
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
@@ -393,6 +452,7 @@ export class OtlpReceiver {
 
   private response(signal: Signal): Buffer {
     if (signal === 'metrics') return Buffer.from(T.metricsRes.encode(T.metricsRes.create({})).finish());
+    if (signal === 'logs') return logsResponse(this.logPartials.shift());
     return traceResponse(this.partials.shift());
   }
 
@@ -437,6 +497,34 @@ export class OtlpReceiver {
               events: (s['events'] ?? []).length,
               links: (s['links'] ?? []).length,
               status: { code: s['status']?.code ?? 0, message: s['status']?.message ?? '' },
+              transport,
+            });
+          }
+        }
+      }
+      return;
+    }
+    if (signal === 'logs') {
+      const req = T.logsReq.toObject(T.logsReq.decode(body), TO_OBJECT) as Obj;
+      for (const rl of req['resourceLogs'] as Obj[]) {
+        const resource = attrs(rl['resource']?.attributes ?? []);
+        for (const sl of rl['scopeLogs'] as Obj[]) {
+          const scope = { name: sl['scope']?.name ?? '', version: sl['scope']?.version ?? '' };
+          for (const l of sl['logRecords'] as Obj[]) {
+            this.logs.push({
+              resource,
+              scope,
+              timeUnixNano: BigInt(l['timeUnixNano']),
+              observedTimeUnixNano: BigInt(l['observedTimeUnixNano']),
+              severityNumber: l['severityNumber'],
+              severityText: l['severityText'],
+              eventName: l['eventName'],
+              body: anyValue(l['body']),
+              attributes: attrs(l['attributes']),
+              droppedAttributesCount: l['droppedAttributesCount'],
+              flags: l['flags'],
+              traceId: hex(l['traceId']),
+              spanId: hex(l['spanId']),
               transport,
             });
           }

@@ -172,7 +172,6 @@ test('three layers: flags over the environment over the file, per setting; heade
   t.is(bad.metrics.exportIntervalMillis, 2222);
   t.deepEqual(bad.warnings, [
     'OTLP protocol udp is not supported (grpc or http/protobuf); using grpc',
-    'OTLP protocol udp is not supported (grpc or http/protobuf); using grpc',
     'OTEL_METRIC_EXPORT_INTERVAL=soon is not a number >= 1; using 2222',
   ]);
 });

@@ -4,12 +4,33 @@ import * as net from 'node:net';
 import * as zlib from 'node:zlib';
 import { Metadata, status } from '@grpc/grpc-js';
 import { classifyGrpcError, retryDelayFromStatusDetails } from '../../src/otel/export';
-import { classifyHttpError, grpcAddress, OtlpHttpError, OtlpTimeoutError, parseRetryAfter } from '../../src/otel/trace-transport';
+import { classifyHttpError, grpcAddress, OtlpHttpError, OtlpTimeoutError, parseRetryAfter } from '../../src/otel/otlp-transport';
 import { decodeTraceRequest, OtlpReceiver, statusWithRetryInfo } from '../helpers/otlp-receiver';
-import { SERVER_DURATION, sleep, traceRecord } from './fixtures';
-import { harness, OFFSET } from './harness';
+import { closedPort, SERVER_DURATION, sleep, traceRecord } from './fixtures';
+import { harness, OFFSET, type Harness } from './harness';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
+
+/** The two signals the agent encodes and queues itself, as the tests below drive and read them. */
+type QueuedSignal = 'traces' | 'logs';
+const SIGNALS = {
+  traces: {
+    plural: 'spans',
+    emit: (h: Harness, n: number) => h.telemetry.record(Array.from({ length: n }, () => traceRecord())),
+    received: (h: Harness) => h.receiver.spans.length,
+    stats: (h: Harness) => h.telemetry.health().spans,
+    respondPartially: (h: Harness, rejected: number, errorMessage: string) => h.receiver.respondPartially({ rejectedSpans: rejected, errorMessage }),
+  },
+  logs: {
+    plural: 'log records',
+    emit: (h: Harness, n: number) => {
+      for (let i = 0; i < n; i++) h.telemetry.emitLog({ timeNs: 1_000_000 + i, tgid: 4242, severity: 'WARN', eventName: 'test.event' });
+    },
+    received: (h: Harness) => h.receiver.logs.length,
+    stats: (h: Harness) => h.telemetry.health().logs,
+    respondPartially: (h: Harness, rejected: number, errorMessage: string) => h.receiver.respondLogsPartially({ rejectedLogRecords: rejected, errorMessage }),
+  },
+} as const;
 
 async function spansExact(t: ExecutionContext, transport: 'grpc' | 'http') {
   const { receiver, telemetry } = await harness(t, transport);
@@ -69,21 +90,24 @@ test('one resource per process', async (t) => {
   t.deepEqual(spans.map((s) => s.resource['service.name']).sort(), ['billing', 'shop']);
 });
 
-test('gRPC: UNAVAILABLE is retried with backoff until it succeeds', async (t) => {
-  const { receiver, telemetry, logger } = await harness(t, 'grpc');
-  receiver.failNext(2, { grpcCode: status.UNAVAILABLE, signal: 'traces' });
-  telemetry.record([traceRecord()]);
-  await telemetry.forceFlush(5000);
-  await receiver.waitForSpans(1);
+async function unavailableRetried(t: ExecutionContext, signal: QueuedSignal) {
+  const h = await harness(t, 'grpc');
+  const sig = SIGNALS[signal];
+  h.receiver.failNext(2, { grpcCode: status.UNAVAILABLE, signal });
+  sig.emit(h, 1);
+  await h.telemetry.forceFlush(5000);
+  await h.receiver.waitFor(() => sig.received(h) >= 1);
   t.deepEqual(
-    receiver.calls.filter((c) => c.signal === 'traces').map((c) => c.outcome),
+    h.receiver.calls.filter((c) => c.signal === signal).map((c) => c.outcome),
     [status.UNAVAILABLE, status.UNAVAILABLE, 'ok'],
   );
-  const h = telemetry.health().spans;
-  t.is(h.exported, 1);
-  t.is(h.failed, 0);
-  t.false(logger.lines.some((l) => l.includes('cannot export')));
-});
+  const stats = sig.stats(h);
+  t.is(stats.exported, 1);
+  t.is(stats.failed, 0);
+  t.false(h.logger.lines.some((l) => l.includes('cannot export')));
+}
+test('gRPC: UNAVAILABLE is retried with backoff until it succeeds', unavailableRetried, 'traces');
+test('gRPC: UNAVAILABLE is retried until log records go, the same', unavailableRetried, 'logs');
 
 async function retryInfo(t: ExecutionContext, code: number) {
   // Our own backoff would wait 8 s: a retry well before that is the server's delay.
@@ -203,26 +227,30 @@ test('gzip over gRPC: a compressed message, flagged and announced', async (t) =>
   t.is(Buffer.from(spans[0].spanId).toString('hex'), '3333333333333333');
 });
 
-async function partialSuccess(t: ExecutionContext, transport: 'grpc' | 'http') {
-  const { receiver, telemetry, logger } = await harness(t, transport);
-  receiver.respondPartially({ rejectedSpans: 2, errorMessage: 'spans too old' }, { rejectedSpans: 1, errorMessage: 'again' });
-  telemetry.record([traceRecord(), traceRecord(), traceRecord()]);
-  await telemetry.forceFlush(5000);
-  telemetry.record([traceRecord(), traceRecord()]);
-  await telemetry.forceFlush(5000);
-  await receiver.waitForSpans(5);
-  const h = telemetry.health().spans;
-  t.is(h.exported, 2);
-  t.is(h.failed, 3);
-  t.is(h.failedBatches, 0, 'a partial success is no failed export');
-  t.deepEqual(h.failuresByReason, { rejected: 3 });
-  const lines = logger.lines.filter((l) => l.includes('rejected'));
-  t.is(lines.length, 1, logger.lines.join('\n'));
-  t.regex(lines[0]!, /rejected 2 of 3 spans: spans too old/);
-  t.false(logger.lines.some((l) => l.includes('cannot export')));
+async function partialSuccess(t: ExecutionContext, transport: 'grpc' | 'http', signal: QueuedSignal) {
+  const h = await harness(t, transport);
+  const sig = SIGNALS[signal];
+  sig.respondPartially(h, 2, 'too old');
+  sig.respondPartially(h, 1, 'again');
+  sig.emit(h, 3);
+  await h.telemetry.forceFlush(5000);
+  sig.emit(h, 2);
+  await h.telemetry.forceFlush(5000);
+  await h.receiver.waitFor(() => sig.received(h) >= 5);
+  const stats = sig.stats(h);
+  t.is(stats.exported, 2);
+  t.is(stats.failed, 3);
+  t.is(stats.failedBatches, 0, 'a partial success is no failed export');
+  t.deepEqual(stats.failuresByReason, { rejected: 3 });
+  const lines = h.logger.lines.filter((l) => l.includes('rejected'));
+  t.is(lines.length, 1, h.logger.lines.join('\n'));
+  t.true(lines[0]!.includes(`rejected 2 of 3 ${sig.plural}: too old`), lines[0]);
+  t.false(h.logger.lines.some((l) => l.includes('cannot export')));
 }
-test('partial success over gRPC: rejected spans counted as failed, the message logged once', partialSuccess, 'grpc');
-test('partial success over HTTP: the same', partialSuccess, 'http');
+test('partial success over gRPC: rejected spans counted as failed, the message logged once', partialSuccess, 'grpc', 'traces');
+test('partial success over HTTP: the same', partialSuccess, 'http', 'traces');
+test('partial success of log records over gRPC: the same', partialSuccess, 'grpc', 'logs');
+test('partial success of log records over HTTP: the same', partialSuccess, 'http', 'logs');
 
 test('OTLP/HTTP: a collector that never answers times out and fails as timeout', async (t) => {
   const sockets = new Set<net.Socket>();
@@ -247,14 +275,6 @@ test('OTLP/HTTP: a collector that never answers times out and fails as timeout',
   t.is(sockets.size, 1, 'the attempt used the whole export timeout: no time is left for a retry');
   t.regex(logger.lines.find((l) => l.includes('cannot export spans'))!, /timed out after 1000 ms/);
 });
-
-async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function collectorDown(t: ExecutionContext, transport: 'grpc' | 'http') {
   // The receiver takes its ports first, so the closed port cannot be one of them.

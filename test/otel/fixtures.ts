@@ -1,5 +1,6 @@
 // Records and wiring shared by the OTel tests.
 
+import * as net from 'node:net';
 import type { L7Record, InstrumentSpec } from '../../src/protocols/types';
 import type { TraceRecord } from '../../src/correlate/trace-record';
 import type { Logger } from '../../src/util/log';
@@ -63,3 +64,12 @@ export function memoryLogger(): Logger & { lines: string[] } {
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** A local TCP port nobody listens on (connections are refused at once). */
+export async function closedPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}

@@ -4,13 +4,15 @@ import { fixedOffsetClock } from '../../src/otel/spans';
 import type { ExecutionContext } from 'ava';
 import { ProcFs } from '../../src/capture/procfs';
 import { loadOtelConfig, type Env, type OtelOptions } from '../../src/otel/config';
-import { createTelemetry, type Telemetry } from '../../src/otel/telemetry';
+import { createTelemetry, type Telemetry, type TelemetryDeps } from '../../src/otel/telemetry';
 import { FakeProc } from '../helpers/fake-proc';
 import { OtlpReceiver } from '../helpers/otlp-receiver';
 import { memoryLogger } from './fixtures';
 
 export const OFFSET = 1_700_000_000_000_000_000n;
 export const toWallNs = (mono: number) => BigInt(mono) + OFFSET;
+/** CLOCK_MONOTONIC "now" of the harness's telemetry: the observed time of its log records. */
+export const NOW_MONO_NS = 200_000_000_000;
 
 export interface Harness {
   receiver: OtlpReceiver;
@@ -32,6 +34,8 @@ export async function harness(
   options: OtelOptions = {},
   env: Env = {},
   receiver?: OtlpReceiver,
+  /** Replaces the harness's (exporters, clocks). */
+  deps: Partial<TelemetryDeps> = {},
 ): Promise<Harness> {
   const r = receiver ?? (await OtlpReceiver.start());
   const fp = new FakeProc();
@@ -50,6 +54,8 @@ export async function harness(
     hostName: 'test-host',
     version: '0.1.0',
     write: (l) => lines.push(l),
+    monotonicNs: () => NOW_MONO_NS,
+    ...deps,
   });
   t.teardown(async () => {
     await telemetry.shutdown(1000);

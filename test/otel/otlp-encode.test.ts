@@ -2,7 +2,8 @@ import test from 'ava';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import type { TraceRecord } from '../../src/correlate/trace-record';
-import { decodeTraceResponse, SpanEncoder } from '../../src/otel/otlp-encode';
+import { decodePartialSuccess } from '../../src/otel/otlp-common';
+import { SpanEncoder } from '../../src/otel/otlp-encode';
 import { ProtoWriter } from '../../src/otel/protobuf';
 import { fixedOffsetClock, MAX_SPAN_ATTRIBUTES, recordToSpan } from '../../src/otel/spans';
 import { decodeTraceRequest, traceResponse } from '../helpers/otlp-receiver';
@@ -18,7 +19,7 @@ function bothDecoded(records: TraceRecord[], resources: Resource[], offsetNs: bi
   encoded.release();
   const spans = records.map((tr, i) => recordToSpan(tr, resources[i]!, { toHrTime: clock.toHrTime, scope: SCOPE }));
   const sdk = decodeTraceRequest(ProtobufTraceSerializer.serializeRequest(spans)!);
-  return { ours, sdk, spans: encoded.spans, invalid: encoded.invalid };
+  return { ours, sdk, spans: encoded.count, invalid: encoded.invalid };
 }
 
 const shop = resourceFromAttributes({
@@ -160,7 +161,7 @@ test('records with malformed ids or times are left out and counted; the rest of 
   ];
   const enc = new SpanEncoder(SCOPE, fixedOffsetClock(0n));
   const out = enc.encode([bad[0]!, good, ...bad.slice(1)], Array(7).fill(shop));
-  t.is(out.spans, 1);
+  t.is(out.count, 1);
   t.is(out.invalid, 6);
   const spans = (decodeTraceRequest(out.bytes)['resourceSpans'] as any[])[0].scopeSpans[0].spans; // eslint-disable-line @typescript-eslint/no-explicit-any
   t.deepEqual(spans.map((s: { spanId: Uint8Array }) => Buffer.from(s.spanId).toString('hex')), ['aaaaaaaaaaaaaaaa']);
@@ -216,9 +217,9 @@ test('ProtoWriter: varints of the int64 range and back-patched lengths of every 
 });
 
 test('partial success is read from the response; empty or malformed responses mean none', (t) => {
-  t.deepEqual(decodeTraceResponse(traceResponse({ rejectedSpans: 3, errorMessage: 'too old' })), { rejectedSpans: 3, errorMessage: 'too old' });
-  t.deepEqual(decodeTraceResponse(traceResponse({ rejectedSpans: 0, errorMessage: 'slow down' })), { rejectedSpans: 0, errorMessage: 'slow down' });
-  t.is(decodeTraceResponse(traceResponse()), undefined);
-  t.is(decodeTraceResponse(traceResponse({ rejectedSpans: 0, errorMessage: '' })), undefined);
-  t.is(decodeTraceResponse(Buffer.from([0x0a, 0x05, 0x08])), undefined, 'truncated');
+  t.deepEqual(decodePartialSuccess(traceResponse({ rejectedSpans: 3, errorMessage: 'too old' })), { rejected: 3, errorMessage: 'too old' });
+  t.deepEqual(decodePartialSuccess(traceResponse({ rejectedSpans: 0, errorMessage: 'slow down' })), { rejected: 0, errorMessage: 'slow down' });
+  t.is(decodePartialSuccess(traceResponse()), undefined);
+  t.is(decodePartialSuccess(traceResponse({ rejectedSpans: 0, errorMessage: '' })), undefined);
+  t.is(decodePartialSuccess(Buffer.from([0x0a, 0x05, 0x08])), undefined, 'truncated');
 });

@@ -1,5 +1,6 @@
-// Transports for an encoded ExportTraceServiceRequest: OTLP/gRPC (grpc-js,
-// bytes as they are) and OTLP/HTTP protobuf (node:http/https). One attempt
+// Transports for an encoded Export{Trace,Logs}ServiceRequest: OTLP/gRPC
+// (grpc-js, bytes as they are; the signal picks the service) and OTLP/HTTP
+// protobuf (node:http/https; the URL is the signal's). One attempt
 // each; RetryingExporter (export.ts) retries per the OTLP rules, with
 // classifyGrpcError or classifyHttpError. Like the official exporters, each
 // fails fast when too many requests are under way.
@@ -13,25 +14,32 @@ import * as zlib from 'node:zlib';
 import { Client, status as grpcStatus, type ChannelCredentials, type Metadata, type ServiceError } from '@grpc/grpc-js';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { Exporter, Timers } from './export';
-import { decodeTraceResponse, type TracePartialSuccess } from './otlp-encode';
+import { decodePartialSuccess, type PartialSuccess } from './otlp-common';
 
-/** The outcome of one export of encoded spans. */
-export interface SpanExportResult extends ExportResult {
+/** The signals whose requests we encode ourselves (metrics go through the official exporters). */
+export type OtlpSignal = 'traces' | 'logs';
+
+/** The outcome of one export of an encoded request. */
+export interface OtlpExportResult extends ExportResult {
   /** What the collector refused of a request it took. */
-  readonly partialSuccess?: TracePartialSuccess;
+  readonly partialSuccess?: PartialSuccess;
 }
 
 /** Requests under way at once before new ones fail fast (the official exporters' default). */
 export const MAX_CONCURRENT_REQUESTS = 30;
 
-const EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
+/** The gRPC method of each signal's Export. */
+export const GRPC_EXPORT_PATH: Readonly<Record<OtlpSignal, string>> = {
+  traces: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+  logs: '/opentelemetry.proto.collector.logs.v1.LogsService/Export',
+};
 
-function failure(error: Error): SpanExportResult {
+function failure(error: Error): OtlpExportResult {
   return { code: ExportResultCode.FAILED, error };
 }
 
-function success(body: Buffer | undefined): SpanExportResult {
-  const partialSuccess = body && body.length > 0 ? decodeTraceResponse(body) : undefined;
+function success(body: Buffer | undefined): OtlpExportResult {
+  const partialSuccess = body && body.length > 0 ? decodePartialSuccess(body) : undefined;
   return partialSuccess ? { code: ExportResultCode.SUCCESS, partialSuccess } : { code: ExportResultCode.SUCCESS };
 }
 
@@ -50,6 +58,7 @@ export function grpcAddress(url: string): string {
 }
 
 export interface GrpcTransportOptions {
+  readonly signal: OtlpSignal;
   readonly address: string;
   readonly credentials: ChannelCredentials;
   readonly metadata: Metadata;
@@ -69,7 +78,7 @@ const GRPC_COMPRESSION_GZIP = 2;
 
 const identity = (b: Buffer): Buffer => b;
 
-export class GrpcTraceTransport implements Exporter<Buffer, SpanExportResult> {
+export class GrpcTransport implements Exporter<Buffer, OtlpExportResult> {
   private client: Client | undefined;
   private inflight = 0;
   private deadlinesExceeded = 0;
@@ -77,7 +86,7 @@ export class GrpcTraceTransport implements Exporter<Buffer, SpanExportResult> {
 
   constructor(private readonly opts: GrpcTransportOptions) {}
 
-  export(body: Buffer, done: (result: SpanExportResult) => void): void {
+  export(body: Buffer, done: (result: OtlpExportResult) => void): void {
     if (this.closed) return done(failure(new Error('exporter is shut down')));
     if (this.inflight >= MAX_CONCURRENT_REQUESTS) return done(failure(new Error('Concurrent export limit reached')));
     let client = this.client;
@@ -94,7 +103,7 @@ export class GrpcTraceTransport implements Exporter<Buffer, SpanExportResult> {
     }
     this.inflight++;
     const deadline = Date.now() + this.opts.timeoutMillis;
-    client.makeUnaryRequest(EXPORT_PATH, identity, identity, body, this.opts.metadata, { deadline }, (err: ServiceError | null, res?: Buffer) => {
+    client.makeUnaryRequest(GRPC_EXPORT_PATH[this.opts.signal], identity, identity, body, this.opts.metadata, { deadline }, (err: ServiceError | null, res?: Buffer) => {
       this.inflight--;
       if (err) {
         if (err.code === grpcStatus.DEADLINE_EXCEEDED && ++this.deadlinesExceeded > MAX_DEADLINES_EXCEEDED && this.client === client) {
@@ -161,7 +170,7 @@ export function parseRetryAfter(value: string | undefined, nowMs: number): numbe
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 
 export interface HttpTransportOptions {
-  /** The full URL of the signal (…/v1/traces). */
+  /** The full URL of the signal (…/v1/traces, …/v1/logs). */
   readonly url: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly gzip: boolean;
@@ -173,7 +182,7 @@ export interface HttpTransportOptions {
   readonly timers: Timers;
 }
 
-export class HttpTraceTransport implements Exporter<Buffer, SpanExportResult> {
+export class HttpTransport implements Exporter<Buffer, OtlpExportResult> {
   private readonly url: URL;
   private readonly agent: http.Agent;
   private readonly request: typeof http.request;
@@ -187,11 +196,11 @@ export class HttpTraceTransport implements Exporter<Buffer, SpanExportResult> {
     this.request = secure ? https.request : http.request;
   }
 
-  export(body: Buffer, done: (result: SpanExportResult) => void): void {
+  export(body: Buffer, done: (result: OtlpExportResult) => void): void {
     if (this.closed) return done(failure(new Error('exporter is shut down')));
     if (this.inflight >= MAX_CONCURRENT_REQUESTS) return done(failure(new Error('Concurrent export limit reached')));
     this.inflight++;
-    const finish = (r: SpanExportResult) => {
+    const finish = (r: OtlpExportResult) => {
       this.inflight--;
       done(r);
     };
@@ -199,10 +208,10 @@ export class HttpTraceTransport implements Exporter<Buffer, SpanExportResult> {
     zlib.gzip(body, (err, zipped) => (err ? finish(failure(err)) : this.post(zipped, true, finish)));
   }
 
-  private post(body: Buffer, gzipped: boolean, done: (result: SpanExportResult) => void): void {
+  private post(body: Buffer, gzipped: boolean, done: (result: OtlpExportResult) => void): void {
     const timers = this.opts.timers;
     let settled = false;
-    const finish = (r: SpanExportResult) => {
+    const finish = (r: OtlpExportResult) => {
       if (settled) return;
       settled = true;
       timers.clearTimeout(timer);
