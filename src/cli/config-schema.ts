@@ -157,6 +157,10 @@ export const CONFIG_SCHEMA = {
       env: ['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT'],
       flags: ['--otlp-metrics-endpoint'],
     }),
+    logs_endpoint: setting(endpoint(), 'full URL for log records (slow syscalls); wins over endpoint', {
+      env: ['OTEL_EXPORTER_OTLP_LOGS_ENDPOINT'],
+      flags: ['--otlp-logs-endpoint'],
+    }),
     protocol: setting(oneOf(['grpc', 'http/protobuf']), 'OTLP transport', {
       default: 'http/protobuf',
       env: ['OTEL_EXPORTER_OTLP_PROTOCOL', 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL'],

@@ -31,7 +31,7 @@ selectors (at least one, here or in the file): --pid N, --exe NAME, --port N, --
 export:
   --otlp-endpoint URL      OTLP endpoint (else OTEL_EXPORTER_OTLP_ENDPOINT; none: print to the console)
   --otlp-protocol P        grpc or http/protobuf (else OTEL_EXPORTER_OTLP_PROTOCOL)
-  --otlp-traces-endpoint URL, --otlp-metrics-endpoint URL   per signal
+  --otlp-traces-endpoint URL, --otlp-metrics-endpoint URL, --otlp-logs-endpoint URL   per signal
   --otlp-headers K=V,...   extra request headers (else OTEL_EXPORTER_OTLP_HEADERS)
   --otlp-compression C     gzip or none
   --otlp-timeout 10s       per export request
@@ -60,6 +60,7 @@ export const RUN_FLAGS = {
   'otlp-protocol': { type: 'string' },
   'otlp-traces-endpoint': { type: 'string' },
   'otlp-metrics-endpoint': { type: 'string' },
+  'otlp-logs-endpoint': { type: 'string' },
   'otlp-headers': { type: 'string' },
   'otlp-compression': { type: 'string' },
   'otlp-timeout': { type: 'string' },
@@ -162,6 +163,7 @@ export function resolveRunConfig(values: RunFlagValues, env: Env, o: ResolveOpti
     endpoint: values['otlp-endpoint'],
     tracesEndpoint: values['otlp-traces-endpoint'],
     metricsEndpoint: values['otlp-metrics-endpoint'],
+    logsEndpoint: values['otlp-logs-endpoint'],
     headers,
     compression,
     timeoutMillis: millis('--otlp-timeout', values['otlp-timeout']),
@@ -183,6 +185,7 @@ export function resolveRunConfig(values: RunFlagValues, env: Env, o: ResolveOpti
     endpoint: e?.endpoint,
     tracesEndpoint: e?.traces_endpoint,
     metricsEndpoint: e?.metrics_endpoint,
+    logsEndpoint: e?.logs_endpoint,
     protocol: e?.protocol,
     headers: e?.headers,
     compression: e?.compression,

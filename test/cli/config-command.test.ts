@@ -86,6 +86,7 @@ test('config print with a small file: exact output, sources per layer, header va
     'export.endpoint': 'file',
     'export.traces_endpoint': 'default',
     'export.metrics_endpoint': 'default',
+    'export.logs_endpoint': 'default',
     'export.protocol': 'file',
     'export.headers': 'file',
     'export.compression': 'env',

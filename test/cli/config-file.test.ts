@@ -30,7 +30,7 @@ test('a wrong type says what was expected and what was found', (t) => {
   t.deepEqual(problems(lines('export:', '  headers:', '    x-tenant: 42')), [
     'agent.yaml:3:15: export.headers.x-tenant: expected a string, got the number 42 (quote it if it is meant as text)',
   ]);
-  t.deepEqual(problems(lines('export: http://c:4318')), ['agent.yaml:1:9: export: expected a mapping of endpoint, traces_endpoint, metrics_endpoint, protocol, headers, compression, timeout, insecure, tls, metric_interval, batch, got the string "http://c:4318"']);
+  t.deepEqual(problems(lines('export: http://c:4318')), ['agent.yaml:1:9: export: expected a mapping of endpoint, traces_endpoint, metrics_endpoint, logs_endpoint, protocol, headers, compression, timeout, insecure, tls, metric_interval, batch, got the string "http://c:4318"']);
   t.deepEqual(problems(lines('- pid')), ['agent.yaml:1:1: the file must be a mapping of settings (key: value), got a list']);
 });
 
