@@ -30,8 +30,12 @@ export interface KernelSessionOptions {
     readonly captureUdp: boolean;
     readonly followForks: boolean;
     readonly reportExecs: boolean;
+    /** enum capture_mode of new connections (CaptureMode). */
+    readonly initialMode: number;
   };
   readonly groups: ProgramGroups;
+  /** Bound of the kernel's TCP health table (tcp group). */
+  readonly tcpPeerEntries: number;
   readonly ringBufferBytes: number;
   readonly batchBytes: number;
   readonly maxPendingBatches: number;
@@ -56,6 +60,10 @@ export interface KernelSession extends SelectionTarget {
   start(): void;
   stats(): KernelSessionStats;
   close(): void;
+  // ---- TCP health and flows (see the native binding); absent in fakes that do not need them ----
+  readTcpPeers?(): Buffer;
+  readConnections?(): Buffer;
+  deleteTcpPeers?(tgids: readonly number[]): number;
 }
 
 export interface CaptureOptions {
@@ -74,6 +82,14 @@ export interface CaptureOptions {
   readonly captureUdp?: boolean;
   /** Kernel program groups; socket capture only by default. */
   readonly groups?: ProgramGroups;
+  /**
+   * Follow connections for their byte counts only: every connection starts
+   * muted in the kernel, so no data event (no payload) is ever sent; open and
+   * close events, and conn_info byte totals, stay exact.
+   */
+  readonly byteCountsOnly?: boolean;
+  /** Kernel TCP health keys (process, role, peer) before folding into one per process. */
+  readonly tcpPeerEntries?: number;
 }
 
 export interface CaptureDeps {
@@ -113,6 +129,8 @@ export const CAPTURE_DEFAULTS = {
   followForks: true,
   captureUdp: false,
   groups: { sockets: true, syscalls: false, tcp: false },
+  byteCountsOnly: false,
+  tcpPeerEntries: 8192,
 } as const;
 
 export class CaptureEngine {
@@ -158,8 +176,10 @@ export class CaptureEngine {
         // With --all every process is traced already: following forks adds nothing.
         followForks: this.opts.followForks && !selectAll,
         reportExecs,
+        initialMode: this.opts.byteCountsOnly ? CaptureMode.Muted : CaptureMode.Full,
       },
       groups: this.opts.groups,
+      tcpPeerEntries: this.opts.tcpPeerEntries,
       ringBufferBytes: this.opts.ringBufferBytes,
       batchBytes: this.opts.batchBytes,
       maxPendingBatches: this.opts.maxPendingBatches,
@@ -269,6 +289,32 @@ export class CaptureEngine {
       );
     }
   }
+
+  // ---- TCP health and flows ----
+
+  /** The kernel's TCP health table (struct tcp_peer_record each); undefined when stopped. */
+  readTcpPeers(): Buffer | undefined {
+    return this.session ? this.requireSession('readTcpPeers').readTcpPeers!() : undefined;
+  }
+
+  /** The kernel's connection table (struct conn_record each); undefined when stopped. */
+  readConnections(): Buffer | undefined {
+    return this.session ? this.requireSession('readConnections').readConnections!() : undefined;
+  }
+
+  /** Forgets the TCP health keys of exited processes; 0 when stopped. */
+  deleteTcpPeers(tgids: readonly number[]): number {
+    if (!this.session || tgids.length === 0) return 0;
+    return this.requireSession('deleteTcpPeers').deleteTcpPeers!(tgids);
+  }
+
+  private requireSession(method: 'readTcpPeers' | 'readConnections' | 'deleteTcpPeers'): KernelSession {
+    const s = this.session!;
+    if (typeof s[method] !== 'function') throw new Error(`the kernel session has no ${method}()`);
+    return s;
+  }
+
+  // ---- end TCP health and flows ----
 
   /** Exposed for replay (benchmarks, tests): the same path live batches take. */
   onBatch(batch: Buffer): void {
