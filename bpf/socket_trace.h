@@ -180,7 +180,8 @@ enum stat_index {
  * for and leaves the others out of the kernel (an unloaded program costs
  * nothing). A program's group is in its name:
  *   syslat_*  syscall latency histograms and slow calls (group "syscalls")
- *   tcph_*    TCP health (group "tcp")
+ *   tcph_*    TCP health (group "tcp"; its maps, named tcp_* and tcph_*, are
+ *             created only with it)
  *   *_sched_* process lifecycle: exec, fork, exit (always loaded: selection
  *             follows processes whatever else runs)
  *   others    socket capture (group "sockets")
