@@ -217,10 +217,15 @@ export class CaptureEngine {
 
   /**
    * Waits for what the kernel already wrote to reach the sink (the reader
-   * wakes at least every poll interval), then stops. Safe to call when stopped.
+   * wakes at least every poll interval), then stops. `beforeStop` runs
+   * between the two, while the kernel tables can still be read. Safe to call
+   * when stopped.
    */
-  async drainAndStop(): Promise<void> {
-    if (this.session) await new Promise((r) => setTimeout(r, 5 * this.opts.pollTimeoutMs));
+  async drainAndStop(beforeStop?: () => void): Promise<void> {
+    if (this.session) {
+      await new Promise((r) => setTimeout(r, 5 * this.opts.pollTimeoutMs));
+      beforeStop?.();
+    }
     this.stop();
   }
 

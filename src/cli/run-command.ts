@@ -3,7 +3,7 @@
 // the console when no endpoint is configured), and on SIGINT/SIGTERM flushes
 // everything pending before it exits 0.
 
-import { CaptureEngine, type CaptureOptions } from '../capture/capture-engine';
+import { CAPTURE_DEFAULTS, CaptureEngine, type CaptureOptions } from '../capture/capture-engine';
 import { WallClock } from '../capture/clock';
 import { openKernelSession, resolveCgroupV2 } from '../capture/kernel-session';
 import { MAX_PAYLOAD } from '../capture/layout';
@@ -17,9 +17,14 @@ import { protocolsById } from '../protocols/registry';
 import { loadOtelConfig, parseHeaders, type OtelOptions, type OtlpProtocol } from '../otel/config';
 import { shouldSample } from '../otel/sampler';
 import { createTelemetry } from '../otel/telemetry';
+import { NetworkCollector } from '../network/collector';
+import { NetworkMetrics } from '../otel/network-metrics';
 import type { Logger } from '../util/log';
-import { SELECTOR_OPTIONS, UsageError, durationSeconds, nonNegativeInt, parse, selectorsFrom } from './args';
+import { SELECTOR_OPTIONS, UsageError, durationSeconds, nonNegativeInt, parse, positiveInt, selectorsFrom } from './args';
 import { runUntilSignal } from './lifecycle';
+
+// TCP health and flow defaults (before RUN_USAGE, which shows them).
+export const NETWORK_DEFAULTS = { maxPeersPerProcess: 100, tcpTableSize: CAPTURE_DEFAULTS.tcpPeerEntries } as const;
 
 export const RUN_USAGE = `usage: ebpf-otel run [selectors] [options]
 selectors (at least one): --pid N, --exe NAME, --port N, --cgroup PATH, --container ID, --all
@@ -40,10 +45,25 @@ protocols:
   --route PATTERN          an HTTP route such as /users/:id (repeatable); others are inferred
   --capture-query          record url.query (off: query strings often carry secrets)
   --request-timeout 30s    a request without a response for this long is an error span
+TCP health and flows (ebpf_otel.tcp.connection.*, ebpf_otel.network.flow.*; on by default):
+  --no-tcp-metrics         no TCP health metrics (the kernel's TCP programs are not loaded)
+  --no-flow-metrics        no flow metrics
+  --network-max-peers N    peers per process with series of their own (default ${NETWORK_DEFAULTS.maxPeersPerProcess}); the rest: otel.metric.overflow=true
+  --tcp-table-size N       (process, peer) keys the kernel counts TCP health for (default ${NETWORK_DEFAULTS.tcpTableSize}); the rest fold per process
 capture:
   --capture-bytes N        payload bytes kept per syscall (0..${MAX_PAYLOAD})
   --duration 60s           stop after this long (default: until SIGINT/SIGTERM)
   --health-listen H:P      serve /healthz (200 once attached) and /metrics (Prometheus) on H:P, e.g. 127.0.0.1:9464`;
+
+// ---- TCP health and flows ----
+
+/** TCP health and flow metrics: which, and their bounds. */
+export interface NetworkRunOptions {
+  readonly tcp: boolean;
+  readonly flows: boolean;
+  readonly maxPeersPerProcess: number;
+}
+// ---- end TCP health and flows ----
 
 export interface RunOptions {
   readonly capture: CaptureOptions;
@@ -55,6 +75,7 @@ export interface RunOptions {
   readonly duration: number | undefined;
   /** Where /healthz and /metrics are served; none when undefined. */
   readonly health?: { readonly host: string; readonly port: number };
+  readonly network: NetworkRunOptions;
 }
 
 export function parseRunArgs(argv: string[], opts: { requireSelector?: boolean } = {}): RunOptions | 'help' {
@@ -79,6 +100,10 @@ export function parseRunArgs(argv: string[], opts: { requireSelector?: boolean }
     'capture-bytes': { type: 'string' },
     duration: { type: 'string' },
     'health-listen': { type: 'string' },
+    'no-tcp-metrics': { type: 'boolean' },
+    'no-flow-metrics': { type: 'boolean' },
+    'network-max-peers': { type: 'string' },
+    'tcp-table-size': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return 'help';
@@ -116,13 +141,26 @@ export function parseRunArgs(argv: string[], opts: { requireSelector?: boolean }
       ? { metricExportIntervalMillis: Math.round(durationSeconds('--metric-interval', values['metric-interval']) * 1000) }
       : {}),
   };
+  const network: NetworkRunOptions = {
+    tcp: !values['no-tcp-metrics'],
+    flows: !values['no-flow-metrics'],
+    maxPeersPerProcess:
+      values['network-max-peers'] !== undefined
+        ? nonNegativeInt('--network-max-peers', values['network-max-peers'], 100_000)
+        : NETWORK_DEFAULTS.maxPeersPerProcess,
+  };
   return {
     capture: {
       selectors,
       ...(values['capture-bytes'] !== undefined
         ? { captureBytes: nonNegativeInt('--capture-bytes', values['capture-bytes'], MAX_PAYLOAD) }
         : {}),
+      // ---- TCP health ----
+      groups: { ...CAPTURE_DEFAULTS.groups, tcp: network.tcp },
+      ...(values['tcp-table-size'] !== undefined ? { tcpPeerEntries: positiveInt('--tcp-table-size', values['tcp-table-size'], 1 << 20) } : {}),
+      // ---- end TCP health ----
     },
+    network,
     otel,
     protocols: values.protocols?.split(',').map((s) => s.trim()).filter((s) => s !== ''),
     routes: values.route ?? [],
@@ -173,15 +211,53 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
   // Connections the tracker ignores are muted in the kernel: their bytes stop
   // being copied and shipped. `engine` is bound by the time a batch is flushed.
   const pipeline = new AgentPipeline(tracker, graph, telemetry, { muteConnections: (ids) => engine.muteConnections(ids) });
+  // ---- TCP health and flows ----
+  // Read from the kernel tables every second, on exits (so a process's last
+  // counters are reported before its meters retire) and at the end.
+  const net = opts.network;
+  const network =
+    net.tcp || net.flows
+      ? new NetworkCollector(
+          { readTcpPeers: () => engine.readTcpPeers(), readConnections: () => engine.readConnections(), deleteTcpPeers: (t) => engine.deleteTcpPeers(t) },
+          { tcp: net.tcp, flows: net.flows, maxPeersPerProcess: net.maxPeersPerProcess, protocolOf: (id) => tracker.protocolOf(id) },
+        )
+      : undefined;
+  const networkMetrics = new NetworkMetrics(telemetry.metrics, { tcp: net.tcp, flows: net.flows });
+  /** Exits waiting for the network's last read of their process. */
+  const exits = new Map<number, { comm: string }>();
+  let lastNetworkCollect = 0;
+  const collectNetwork = () => {
+    if (!network || !engine.running) return;
+    lastNetworkCollect = Date.now();
+    try {
+      const interval = network.collect();
+      networkMetrics.record(interval);
+      for (const tgid of interval.exited) {
+        telemetry.processExited(tgid, exits.get(tgid));
+        exits.delete(tgid);
+      }
+    } catch (err) {
+      logger.warnOnce('network-collect', `cannot read the kernel's TCP and connection tables: ${(err as Error).message}`);
+    }
+  };
+  // ---- end TCP health and flows ----
   const engine = new CaptureEngine(
     opts.capture,
     { openSession: openKernelSession, procfs, logger, resolveCgroup: resolveCgroupV2 },
     (e) => {
+      network?.onEvent(e); // first: a closing connection's protocol is still known to the tracker
       pipeline.onEvent(e);
       if (e.type === 'exec') telemetry.processExec(e.tgid);
-      else if (e.type === 'exit') telemetry.processExited(e.tgid, { comm: e.comm });
+      else if (e.type === 'exit') {
+        if (network) exits.set(e.tgid, { comm: e.comm });
+        else telemetry.processExited(e.tgid, { comm: e.comm });
+      }
     },
-    () => pipeline.flush(),
+    () => {
+      pipeline.flush();
+      // Exits settle at most every 100 ms: each settling reads the whole tables.
+      if (network && network.exitsPending > 0 && Date.now() - lastNetworkCollect >= 100) collectNetwork();
+    },
   );
   telemetry.registerAgentHealth(() => {
     const c = engine.stats();
@@ -204,6 +280,12 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
       mutedBytes: c.kernel.muted_bytes,
       mutedSyscalls: c.kernel.muted_syscalls,
       muteFailures: c.muteRequestsFailed,
+      // ---- TCP health and flows ----
+      tcpEventsUnowned: c.kernel.tcp_unowned,
+      tcpEventsFolded: c.kernel.tcp_peer_folded,
+      tcpEventsLost: c.kernel.tcp_peer_lost + c.kernel.tcp_owner_failed,
+      ...(network ? { networkPeersFolded: network.stats().peersFolded, connectionsVanished: network.stats().flows.vanished } : {}),
+      // ---- end TCP health and flows ----
     };
   });
   let health: HealthServer | undefined;
@@ -220,7 +302,10 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
   let tick: NodeJS.Timeout | undefined;
   try {
     engine.start();
-    tick = setInterval(() => pipeline.tick(Number(process.hrtime.bigint())), 1000);
+    tick = setInterval(() => {
+      pipeline.tick(Number(process.hrtime.bigint()));
+      collectNetwork();
+    }, 1000);
     if (health) health.state = 'ready';
     process.stderr.write('ebpf-otel: ready\n');
     await onReady?.();
@@ -234,7 +319,9 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
     // bounds itself.
     const keepAlive = setInterval(() => {}, 1000);
     try {
-      await engine.drainAndStop();
+      // The network's last read comes after what the kernel wrote reached us, before the tables go.
+      await engine.drainAndStop(collectNetwork);
+      for (const [tgid, info] of exits) telemetry.processExited(tgid, info);
       await pipeline.shutdown(Number(process.hrtime.bigint()));
     } finally {
       clearInterval(keepAlive);
