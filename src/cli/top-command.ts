@@ -135,7 +135,7 @@ export async function runTop(opts: TopOptions, logger: Logger): Promise<number> 
   const s = engine.stats();
   const n = network.stats();
   logger.info(
-    `${n.collects} intervals; TCP events ignored for want of an owner ${s.kernel.tcp_unowned}, folded ${s.kernel.tcp_peer_folded}, ` +
+    `${n.collects} intervals; data events ${s.kernel.data_events} (payload is never captured); TCP events ignored for want of an owner ${s.kernel.tcp_unowned}, folded ${s.kernel.tcp_peer_folded}, ` +
       `lost ${s.kernel.tcp_peer_lost + s.kernel.tcp_owner_failed}; peers folded ${n.peersFolded}; connections vanished ${n.flows.vanished}; ` +
       `${out.dropped} output lines dropped`,
   );
