@@ -11,6 +11,9 @@ import {
   AF_INET,
   AF_INET6,
   ConnRecordLayout as C,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  SockTupleLayout as S,
   TCP_LIFETIME_BUCKETS,
   TCP_PEER_F_FAILURE,
   TCP_PEER_F_OVERFLOW,
@@ -32,6 +35,41 @@ export interface ConnectionEntry {
   readonly tuple: SocketTuple;
 }
 
+/**
+ * One record of a readConnections() buffer. The tuple, whose addresses take
+ * the most work to decode, is decoded on first use: a table read every
+ * interval is mostly connections already known, for which only the id and
+ * the byte totals are looked at.
+ */
+class ConnectionRecord implements ConnectionEntry {
+  readonly tgid: number;
+  readonly fd: number;
+  readonly connId: number;
+  readonly bytesSent: number;
+  readonly bytesRecv: number;
+  readonly role: ConnRole;
+  readonly netns: number;
+  private decoded: SocketTuple | undefined;
+
+  constructor(
+    private readonly buf: Buffer,
+    private readonly off: number,
+  ) {
+    this.tgid = buf.readUInt32LE(off + C.key + 4);
+    this.fd = buf.readInt32LE(off + C.key);
+    this.connId = readU64(buf, off + C.conn_id);
+    this.bytesSent = readU64(buf, off + C.bytes_sent);
+    this.bytesRecv = readU64(buf, off + C.bytes_recv);
+    this.role = ROLES[buf[off + C.role]!] ?? 'unknown';
+    this.netns = buf.readUInt32LE(off + C.netns);
+  }
+
+  get tuple(): SocketTuple {
+    // Checked decodable when the record was taken.
+    return (this.decoded ??= decodeTuple(this.buf, this.off + C.tuple)!);
+  }
+}
+
 /** Every well-formed record of a readConnections() buffer; `malformed` counts the others. */
 export function decodeConnections(buf: Buffer, stats: { malformed: number }): ConnectionEntry[] {
   const out: ConnectionEntry[] = [];
@@ -40,21 +78,13 @@ export function decodeConnections(buf: Buffer, stats: { malformed: number }): Co
     return out;
   }
   for (let off = 0; off < buf.length; off += C.size) {
-    const tuple = decodeTuple(buf, off + C.tuple);
-    if (tuple === undefined) {
+    const family = buf.readUInt16LE(off + C.tuple + S.family);
+    const proto = buf.readUInt16LE(off + C.tuple + S.l4_proto);
+    if ((family !== AF_INET && family !== AF_INET6) || (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP)) {
       stats.malformed++;
       continue;
     }
-    out.push({
-      tgid: buf.readUInt32LE(off + C.key + 4),
-      fd: buf.readInt32LE(off + C.key),
-      connId: readU64(buf, off + C.conn_id),
-      bytesSent: readU64(buf, off + C.bytes_sent),
-      bytesRecv: readU64(buf, off + C.bytes_recv),
-      role: ROLES[buf[off + C.role]!] ?? 'unknown',
-      netns: buf.readUInt32LE(off + C.netns),
-      tuple,
-    });
+    out.push(new ConnectionRecord(buf, off));
   }
   return out;
 }

@@ -214,7 +214,9 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
   // ---- TCP health and flows ----
   // Read from the kernel tables every second, on exits (so a process's last
   // counters are reported before its meters retire) and at the end.
-  const net = opts.network;
+  // Without a metric exporter there is nowhere for them to go: nothing is read, the TCP programs stay out.
+  const net: NetworkRunOptions = telemetry.metrics.enabled ? opts.network : { ...opts.network, tcp: false, flows: false };
+  const capture: CaptureOptions = { ...opts.capture, groups: { ...(opts.capture.groups ?? CAPTURE_DEFAULTS.groups), tcp: net.tcp } };
   const network =
     net.tcp || net.flows
       ? new NetworkCollector(
@@ -242,7 +244,7 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
   };
   // ---- end TCP health and flows ----
   const engine = new CaptureEngine(
-    opts.capture,
+    capture,
     { openSession: openKernelSession, procfs, logger, resolveCgroup: resolveCgroupV2 },
     (e) => {
       network?.onEvent(e); // first: a closing connection's protocol is still known to the tracker
