@@ -240,6 +240,9 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
       }
     } catch (err) {
       logger.warnOnce('network-collect', `cannot read the kernel's TCP and connection tables: ${(err as Error).message}`);
+      // Their last counters are lost; their telemetry must not wait for them.
+      for (const [tgid, info] of exits) telemetry.processExited(tgid, info);
+      exits.clear();
     }
   };
   // ---- end TCP health and flows ----
