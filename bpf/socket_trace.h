@@ -167,7 +167,7 @@ enum stat_index {
 	STAT_MUTED_BYTES = 11,    /* bytes those syscalls moved (not in bytes_truncated) */
 	STAT_CONN_MUTED = 12,     /* MODE_MUTED requests applied (user space asks once per connection) */
 	/* ---- TCP health (tcph_*) ---- */
-	STAT_TCP_UNOWNED = 13,      /* TCP events on sockets with no known owner (not selected, or opened before the agent): ignored */
+	STAT_TCP_UNOWNED = 13,      /* TCP events on sockets with no known owner (not selected, opened before the agent, not yet accepted): ignored */
 	STAT_TCP_PEER_FOLDED = 14,  /* TCP events folded into their process's overflow key: tcp_peers was full */
 	STAT_TCP_PEER_LOST = 15,    /* TCP events lost: tcp_peer_overflow was full too */
 	STAT_TCP_OWNER_FAILED = 16, /* a socket's owner could not be stored: its events will be unowned */

@@ -417,7 +417,7 @@ export interface AgentHealth {
   /** Mute requests the kernel map did not take (those connections keep shipping). */
   readonly muteFailures?: number;
   // ---- TCP health and flows ----
-  /** TCP events on sockets with no known owner (not selected, or opened before the agent): ignored. */
+  /** TCP events on sockets with no known owner (not selected, opened before the agent, or not yet accepted): ignored. */
   readonly tcpEventsUnowned?: number;
   /** TCP events the kernel counted under a process's overflow key (its TCP table was full). */
   readonly tcpEventsFolded?: number;
@@ -465,7 +465,7 @@ export const AGENT_METRICS: readonly HealthMetric[] = [
   { field: 'mutedSyscalls', name: 'ebpf_otel.capture.muted_syscalls', kind: 'counter', unit: '{syscall}', description: 'Data syscalls on muted connections.' },
   { field: 'muteFailures', name: 'ebpf_otel.connection.mute_failures', kind: 'counter', unit: '{connection}', description: 'Mute requests the kernel did not take; those connections keep shipping payload.' },
   // ---- TCP health and flows ----
-  { field: 'tcpEventsUnowned', name: 'ebpf_otel.tcp.unowned_events', kind: 'counter', unit: '{event}', description: 'TCP events on sockets with no known owner (not selected, or opened before the agent): ignored.' },
+  { field: 'tcpEventsUnowned', name: 'ebpf_otel.tcp.unowned_events', kind: 'counter', unit: '{event}', description: 'TCP events on sockets with no known owner (not selected, opened before the agent, or not yet accepted): ignored.' },
   { field: 'tcpEventsFolded', name: 'ebpf_otel.tcp.folded_events', kind: 'counter', unit: '{event}', description: "TCP events counted under a process's overflow key: the kernel's TCP table was full." },
   { field: 'tcpEventsLost', name: 'ebpf_otel.tcp.lost_events', kind: 'counter', unit: '{event}', description: "TCP events not counted: the kernel's overflow table was full, or a socket's owner could not be stored." },
   { field: 'networkPeersFolded', name: 'ebpf_otel.network.peer_overflows', kind: 'counter', unit: '{measurement}', description: 'TCP health and flow increments folded into a process overflow peer (otel.metric.overflow=true).' },
