@@ -11,18 +11,7 @@
 #include "common.bpf.h"
 #include "sockets.bpf.h"
 
-struct connection {
-	__u64 conn_id;
-	__u64 bytes_sent; /* advanced atomically: also the egress stream position */
-	__u64 bytes_recv; /* likewise for ingress */
-	__u64 sk;         /* the struct sock * this id was issued for */
-	struct sock_tuple tuple;
-	__u32 netns;
-	__u32 mode;     /* enum capture_mode */
-	__u32 mode_seq; /* mode_requests_seq when this entry last looked for a request */
-	__u8 role;
-	__u8 _pad[3];
-};
+/* struct connection: bpf/socket_trace.h (user space reads conn_info). */
 
 /*
  * LRU: fds closed without close() (exit, exec with CLOEXEC, close_range) leave
@@ -159,6 +148,8 @@ open_connection(__u64 pid_tgid, __s32 fd, struct sock *sk, __u8 role, __u8 reaso
 
 	fresh.sk = (__u64)sk;
 	fresh.role = role;
+	/* MODE_MUTED from the start (ebpf-otel top): byte counts only, no data events. */
+	fresh.mode = config.initial_mode;
 	/* No request can name an id user space has not seen yet. */
 	fresh.mode_seq = current_mode_seq();
 	read_sock_tuple(sk, &fresh.tuple, &fresh.netns);

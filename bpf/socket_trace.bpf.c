@@ -28,6 +28,9 @@
 #include "sockets.bpf.h"
 #include "connections.bpf.h"
 #include "data.bpf.h"
+/* ---- TCP health (group "tcp") ---- */
+#include "tcp_health.bpf.h"
+/* ---- end TCP health ---- */
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

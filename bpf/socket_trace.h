@@ -167,7 +167,13 @@ enum stat_index {
 	STAT_MUTED_SYSCALLS = 10, /* data syscalls on MODE_MUTED connections: no event sent */
 	STAT_MUTED_BYTES = 11,    /* bytes those syscalls moved (not in bytes_truncated) */
 	STAT_CONN_MUTED = 12,     /* MODE_MUTED requests applied (user space asks once per connection) */
-	STAT__COUNT = 13,
+	/* ---- TCP health (tcph_*) ---- */
+	STAT_TCP_UNOWNED = 13,      /* TCP events on sockets with no known owner (not selected, opened before the agent, not yet accepted): ignored */
+	STAT_TCP_PEER_FOLDED = 14,  /* TCP events folded into their process's overflow key: tcp_peers was full */
+	STAT_TCP_PEER_LOST = 15,    /* TCP events lost: tcp_peer_overflow was full too */
+	STAT_TCP_OWNER_FAILED = 16, /* a socket's owner could not be stored: its events will be unowned */
+	/* ---- end TCP health ---- */
+	STAT__COUNT = 17,
 };
 
 /*
@@ -175,7 +181,8 @@ enum stat_index {
  * for and leaves the others out of the kernel (an unloaded program costs
  * nothing). A program's group is in its name:
  *   syslat_*  syscall latency histograms and slow calls (group "syscalls")
- *   tcph_*    TCP health (group "tcp")
+ *   tcph_*    TCP health (group "tcp"; its maps, named tcp_* and tcph_*, are
+ *             created only with it)
  *   *_sched_* process lifecycle: exec, fork, exit (always loaded: selection
  *             follows processes whatever else runs)
  *   others    socket capture (group "sockets")
@@ -200,6 +207,91 @@ struct agent_config {
 	 * namespace's, as the agent's /proc shows them. */
 	__u64 pidns_dev;
 	__u64 pidns_ino;
+	/* ---- flows (ebpf-otel top) ---- */
+	__u8 initial_mode;   /* enum capture_mode of every new connection: MODE_MUTED
+			      * follows byte counts without shipping any data event */
+	__u8 _pad[7];
+	/* ---- end flows ---- */
+};
+
+
+/* ==== Connection table and TCP health: maps user space batch-reads ==== */
+
+/*
+ * A `conn_info` value (bpf/connections.bpf.h keeps the table). User space
+ * reads the whole table each interval for flow byte counts: bytes_sent and
+ * bytes_recv are the true sizes moved, also while the connection is muted.
+ */
+struct connection {
+	__u64 conn_id;
+	__u64 bytes_sent; /* advanced atomically: also the egress stream position */
+	__u64 bytes_recv; /* likewise for ingress */
+	__u64 sk;         /* the struct sock * this id was issued for */
+	struct sock_tuple tuple;
+	__u32 netns;
+	__u32 mode;     /* enum capture_mode */
+	__u32 mode_seq; /* mode_requests_seq when this entry last looked for a request */
+	__u8 role;
+	__u8 _pad[3];
+};
+
+/* One record of a conn_info read: the key (tgid << 32 | fd), then the value. */
+struct conn_record {
+	__u64 key;
+	struct connection conn;
+};
+
+/*
+ * TCP health is aggregated in the kernel per (process, role, peer): the
+ * tcph_* programs learn which process owns a socket in process context
+ * (connect() for clients, accept() for servers) and count what the socket
+ * tracepoints report, often in softirq context, under that owner's key.
+ * Counters are cumulative: user space reads them each interval and diffs.
+ */
+
+/*
+ * Connection lifetimes (ESTABLISHED, or accept() for servers, until CLOSE)
+ * in log2 buckets of nanoseconds with inclusive upper bounds:
+ * bucket 0: <= 2^MIN_SHIFT; bucket i: (2^(MIN_SHIFT+i-1), 2^(MIN_SHIFT+i)];
+ * the last: > 2^MAX_SHIFT. Exactly OpenTelemetry explicit buckets with
+ * boundaries 2^MIN_SHIFT .. 2^MAX_SHIFT ns.
+ */
+#define TCP_LIFETIME_MIN_SHIFT 14 /* 16.4 us */
+#define TCP_LIFETIME_MAX_SHIFT 44 /* 4.9 h */
+#define TCP_LIFETIME_BUCKETS (TCP_LIFETIME_MAX_SHIFT - TCP_LIFETIME_MIN_SHIFT + 2)
+
+/* tcp_peer_key.flags */
+#define TCP_PEER_F_OVERFLOW 0x1 /* one per process: what did not fit in tcp_peers */
+#define TCP_PEER_F_FAILURE 0x2  /* connect failures with socket error `err`: only `failed` counts */
+
+struct tcp_peer_key {
+	__u32 tgid;
+	__u8 role;    /* enum conn_role; 0 for an overflow key */
+	__u8 flags;   /* TCP_PEER_F_* */
+	__u16 family; /* AF_INET or AF_INET6 (an AF_INET6 socket may hold v4-mapped addresses) */
+	__u16 port;   /* client: the peer's port; server: the local (listening) port */
+	__u16 _pad;
+	__u32 err;    /* TCP_PEER_F_FAILURE: sk_err at SYN_SENT -> CLOSE (ECONNREFUSED, ETIMEDOUT, ...;
+		       * 0: the owner closed the socket before the handshake ended) */
+	__u8 addr[16]; /* the peer's address; IPv4: first 4 bytes */
+};
+
+struct tcp_peer_stats {
+	__u64 attempts;    /* client: CLOSE -> SYN_SENT (connect() started a handshake) */
+	__u64 established; /* client: SYN_SENT -> ESTABLISHED; server: returned by accept() */
+	__u64 failed;      /* client: SYN_SENT -> CLOSE (failure keys, and overflow keys) */
+	__u64 resets_sent; /* on a connection past SYN_SENT */
+	__u64 resets_recv;
+	__u64 retransmits; /* segments retransmitted (SYNs included) */
+	__u64 closed;      /* established connections that reached CLOSE */
+	__u64 lifetime_sum_ns;
+	__u64 lifetime_buckets[TCP_LIFETIME_BUCKETS];
+};
+
+/* One record of a TCP health read. */
+struct tcp_peer_record {
+	struct tcp_peer_key key;
+	struct tcp_peer_stats stats;
 };
 
 #endif /* EBPF_OTEL_SOCKET_TRACE_H */

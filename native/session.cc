@@ -29,11 +29,18 @@ SessionOptions ReadSessionOptions(const ArgContext& ctx, const Napi::Object& opt
   c.report_execs = ReadBoolean(ctx, config.Get("reportExecs"), "config.reportExecs");
   c.pidns_dev = ReadBigUint64(ctx, config.Get("pidnsDev"), "config.pidnsDev");
   c.pidns_ino = ReadBigUint64(ctx, config.Get("pidnsIno"), "config.pidnsIno");
+  // ---- flows ----
+  c.initial_mode = static_cast<uint8_t>(ReadInteger(ctx, config.Get("initialMode"), "config.initialMode", MODE_FULL, MODE_MUTED));
+  // ---- end flows ----
 
   Napi::Object groups = ReadObject(ctx, options.Get("groups"), "options.groups");
   out.groups.sockets = ReadBoolean(ctx, groups.Get("sockets"), "groups.sockets");
   out.groups.syscalls = ReadBoolean(ctx, groups.Get("syscalls"), "groups.syscalls");
   out.groups.tcp = ReadBoolean(ctx, groups.Get("tcp"), "groups.tcp");
+  // ---- TCP health ----
+  out.tcp.peer_entries =
+      static_cast<uint32_t>(ReadInteger(ctx, options.Get("tcpPeerEntries"), "options.tcpPeerEntries", 1, 1 << 20));
+  // ---- end TCP health ----
 
   const long page = sysconf(_SC_PAGESIZE);
   double ring = ReadInteger(ctx, options.Get("ringBufferBytes"), "options.ringBufferBytes", 0, 2147483648.0);
@@ -104,6 +111,9 @@ Napi::Function SocketTraceSession::Init(Napi::Env env) {
                          InstanceMethod<&SocketTraceSession::SelectCgroup>("selectCgroup"),
                          InstanceMethod<&SocketTraceSession::SetExecNames>("setExecNames"),
                          InstanceMethod<&SocketTraceSession::SetConnectionModes>("setConnectionModes"),
+                         InstanceMethod<&SocketTraceSession::ReadTcpPeers>("readTcpPeers"),
+                         InstanceMethod<&SocketTraceSession::ReadConnections>("readConnections"),
+                         InstanceMethod<&SocketTraceSession::DeleteTcpPeers>("deleteTcpPeers"),
                          InstanceMethod<&SocketTraceSession::Start>("start"),
                          InstanceMethod<&SocketTraceSession::Stats>("stats"),
                          InstanceMethod<&SocketTraceSession::CloseMethod>("close"),
@@ -123,7 +133,7 @@ SocketTraceSession::SocketTraceSession(const Napi::CallbackInfo& info)
   options_ = ReadSessionOptions(ctx, options);
   Napi::Function on_batch = ReadFunction(ctx, options.Get("onBatch"), "options.onBatch");
 
-  program_ = TranslateErrors(env, [&] { return std::make_unique<TraceProgram>(options_.config, options_.ring_buffer_bytes, options_.groups); });
+  program_ = TranslateErrors(env, [&] { return std::make_unique<TraceProgram>(options_.config, options_.ring_buffer_bytes, options_.groups, options_.tcp); });
 
   // One thread (the poller) uses the queue. It does not keep the event loop
   // alive until start().
@@ -339,6 +349,39 @@ Napi::Value SocketTraceSession::SetConnectionModes(const Napi::CallbackInfo& inf
   }
   return Napi::Number::New(env, static_cast<double>(stored));
 }
+
+// ---- TCP health and flows ----
+Napi::Value SocketTraceSession::ReadTcpPeers(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  TraceProgram& program = Open(env, "readTcpPeers");
+  std::vector<uint8_t> records = TranslateErrors(env, [&] { return program.ReadTcpPeers(); });
+  return Napi::Buffer<uint8_t>::Copy(env, records.data(), records.size());
+}
+
+Napi::Value SocketTraceSession::ReadConnections(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  TraceProgram& program = Open(env, "readConnections");
+  std::vector<uint8_t> records = TranslateErrors(env, [&] { return program.ReadConnections(); });
+  return Napi::Buffer<uint8_t>::Copy(env, records.data(), records.size());
+}
+
+Napi::Value SocketTraceSession::DeleteTcpPeers(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  TraceProgram& program = Open(env, "deleteTcpPeers");
+  const ArgContext ctx{env, "deleteTcpPeers"};
+  if (!info[0].IsArray()) {
+    throw MakeJsError(env, JsErrorKind::kTypeError, "ERR_INVALID_ARG_TYPE", ctx.op,
+                      "deleteTcpPeers: tgids must be an array of process ids");
+  }
+  Napi::Array array = info[0].As<Napi::Array>();
+  std::vector<uint32_t> tgids;
+  for (uint32_t i = 0; i < array.Length(); i++) {
+    tgids.push_back(static_cast<uint32_t>(ReadInteger(ctx, array.Get(i), "tgids[" + std::to_string(i) + "]", 1, kMaxU32)));
+  }
+  size_t deleted = TranslateErrors(env, [&] { return program.DeleteTcpPeers(tgids); });
+  return Napi::Number::New(env, static_cast<double>(deleted));
+}
+// ---- end TCP health and flows ----
 
 Napi::Value SocketTraceSession::Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

@@ -33,6 +33,7 @@ void DeliverBatch(Napi::Env env, Napi::Function on_batch, std::nullptr_t* contex
 struct SessionOptions {
   agent_config config;
   ProgramGroups groups;
+  TcpOptions tcp;  // TCP health map bounds
   uint32_t ring_buffer_bytes;
   PollerOptions poller;
   size_t max_pending_batches;
@@ -59,6 +60,11 @@ class SocketTraceSession : public Napi::ObjectWrap<SocketTraceSession> {
   Napi::Value SelectCgroup(const Napi::CallbackInfo& info);
   Napi::Value SetExecNames(const Napi::CallbackInfo& info);
   Napi::Value SetConnectionModes(const Napi::CallbackInfo& info);
+  // ---- TCP health and flows ----
+  Napi::Value ReadTcpPeers(const Napi::CallbackInfo& info);
+  Napi::Value ReadConnections(const Napi::CallbackInfo& info);
+  Napi::Value DeleteTcpPeers(const Napi::CallbackInfo& info);
+  // ---- end TCP health and flows ----
   Napi::Value Start(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value CloseMethod(const Napi::CallbackInfo& info);

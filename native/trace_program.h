@@ -43,6 +43,13 @@ struct ProgramGroups {
   bool tcp = false;
 };
 
+// ---- TCP health and flows ----
+// Bounds of the tcp group's maps, set before load.
+struct TcpOptions {
+  uint32_t peer_entries = 8192;  // tcp_peers: (process, role, peer) keys
+};
+// ---- end TCP health and flows ----
+
 struct UprobeTarget {
   std::string binary_path;
   std::string symbol;   // empty: use offset
@@ -57,7 +64,8 @@ class TraceProgram {
   // size (a power-of-two multiple of the page size, checked by the caller),
   // and loads it into the kernel.
   // Programs of groups not asked for are not loaded.
-  TraceProgram(const agent_config& config, uint32_t ring_buffer_bytes, const ProgramGroups& groups);
+  TraceProgram(const agent_config& config, uint32_t ring_buffer_bytes, const ProgramGroups& groups,
+               const TcpOptions& tcp = TcpOptions());
   ~TraceProgram();
   TraceProgram(const TraceProgram&) = delete;
   TraceProgram& operator=(const TraceProgram&) = delete;
@@ -94,6 +102,17 @@ class TraceProgram {
 
   int EventsMapFd() const;
 
+  // ---- TCP health and flows ----
+  // The whole of `tcp_peers` and `tcp_peer_overflow`, as struct
+  // tcp_peer_record one after the other. Empty when the tcp group is off.
+  std::vector<uint8_t> ReadTcpPeers() const;
+  // The whole of `conn_info`, as struct conn_record one after the other.
+  std::vector<uint8_t> ReadConnections() const;
+  // Deletes the tcp_peers and tcp_peer_overflow keys of these processes;
+  // returns how many were deleted.
+  size_t DeleteTcpPeers(const std::vector<uint32_t>& tgids);
+  // ---- end TCP health and flows ----
+
  private:
   struct SkeletonDeleter { void operator()(socket_trace_bpf* skel) const; };
   struct LinkDeleter { void operator()(bpf_link* link) const; };
@@ -113,6 +132,7 @@ class TraceProgram {
   std::vector<Link> links_;  // declared after skel_: destroyed first
   uint32_t next_link_id_ = 1;
   uint32_t mode_requests_seq_ = 0;  // the value last written to mode_requests_seq
+  bool tcp_loaded_ = false;         // the tcp group's maps exist
 };
 
 }  // namespace ebpf_otel

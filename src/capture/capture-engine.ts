@@ -34,8 +34,12 @@ export interface KernelSessionOptions {
     /** The agent's pid namespace when not the initial one; 0n, 0n in it (pid-namespace.ts). */
     readonly pidnsDev: bigint;
     readonly pidnsIno: bigint;
+    /** enum capture_mode of new connections (CaptureMode). */
+    readonly initialMode: number;
   };
   readonly groups: ProgramGroups;
+  /** Bound of the kernel's TCP health table (tcp group). */
+  readonly tcpPeerEntries: number;
   readonly ringBufferBytes: number;
   readonly batchBytes: number;
   readonly maxPendingBatches: number;
@@ -60,6 +64,10 @@ export interface KernelSession extends SelectionTarget {
   start(): void;
   stats(): KernelSessionStats;
   close(): void;
+  // ---- TCP health and flows (see the native binding); absent in fakes that do not need them ----
+  readTcpPeers?(): Buffer;
+  readConnections?(): Buffer;
+  deleteTcpPeers?(tgids: readonly number[]): number;
 }
 
 export interface CaptureOptions {
@@ -78,6 +86,14 @@ export interface CaptureOptions {
   readonly captureUdp?: boolean;
   /** Kernel program groups; socket capture only by default. */
   readonly groups?: ProgramGroups;
+  /**
+   * Follow connections for their byte counts only: every connection starts
+   * muted in the kernel, so no data event (no payload) is ever sent; open and
+   * close events, and conn_info byte totals, stay exact.
+   */
+  readonly byteCountsOnly?: boolean;
+  /** Kernel TCP health keys (process, role, peer) before folding into one per process. */
+  readonly tcpPeerEntries?: number;
 }
 
 export interface CaptureDeps {
@@ -122,6 +138,8 @@ export const CAPTURE_DEFAULTS = {
   followForks: true,
   captureUdp: false,
   groups: { sockets: true, syscalls: false, tcp: false },
+  byteCountsOnly: false,
+  tcpPeerEntries: 8192,
 } as const;
 
 export class CaptureEngine {
@@ -171,8 +189,10 @@ export class CaptureEngine {
         followForks: this.opts.followForks && !selectAll,
         reportExecs,
         ...pidns,
+        initialMode: this.opts.byteCountsOnly ? CaptureMode.Muted : CaptureMode.Full,
       },
       groups: this.opts.groups,
+      tcpPeerEntries: this.opts.tcpPeerEntries,
       ringBufferBytes: this.opts.ringBufferBytes,
       batchBytes: this.opts.batchBytes,
       maxPendingBatches: this.opts.maxPendingBatches,
@@ -210,10 +230,15 @@ export class CaptureEngine {
 
   /**
    * Waits for what the kernel already wrote to reach the sink (the reader
-   * wakes at least every poll interval), then stops. Safe to call when stopped.
+   * wakes at least every poll interval), then stops. `beforeStop` runs
+   * between the two, while the kernel tables can still be read. Safe to call
+   * when stopped.
    */
-  async drainAndStop(): Promise<void> {
-    if (this.session) await new Promise((r) => setTimeout(r, 5 * this.opts.pollTimeoutMs));
+  async drainAndStop(beforeStop?: () => void): Promise<void> {
+    if (this.session) {
+      await new Promise((r) => setTimeout(r, 5 * this.opts.pollTimeoutMs));
+      beforeStop?.();
+    }
     this.stop();
   }
 
@@ -282,6 +307,32 @@ export class CaptureEngine {
       );
     }
   }
+
+  // ---- TCP health and flows ----
+
+  /** The kernel's TCP health table (struct tcp_peer_record each); undefined when stopped. */
+  readTcpPeers(): Buffer | undefined {
+    return this.session ? this.requireSession('readTcpPeers').readTcpPeers!() : undefined;
+  }
+
+  /** The kernel's connection table (struct conn_record each); undefined when stopped. */
+  readConnections(): Buffer | undefined {
+    return this.session ? this.requireSession('readConnections').readConnections!() : undefined;
+  }
+
+  /** Forgets the TCP health keys of exited processes; 0 when stopped. */
+  deleteTcpPeers(tgids: readonly number[]): number {
+    if (!this.session || tgids.length === 0) return 0;
+    return this.requireSession('deleteTcpPeers').deleteTcpPeers!(tgids);
+  }
+
+  private requireSession(method: 'readTcpPeers' | 'readConnections' | 'deleteTcpPeers'): KernelSession {
+    const s = this.session!;
+    if (typeof s[method] !== 'function') throw new Error(`the kernel session has no ${method}()`);
+    return s;
+  }
+
+  // ---- end TCP health and flows ----
 
   /** Exposed for replay (benchmarks, tests): the same path live batches take. */
   onBatch(batch: Buffer): void {

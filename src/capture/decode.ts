@@ -197,7 +197,7 @@ function decodeProc(buf: Buffer, off: number, len: number, type: number): Captur
   };
 }
 
-function decodeTuple(buf: Buffer, off: number): SocketTuple | undefined {
+export function decodeTuple(buf: Buffer, off: number): SocketTuple | undefined {
   const family = buf.readUInt16LE(off + T.family);
   const proto = buf.readUInt16LE(off + T.l4_proto);
   if ((family !== 2 && family !== 10) || (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP)) return undefined;
@@ -212,7 +212,7 @@ function decodeTuple(buf: Buffer, off: number): SocketTuple | undefined {
 }
 
 /** u64 as a JS number: exact below 2^53, which counters and uptimes stay under for ~104 days. */
-function readU64(buf: Buffer, off: number): number {
+export function readU64(buf: Buffer, off: number): number {
   return buf.readUInt32LE(off) + buf.readUInt32LE(off + 4) * 0x1_0000_0000;
 }
 

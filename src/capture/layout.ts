@@ -69,6 +69,12 @@ export const KERNEL_STATS = [
   'muted_syscalls',
   'muted_bytes',
   'conn_muted',
+  // ---- TCP health ----
+  'tcp_unowned',
+  'tcp_peer_folded',
+  'tcp_peer_lost',
+  'tcp_owner_failed',
+  // ---- end TCP health ----
 ] as const;
 export type KernelStatName = (typeof KERNEL_STATS)[number];
 
@@ -137,7 +143,7 @@ export const ProcEventLayout = {
 } as const;
 
 export const AgentConfigLayout = {
-  size: 32,
+  size: 40,
   agent_tgid: 0,
   capture_bytes: 4,
   wakeup_bytes: 8,
@@ -147,7 +153,53 @@ export const AgentConfigLayout = {
   report_execs: 15,
   pidns_dev: 16,
   pidns_ino: 24,
+  initial_mode: 32,
 } as const;
+
+// ---- TCP health and flows: records of the maps user space reads ----
+
+/** struct conn_record: a conn_info key (tgid << 32 | fd) and its struct connection, flattened. */
+export const ConnRecordLayout = {
+  size: 96,
+  key: 0,
+  conn_id: 8,
+  bytes_sent: 16,
+  bytes_recv: 24,
+  sk: 32,
+  tuple: 40,
+  netns: 80,
+  mode: 84,
+  mode_seq: 88,
+  role: 92,
+} as const;
+
+/** struct tcp_peer_record: struct tcp_peer_key then struct tcp_peer_stats, flattened. */
+export const TcpPeerRecordLayout = {
+  size: 352,
+  tgid: 0,
+  role: 4,
+  flags: 5,
+  family: 6,
+  port: 8,
+  err: 12,
+  addr: 16,
+  attempts: 32,
+  established: 40,
+  failed: 48,
+  resets_sent: 56,
+  resets_recv: 64,
+  retransmits: 72,
+  closed: 80,
+  lifetime_sum_ns: 88,
+  lifetime_buckets: 96,
+} as const;
+
+export const TCP_PEER_F_OVERFLOW = 0x1;
+export const TCP_PEER_F_FAILURE = 0x2;
+export const TCP_LIFETIME_MIN_SHIFT = 14;
+export const TCP_LIFETIME_MAX_SHIFT = 44;
+export const TCP_LIFETIME_BUCKETS = TCP_LIFETIME_MAX_SHIFT - TCP_LIFETIME_MIN_SHIFT + 2;
+// ---- end TCP health and flows ----
 
 /** Framing of a native batch (native/batch_format.h): [u32 len][u32 0][record][pad to 8]. */
 export const BATCH_RECORD_HEADER = 8;

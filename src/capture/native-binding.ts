@@ -41,6 +41,8 @@ export interface AgentConfig {
    */
   pidnsDev: bigint;
   pidnsIno: bigint;
+  /** enum capture_mode of every new connection (0 full, 1 muted: byte counts only, no data events). */
+  initialMode: number;
 }
 
 /**
@@ -57,6 +59,8 @@ export interface SocketTraceSessionOptions {
   config: AgentConfig;
   /** Program groups to load (bpf/socket_trace.h); programs of the others are not loaded. */
   groups: { sockets: boolean; syscalls: boolean; tcp: boolean };
+  /** TCP health: (process, role, peer) keys `tcp_peers` holds (1..2^20); the rest fold into one key per process. */
+  tcpPeerEntries: number;
   /** Size of the `events` ring buffer: a power of two, a multiple of the page size, at most 2 GiB. */
   ringBufferBytes: number;
   /**
@@ -182,6 +186,18 @@ export interface SocketTraceSession {
    * number stored before it, which do take effect.
    */
   setConnectionModes(connIds: readonly number[], mode: number): number;
+  // ---- TCP health and flows ----
+  /**
+   * Every key of `tcp_peers` and `tcp_peer_overflow` with its cumulative
+   * counters, as `struct tcp_peer_record` one after the other
+   * (layout.tcpPeerRecordBytes each). Empty when the tcp group is not loaded.
+   */
+  readTcpPeers(): Buffer;
+  /** Every `conn_info` entry, as `struct conn_record` one after the other (layout.connRecordBytes each). */
+  readConnections(): Buffer;
+  /** Deletes the TCP health keys of these processes; returns how many keys went. */
+  deleteTcpPeers(tgids: readonly number[]): number;
+  // ---- end TCP health and flows ----
   /** Starts the poll thread. Throws ERR_SESSION_STARTED if already started. */
   start(): void;
   stats(): SessionStats;
@@ -220,6 +236,10 @@ export interface NativeLayout {
   connEventBytes: number;
   procEventBytes: number;
   agentConfigBytes: number;
+  /** sizeof(struct tcp_peer_record) */
+  tcpPeerRecordBytes: number;
+  /** sizeof(struct conn_record) */
+  connRecordBytes: number;
 }
 
 export interface NativeBinding {

@@ -43,6 +43,7 @@ export function effectiveConfig(argv: string[], env: Env, o: { logLevelFlag?: Lo
     captureHeaders: opts.captureHeaders,
     redactHeaders: opts.redactHeaders,
     requestTimeoutSeconds: opts.requestTimeoutNs / 1e9,
+    network: opts.network,
     ...(opts.health ? { healthListen: `${opts.health.host}:${opts.health.port}` } : {}),
     ...(opts.duration !== undefined ? { durationSeconds: opts.duration } : {}),
     traces: { exporter: otel.traces.exporter, otlp: redacted(otel.traces.otlp) },

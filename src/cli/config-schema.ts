@@ -211,6 +211,18 @@ export const CONFIG_SCHEMA = {
     ),
     capture_command_args: setting(bool(), '`process.command_args` on resources (argv may carry secrets)', { default: 'false' }),
   },
+  network: {
+    tcp: setting(bool(), "TCP health metrics `ebpf_otel.tcp.connection.*` (off: the kernel's TCP programs are not loaded)", { default: 'true', flags: ['--no-tcp-metrics'] }),
+    flows: setting(bool(), 'flow metrics `ebpf_otel.network.flow.*`', { default: 'true', flags: ['--no-flow-metrics'] }),
+    max_peers: setting(int(1, 1 << 20), 'peers per process with series of their own; the rest fold into `otel.metric.overflow=true`', {
+      default: '100',
+      flags: ['--network-max-peers'],
+    }),
+    tcp_table_size: setting(int(1, 1 << 20), '(process, peer) keys the kernel counts TCP health for; the rest fold per process, counted', {
+      default: '8192',
+      flags: ['--tcp-table-size'],
+    }),
+  },
   log: {
     level: setting(oneOf(LOG_LEVELS), "the agent's own log", { default: 'info', env: ['EBPF_OTEL_LOG_LEVEL'], flags: ['--log-level'] }),
   },

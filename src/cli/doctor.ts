@@ -16,6 +16,31 @@ interface Check {
   readonly required: boolean;
 }
 
+// ---- TCP health ----
+/** Socket tracepoints TCP health attaches to (the tcph_* programs). */
+export const TCP_TRACEPOINTS_USED = ['sock/inet_sock_set_state', 'tcp/tcp_retransmit_skb', 'tcp/tcp_send_reset', 'tcp/tcp_receive_reset'];
+/** Others a kernel may offer that the agent does not need (listed for the record). */
+export const TCP_TRACEPOINTS_UNUSED = [
+  'tcp/tcp_destroy_sock',
+  'tcp/tcp_retransmit_synack',
+  'tcp/tcp_probe',
+  'tcp/tcp_bad_csum',
+  'tcp/tcp_cong_state_set',
+  'sock/inet_sk_error_report',
+];
+
+/** The TCP health check: which tracepoints exist under `tracefs`, which the agent uses. */
+export function tcpTracepointCheck(exists: (p: string) => boolean, tracefs: string): { ok: boolean; detail: string } {
+  const missing = TCP_TRACEPOINTS_USED.filter((t) => !exists(`${tracefs}/events/${t}`));
+  const unused = TCP_TRACEPOINTS_UNUSED.filter((t) => exists(`${tracefs}/events/${t}`));
+  const detail =
+    (missing.length === 0
+      ? `uses ${TCP_TRACEPOINTS_USED.join(', ')}`
+      : `missing ${missing.join(', ')}: run with --no-tcp-metrics`) + (unused.length > 0 ? `; also present, unused: ${unused.join(', ')}` : '');
+  return { ok: missing.length === 0, detail };
+}
+// ---- end TCP health ----
+
 const SYSCALLS = [
   'read', 'write', 'readv', 'writev', 'recvfrom', 'sendto', 'recvmsg', 'sendmsg',
   'recvmmsg', 'sendmmsg', 'connect', 'accept', 'accept4', 'close',
@@ -91,11 +116,13 @@ export async function doctorCommand(argv: string[]): Promise<number> {
       (t) => !fs.existsSync(`${tracefs}/events/sched/${t}`),
     );
     add('sched tracepoints', sched.length === 0, sched.length === 0 ? 'exec, exit, fork' : `missing: ${sched.join(', ')}`, true);
+    const tcp = tcpTracepointCheck((p) => fs.existsSync(p), tracefs);
+    add('tcp tracepoints', tcp.ok, tcp.detail);
   }
   const ok = checks.every((c) => !c.required || c.ok === true);
   const uses =
     'socket capture from syscall tracepoints (read/write/send/recv families, connect, accept, close); ' +
-    'process lifecycle from sched tracepoints; events through one BPF ring buffer; no kprobes, no fentry';
+    'process lifecycle from sched tracepoints; TCP health from sock/tcp tracepoints; events through one BPF ring buffer; no kprobes, no fentry';
   if (values.json) {
     process.stdout.write(JSON.stringify({ ok, checks, uses }, null, 2) + '\n');
   } else {

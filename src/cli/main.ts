@@ -9,6 +9,7 @@ import { configCommand } from './config-command';
 import { demoCommand } from './demo';
 import { doctorCommand } from './doctor';
 import { runCommand } from './run-command';
+import { topCommand } from './top-command';
 
 const USAGE = `usage: ebpf-otel <command> [options]
 
@@ -16,6 +17,7 @@ commands:
   run       the agent: spans and metrics over OTLP, or on the console (see: ebpf-otel run --help)
   capture   print captured socket events (see: ebpf-otel capture --help)
   demo      run the bundled demo workload and capture it
+  top       live TCP health and flows per process and peer (see: ebpf-otel top --help)
   doctor    report what this kernel and these privileges allow
   config    config print [--config FILE] [run options]: the configuration run would use, as JSON
 
@@ -41,6 +43,8 @@ async function main(argv: string[]): Promise<number> {
       return captureCommand(rest, logger);
     case 'demo':
       return demoCommand(rest, logger);
+    case 'top':
+      return topCommand(rest, logger);
     case 'doctor':
       return doctorCommand(rest);
     case 'config':

@@ -3,7 +3,7 @@
 // the console when no endpoint is configured), and on SIGINT/SIGTERM flushes
 // everything pending before it exits 0.
 
-import { CaptureEngine } from '../capture/capture-engine';
+import { CAPTURE_DEFAULTS, CaptureEngine, type CaptureOptions } from '../capture/capture-engine';
 import { WallClock } from '../capture/clock';
 import { openKernelSession, resolveCgroupV2 } from '../capture/kernel-session';
 import { describePidNamespace, readPidNamespace } from '../capture/pid-namespace';
@@ -17,9 +17,11 @@ import { protocolsById } from '../protocols/registry';
 import { loadOtelConfig, type Env } from '../otel/config';
 import { shouldSample } from '../otel/sampler';
 import { createTelemetry } from '../otel/telemetry';
+import { NetworkCollector } from '../network/collector';
+import { NetworkMetrics } from '../otel/network-metrics';
 import { createLogger, type Logger, type LogLevel } from '../util/log';
 import { UsageError } from './args';
-import { RUN_USAGE, parseRunFlags, resolveRunConfig, type ResolveOptions, type RunOptions } from './run-config';
+import { RUN_USAGE, parseRunFlags, resolveRunConfig, type NetworkRunOptions, type ResolveOptions, type RunOptions } from './run-config';
 import { runUntilSignal } from './lifecycle';
 
 export { RUN_USAGE, type RunOptions } from './run-config';
@@ -77,15 +79,58 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
   // Connections the tracker ignores are muted in the kernel: their bytes stop
   // being copied and shipped. `engine` is bound by the time a batch is flushed.
   const pipeline = new AgentPipeline(tracker, graph, telemetry, { muteConnections: (ids) => engine.muteConnections(ids) });
+  // ---- TCP health and flows ----
+  // Read from the kernel tables every second, on exits (so a process's last
+  // counters are reported before its meters retire) and at the end.
+  // Without a metric exporter there is nowhere for them to go: nothing is read, the TCP programs stay out.
+  const net: NetworkRunOptions = telemetry.metrics.enabled ? opts.network : { ...opts.network, tcp: false, flows: false };
+  const capture: CaptureOptions = { ...opts.capture, groups: { ...(opts.capture.groups ?? CAPTURE_DEFAULTS.groups), tcp: net.tcp } };
+  const network =
+    net.tcp || net.flows
+      ? new NetworkCollector(
+          { readTcpPeers: () => engine.readTcpPeers(), readConnections: () => engine.readConnections(), deleteTcpPeers: (t) => engine.deleteTcpPeers(t) },
+          { tcp: net.tcp, flows: net.flows, maxPeersPerProcess: net.maxPeersPerProcess, protocolOf: (id) => tracker.protocolOf(id) },
+        )
+      : undefined;
+  const networkMetrics = new NetworkMetrics(telemetry.metrics, { tcp: net.tcp, flows: net.flows });
+  /** Exits waiting for the network's last read of their process. */
+  const exits = new Map<number, { comm: string }>();
+  let lastNetworkCollect = 0;
+  const collectNetwork = () => {
+    if (!network || !engine.running) return;
+    lastNetworkCollect = Date.now();
+    try {
+      const interval = network.collect();
+      networkMetrics.record(interval);
+      for (const tgid of interval.exited) {
+        telemetry.processExited(tgid, exits.get(tgid));
+        exits.delete(tgid);
+      }
+    } catch (err) {
+      logger.warnOnce('network-collect', `cannot read the kernel's TCP and connection tables: ${(err as Error).message}`);
+      // Their last counters are lost; their telemetry must not wait for them.
+      for (const [tgid, info] of exits) telemetry.processExited(tgid, info);
+      exits.clear();
+    }
+  };
+  // ---- end TCP health and flows ----
   const engine = new CaptureEngine(
-    opts.capture,
+    capture,
     { openSession: openKernelSession, procfs, logger, resolveCgroup: resolveCgroupV2, pidNamespace },
     (e) => {
+      network?.onEvent(e); // first: a closing connection's protocol is still known to the tracker
       pipeline.onEvent(e);
       if (e.type === 'exec') telemetry.processExec(e.tgid);
-      else if (e.type === 'exit') telemetry.processExited(e.tgid, { comm: e.comm });
+      else if (e.type === 'exit') {
+        if (network) exits.set(e.tgid, { comm: e.comm });
+        else telemetry.processExited(e.tgid, { comm: e.comm });
+      }
     },
-    () => pipeline.flush(),
+    () => {
+      pipeline.flush();
+      // Exits settle at most every 100 ms: each settling reads the whole tables.
+      if (network && network.exitsPending > 0 && Date.now() - lastNetworkCollect >= 100) collectNetwork();
+    },
   );
   telemetry.registerAgentHealth(() => {
     const c = engine.stats();
@@ -108,6 +153,12 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
       mutedBytes: c.kernel.muted_bytes,
       mutedSyscalls: c.kernel.muted_syscalls,
       muteFailures: c.muteRequestsFailed,
+      // ---- TCP health and flows ----
+      tcpEventsUnowned: c.kernel.tcp_unowned,
+      tcpEventsFolded: c.kernel.tcp_peer_folded,
+      tcpEventsLost: c.kernel.tcp_peer_lost + c.kernel.tcp_owner_failed,
+      ...(network ? { networkPeersFolded: network.stats().peersFolded, connectionsVanished: network.stats().flows.vanished } : {}),
+      // ---- end TCP health and flows ----
     };
   });
   let health: HealthServer | undefined;
@@ -124,7 +175,10 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
   let tick: NodeJS.Timeout | undefined;
   try {
     engine.start();
-    tick = setInterval(() => pipeline.tick(Number(process.hrtime.bigint())), 1000);
+    tick = setInterval(() => {
+      pipeline.tick(Number(process.hrtime.bigint()));
+      collectNetwork();
+    }, 1000);
     if (health) health.state = 'ready';
     process.stderr.write('ebpf-otel: ready\n');
     await onReady?.();
@@ -138,7 +192,9 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
     // bounds itself.
     const keepAlive = setInterval(() => {}, 1000);
     try {
-      await engine.drainAndStop();
+      // The network's last read comes after what the kernel wrote reached us, before the tables go.
+      await engine.drainAndStop(collectNetwork);
+      for (const [tgid, info] of exits) telemetry.processExited(tgid, info);
       await pipeline.shutdown(Number(process.hrtime.bigint()));
     } finally {
       clearInterval(keepAlive);

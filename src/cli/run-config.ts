@@ -13,15 +13,25 @@
 // given here.
 
 import { MAX_PAYLOAD } from '../capture/layout';
-import type { CaptureOptions } from '../capture/capture-engine';
+import { CAPTURE_DEFAULTS, type CaptureOptions } from '../capture/capture-engine';
 import type { Selector } from '../capture/process-selection';
 import { parseHeaders, type Env, type OtelFileOptions, type OtelOptions, type OtlpProtocol } from '../otel/config';
 import { PROTOCOLS } from '../protocols/registry';
 import { DEFAULT_REDACTED_HEADERS } from '../protocols/types';
 import { isLogLevel, type LogLevel } from '../util/log';
-import { SELECTOR_OPTIONS, UsageError, durationSeconds, hostPort, nonNegativeInt, parse, selectorsFrom } from './args';
+import { SELECTOR_OPTIONS, UsageError, durationSeconds, hostPort, nonNegativeInt, parse, positiveInt, selectorsFrom } from './args';
 import { loadConfigFile, type ConfigFile } from './config-file';
 import { settings, type FileConfig } from './config-schema';
+
+// TCP health and flow defaults (before RUN_USAGE, which shows them).
+export const NETWORK_DEFAULTS = { maxPeersPerProcess: 100, tcpTableSize: CAPTURE_DEFAULTS.tcpPeerEntries } as const;
+
+/** TCP health and flow metrics: which, and their bounds. */
+export interface NetworkRunOptions {
+  readonly tcp: boolean;
+  readonly flows: boolean;
+  readonly maxPeersPerProcess: number;
+}
 
 export const RUN_USAGE = `usage: ebpf-otel run [--config FILE] [selectors] [options]
 configuration: built-in defaults < the file < environment variables (OTEL_*, EBPF_OTEL_*) < flags.
@@ -47,6 +57,11 @@ protocols:
   --route PATTERN          an HTTP route such as /users/:id (repeatable); others are inferred
   --capture-query          record url.query (off: query strings often carry secrets)
   --request-timeout 30s    a request without a response for this long is an error span
+TCP health and flows (ebpf_otel.tcp.connection.*, ebpf_otel.network.flow.*; on by default):
+  --no-tcp-metrics         no TCP health metrics (the kernel's TCP programs are not loaded)
+  --no-flow-metrics        no flow metrics
+  --network-max-peers N    peers per process with series of their own (default ${NETWORK_DEFAULTS.maxPeersPerProcess}); the rest: otel.metric.overflow=true
+  --tcp-table-size N       (process, peer) keys the kernel counts TCP health for (default ${NETWORK_DEFAULTS.tcpTableSize}); the rest fold per process
 capture:
   --capture-bytes N        payload bytes kept per syscall (0..${MAX_PAYLOAD})
   --duration 60s           stop after this long (default: until SIGINT/SIGTERM)
@@ -79,6 +94,10 @@ export const RUN_FLAGS = {
   'capture-bytes': { type: 'string' },
   duration: { type: 'string' },
   'health-listen': { type: 'string' },
+  'no-tcp-metrics': { type: 'boolean' },
+  'no-flow-metrics': { type: 'boolean' },
+  'network-max-peers': { type: 'string' },
+  'tcp-table-size': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -101,6 +120,7 @@ export interface RunOptions {
   readonly duration: number | undefined;
   /** Where /healthz and /metrics are served; none when undefined. */
   readonly health?: { readonly host: string; readonly port: number };
+  readonly network: NetworkRunOptions;
 }
 
 export type Layer = 'default' | 'file' | 'env' | 'flag';
@@ -210,8 +230,24 @@ export function resolveRunConfig(values: RunFlagValues, env: Env, o: ResolveOpti
   const requestTimeoutSeconds =
     values['request-timeout'] !== undefined ? durationSeconds('--request-timeout', values['request-timeout']) : (f.capture?.request_timeout ?? 30);
   const health = values['health-listen'] !== undefined ? hostPort('--health-listen', values['health-listen']) : f.health?.listen;
+  const network: NetworkRunOptions = {
+    tcp: values['no-tcp-metrics'] ? false : (f.network?.tcp ?? true),
+    flows: values['no-flow-metrics'] ? false : (f.network?.flows ?? true),
+    maxPeersPerProcess:
+      values['network-max-peers'] !== undefined
+        ? positiveInt('--network-max-peers', values['network-max-peers'], 1 << 20)
+        : (f.network?.max_peers ?? NETWORK_DEFAULTS.maxPeersPerProcess),
+  };
+  const tcpPeerEntries =
+    values['tcp-table-size'] !== undefined ? positiveInt('--tcp-table-size', values['tcp-table-size'], 1 << 20) : f.network?.tcp_table_size;
   const options: RunOptions = {
-    capture: { selectors, ...(captureBytes !== undefined ? { captureBytes } : {}) },
+    capture: {
+      selectors,
+      ...(captureBytes !== undefined ? { captureBytes } : {}),
+      groups: { ...CAPTURE_DEFAULTS.groups, tcp: network.tcp },
+      ...(tcpPeerEntries !== undefined ? { tcpPeerEntries } : {}),
+    },
+    network,
     otel,
     otelFile,
     protocols: flagProtocols ?? f.protocols?.enabled,

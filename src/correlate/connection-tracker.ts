@@ -173,6 +173,9 @@ class TrackedConnection implements StreamSink, SessionObserver {
   }
 }
 
+const UNDECIDED = { decided: false } as const;
+const IGNORED = { decided: true } as const;
+
 const DEFAULTS = {
   requestTimeoutNs: 30_000_000_000,
   maxConnections: 65536,
@@ -284,6 +287,22 @@ export class ConnectionTracker {
       sawStart: t.info.sawStart,
     };
   }
+
+  // ---- flows: a read-only view of a connection's protocol ----
+
+  /**
+   * What the tracker settled on for a connection: decided with a protocol
+   * (its network.protocol.name) once tracking, decided without one once
+   * ignored; undecided while detecting or before its first event arrived.
+   */
+  protocolOf(connId: number): { readonly decided: boolean; readonly protocol?: string } {
+    const t = this.tracked.get(connId);
+    if (t === undefined || t.state === 'detecting') return UNDECIDED;
+    if (t.state === 'ignored') return IGNORED;
+    return { decided: true, protocol: t.protocol!.networkProtocolName };
+  }
+
+  // ---- end flows ----
 
   stats(): TrackerStats {
     const protocol: Record<string, ProtocolStats> = {};

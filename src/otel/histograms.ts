@@ -60,7 +60,8 @@ export interface ProcessHistogramsOptions {
 export class ProcessHistograms {
   private readonly instruments = new Map<string, InstrumentHistograms>();
   private readonly sets = new AttributeSets();
-  private readonly scope: InstrumentationScope;
+  /** The scope its points are collected under (as the SDK's meter would name it). */
+  readonly scope: InstrumentationScope;
   /** Delta: when the previous collection ran (the start time of series it exported). */
   private lastCollection: HrTime | undefined;
 

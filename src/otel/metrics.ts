@@ -32,6 +32,7 @@ import type { RecordMeasurement } from '../protocols/types';
 import type { Logger } from '../util/log';
 import { errorMessage, errorName, raceTimeout, realTimers, type MetricExporter, type Timers } from './export';
 import { ProcessHistograms } from './histograms';
+import { ProcessAggregates } from './aggregates';
 import type { ProcessIdentity } from '../correlate/trace-record';
 
 export { OVERFLOW_ATTRIBUTE } from './histograms';
@@ -87,6 +88,8 @@ interface ProcessMeter {
   readonly tgid: number;
   readonly startTimeTicks: number | undefined;
   readonly histograms: ProcessHistograms;
+  /** Kernel-aggregated instruments (TCP health, flows), made on first use. */
+  aggregates: ProcessAggregates | undefined;
   lastRecordMs: number;
   /** Still in the process table (not retired). */
   live: boolean;
@@ -113,6 +116,7 @@ export class MetricsPipeline {
   /** Final collections of retired process meters, exported with the next cycle. */
   private retired: ResourceMetrics[] = [];
   private readonly temporality: AggregationTemporality;
+  private readonly counterTemporality: AggregationTemporality;
   private readonly timers: Timers;
   private readonly maxProcesses: number;
   private readonly idleMillis: number;
@@ -127,6 +131,7 @@ export class MetricsPipeline {
     this.idleMillis = opts.idleMillis ?? Math.max(5 * opts.exportIntervalMillis, 300_000);
     // The exporter's answer for histograms is fixed (it comes from its configuration).
     this.temporality = opts.exporter?.selectAggregationTemporality(InstrumentType.HISTOGRAM) ?? AggregationTemporality.CUMULATIVE;
+    this.counterTemporality = opts.exporter?.selectAggregationTemporality(InstrumentType.COUNTER) ?? AggregationTemporality.CUMULATIVE;
     this.agentReader = this.newReader();
     this.agentMeterProvider = new MeterProvider({ resource: opts.resources.agentResource(), readers: [this.agentReader] });
   }
@@ -155,6 +160,24 @@ export class MetricsPipeline {
     const pm = this.meterFor(process, now);
     pm.lastRecordMs = now;
     this.stats.recorded += pm.histograms.record(measurements, now);
+  }
+
+  /**
+   * Where kernel-aggregated measurements of a process go (TCP health, flows),
+   * under its resource; undefined when metrics are not exported.
+   */
+  aggregatesFor(process: ProcessIdentity): ProcessAggregates | undefined {
+    if (!this.enabled || this.stopped) return undefined;
+    const now = this.timers.now();
+    const pm = this.meterFor(process, now);
+    pm.lastRecordMs = now;
+    pm.aggregates ??= new ProcessAggregates({
+      counterTemporality: this.counterTemporality,
+      histogramTemporality: this.temporality,
+      maxSeriesPerInstrument: this.opts.maxSeriesPerInstrument,
+      onOverflow: this.onOverflow,
+    });
+    return pm.aggregates;
   }
 
   /** The process exec'd or exited: export what it has and start afresh next time. */
@@ -231,6 +254,7 @@ export class MetricsPipeline {
           maxSeriesPerInstrument: this.opts.maxSeriesPerInstrument,
           onOverflow: this.onOverflow,
         }),
+        aggregates: undefined,
         lastRecordMs: now,
         live: true,
       };
@@ -250,7 +274,7 @@ export class MetricsPipeline {
     this.meters.delete(pm.key);
     pm.live = false;
     if (this.lastMeter === pm) this.lastMeter = undefined;
-    this.retired.push(pm.histograms.collect(this.timers.now()));
+    this.retired.push(collectMeter(pm, this.timers.now()));
   }
 
   /** A measurement was folded into otel.metric.overflow=true by an instrument's cardinality guard. */
@@ -274,7 +298,7 @@ export class MetricsPipeline {
     }
     const batches = this.retired;
     this.retired = [];
-    for (const pm of this.meters.values()) batches.push(pm.histograms.collect(now));
+    for (const pm of this.meters.values()) batches.push(collectMeter(pm, now));
     try {
       batches.push((await this.agentReader.collect()).resourceMetrics);
     } catch {
@@ -321,6 +345,16 @@ export class MetricsPipeline {
       }
     });
   }
+}
+
+/** A process's record histograms and kernel aggregates, under its one resource and scope. */
+function collectMeter(pm: ProcessMeter, nowMs: number): ResourceMetrics {
+  const rm = pm.histograms.collect(nowMs);
+  const extra = pm.aggregates?.collect(nowMs) ?? [];
+  if (extra.length === 0) return rm;
+  const scope = rm.scopeMetrics[0];
+  if (scope) return { resource: rm.resource, scopeMetrics: [{ scope: scope.scope, metrics: [...scope.metrics, ...extra] }] };
+  return { resource: rm.resource, scopeMetrics: [{ scope: pm.histograms.scope, metrics: extra }] };
 }
 
 function countDataPoints(rm: ResourceMetrics): number {
@@ -390,6 +424,18 @@ export interface AgentHealth {
   readonly mutedSyscalls?: number;
   /** Mute requests the kernel map did not take (those connections keep shipping). */
   readonly muteFailures?: number;
+  // ---- TCP health and flows ----
+  /** TCP events on sockets with no known owner (not selected, opened before the agent, or not yet accepted): ignored. */
+  readonly tcpEventsUnowned?: number;
+  /** TCP events the kernel counted under a process's overflow key (its TCP table was full). */
+  readonly tcpEventsFolded?: number;
+  /** TCP events lost: the overflow table was full too, or a socket's owner could not be stored. */
+  readonly tcpEventsLost?: number;
+  /** TCP health and flow increments folded into a process's overflow peer (--network-max-peers). */
+  readonly networkPeersFolded?: number;
+  /** Connections gone from the kernel table without a close event: their last bytes are not in the flow metrics. */
+  readonly connectionsVanished?: number;
+  // ---- end TCP health and flows ----
 }
 
 interface HealthMetric {
@@ -430,6 +476,13 @@ export const AGENT_METRICS: readonly HealthMetric[] = [
   { field: 'mutedBytes', name: 'ebpf_otel.capture.muted_bytes', kind: 'counter', unit: 'By', description: 'Bytes moved on muted connections: counted in the kernel, not shipped.' },
   { field: 'mutedSyscalls', name: 'ebpf_otel.capture.muted_syscalls', kind: 'counter', unit: '{syscall}', description: 'Data syscalls on muted connections.' },
   { field: 'muteFailures', name: 'ebpf_otel.connection.mute_failures', kind: 'counter', unit: '{connection}', description: 'Mute requests the kernel did not take; those connections keep shipping payload.' },
+  // ---- TCP health and flows ----
+  { field: 'tcpEventsUnowned', name: 'ebpf_otel.tcp.unowned_events', kind: 'counter', unit: '{event}', description: 'TCP events on sockets with no known owner (not selected, opened before the agent, or not yet accepted): ignored.' },
+  { field: 'tcpEventsFolded', name: 'ebpf_otel.tcp.folded_events', kind: 'counter', unit: '{event}', description: "TCP events counted under a process's overflow key: the kernel's TCP table was full." },
+  { field: 'tcpEventsLost', name: 'ebpf_otel.tcp.lost_events', kind: 'counter', unit: '{event}', description: "TCP events not counted: the kernel's overflow table was full, or a socket's owner could not be stored." },
+  { field: 'networkPeersFolded', name: 'ebpf_otel.network.peer_overflows', kind: 'counter', unit: '{measurement}', description: 'TCP health and flow increments folded into a process overflow peer (otel.metric.overflow=true).' },
+  { field: 'connectionsVanished', name: 'ebpf_otel.network.vanished_connections', kind: 'counter', unit: '{connection}', description: 'Connections gone from the kernel table without a close event: their last bytes are missing from the flow metrics.' },
+  // ---- end TCP health and flows ----
   { field: 'spanLinksAmbiguous', name: 'ebpf_otel.trace.ambiguous_links', kind: 'counter', unit: '{span}', description: 'CLIENT spans left without a parent because several SERVER requests were in flight on an event loop.' },
 ];
 

@@ -201,6 +201,8 @@ export interface ProtocolOptions {
 export interface ProtocolDefinition {
   /** Folder name under src/protocols/ and the value of a record's `protocol`. */
   readonly id: string;
+  /** The `network.protocol.name` of its connections (flow metrics), e.g. 'http'. */
+  readonly networkProtocolName: string;
   /**
    * Looks at the first bytes of one side (`data` starts a syscall). `more`
    * only when a few more bytes could decide; after `maxDetectBytes` the

@@ -16,6 +16,26 @@ const STRUCTS: Record<string, { c: string; layout: Record<string, number>; renam
   conn_event: { c: 'struct conn_event', layout: L.ConnEventLayout },
   proc_event: { c: 'struct proc_event', layout: L.ProcEventLayout },
   agent_config: { c: 'struct agent_config', layout: L.AgentConfigLayout },
+  // ---- TCP health and flows ----
+  conn_record: {
+    c: 'struct conn_record',
+    layout: L.ConnRecordLayout,
+    rename: Object.fromEntries(
+      ['conn_id', 'bytes_sent', 'bytes_recv', 'sk', 'tuple', 'netns', 'mode', 'mode_seq', 'role'].map((f) => [f, `conn.${f}`]),
+    ),
+  },
+  tcp_peer_record: {
+    c: 'struct tcp_peer_record',
+    layout: L.TcpPeerRecordLayout,
+    rename: Object.fromEntries([
+      ...['tgid', 'role', 'flags', 'family', 'port', 'err', 'addr'].map((f) => [f, `key.${f}`]),
+      ...['attempts', 'established', 'failed', 'resets_sent', 'resets_recv', 'retransmits', 'closed', 'lifetime_sum_ns', 'lifetime_buckets'].map((f) => [
+        f,
+        `stats.${f}`,
+      ]),
+    ]),
+  },
+  // ---- end TCP health and flows ----
 };
 
 const CONSTANTS: Record<string, number> = {
@@ -56,6 +76,13 @@ const CONSTANTS: Record<string, number> = {
   DATA_F_TRUNCATED: L.DATA_F_TRUNCATED,
   PROC_F_SELECTED: L.PROC_F_SELECTED,
   STAT__COUNT: L.KERNEL_STATS.length,
+  // ---- TCP health ----
+  TCP_PEER_F_OVERFLOW: L.TCP_PEER_F_OVERFLOW,
+  TCP_PEER_F_FAILURE: L.TCP_PEER_F_FAILURE,
+  TCP_LIFETIME_MIN_SHIFT: L.TCP_LIFETIME_MIN_SHIFT,
+  TCP_LIFETIME_MAX_SHIFT: L.TCP_LIFETIME_MAX_SHIFT,
+  TCP_LIFETIME_BUCKETS: L.TCP_LIFETIME_BUCKETS,
+  // ---- end TCP health ----
 };
 
 function cProgram(): string {

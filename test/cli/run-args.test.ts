@@ -13,7 +13,12 @@ test('run flags map onto selectors, OTLP options and protocol options', (t) => {
     '--protocols', 'http1', '--duration', '30s',
   ]);
   if (o === 'help') return t.fail();
-  t.deepEqual(o.capture, { selectors: [{ kind: 'exe', pattern: 'python3' }, { kind: 'port', port: 8080 }], captureBytes: 4096 });
+  t.deepEqual(o.capture, {
+    selectors: [{ kind: 'exe', pattern: 'python3' }, { kind: 'port', port: 8080 }],
+    captureBytes: 4096,
+    groups: { sockets: true, syscalls: false, tcp: true },
+  });
+  t.deepEqual(o.network, { tcp: true, flows: true, maxPeersPerProcess: 100 });
   t.deepEqual(o.otel, {
     endpoint: 'http://c:4317',
     tracesEndpoint: 'http://t:4318/v1/traces',
@@ -41,4 +46,18 @@ test('run flags are validated with one clear sentence', (t) => {
   t.throws(() => parseRunArgs(['--all', '--route', 'users/:id']), { message: /starting with \// });
   t.throws(() => parseRunArgs(['--all', '--otlp-headers', '=oops']), { message: /entry without key=value/ });
   t.throws(() => parseRunArgs(['--all', '--bogus']), { instanceOf: UsageError });
+});
+
+test('TCP health and flow flags: each family can be turned off, bounds are validated', (t) => {
+  const o = parseRunArgs(['--all', '--no-tcp-metrics', '--network-max-peers', '5', '--tcp-table-size', '512']);
+  if (o === 'help') return t.fail();
+  t.deepEqual(o.network, { tcp: false, flows: true, maxPeersPerProcess: 5 });
+  // No TCP metrics: the kernel's TCP programs are not loaded either.
+  t.deepEqual(o.capture.groups, { sockets: true, syscalls: false, tcp: false });
+  t.is(o.capture.tcpPeerEntries, 512);
+  const f = parseRunArgs(['--all', '--no-flow-metrics']);
+  if (f === 'help') return t.fail();
+  t.deepEqual(f.network, { tcp: true, flows: false, maxPeersPerProcess: 100 });
+  t.throws(() => parseRunArgs(['--all', '--network-max-peers', 'many']), { instanceOf: UsageError, message: /--network-max-peers/ });
+  t.throws(() => parseRunArgs(['--all', '--tcp-table-size', '0']), { instanceOf: UsageError, message: /--tcp-table-size/ });
 });

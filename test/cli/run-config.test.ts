@@ -136,6 +136,7 @@ http:
   capture_query: true
   capture_headers: {request: [X-Request-Id], response: [content-type]}
 redaction: {headers: [authorization, proxy-authorization, cookie, set-cookie, x-api-key]}
+network: {tcp: false, flows: true, max_peers: 7, tcp_table_size: 64}
 export:
   protocol: grpc
   endpoint: collector:4317
@@ -155,7 +156,13 @@ duration: 1m
   );
   const { run, otel } = resolve(['--config', file]);
   const o = run.options;
-  t.deepEqual(o.capture, { selectors: [{ kind: 'pid', pid: 7 }], captureBytes: 512 });
+  t.deepEqual(o.capture, {
+    selectors: [{ kind: 'pid', pid: 7 }],
+    captureBytes: 512,
+    groups: { sockets: true, syscalls: false, tcp: false },
+    tcpPeerEntries: 64,
+  });
+  t.deepEqual(o.network, { tcp: false, flows: true, maxPeersPerProcess: 7 });
   t.deepEqual(o.protocols, ['http1']);
   t.deepEqual(o.routes, ['/users/:id']);
   t.true(o.captureQuery);

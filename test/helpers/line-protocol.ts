@@ -16,6 +16,7 @@ const other = (s: Side): Side => (s === 'egress' ? 'ingress' : 'egress');
 
 export const lineProtocol: ProtocolDefinition = {
   id: 'line',
+  networkProtocolName: 'line',
   maxDetectBytes: 4,
   detect(side, data) {
     const head = data.subarray(0, 4).toString('latin1');

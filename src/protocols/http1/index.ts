@@ -11,6 +11,7 @@ const other = (s: Side): Side => (s === 'egress' ? 'ingress' : 'egress');
 
 export const http1Protocol: ProtocolDefinition = {
   id: 'http1',
+  networkProtocolName: 'http',
   maxDetectBytes: HTTP1_MAX_DETECT_BYTES,
   detect(side: Side, data: Buffer): Detection {
     const head = data.subarray(0, HTTP1_MAX_DETECT_BYTES);
