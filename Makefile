@@ -15,6 +15,8 @@ NODE_GYP := node ../node_modules/node-gyp/bin/node-gyp.js
 TS_SRCS := $(shell find src test bench -name '*.ts' 2>/dev/null) tsconfig.json
 
 .PHONY: all build bpf native ts test test-unit clean
+# A recipe that fails leaves no half-written target for the next make to trust.
+.DELETE_ON_ERROR:
 all: build
 build: bpf native ts
 
