@@ -76,6 +76,12 @@ export function buildRecord(ctx: Http1RecordContext, o: Http1Outcome): L7Record 
   }
 
   const a: SpanAttributes = { 'http.request.method': method };
+  // Captured headers early: V8 keeps an object's fast properties when keys
+  // computed at run time are added while it has few properties, not after
+  // (then every consumer walks a dictionary). Order does not matter for the
+  // span attribute limit: at most 2 x maxCapturedLines of them.
+  if (ctx.requestHeaders.length > 0) addHeaders(a, ctx.requestHeaders, req);
+  if (res !== undefined && ctx.responseHeaders.length > 0) addHeaders(a, ctx.responseHeaders, res);
   if (!known) a['http.request.method_original'] = req.method;
   if (server && target.path !== undefined) a['url.path'] = target.path;
   a['url.scheme'] = 'http';
@@ -103,9 +109,6 @@ export function buildRecord(ctx: Http1RecordContext, o: Http1Outcome): L7Record 
   if (requestBody !== undefined) a['http.request.body.size'] = requestBody;
   if (responseBody !== undefined) a['http.response.body.size'] = responseBody;
   if (errorType !== undefined) a['error.type'] = errorType;
-  // Captured headers last: past the span attribute limit they are the ones dropped.
-  if (ctx.requestHeaders.length > 0) addHeaders(a, ctx.requestHeaders, req);
-  if (res !== undefined && ctx.responseHeaders.length > 0) addHeaders(a, ctx.responseHeaders, res);
 
   // Metric attributes: bounded cardinality only (no path, no peer; the Host header is
   // client-controlled, so server.* is kept for client metrics only, where it is required).
