@@ -383,6 +383,7 @@ function addStats(acc: ProtocolStats, s: ProtocolStats): void {
   acc.unpairedResponses += s.unpairedResponses;
   acc.requestsWithoutResponse += s.requestsWithoutResponse;
   acc.bytesSkipped += s.bytesSkipped;
+  acc.headerValuesDropped += s.headerValuesDropped;
 }
 
 function infoOf(c: Connection, sawStart: boolean): ConnectionInfo {

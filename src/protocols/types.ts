@@ -19,6 +19,8 @@ export type CallKind = 'server' | 'client';
 
 export type AttributeValue = string | number | boolean;
 export type Attributes = Record<string, AttributeValue>;
+/** Span attributes may also hold string arrays (header values); metric attributes never do. */
+export type SpanAttributes = Record<string, AttributeValue | string[]>;
 
 /** What the correlate layer knows of a connection; protocols use it for attributes. */
 export interface ConnectionInfo {
@@ -100,7 +102,7 @@ export interface L7Record {
   /** Span name per the protocol's semantic conventions. */
   readonly name: string;
   /** Span attributes per the protocol's semantic conventions. */
-  readonly attributes: Attributes;
+  readonly attributes: SpanAttributes;
   /** 'error' per the conventions (for HTTP: 5xx on servers, 4xx/5xx on clients, no response). */
   readonly status: 'unset' | 'error';
   readonly statusMessage?: string;
@@ -125,10 +127,12 @@ export interface ProtocolStats {
   requestsWithoutResponse: number;
   /** Bytes skipped while looking for a message boundary (mid-stream, after an error or gap). */
   bytesSkipped: number;
+  /** Values of captured headers not recorded (too long, past the per-message count, not text). */
+  headerValuesDropped: number;
 }
 
 export function newProtocolStats(): ProtocolStats {
-  return { records: 0, parseErrors: 0, unpairedResponses: 0, requestsWithoutResponse: 0, bytesSkipped: 0 };
+  return { records: 0, parseErrors: 0, unpairedResponses: 0, requestsWithoutResponse: 0, bytesSkipped: 0, headerValuesDropped: 0 };
 }
 
 /** Per-connection protocol state. Pure: no clock (times come in), no I/O. */

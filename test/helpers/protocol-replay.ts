@@ -230,7 +230,7 @@ export function observerViolations(starts: readonly RequestStarted[], records: r
 }
 
 function emptyStats(): ProtocolStats {
-  return { records: 0, parseErrors: 0, unpairedResponses: 0, requestsWithoutResponse: 0, bytesSkipped: 0 };
+  return { records: 0, parseErrors: 0, unpairedResponses: 0, requestsWithoutResponse: 0, bytesSkipped: 0, headerValuesDropped: 0 };
 }
 
 // --- variants ---------------------------------------------------------------

@@ -12,8 +12,10 @@
 // A direction starts parsing at position 0 of a connection seen from its
 // start; anywhere else it starts hunting.
 
+import { isUtf8 } from 'node:buffer';
 import type { Chunk, ProtocolStats } from '../types';
 import { classifyRequestLine, classifyStatusLine } from './detect';
+import type { Http1HeaderName, Http1HeaderTable, Http1KeptHeader } from './header-names';
 import { LLHTTP_ERROR, LlhttpParser, type LlhttpHandler } from './llhttp';
 import { Http1Message, NO_ACTIVITY, type Http1Activity } from './message';
 
@@ -30,6 +32,10 @@ export interface Http1Limits {
   /** Longest header value kept, and lines kept per header name (beyond: the header is not used). */
   readonly maxKeptValue: number;
   readonly maxKeptLines: number;
+  /** Longest captured header value recorded (longer: dropped, counted, and that header not recorded). */
+  readonly maxCapturedValue: number;
+  /** Lines of captured headers per message (past it: dropped and counted the same way). */
+  readonly maxCapturedLines: number;
 }
 
 export interface Http1DirectionListener {
@@ -48,14 +54,6 @@ export interface Http1DirectionListener {
 }
 
 type State = 'hunting' | 'parsing' | 'held' | 'stopped';
-
-/** Header names whose values records use. */
-type Kept = 'host' | 'user-agent' | 'traceparent' | 'tracestate' | 'content-length' | 'transfer-encoding';
-const KEPT = new Set<string>(['host', 'user-agent', 'traceparent', 'tracestate', 'content-length', 'transfer-encoding']);
-const LONGEST_KEPT = 17;
-/** Kept names as bytes, by length: most header names are told apart without making a string. */
-const KEPT_BY_LENGTH: { readonly name: Kept; readonly bytes: Uint8Array }[][] = [];
-for (const name of KEPT as Set<Kept>) (KEPT_BY_LENGTH[name.length] ??= []).push({ name, bytes: Buffer.from(name, 'latin1') });
 
 interface HeldChunk {
   readonly data: Buffer;
@@ -94,7 +92,11 @@ export class Http1Direction implements LlhttpHandler {
   /** The current header name while it is one span in the piece being parsed (address, length); -1 once copied into `field`. */
   private fieldAt = -1;
   private fieldLen = 0;
-  private sink: Kept | undefined;
+  /** The current line's value is kept for records as this header. */
+  private keepLine: Http1KeptHeader | undefined;
+  /** The current line's value is captured (index in `names.attributes`); -1: not. */
+  private captureLine = -1;
+  /** The current line's value so far (latin1), while it is kept or captured. */
   private value = '';
 
   // Upgrade: bytes after the request, until its answer.
@@ -110,6 +112,8 @@ export class Http1Direction implements LlhttpHandler {
     private readonly limits: Http1Limits,
     /** The connection was seen from its start: position 0 is a message boundary. */
     private readonly fromStart: boolean,
+    /** Header names matched (kept for records, captured for attributes), by length. */
+    private readonly names: Http1HeaderTable,
   ) {
     this.parser = new LlhttpParser(kind, this);
   }
@@ -316,7 +320,8 @@ export class Http1Direction implements LlhttpHandler {
     this.inField = false;
     this.field = '';
     this.fieldAt = -1;
-    this.sink = undefined;
+    this.keepLine = undefined;
+    this.captureLine = -1;
     this.value = '';
   }
 
@@ -366,7 +371,7 @@ export class Http1Direction implements LlhttpHandler {
   onHeaderField(at: number, len: number): number {
     if (!this.headBytes(at, len)) return -1;
     if (!this.inField) {
-      this.keepValue();
+      this.endLine();
       this.inField = true;
       this.field = '';
       if (++this.headerCount > this.limits.maxHeaderCount) {
@@ -380,7 +385,8 @@ export class Http1Direction implements LlhttpHandler {
     }
     // The name goes on in a later piece (its start was copied out at the piece's end).
     this.copyField();
-    if (this.field.length <= LONGEST_KEPT) this.field += this.parser.text(at, Math.min(len, LONGEST_KEPT + 1));
+    const longest = this.names.longest;
+    if (this.field.length <= longest) this.field += this.parser.text(at, Math.min(len, longest + 1));
     return 0;
   }
 
@@ -390,65 +396,118 @@ export class Http1Direction implements LlhttpHandler {
 
   private copyField(): void {
     if (this.fieldAt < 0) return;
-    this.field = this.parser.text(this.fieldAt, Math.min(this.fieldLen, LONGEST_KEPT + 1));
+    this.field = this.parser.text(this.fieldAt, Math.min(this.fieldLen, this.names.longest + 1));
     this.fieldAt = -1;
   }
 
-  /** The kept header the current name is, if any. */
-  private keptName(): Kept | undefined {
+  /** The matched header the current name is, if any (decided once per header line, never per byte). */
+  private headerName(): Http1HeaderName | undefined {
+    const byLength = this.names.byLength;
     if (this.fieldAt >= 0) {
       const at = this.fieldAt;
       const len = this.fieldLen;
       this.fieldAt = -1;
-      const candidates = KEPT_BY_LENGTH[len];
+      const candidates = byLength[len];
       if (candidates === undefined) return undefined;
-      for (const c of candidates) if (this.parser.spanIsToken(at, len, c.bytes)) return c.name;
+      for (const c of candidates) if (this.parser.spanIsToken(at, len, c.bytes)) return c;
       return undefined;
     }
+    const candidates = byLength[this.field.length];
+    if (candidates === undefined) return undefined;
     const name = this.field.toLowerCase();
-    return KEPT.has(name) ? (name as Kept) : undefined;
+    for (const c of candidates) if (c.name === name) return c;
+    return undefined;
   }
 
   onHeaderValue(at: number, len: number): number {
     if (!this.headBytes(at, len)) return -1;
     if (this.inField) {
       this.inField = false;
-      this.sink = this.keptName();
-      this.field = '';
-      this.value = '';
-      if (this.sink === 'transfer-encoding') {
-        // Only its presence matters (llhttp validates the codings).
-        if (this.message !== undefined) this.message.transferEncoding = true;
-        this.sink = undefined;
-      }
+      this.beginLine();
     }
-    if (this.sink !== undefined && len > 0) {
-      if (this.value.length + len > this.limits.maxKeptValue) this.overlong(this.sink);
-      else this.value += this.parser.text(at, len);
-    }
+    if (len > 0 && (this.keepLine !== undefined || this.captureLine >= 0)) this.valuePiece(at, len);
     return 0;
   }
 
-  /** A kept header's value is too long to keep whole: the header is not used (never a cut value). */
-  private overlong(sink: Kept): void {
+  /** A header line's value begins: decides whether it is kept, captured, or ignored. */
+  private beginLine(): void {
     const m = this.message;
-    if (m !== undefined) (m.overlong ??= []).includes(sink) || m.overlong.push(sink);
-    this.sink = undefined;
+    // Trailer fields (after the head) are not headers: ignored.
+    const h = m === undefined || m.headersDone ? undefined : this.headerName();
+    this.fieldAt = -1;
+    this.field = '';
     this.value = '';
+    this.keepLine = undefined;
+    this.captureLine = -1;
+    if (h === undefined) return;
+    // Only the presence of Transfer-Encoding matters (llhttp validates the codings).
+    if (h.kept === 'transfer-encoding') m!.transferEncoding = true;
+    else this.keepLine = h.kept;
+    const i = h.capture;
+    if (i < 0) return;
+    if (++m!.capturedLines > this.limits.maxCapturedLines) this.dropCaptured(m!, i);
+    else if (m!.captured?.[i] === null) this.stats.headerValuesDropped++;
+    else this.captureLine = i;
   }
 
-  private keepValue(): void {
+  /** A piece of a kept or captured value; a value past its bound is never cut, it is dropped. */
+  private valuePiece(at: number, len: number): void {
+    const n = this.value.length + len;
+    if (this.captureLine >= 0 && n > this.limits.maxCapturedValue) {
+      this.dropCaptured(this.message!, this.captureLine);
+      this.captureLine = -1;
+    }
+    if (this.keepLine !== undefined && n > this.limits.maxKeptValue) this.overlong(this.keepLine);
+    if (this.keepLine !== undefined || this.captureLine >= 0) this.value += this.parser.text(at, len);
+    else this.value = '';
+  }
+
+  /** A kept header's value is too long to keep whole: the header is not used (never a cut value). */
+  private overlong(kept: Http1KeptHeader): void {
     const m = this.message;
-    const sink = this.sink;
-    this.sink = undefined;
-    if (m === undefined || sink === undefined) return;
-    const v = this.value.trim();
+    if (m !== undefined) (m.overlong ??= []).includes(kept) || m.overlong.push(kept);
+    this.keepLine = undefined;
+  }
+
+  /**
+   * A line of captured header `i` cannot be recorded: the header is not
+   * recorded for this message at all (a list missing a line is a wrong
+   * value). Counts this line and the lines already kept.
+   */
+  private dropCaptured(m: Http1Message, i: number): void {
+    const captured = (m.captured ??= []);
+    this.stats.headerValuesDropped += 1 + (captured[i]?.length ?? 0);
+    captured[i] = null;
+  }
+
+  /** The end of a header line: its value goes where beginLine() decided. */
+  private endLine(): void {
+    const m = this.message;
+    const kept = this.keepLine;
+    const i = this.captureLine;
+    const raw = this.value;
+    this.keepLine = undefined;
+    this.captureLine = -1;
     this.value = '';
+    if (m === undefined || (kept === undefined && i < 0)) return;
+    const v = trimOws(raw);
+    if (kept !== undefined) this.keep(m, kept, v);
+    if (i >= 0) {
+      const text = fieldText(v);
+      if (text === undefined) return this.dropCaptured(m, i);
+      const captured = (m.captured ??= []);
+      const list = captured[i];
+      if (list === undefined || list === null) captured[i] = [text];
+      else list.push(text);
+    }
+  }
+
+  private keep(m: Http1Message, kept: Http1KeptHeader, v: string): void {
     const push = (list: string[]) => {
       if (list.length < this.limits.maxKeptLines) list.push(v);
-      else this.overlong(sink);
+      else this.overlong(kept);
     };
-    switch (sink) {
+    switch (kept) {
       case 'host':
         push(m.host);
         break;
@@ -472,7 +531,7 @@ export class Http1Direction implements LlhttpHandler {
   onHeadersComplete(statusCode: number, upgrade: boolean): number {
     const m = this.message;
     if (m === undefined) return -1;
-    this.keepValue();
+    this.endLine();
     this.inField = false;
     this.field = '';
     this.fieldAt = -1;
@@ -528,4 +587,26 @@ function noBodyStatus(kind: Http1DirectionKind, m: Http1Message): boolean {
   if (kind !== 'response') return false;
   const s = m.statusCode;
   return s < 200 || s === 204 || s === 304;
+}
+
+/** A field value without the optional whitespace around it (RFC 9110 §5.5: SP and HTAB only). */
+function trimOws(v: string): string {
+  let a = 0;
+  let b = v.length;
+  while (a < b && (v.charCodeAt(a) === 0x20 || v.charCodeAt(a) === 0x09)) a++;
+  while (b > a && (v.charCodeAt(b - 1) === 0x20 || v.charCodeAt(b - 1) === 0x09)) b--;
+  return a === 0 && b === v.length ? v : v.slice(a, b);
+}
+
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/**
+ * A captured value (latin1 from the wire) as text: ASCII as is, other bytes
+ * decoded as UTF-8 when they are valid UTF-8; undefined otherwise (opaque
+ * bytes, RFC 9110 §5.5: any text made of them would be a guess).
+ */
+function fieldText(latin1: string): string | undefined {
+  if (!NON_ASCII.test(latin1)) return latin1;
+  const bytes = Buffer.from(latin1, 'latin1');
+  return isUtf8(bytes) ? bytes.toString('utf8') : undefined;
 }

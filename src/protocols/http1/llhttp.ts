@@ -120,13 +120,17 @@ class LlhttpRuntime {
   }
 
   /**
-   * Whether wasm memory [at, at+name.length) is `name` (lowercase letters and
-   * '-') in any case. Exact for HTTP token characters: OR-ing 0x20 folds
-   * letters only; no other token character folds onto a letter or '-'.
+   * Whether wasm memory [at, at+name.length) is `name` (lower case) with its
+   * letters in any case. Only letters fold: OR-ing 0x20 into any byte would
+   * also take '^' for '~' and never match '_'.
    */
   equalsToken(at: number, name: Uint8Array): boolean {
     const m = this.memory();
-    for (let i = 0; i < name.length; i++) if ((m[at + i]! | 0x20) !== name[i]) return false;
+    for (let i = 0; i < name.length; i++) {
+      const b = m[at + i]!;
+      const c = name[i]!;
+      if (b !== c && !(c >= 0x61 && c <= 0x7a && b === c - 0x20)) return false;
+    }
     return true;
   }
 
@@ -298,7 +302,7 @@ export class LlhttpParser {
     return rt().text(at, len);
   }
 
-  /** Whether a callback span is exactly `name` (an HTTP token, lowercase), case-insensitively. */
+  /** Whether a callback span is exactly `name` (lower case), ASCII letters compared case-insensitively. */
   spanIsToken(at: number, len: number, name: Uint8Array): boolean {
     return len === name.length && rt().equalsToken(at, name);
   }

@@ -51,6 +51,14 @@ export class Http1Message {
   transferEncoding = false;
   /** Kept headers that had a value too long (or too many lines) to keep: not usable at all. */
   overlong: string[] | undefined;
+  /**
+   * Values of captured headers, by capture index (see header-names.ts): every
+   * line in order, or null when a line could not be kept (the header is then
+   * not recorded at all). Allocated at the first captured header.
+   */
+  captured: (string[] | null | undefined)[] | undefined;
+  /** Lines of captured headers met in this head (kept or not): the per-message bound. */
+  capturedLines = 0;
 
   headersDone = false;
   /** llhttp's upgrade flag: Upgrade + Connection: upgrade, or CONNECT. */
@@ -72,6 +80,7 @@ export class Http1Message {
   keptBytes(): number {
     let n = (this.target?.length ?? 0) + this.method.length + (this.contentLength?.length ?? 0);
     for (const list of [this.host, this.userAgent, this.traceparent, this.tracestate]) for (const s of list) n += s.length;
+    if (this.captured !== undefined) for (const list of this.captured) if (list) for (const s of list) n += s.length;
     return n;
   }
 }

@@ -3,7 +3,7 @@
 // metrics: docs/http/http-metrics.md). Every value comes from bytes that were
 // captured or from the connection; nothing is guessed.
 
-import type { Attributes, CallKind, CarriedTraceContext, ConnectionInfo, InstrumentSpec, L7Record, RecordMeasurement } from '../types';
+import type { Attributes, CallKind, CarriedTraceContext, ConnectionInfo, InstrumentSpec, L7Record, RecordMeasurement, SpanAttributes } from '../types';
 import type { Http1Message } from './message';
 import type { RouteMatcher } from './route';
 import type { Http1Outcome } from './stitcher';
@@ -37,6 +37,9 @@ export interface Http1RecordContext {
   readonly kind: CallKind;
   readonly routes: RouteMatcher;
   readonly captureQuery: boolean;
+  /** Span attribute keys of captured request / response headers, by capture index (header-names.ts). */
+  readonly requestHeaders: readonly string[];
+  readonly responseHeaders: readonly string[];
 }
 
 /** Where a request was sent, from its target and Host header (RFC 9112 §3.2, §3.3). */
@@ -72,7 +75,13 @@ export function buildRecord(ctx: Http1RecordContext, o: Http1Outcome): L7Record 
     serverPort = ctx.conn.remotePort;
   }
 
-  const a: Attributes = { 'http.request.method': method };
+  const a: SpanAttributes = { 'http.request.method': method };
+  // Captured headers early: V8 keeps an object's fast properties when keys
+  // computed at run time are added while it has few properties, not after
+  // (then every consumer walks a dictionary). Order does not matter for the
+  // span attribute limit: at most 2 x maxCapturedLines of them.
+  if (ctx.requestHeaders.length > 0) addHeaders(a, ctx.requestHeaders, req);
+  if (res !== undefined && ctx.responseHeaders.length > 0) addHeaders(a, ctx.responseHeaders, res);
   if (!known) a['http.request.method_original'] = req.method;
   if (server && target.path !== undefined) a['url.path'] = target.path;
   a['url.scheme'] = 'http';
@@ -142,6 +151,20 @@ export function buildRecord(ctx: Http1RecordContext, o: Http1Outcome): L7Record 
 export function traceContextOf(req: Http1Message): CarriedTraceContext | undefined {
   if (req.overlong?.includes('traceparent')) return undefined;
   return parseTraceContext(req.traceparent, req.overlong?.includes('tracestate') ? [] : req.tracestate);
+}
+
+/**
+ * http.{request,response}.header.<name>: every line of the header, in order
+ * (the conventions' array form). Only from a head received whole; a header
+ * with a line that could not be kept is absent (message.ts `captured`).
+ */
+function addHeaders(a: SpanAttributes, keys: readonly string[], m: Http1Message): void {
+  const captured = m.captured;
+  if (captured === undefined || !m.headersDone) return;
+  for (let i = 0; i < keys.length; i++) {
+    const lines = captured[i];
+    if (lines) a[keys[i]!] = lines;
+  }
 }
 
 const ABSOLUTE = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^#]*)/;

@@ -12,6 +12,7 @@ import {
   type Side,
 } from '../types';
 import { Http1Direction, type Http1DirectionKind, type Http1DirectionListener, type Http1Limits } from './direction';
+import { headerTables } from './header-names';
 import type { Http1Message } from './message';
 import { buildRecord, traceContextOf, type Http1RecordContext } from './record';
 import { RouteMatcher } from './route';
@@ -24,6 +25,8 @@ export const HTTP1_DEFAULT_LIMITS: Http1Limits = {
   maxHeldBytes: 64 * 1024,
   maxKeptValue: 1024,
   maxKeptLines: 8,
+  maxCapturedValue: 256,
+  maxCapturedLines: 16,
 };
 
 export class Http1Session implements ProtocolSession, Http1DirectionListener {
@@ -44,14 +47,17 @@ export class Http1Session implements ProtocolSession, Http1DirectionListener {
     observer?: SessionObserver,
   ) {
     const limits = limitsFor(options);
+    const names = headerTables(options);
     this.context = {
       conn,
       kind: requestSide === 'ingress' ? 'server' : 'client',
       routes: routeMatcher(options.routes),
       captureQuery: options.captureQuery === true,
+      requestHeaders: names.request.attributes,
+      responseHeaders: names.response.attributes,
     };
-    this.requests = new Http1Direction('request', this, this.stats, limits, conn.sawStart);
-    this.responses = new Http1Direction('response', this, this.stats, limits, conn.sawStart);
+    this.requests = new Http1Direction('request', this, this.stats, limits, conn.sawStart, names.request);
+    this.responses = new Http1Direction('response', this, this.stats, limits, conn.sawStart, names.response);
     this.stitcher = new Http1Stitcher(
       this.stats,
       (o) => this.emit(o),

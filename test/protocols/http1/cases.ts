@@ -422,6 +422,78 @@ export const CASES: Record<string, () => Capture> = {
       .response(2, 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly forty bytes of the promised hundred.')
       .close(3),
 
+  'header-capture': () =>
+    // Default redaction: Authorization and Set-Cookie are configured but never recorded, Cookie is
+    // not configured; X-Request-Id twice (two lines, in order); the query is not recorded (captureQuery off).
+    server({ captureHeaders: { request: ['x-request-id', 'authorization'], response: ['content-type', 'set-cookie'] } })
+      .request(
+        1,
+        'GET /orders/7?token=abc HTTP/1.1\r\nHost: api.local\r\nAuthorization: Bearer s3cret\r\nCookie: sid=s3cret\r\nX-Request-Id: req-1\r\nx-request-id:req-2 \r\n\r\n',
+      )
+      .response(2, 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nSet-Cookie: sid=n3w; HttpOnly\r\nSet-Cookie: b=2\r\nContent-Length: 2\r\n\r\n{}')
+      .request(3, 'GET /orders/8 HTTP/1.1\r\nHost: api.local\r\n\r\n')
+      .response(4, 'HTTP/1.1 204 No Content\r\n\r\n')
+      .close(5),
+
+  'header-capture-custom-redact': () =>
+    // A custom list replaces the defaults: Authorization and Set-Cookie are recorded, X-Api-Key and
+    // X-Secret (listed in another case) are not; configured names in any case.
+    client({
+      captureHeaders: { request: ['Authorization', 'x-api-key', 'X-Request-Id'], response: ['set-cookie', 'x-secret', 'content-type'] },
+      redactHeaders: ['x-api-key', 'X-Secret'],
+    })
+      .request(1, 'POST /v1/jobs HTTP/1.1\r\nHost: jobs.local\r\nAuthorization: Basic dXNlcg==\r\nX-API-KEY: k3y\r\nX-Request-Id: j-9\r\nContent-Length: 2\r\n\r\n{}')
+      .response(2, 'HTTP/1.1 201 Created\r\nSet-Cookie: s=1\r\nX-Secret: hush\r\nContent-Length: 0\r\n\r\n')
+      .close(3),
+
+  'header-capture-bounds': () =>
+    // 256 bytes is kept, 257 is dropped (the header absent, never cut); a header with one line too
+    // long is absent whole; non-UTF-8 bytes drop the header, UTF-8 is decoded; past 16 captured
+    // lines in one head the header of the 17th is absent. Every line not recorded is counted.
+    server({ captureHeaders: { request: ['x-a', 'x-b', 'x-c', 'x-d', 'x-e', 'x-request-id', 'x-tag'], response: [] } })
+      .request(
+        1,
+        `GET /1 HTTP/1.1\r\nHost: b.local\r\nX-A: ${'a'.repeat(256)}\r\nX-B: ${'b'.repeat(257)}\r\n` +
+          `X-C: one\r\nX-C: ${'c'.repeat(300)}\r\nX-C: three\r\n` +
+          'X-D: caf\xc3\xa9\r\nX-E: caf\xe9\r\n\r\n',
+      )
+      .response(2, ok('1'))
+      .request(3, `GET /2 HTTP/1.1\r\nHost: b.local\r\nX-Request-Id: r-1\r\nX-Request-Id: r-2\r\n${Array.from({ length: 15 }, (_, i) => `X-Tag: t${i}\r\n`).join('')}\r\n`)
+      .response(4, ok('2'))
+      .close(5),
+
+  'header-capture-not-head': () =>
+    // Trailer fields are not headers; an interim 100 response's headers are not the final response's.
+    client({ captureHeaders: { request: ['x-request-id'], response: ['content-type'] } })
+      .request(1, 'PUT /blob HTTP/1.1\r\nHost: n.local\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\nX-Request-Id: head\r\n\r\n')
+      .response(2, 'HTTP/1.1 100 Continue\r\nContent-Type: interim/x\r\n\r\n')
+      .request(3, '3\r\nabc\r\n0\r\nX-Request-Id: trailer\r\nX-Checksum: 1\r\n\r\n')
+      .response(4, 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\r\n')
+      .close(5),
+
+  'header-capture-midstream': () =>
+    // Joined in the middle of a header block: its end carries a captured header, never used (its
+    // request was not seen whole). A head cut by the capture is not used either; the next is.
+    server({ captureHeaders: { request: ['x-request-id'], response: ['content-type'] } }, { sawStart: false })
+      .skipTo('ingress', 300)
+      .skipTo('egress', 900)
+      .request(1, 'X-Request-Id: stale\r\nAccept: */*\r\n\r\n')
+      .response(2, 'HTTP/1.1 200 OK\r\nContent-Type: text/stale\r\nContent-Length: 1\r\n\r\ns')
+      .request(3, `GET /cut HTTP/1.1\r\nHost: m.local\r\nX-Request-Id: ${'x'.repeat(40)}\r\n\r\n`, 50)
+      .response(4, 'HTTP/1.1 200 OK\r\nContent-Type: text/cut\r\nContent-Length: 1\r\n\r\nc')
+      .request(5, 'GET /whole HTTP/1.1\r\nHost: m.local\r\nX-Request-Id: w-1\r\n\r\n')
+      .response(6, 'HTTP/1.1 200 OK\r\nContent-Type: text/whole\r\nContent-Length: 1\r\n\r\nw')
+      .close(7),
+
+  'query-redaction': () =>
+    // captureQuery on: the values of the conventions' signature parameters are redacted, others kept as sent.
+    server({ captureQuery: true })
+      .request(1, 'GET /obj?AWSAccessKeyId=AKIA1&Signature=c2ln&Expires=1700000000&X-Goog-Signature=abcd&sig=zz&page=2&flag HTTP/1.1\r\nHost: q.local\r\n\r\n')
+      .response(2, ok('q'))
+      .request(3, 'GET /plain? HTTP/1.1\r\nHost: q.local\r\n\r\n')
+      .response(4, ok('p'))
+      .close(5),
+
   'pipelined-head': () =>
     server()
       .request(1, 'HEAD /a HTTP/1.1\r\nHost: h.local\r\n\r\nGET /a HTTP/1.1\r\nHost: h.local\r\n\r\n')

@@ -69,3 +69,28 @@ test('an upgrade pauses after the request; input bigger than one slice is fed in
   t.is(b.log.at(-1), 'complete');
   q.free();
 });
+
+test('spanIsToken folds letters only: any token character matches itself and nothing else', (t) => {
+  const names = ['x_id', 'x~id', 'x-id'].map((n) => Buffer.from(n, 'latin1'));
+  const results: boolean[][] = [];
+  let parser: LlhttpParser | undefined;
+  const handler: LlhttpHandler = {
+    onMessageBegin: () => 0,
+    onUrl: () => 0,
+    onStatus: () => 0,
+    onHeaderField: (at, len) => (results.push(names.map((n) => parser!.spanIsToken(at, len, n))), 0),
+    onHeaderValue: () => 0,
+    onHeadersComplete: () => 0,
+    onBody: () => 0,
+    onMessageComplete: () => 0,
+  };
+  parser = new LlhttpParser('request', handler);
+  t.is(parser.execute(Buffer.from('GET / HTTP/1.1\r\nX_ID: 1\r\nX^ID: 2\r\nx~Id: 3\r\nX-iD: 4\r\n\r\n', 'latin1')).errno, LLHTTP_ERROR.OK);
+  t.deepEqual(results, [
+    [true, false, false],
+    [false, false, false],
+    [false, true, false],
+    [false, false, true],
+  ]);
+  parser.free();
+});

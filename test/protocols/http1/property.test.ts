@@ -1,14 +1,15 @@
 // Property tests: arbitrary bytes on either side, cut anywhere, with gaps,
-// expiries and a close never throw, never produce a method, status or path
-// that is not literally in the input, and keep bufferedBytes() bounded. Valid
-// traffic cut anywhere gives exactly one record per exchange.
+// expiries and a close never throw, never produce a method, status, path or
+// captured header value that is not literally in the input, never record a
+// redacted header, and keep bufferedBytes() bounded. Valid traffic cut
+// anywhere gives exactly one record per exchange.
 
 import test from 'ava';
 import fc from 'fast-check';
 import { http1Protocol } from '../../../src/protocols/http1';
 import { HTTP1_DEFAULT_LIMITS } from '../../../src/protocols/http1/session';
 import { MAX_PENDING } from '../../../src/protocols/http1/stitcher';
-import type { ConnectionInfo, L7Record, RequestStarted, SessionObserver, Side } from '../../../src/protocols/types';
+import type { ConnectionInfo, L7Record, ProtocolOptions, RequestStarted, SessionObserver, Side } from '../../../src/protocols/types';
 import { observerViolations } from '../../helpers/protocol-replay';
 
 const conn = (sawStart: boolean): ConnectionInfo => ({
@@ -18,7 +19,7 @@ const conn = (sawStart: boolean): ConnectionInfo => ({
 
 /** What a session may hold at most: held upgrade bytes and head state per direction, kept strings per waiting message. */
 const L = HTTP1_DEFAULT_LIMITS;
-const PER_MESSAGE = L.maxTargetBytes + 64 + 4 * L.maxKeptLines * L.maxKeptValue;
+const PER_MESSAGE = L.maxTargetBytes + 64 + 4 * L.maxKeptLines * L.maxKeptValue + L.maxCapturedLines * L.maxCapturedValue;
 const BUFFER_BOUND = 2 * (L.maxHeldBytes + 64 + L.maxKeptValue) + (2 * MAX_PENDING + 1) * PER_MESSAGE;
 
 const SNIPPETS = [
@@ -31,6 +32,12 @@ const SNIPPETS = [
   'PROPFIND /d HTTP/1.0\r\n\r\n',
   'GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n',
   'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n',
+  'X-Request-Id: r-1\r\n',
+  'x-request-id:r-2 \r\n',
+  'Authorization: Bearer s3cret\r\n',
+  'Set-Cookie: sid=s3cret\r\n',
+  'Content-Type: text/plain\r\n',
+  `X-Request-Id: ${'v'.repeat(300)}\r\n`,
   'HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc',
   'HTTP/1.1 100 Continue\r\n\r\n',
   'HTTP/1.1 101 Switching Protocols\r\n\r\n',
@@ -86,15 +93,30 @@ function bytesAt(chunks: readonly [number, Buffer][], pos: number, n: number): s
 }
 
 /** Literal occurrence in what a side carried. */
-function carried(text: string, value: string | number | boolean): boolean {
+function carried(text: string, value: string | number | boolean | string[]): boolean {
   return text.includes(String(value));
+}
+
+const CAPTURE: ProtocolOptions = {
+  captureHeaders: { request: ['x-request-id', 'authorization', 'host'], response: ['content-type', 'set-cookie'] },
+};
+
+/** Captured header values are lines the side carried; redacted headers and secrets never show. */
+function headersCarried(r: L7Record, all: Record<Side, string>, requestSide: Side, responseSide: Side): boolean {
+  for (const [k, v] of Object.entries(r.attributes)) {
+    if (!k.startsWith('http.request.header.') && !k.startsWith('http.response.header.')) continue;
+    if (k.endsWith('.authorization') || k.endsWith('.set-cookie') || !Array.isArray(v) || v.length === 0) return false;
+    const text = all[k.startsWith('http.request.') ? requestSide : responseSide];
+    for (const line of v) if (line.length > L.maxCapturedValue || !text.includes(Buffer.from(line, 'utf8').toString('latin1'))) return false;
+  }
+  return !JSON.stringify(r.attributes).includes('s3cret');
 }
 
 test('arbitrary bytes, cuts and gaps: no throw, nothing invented, bounded buffers', (t) => {
   fc.assert(
-    fc.property(fc.array(op, { maxLength: 40 }), fc.boolean(), side, fc.boolean(), (ops, sawStart, requestSide, captureQuery) => {
+    fc.property(fc.array(op, { maxLength: 40 }), fc.boolean(), side, fc.boolean(), fc.boolean(), (ops, sawStart, requestSide, captureQuery, capture) => {
       const signals = recordingObserver();
-      const session = http1Protocol.createSession(conn(sawStart), requestSide, { captureQuery }, signals.observer);
+      const session = http1Protocol.createSession(conn(sawStart), requestSide, capture ? { ...CAPTURE, captureQuery } : { captureQuery }, signals.observer);
       const out: L7Record[] = [];
       const pos: Record<Side, number> = { egress: 0, ingress: 0 };
       const all: Record<Side, string> = { egress: '', ingress: '' };
@@ -122,6 +144,8 @@ test('arbitrary bytes, cuts and gaps: no throw, nothing invented, bounded buffer
         if (a['http.response.status_code'] !== undefined && !carried(all[responseSide], ` ${a['http.response.status_code']}`)) return false;
         if (a['url.path'] !== undefined && !carried(all[requestSide], a['url.path'])) return false;
         if (a['user_agent.original'] !== undefined && !carried(all[requestSide], a['user_agent.original'])) return false;
+        if (!headersCarried(r, all, requestSide, responseSide)) return false;
+        if (!capture && Object.keys(a).some((k) => k.includes('.header.'))) return false;
         if (r.endNs < r.startNs) return false;
       }
       const seqs = out.map((r) => r.sequence);
@@ -147,6 +171,8 @@ interface Exchange {
   readonly status: number;
   readonly responseBody: number;
   readonly chunked: boolean;
+  /** X-Request-Id lines the request carries. */
+  readonly requestIds: number;
 }
 
 const exchange: fc.Arbitrary<Exchange> = fc.record({
@@ -156,12 +182,18 @@ const exchange: fc.Arbitrary<Exchange> = fc.record({
   status: fc.constantFrom(200, 201, 204, 304, 404, 500),
   responseBody: fc.nat(40_000),
   chunked: fc.boolean(),
+  requestIds: fc.nat(3),
 });
 
 function requestBytes(e: Exchange): Buffer {
   const hasBody = e.method === 'POST' || e.method === 'PUT' || e.method === 'PATCH';
-  const head = `${e.method} ${e.path} HTTP/1.1\r\nHost: h\r\n${hasBody ? `Content-Length: ${e.requestBody}\r\n` : ''}\r\n`;
+  const ids = requestIdLines(e).map((id) => `X-Request-Id: ${id}\r\nAuthorization: Basic s3cret\r\n`).join('');
+  const head = `${e.method} ${e.path} HTTP/1.1\r\nHost: h\r\n${ids}${hasBody ? `Content-Length: ${e.requestBody}\r\n` : ''}\r\n`;
   return Buffer.concat([Buffer.from(head), Buffer.alloc(hasBody ? e.requestBody : 0, 0x71)]);
+}
+
+function requestIdLines(e: Exchange): string[] {
+  return Array.from({ length: e.requestIds }, (_, i) => `${e.path}#${i}`);
 }
 
 /** The response; its body size as the record must report it. */
@@ -205,7 +237,7 @@ test('valid exchanges cut anywhere (sequential or pipelined) give exactly their 
       (exchanges, cuts, pipelined, requestSide) => {
         const responseSide: Side = requestSide === 'egress' ? 'ingress' : 'egress';
         const signals = recordingObserver();
-        const session = http1Protocol.createSession(conn(true), requestSide, {}, signals.observer);
+        const session = http1Protocol.createSession(conn(true), requestSide, CAPTURE, signals.observer);
         const out: L7Record[] = [];
         const pos: Record<Side, number> = { egress: 0, ingress: 0 };
         let now = 1_000_000;
@@ -230,7 +262,9 @@ test('valid exchanges cut anywhere (sequential or pipelined) give exactly their 
         }
         session.close(now + 1000, out);
         t.is(out.length, exchanges.length);
-        t.deepEqual(session.stats, { records: exchanges.length, parseErrors: 0, unpairedResponses: 0, requestsWithoutResponse: 0, bytesSkipped: 0 });
+        t.deepEqual(session.stats, {
+          records: exchanges.length, parseErrors: 0, unpairedResponses: 0, requestsWithoutResponse: 0, bytesSkipped: 0, headerValuesDropped: 0,
+        });
         out.forEach((r, i) => {
           const e = exchanges[i]!;
           t.is(r.sequence, i);
@@ -240,6 +274,9 @@ test('valid exchanges cut anywhere (sequential or pipelined) give exactly their 
           const hasBody = e.method === 'POST' || e.method === 'PUT' || e.method === 'PATCH';
           t.is(r.attributes['http.request.body.size'], hasBody ? e.requestBody : 0);
           if (requestSide === 'ingress') t.is(r.attributes['url.path'], e.path);
+          t.deepEqual(r.attributes['http.request.header.x-request-id'], e.requestIds > 0 ? requestIdLines(e) : undefined);
+          t.is(r.attributes['http.request.header.authorization'], undefined);
+          t.deepEqual(r.attributes['http.request.header.host'], ['h']);
         });
         t.deepEqual(signals.starts.map((s) => s.sequence), exchanges.map((_, i) => i));
         t.deepEqual(signals.starts.map((s) => s.pos), requestOffsets);
