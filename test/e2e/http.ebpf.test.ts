@@ -3,6 +3,8 @@
 // official protobuf schema. Asserts exact spans and metric points.
 
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import anyTest, { type ExecutionContext } from 'ava';
 import { ebpfTest } from '../helpers/ebpf';
@@ -124,6 +126,52 @@ test('Python threaded server hit by curl, `run --exe python3`: one SERVER span p
     t.deepEqual(slowPoint.histogram!.explicitBounds, [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10]);
   } finally {
     server.child.kill();
+  }
+});
+
+test('a configuration file: selectors, header capture with redaction, resource attributes, through `run --config`', async (t) => {
+  const server = await startWorkload(PY, [path.join(PROGRAMS, 'http_server.py')], { OTEL_SERVICE_NAME: 'e2e-config' });
+  const port = server.hello.port as number;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ebpf-otel-e2e-config-'));
+  const file = path.join(dir, 'agent.yaml');
+  fs.writeFileSync(
+    file,
+    [
+      `selectors: {pid: [${server.pid}]}`,
+      'http:',
+      '  capture_headers: {request: [X-Request-Id, x-tenant], response: [content-type]}',
+      'resource:',
+      '  attributes: {deployment.environment.name: e2e, service.name: overridden-by-the-process}',
+      'export:',
+      '  endpoint: ${RECEIVER}',
+      '  protocol: grpc',
+      '',
+    ].join('\n'),
+  );
+  try {
+    const agent = await startAgent(['run', '--config', file], { env: { RECEIVER: receiver.grpcUrl, OTEL_METRIC_EXPORT_INTERVAL: '60000' } });
+    const r = curl(port, '/items/7', ['X-Request-Id: req-1', 'X-Request-Id: req-2', 'Authorization: Bearer s3cr3t', 'Cookie: session=abc']);
+    t.is(r.status, '200');
+    await sleep(300);
+    const { code } = await agent.stop();
+    t.is(code, 0);
+    const spans = spansOf(server.pid);
+    t.is(spans.length, 1);
+    const s = spans[0]!;
+    t.deepEqual(s.attributes['http.request.header.x-request-id'], ['req-1', 'req-2']);
+    t.false('http.request.header.x-tenant' in s.attributes, 'a header the request did not carry');
+    t.deepEqual(s.attributes['http.response.header.content-type'], ['application/json']);
+    t.deepEqual(
+      Object.keys(s.attributes).filter((k) => k.startsWith('http.request.header.') || k.startsWith('http.response.header.')).sort(),
+      ['http.request.header.x-request-id', 'http.response.header.content-type'],
+    );
+    t.false(JSON.stringify(s.attributes).includes('s3cr3t'), 'no credential anywhere');
+    t.false(JSON.stringify(s.attributes).includes('session=abc'));
+    t.is(s.resource['deployment.environment.name'], 'e2e');
+    t.is(s.resource['service.name'], 'e2e-config', "the process's own OTEL_SERVICE_NAME wins over the file");
+  } finally {
+    server.child.kill();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
