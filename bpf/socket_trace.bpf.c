@@ -27,6 +27,7 @@
 #include "sockets.bpf.h"
 #include "connections.bpf.h"
 #include "data.bpf.h"
+#include "syscall_latency.bpf.h" /* group "syscalls" */
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

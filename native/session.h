@@ -33,6 +33,7 @@ void DeliverBatch(Napi::Env env, Napi::Function on_batch, std::nullptr_t* contex
 struct SessionOptions {
   agent_config config;
   ProgramGroups groups;
+  SyscallLatencyOptions syscalls;
   uint32_t ring_buffer_bytes;
   PollerOptions poller;
   size_t max_pending_batches;
@@ -59,6 +60,8 @@ class SocketTraceSession : public Napi::ObjectWrap<SocketTraceSession> {
   Napi::Value SelectCgroup(const Napi::CallbackInfo& info);
   Napi::Value SetExecNames(const Napi::CallbackInfo& info);
   Napi::Value SetConnectionModes(const Napi::CallbackInfo& info);
+  Napi::Value ReadSyscallHistograms(const Napi::CallbackInfo& info);
+  Napi::Value DeleteSyscallHistograms(const Napi::CallbackInfo& info);
   Napi::Value Start(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value CloseMethod(const Napi::CallbackInfo& info);

@@ -43,6 +43,14 @@ struct ProgramGroups {
   bool tcp = false;
 };
 
+// -- syscall latency (group "syscalls", bpf/syscall_latency.bpf.h) --
+struct SyscallLatencyOptions {
+  syscall_config config{};
+  uint32_t max_histograms = 16384;    // syscall_hists max_entries
+  std::vector<uint32_t> fd_syscalls;  // numbers (< SYSLAT_MAX_NR) whose first argument is an fd
+};
+// -- end syscall latency --
+
 struct UprobeTarget {
   std::string binary_path;
   std::string symbol;   // empty: use offset
@@ -57,7 +65,9 @@ class TraceProgram {
   // size (a power-of-two multiple of the page size, checked by the caller),
   // and loads it into the kernel.
   // Programs of groups not asked for are not loaded.
-  TraceProgram(const agent_config& config, uint32_t ring_buffer_bytes, const ProgramGroups& groups);
+  // `syscalls` configures the syscalls group (its maps exist either way).
+  TraceProgram(const agent_config& config, uint32_t ring_buffer_bytes, const ProgramGroups& groups,
+               const SyscallLatencyOptions& syscalls);
   ~TraceProgram();
   TraceProgram(const TraceProgram&) = delete;
   TraceProgram& operator=(const TraceProgram&) = delete;
@@ -89,6 +99,15 @@ class TraceProgram {
   // many were, also when it throws.
   void SetConnectionModes(const std::vector<uint64_t>& conn_ids, uint32_t mode, size_t* stored);
 
+  // -- syscall latency --
+  // Every entry of `syscall_hists` as struct syscall_hist_record, back to
+  // back (batch lookups; the values are cumulative, nothing is reset).
+  std::vector<uint8_t> ReadSyscallHistograms() const;
+  // Deletes the entries with these keys (struct syscall_hist_key each);
+  // keys no longer there are skipped. Returns how many were deleted.
+  size_t DeleteSyscallHistograms(const std::vector<syscall_hist_key>& keys);
+  // -- end syscall latency --
+
   // The `stats` map, each counter summed over the possible CPUs.
   std::array<uint64_t, STAT__COUNT> KernelStats() const;
 
@@ -113,6 +132,8 @@ class TraceProgram {
   std::vector<Link> links_;  // declared after skel_: destroyed first
   uint32_t next_link_id_ = 1;
   uint32_t mode_requests_seq_ = 0;  // the value last written to mode_requests_seq
+  uint32_t syslat_epoch_ = 0;       // the value last written to syslat_epoch
+  void BumpSyslatEpoch(uint64_t log_mark);
 };
 
 }  // namespace ebpf_otel

@@ -16,6 +16,11 @@ const STRUCTS: Record<string, { c: string; layout: Record<string, number>; renam
   conn_event: { c: 'struct conn_event', layout: L.ConnEventLayout },
   proc_event: { c: 'struct proc_event', layout: L.ProcEventLayout },
   agent_config: { c: 'struct agent_config', layout: L.AgentConfigLayout },
+  syscall_hist_key: { c: 'struct syscall_hist_key', layout: L.SyscallHistKeyLayout },
+  syscall_hist: { c: 'struct syscall_hist', layout: L.SyscallHistLayout },
+  syscall_hist_record: { c: 'struct syscall_hist_record', layout: L.SyscallHistRecordLayout },
+  slow_syscall_event: { c: 'struct slow_syscall_event', layout: L.SlowSyscallEventLayout },
+  syscall_config: { c: 'struct syscall_config', layout: L.SyscallConfigLayout },
 };
 
 const CONSTANTS: Record<string, number> = {
@@ -56,6 +61,18 @@ const CONSTANTS: Record<string, number> = {
   DATA_F_TRUNCATED: L.DATA_F_TRUNCATED,
   PROC_F_SELECTED: L.PROC_F_SELECTED,
   STAT__COUNT: L.KERNEL_STATS.length,
+  EV_SLOW_SYSCALL: L.EventType.SlowSyscall,
+  SYSLAT_BUCKETS: L.SYSLAT_BUCKETS,
+  SYSLAT_FIRST_LOG2: L.SYSLAT_FIRST_LOG2,
+  SYSLAT_MAX_NR: L.SYSLAT_MAX_NR,
+  SLOW_PATH_LEN: L.SLOW_PATH_LEN,
+  FDT_NONE: L.FdTarget.None,
+  FDT_FILE: L.FdTarget.File,
+  FDT_SOCKET_INET: L.FdTarget.SocketInet,
+  FDT_SOCKET: L.FdTarget.Socket,
+  FDT_PSEUDO: L.FdTarget.Pseudo,
+  SLOW_F_PATH_TRUNCATED: L.SLOW_F_PATH_TRUNCATED,
+  SLOW_F_DELETED: L.SLOW_F_DELETED,
 };
 
 function cProgram(): string {

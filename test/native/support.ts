@@ -28,6 +28,7 @@ export function sessionOptions(overrides: Partial<SocketTraceSessionOptions> = {
       reportExecs: false,
     },
     groups: { sockets: true, syscalls: false, tcp: false },
+    syscalls: { slowNs: 0, slowCostNs: 0, sigreturnNr: 0, maxHistograms: 1024, fdSyscalls: [] },
     ringBufferBytes: 4 << 20,
     batchBytes: 256 << 10,
     maxPendingBatches: 16,
