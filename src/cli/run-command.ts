@@ -3,7 +3,7 @@
 // the console when no endpoint is configured), and on SIGINT/SIGTERM flushes
 // everything pending before it exits 0.
 
-import { CaptureEngine, type CaptureOptions } from '../capture/capture-engine';
+import { CaptureEngine, SYSCALL_DEFAULTS, type CaptureOptions } from '../capture/capture-engine';
 import { WallClock } from '../capture/clock';
 import { openKernelSession, resolveCgroupV2 } from '../capture/kernel-session';
 import { MAX_PAYLOAD } from '../capture/layout';
@@ -18,8 +18,16 @@ import { loadOtelConfig, parseHeaders, type OtelOptions, type OtlpProtocol } fro
 import { shouldSample } from '../otel/sampler';
 import { createTelemetry } from '../otel/telemetry';
 import type { Logger } from '../util/log';
-import { SELECTOR_OPTIONS, UsageError, durationSeconds, nonNegativeInt, parse, selectorsFrom } from './args';
+import { SELECTOR_OPTIONS, UsageError, durationSeconds, nonNegativeInt, parse, positiveInt, selectorsFrom } from './args';
 import { runUntilSignal } from './lifecycle';
+// -- syscall latency --
+import type { SlowSyscallEvent } from '../capture/events';
+import { SyscallCollector } from '../capture/syscall-collector';
+import { HOST_SYSCALL_ARCH } from '../capture/syscall-names';
+import { SyscallMetrics } from '../agent/syscall-metrics';
+import { DEFAULT_SYSCALL_MAX_SERIES, SyscallMetricsRecorder } from '../otel/syscall-metrics';
+import { slowSyscallText } from './syscalls-format';
+// -- end syscall latency --
 
 export const RUN_USAGE = `usage: ebpf-otel run [selectors] [options]
 selectors (at least one): --pid N, --exe NAME, --port N, --cgroup PATH, --container ID, --all
@@ -43,7 +51,12 @@ protocols:
 capture:
   --capture-bytes N        payload bytes kept per syscall (0..${MAX_PAYLOAD})
   --duration 60s           stop after this long (default: until SIGINT/SIGTERM)
-  --health-listen H:P      serve /healthz (200 once attached) and /metrics (Prometheus) on H:P, e.g. 127.0.0.1:9464`;
+  --health-listen H:P      serve /healthz (200 once attached) and /metrics (Prometheus) on H:P, e.g. 127.0.0.1:9464
+syscalls:
+  --no-syscall-metrics     no ebpf_otel.syscall.duration histograms (on by default)
+  --syscall-max-series N   (syscall, errno) series per process before otel.metric.overflow (default ${DEFAULT_SYSCALL_MAX_SERIES})
+  --slow DURATION          report each syscall slower than this (e.g. 100ms): counted, logged at debug
+  --slow-rate N            at most N slow-call reports per second per CPU (default ${SYSCALL_DEFAULTS.slowPerSecond}; the rest counted)`;
 
 export interface RunOptions {
   readonly capture: CaptureOptions;
@@ -55,6 +68,8 @@ export interface RunOptions {
   readonly duration: number | undefined;
   /** Where /healthz and /metrics are served; none when undefined. */
   readonly health?: { readonly host: string; readonly port: number };
+  /** ebpf_otel.syscall.duration (the kernel side is in `capture.groups` and `capture.syscalls`). */
+  readonly syscallMetrics: { readonly enabled: boolean; readonly maxSeries: number };
 }
 
 export function parseRunArgs(argv: string[], opts: { requireSelector?: boolean } = {}): RunOptions | 'help' {
@@ -79,6 +94,10 @@ export function parseRunArgs(argv: string[], opts: { requireSelector?: boolean }
     'capture-bytes': { type: 'string' },
     duration: { type: 'string' },
     'health-listen': { type: 'string' },
+    'no-syscall-metrics': { type: 'boolean' },
+    'syscall-max-series': { type: 'string' },
+    slow: { type: 'string' },
+    'slow-rate': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return 'help';
@@ -116,13 +135,32 @@ export function parseRunArgs(argv: string[], opts: { requireSelector?: boolean }
       ? { metricExportIntervalMillis: Math.round(durationSeconds('--metric-interval', values['metric-interval']) * 1000) }
       : {}),
   };
+  // -- syscall latency --
+  const syscallMetrics = {
+    enabled: values['no-syscall-metrics'] !== true,
+    maxSeries: values['syscall-max-series'] !== undefined ? positiveInt('--syscall-max-series', values['syscall-max-series'], 1_000_000) : DEFAULT_SYSCALL_MAX_SERIES,
+  };
+  const slowNs = values.slow !== undefined ? Math.round(durationSeconds('--slow', values.slow) * 1e9) : 0;
+  if (values.slow !== undefined && slowNs <= 0) throw new UsageError(`--slow must be longer than 0, got ${values.slow}`);
+  const syscallGroup = syscallMetrics.enabled || slowNs > 0;
+  // -- end syscall latency --
   return {
     capture: {
       selectors,
       ...(values['capture-bytes'] !== undefined
         ? { captureBytes: nonNegativeInt('--capture-bytes', values['capture-bytes'], MAX_PAYLOAD) }
         : {}),
+      groups: { sockets: true, syscalls: syscallGroup, tcp: false },
+      ...(syscallGroup
+        ? {
+            syscalls: {
+              slowNs,
+              ...(values['slow-rate'] !== undefined ? { slowPerSecond: positiveInt('--slow-rate', values['slow-rate'], 1_000_000) } : {}),
+            },
+          }
+        : {}),
     },
+    syscallMetrics,
     otel,
     protocols: values.protocols?.split(',').map((s) => s.trim()).filter((s) => s !== ''),
     routes: values.route ?? [],
@@ -173,16 +211,44 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
   // Connections the tracker ignores are muted in the kernel: their bytes stop
   // being copied and shipped. `engine` is bound by the time a batch is flushed.
   const pipeline = new AgentPipeline(tracker, graph, telemetry, { muteConnections: (ids) => engine.muteConnections(ids) });
+  // -- syscall latency: slow calls are counted and logged; exported as logs later --
+  let slowSyscalls = 0;
+  const onSlowSyscall = (e: SlowSyscallEvent) => {
+    slowSyscalls++;
+    logger.debug(`slow syscall: ${slowSyscallText(e, clock.toWallNs(e.tsEnterNs), HOST_SYSCALL_ARCH)}`);
+  };
+  let syscalls: SyscallMetrics | undefined;
+  // Without a metric exporter the histograms would go nowhere: the kernel side then only runs for --slow.
+  const syscallMetricsOn = opts.syscallMetrics.enabled && telemetry.metrics.enabled;
+  const slowOn = (opts.capture.syscalls?.slowNs ?? 0) > 0;
+  const capture: CaptureOptions = { ...opts.capture, groups: { sockets: true, tcp: false, ...opts.capture.groups, syscalls: syscallMetricsOn || slowOn } };
+  // -- end syscall latency --
   const engine = new CaptureEngine(
-    opts.capture,
-    { openSession: openKernelSession, procfs, logger, resolveCgroup: resolveCgroupV2 },
+    capture,
+    { openSession: openKernelSession, procfs, logger, resolveCgroup: resolveCgroupV2, onSlowSyscall },
     (e) => {
       pipeline.onEvent(e);
-      if (e.type === 'exec') telemetry.processExec(e.tgid);
-      else if (e.type === 'exit') telemetry.processExited(e.tgid, { comm: e.comm });
+      const retire =
+        e.type === 'exec' ? () => telemetry.processExec(e.tgid) : e.type === 'exit' ? () => telemetry.processExited(e.tgid, { comm: e.comm }) : undefined;
+      // With syscall metrics, a meter retires once the calls before the event are in it.
+      if (retire && !syscalls?.deferLifecycle(e, retire)) retire();
     },
-    () => pipeline.flush(),
+    () => {
+      pipeline.flush();
+      syscalls?.afterBatch();
+    },
   );
+  // -- syscall latency --
+  if (syscallMetricsOn) {
+    const metrics = new SyscallMetrics(
+      new SyscallCollector(engine),
+      new SyscallMetricsRecorder(telemetry, HOST_SYSCALL_ARCH, opts.syscallMetrics.maxSeries),
+      logger,
+    );
+    syscalls = metrics;
+    telemetry.beforeMetricCollection(() => metrics.collect());
+  }
+  // -- end syscall latency --
   telemetry.registerAgentHealth(() => {
     const c = engine.stats();
     const p = pipeline.stats();
@@ -204,6 +270,15 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
       mutedBytes: c.kernel.muted_bytes,
       mutedSyscalls: c.kernel.muted_syscalls,
       muteFailures: c.muteRequestsFailed,
+      // -- syscall latency --
+      ...(capture.groups?.syscalls
+        ? {
+            syscallsUnmeasuredByReason: { table_full: c.kernel.syslat_map_full, no_start: c.kernel.syslat_no_start, compat: c.kernel.syslat_compat },
+            slowSyscalls,
+            slowSyscallsDropped: c.kernel.slow_dropped,
+          }
+        : {}),
+      // -- end syscall latency --
     };
   });
   let health: HealthServer | undefined;
@@ -249,6 +324,14 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
       `muted ${s.kernel.conn_muted} connections of unknown protocol, ${s.kernel.muted_bytes} bytes not shipped` +
       (s.muteRequestsFailed > 0 ? ` (${s.muteRequestsFailed} mute requests failed)` : ''),
   );
+  // -- syscall latency --
+  if (capture.groups?.syscalls) {
+    logger.info(
+      `syscalls: ${s.kernel.syslat_no_start} exits without a recorded entry, ${s.kernel.syslat_map_full} calls not counted (histogram table full), ` +
+        `${s.kernel.syslat_compat} compat calls not measured; slow calls: ${slowSyscalls} reported, ${s.kernel.slow_dropped} over the rate limit`,
+    );
+  }
+  // -- end syscall latency --
   // What a user (or a failing test) needs to judge the trace graph and the streams afterwards.
   logger.info(
     `parents: ${Object.entries(p.graph.linked).map(([k, v]) => `${k} ${v}`).join(', ')}, ambiguous ${p.graph.ambiguous}, ` +

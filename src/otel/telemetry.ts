@@ -15,6 +15,8 @@ import type { Env, OtelConfig } from './config';
 import { ConsolePrinter, type ConsoleStats } from './console';
 import { createMetricExporter, createSpanExporter, realTimers, SpanBatcher, type Exporter, type MetricExporter, type SpanExportStats, type Timers } from './export';
 import { MetricsPipeline, registerAgentMetrics, type AgentHealth, type MetricsStats } from './metrics';
+import type { AggregatedHistogram } from './histograms';
+import type { Attributes, InstrumentSpec } from '../protocols/types';
 import { ProcessResources, type ExitInfo, type ResourceStats } from './resource';
 import { SpanEncoder } from './otlp-encode';
 import { recordToSpan, type SpanBuildContext, type SpanClock } from './spans';
@@ -147,6 +149,26 @@ export class Telemetry {
     this.resources.exited(p, info);
     this.metrics.retire(p);
   }
+
+  // -- syscall latency --
+  /**
+   * An aggregate measured elsewhere (the kernel's syscall histograms) for a
+   * process. Never throws. Taken during shutdown too, until the final metric
+   * collection: that is when the last interval is read.
+   */
+  recordAggregated(process: ProcessIdentity, instrument: InstrumentSpec, attributes: Attributes, agg: AggregatedHistogram): void {
+    try {
+      this.metrics.recordAggregated(process, instrument, attributes, agg);
+    } catch (e) {
+      this.deps.logger.warnOnce('otel-aggregate-rejected', `an aggregated measurement could not be recorded: ${(e as Error).message}`);
+    }
+  }
+
+  /** Runs `hook` before every metric collection, so data kept elsewhere is recorded in time for it. */
+  beforeMetricCollection(hook: () => void): void {
+    this.metrics.addCollectHook(hook);
+  }
+  // -- end syscall latency --
 
   /** The agent's own metrics (ebpf_otel.*), from `snapshot` plus this layer's own counters. Call once. */
   registerAgentHealth(snapshot: () => AgentHealth): void {

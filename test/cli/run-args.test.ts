@@ -13,7 +13,13 @@ test('run flags map onto selectors, OTLP options and protocol options', (t) => {
     '--protocols', 'http1', '--duration', '30s',
   ]);
   if (o === 'help') return t.fail();
-  t.deepEqual(o.capture, { selectors: [{ kind: 'exe', pattern: 'python3' }, { kind: 'port', port: 8080 }], captureBytes: 4096 });
+  t.deepEqual(o.capture, {
+    selectors: [{ kind: 'exe', pattern: 'python3' }, { kind: 'port', port: 8080 }],
+    captureBytes: 4096,
+    // Syscall metrics are on by default.
+    groups: { sockets: true, syscalls: true, tcp: false },
+    syscalls: { slowNs: 0 },
+  });
   t.deepEqual(o.otel, {
     endpoint: 'http://c:4317',
     tracesEndpoint: 'http://t:4318/v1/traces',
@@ -32,6 +38,25 @@ test('run flags map onto selectors, OTLP options and protocol options', (t) => {
   t.is(o.requestTimeoutNs, 120e9);
   t.deepEqual(o.protocols, ['http1']);
   t.is(o.duration, 30);
+});
+
+test('run syscall flags: metrics on by default, --no-syscall-metrics, --slow, --slow-rate, --syscall-max-series', (t) => {
+  const on = parseRunArgs(['--pid', '1']);
+  if (on === 'help') return t.fail();
+  t.deepEqual(on.syscallMetrics, { enabled: true, maxSeries: 1000 });
+  const off = parseRunArgs(['--pid', '1', '--no-syscall-metrics']);
+  if (off === 'help') return t.fail();
+  t.deepEqual(off.syscallMetrics, { enabled: false, maxSeries: 1000 });
+  t.deepEqual(off.capture.groups, { sockets: true, syscalls: false, tcp: false }, 'nothing loaded for syscalls');
+  t.is(off.capture.syscalls, undefined);
+  const slowOnly = parseRunArgs(['--pid', '1', '--no-syscall-metrics', '--slow', '40ms', '--slow-rate', '5', '--syscall-max-series', '50']);
+  if (slowOnly === 'help') return t.fail();
+  t.deepEqual(slowOnly.capture.groups, { sockets: true, syscalls: true, tcp: false }, '--slow alone loads the group');
+  t.deepEqual(slowOnly.capture.syscalls, { slowNs: 40e6, slowPerSecond: 5 });
+  t.is(slowOnly.syscallMetrics.maxSeries, 50);
+  t.throws(() => parseRunArgs(['--pid', '1', '--slow', '0ms']), { instanceOf: UsageError, message: /--slow must be longer than 0/ });
+  t.throws(() => parseRunArgs(['--pid', '1', '--slow', 'fast']), { instanceOf: UsageError, message: /--slow takes a duration/ });
+  t.throws(() => parseRunArgs(['--pid', '1', '--slow-rate', '0']), { instanceOf: UsageError });
 });
 
 test('run flags are validated with one clear sentence', (t) => {
