@@ -8,12 +8,14 @@ import { configCommand } from './config-command';
 import { demoCommand } from './demo';
 import { doctorCommand } from './doctor';
 import { runCommand } from './run-command';
+import { syscallsCommand } from './syscalls-command';
 
 const USAGE = `usage: ebpf-otel <command> [options]
 
 commands:
   run       the agent: spans and metrics over OTLP, or on the console (see: ebpf-otel run --help)
   capture   print captured socket events (see: ebpf-otel capture --help)
+  syscalls  live syscall latency per process, top-like (see: ebpf-otel syscalls --help)
   demo      run the bundled demo workload and capture it
   doctor    report what this kernel and these privileges allow
   config    config print [run options]: the configuration run would use, as JSON
@@ -38,6 +40,8 @@ async function main(argv: string[]): Promise<number> {
       return runCommand(rest, logger);
     case 'capture':
       return captureCommand(rest, logger);
+    case 'syscalls':
+      return syscallsCommand(rest, logger);
     case 'demo':
       return demoCommand(rest, logger);
     case 'doctor':
