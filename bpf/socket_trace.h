@@ -202,8 +202,8 @@ struct syscall_hist_key {
 	__u32 err; /* errno of a failed call (-ret); 0: success */
 };
 
+/* No count: it is the sum of the buckets (never torn from them). */
 struct syscall_hist {
-	__u64 count;
 	__u64 sum_ns;
 	__u64 max_ns;
 	__u64 buckets[SYSLAT_BUCKETS];

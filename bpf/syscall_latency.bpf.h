@@ -13,9 +13,15 @@
  *              fd named at that moment (resolved here: a later readlink in
  *              /proc could name another file).
  *
- * Raw tracepoints rather than tracepoint/raw_syscalls/sys_{enter,exit}: no perf trace
- * buffer is filled for us, the arguments come as they are (measured cheaper;
- * bench/syscall-cost.ts). Layouts: socket_trace.h.
+ * Measured choices (docs/ARCHITECTURE.md has the figures):
+ *   - raw tracepoints rather than tracepoint/raw_syscalls/sys_{enter,exit}:
+ *     no perf trace record is filled before the program runs;
+ *   - task storage rather than a hash keyed by thread id for the start:
+ *     cheaper, and no bound to pick or entries to age out;
+ *   - the selection maps first in both programs, rather than a "selected in
+ *     this epoch" mark in task storage: that saved a selected process ~15 ns
+ *     per syscall and cost every unselected one ~40 ns.
+ * Layouts: socket_trace.h.
  */
 #ifndef EBPF_OTEL_SYSCALL_LATENCY_BPF_H
 #define EBPF_OTEL_SYSCALL_LATENCY_BPF_H
@@ -183,7 +189,8 @@ static __always_inline void record_duration(struct syscall_hist_key *key, __u64 
 		if (!h)
 			return; /* deleted by user space in between: its process is gone */
 	}
-	__sync_fetch_and_add(&h->count, 1);
+	/* No count: it is the sum of the buckets, so a reader never sees the two
+	 * disagree (and there is one atomic add less per call). */
 	__sync_fetch_and_add(&h->sum_ns, d);
 	bucket = syslat_bucket(d);
 	if (bucket < SYSLAT_BUCKETS)

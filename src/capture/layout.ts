@@ -175,17 +175,17 @@ export const SyscallHistKeyLayout = {
   err: 8,
 } as const;
 
+/** No count field: the count is the sum of the buckets. */
 export const SyscallHistLayout = {
-  size: 248,
-  count: 0,
-  sum_ns: 8,
-  max_ns: 16,
-  buckets: 24,
+  size: 240,
+  sum_ns: 0,
+  max_ns: 8,
+  buckets: 16,
 } as const;
 
 /** One record of readSyscallHistograms(): key, padding, histogram. */
 export const SyscallHistRecordLayout = {
-  size: 264,
+  size: 256,
   key: 0,
   hist: 16,
 } as const;

@@ -67,12 +67,14 @@ export function decodeSyscallHistograms(buf: Buffer): SyscallHistogram[] {
     const k = off + R.key;
     const h = off + R.hist;
     const buckets: bigint[] = new Array<bigint>(SYSLAT_BUCKETS);
-    for (let i = 0; i < SYSLAT_BUCKETS; i++) buckets[i] = buf.readBigUInt64LE(h + H.buckets + 8 * i);
+    let count = 0n;
+    for (let i = 0; i < SYSLAT_BUCKETS; i++) count += buckets[i] = buf.readBigUInt64LE(h + H.buckets + 8 * i);
     out.push({
       tgid: buf.readUInt32LE(k + K.tgid),
       nr: buf.readUInt32LE(k + K.nr),
       err: buf.readUInt32LE(k + K.err),
-      count: buf.readBigUInt64LE(h + H.count),
+      // The kernel keeps no count: it is the sum of the buckets.
+      count,
       sumNs: buf.readBigUInt64LE(h + H.sum_ns),
       maxNs: buf.readBigUInt64LE(h + H.max_ns),
       buckets,
