@@ -16,7 +16,7 @@ import type { Logger } from '../util/log';
 import { SELECTOR_OPTIONS, UsageError, durationSeconds, parse, positiveInt, selectorsFrom } from './args';
 import { LineWriter } from './output';
 import { runUntilSignal } from './lifecycle';
-import { intervalJson, intervalText, slowSyscallJson, slowSyscallText, summarize } from './syscalls-format';
+import { intervalJson, intervalText, renderInterval, slowSyscallJson, slowSyscallText, summarize } from './syscalls-format';
 
 export const SYSCALLS_USAGE = `usage: ebpf-otel syscalls [selectors] [options]
 selectors (at least one): --pid N, --exe NAME, --port N, --cgroup PATH, --container ID, --all
@@ -134,9 +134,7 @@ export async function runSyscalls(opts: SyscallsOptions, logger: Logger): Promis
     if (opts.json) {
       out.line(JSON.stringify(intervalJson(processes, { at, intervalMs })));
     } else {
-      const lines = intervalText(processes, { at, intervalMs, top: opts.top });
-      if (tty) out.line('\x1b[H\x1b[2J' + lines.join('\n'));
-      else out.line(lines.join('\n') + '\n');
+      out.line(renderInterval(intervalText(processes, { at, intervalMs, top: opts.top }), tty));
     }
     // Exited processes had their last interval: their names can go.
     for (const pid of exitedSinceDraw.splice(0)) comms.delete(pid);

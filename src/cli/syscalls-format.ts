@@ -149,6 +149,17 @@ export function intervalText(processes: readonly ProcessSyscalls[], opts: TextOp
   return lines;
 }
 
+/** Home, clear screen: a terminal shows the latest interval in place. */
+export const REDRAW = '\x1b[H\x1b[2J';
+
+/**
+ * What to write for one interval: on a terminal, redrawn in place; piped,
+ * blocks appended, a blank line between them.
+ */
+export function renderInterval(lines: readonly string[], tty: boolean): string {
+  return tty ? REDRAW + lines.join('\n') : lines.join('\n') + '\n';
+}
+
 /** Columns: the first left-aligned, numbers right-aligned, the last left-aligned and unpadded. */
 function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
