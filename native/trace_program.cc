@@ -50,17 +50,21 @@ bool InGroups(const bpf_program* prog, const ProgramGroups& groups) {
   return groups.sockets;
 }
 
-void UpdateFlag(bpf_map* map, const void* key, size_t key_size, bool on, const std::string& what) {
+// Returns whether a deselection removed an entry (false when it was not there).
+bool UpdateFlag(bpf_map* map, const void* key, size_t key_size, bool on, const std::string& what) {
   uint64_t mark = LibbpfLogMark();
   int err;
+  bool removed = false;
   if (on) {
     const uint8_t one = 1;
     err = bpf_map__update_elem(map, key, key_size, &one, sizeof(one), BPF_ANY);
   } else {
     err = bpf_map__delete_elem(map, key, key_size, 0);
+    removed = err == 0;
     if (err == -ENOENT) err = 0;
   }
   if (err) ThrowBpfError("update", err, std::string(on ? "cannot select " : "cannot deselect ") + what, mark);
+  return removed;
 }
 
 }  // namespace
@@ -238,19 +242,24 @@ std::vector<LinkInfo> TraceProgram::Links() const {
 }
 
 void TraceProgram::SelectTgid(uint32_t tgid, bool on) {
-  UpdateFlag(skel_->maps.selected_tgids, &tgid, sizeof(tgid), on, "tgid " + std::to_string(tgid));
-  if (!on) BumpSyslatEpoch(LibbpfLogMark());
+  // An exited process is gone from the map already (the kernel removes it at
+  // exit): no thread of it can have a call in flight, nothing to invalidate.
+  if (UpdateFlag(skel_->maps.selected_tgids, &tgid, sizeof(tgid), on, "tgid " + std::to_string(tgid))) {
+    BumpSyslatEpoch(LibbpfLogMark());
+  }
 }
 
 void TraceProgram::SelectCgroup(uint64_t cgroup_id, bool on) {
-  UpdateFlag(skel_->maps.selected_cgroups, &cgroup_id, sizeof(cgroup_id), on, "cgroup " + std::to_string(cgroup_id));
-  if (!on) BumpSyslatEpoch(LibbpfLogMark());
+  if (UpdateFlag(skel_->maps.selected_cgroups, &cgroup_id, sizeof(cgroup_id), on, "cgroup " + std::to_string(cgroup_id))) {
+    BumpSyslatEpoch(LibbpfLogMark());
+  }
 }
 
 // -- syscall latency --
 
-// A deselection makes every recorded syscall start stale (see syslat_epoch
-// in bpf/syscall_latency.bpf.h).
+// Deselecting a live process makes every recorded syscall start stale (see
+// syslat_epoch in bpf/syscall_latency.bpf.h): the calls in flight in every
+// selected process at that moment go unmeasured (counted as no start).
 void TraceProgram::BumpSyslatEpoch(uint64_t mark) {
   const uint32_t zero = 0;
   const uint32_t next = syslat_epoch_ + 1;
