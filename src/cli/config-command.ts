@@ -3,7 +3,7 @@
 // JSON, after defaults and validation, with the warnings `run` would log.
 // Header values are redacted: they usually carry credentials.
 
-import { CAPTURE_DEFAULTS } from '../capture/capture-engine';
+import { CAPTURE_DEFAULTS, SYSCALL_DEFAULTS } from '../capture/capture-engine';
 import { loadOtelConfig, type Env, type OtlpSignalConfig } from '../otel/config';
 import { UsageError } from './args';
 import { parseRunArgs, RUN_USAGE } from './run-command';
@@ -25,7 +25,13 @@ export function effectiveConfig(argv: string[], env: Env): Record<string, unknow
   const otel = loadOtelConfig(env, opts.otel);
   return {
     selectors: opts.capture.selectors,
-    capture: { ...CAPTURE_DEFAULTS, ...opts.capture, selectors: undefined },
+    capture: {
+      ...CAPTURE_DEFAULTS,
+      ...opts.capture,
+      ...(opts.capture.syscalls ? { syscalls: { ...SYSCALL_DEFAULTS, ...opts.capture.syscalls } } : {}),
+      selectors: undefined,
+    },
+    syscallMetrics: opts.syscallMetrics,
     protocols: opts.protocols ?? 'all',
     routes: opts.routes,
     captureQuery: opts.captureQuery,
