@@ -90,3 +90,12 @@ bench-unknown-traffic: build
 .PHONY: bench-capacity
 bench-capacity: build
 	node dist/bench/capacity.js $(BENCH_ARGS)
+
+# What syscall latency tracing costs: a C program making one-byte pipe
+# writes and reads, untraced, selected and unselected (programs attached),
+# rounds interleaved; prints the slowdown, the time added per syscall and the
+# agent's CPU per million syscalls; needs root and cc.
+# BENCH_ARGS, e.g. "--seconds 3 --rounds 5 --rate 1000000 --json".
+.PHONY: bench-syscalls
+bench-syscalls: build
+	node dist/bench/syscall-cost.js $(BENCH_ARGS)

@@ -31,6 +31,7 @@
 /* ---- TCP health (group "tcp") ---- */
 #include "tcp_health.bpf.h"
 /* ---- end TCP health ---- */
+#include "syscall_latency.bpf.h" /* group "syscalls" */
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

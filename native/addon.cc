@@ -48,6 +48,8 @@ Napi::Object Layout(Napi::Env env) {
   layout.Set("tcpPeerRecordBytes", static_cast<uint32_t>(sizeof(struct tcp_peer_record)));
   layout.Set("connRecordBytes", static_cast<uint32_t>(sizeof(struct conn_record)));
   // ---- end TCP health and flows ----
+  layout.Set("syscallHistRecordBytes", static_cast<uint32_t>(sizeof(struct syscall_hist_record)));
+  layout.Set("slowSyscallEventBytes", static_cast<uint32_t>(sizeof(struct slow_syscall_event)));
   return layout;
 }
 

@@ -12,6 +12,7 @@ namespace ebpf_otel {
 namespace {
 
 constexpr double kMaxU32 = 4294967295.0;
+constexpr double kMaxSafeInteger = 9007199254740991.0;
 
 bool IsPowerOfTwo(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
@@ -41,6 +42,27 @@ SessionOptions ReadSessionOptions(const ArgContext& ctx, const Napi::Object& opt
   out.tcp.peer_entries =
       static_cast<uint32_t>(ReadInteger(ctx, options.Get("tcpPeerEntries"), "options.tcpPeerEntries", 1, 1 << 20));
   // ---- end TCP health ----
+
+  // -- syscall latency --
+  Napi::Object sys = ReadObject(ctx, options.Get("syscalls"), "options.syscalls");
+  syscall_config& sc = out.syscalls.config;
+  sc.slow_ns = static_cast<uint64_t>(ReadInteger(ctx, sys.Get("slowNs"), "syscalls.slowNs", 0, kMaxSafeInteger));
+  sc.slow_cost_ns =
+      static_cast<uint64_t>(ReadInteger(ctx, sys.Get("slowCostNs"), "syscalls.slowCostNs", 0, 1e9));
+  sc.sigreturn_nr = static_cast<uint32_t>(ReadInteger(ctx, sys.Get("sigreturnNr"), "syscalls.sigreturnNr", 0, kMaxU32));
+  out.syscalls.max_histograms =
+      static_cast<uint32_t>(ReadInteger(ctx, sys.Get("maxHistograms"), "syscalls.maxHistograms", 1, 1 << 24));
+  Napi::Value fd_value = sys.Get("fdSyscalls");
+  if (!fd_value.IsArray()) {
+    throw MakeJsError(ctx.env, JsErrorKind::kTypeError, "ERR_INVALID_ARG_TYPE", ctx.op,
+                      std::string(ctx.op) + ": syscalls.fdSyscalls must be an array of syscall numbers");
+  }
+  Napi::Array fd_syscalls = fd_value.As<Napi::Array>();
+  for (uint32_t i = 0; i < fd_syscalls.Length(); i++) {
+    out.syscalls.fd_syscalls.push_back(static_cast<uint32_t>(
+        ReadInteger(ctx, fd_syscalls.Get(i), "syscalls.fdSyscalls[" + std::to_string(i) + "]", 0, SYSLAT_MAX_NR - 1)));
+  }
+  // -- end syscall latency --
 
   const long page = sysconf(_SC_PAGESIZE);
   double ring = ReadInteger(ctx, options.Get("ringBufferBytes"), "options.ringBufferBytes", 0, 2147483648.0);
@@ -114,6 +136,8 @@ Napi::Function SocketTraceSession::Init(Napi::Env env) {
                          InstanceMethod<&SocketTraceSession::ReadTcpPeers>("readTcpPeers"),
                          InstanceMethod<&SocketTraceSession::ReadConnections>("readConnections"),
                          InstanceMethod<&SocketTraceSession::DeleteTcpPeers>("deleteTcpPeers"),
+                         InstanceMethod<&SocketTraceSession::ReadSyscallHistograms>("readSyscallHistograms"),
+                         InstanceMethod<&SocketTraceSession::DeleteSyscallHistograms>("deleteSyscallHistograms"),
                          InstanceMethod<&SocketTraceSession::Start>("start"),
                          InstanceMethod<&SocketTraceSession::Stats>("stats"),
                          InstanceMethod<&SocketTraceSession::CloseMethod>("close"),
@@ -133,7 +157,7 @@ SocketTraceSession::SocketTraceSession(const Napi::CallbackInfo& info)
   options_ = ReadSessionOptions(ctx, options);
   Napi::Function on_batch = ReadFunction(ctx, options.Get("onBatch"), "options.onBatch");
 
-  program_ = TranslateErrors(env, [&] { return std::make_unique<TraceProgram>(options_.config, options_.ring_buffer_bytes, options_.groups, options_.tcp); });
+  program_ = TranslateErrors(env, [&] { return std::make_unique<TraceProgram>(options_.config, options_.ring_buffer_bytes, options_.groups, options_.tcp, options_.syscalls); });
 
   // One thread (the poller) uses the queue. It does not keep the event loop
   // alive until start().
@@ -382,6 +406,31 @@ Napi::Value SocketTraceSession::DeleteTcpPeers(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(deleted));
 }
 // ---- end TCP health and flows ----
+
+// -- syscall latency --
+Napi::Value SocketTraceSession::ReadSyscallHistograms(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  TraceProgram& program = Open(env, "readSyscallHistograms");
+  std::vector<uint8_t> records = TranslateErrors(env, [&] { return program.ReadSyscallHistograms(); });
+  return Napi::Buffer<uint8_t>::Copy(env, records.data(), records.size());
+}
+
+Napi::Value SocketTraceSession::DeleteSyscallHistograms(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  TraceProgram& program = Open(env, "deleteSyscallHistograms");
+  const ArgContext ctx{env, "deleteSyscallHistograms"};
+  if (!info[0].IsBuffer() || info[0].As<Napi::Buffer<uint8_t>>().Length() % sizeof(syscall_hist_key) != 0) {
+    throw MakeJsError(env, JsErrorKind::kTypeError, "ERR_INVALID_ARG_TYPE", ctx.op,
+                      "deleteSyscallHistograms: keys must be a Buffer of struct syscall_hist_key (" +
+                          std::to_string(sizeof(syscall_hist_key)) + " bytes each)");
+  }
+  Napi::Buffer<uint8_t> buffer = info[0].As<Napi::Buffer<uint8_t>>();
+  std::vector<syscall_hist_key> keys(buffer.Length() / sizeof(syscall_hist_key));
+  memcpy(keys.data(), buffer.Data(), keys.size() * sizeof(syscall_hist_key));
+  size_t deleted = TranslateErrors(env, [&] { return program.DeleteSyscallHistograms(keys); });
+  return Napi::Number::New(env, static_cast<double>(deleted));
+}
+// -- end syscall latency --
 
 Napi::Value SocketTraceSession::Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

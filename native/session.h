@@ -34,6 +34,7 @@ struct SessionOptions {
   agent_config config;
   ProgramGroups groups;
   TcpOptions tcp;  // TCP health map bounds
+  SyscallLatencyOptions syscalls;
   uint32_t ring_buffer_bytes;
   PollerOptions poller;
   size_t max_pending_batches;
@@ -65,6 +66,8 @@ class SocketTraceSession : public Napi::ObjectWrap<SocketTraceSession> {
   Napi::Value ReadConnections(const Napi::CallbackInfo& info);
   Napi::Value DeleteTcpPeers(const Napi::CallbackInfo& info);
   // ---- end TCP health and flows ----
+  Napi::Value ReadSyscallHistograms(const Napi::CallbackInfo& info);
+  Napi::Value DeleteSyscallHistograms(const Napi::CallbackInfo& info);
   Napi::Value Start(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value CloseMethod(const Napi::CallbackInfo& info);

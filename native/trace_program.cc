@@ -58,17 +58,21 @@ bool InGroups(const bpf_program* prog, const ProgramGroups& groups) {
   return groups.sockets;
 }
 
-void UpdateFlag(bpf_map* map, const void* key, size_t key_size, bool on, const std::string& what) {
+// Returns whether a deselection removed an entry (false when it was not there).
+bool UpdateFlag(bpf_map* map, const void* key, size_t key_size, bool on, const std::string& what) {
   uint64_t mark = LibbpfLogMark();
   int err;
+  bool removed = false;
   if (on) {
     const uint8_t one = 1;
     err = bpf_map__update_elem(map, key, key_size, &one, sizeof(one), BPF_ANY);
   } else {
     err = bpf_map__delete_elem(map, key, key_size, 0);
+    removed = err == 0;
     if (err == -ENOENT) err = 0;
   }
   if (err) ThrowBpfError("update", err, std::string(on ? "cannot select " : "cannot deselect ") + what, mark);
+  return removed;
 }
 
 }  // namespace
@@ -77,7 +81,7 @@ void TraceProgram::SkeletonDeleter::operator()(socket_trace_bpf* skel) const { s
 void TraceProgram::LinkDeleter::operator()(bpf_link* link) const { bpf_link__destroy(link); }
 
 TraceProgram::TraceProgram(const agent_config& config, uint32_t ring_buffer_bytes, const ProgramGroups& groups,
-                           const TcpOptions& tcp) {
+                           const TcpOptions& tcp, const SyscallLatencyOptions& syscalls) {
   uint64_t mark = LibbpfLogMark();
   skel_.reset(socket_trace_bpf__open());
   if (!skel_) ThrowBpfError("open", errno, "cannot open the socket_trace BPF object", mark);
@@ -104,9 +108,22 @@ TraceProgram::TraceProgram(const agent_config& config, uint32_t ring_buffer_byte
   }
   tcp_loaded_ = groups.tcp;
   // ---- end TCP health ----
+  // -- syscall latency --
+  skel_->rodata->syslat_config = syscalls.config;
+  err = bpf_map__set_max_entries(skel_->maps.syscall_hists, syscalls.max_histograms);
+  if (err) ThrowBpfError("open", err, "cannot size syscall_hists to " + std::to_string(syscalls.max_histograms) + " entries", mark);
+  // -- end syscall latency --
 
   err = socket_trace_bpf__load(skel_.get());
   if (err) ThrowBpfError("load", err, "cannot load the socket_trace BPF object", mark);
+
+  // -- syscall latency: before anything is attached --
+  const uint8_t one = 1;
+  for (uint32_t nr : syscalls.fd_syscalls) {
+    err = bpf_map__update_elem(skel_->maps.fd_syscalls, &nr, sizeof(nr), &one, sizeof(one), BPF_ANY);
+    if (err) ThrowBpfError("update", err, "cannot mark syscall " + std::to_string(nr) + " as fd-based", mark);
+  }
+  // -- end syscall latency --
 }
 
 // Detaching a perf-event tracepoint link waits for RCU grace periods in the
@@ -245,12 +262,81 @@ std::vector<LinkInfo> TraceProgram::Links() const {
 }
 
 void TraceProgram::SelectTgid(uint32_t tgid, bool on) {
-  UpdateFlag(skel_->maps.selected_tgids, &tgid, sizeof(tgid), on, "tgid " + std::to_string(tgid));
+  // An exited process is gone from the map already (the kernel removes it at
+  // exit): no thread of it can have a call in flight, nothing to invalidate.
+  if (UpdateFlag(skel_->maps.selected_tgids, &tgid, sizeof(tgid), on, "tgid " + std::to_string(tgid))) {
+    BumpSyslatEpoch(LibbpfLogMark());
+  }
 }
 
 void TraceProgram::SelectCgroup(uint64_t cgroup_id, bool on) {
-  UpdateFlag(skel_->maps.selected_cgroups, &cgroup_id, sizeof(cgroup_id), on, "cgroup " + std::to_string(cgroup_id));
+  if (UpdateFlag(skel_->maps.selected_cgroups, &cgroup_id, sizeof(cgroup_id), on, "cgroup " + std::to_string(cgroup_id))) {
+    BumpSyslatEpoch(LibbpfLogMark());
+  }
 }
+
+// -- syscall latency --
+
+// Deselecting a live process makes every recorded syscall start stale (see
+// syslat_epoch in bpf/syscall_latency.bpf.h): the calls in flight in every
+// selected process at that moment go unmeasured (counted as no start).
+void TraceProgram::BumpSyslatEpoch(uint64_t mark) {
+  const uint32_t zero = 0;
+  const uint32_t next = syslat_epoch_ + 1;
+  int err = bpf_map__update_elem(skel_->maps.syslat_epoch, &zero, sizeof(zero), &next, sizeof(next), BPF_ANY);
+  if (err) ThrowBpfError("update", err, "cannot bump syslat_epoch after a deselection", mark);
+  syslat_epoch_ = next;
+}
+
+std::vector<uint8_t> TraceProgram::ReadSyscallHistograms() const {
+  uint64_t mark = LibbpfLogMark();
+  const int fd = bpf_map__fd(skel_->maps.syscall_hists);
+  std::vector<uint8_t> out;
+  // A hash map's batch walks whole buckets: a bucket holding more entries
+  // than the batch fails with ENOSPC, and the batch grows.
+  uint32_t batch = 256;
+  std::vector<syscall_hist_key> keys;
+  std::vector<syscall_hist> values;
+  syscall_hist_key token{};  // the kernel's position (a bucket index for hash maps)
+  bool first = true;
+  for (;;) {
+    keys.resize(batch);
+    values.resize(batch);
+    uint32_t count = batch;
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    int err = bpf_map_lookup_batch(fd, first ? nullptr : &token, &token, keys.data(), values.data(), &count, &opts);
+    err = err < 0 ? -errno : 0;
+    if (err == -ENOSPC && count == 0) {
+      if (batch >= (1u << 20)) ThrowBpfError("lookup", -err, "syscall_hists: a hash bucket larger than 2^20 entries", mark);
+      batch *= 2;
+      continue;
+    }
+    if (err && err != -ENOENT) ThrowBpfError("lookup", -err, "cannot read syscall_hists", mark);
+    for (uint32_t i = 0; i < count; i++) {
+      syscall_hist_record record{};
+      record.key = keys[i];
+      record.hist = values[i];
+      const uint8_t* bytes = reinterpret_cast<const uint8_t*>(&record);
+      out.insert(out.end(), bytes, bytes + sizeof(record));
+    }
+    if (err == -ENOENT) break;  // the walk is complete
+    first = false;
+  }
+  return out;
+}
+
+size_t TraceProgram::DeleteSyscallHistograms(const std::vector<syscall_hist_key>& keys) {
+  uint64_t mark = LibbpfLogMark();
+  size_t deleted = 0;
+  for (const syscall_hist_key& key : keys) {
+    int err = bpf_map__delete_elem(skel_->maps.syscall_hists, &key, sizeof(key), 0);
+    if (err == -ENOENT) continue;
+    if (err) ThrowBpfError("update", err, "cannot delete a syscall_hists entry of tgid " + std::to_string(key.tgid), mark);
+    deleted++;
+  }
+  return deleted;
+}
+// -- end syscall latency --
 
 void TraceProgram::SetExecNames(const std::vector<std::string>& names) {
   using Key = std::array<char, TASK_COMM_LEN>;

@@ -50,6 +50,14 @@ struct TcpOptions {
 };
 // ---- end TCP health and flows ----
 
+// -- syscall latency (group "syscalls", bpf/syscall_latency.bpf.h) --
+struct SyscallLatencyOptions {
+  syscall_config config{};
+  uint32_t max_histograms = 16384;    // syscall_hists max_entries
+  std::vector<uint32_t> fd_syscalls;  // numbers (< SYSLAT_MAX_NR) whose first argument is an fd
+};
+// -- end syscall latency --
+
 struct UprobeTarget {
   std::string binary_path;
   std::string symbol;   // empty: use offset
@@ -64,8 +72,9 @@ class TraceProgram {
   // size (a power-of-two multiple of the page size, checked by the caller),
   // and loads it into the kernel.
   // Programs of groups not asked for are not loaded.
+  // `tcp` bounds the tcp group's maps; `syscalls` configures the syscalls group (its maps exist either way).
   TraceProgram(const agent_config& config, uint32_t ring_buffer_bytes, const ProgramGroups& groups,
-               const TcpOptions& tcp = TcpOptions());
+               const TcpOptions& tcp, const SyscallLatencyOptions& syscalls);
   ~TraceProgram();
   TraceProgram(const TraceProgram&) = delete;
   TraceProgram& operator=(const TraceProgram&) = delete;
@@ -96,6 +105,15 @@ class TraceProgram {
   // store and throws, after bumping for the ones stored; `*stored` says how
   // many were, also when it throws.
   void SetConnectionModes(const std::vector<uint64_t>& conn_ids, uint32_t mode, size_t* stored);
+
+  // -- syscall latency --
+  // Every entry of `syscall_hists` as struct syscall_hist_record, back to
+  // back (batch lookups; the values are cumulative, nothing is reset).
+  std::vector<uint8_t> ReadSyscallHistograms() const;
+  // Deletes the entries with these keys (struct syscall_hist_key each);
+  // keys no longer there are skipped. Returns how many were deleted.
+  size_t DeleteSyscallHistograms(const std::vector<syscall_hist_key>& keys);
+  // -- end syscall latency --
 
   // The `stats` map, each counter summed over the possible CPUs.
   std::array<uint64_t, STAT__COUNT> KernelStats() const;
@@ -133,6 +151,8 @@ class TraceProgram {
   uint32_t next_link_id_ = 1;
   uint32_t mode_requests_seq_ = 0;  // the value last written to mode_requests_seq
   bool tcp_loaded_ = false;         // the tcp group's maps exist
+  uint32_t syslat_epoch_ = 0;       // the value last written to syslat_epoch
+  void BumpSyslatEpoch(uint64_t log_mark);
 };
 
 }  // namespace ebpf_otel

@@ -4,11 +4,13 @@
 // addon in production, a fake in tests), and so are /proc and the clock.
 
 import { decodeBatch, newDecodeStats, type DecodeStats } from './decode';
-import type { CaptureEvent } from './events';
+import type { CaptureEvent, SlowSyscallEvent } from './events';
 import { CaptureMode, KERNEL_STATS, MAX_PAYLOAD, type KernelStatName } from './layout';
 import { pidNamespaceConfig, readPidNamespace, type PidNamespace } from './pid-namespace';
 import { ProcessSelection, kernelMatchableName, type ResolvedCgroup, type SelectionTarget, type Selector } from './process-selection';
 import type { ProcFs } from './procfs';
+import { HOST_SYSCALL_ARCH, syscallNumber } from './syscall-names';
+import { decodeSyscallHistograms, encodeSyscallHistKeys, type SyscallHistogram } from './syscall-histograms';
 import type { Logger } from '../util/log';
 
 /**
@@ -40,6 +42,14 @@ export interface KernelSessionOptions {
   readonly groups: ProgramGroups;
   /** Bound of the kernel's TCP health table (tcp group). */
   readonly tcpPeerEntries: number;
+  /** The syscalls group (see the native binding); `fdSyscalls` undefined: the session reads them from tracefs. */
+  readonly syscalls: {
+    readonly slowNs: number;
+    readonly slowCostNs: number;
+    readonly sigreturnNr: number;
+    readonly maxHistograms: number;
+    readonly fdSyscalls?: readonly number[];
+  };
   readonly ringBufferBytes: number;
   readonly batchBytes: number;
   readonly maxPendingBatches: number;
@@ -68,6 +78,9 @@ export interface KernelSession extends SelectionTarget {
   readTcpPeers?(): Buffer;
   readConnections?(): Buffer;
   deleteTcpPeers?(tgids: readonly number[]): number;
+  // -- syscall latency (sessions without the syscalls group may lack them) --
+  readSyscallHistograms?(): Buffer;
+  deleteSyscallHistograms?(keys: Buffer): number;
 }
 
 export interface CaptureOptions {
@@ -94,7 +107,22 @@ export interface CaptureOptions {
   readonly byteCountsOnly?: boolean;
   /** Kernel TCP health keys (process, role, peer) before folding into one per process. */
   readonly tcpPeerEntries?: number;
+  /** The syscalls group, when loaded. */
+  readonly syscalls?: SyscallCaptureOptions;
 }
+
+// -- syscall latency --
+export interface SyscallCaptureOptions {
+  /** Report calls at least this long (ns) as slow-call events; 0 (default): none. */
+  readonly slowNs?: number;
+  /** Slow-call reports per second, per CPU (token bucket in the kernel; a burst of one second's worth). */
+  readonly slowPerSecond?: number;
+  /** Kernel histogram entries, one per (process, syscall, errno). */
+  readonly maxHistograms?: number;
+}
+
+export const SYSCALL_DEFAULTS = { slowNs: 0, slowPerSecond: 100, maxHistograms: 16384 } as const;
+// -- end syscall latency --
 
 export interface CaptureDeps {
   readonly openSession: (opts: KernelSessionOptions) => KernelSession;
@@ -107,6 +135,8 @@ export interface CaptureDeps {
    * pid the engine sees (events, selection, /proc) is one of this namespace.
    */
   readonly pidNamespace?: PidNamespace;
+  /** Slow syscall events (group "syscalls") of selected processes. */
+  readonly onSlowSyscall?: (event: SlowSyscallEvent) => void;
 }
 
 export interface CaptureStats {
@@ -151,7 +181,9 @@ export class CaptureEngine {
   private muteRequests = 0;
   private muteRequestsFailed = 0;
   private finalStats: KernelSessionStats | undefined;
-  private readonly opts: Required<CaptureOptions>;
+  /** The syscall histograms as stop() left them: the final read. */
+  private finalSyscalls: Buffer | undefined;
+  private readonly opts: Required<Omit<CaptureOptions, 'syscalls'>> & { readonly syscalls: Required<SyscallCaptureOptions> };
   private readonly agentPid: number;
 
   constructor(
@@ -161,11 +193,19 @@ export class CaptureEngine {
     /** Called after each batch's events went to the sink (to flush per batch, not per event). */
     private readonly afterBatch: () => void = () => {},
   ) {
-    this.opts = { ...CAPTURE_DEFAULTS, ...options };
+    this.opts = { ...CAPTURE_DEFAULTS, ...options, syscalls: { ...SYSCALL_DEFAULTS, ...options.syscalls } };
     this.agentPid = deps.agentPid ?? process.pid;
     const cap = this.opts.captureBytes;
     if (!Number.isInteger(cap) || cap < 0 || cap > MAX_PAYLOAD) {
       throw new RangeError(`capture bytes must be an integer from 0 to ${MAX_PAYLOAD}, got ${cap}`);
+    }
+    const sys = this.opts.syscalls;
+    if (!Number.isSafeInteger(sys.slowNs) || sys.slowNs < 0) throw new RangeError(`slow-call threshold must be a whole number of ns >= 0, got ${sys.slowNs}`);
+    if (!Number.isInteger(sys.slowPerSecond) || sys.slowPerSecond < 1 || sys.slowPerSecond > 1e9) {
+      throw new RangeError(`slow-call reports per second must be an integer from 1 to 1e9, got ${sys.slowPerSecond}`);
+    }
+    if (!Number.isInteger(sys.maxHistograms) || sys.maxHistograms < 1 || sys.maxHistograms > 1 << 24) {
+      throw new RangeError(`syscall histogram entries must be an integer from 1 to ${1 << 24}, got ${sys.maxHistograms}`);
     }
   }
 
@@ -193,6 +233,13 @@ export class CaptureEngine {
       },
       groups: this.opts.groups,
       tcpPeerEntries: this.opts.tcpPeerEntries,
+      syscalls: {
+        slowNs: this.opts.syscalls.slowNs,
+        slowCostNs: Math.round(1e9 / this.opts.syscalls.slowPerSecond),
+        // Its return value is the restored register, not an error; no table: a number no call has.
+        sigreturnNr: syscallNumber('rt_sigreturn', HOST_SYSCALL_ARCH) ?? 0xffffffff,
+        maxHistograms: this.opts.syscalls.maxHistograms,
+      },
       ringBufferBytes: this.opts.ringBufferBytes,
       batchBytes: this.opts.batchBytes,
       maxPendingBatches: this.opts.maxPendingBatches,
@@ -251,6 +298,14 @@ export class CaptureEngine {
     if (!session) return;
     // Keep the last counters: the summary printed after stop must still say what was lost.
     this.finalStats = session.stats();
+    // And the last syscall histograms: the final interval is read after stop.
+    if (this.opts.groups.syscalls && session.readSyscallHistograms) {
+      try {
+        this.finalSyscalls = session.readSyscallHistograms();
+      } catch (err) {
+        this.deps.logger.warn(`cannot read the syscall histograms one last time: ${(err as Error).message}`);
+      }
+    }
     session.close();
   }
 
@@ -334,10 +389,40 @@ export class CaptureEngine {
 
   // ---- end TCP health and flows ----
 
+  // -- syscall latency --
+  /**
+   * Every kernel syscall histogram now (cumulative since each entry was
+   * created; see SyscallHistogramDiffer); after stop(), as stop() found
+   * them. Empty when the syscalls group is not loaded.
+   */
+  readSyscallHistograms(): SyscallHistogram[] {
+    if (!this.opts.groups.syscalls) return [];
+    const session = this.session;
+    if (!session) return this.finalSyscalls ? decodeSyscallHistograms(this.finalSyscalls) : [];
+    if (!session.readSyscallHistograms) throw new Error('the kernel session cannot read syscall histograms');
+    return decodeSyscallHistograms(session.readSyscallHistograms());
+  }
+
+  /** Deletes kernel histogram entries (after their final read); returns how many were there. After stop(), 0. */
+  deleteSyscallHistograms(keys: readonly { tgid: number; nr: number; err: number }[]): number {
+    const session = this.session;
+    if (!session?.deleteSyscallHistograms || keys.length === 0) return 0;
+    return session.deleteSyscallHistograms(encodeSyscallHistKeys(keys));
+  }
+  // -- end syscall latency --
+
   /** Exposed for replay (benchmarks, tests): the same path live batches take. */
   onBatch(batch: Buffer): void {
-    decodeBatch(batch, (e) => this.dispatch(e), this.decodeStats);
+    decodeBatch(batch, (e) => this.dispatch(e), this.decodeStats, (e) => this.dispatchSlowSyscall(e));
     this.afterBatch();
+  }
+
+  private dispatchSlowSyscall(e: SlowSyscallEvent): void {
+    if (this.selection && !this.selection.isSelected(e.tgid)) {
+      this.filtered++;
+      return;
+    }
+    this.deps.onSlowSyscall?.(e);
   }
 
   private dispatch(e: CaptureEvent): void {

@@ -8,7 +8,9 @@ import type {
   CloseReason,
   ConnRole,
   DataSourceName,
+  FdTarget,
   OpenReason,
+  SlowSyscallEvent,
   SocketTuple,
 } from './events';
 import {
@@ -27,6 +29,11 @@ import {
   SockTupleLayout as T,
   TASK_COMM_LEN,
   EXEC_PATH_LEN,
+  FdTarget as FDT,
+  SLOW_F_DELETED,
+  SLOW_F_PATH_TRUNCATED,
+  SLOW_PATH_LEN,
+  SlowSyscallEventLayout as S,
 } from './layout';
 
 export interface DecodeStats {
@@ -56,8 +63,17 @@ const SOURCES: readonly (DataSourceName | undefined)[] = [
   'sendmmsg',
 ];
 
-/** Walks a framed batch and calls `sink` once per well-formed record. */
-export function decodeBatch(batch: Buffer, sink: (event: CaptureEvent) => void, stats: DecodeStats): void {
+/**
+ * Walks a framed batch and calls `sink` once per well-formed record. Slow
+ * syscall records (group "syscalls") go to `onSlowSyscall`; without it they
+ * are skipped (only a consumer that loaded the group gets them).
+ */
+export function decodeBatch(
+  batch: Buffer,
+  sink: (event: CaptureEvent) => void,
+  stats: DecodeStats,
+  onSlowSyscall?: (event: SlowSyscallEvent) => void,
+): void {
   let off = 0;
   const end = batch.length;
   while (off + BATCH_RECORD_HEADER <= end) {
@@ -68,9 +84,15 @@ export function decodeBatch(batch: Buffer, sink: (event: CaptureEvent) => void, 
       return;
     }
     stats.records++;
-    const event = decodeRecord(batch, start, len);
-    if (event === undefined) stats.malformed++;
-    else sink(event);
+    if (batch.readUInt32LE(start) === EventType.SlowSyscall) {
+      const slow = decodeSlowSyscall(batch, start, len);
+      if (slow === undefined) stats.malformed++;
+      else onSlowSyscall?.(slow);
+    } else {
+      const event = decodeRecord(batch, start, len);
+      if (event === undefined) stats.malformed++;
+      else sink(event);
+    }
     off = start + ((len + BATCH_ALIGN - 1) & ~(BATCH_ALIGN - 1));
   }
   if (off !== end) stats.badFraming++;
@@ -196,6 +218,66 @@ function decodeProc(buf: Buffer, off: number, len: number, type: number): Captur
     signal: signal === 0 ? undefined : signal,
   };
 }
+
+// -- syscall latency --
+
+const S_IFMT = 0o170000;
+const S_IFIFO = 0o010000;
+
+/** An EV_SLOW_SYSCALL record; undefined when malformed. */
+export function decodeSlowSyscall(buf: Buffer, off: number, len: number): SlowSyscallEvent | undefined {
+  if (len < S.size || buf.readUInt32LE(off + S.type) !== EventType.SlowSyscall) return undefined;
+  const fd = buf.readInt32LE(off + S.fd);
+  const flags = buf[off + S.flags]!;
+  const inode = readU64(buf, off + S.ino);
+  const mode = buf.readUInt16LE(off + S.mode);
+  const path = readCString(buf, off + S.path, SLOW_PATH_LEN);
+  let target: FdTarget | undefined;
+  switch (buf[off + S.target]) {
+    case FDT.None:
+      break;
+    case FDT.File:
+      target = { kind: 'file', path, truncated: (flags & SLOW_F_PATH_TRUNCATED) !== 0, deleted: (flags & SLOW_F_DELETED) !== 0 };
+      break;
+    case FDT.SocketInet:
+    case FDT.Socket:
+      target = {
+        kind: 'socket',
+        // Only TCP and UDP tuples are decoded; a raw or ICMP socket keeps its inode only.
+        tuple: buf[off + S.target] === FDT.SocketInet ? decodeTuple(buf, off + S.tuple) : undefined,
+        family: buf.readUInt16LE(off + S.socket_family),
+        inode,
+        netns: buf.readUInt32LE(off + S.netns),
+      };
+      break;
+    case FDT.Pseudo:
+      // As the filesystems' d_dname() name them in /proc/PID/fd (fs/pipe.c, fs/anon_inodes.c).
+      target = {
+        kind: 'pseudo',
+                // Other pseudo files (nsfs, dma-buf...) make up names of their own: the dentry name and inode only.
+        name: (mode & S_IFMT) === S_IFIFO ? `pipe:[${inode}]` : path.startsWith('[') ? `anon_inode:${path}` : `${path} (inode ${inode})`,
+        inode,
+      };
+      break;
+    default:
+      return undefined;
+  }
+  return {
+    type: 'slow_syscall',
+    tgid: buf.readUInt32LE(off + S.tgid),
+    tid: buf.readUInt32LE(off + S.tid),
+    comm: readCString(buf, off + S.comm, TASK_COMM_LEN),
+    cgroupId: buf.readBigUInt64LE(off + S.cgroup_id),
+    nr: buf.readUInt32LE(off + S.nr),
+    ret: Number(buf.readBigInt64LE(off + S.ret)),
+    err: buf.readUInt32LE(off + S.err),
+    tsEnterNs: readU64(buf, off + S.ts_enter_ns),
+    durationNs: readU64(buf, off + S.duration_ns),
+    fd: fd >= 0 ? fd : undefined,
+    target,
+  };
+}
+// -- end syscall latency --
 
 export function decodeTuple(buf: Buffer, off: number): SocketTuple | undefined {
   const family = buf.readUInt16LE(off + T.family);

@@ -4,9 +4,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { KernelSession, KernelSessionOptions } from './capture-engine';
+import { readFdSyscalls } from './fd-syscalls';
 import { loadNativeBinding } from './native-binding';
 import { prerequisiteProblem } from './privileges';
 import type { ResolvedCgroup } from './process-selection';
+import { HOST_SYSCALL_ARCH } from './syscall-names';
 
 /** An error meant to be shown as is: one sentence, no stack. */
 export class CaptureSetupError extends Error {}
@@ -15,13 +17,27 @@ export function openKernelSession(opts: KernelSessionOptions): KernelSession {
   const problem = prerequisiteProblem();
   if (problem) throw new CaptureSetupError(problem);
   const binding = loadNativeBinding();
+  let tracefs: string;
   try {
-    binding.ensureTracefs();
+    tracefs = binding.ensureTracefs();
   } catch (err) {
     throw new CaptureSetupError(`tracefs is not mounted and could not be mounted: ${(err as Error).message}`);
   }
+  // -- syscall latency: slow calls name their fd; which syscalls take one, tracefs says --
+  let fdSyscalls = opts.syscalls.fdSyscalls;
+  if (fdSyscalls === undefined) {
+    fdSyscalls = [];
+    if (opts.groups.syscalls && opts.syscalls.slowNs > 0) {
+      try {
+        fdSyscalls = readFdSyscalls(tracefs, HOST_SYSCALL_ARCH).numbers;
+      } catch (err) {
+        throw new CaptureSetupError(`cannot read the syscall formats under ${tracefs}/events/syscalls: ${(err as Error).message}`);
+      }
+    }
+  }
+  // -- end syscall latency --
   try {
-    return new binding.SocketTraceSession(opts);
+    return new binding.SocketTraceSession({ ...opts, syscalls: { ...opts.syscalls, fdSyscalls } });
   } catch (err) {
     throw explain(err as Error & { code?: string; op?: string });
   }

@@ -16,6 +16,9 @@ export const EventType = {
   Exec: 4,
   Fork: 5,
   Exit: 6,
+  // -- syscall latency --
+  SlowSyscall: 7,
+  // -- end syscall latency --
 } as const;
 
 export const Direction = { Egress: 1, Ingress: 2 } as const;
@@ -75,6 +78,12 @@ export const KERNEL_STATS = [
   'tcp_peer_lost',
   'tcp_owner_failed',
   // ---- end TCP health ----
+  // -- syscall latency --
+  'syslat_no_start',
+  'syslat_map_full',
+  'syslat_compat',
+  'slow_dropped',
+  // -- end syscall latency --
 ] as const;
 export type KernelStatName = (typeof KERNEL_STATS)[number];
 
@@ -200,6 +209,72 @@ export const TCP_LIFETIME_MIN_SHIFT = 14;
 export const TCP_LIFETIME_MAX_SHIFT = 44;
 export const TCP_LIFETIME_BUCKETS = TCP_LIFETIME_MAX_SHIFT - TCP_LIFETIME_MIN_SHIFT + 2;
 // ---- end TCP health and flows ----
+
+// ---- syscall latency (bpf/syscall_latency.bpf.h) ----
+
+export const SYSLAT_BUCKETS = 28;
+export const SYSLAT_FIRST_LOG2 = 10;
+export const SYSLAT_MAX_NR = 1024;
+export const SLOW_PATH_LEN = 256;
+
+/** enum fd_target: what a slow call's fd named when the call returned. */
+export const FdTarget = { None: 0, File: 1, SocketInet: 2, Socket: 3, Pseudo: 4 } as const;
+export const SLOW_F_PATH_TRUNCATED = 0x1;
+export const SLOW_F_DELETED = 0x2;
+
+export const SyscallHistKeyLayout = {
+  size: 12,
+  tgid: 0,
+  nr: 4,
+  err: 8,
+} as const;
+
+/** No count field: the count is the sum of the buckets. */
+export const SyscallHistLayout = {
+  size: 240,
+  sum_ns: 0,
+  max_ns: 8,
+  buckets: 16,
+} as const;
+
+/** One record of readSyscallHistograms(): key, padding, histogram. */
+export const SyscallHistRecordLayout = {
+  size: 256,
+  key: 0,
+  hist: 16,
+} as const;
+
+export const SlowSyscallEventLayout = {
+  size: 392,
+  type: 0,
+  tgid: 4,
+  tid: 8,
+  nr: 12,
+  ret: 16,
+  ts_enter_ns: 24,
+  duration_ns: 32,
+  cgroup_id: 40,
+  ino: 48,
+  fd: 56,
+  err: 60,
+  netns: 64,
+  mode: 68,
+  socket_family: 70,
+  target: 72,
+  flags: 73,
+  tuple: 80,
+  comm: 120,
+  path: 136,
+} as const;
+
+export const SyscallConfigLayout = {
+  size: 24,
+  slow_ns: 0,
+  slow_cost_ns: 8,
+  sigreturn_nr: 16,
+} as const;
+
+// ---- end syscall latency ----
 
 /** Framing of a native batch (native/batch_format.h): [u32 len][u32 0][record][pad to 8]. */
 export const BATCH_RECORD_HEADER = 8;

@@ -45,6 +45,22 @@ export interface AgentConfig {
   initialMode: number;
 }
 
+// -- syscall latency --
+/** The syscalls group (bpf/syscall_latency.bpf.h): `struct syscall_config` and its maps. */
+export interface SyscallLatencyConfig {
+  /** Report calls at least this long as EV_SLOW_SYSCALL records; 0: none. */
+  slowNs: number;
+  /** Rate limit per CPU: credit one report costs, in ns (1e9 / reports per second); 0..1e9. */
+  slowCostNs: number;
+  /** rt_sigreturn's number: its return value is not an error code. */
+  sigreturnNr: number;
+  /** max_entries of syscall_hists (tgid, syscall, errno keys). 1..2^24. */
+  maxHistograms: number;
+  /** Syscall numbers (< SYSLAT_MAX_NR) whose first argument is a file descriptor. */
+  fdSyscalls: readonly number[];
+}
+// -- end syscall latency --
+
 /**
  * Receives one batch: `records` framed records in one Buffer (see
  * BATCH_FRAME_HEADER_BYTES and forEachBatchRecord for the framing, documented
@@ -61,6 +77,8 @@ export interface SocketTraceSessionOptions {
   groups: { sockets: boolean; syscalls: boolean; tcp: boolean };
   /** TCP health: (process, role, peer) keys `tcp_peers` holds (1..2^20); the rest fold into one key per process. */
   tcpPeerEntries: number;
+  /** The syscalls group's configuration (its maps exist whether or not it is loaded). */
+  syscalls: SyscallLatencyConfig;
   /** Size of the `events` ring buffer: a power of two, a multiple of the page size, at most 2 GiB. */
   ringBufferBytes: number;
   /**
@@ -198,6 +216,20 @@ export interface SocketTraceSession {
   /** Deletes the TCP health keys of these processes; returns how many keys went. */
   deleteTcpPeers(tgids: readonly number[]): number;
   // ---- end TCP health and flows ----
+  // -- syscall latency --
+  /**
+   * Every entry of `syscall_hists` as struct syscall_hist_record
+   * (SyscallHistRecordLayout), back to back, in one new Buffer. Cumulative
+   * values: nothing is reset (op 'lookup' on failure).
+   */
+  readSyscallHistograms(): Buffer;
+  /**
+   * Deletes the entries whose keys (struct syscall_hist_key, 12 bytes each,
+   * back to back) are in `keys`; keys not there are skipped. Returns how
+   * many were deleted.
+   */
+  deleteSyscallHistograms(keys: Buffer): number;
+  // -- end syscall latency --
   /** Starts the poll thread. Throws ERR_SESSION_STARTED if already started. */
   start(): void;
   stats(): SessionStats;
@@ -240,6 +272,10 @@ export interface NativeLayout {
   tcpPeerRecordBytes: number;
   /** sizeof(struct conn_record) */
   connRecordBytes: number;
+  /** sizeof(struct syscall_hist_record) */
+  syscallHistRecordBytes: number;
+  /** sizeof(struct slow_syscall_event) */
+  slowSyscallEventBytes: number;
 }
 
 export interface NativeBinding {

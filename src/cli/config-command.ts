@@ -5,7 +5,7 @@
 // Header values are redacted: they usually carry credentials.
 
 import { stringify } from 'yaml';
-import { CAPTURE_DEFAULTS } from '../capture/capture-engine';
+import { CAPTURE_DEFAULTS, SYSCALL_DEFAULTS } from '../capture/capture-engine';
 import { loadOtelConfig, type Env, type OtlpSignalConfig } from '../otel/config';
 import type { LogLevel } from '../util/log';
 import { UsageError, parse } from './args';
@@ -36,7 +36,13 @@ export function effectiveConfig(argv: string[], env: Env, o: { logLevelFlag?: Lo
     configFile: run.configFile ?? null,
     logLevel: run.logLevel,
     selectors: opts.capture.selectors,
-    capture: { ...CAPTURE_DEFAULTS, ...opts.capture, selectors: undefined },
+    capture: {
+      ...CAPTURE_DEFAULTS,
+      ...opts.capture,
+      ...(opts.capture.syscalls ? { syscalls: { ...SYSCALL_DEFAULTS, ...opts.capture.syscalls } } : {}),
+      selectors: undefined,
+    },
+    syscallMetrics: opts.syscallMetrics,
     protocols: opts.protocols ?? 'all',
     routes: opts.routes,
     captureQuery: opts.captureQuery,

@@ -5,7 +5,9 @@
 // variables and flags that override it, which is also how `config print`
 // tells where a value came from.
 
+import { SYSCALL_DEFAULTS } from '../capture/capture-engine';
 import { MAX_PAYLOAD } from '../capture/layout';
+import { DEFAULT_SYSCALL_MAX_SERIES } from '../otel/syscall-metrics';
 import { PROTOCOLS } from '../protocols/registry';
 import { SAMPLER_KINDS } from '../otel/sampler';
 import { MAX_PID, MAX_PORT, cgroupProblem, containerProblem, exeProblem, parseDuration, parseHostPort, routeProblem } from './args';
@@ -210,6 +212,21 @@ export const CONFIG_SCHEMA = {
       { default: '{}' },
     ),
     capture_command_args: setting(bool(), '`process.command_args` on resources (argv may carry secrets)', { default: 'false' }),
+  },
+  syscalls: {
+    metrics: setting(bool(), '`ebpf_otel.syscall.duration` per process, syscall and errno (while loaded, every syscall on the host pays ~0.2-0.4 µs: off by default)', {
+      default: 'false',
+      flags: ['--syscall-metrics'],
+    }),
+    max_series: setting(int(1, 1_000_000), '(syscall, errno) series per process before `otel.metric.overflow`', {
+      default: String(DEFAULT_SYSCALL_MAX_SERIES),
+      flags: ['--syscall-max-series'],
+    }),
+    slow: setting(duration({ allowZero: false }), 'report each syscall slower than this as a log record (unset: none)', { flags: ['--slow'] }),
+    slow_rate: setting(int(1, 1_000_000), 'slow-call reports per second per CPU at most; the rest counted', {
+      default: String(SYSCALL_DEFAULTS.slowPerSecond),
+      flags: ['--slow-rate'],
+    }),
   },
   network: {
     tcp: setting(bool(), "TCP health metrics `ebpf_otel.tcp.connection.*` (off: the kernel's TCP programs are not loaded)", { default: 'true', flags: ['--no-tcp-metrics'] }),

@@ -3,7 +3,7 @@
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { loadNativeBinding, type NativeFeatures } from '../capture/native-binding';
+import { loadNativeBinding, type NativeBinding, type NativeFeatures } from '../capture/native-binding';
 import { describePidNamespace, readPidNamespace } from '../capture/pid-namespace';
 import { BTF_PATH, CAP, capabilityAdvisories, effectiveCaps, hasCap, lockdownMode, missingCaps, type CapName } from '../capture/privileges';
 import { parse } from './args';
@@ -83,8 +83,9 @@ export async function doctorCommand(argv: string[]): Promise<number> {
 
   let features: NativeFeatures | undefined;
   let tracefs: string | undefined;
+  let binding: NativeBinding | undefined;
   try {
-    const binding = loadNativeBinding();
+    binding = loadNativeBinding();
     try {
       tracefs = binding.ensureTracefs();
       add('tracefs', true, `mounted at ${tracefs}`, true);
@@ -119,9 +120,18 @@ export async function doctorCommand(argv: string[]): Promise<number> {
     const tcp = tcpTracepointCheck((p) => fs.existsSync(p), tracefs);
     add('tcp tracepoints', tcp.ok, tcp.detail);
   }
+  // -- syscall latency: loaded and attached for real, then detached --
+  if (binding && tracefs && features?.rawTracepoint) {
+    const r = syscallLatencyProbe(binding);
+    add('syscall latency', r.ok, r.detail);
+  } else if (features && !features.rawTracepoint) {
+    add('syscall latency', false, 'raw tracepoints unavailable: no syscall latency metrics (optional)');
+  }
+  // -- end syscall latency --
   const ok = checks.every((c) => !c.required || c.ok === true);
   const uses =
     'socket capture from syscall tracepoints (read/write/send/recv families, connect, accept, close); ' +
+    'syscall latency from the raw tracepoints sys_enter/sys_exit (task storage, in-kernel histograms); ' +
     'process lifecycle from sched tracepoints; TCP health from sock/tcp tracepoints; events through one BPF ring buffer; no kprobes, no fentry';
   if (values.json) {
     process.stdout.write(JSON.stringify({ ok, checks, uses }, null, 2) + '\n');
@@ -135,3 +145,44 @@ export async function doctorCommand(argv: string[]): Promise<number> {
   }
   return ok ? 0 : 1;
 }
+
+// -- syscall latency --
+/**
+ * Whether the syscalls group loads and its raw tracepoints attach here: a
+ * session with that group only, attached and closed at once (a few ms of
+ * tracing nothing: no process is selected).
+ */
+function syscallLatencyProbe(binding: NativeBinding): { ok: boolean; detail: string } {
+  let session;
+  try {
+    session = new binding.SocketTraceSession({
+      config: {
+        agentTgid: process.pid,
+        captureBytes: 0,
+        wakeupBytes: 0,
+        selectAll: false,
+        captureUdp: false,
+        followForks: false,
+        reportExecs: false,
+        pidnsDev: 0n,
+        pidnsIno: 0n,
+        initialMode: 0,
+      },
+      groups: { sockets: false, syscalls: true, tcp: false },
+      tcpPeerEntries: 1,
+      syscalls: { slowNs: 0, slowCostNs: 0, sigreturnNr: 0, maxHistograms: 1, fdSyscalls: [] },
+      ringBufferBytes: 1 << 16,
+      batchBytes: 1 << 16,
+      maxPendingBatches: 1,
+      pollTimeoutMs: 100,
+      onBatch: () => {},
+    });
+    const attached = session.attachAll().filter((p) => p.startsWith('syslat_'));
+    return { ok: true, detail: `raw_tp/sys_enter and raw_tp/sys_exit attach (${attached.join(', ')})` };
+  } catch (err) {
+    return { ok: false, detail: `cannot load or attach raw_tp/sys_enter, sys_exit (optional: syscall metrics and \`syscalls\` need them): ${(err as Error).message.split('\n')[0]}` };
+  } finally {
+    session?.close();
+  }
+}
+// -- end syscall latency --

@@ -10,12 +10,14 @@ import { demoCommand } from './demo';
 import { doctorCommand } from './doctor';
 import { runCommand } from './run-command';
 import { topCommand } from './top-command';
+import { syscallsCommand } from './syscalls-command';
 
 const USAGE = `usage: ebpf-otel <command> [options]
 
 commands:
   run       the agent: spans and metrics over OTLP, or on the console (see: ebpf-otel run --help)
   capture   print captured socket events (see: ebpf-otel capture --help)
+  syscalls  live syscall latency per process, top-like (see: ebpf-otel syscalls --help)
   demo      run the bundled demo workload and capture it
   top       live TCP health and flows per process and peer (see: ebpf-otel top --help)
   doctor    report what this kernel and these privileges allow
@@ -41,6 +43,8 @@ async function main(argv: string[]): Promise<number> {
       return runCommand(rest, flagLevel);
     case 'capture':
       return captureCommand(rest, logger);
+    case 'syscalls':
+      return syscallsCommand(rest, logger);
     case 'demo':
       return demoCommand(rest, logger);
     case 'top':

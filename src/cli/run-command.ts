@@ -23,6 +23,14 @@ import { createLogger, type Logger, type LogLevel } from '../util/log';
 import { UsageError } from './args';
 import { RUN_USAGE, parseRunFlags, resolveRunConfig, type NetworkRunOptions, type ResolveOptions, type RunOptions } from './run-config';
 import { runUntilSignal } from './lifecycle';
+// -- syscall latency --
+import type { SlowSyscallEvent } from '../capture/events';
+import { SyscallCollector } from '../capture/syscall-collector';
+import { HOST_SYSCALL_ARCH } from '../capture/syscall-names';
+import { SyscallMetrics } from '../agent/syscall-metrics';
+import { SyscallMetricsRecorder } from '../otel/syscall-metrics';
+import { slowSyscallText } from './syscalls-format';
+// -- end syscall latency --
 
 export { RUN_USAGE, type RunOptions } from './run-config';
 
@@ -84,7 +92,6 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
   // counters are reported before its meters retire) and at the end.
   // Without a metric exporter there is nowhere for them to go: nothing is read, the TCP programs stay out.
   const net: NetworkRunOptions = telemetry.metrics.enabled ? opts.network : { ...opts.network, tcp: false, flows: false };
-  const capture: CaptureOptions = { ...opts.capture, groups: { ...(opts.capture.groups ?? CAPTURE_DEFAULTS.groups), tcp: net.tcp } };
   const network =
     net.tcp || net.flows
       ? new NetworkCollector(
@@ -114,24 +121,58 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
     }
   };
   // ---- end TCP health and flows ----
+  // -- syscall latency: slow calls are counted and logged; exported as logs later --
+  let slowSyscalls = 0;
+  const onSlowSyscall = (e: SlowSyscallEvent) => {
+    slowSyscalls++;
+    logger.debug(`slow syscall: ${slowSyscallText(e, clock.toWallNs(e.tsEnterNs), HOST_SYSCALL_ARCH)}`);
+  };
+  let syscalls: SyscallMetrics | undefined;
+  // Without a metric exporter the histograms would go nowhere: the kernel side then only runs for --slow.
+  const syscallMetricsOn = opts.syscallMetrics.enabled && telemetry.metrics.enabled;
+  const slowOn = (opts.capture.syscalls?.slowNs ?? 0) > 0;
+  const capture: CaptureOptions = {
+    ...opts.capture,
+    groups: { ...(opts.capture.groups ?? CAPTURE_DEFAULTS.groups), tcp: net.tcp, syscalls: syscallMetricsOn || slowOn },
+  };
+  // -- end syscall latency --
   const engine = new CaptureEngine(
     capture,
-    { openSession: openKernelSession, procfs, logger, resolveCgroup: resolveCgroupV2, pidNamespace },
+    { openSession: openKernelSession, procfs, logger, resolveCgroup: resolveCgroupV2, pidNamespace, onSlowSyscall },
     (e) => {
       network?.onEvent(e); // first: a closing connection's protocol is still known to the tracker
       pipeline.onEvent(e);
-      if (e.type === 'exec') telemetry.processExec(e.tgid);
-      else if (e.type === 'exit') {
-        if (network) exits.set(e.tgid, { comm: e.comm });
-        else telemetry.processExited(e.tgid, { comm: e.comm });
-      }
+      // A process's meters retire once its last measurements are in: syscall
+      // histograms read at the end of the batch, then the network tables' next read.
+      const retire =
+        e.type === 'exec'
+          ? () => telemetry.processExec(e.tgid)
+          : e.type === 'exit'
+            ? () => {
+                if (network) exits.set(e.tgid, { comm: e.comm });
+                else telemetry.processExited(e.tgid, { comm: e.comm });
+              }
+            : undefined;
+      if (retire && !syscalls?.deferLifecycle(e, retire)) retire();
     },
     () => {
       pipeline.flush();
+      syscalls?.afterBatch();
       // Exits settle at most every 100 ms: each settling reads the whole tables.
       if (network && network.exitsPending > 0 && Date.now() - lastNetworkCollect >= 100) collectNetwork();
     },
   );
+  // -- syscall latency --
+  if (syscallMetricsOn) {
+    const metrics = new SyscallMetrics(
+      new SyscallCollector(engine),
+      new SyscallMetricsRecorder(telemetry, HOST_SYSCALL_ARCH, opts.syscallMetrics.maxSeries),
+      logger,
+    );
+    syscalls = metrics;
+    telemetry.beforeMetricCollection(() => metrics.collect());
+  }
+  // -- end syscall latency --
   telemetry.registerAgentHealth(() => {
     const c = engine.stats();
     const p = pipeline.stats();
@@ -159,6 +200,15 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
       tcpEventsLost: c.kernel.tcp_peer_lost + c.kernel.tcp_owner_failed,
       ...(network ? { networkPeersFolded: network.stats().peersFolded, connectionsVanished: network.stats().flows.vanished } : {}),
       // ---- end TCP health and flows ----
+      // -- syscall latency --
+      ...(capture.groups?.syscalls
+        ? {
+            syscallsUnmeasuredByReason: { table_full: c.kernel.syslat_map_full, no_start: c.kernel.syslat_no_start, compat: c.kernel.syslat_compat },
+            slowSyscalls,
+            slowSyscallsDropped: c.kernel.slow_dropped,
+          }
+        : {}),
+      // -- end syscall latency --
     };
   });
   let health: HealthServer | undefined;
@@ -209,6 +259,14 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
       `muted ${s.kernel.conn_muted} connections of unknown protocol, ${s.kernel.muted_bytes} bytes not shipped` +
       (s.muteRequestsFailed > 0 ? ` (${s.muteRequestsFailed} mute requests failed)` : ''),
   );
+  // -- syscall latency --
+  if (capture.groups?.syscalls) {
+    logger.info(
+      `syscalls: ${s.kernel.syslat_no_start} exits without a recorded entry, ${s.kernel.syslat_map_full} calls not counted (histogram table full), ` +
+        `${s.kernel.syslat_compat} compat calls not measured; slow calls: ${slowSyscalls} reported, ${s.kernel.slow_dropped} over the rate limit`,
+    );
+  }
+  // -- end syscall latency --
   // What a user (or a failing test) needs to judge the trace graph and the streams afterwards.
   logger.info(
     `parents: ${Object.entries(p.graph.linked).map(([k, v]) => `${k} ${v}`).join(', ')}, ambiguous ${p.graph.ambiguous}, ` +

@@ -13,7 +13,8 @@
 // given here.
 
 import { MAX_PAYLOAD } from '../capture/layout';
-import { CAPTURE_DEFAULTS, type CaptureOptions } from '../capture/capture-engine';
+import { CAPTURE_DEFAULTS, SYSCALL_DEFAULTS, type CaptureOptions } from '../capture/capture-engine';
+import { DEFAULT_SYSCALL_MAX_SERIES } from '../otel/syscall-metrics';
 import type { Selector } from '../capture/process-selection';
 import { parseHeaders, type Env, type OtelFileOptions, type OtelOptions, type OtlpProtocol } from '../otel/config';
 import { PROTOCOLS } from '../protocols/registry';
@@ -62,6 +63,11 @@ TCP health and flows (ebpf_otel.tcp.connection.*, ebpf_otel.network.flow.*; on b
   --no-flow-metrics        no flow metrics
   --network-max-peers N    peers per process with series of their own (default ${NETWORK_DEFAULTS.maxPeersPerProcess}); the rest: otel.metric.overflow=true
   --tcp-table-size N       (process, peer) keys the kernel counts TCP health for (default ${NETWORK_DEFAULTS.tcpTableSize}); the rest fold per process
+syscall latency (ebpf_otel.syscall.duration; off by default: while loaded, every syscall of every process on the host pays ~0.2-0.4 us):
+  --syscall-metrics        in-kernel latency histograms per process, syscall and errno
+  --syscall-max-series N   (syscall, errno) series per process before otel.metric.overflow (default ${DEFAULT_SYSCALL_MAX_SERIES})
+  --slow DURATION          report each syscall slower than this (e.g. 100ms) as a log record
+  --slow-rate N            at most N slow-call reports per second per CPU (default ${SYSCALL_DEFAULTS.slowPerSecond}; the rest counted)
 capture:
   --capture-bytes N        payload bytes kept per syscall (0..${MAX_PAYLOAD})
   --duration 60s           stop after this long (default: until SIGINT/SIGTERM)
@@ -94,6 +100,10 @@ export const RUN_FLAGS = {
   'capture-bytes': { type: 'string' },
   duration: { type: 'string' },
   'health-listen': { type: 'string' },
+  'syscall-metrics': { type: 'boolean' },
+  'syscall-max-series': { type: 'string' },
+  slow: { type: 'string' },
+  'slow-rate': { type: 'string' },
   'no-tcp-metrics': { type: 'boolean' },
   'no-flow-metrics': { type: 'boolean' },
   'network-max-peers': { type: 'string' },
@@ -121,6 +131,8 @@ export interface RunOptions {
   /** Where /healthz and /metrics are served; none when undefined. */
   readonly health?: { readonly host: string; readonly port: number };
   readonly network: NetworkRunOptions;
+  /** ebpf_otel.syscall.duration (the kernel side is in `capture.groups` and `capture.syscalls`). */
+  readonly syscallMetrics: { readonly enabled: boolean; readonly maxSeries: number };
 }
 
 export type Layer = 'default' | 'file' | 'env' | 'flag';
@@ -238,16 +250,30 @@ export function resolveRunConfig(values: RunFlagValues, env: Env, o: ResolveOpti
         ? positiveInt('--network-max-peers', values['network-max-peers'], 1 << 20)
         : (f.network?.max_peers ?? NETWORK_DEFAULTS.maxPeersPerProcess),
   };
+  const syscallMetrics = {
+    enabled: values['syscall-metrics'] === true || (f.syscalls?.metrics ?? false),
+    maxSeries:
+      values['syscall-max-series'] !== undefined
+        ? positiveInt('--syscall-max-series', values['syscall-max-series'], 1_000_000)
+        : (f.syscalls?.max_series ?? DEFAULT_SYSCALL_MAX_SERIES),
+  };
+  const slowSeconds = values.slow !== undefined ? durationSeconds('--slow', values.slow) : f.syscalls?.slow;
+  const slowNs = slowSeconds !== undefined ? Math.round(slowSeconds * 1e9) : 0;
+  if (values.slow !== undefined && slowNs <= 0) throw new UsageError(`--slow must be longer than 0, got ${values.slow}`);
+  const slowPerSecond = values['slow-rate'] !== undefined ? positiveInt('--slow-rate', values['slow-rate'], 1_000_000) : f.syscalls?.slow_rate;
+  const syscallGroup = syscallMetrics.enabled || slowNs > 0;
   const tcpPeerEntries =
     values['tcp-table-size'] !== undefined ? positiveInt('--tcp-table-size', values['tcp-table-size'], 1 << 20) : f.network?.tcp_table_size;
   const options: RunOptions = {
     capture: {
       selectors,
       ...(captureBytes !== undefined ? { captureBytes } : {}),
-      groups: { ...CAPTURE_DEFAULTS.groups, tcp: network.tcp },
+      groups: { ...CAPTURE_DEFAULTS.groups, tcp: network.tcp, syscalls: syscallGroup },
       ...(tcpPeerEntries !== undefined ? { tcpPeerEntries } : {}),
+      ...(syscallGroup ? { syscalls: { slowNs, ...(slowPerSecond !== undefined ? { slowPerSecond } : {}) } } : {}),
     },
     network,
+    syscallMetrics,
     otel,
     otelFile,
     protocols: flagProtocols ?? f.protocols?.enabled,

@@ -52,8 +52,21 @@ export interface ProcessHistogramsOptions {
   readonly scope: InstrumentationScope;
   readonly temporality: AggregationTemporality;
   readonly maxSeriesPerInstrument: number;
-  /** A measurement was folded into the overflow series of `instrument`. */
-  readonly onOverflow: (instrument: string) => void;
+  /** `measurements` (default 1) were folded into the overflow series of `instrument`, whose bound is `bound`. */
+  readonly onOverflow: (instrument: string, measurements?: number, bound?: number) => void;
+}
+
+/**
+ * A histogram aggregated elsewhere (the kernel's syscall histograms): bucket
+ * counts on the instrument's boundaries, their total and sum. The minimum is
+ * not known; the maximum only when given.
+ */
+export interface AggregatedHistogram {
+  /** One more than the instrument has boundaries. */
+  readonly counts: readonly number[];
+  readonly count: number;
+  readonly sum: number;
+  readonly max: number | undefined;
 }
 
 /** The histograms of one process (one resource, one scope). */
@@ -90,13 +103,30 @@ export class ProcessHistograms {
       }
       let inst = this.instruments.get(m.instrument.name);
       if (inst === undefined) {
-        inst = new InstrumentHistograms(m.instrument, this.opts.temporality, this.opts.maxSeriesPerInstrument, this.sets);
+        inst = new InstrumentHistograms(m.instrument, this.opts.temporality, m.instrument.maxSeries ?? this.opts.maxSeriesPerInstrument, this.sets);
         this.instruments.set(m.instrument.name, inst);
       }
       if (inst.record(value, set, nowMs)) this.opts.onOverflow(m.instrument.name);
       recorded++;
     }
     return recorded;
+  }
+
+  /**
+   * Adds an aggregate to `instrument`'s series for `attributes` at `nowMs`,
+   * under the same cardinality guard as record(). Throws when the counts do
+   * not match the instrument's buckets (a programming error). Returns the
+   * measurements (calls) it carried, 0 for an empty aggregate.
+   */
+  recordAggregated(instrument: InstrumentSpec, attributes: Attributes, agg: AggregatedHistogram, nowMs: number): number {
+    if (agg.count <= 0) return 0;
+    let inst = this.instruments.get(instrument.name);
+    if (inst === undefined) {
+      inst = new InstrumentHistograms(instrument, this.opts.temporality, instrument.maxSeries ?? this.opts.maxSeriesPerInstrument, this.sets);
+      this.instruments.set(instrument.name, inst);
+    }
+    if (inst.recordAggregated(agg, this.sets.resolve(attributes), nowMs)) this.opts.onOverflow(instrument.name, agg.count, instrument.maxSeries);
+    return agg.count;
   }
 
   /** The points due at `nowMs`, as the SDK's MetricReader.collect() would give them. */
@@ -271,6 +301,26 @@ class InstrumentHistograms {
     return s.overflow && set.canonical !== OVERFLOW_KEY;
   }
 
+  /** As record(), for an aggregate (see ProcessHistograms.recordAggregated). */
+  recordAggregated(agg: AggregatedHistogram, set: AttributeSet, nowMs: number): boolean {
+    if (agg.counts.length !== this.boundaries.length + 1) {
+      throw new RangeError(`${this.descriptor.name}: ${agg.counts.length} bucket counts for ${this.boundaries.length + 1} buckets`);
+    }
+    const s = this.bySet.get(set) ?? this.admit(set, nowMs);
+    if (!s.pending) {
+      s.pending = true;
+      if (this.delta) {
+        s.start = millisToHrTime(nowMs);
+        this.active.push(s);
+      }
+    }
+    s.count += agg.count;
+    s.sum += agg.sum;
+    if (agg.max !== undefined) s.max = Math.max(agg.max, s.max);
+    for (let i = 0; i < agg.counts.length; i++) s.counts[i]! += agg.counts[i]!;
+    return s.overflow && set.canonical !== OVERFLOW_KEY;
+  }
+
   collect(end: HrTime, lastCollection: HrTime | undefined): HistogramMetricData | undefined {
     const dataPoints: DataPoint<Histogram>[] = [];
     if (this.delta) {
@@ -349,14 +399,17 @@ class InstrumentHistograms {
   }
 }
 
-/** A data point as the SDK's HistogramAggregator.toMetricData builds it. */
+/**
+ * A data point as the SDK's HistogramAggregator.toMetricData builds it. A
+ * series fed only aggregates may not know its min or max: those are left
+ * out (both are optional in OTLP) rather than sent as infinities.
+ */
 function point(s: Series, startTime: HrTime, endTime: HrTime, sum: number, boundaries: number[], counts: number[]): DataPoint<Histogram> {
-  return {
-    attributes: s.attributes,
-    startTime,
-    endTime,
-    value: { min: s.min, max: s.max, sum, buckets: { boundaries, counts }, count: s.count },
-  };
+  const value: Histogram =
+    Number.isFinite(s.min) && Number.isFinite(s.max)
+      ? { min: s.min, max: s.max, sum, buckets: { boundaries, counts }, count: s.count }
+      : { ...(Number.isFinite(s.min) ? { min: s.min } : {}), ...(Number.isFinite(s.max) ? { max: s.max } : {}), sum, buckets: { boundaries, counts }, count: s.count };
+  return { attributes: s.attributes, startTime, endTime, value };
 }
 
 /** The first boundary >= value (upper bounds are inclusive), or the overflow bucket: the SDK's binarySearchUB. */

@@ -28,10 +28,10 @@ import type { MeterProvider as ApiMeterProvider } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import { AggregationTemporality, InstrumentType, MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import type { RecordMeasurement } from '../protocols/types';
+import type { Attributes, InstrumentSpec, RecordMeasurement } from '../protocols/types';
 import type { Logger } from '../util/log';
 import { errorMessage, errorName, raceTimeout, realTimers, type MetricExporter, type Timers } from './export';
-import { ProcessHistograms } from './histograms';
+import { ProcessHistograms, type AggregatedHistogram } from './histograms';
 import { ProcessAggregates } from './aggregates';
 import type { ProcessIdentity } from '../correlate/trace-record';
 
@@ -122,6 +122,8 @@ export class MetricsPipeline {
   private readonly idleMillis: number;
   private timer: unknown;
   private cycle: Promise<void> | undefined;
+  /** Run at the start of every collection: data kept elsewhere is brought in first. */
+  private readonly collectHooks: (() => void)[] = [];
   private failing = false;
   private stopped = false;
 
@@ -178,6 +180,20 @@ export class MetricsPipeline {
       onOverflow: this.onOverflow,
     });
     return pm.aggregates;
+  }
+
+  /** Runs `hook` at the start of every collection (it may record); a throw is logged once. */
+  addCollectHook(hook: () => void): void {
+    this.collectHooks.push(hook);
+  }
+
+  /** An aggregate (see ProcessHistograms.recordAggregated) under the process's resource. */
+  recordAggregated(process: ProcessIdentity, instrument: InstrumentSpec, attributes: Attributes, agg: AggregatedHistogram): void {
+    if (!this.enabled || this.stopped || agg.count <= 0) return;
+    const now = this.timers.now();
+    const pm = this.meterFor(process, now);
+    pm.lastRecordMs = now;
+    this.stats.recorded += pm.histograms.recordAggregated(instrument, attributes, agg, now);
   }
 
   /** The process exec'd or exited: export what it has and start afresh next time. */
@@ -277,18 +293,25 @@ export class MetricsPipeline {
     this.retired.push(collectMeter(pm, this.timers.now()));
   }
 
-  /** A measurement was folded into otel.metric.overflow=true by an instrument's cardinality guard. */
-  private readonly onOverflow = (instrument: string): void => {
-    this.stats.overflowed++;
+  /** Measurements were folded into otel.metric.overflow=true by an instrument's cardinality guard. */
+  private readonly onOverflow = (instrument: string, measurements = 1, bound = this.opts.maxSeriesPerInstrument): void => {
+    this.stats.overflowed += measurements;
     this.opts.log.warnOnce(
       `otel-metric-overflow-${instrument}`,
-      `metric ${instrument}: more than ${this.opts.maxSeriesPerInstrument} attribute sets for one process; further ones are folded into otel.metric.overflow=true`,
+      `metric ${instrument}: more than ${bound} attribute sets for one process; further ones are folded into otel.metric.overflow=true`,
     );
   };
 
   private async runCycle(): Promise<void> {
     const exporter = this.opts.exporter;
     if (!exporter) return;
+    for (const hook of this.collectHooks) {
+      try {
+        hook();
+      } catch (e) {
+        this.opts.log.warnOnce('otel-metric-collect-hook', `a metric source failed before collection: ${errorMessage(e)}`);
+      }
+    }
     const now = this.timers.now();
     for (const pm of [...this.meters.values()]) {
       if (now - pm.lastRecordMs >= this.idleMillis) {
@@ -436,6 +459,14 @@ export interface AgentHealth {
   /** Connections gone from the kernel table without a close event: their last bytes are not in the flow metrics. */
   readonly connectionsVanished?: number;
   // ---- end TCP health and flows ----
+  // -- syscall latency --
+  /** Syscalls of traced processes the histograms do not hold, by reason (table_full, no_start, compat). */
+  readonly syscallsUnmeasuredByReason?: Readonly<Record<string, number>>;
+  /** Slow syscalls reported by the kernel. */
+  readonly slowSyscalls?: number;
+  /** Slow syscalls over the kernel's rate limit: not reported. */
+  readonly slowSyscallsDropped?: number;
+  // -- end syscall latency --
 }
 
 interface HealthMetric {
@@ -484,6 +515,11 @@ export const AGENT_METRICS: readonly HealthMetric[] = [
   { field: 'connectionsVanished', name: 'ebpf_otel.network.vanished_connections', kind: 'counter', unit: '{connection}', description: 'Connections gone from the kernel table without a close event: their last bytes are missing from the flow metrics.' },
   // ---- end TCP health and flows ----
   { field: 'spanLinksAmbiguous', name: 'ebpf_otel.trace.ambiguous_links', kind: 'counter', unit: '{span}', description: 'CLIENT spans left without a parent because several SERVER requests were in flight on an event loop.' },
+  // -- syscall latency --
+  { field: 'syscallsUnmeasuredByReason', name: 'ebpf_otel.syscall.unmeasured', kind: 'counter', unit: '{syscall}', description: 'Syscalls of traced processes missing from ebpf_otel.syscall.duration, per reason (table_full, no_start, compat).', attribute: 'ebpf_otel.reason' },
+  { field: 'slowSyscalls', name: 'ebpf_otel.syscall.slow_calls', kind: 'counter', unit: '{syscall}', description: 'Syscalls over the --slow threshold reported by the kernel.' },
+  { field: 'slowSyscallsDropped', name: 'ebpf_otel.syscall.slow_calls_dropped', kind: 'counter', unit: '{syscall}', description: 'Syscalls over the --slow threshold not reported because of the kernel rate limit.' },
+  // -- end syscall latency --
 ];
 
 /**

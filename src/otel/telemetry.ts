@@ -21,6 +21,8 @@ import { createMetricExporter, createOtlpExporter, realTimers, type Exporter, ty
 import { LogEncoder } from './log-encode';
 import type { LogRecord, ObservedLogRecord } from './log-record';
 import { MetricsPipeline, registerAgentMetrics, type AgentHealth, type MetricsStats } from './metrics';
+import type { AggregatedHistogram } from './histograms';
+import type { Attributes, InstrumentSpec } from '../protocols/types';
 import { ProcessResources, type ExitInfo, type ResourceStats } from './resource';
 import { SpanEncoder } from './otlp-encode';
 import type { OtlpExportResult } from './otlp-transport';
@@ -206,6 +208,26 @@ export class Telemetry {
     this.resources.exited(p, info);
     this.metrics.retire(p);
   }
+
+  // -- syscall latency --
+  /**
+   * An aggregate measured elsewhere (the kernel's syscall histograms) for a
+   * process. Never throws. Taken during shutdown too, until the final metric
+   * collection: that is when the last interval is read.
+   */
+  recordAggregated(process: ProcessIdentity, instrument: InstrumentSpec, attributes: Attributes, agg: AggregatedHistogram): void {
+    try {
+      this.metrics.recordAggregated(process, instrument, attributes, agg);
+    } catch (e) {
+      this.deps.logger.warnOnce('otel-aggregate-rejected', `an aggregated measurement could not be recorded: ${(e as Error).message}`);
+    }
+  }
+
+  /** Runs `hook` before every metric collection, so data kept elsewhere is recorded in time for it. */
+  beforeMetricCollection(hook: () => void): void {
+    this.metrics.addCollectHook(hook);
+  }
+  // -- end syscall latency --
 
   /** The agent's own metrics (ebpf_otel.*), from `snapshot` plus this layer's own counters. Call once. */
   registerAgentHealth(snapshot: () => AgentHealth): void {

@@ -67,6 +67,8 @@ export interface InstrumentSpec {
   readonly description: string;
   /** Explicit bucket boundaries. */
   readonly boundaries: readonly number[];
+  /** Attribute sets per process before the overflow series (default: the agent-wide bound). */
+  readonly maxSeries?: number;
 }
 
 export interface RecordMeasurement {

@@ -36,6 +36,11 @@ const STRUCTS: Record<string, { c: string; layout: Record<string, number>; renam
     ]),
   },
   // ---- end TCP health and flows ----
+  syscall_hist_key: { c: 'struct syscall_hist_key', layout: L.SyscallHistKeyLayout },
+  syscall_hist: { c: 'struct syscall_hist', layout: L.SyscallHistLayout },
+  syscall_hist_record: { c: 'struct syscall_hist_record', layout: L.SyscallHistRecordLayout },
+  slow_syscall_event: { c: 'struct slow_syscall_event', layout: L.SlowSyscallEventLayout },
+  syscall_config: { c: 'struct syscall_config', layout: L.SyscallConfigLayout },
 };
 
 const CONSTANTS: Record<string, number> = {
@@ -83,6 +88,18 @@ const CONSTANTS: Record<string, number> = {
   TCP_LIFETIME_MAX_SHIFT: L.TCP_LIFETIME_MAX_SHIFT,
   TCP_LIFETIME_BUCKETS: L.TCP_LIFETIME_BUCKETS,
   // ---- end TCP health ----
+  EV_SLOW_SYSCALL: L.EventType.SlowSyscall,
+  SYSLAT_BUCKETS: L.SYSLAT_BUCKETS,
+  SYSLAT_FIRST_LOG2: L.SYSLAT_FIRST_LOG2,
+  SYSLAT_MAX_NR: L.SYSLAT_MAX_NR,
+  SLOW_PATH_LEN: L.SLOW_PATH_LEN,
+  FDT_NONE: L.FdTarget.None,
+  FDT_FILE: L.FdTarget.File,
+  FDT_SOCKET_INET: L.FdTarget.SocketInet,
+  FDT_SOCKET: L.FdTarget.Socket,
+  FDT_PSEUDO: L.FdTarget.Pseudo,
+  SLOW_F_PATH_TRUNCATED: L.SLOW_F_PATH_TRUNCATED,
+  SLOW_F_DELETED: L.SLOW_F_DELETED,
 };
 
 function cProgram(): string {

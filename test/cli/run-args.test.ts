@@ -16,6 +16,7 @@ test('run flags map onto selectors, OTLP options and protocol options', (t) => {
   t.deepEqual(o.capture, {
     selectors: [{ kind: 'exe', pattern: 'python3' }, { kind: 'port', port: 8080 }],
     captureBytes: 4096,
+    // Syscall metrics are off by default (their cost reaches every process on the host).
     groups: { sockets: true, syscalls: false, tcp: true },
   });
   t.deepEqual(o.network, { tcp: true, flows: true, maxPeersPerProcess: 100 });
@@ -37,6 +38,28 @@ test('run flags map onto selectors, OTLP options and protocol options', (t) => {
   t.is(o.requestTimeoutNs, 120e9);
   t.deepEqual(o.protocols, ['http1']);
   t.is(o.duration, 30);
+});
+
+test('run syscall flags: metrics off by default, --syscall-metrics, --slow, --slow-rate, --syscall-max-series', (t) => {
+  const off = parseRunArgs(['--pid', '1']);
+  if (off === 'help') return t.fail();
+  t.deepEqual(off.syscallMetrics, { enabled: false, maxSeries: 1000 });
+  t.deepEqual(off.capture.groups, { sockets: true, syscalls: false, tcp: true }, 'nothing loaded for syscalls');
+  t.is(off.capture.syscalls, undefined);
+  const on = parseRunArgs(['--pid', '1', '--syscall-metrics']);
+  if (on === 'help') return t.fail();
+  t.deepEqual(on.syscallMetrics, { enabled: true, maxSeries: 1000 });
+  t.deepEqual(on.capture.groups, { sockets: true, syscalls: true, tcp: true });
+  t.deepEqual(on.capture.syscalls, { slowNs: 0 });
+  const slowOnly = parseRunArgs(['--pid', '1', '--slow', '40ms', '--slow-rate', '5', '--syscall-max-series', '50']);
+  if (slowOnly === 'help') return t.fail();
+  t.deepEqual(slowOnly.capture.groups, { sockets: true, syscalls: true, tcp: true }, '--slow alone loads the group');
+  t.deepEqual(slowOnly.capture.syscalls, { slowNs: 40e6, slowPerSecond: 5 });
+  t.is(slowOnly.syscallMetrics.enabled, false);
+  t.is(slowOnly.syscallMetrics.maxSeries, 50);
+  t.throws(() => parseRunArgs(['--pid', '1', '--slow', '0ms']), { instanceOf: UsageError, message: /--slow must be longer than 0/ });
+  t.throws(() => parseRunArgs(['--pid', '1', '--slow', 'fast']), { instanceOf: UsageError, message: /--slow takes a duration/ });
+  t.throws(() => parseRunArgs(['--pid', '1', '--slow-rate', '0']), { instanceOf: UsageError });
 });
 
 test('run flags are validated with one clear sentence', (t) => {

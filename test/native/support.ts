@@ -32,6 +32,7 @@ export function sessionOptions(overrides: Partial<SocketTraceSessionOptions> = {
     },
     groups: { sockets: true, syscalls: false, tcp: false },
     tcpPeerEntries: 1024,
+    syscalls: { slowNs: 0, slowCostNs: 0, sigreturnNr: 0, maxHistograms: 1024, fdSyscalls: [] },
     ringBufferBytes: 4 << 20,
     batchBytes: 256 << 10,
     maxPendingBatches: 16,
