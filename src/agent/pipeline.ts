@@ -33,14 +33,20 @@ export interface PipelineStats {
   readonly recordsByProtocol: Readonly<Record<string, number>>;
 }
 
-/** One step of a batch's timeline. Ends sort before starts at the same instant. */
+/**
+ * One step of a batch's timeline. Ends sort before starts at the same
+ * instant; a process exit after the records that end at its instant.
+ */
 type Step =
   | { readonly t: number; readonly order: 0; readonly record: L7Record }
   | { readonly t: number; readonly order: 0; readonly abandon: RequestAbandon }
-  | { readonly t: number; readonly order: 1; readonly start: RequestStart };
+  | { readonly t: number; readonly order: 1; readonly exit: number }
+  | { readonly t: number; readonly order: 2; readonly start: RequestStart };
 
 export class AgentPipeline {
   private readonly byProtocol: Record<string, number> = {};
+  /** Process exits of this batch, replayed in the flush's timeline. */
+  private exits: Array<{ tgid: number; tsNs: number }> = [];
 
   constructor(
     private readonly tracker: ConnectionTracker,
@@ -52,30 +58,38 @@ export class AgentPipeline {
   /** One capture event (called by the capture engine's sink). */
   onEvent(e: CaptureEvent): void {
     this.tracker.onEvent(e);
-    if (e.type === 'exit') this.graph.processExited(e.tgid);
+    // Not at once: records of the batch that ended before the exit (their
+    // starts decided in an earlier batch) must still find their ids.
+    if (e.type === 'exit') this.exits.push({ tgid: e.tgid, tsNs: e.tsNs });
   }
 
   /**
    * Hands what the batch produced to telemetry: once per batch, not per event.
-   * Request starts, abandons and finished records are replayed to the trace
-   * graph in time order, so a call made after a request ended is never
-   * parented to it, and the client end of a connection is seen before the
-   * server end of the same request (its write began before the read ended),
-   * however the ring buffer interleaved the CPUs.
+   * Request starts, abandons, finished records and process exits are
+   * replayed to the trace graph in time order, so a call made after a request
+   * ended is never parented to it, the client end of a connection is seen
+   * before the server end of the same request (its write began before the
+   * read ended), however the ring buffer interleaved the CPUs, and a process
+   * that exits in the batch that ends its last request does not take that
+   * request's ids with it.
    */
   flush(): void {
     const records = this.tracker.take();
     const { starts, abandons, ignored } = this.tracker.takeSignals();
     if (ignored.length > 0) this.capture?.muteConnections(ignored);
-    if (records.length === 0 && starts.length === 0 && abandons.length === 0) return;
+    const exits = this.exits;
+    this.exits = [];
+    if (records.length === 0 && starts.length === 0 && abandons.length === 0 && exits.length === 0) return;
     const steps: Step[] = [];
-    for (const start of starts) steps.push({ t: start.startNs, order: 1, start });
+    for (const x of exits) steps.push({ t: x.tsNs, order: 1, exit: x.tgid });
+    for (const start of starts) steps.push({ t: start.startNs, order: 2, start });
     for (const abandon of abandons) steps.push({ t: abandon.atNs, order: 0, abandon });
     for (const record of records) steps.push({ t: record.endNs, order: 0, record });
     steps.sort((a, b) => a.t - b.t || a.order - b.order);
     const linked: TraceRecord[] = [];
     for (const s of steps) {
       if ('start' in s) this.graph.started(s.start);
+      else if ('exit' in s) this.graph.processExited(s.exit);
       else if ('abandon' in s) this.graph.abandoned(s.abandon.connId, s.abandon.sequence);
       else {
         this.byProtocol[s.record.protocol] = (this.byProtocol[s.record.protocol] ?? 0) + 1;

@@ -10,7 +10,7 @@ import { ProcFs } from '../../src/capture/procfs';
 import { silentLogger } from '../../src/util/log';
 import { FakeProc } from '../helpers/fake-proc';
 import { lineProtocol } from '../helpers/line-protocol';
-import { batch, connRecord, dataRecord, type TupleSpec } from '../helpers/records';
+import { batch, connRecord, dataRecord, procRecord, type TupleSpec } from '../helpers/records';
 
 function setup() {
   const exported: TraceRecord[] = [];
@@ -73,6 +73,32 @@ test('two processes, both ends of one connection: the server span is the client 
   const s = exported.find((r) => r.record.kind === 'server')!;
   t.is(s.parentSpanId, c.spanId);
   t.is(s.traceId, c.traceId);
+});
+
+test('a server process exits in the batch that ends its last request: the request keeps the parent it started with', (t) => {
+  const { exported, feed, graph } = setup();
+  const client: TupleSpec = { localPort: 40001, remotePort: 8081 };
+  const server: TupleSpec = { localPort: 8081, remotePort: 40001 };
+  // Batch 1: both ends start the request (the ids and the peer link are decided here).
+  feed([
+    connRecord({ type: 'open', connId: 11, role: 1, reason: 1, tgid: 100, tuple: client }),
+    connRecord({ type: 'open', connId: 12, role: 2, reason: 2, tgid: 200, tuple: server }),
+    data(11, 1, 'REQ last\n', 100, 5, 100, client),
+    data(12, 2, 'REQ last\n', 150, 9, 200, server),
+  ]);
+  // Batch 2: the responses, then the server process exits (its fds closed by the exit, no close()).
+  feed([
+    data(12, 1, 'RES ok\n', 300, 9, 200, server),
+    data(11, 2, 'RES ok\n', 350, 5, 100, client),
+    connRecord({ type: 'close', connId: 11, role: 1, reason: 16, tgid: 100, tuple: client }),
+    procRecord({ type: 'exit', tgid: 200, tsNs: 400 }),
+  ]);
+  const c = exported.find((r) => r.record.kind === 'client')!;
+  const s = exported.find((r) => r.record.kind === 'server')!;
+  t.truthy(s, 'the server record');
+  t.is(s.parentSpanId, c.spanId);
+  t.is(s.traceId, c.traceId);
+  t.is(graph.stats.lateStarts, 0);
 });
 
 /** The native session as far as muting goes: records every setConnectionModes call. */

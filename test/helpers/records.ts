@@ -122,6 +122,7 @@ export interface ProcSpec {
   exitCode?: number;
   comm?: string;
   filename?: string;
+  tsNs?: number;
 }
 
 export function procRecord(s: ProcSpec = {}): Buffer {
@@ -131,7 +132,7 @@ export function procRecord(s: ProcSpec = {}): Buffer {
   buf.writeUInt32LE(s.tgid ?? 200, P.tgid);
   buf.writeUInt32LE(s.ppid ?? 1, P.ppid);
   buf.writeUInt32LE(s.flags ?? 0, P.flags);
-  writeU64(buf, P.ts_ns, 700);
+  writeU64(buf, P.ts_ns, s.tsNs ?? 700);
   writeU64(buf, P.cgroup_id, 1n);
   buf.writeInt32LE(s.exitCode ?? 0, P.exit_code);
   buf.write(s.comm ?? 'python3', P.comm, 15, 'utf8');
