@@ -29,6 +29,7 @@ import { SyscallCollector } from '../capture/syscall-collector';
 import { HOST_SYSCALL_ARCH } from '../capture/syscall-names';
 import { SyscallMetrics } from '../agent/syscall-metrics';
 import { SyscallMetricsRecorder } from '../otel/syscall-metrics';
+import { slowSyscallLog } from '../otel/slow-syscall-log';
 import { slowSyscallText } from './syscalls-format';
 // -- end syscall latency --
 
@@ -121,10 +122,11 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
     }
   };
   // ---- end TCP health and flows ----
-  // -- syscall latency: slow calls are counted and logged; exported as logs later --
+  // -- syscall latency: each slow call becomes an OTLP log record (src/otel/slow-syscall-log.ts says why not a span event) --
   let slowSyscalls = 0;
   const onSlowSyscall = (e: SlowSyscallEvent) => {
     slowSyscalls++;
+    telemetry.emitLog(slowSyscallLog(e, HOST_SYSCALL_ARCH));
     logger.debug(`slow syscall: ${slowSyscallText(e, clock.toWallNs(e.tsEnterNs), HOST_SYSCALL_ARCH)}`);
   };
   let syscalls: SyscallMetrics | undefined;

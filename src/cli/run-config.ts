@@ -66,7 +66,7 @@ TCP health and flows (ebpf_otel.tcp.connection.*, ebpf_otel.network.flow.*; on b
 syscall latency (ebpf_otel.syscall.duration; off by default: while loaded, every syscall of every process on the host pays ~0.2-0.4 us):
   --syscall-metrics        in-kernel latency histograms per process, syscall and errno
   --syscall-max-series N   (syscall, errno) series per process before otel.metric.overflow (default ${DEFAULT_SYSCALL_MAX_SERIES})
-  --slow DURATION          report each syscall slower than this (e.g. 100ms) as a log record
+  --slow DURATION          report each syscall slower than this (e.g. 100ms) as an OTLP log record
   --slow-rate N            at most N slow-call reports per second per CPU (default ${SYSCALL_DEFAULTS.slowPerSecond}; the rest counted)
 capture:
   --capture-bytes N        payload bytes kept per syscall (0..${MAX_PAYLOAD})

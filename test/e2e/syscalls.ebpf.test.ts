@@ -61,7 +61,7 @@ test('run --pid P: ebpf_otel.syscall.duration counts, errno names, sleep sums an
   const traced = await workload();
   const other = await workload();
   try {
-    const agent = await startAgent(['run', '--syscall-metrics', '--pid', String(traced.pid)], {
+    const agent = await startAgent(['run', '--syscall-metrics', '--slow', '40ms', '--pid', String(traced.pid)], {
       env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcUrl, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_METRIC_EXPORT_INTERVAL: '60000' },
     });
     traced.go();
@@ -105,6 +105,19 @@ test('run --pid P: ebpf_otel.syscall.duration counts, errno names, sleep sums an
     t.is(by.get('read')?.histogram!.count, truth.reads as number);
     t.is(by.get('connect ECONNREFUSED')?.histogram!.count, truth.refused_connects as number);
     t.false(by.has('read EAGAIN'), 'no failed reads');
+
+    // Slow calls: one OTLP log record each, under the process's resource.
+    const slowLogs = receiver.logs.filter((l) => l.eventName === 'ebpf_otel.syscall.slow');
+    t.true(slowLogs.every((l) => l.resource['process.pid'] === traced.pid), 'only the traced process');
+    const slowSleeps = slowLogs.filter((l) => l.attributes['syscall.name'] === sleepName);
+    t.is(slowSleeps.length, truth.sleeps as number, 'each 50 ms sleep once');
+    for (const l of slowSleeps) {
+      t.is(l.severityText, 'WARN');
+      t.true((l.attributes['ebpf_otel.syscall.duration'] as number) >= 0.04);
+      t.is(typeof l.attributes['thread.id'], 'number');
+      t.false('error.type' in l.attributes);
+    }
+    t.log(`slow-call log records: ${slowLogs.length} (${[...new Set(slowLogs.map((l) => l.attributes['syscall.name']))].join(', ')})`);
 
     t.deepEqual(
       receiver.points.filter((p) => p.metric.name === METRIC && p.resource['process.pid'] === other.pid),
