@@ -188,6 +188,7 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
       processesTraced: c.selectedProcesses,
       recordsByProtocol: p.recordsByProtocol,
       parseErrorsByProtocol: Object.fromEntries(Object.entries(p.tracker.protocol).map(([k, s]) => [k, s.parseErrors])),
+      headerValuesDroppedByProtocol: Object.fromEntries(Object.entries(p.tracker.protocol).map(([k, s]) => [k, s.headerValuesDropped])),
       connectionsOpen: p.tracker.connections,
       connectionsEvicted: p.tracker.evicted,
       spanLinksByReason: p.graph.linked,

@@ -407,6 +407,8 @@ export interface AgentHealth {
   readonly recordsByProtocol?: Readonly<Record<string, number>>;
   /** Parse errors per protocol id. */
   readonly parseErrorsByProtocol?: Readonly<Record<string, number>>;
+  /** Configured header values not recorded (too long, too many, not text, head begun before the capture), per protocol. */
+  readonly headerValuesDroppedByProtocol?: Readonly<Record<string, number>>;
   /** Connections followed now. */
   readonly connectionsOpen?: number;
   /** Connections evicted from the connection table. */
@@ -488,6 +490,7 @@ export const AGENT_METRICS: readonly HealthMetric[] = [
   { field: 'eventsDropped', name: 'ebpf_otel.capture.dropped_events', kind: 'counter', unit: '{event}', description: 'Events dropped in user space (deselected process, malformed record).' },
   { field: 'recordsByProtocol', name: 'ebpf_otel.protocol.records', kind: 'counter', unit: '{record}', description: 'L7 records produced, per protocol.', attribute: 'ebpf_otel.protocol' },
   { field: 'parseErrorsByProtocol', name: 'ebpf_otel.protocol.parse_errors', kind: 'counter', unit: '{error}', description: 'Malformed messages met by protocol parsers, per protocol.', attribute: 'ebpf_otel.protocol' },
+  { field: 'headerValuesDroppedByProtocol', name: 'ebpf_otel.protocol.header_values_dropped', kind: 'counter', unit: '{value}', description: 'Configured header values left out of spans (too long, too many, not text), per protocol.', attribute: 'ebpf_otel.protocol' },
   { field: 'connectionsOpen', name: 'ebpf_otel.connection.count', kind: 'gauge', unit: '{connection}', description: 'Connections followed now.' },
   { field: 'connectionsEvicted', name: 'ebpf_otel.connection.evicted', kind: 'counter', unit: '{connection}', description: 'Connections evicted from the bounded connection table.' },
   { field: 'processesTraced', name: 'ebpf_otel.process.count', kind: 'gauge', unit: '{process}', description: 'Processes traced now.' },
