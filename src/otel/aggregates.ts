@@ -1,8 +1,8 @@
-// Measurements the kernel has already aggregated, per process: counter
-// increments (connections, bytes, resets...) and histograms that arrive as
-// bucket counts rather than as single values (connection lifetimes in log2
-// buckets). Collected as the sdk-metrics MetricData the OTLP exporter takes,
-// beside the record histograms of histograms.ts, under the same resource.
+// Counter increments the kernel has already aggregated, per process
+// (connections, bytes, resets...). Collected as the sdk-metrics MetricData
+// the OTLP exporter takes, beside the histograms of histograms.ts, under the
+// same resource. Histograms that arrive as bucket counts (connection
+// lifetimes, syscall latencies) go to ProcessHistograms.recordAggregated.
 //
 // Temporality follows the SDK, as histograms.ts does:
 // - cumulative: every series at every collection, from its first
@@ -24,9 +24,8 @@ import {
   DataPointType,
   InstrumentType,
   type DataPoint,
-  type Histogram,
-  type MetricData,
   type MetricDescriptor,
+  type SumMetricData,
 } from '@opentelemetry/sdk-metrics';
 import type { Attributes } from '../protocols/types';
 import { canonicalKey, OVERFLOW_ATTRIBUTE } from './histograms';
@@ -39,28 +38,8 @@ export interface SumInstrument {
   readonly description: string;
 }
 
-/** A histogram whose measurements arrive as counts per bucket. */
-export interface BucketHistogramInstrument {
-  readonly kind: 'histogram';
-  readonly name: string;
-  readonly unit: string;
-  readonly description: string;
-  /** Inclusive upper bounds, ascending; counts have one more entry (the bucket above the last). */
-  readonly boundaries: readonly number[];
-}
-
-export type AggregateInstrument = SumInstrument | BucketHistogramInstrument;
-
-/** Measurements added to a bucket histogram at once. */
-export interface BucketCounts {
-  /** boundaries.length + 1 counts. */
-  readonly counts: readonly number[];
-  readonly sum: number;
-}
-
 export interface ProcessAggregatesOptions {
   readonly counterTemporality: AggregationTemporality;
-  readonly histogramTemporality: AggregationTemporality;
   readonly maxSeriesPerInstrument: number;
   /** A measurement was folded into the overflow series of `instrument`. */
   readonly onOverflow: (instrument: string) => void;
@@ -74,9 +53,6 @@ interface Series {
   value: number;
   /** Cumulative: what was exported last time. */
   total: number;
-  /** Histograms: bucket counts since the last collection (delta) or since the start (cumulative). */
-  readonly counts: number[] | undefined;
-  count: number;
   start: HrTime;
   pending: boolean;
   reported: boolean;
@@ -95,23 +71,13 @@ class InstrumentSeries {
   private admitted = 0;
 
   constructor(
-    readonly spec: AggregateInstrument,
+    readonly spec: SumInstrument,
     temporality: AggregationTemporality,
     private readonly maxSeries: number,
   ) {
     this.delta = temporality === AggregationTemporality.DELTA;
-    // The SDK's descriptor for createCounter/createHistogram, which carries the instrument type and advice too.
-    const descriptor =
-      spec.kind === 'sum'
-        ? { name: spec.name, type: InstrumentType.COUNTER, description: spec.description, unit: spec.unit, valueType: ValueType.INT, advice: {} }
-        : {
-            name: spec.name,
-            type: InstrumentType.HISTOGRAM,
-            description: spec.description,
-            unit: spec.unit,
-            valueType: ValueType.DOUBLE,
-            advice: { explicitBucketBoundaries: [...spec.boundaries] },
-          };
+    // The SDK's descriptor for createCounter, which carries the instrument type and advice too.
+    const descriptor = { name: spec.name, type: InstrumentType.COUNTER, description: spec.description, unit: spec.unit, valueType: ValueType.INT, advice: {} };
     this.descriptor = descriptor;
   }
 
@@ -150,26 +116,13 @@ class InstrumentSeries {
     }
   }
 
-  collect(end: HrTime, lastCollection: HrTime | undefined): MetricData | undefined {
-    const points: DataPoint<number | Histogram>[] = [];
-    const spec = this.spec;
-    const emit = (s: Series, start: HrTime, value: number) => {
-      if (spec.kind === 'sum') points.push({ attributes: s.attributes, startTime: start, endTime: end, value });
-      else {
-        points.push({
-          attributes: s.attributes,
-          startTime: start,
-          endTime: end,
-          value: { buckets: { boundaries: [...spec.boundaries], counts: s.counts!.slice() }, count: s.count, sum: value },
-        });
-      }
-    };
+  collect(end: HrTime, lastCollection: HrTime | undefined): SumMetricData | undefined {
+    const points: DataPoint<number>[] = [];
+    const emit = (s: Series, start: HrTime, value: number) => points.push({ attributes: s.attributes, startTime: start, endTime: end, value });
     if (this.delta) {
       for (const s of this.active) {
         emit(s, s.reported && lastCollection !== undefined ? lastCollection : s.start, s.value);
         s.value = 0;
-        s.count = 0;
-        s.counts?.fill(0);
         s.pending = false;
       }
       for (const s of this.exported) s.reported = false;
@@ -186,10 +139,7 @@ class InstrumentSeries {
     }
     if (points.length === 0) return undefined;
     const temporality = this.delta ? AggregationTemporality.DELTA : AggregationTemporality.CUMULATIVE;
-    if (spec.kind === 'sum') {
-      return { descriptor: this.descriptor, aggregationTemporality: temporality, dataPointType: DataPointType.SUM, isMonotonic: true, dataPoints: points as DataPoint<number>[] };
-    }
-    return { descriptor: this.descriptor, aggregationTemporality: temporality, dataPointType: DataPointType.HISTOGRAM, dataPoints: points as DataPoint<Histogram>[] };
+    return { descriptor: this.descriptor, aggregationTemporality: temporality, dataPointType: DataPointType.SUM, isMonotonic: true, dataPoints: points };
   }
 
   private newSeries(attributes: Attributes, nowMs: number): Series {
@@ -197,8 +147,6 @@ class InstrumentSeries {
       attributes,
       value: 0,
       total: 0,
-      counts: this.spec.kind === 'histogram' ? new Array<number>(this.spec.boundaries.length + 1).fill(0) : undefined,
-      count: 0,
       start: millisToHrTime(nowMs),
       pending: false,
       reported: false,
@@ -225,27 +173,10 @@ export class ProcessAggregates {
     s.value += value;
   }
 
-  /** Adds bucket counts and their sum to a histogram. Nothing happens for no measurement. */
-  addBuckets(spec: BucketHistogramInstrument, attributes: Attributes, value: BucketCounts, nowMs: number): void {
-    if (value.counts.length !== spec.boundaries.length + 1) {
-      throw new RangeError(`${spec.name}: ${value.counts.length} bucket counts for ${spec.boundaries.length} boundaries`);
-    }
-    let count = 0;
-    for (const c of value.counts) count += c;
-    if (!(count > 0)) return;
-    const inst = this.instrument(spec);
-    const [s, folded] = inst.seriesFor(attributes, nowMs);
-    if (folded) this.opts.onOverflow(spec.name);
-    inst.touch(s, nowMs);
-    for (let i = 0; i < value.counts.length; i++) s.counts![i]! += value.counts[i]!;
-    s.count += count;
-    s.value += value.sum;
-  }
-
   /** The points due at `nowMs`, in order of first use of each instrument. */
-  collect(nowMs: number): MetricData[] {
+  collect(nowMs: number): SumMetricData[] {
     const end = millisToHrTime(nowMs);
-    const out: MetricData[] = [];
+    const out: SumMetricData[] = [];
     for (const inst of this.instruments.values()) {
       const m = inst.collect(end, this.lastCollection);
       if (m !== undefined) out.push(m);
@@ -254,14 +185,13 @@ export class ProcessAggregates {
     return out;
   }
 
-  private instrument(spec: AggregateInstrument): InstrumentSeries {
+  private instrument(spec: SumInstrument): InstrumentSeries {
     let inst = this.instruments.get(spec.name);
     if (inst === undefined) {
-      const temporality = spec.kind === 'sum' ? this.opts.counterTemporality : this.opts.histogramTemporality;
-      inst = new InstrumentSeries(spec, temporality, this.opts.maxSeriesPerInstrument);
+      inst = new InstrumentSeries(spec, this.opts.counterTemporality, this.opts.maxSeriesPerInstrument);
       this.instruments.set(spec.name, inst);
-    } else if (inst.spec !== spec && (inst.spec.kind !== spec.kind || inst.spec.unit !== spec.unit)) {
-      throw new Error(`instrument ${spec.name} used as ${spec.kind} (${spec.unit}) and as ${inst.spec.kind} (${inst.spec.unit})`);
+    } else if (inst.spec !== spec && inst.spec.unit !== spec.unit) {
+      throw new Error(`instrument ${spec.name} used with unit ${spec.unit} and with ${inst.spec.unit}`);
     }
     return inst;
   }

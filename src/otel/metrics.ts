@@ -175,7 +175,6 @@ export class MetricsPipeline {
     pm.lastRecordMs = now;
     pm.aggregates ??= new ProcessAggregates({
       counterTemporality: this.counterTemporality,
-      histogramTemporality: this.temporality,
       maxSeriesPerInstrument: this.opts.maxSeriesPerInstrument,
       onOverflow: this.onOverflow,
     });

@@ -15,8 +15,9 @@ import type { Attributes } from '../protocols/types';
 import { tcpLifetimeBoundsNs } from '../capture/kernel-tables';
 import type { ProcessIdentity } from '../correlate/trace-record';
 import type { NetworkInterval, Peer } from '../network/types';
-import type { BucketHistogramInstrument, ProcessAggregates, SumInstrument } from './aggregates';
-import { OVERFLOW_ATTRIBUTE } from './histograms';
+import type { Attributes as MetricAttributes, InstrumentSpec } from '../protocols/types';
+import type { ProcessAggregates, SumInstrument } from './aggregates';
+import { OVERFLOW_ATTRIBUTE, type AggregatedHistogram } from './histograms';
 
 const sum = (name: string, unit: string, description: string): SumInstrument => ({ kind: 'sum', name, unit, description });
 
@@ -39,13 +40,12 @@ export const TCP_METRICS = {
   ),
   retransmits: sum('ebpf_otel.tcp.connection.retransmits', '{segment}', 'TCP segments retransmitted, SYNs included.'),
   duration: {
-    kind: 'histogram',
     name: 'ebpf_otel.tcp.connection.duration',
     unit: 's',
     description: 'Lifetime of TCP connections that ended: from establishment (client role) or accept() (server role) to CLOSE.',
     // The kernel's log2 buckets (2^14 .. 2^44 ns, upper bounds inclusive), in seconds.
     boundaries: tcpLifetimeBoundsNs().map((ns) => ns / 1e9),
-  } satisfies BucketHistogramInstrument,
+  } satisfies InstrumentSpec,
 } as const;
 
 export const FLOW_METRICS = {
@@ -60,6 +60,8 @@ export const FLOW_METRICS = {
 /** What the metrics are recorded into (MetricsPipeline). */
 export interface AggregatesTarget {
   aggregatesFor(process: ProcessIdentity): ProcessAggregates | undefined;
+  /** Kernel bucket counts into the process's histograms (the lifetimes). */
+  recordAggregated(process: ProcessIdentity, instrument: InstrumentSpec, attributes: MetricAttributes, agg: AggregatedHistogram): void;
 }
 
 export interface NetworkMetricsOptions {
@@ -88,7 +90,10 @@ export class NetworkMetrics {
         agg.add(TCP_METRICS.resets, { ...base, 'network.io.direction': 'transmit' }, c.resetsSent, now);
         agg.add(TCP_METRICS.resets, { ...base, 'network.io.direction': 'receive' }, c.resetsRecv, now);
         agg.add(TCP_METRICS.retransmits, base, c.retransmits, now);
-        agg.addBuckets(TCP_METRICS.duration, base, { counts: c.lifetimeBuckets, sum: c.lifetimeSumNs / 1e9 }, now);
+        let count = 0;
+        for (const n of c.lifetimeBuckets) count += n;
+        // The kernel keeps no minimum nor maximum: none is sent.
+        this.target.recordAggregated({ tgid: o.tgid }, TCP_METRICS.duration, base, { counts: c.lifetimeBuckets, count, sum: c.lifetimeSumNs / 1e9, max: undefined });
       }
     }
     if (this.opts.flows) {

@@ -2,12 +2,13 @@ import test from 'ava';
 import { ValueType } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { AggregationTemporality, MeterProvider, MetricReader, type HistogramMetricData, type MetricData, type SumMetricData } from '@opentelemetry/sdk-metrics';
-import { ProcessAggregates, type BucketHistogramInstrument, type SumInstrument } from '../../src/otel/aggregates';
-import type { Attributes } from '../../src/protocols/types';
+import { ProcessAggregates, type SumInstrument } from '../../src/otel/aggregates';
+import { ProcessHistograms, type AggregatedHistogram } from '../../src/otel/histograms';
+import type { Attributes, InstrumentSpec } from '../../src/protocols/types';
 
 const BYTES: SumInstrument = { kind: 'sum', name: 'test.io', unit: 'By', description: 'Bytes.' };
 const CONNS: SumInstrument = { kind: 'sum', name: 'test.connections', unit: '{connection}', description: 'Connections.' };
-const LIFETIME: BucketHistogramInstrument = { kind: 'histogram', name: 'test.duration', unit: 's', description: 'Lifetimes.', boundaries: [1, 2, 4] };
+const LIFETIME: InstrumentSpec = { name: 'test.duration', unit: 's', description: 'Lifetimes.', boundaries: [1, 2, 4] };
 const SCOPE = { name: 'ebpf-otel-sidecar', version: '0.1.0' };
 const T0 = 1_700_000_000_123;
 
@@ -21,7 +22,16 @@ class PullReader extends MetricReader {
 }
 
 function aggregates(temporality: AggregationTemporality, maxSeries = 100, overflows: string[] = []): ProcessAggregates {
-  return new ProcessAggregates({ counterTemporality: temporality, histogramTemporality: temporality, maxSeriesPerInstrument: maxSeries, onOverflow: (i) => overflows.push(i) });
+  return new ProcessAggregates({ counterTemporality: temporality, maxSeriesPerInstrument: maxSeries, onOverflow: (i) => overflows.push(i) });
+}
+
+/** Kernel bucket counts go to the process's histograms (ProcessHistograms.recordAggregated), not to the counters here. */
+function bucketHistograms(temporality: AggregationTemporality) {
+  const h = new ProcessHistograms({ resource: resourceFromAttributes({}), scope: SCOPE, temporality, maxSeriesPerInstrument: 100, onOverflow: () => {} });
+  const add = (attributes: Attributes, v: { counts: number[]; sum: number }, at: number) =>
+    h.recordAggregated(LIFETIME, attributes, { ...v, count: v.counts.reduce((a, b) => a + b, 0), max: undefined } satisfies AggregatedHistogram, at);
+  const collect = (at: number) => h.collect(at).scopeMetrics.flatMap((sm) => sm.metrics) as HistogramMetricData[];
+  return { add, collect };
 }
 
 const tx: Attributes = { 'network.peer.address': '10.0.0.2', 'network.io.direction': 'transmit' };
@@ -86,33 +96,35 @@ test.serial('counters, delta: exactly the SDK counters (only what moved, start a
 test('zero increments make no series', (t) => {
   const a = aggregates(AggregationTemporality.CUMULATIVE);
   a.add(BYTES, tx, 0, T0);
-  a.addBuckets(LIFETIME, {}, { counts: [0, 0, 0, 0], sum: 0 }, T0);
   t.deepEqual(a.collect(T0 + 1), []);
+  const h = bucketHistograms(AggregationTemporality.CUMULATIVE);
+  h.add({}, { counts: [0, 0, 0, 0], sum: 0 }, T0);
+  t.deepEqual(h.collect(T0 + 1), []);
 });
 
 test('bucket histograms: counts added per bucket, count and sum carried, no min or max', (t) => {
-  const a = aggregates(AggregationTemporality.CUMULATIVE);
-  a.addBuckets(LIFETIME, tx, { counts: [1, 0, 2, 1], sum: 13.5 }, T0);
-  a.addBuckets(LIFETIME, tx, { counts: [0, 1, 0, 0], sum: 1.5 }, T0 + 10);
+  const a = bucketHistograms(AggregationTemporality.CUMULATIVE);
+  a.add(tx, { counts: [1, 0, 2, 1], sum: 13.5 }, T0);
+  a.add(tx, { counts: [0, 1, 0, 0], sum: 1.5 }, T0 + 10);
   const [m] = a.collect(T0 + 1000) as [HistogramMetricData];
   t.is(m.descriptor.name, 'test.duration');
   t.is(m.descriptor.unit, 's');
   t.is(m.aggregationTemporality, AggregationTemporality.CUMULATIVE);
   t.deepEqual(m.dataPoints.map((p) => p.value), [{ buckets: { boundaries: [1, 2, 4], counts: [1, 1, 2, 1] }, count: 5, sum: 15 }]);
   t.deepEqual(m.dataPoints[0]!.startTime, [1_700_000_000, 123_000_000]);
-  a.addBuckets(LIFETIME, tx, { counts: [0, 0, 0, 1], sum: 9 }, T0 + 1500);
+  a.add(tx, { counts: [0, 0, 0, 1], sum: 9 }, T0 + 1500);
   const [again] = a.collect(T0 + 2000) as [HistogramMetricData];
   t.deepEqual(again.dataPoints[0]!.value, { buckets: { boundaries: [1, 2, 4], counts: [1, 1, 2, 2] }, count: 6, sum: 24 });
-  t.throws(() => a.addBuckets(LIFETIME, tx, { counts: [1], sum: 1 }, T0), { instanceOf: RangeError });
+  t.throws(() => a.add(tx, { counts: [1], sum: 1 }, T0), { instanceOf: RangeError });
 });
 
 test('bucket histograms, delta: each collection has only its interval', (t) => {
-  const a = aggregates(AggregationTemporality.DELTA);
-  a.addBuckets(LIFETIME, tx, { counts: [1, 0, 0, 0], sum: 0.5 }, T0);
-  t.deepEqual((a.collect(T0 + 1000)[0] as HistogramMetricData).dataPoints[0]!.value.buckets.counts, [1, 0, 0, 0]);
+  const a = bucketHistograms(AggregationTemporality.DELTA);
+  a.add(tx, { counts: [1, 0, 0, 0], sum: 0.5 }, T0);
+  t.deepEqual(a.collect(T0 + 1000)[0]!.dataPoints[0]!.value.buckets.counts, [1, 0, 0, 0]);
   t.deepEqual(a.collect(T0 + 2000), []);
-  a.addBuckets(LIFETIME, tx, { counts: [0, 0, 3, 0], sum: 9 }, T0 + 2500);
-  const p = (a.collect(T0 + 3000)[0] as HistogramMetricData).dataPoints[0]!;
+  a.add(tx, { counts: [0, 0, 3, 0], sum: 9 }, T0 + 2500);
+  const p = a.collect(T0 + 3000)[0]!.dataPoints[0]!;
   t.deepEqual(p.value, { buckets: { boundaries: [1, 2, 4], counts: [0, 0, 3, 0] }, count: 3, sum: 9 });
   // Not exported at the previous collection: starts at its first measurement.
   t.deepEqual(p.startTime, [1_700_000_002, 623_000_000]);
@@ -143,8 +155,8 @@ test('the guard folds sets past the limit into otel.metric.overflow=true, counte
   t.deepEqual(overflows, ['test.io', 'test.io']);
 });
 
-test('one name, one kind', (t) => {
+test('one name, one unit', (t) => {
   const a = aggregates(AggregationTemporality.CUMULATIVE);
   a.add(BYTES, tx, 1, T0);
-  t.throws(() => a.addBuckets({ ...LIFETIME, name: BYTES.name }, tx, { counts: [1, 0, 0, 0], sum: 1 }, T0), { message: /test.io used as histogram/ });
+  t.throws(() => a.add({ ...BYTES, unit: '{packet}' }, tx, 1, T0), { message: /test.io used with unit \{packet\} and with By/ });
 });

@@ -102,7 +102,10 @@ test('TCP health and flows over OTLP: exact names, units, attributes and values,
 
 test('a family turned off records nothing', (t) => {
   const touched: number[] = [];
-  const nm = new NetworkMetrics({ aggregatesFor: (p) => (touched.push(p.tgid), undefined) }, { tcp: false, flows: false });
+  const nm = new NetworkMetrics(
+    { aggregatesFor: (p) => (touched.push(p.tgid), undefined), recordAggregated: (p) => void touched.push(p.tgid) },
+    { tcp: false, flows: false },
+  );
   nm.record({ tcp: [{ tgid: 1, peer: client, counts: counts({ attempts: 1 }) }], flows: [{ tgid: 1, peer: client, transport: 'tcp', protocol: undefined, bytesSent: 1, bytesRecv: 1, connections: 1 }], exited: [] });
   t.deepEqual(touched, []);
 });
