@@ -339,27 +339,31 @@ int tcph_sys_exit_accept4(struct trace_event_raw_sys_exit *ctx)
 	return tcph_accept_exit(ctx->ret);
 }
 
+/* The owner learned for `sk`; NULL (counted as unowned) when there is none. */
+static __always_inline struct tcp_owner *tcph_owner(__u64 sk)
+{
+	struct tcp_owner *owner = bpf_map_lookup_elem(&tcp_owners, &sk);
+
+	if (!owner)
+		stat_add(STAT_TCP_UNOWNED, 1);
+	return owner;
+}
+
 SEC("tracepoint/tcp/tcp_retransmit_skb")
 int tcph_tcp_retransmit_skb(struct tcph_skb_sk_ctx *ctx)
 {
 	__u64 sk = (__u64)ctx->skaddr;
-	struct tcp_owner *owner = bpf_map_lookup_elem(&tcp_owners, &sk);
+	struct tcp_owner *owner = tcph_owner(sk);
 	struct tcp_peer_stats *s;
 
-	if (!owner) {
-		stat_add(STAT_TCP_UNOWNED, 1);
+	if (!owner)
 		return 0;
-	}
 	s = tcph_stats(&owner->key);
 	if (s)
 		tcph_add(s->retransmits, 1);
 	return 0;
 }
 
-/*
- * A reset answering a connect() (SYN_SENT) is already counted as a failed
- * connect (ECONNREFUSED): resets count on connections past the handshake.
- */
 /* The reset a socket sends as close() ends it: its key from tcph_recently_closed. */
 static __always_inline struct tcp_peer_stats *tcph_closed_stats(__u64 sk)
 {
@@ -380,6 +384,10 @@ static __always_inline struct tcp_peer_stats *tcph_closed_stats(__u64 sk)
 	return s;
 }
 
+/*
+ * A reset answering a connect() (SYN_SENT) is already counted as a failed
+ * connect (ECONNREFUSED): resets count on connections past the handshake.
+ */
 SEC("tracepoint/tcp/tcp_send_reset")
 int tcph_tcp_send_reset(struct tcph_skb_sk_ctx *ctx)
 {
@@ -411,13 +419,11 @@ SEC("tracepoint/tcp/tcp_receive_reset")
 int tcph_tcp_receive_reset(struct tcph_sk_ctx *ctx)
 {
 	__u64 sk = (__u64)ctx->skaddr;
-	struct tcp_owner *owner = bpf_map_lookup_elem(&tcp_owners, &sk);
+	struct tcp_owner *owner = tcph_owner(sk);
 	struct tcp_peer_stats *s;
 
-	if (!owner) {
-		stat_add(STAT_TCP_UNOWNED, 1);
+	if (!owner)
 		return 0;
-	}
 	if (BPF_CORE_READ((struct sock *)sk, __sk_common.skc_state) == TCPH_SYN_SENT)
 		return 0;
 	s = tcph_stats(&owner->key);
