@@ -37,7 +37,7 @@ import {
   Role,
 } from '../src/capture/layout';
 import { WallClock } from '../src/capture/clock';
-import { ProcFs } from '../src/capture/procfs';
+import { ProcFs } from '../src/util/procfs';
 import { ConnectionTracker } from '../src/correlate/connection-tracker';
 import { TraceGraph } from '../src/correlate/trace-graph';
 import { loadOtelConfig } from '../src/otel/config';

@@ -34,7 +34,7 @@ import { parseArgs } from 'node:util';
 import { runMain } from './main';
 import { CaptureEngine } from '../src/capture/capture-engine';
 import { openKernelSession } from '../src/capture/kernel-session';
-import { ProcFs } from '../src/capture/procfs';
+import { ProcFs } from '../src/util/procfs';
 import { SyscallCollector } from '../src/capture/syscall-collector';
 import { silentLogger } from '../src/util/log';
 

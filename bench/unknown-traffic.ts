@@ -24,7 +24,7 @@ import { parseArgs } from 'node:util';
 import { AgentPipeline } from '../src/agent/pipeline';
 import { CaptureEngine } from '../src/capture/capture-engine';
 import { openKernelSession } from '../src/capture/kernel-session';
-import { ProcFs } from '../src/capture/procfs';
+import { ProcFs } from '../src/util/procfs';
 import { ConnectionTracker } from '../src/correlate/connection-tracker';
 import { TraceGraph } from '../src/correlate/trace-graph';
 import { protocolsById } from '../src/protocols/registry';

@@ -1,10 +1,10 @@
 // Rewrites the README's table of configuration settings from the schema
-// (src/cli/config-schema.ts); test/cli/config-docs.test.ts checks they agree.
+// (src/config/schema.ts); test/config/docs.test.ts checks they agree.
 // Run after `make ts`: node scripts/update-config-table.js
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
-const { settingsTable } = require('../dist/src/cli/config-schema');
+const { settingsTable } = require('../dist/src/config/schema');
 
 const file = path.join(__dirname, '..', 'README.md');
 const readme = fs.readFileSync(file, 'utf8');

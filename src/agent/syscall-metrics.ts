@@ -12,7 +12,7 @@
 
 import type { CaptureEvent } from '../capture/events';
 import type { SyscallCollector } from '../capture/syscall-collector';
-import type { SyscallMetricsRecorder } from '../otel/syscall-metrics';
+import type { SyscallMetricsRecorder } from '../otel/syscall-duration';
 import type { Logger } from '../util/log';
 
 export class SyscallMetrics {

@@ -8,7 +8,7 @@ import type { CaptureEvent, SlowSyscallEvent } from './events';
 import { CaptureMode, KERNEL_STATS, MAX_PAYLOAD, type KernelStatName } from './layout';
 import { pidNamespaceConfig, readPidNamespace, type PidNamespace } from './pid-namespace';
 import { ProcessSelection, kernelMatchableName, type ResolvedCgroup, type SelectionTarget, type Selector } from './process-selection';
-import type { ProcFs } from './procfs';
+import type { ProcFs } from '../util/procfs';
 import { HOST_SYSCALL_ARCH, syscallNumber } from './syscall-names';
 import { decodeSyscallHistograms, encodeSyscallHistKeys, type SyscallHistogram } from './syscall-histograms';
 import type { Logger } from '../util/log';

@@ -7,7 +7,7 @@
 import * as path from 'node:path';
 import type { ExecEvent, ExitEvent, ForkEvent } from './events';
 import { globToRegExp, hasGlobMagic } from './glob';
-import type { ProcFs } from './procfs';
+import type { ProcFs } from '../util/procfs';
 import type { Logger } from '../util/log';
 
 export type Selector =

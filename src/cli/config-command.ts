@@ -8,8 +8,8 @@ import { stringify } from 'yaml';
 import { CAPTURE_DEFAULTS, SYSCALL_DEFAULTS } from '../capture/capture-engine';
 import { loadOtelConfig, type Env, type OtlpSignalConfig } from '../otel/config';
 import type { LogLevel } from '../util/log';
-import { UsageError, parse } from './args';
-import { RUN_FLAGS, RUN_USAGE, resolveRunConfig } from './run-config';
+import { UsageError, parse } from '../config/flags';
+import { RUN_FLAGS, RUN_USAGE, resolveRunConfig } from '../config/run-config';
 
 export const CONFIG_USAGE = `usage: ebpf-otel config print [--config FILE] [--format json|yaml] [run options]
 Prints the effective configuration of \`ebpf-otel run\` with these options, this

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import type { Logger } from '../util/log';
-import { durationSeconds, parse } from './args';
+import { durationSeconds, parse } from '../config/flags';
 import { runCapture } from './capture-command';
 import { parseRunArgs, runAgent } from './run-command';
 

@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import { loadNativeBinding, type NativeBinding, type NativeFeatures } from '../capture/native-binding';
 import { describePidNamespace, readPidNamespace } from '../capture/pid-namespace';
 import { BTF_PATH, CAP, capabilityAdvisories, effectiveCaps, hasCap, lockdownMode, missingCaps, type CapName } from '../capture/privileges';
-import { parse } from './args';
+import { parse } from '../config/flags';
 
 interface Check {
   readonly name: string;

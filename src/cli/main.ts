@@ -2,8 +2,8 @@
 
 import { CaptureSetupError } from '../capture/kernel-session';
 import { createLogger, isLogLevel, type LogLevel } from '../util/log';
-import { UsageError } from './args';
-import { ConfigFileError } from './config-file';
+import { UsageError } from '../config/flags';
+import { ConfigFileError } from '../config/file';
 import { captureCommand } from './capture-command';
 import { configCommand } from './config-command';
 import { demoCommand } from './demo';
@@ -34,7 +34,7 @@ async function main(argv: string[]): Promise<number> {
     flagLevel = v;
     argv = [...argv.slice(0, li), ...argv.slice(li + 2)];
   }
-  // `run` and `config` resolve the level with their configuration file (src/cli/run-config.ts).
+  // `run` and `config` resolve the level with their configuration file (src/config/run-config.ts).
   const env = process.env.EBPF_OTEL_LOG_LEVEL;
   const logger = createLogger(flagLevel ?? (env !== undefined && isLogLevel(env) ? env : 'info'));
   const [command, ...rest] = argv;

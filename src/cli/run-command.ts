@@ -8,7 +8,7 @@ import { WallClock } from '../capture/clock';
 import { openKernelSession, resolveCgroupV2 } from '../capture/kernel-session';
 import { describePidNamespace, readPidNamespace } from '../capture/pid-namespace';
 import { capabilityAdvisories, effectiveCaps } from '../capture/privileges';
-import { ProcFs } from '../capture/procfs';
+import { ProcFs } from '../util/procfs';
 import { ConnectionTracker } from '../correlate/connection-tracker';
 import { TraceGraph } from '../correlate/trace-graph';
 import { AgentPipeline } from '../agent/pipeline';
@@ -20,20 +20,20 @@ import { createTelemetry } from '../otel/telemetry';
 import { NetworkCollector } from '../network/collector';
 import { NetworkMetrics } from '../otel/network-metrics';
 import { createLogger, type Logger, type LogLevel } from '../util/log';
-import { UsageError } from './args';
-import { RUN_USAGE, parseRunFlags, resolveRunConfig, type NetworkRunOptions, type ResolveOptions, type RunOptions } from './run-config';
+import { UsageError } from '../config/flags';
+import { RUN_USAGE, parseRunFlags, resolveRunConfig, type NetworkRunOptions, type ResolveOptions, type RunOptions } from '../config/run-config';
 import { runUntilSignal } from './lifecycle';
 // -- syscall latency --
 import type { SlowSyscallEvent } from '../capture/events';
 import { SyscallCollector } from '../capture/syscall-collector';
 import { HOST_SYSCALL_ARCH } from '../capture/syscall-names';
 import { SyscallMetrics } from '../agent/syscall-metrics';
-import { SyscallMetricsRecorder } from '../otel/syscall-metrics';
+import { SyscallMetricsRecorder } from '../otel/syscall-duration';
 import { slowSyscallLog } from '../otel/slow-syscall-log';
 import { slowSyscallText } from './syscalls-format';
 // -- end syscall latency --
 
-export { RUN_USAGE, type RunOptions } from './run-config';
+export { RUN_USAGE, type RunOptions } from '../config/run-config';
 
 /**
  * The options `run` would use with these flags, this environment and the
@@ -46,7 +46,7 @@ export function parseRunArgs(argv: string[], opts: ResolveOptions & { env?: Env 
 }
 
 /** HOST:PORT or [IPv6]:PORT. */
-export { hostPort } from './args';
+export { hostPort } from '../config/flags';
 
 export async function runCommand(argv: string[], logLevelFlag?: LogLevel): Promise<number> {
   const values = parseRunFlags(argv);

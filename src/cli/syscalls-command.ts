@@ -9,11 +9,11 @@ import { CaptureEngine, SYSCALL_DEFAULTS, type CaptureOptions } from '../capture
 import { WallClock } from '../capture/clock';
 import type { SlowSyscallEvent } from '../capture/events';
 import { openKernelSession, resolveCgroupV2 } from '../capture/kernel-session';
-import { ProcFs } from '../capture/procfs';
+import { ProcFs } from '../util/procfs';
 import { SyscallCollector } from '../capture/syscall-collector';
 import { HOST_SYSCALL_ARCH } from '../capture/syscall-names';
 import type { Logger } from '../util/log';
-import { SELECTOR_OPTIONS, UsageError, durationSeconds, parse, positiveInt, selectorsFrom } from './args';
+import { SELECTOR_OPTIONS, UsageError, durationSeconds, parse, positiveInt, selectorsFrom } from '../config/flags';
 import { LineWriter } from './output';
 import { runUntilSignal } from './lifecycle';
 import { intervalJson, intervalText, renderInterval, slowSyscallJson, slowSyscallText, summarize } from './syscalls-format';

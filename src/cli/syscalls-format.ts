@@ -6,7 +6,7 @@ import type { FdTarget, SlowSyscallEvent } from '../capture/events';
 import { percentileUpperBoundNs, SYSLAT_BOUNDS_NS, type SyscallDelta } from '../capture/syscall-histograms';
 import { syscallName, type SyscallArch } from '../capture/syscall-names';
 import { SYSLAT_BUCKETS } from '../capture/layout';
-import { syscallErrorName } from '../otel/syscall-metrics';
+import { syscallErrorName } from '../otel/syscall-duration';
 
 /** One syscall of one process over an interval, successes and failures together. */
 export interface SyscallRow {

@@ -7,10 +7,10 @@
 
 import { CaptureEngine, CAPTURE_DEFAULTS, type CaptureOptions } from '../capture/capture-engine';
 import { openKernelSession, resolveCgroupV2 } from '../capture/kernel-session';
-import { ProcFs } from '../capture/procfs';
+import { ProcFs } from '../util/procfs';
 import { NetworkCollector } from '../network/collector';
 import type { Logger } from '../util/log';
-import { SELECTOR_OPTIONS, UsageError, durationSeconds, nonNegativeInt, parse, selectorsFrom } from './args';
+import { SELECTOR_OPTIONS, UsageError, durationSeconds, nonNegativeInt, parse, selectorsFrom } from '../config/flags';
 import { runUntilSignal } from './lifecycle';
 import { LineWriter } from './output';
 import { intervalJson, renderTable, TopTable } from './top-view';

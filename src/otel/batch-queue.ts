@@ -10,7 +10,8 @@ import { ExportResultCode } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import type { Logger } from '../util/log';
 import type { BatchConfig } from './config';
-import { errorMessage, errorName, raceTimeout, realTimers, type Exporter, type Timers } from './export';
+import { errorMessage, errorName, raceTimeout, type Exporter } from './export';
+import { realTimers, type Timers } from '../util/timers';
 import type { EncodedBatch } from './otlp-common';
 import type { OtlpExportResult } from './otlp-transport';
 

@@ -16,7 +16,7 @@
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { realTimers, type Timers } from './export';
+import { realTimers, type Timers } from '../util/timers';
 import type { LogRecord, LogValue } from './log-record';
 import { hrTimeToNs } from './spans';
 

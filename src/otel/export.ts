@@ -26,7 +26,8 @@ import { OTLPMetricExporter as ProtoMetricExporter } from '@opentelemetry/export
 import type { AggregationTemporality, InstrumentType, ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { OtlpSignalConfig, RetryConfig, TemporalityPreference } from './config';
 import { classifyHttpError, grpcAddress, GrpcTransport, HttpTransport, type OtlpExportResult, type OtlpSignal } from './otlp-transport';
-import { fields } from './protobuf';
+import { fields } from '../util/protobuf';
+import { realTimers, type Timers } from '../util/timers';
 
 /**
  * What the pipeline needs of an exporter (PushMetricExporter fits; span
@@ -38,23 +39,6 @@ export interface Exporter<T, R extends ExportResult = ExportResult> {
   shutdown(): Promise<void>;
   forceFlush?(): Promise<void>;
 }
-
-/** Timers, injectable for tests. */
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-  now(): number;
-}
-
-export const realTimers: Timers = {
-  setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    return t;
-  },
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-  now: () => Date.now(),
-};
 
 // ---------------------------------------------------------------- gRPC retry
 

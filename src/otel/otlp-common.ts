@@ -12,7 +12,7 @@
 
 import type { InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
-import { fields, ProtoWriter } from './protobuf';
+import { fields, ProtoWriter } from '../util/protobuf';
 
 // Field tags: (field number << 3) | wire type (0 varint, 1 fixed64, 2 length-delimited, 5 fixed32).
 const REQUEST_RESOURCE_X = 0x0a; // Export{Trace,Logs}ServiceRequest.resource_{spans,logs} = 1

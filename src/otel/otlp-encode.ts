@@ -15,7 +15,7 @@ import { TraceState, type InstrumentationScope } from '@opentelemetry/core';
 import type { Uint64Parts } from '../capture/clock';
 import type { TraceRecord } from '../correlate/trace-record';
 import { ANY_INT, ANY_STRING, keyValue, KV_KEY, KV_VALUE, RequestEncoder, SCOPE_X_ITEM } from './otlp-common';
-import { ProtoWriter, varint32Size } from './protobuf';
+import { ProtoWriter, varint32Size } from '../util/protobuf';
 import { MAX_SPAN_ATTRIBUTES, type SpanClock } from './spans';
 
 // Field tags: (field number << 3) | wire type (0 varint, 1 fixed64, 2 length-delimited, 5 fixed32).

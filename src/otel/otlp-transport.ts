@@ -13,7 +13,8 @@ import * as https from 'node:https';
 import * as zlib from 'node:zlib';
 import { Client, status as grpcStatus, type ChannelCredentials, type Metadata, type ServiceError } from '@grpc/grpc-js';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import type { Exporter, Timers } from './export';
+import type { Exporter } from './export';
+import type { Timers } from '../util/timers';
 import { decodePartialSuccess, type PartialSuccess } from './otlp-common';
 
 /** The signals whose requests we encode ourselves (metrics go through the official exporters). */

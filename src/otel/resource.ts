@@ -36,7 +36,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import type { Attributes } from '@opentelemetry/api';
-import type { ProcFs } from '../capture/procfs';
+import type { ProcFs } from '../util/procfs';
 import type { ProcessIdentity } from '../correlate/trace-record';
 import type { Env } from './config';
 

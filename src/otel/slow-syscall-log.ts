@@ -10,7 +10,7 @@
 import type { SlowSyscallEvent } from '../capture/events';
 import { syscallName, type SyscallArch } from '../capture/syscall-names';
 import type { LogRecord, LogValue } from './log-record';
-import { syscallErrorName } from './syscall-metrics';
+import { syscallErrorName } from './syscall-duration';
 
 export const SLOW_SYSCALL_EVENT = 'ebpf_otel.syscall.slow';
 

@@ -12,12 +12,13 @@
 import * as os from 'node:os';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import type { PidNamespace } from '../capture/pid-namespace';
-import { ProcFs } from '../capture/procfs';
+import { ProcFs } from '../util/procfs';
 import type { Logger } from '../util/log';
 import type { Env, OtelConfig } from './config';
 import { BatchQueue, LOG_SIGNAL, SPAN_SIGNAL, type BatchExportStats } from './batch-queue';
 import { ConsolePrinter, formatLogLine, type ConsoleStats } from './console';
-import { createMetricExporter, createOtlpExporter, realTimers, type Exporter, type MetricExporter, type Timers } from './export';
+import { createMetricExporter, createOtlpExporter, type Exporter, type MetricExporter } from './export';
+import { realTimers, type Timers } from '../util/timers';
 import { LogEncoder } from './log-encode';
 import type { LogRecord, ObservedLogRecord } from './log-record';
 import { MetricsPipeline, registerAgentMetrics, type AgentHealth, type MetricsStats } from './metrics';

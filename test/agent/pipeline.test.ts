@@ -6,7 +6,7 @@ import type { CaptureEvent } from '../../src/capture/events';
 import { ConnectionTracker } from '../../src/correlate/connection-tracker';
 import { TraceGraph } from '../../src/correlate/trace-graph';
 import type { TraceRecord } from '../../src/correlate/trace-record';
-import { ProcFs } from '../../src/capture/procfs';
+import { ProcFs } from '../../src/util/procfs';
 import { silentLogger } from '../../src/util/log';
 import { FakeProc } from '../helpers/fake-proc';
 import { lineProtocol } from '../helpers/line-protocol';

@@ -2,7 +2,7 @@ import test from 'ava';
 import { CaptureEngine, type KernelSession, type KernelSessionOptions } from '../../src/capture/capture-engine';
 import type { CaptureEvent } from '../../src/capture/events';
 import { PROC_PID_INIT_INO, type PidNamespace } from '../../src/capture/pid-namespace';
-import { ProcFs } from '../../src/capture/procfs';
+import { ProcFs } from '../../src/util/procfs';
 import { silentLogger } from '../../src/util/log';
 import { FakeProc } from '../helpers/fake-proc';
 import { batch, connRecord, dataRecord, procRecord } from '../helpers/records';

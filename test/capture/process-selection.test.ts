@@ -1,7 +1,7 @@
 import test from 'ava';
 import type { ExecEvent } from '../../src/capture/events';
 import { ProcessSelection, type SelectionTarget, type Selector } from '../../src/capture/process-selection';
-import { ProcFs } from '../../src/capture/procfs';
+import { ProcFs } from '../../src/util/procfs';
 import { silentLogger } from '../../src/util/log';
 import { FakeProc } from '../helpers/fake-proc';
 

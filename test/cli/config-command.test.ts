@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import test from 'ava';
 import { parse as parseYaml } from 'yaml';
-import { UsageError } from '../../src/cli/args';
+import { UsageError } from '../../src/config/flags';
 import { configCommand, effectiveConfig } from '../../src/cli/config-command';
 
 test('config print: environment first, flags over it, defaults filled in, header values redacted', (t) => {

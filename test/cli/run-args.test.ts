@@ -1,5 +1,5 @@
 import test from 'ava';
-import { UsageError } from '../../src/cli/args';
+import { UsageError } from '../../src/config/flags';
 import { parseRunArgs } from '../../src/cli/run-command';
 
 test('run flags map onto selectors, OTLP options and protocol options', (t) => {

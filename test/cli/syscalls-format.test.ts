@@ -3,7 +3,7 @@ import type { SlowSyscallEvent } from '../../src/capture/events';
 import { SYSLAT_BUCKETS } from '../../src/capture/layout';
 import { bucketOf, type SyscallDelta } from '../../src/capture/syscall-histograms';
 import { syscallNumber } from '../../src/capture/syscall-names';
-import { UsageError } from '../../src/cli/args';
+import { UsageError } from '../../src/config/flags';
 import { parseSyscallsArgs } from '../../src/cli/syscalls-command';
 import { describeFdTarget, formatNs, intervalJson, intervalText, REDRAW, renderInterval, slowSyscallJson, slowSyscallText, summarize, TABLE_NOTE } from '../../src/cli/syscalls-format';
 

@@ -11,7 +11,7 @@ import { AgentPipeline, type TelemetrySink } from '../../src/agent/pipeline';
 import { CaptureEngine } from '../../src/capture/capture-engine';
 import type { CloseEvent, OpenEvent } from '../../src/capture/events';
 import { openKernelSession } from '../../src/capture/kernel-session';
-import { ProcFs } from '../../src/capture/procfs';
+import { ProcFs } from '../../src/util/procfs';
 import { ConnectionTracker } from '../../src/correlate/connection-tracker';
 import { TraceGraph } from '../../src/correlate/trace-graph';
 import type { TraceRecord } from '../../src/correlate/trace-record';

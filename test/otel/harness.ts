@@ -2,7 +2,7 @@
 
 import { fixedOffsetClock } from '../../src/otel/spans';
 import type { ExecutionContext } from 'ava';
-import { ProcFs } from '../../src/capture/procfs';
+import { ProcFs } from '../../src/util/procfs';
 import { loadOtelConfig, type Env, type OtelOptions } from '../../src/otel/config';
 import { createTelemetry, type Telemetry, type TelemetryDeps } from '../../src/otel/telemetry';
 import { FakeProc } from '../helpers/fake-proc';

@@ -5,7 +5,8 @@ import { AggregationTemporality, MeterProvider, MetricReader, type HistogramMetr
 import type { Histogram } from '@opentelemetry/api';
 import { canonicalKey, ProcessHistograms } from '../../src/otel/histograms';
 import { MetricsPipeline } from '../../src/otel/metrics';
-import type { MetricExporter, Timers } from '../../src/otel/export';
+import type { MetricExporter } from '../../src/otel/export';
+import type { Timers } from '../../src/util/timers';
 import type { Attributes, InstrumentSpec, RecordMeasurement } from '../../src/protocols/types';
 import { memoryLogger, SERVER_DURATION } from './fixtures';
 

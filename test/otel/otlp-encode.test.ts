@@ -4,7 +4,7 @@ import { resourceFromAttributes, type Resource } from '@opentelemetry/resources'
 import type { TraceRecord } from '../../src/correlate/trace-record';
 import { decodePartialSuccess } from '../../src/otel/otlp-common';
 import { SpanEncoder } from '../../src/otel/otlp-encode';
-import { ProtoWriter } from '../../src/otel/protobuf';
+import { ProtoWriter } from '../../src/util/protobuf';
 import { fixedOffsetClock, MAX_SPAN_ATTRIBUTES, recordToSpan } from '../../src/otel/spans';
 import { decodeTraceRequest, traceResponse } from '../helpers/otlp-receiver';
 import { traceRecord } from './fixtures';

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { ProcFs } from '../../src/capture/procfs';
+import { ProcFs } from '../../src/util/procfs';
 import {
   ATTR,
   ProcessResources,

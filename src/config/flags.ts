@@ -24,7 +24,7 @@ type SelectorValues = {
 };
 
 // The checks of single values, shared by the flags and the configuration
-// file (src/cli/config-schema.ts): each returns why a value is refused, or
+// file (src/config/schema.ts): each returns why a value is refused, or
 // undefined. The caller puts the flag or the file position in front.
 
 export const MAX_PID = 0x7fffffff;

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import test from 'ava';
-import { settingsTable } from '../../src/cli/config-schema';
+import { settingsTable } from '../../src/config/schema';
 import { RUN_USAGE } from '../../src/cli/run-command';
 import { BIN, ROOT } from '../helpers/agent';
 

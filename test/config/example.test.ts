@@ -3,8 +3,8 @@ import * as path from 'node:path';
 import test from 'ava';
 import { parseDocument } from 'yaml';
 import { effectiveConfig } from '../../src/cli/config-command';
-import { loadConfigFile } from '../../src/cli/config-file';
-import { settings } from '../../src/cli/config-schema';
+import { loadConfigFile } from '../../src/config/file';
+import { settings } from '../../src/config/schema';
 import { ROOT } from '../helpers/agent';
 
 const EXAMPLE = path.join(ROOT, 'deploy', 'config', 'ebpf-otel.yaml');

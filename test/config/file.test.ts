@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import test from 'ava';
-import { UsageError } from '../../src/cli/args';
-import { ConfigFileError, parseConfigFile } from '../../src/cli/config-file';
+import { UsageError } from '../../src/config/flags';
+import { ConfigFileError, parseConfigFile } from '../../src/config/file';
 
 /** The problems a file has, as printed (one line each). */
 function problems(text: string, env: Record<string, string> = {}): string[] {

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { substitute } from '../../src/cli/config-substitute';
+import { substitute } from '../../src/config/substitute';
 
 test('substitution: ${VAR}, ${VAR:-default}, $${ for a literal, errors for the rest', (t) => {
   const env = { A: 'x', EMPTY: '' };

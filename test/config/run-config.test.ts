@@ -2,9 +2,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { UsageError } from '../../src/cli/args';
-import { ConfigFileError } from '../../src/cli/config-file';
-import { parseRunFlags, resolveRunConfig, type ResolveOptions } from '../../src/cli/run-config';
+import { UsageError } from '../../src/config/flags';
+import { ConfigFileError } from '../../src/config/file';
+import { parseRunFlags, resolveRunConfig, type ResolveOptions } from '../../src/config/run-config';
 import { loadOtelConfig, type Env } from '../../src/otel/config';
 
 function writeConfig(t: ExecutionContext, text: string): string {

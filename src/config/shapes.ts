@@ -1,6 +1,6 @@
 // The value types of the configuration file: each reads one YAML node into a
 // typed value or reports why it cannot, at the node. The schema
-// (config-schema.ts) is a table of these; the loader (config-file.ts) walks
+// (schema.ts) is a table of these; the loader (file.ts) walks
 // the document with it.
 //
 // String values go through ${VAR} substitution first. A number or boolean

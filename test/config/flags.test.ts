@@ -1,5 +1,5 @@
 import test from 'ava';
-import { UsageError, durationSeconds, selectorsFrom } from '../../src/cli/args';
+import { UsageError, durationSeconds, selectorsFrom } from '../../src/config/flags';
 
 test('selectors from flags, validated', (t) => {
   t.deepEqual(selectorsFrom({ pid: ['12', '13'], exe: ['python3'], port: ['8080'], all: false }), [

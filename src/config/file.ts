@@ -11,10 +11,10 @@ import * as path from 'node:path';
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type Node, type Scalar, type YAMLMap } from 'yaml';
 import { DEFAULT_REDACTED_HEADERS } from '../protocols/types';
 import type { Env } from '../otel/config';
-import { UsageError } from './args';
-import { CONFIG_SCHEMA, Setting, settings, type FileConfig, type Section } from './config-schema';
-import { describe, nearest, type ReadContext } from './config-shapes';
-import { substitute } from './config-substitute';
+import { UsageError } from './flags';
+import { CONFIG_SCHEMA, Setting, settings, type FileConfig, type Section } from './schema';
+import { describe, nearest, type ReadContext } from './shapes';
+import { substitute } from './substitute';
 
 export interface ConfigProblem {
   readonly line: number;

@@ -14,15 +14,15 @@
 
 import { MAX_PAYLOAD } from '../capture/layout';
 import { CAPTURE_DEFAULTS, SYSCALL_DEFAULTS, type CaptureOptions } from '../capture/capture-engine';
-import { DEFAULT_SYSCALL_MAX_SERIES } from '../otel/syscall-metrics';
+import { DEFAULT_SYSCALL_MAX_SERIES } from '../otel/syscall-duration';
 import type { Selector } from '../capture/process-selection';
 import { parseHeaders, type Env, type OtelFileOptions, type OtelOptions, type OtlpProtocol } from '../otel/config';
 import { PROTOCOLS } from '../protocols/registry';
 import { DEFAULT_REDACTED_HEADERS } from '../protocols/types';
 import { isLogLevel, type LogLevel } from '../util/log';
-import { SELECTOR_OPTIONS, UsageError, durationSeconds, hostPort, nonNegativeInt, parse, positiveInt, selectorsFrom } from './args';
-import { loadConfigFile, type ConfigFile } from './config-file';
-import { settings, type FileConfig } from './config-schema';
+import { SELECTOR_OPTIONS, UsageError, durationSeconds, hostPort, nonNegativeInt, parse, positiveInt, selectorsFrom } from './flags';
+import { loadConfigFile, type ConfigFile } from './file';
+import { settings, type FileConfig } from './schema';
 
 // TCP health and flow defaults (before RUN_USAGE, which shows them).
 export const NETWORK_DEFAULTS = { maxPeersPerProcess: 100, tcpTableSize: CAPTURE_DEFAULTS.tcpPeerEntries } as const;

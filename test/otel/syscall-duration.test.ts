@@ -5,10 +5,11 @@ import { AggregationTemporality, type HistogramMetricData, type ResourceMetrics 
 import { SYSLAT_BUCKETS } from '../../src/capture/layout';
 import { bucketOf, SYSLAT_BOUNDS_SECONDS, type SyscallDelta } from '../../src/capture/syscall-histograms';
 import { syscallNumber } from '../../src/capture/syscall-names';
-import type { MetricExporter, Timers } from '../../src/otel/export';
+import type { MetricExporter } from '../../src/otel/export';
+import type { Timers } from '../../src/util/timers';
 import { ProcessHistograms } from '../../src/otel/histograms';
 import { MetricsPipeline } from '../../src/otel/metrics';
-import { syscallDurationInstrument, syscallErrorName, SyscallMetricsRecorder, toAggregate, type SyscallMetricsSink } from '../../src/otel/syscall-metrics';
+import { syscallDurationInstrument, syscallErrorName, SyscallMetricsRecorder, toAggregate, type SyscallMetricsSink } from '../../src/otel/syscall-duration';
 import { memoryLogger } from './fixtures';
 
 const SCOPE = { name: 'ebpf-otel-sidecar', version: '0.1.0' };

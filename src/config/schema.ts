@@ -1,17 +1,17 @@
 // The configuration file's schema: one table that the loader validates
-// against, the README's table is generated from (test/cli/config-docs.test.ts
+// against, the README's table is generated from (test/config/docs.test.ts
 // compares them) and the example file deploy/config/ebpf-otel.yaml must cover
-// (test/cli/config-example.test.ts). Each setting names the environment
+// (test/config/example.test.ts). Each setting names the environment
 // variables and flags that override it, which is also how `config print`
 // tells where a value came from.
 
 import { SYSCALL_DEFAULTS } from '../capture/capture-engine';
 import { MAX_PAYLOAD } from '../capture/layout';
-import { DEFAULT_SYSCALL_MAX_SERIES } from '../otel/syscall-metrics';
+import { DEFAULT_SYSCALL_MAX_SERIES } from '../otel/syscall-duration';
 import { PROTOCOLS } from '../protocols/registry';
 import { SAMPLER_KINDS } from '../otel/sampler';
-import { MAX_PID, MAX_PORT, cgroupProblem, containerProblem, exeProblem, parseDuration, parseHostPort, routeProblem } from './args';
-import { bool, describe, filePath, int, list, map, attributeValue, oneOf, ratio, text, type Shape } from './config-shapes';
+import { MAX_PID, MAX_PORT, cgroupProblem, containerProblem, exeProblem, parseDuration, parseHostPort, routeProblem } from './flags';
+import { bool, describe, filePath, int, list, map, attributeValue, oneOf, ratio, text, type Shape } from './shapes';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 
