@@ -3,7 +3,7 @@
 // the agent started (the benchmarks run it with cumulative temporality), so a
 // step's figures are the difference of two readings.
 
-import { AGENT_METRICS, type AgentHealth } from '../src/otel/metrics';
+import { AGENT_METRICS } from '../src/agent/agent';
 import type { OtlpReceiver, ReceivedPoint } from '../test/helpers/otlp-receiver';
 
 export interface AgentCounters {
@@ -29,8 +29,8 @@ export interface AgentCounters {
   readonly connectionsEvicted: number;
 }
 
-const SPEC = Object.fromEntries(AGENT_METRICS.map((m) => [m.field, m])) as Record<keyof AgentHealth, (typeof AGENT_METRICS)[number]>;
-const NAME = Object.fromEntries(AGENT_METRICS.map((m) => [m.field, m.name])) as Record<keyof AgentHealth, string>;
+const SPEC = Object.fromEntries(AGENT_METRICS.map((m) => [m.field, m])) as Record<string, (typeof AGENT_METRICS)[number]>;
+const NAME = Object.fromEntries(AGENT_METRICS.map((m) => [m.field, m.name])) as Record<string, string>;
 const CARRIER = NAME.eventsCaptured;
 
 /** The agent's counters from the latest metric export that carried them, if any. */
@@ -44,9 +44,9 @@ export function latestAgentCounters(receiver: OtlpReceiver): AgentCounters | und
   const mine: ReceivedPoint[] = [];
   for (; i < pts.length && pts[i]!.call === call; i++) mine.push(pts[i]!);
   /** Summed over the metric's points; `key`: only the point whose attribute (per AGENT_METRICS) has that value. */
-  const sum = (field: keyof AgentHealth, key?: string) =>
+  const sum = (field: string, key?: string) =>
     mine
-      .filter((p) => p.metric.name === NAME[field] && (key === undefined || p.attributes[SPEC[field].attribute!] === key))
+      .filter((p) => p.metric.name === NAME[field] && (key === undefined || p.attributes[SPEC[field]!.attribute!] === key))
       .reduce((a, p) => a + (p.value ?? 0), 0);
   return {
     call,

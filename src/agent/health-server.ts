@@ -7,7 +7,7 @@
 
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { AGENT_METRICS, type AgentHealth } from '../otel/metrics';
+import type { AgentHealth, AgentMetric } from '../otel/metrics';
 
 export type HealthState = 'starting' | 'ready' | 'stopping';
 
@@ -15,7 +15,10 @@ export class HealthServer {
   state: HealthState = 'starting';
   private readonly server: http.Server;
 
-  constructor(private readonly snapshot: () => AgentHealth) {
+  constructor(
+    private readonly metrics: readonly AgentMetric[],
+    private readonly snapshot: () => AgentHealth,
+  ) {
     this.server = http.createServer((req, res) => this.handle(req, res));
     // A probe that hangs must not hold the agent's shutdown.
     this.server.keepAliveTimeout = 1000;
@@ -48,7 +51,7 @@ export class HealthServer {
     } else if (url === '/metrics') {
       let body: string;
       try {
-        body = prometheusText(this.snapshot());
+        body = prometheusText(this.metrics, this.snapshot());
       } catch (e) {
         res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end(`${(e as Error).message}\n`);
         return;
@@ -75,9 +78,9 @@ function labelValue(v: string): string {
 }
 
 /** The snapshot in the Prometheus text exposition format; fields the snapshot lacks are left out. */
-export function prometheusText(h: AgentHealth): string {
+export function prometheusText(metrics: readonly AgentMetric[], h: AgentHealth): string {
   const lines: string[] = [];
-  for (const m of AGENT_METRICS) {
+  for (const m of metrics) {
     const v = h[m.field];
     if (v === undefined) continue;
     const name = prometheusName(m.name, m.unit, m.kind);

@@ -1,5 +1,5 @@
-// The agent's user-space path after capture, in one place so the CLI, the
-// benchmarks and the tests drive exactly the same code:
+// The socket capture's user-space path after capture (the agent builds it in
+// features/socket-capture.ts; its tests drive it alone):
 //   capture events -> connection tracker (streams, protocols) -> L7 records
 //   -> trace graph (ids, parents, sampling) -> telemetry (spans, metrics, export)
 
@@ -106,10 +106,15 @@ export class AgentPipeline {
     this.flush();
   }
 
-  /** Ends every connection, flushes their records, then telemetry. */
-  async shutdown(nowNs: number): Promise<void> {
+  /** Ends every connection and flushes their records (telemetry flushes later, on its own). */
+  end(nowNs: number): void {
     this.tracker.closeAll(nowNs);
     this.flush();
+  }
+
+  /** end(), then telemetry's shutdown. */
+  async shutdown(nowNs: number): Promise<void> {
+    this.end(nowNs);
     await this.telemetry.shutdown();
   }
 

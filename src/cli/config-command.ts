@@ -9,7 +9,8 @@ import { CAPTURE_DEFAULTS, SYSCALL_DEFAULTS } from '../capture/capture-engine';
 import { loadOtelConfig, type Env, type OtlpSignalConfig } from '../otel/config';
 import type { LogLevel } from '../util/log';
 import { UsageError, parse } from '../config/flags';
-import { RUN_FLAGS, RUN_USAGE, resolveRunConfig } from '../config/run-config';
+import { PROTOCOLS } from '../protocols/registry';
+import { RUN_USAGE, resolveRunConfig, runFlags } from '../config/run-config';
 
 export const CONFIG_USAGE = `usage: ebpf-otel config print [--config FILE] [--format json|yaml] [run options]
 Prints the effective configuration of \`ebpf-otel run\` with these options, this
@@ -18,7 +19,7 @@ JSON (or YAML), header values redacted. \`sources\` tells for each setting the
 layer its value came from: default, file, env or flag. Selectors are optional here.
 ${RUN_USAGE.split('\n').slice(1).join('\n')}`;
 
-const CONFIG_FLAGS = { ...RUN_FLAGS, format: { type: 'string' } } as const;
+const CONFIG_FLAGS = { ...runFlags(PROTOCOLS), format: { type: 'string' } } as const;
 
 function redacted(o: OtlpSignalConfig | undefined): unknown {
   if (o === undefined) return undefined;
@@ -44,9 +45,7 @@ export function effectiveConfig(argv: string[], env: Env, o: { logLevelFlag?: Lo
     },
     syscallMetrics: opts.syscallMetrics,
     protocols: opts.protocols ?? 'all',
-    routes: opts.routes,
-    captureQuery: opts.captureQuery,
-    captureHeaders: opts.captureHeaders,
+    protocolOptions: opts.protocolOptions,
     redactHeaders: opts.redactHeaders,
     requestTimeoutSeconds: opts.requestTimeoutNs / 1e9,
     network: opts.network,

@@ -1,5 +1,5 @@
 // The configuration file (`--config FILE`, or EBPF_OTEL_CONFIG): YAML read
-// against CONFIG_SCHEMA. Every problem is collected and reported at once, one
+// against the schema (CONFIG_SCHEMA, or one built for another protocol list). Every problem is collected and reported at once, one
 // line each, `FILE:LINE:COL: key.path: message`, like a compiler; a file with
 // any problem is refused whole (exit 2), never half applied. Unknown keys
 // (with the near miss they probably are), duplicate keys, wrong types, bad
@@ -9,10 +9,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type Node, type Scalar, type YAMLMap } from 'yaml';
-import { DEFAULT_REDACTED_HEADERS } from '../protocols/types';
+import { PROTOCOLS } from '../protocols/registry';
+import { DEFAULT_REDACTED_HEADERS, type ProtocolDefinition } from '../protocols/types';
 import type { Env } from '../otel/config';
 import { UsageError } from './flags';
-import { CONFIG_SCHEMA, Setting, settings, type FileConfig, type Section } from './schema';
+import { CONFIG_SCHEMA, Setting, configSchema, settings, type FileConfig, type Section } from './schema';
 import { describe, nearest, type ReadContext } from './shapes';
 import { substitute } from './substitute';
 
@@ -46,7 +47,7 @@ export interface ConfigFile {
   readonly warnings: readonly string[];
 }
 
-export function loadConfigFile(file: string, env: Env): ConfigFile {
+export function loadConfigFile(file: string, env: Env, protocols: readonly ProtocolDefinition[] = PROTOCOLS): ConfigFile {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -54,11 +55,12 @@ export function loadConfigFile(file: string, env: Env): ConfigFile {
     const err = e as NodeJS.ErrnoException;
     throw new UsageError(`cannot read the configuration file ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
   }
-  return parseConfigFile(text, file, env);
+  return parseConfigFile(text, file, env, protocols);
 }
 
 /** Parses and validates `text` as the file `file` (named in messages; relative paths in it are taken from its directory). */
-export function parseConfigFile(text: string, file: string, env: Env): ConfigFile {
+export function parseConfigFile(text: string, file: string, env: Env, protocols: readonly ProtocolDefinition[] = PROTOCOLS): ConfigFile {
+  const schema = protocols === PROTOCOLS ? CONFIG_SCHEMA : configSchema(protocols);
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false });
   const problems: ConfigProblem[] = [];
@@ -98,12 +100,12 @@ export function parseConfigFile(text: string, file: string, env: Env): ConfigFil
   const root = doc.contents;
   const empty = root === null || (isScalar(root) && (root.value === null || root.value === undefined));
   if (!empty) {
-    if (isMap(root)) readSection(root, CONFIG_SCHEMA, '', values, nodes, cx);
+    if (isMap(root)) readSection(root, schema, '', values, nodes, cx, allKeys(schema));
     else cx.problem(root, '', `the file must be a mapping of settings (key: value), got ${describe(root)}`);
   }
   const config = values as FileConfig;
   const warnings: string[] = [];
-  crossChecks(config, nodes, cx, (node, key, message) => warnings.push(formatProblem(file, { ...pos(nodeStart(node)), key, message })));
+  crossChecks(config, protocols, nodes, cx, (node, key, message) => warnings.push(formatProblem(file, { ...pos(nodeStart(node)), key, message })));
   if (problems.length > 0) throw new ConfigFileError(file, sortProblems(problems));
   return { path: file, values: config, warnings };
 }
@@ -115,6 +117,7 @@ function readSection(
   out: Record<string, unknown>,
   nodes: Map<string, Node>,
   cx: ReadContext,
+  keys: readonly string[],
 ): void {
   const seen = new Map<string, Node>();
   for (const pair of map.items) {
@@ -133,7 +136,7 @@ function readSection(
     seen.set(k, keyNode);
     const entry = Object.hasOwn(section, k) ? section[k] : undefined;
     if (entry === undefined) {
-      cx.problem(keyNode, key, unknownKeyMessage(k, section));
+      cx.problem(keyNode, key, unknownKeyMessage(k, section, keys));
       continue;
     }
     const value = pair.value === null || pair.value === undefined ? undefined : cx.deref(pair.value, key, keyNode);
@@ -146,7 +149,7 @@ function readSection(
       }
     } else if (isMap(value)) {
       const sub: Record<string, unknown> = {};
-      readSection(value, entry, key + '.', sub, nodes, cx);
+      readSection(value, entry, key + '.', sub, nodes, cx, keys);
       out[k] = sub;
     } else {
       cx.problem(value, key, `expected a mapping of ${Object.keys(entry).join(', ')}, got ${describe(value)}`);
@@ -154,47 +157,44 @@ function readSection(
   }
 }
 
-/** Every key and section of the schema by dotted path: to point a key at the section it belongs to. */
-const ALL_KEYS: readonly string[] = (() => {
+/** Every key and section of a schema by dotted path: to point a key at the section it belongs to. */
+function allKeys(schema: Section): readonly string[] {
   const out = new Set<string>();
-  for (const { key } of settings()) {
+  for (const { key } of settings(schema)) {
     const parts = key.split('.');
     for (let i = 1; i <= parts.length; i++) out.add(parts.slice(0, i).join('.'));
   }
   return [...out];
-})();
+}
 
-function unknownKeyMessage(k: string, section: Section): string {
+function unknownKeyMessage(k: string, section: Section, keys: readonly string[]): string {
   const here = Object.keys(section);
   const near = nearest(k, here);
   if (near !== undefined) return `unknown key (did you mean ${near}?)`;
   // A right name in the wrong section: `endpoint` at the top level is export.endpoint.
   const norm = (s: string) => s.toLowerCase().replace(/-/g, '_');
-  const elsewhere = ALL_KEYS.filter((full) => norm(full.slice(full.lastIndexOf('.') + 1)) === norm(k));
+  const elsewhere = keys.filter((full) => norm(full.slice(full.lastIndexOf('.') + 1)) === norm(k));
   if (elsewhere.length > 0) return `unknown key here (did you mean ${elsewhere.join(' or ')}?)`;
   return `unknown key (known here: ${here.join(', ')})`;
 }
 
 function crossChecks(
   c: FileConfig,
+  protocols: readonly ProtocolDefinition[],
   nodes: ReadonlyMap<string, Node>,
   cx: ReadContext,
   warn: (node: Node, key: string, message: string) => void,
 ): void {
-  const redacted = c.redaction?.headers ?? DEFAULT_REDACTED_HEADERS;
-  for (const side of ['request', 'response'] as const) {
-    const key = `http.capture_headers.${side}`;
-    const names = c.http?.capture_headers?.[side] ?? [];
-    const seq = nodes.get(key);
-    names.forEach((name, i) => {
-      if (!redacted.includes(name)) return;
-      const item = seq && isSeq(seq) ? (seq.items[i] as Node | undefined) : undefined;
-      cx.problem(
-        item ?? seq!,
-        `${key}[${i}]`,
-        `${name} is in the redaction list (${c.redaction?.headers !== undefined ? 'redaction.headers' : 'the default one'}): its value is never recorded. ` +
-          'Remove it here, or remove it from redaction.headers deliberately',
-      );
+  const redacted = { names: c.redaction?.headers ?? DEFAULT_REDACTED_HEADERS, fromFile: c.redaction?.headers !== undefined };
+  for (const p of protocols) {
+    const config = p.config;
+    if (config?.check === undefined || c[config.section] === undefined) continue;
+    config.check(c[config.section], redacted, (rel, index, message) => {
+      const key = `${config.section}.${rel}`;
+      const node = nodes.get(key);
+      if (node === undefined) return;
+      const item = index !== undefined && isSeq(node) ? (node.items[index] as Node | undefined) : undefined;
+      cx.problem(item ?? node, index !== undefined ? `${key}[${index}]` : key, message);
     });
   }
   if (c.redaction?.headers !== undefined) {

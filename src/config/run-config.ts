@@ -18,11 +18,11 @@ import { DEFAULT_SYSCALL_MAX_SERIES } from '../otel/syscall-duration';
 import type { Selector } from '../capture/process-selection';
 import { parseHeaders, type Env, type OtelFileOptions, type OtelOptions, type OtlpProtocol } from '../otel/config';
 import { PROTOCOLS } from '../protocols/registry';
-import { DEFAULT_REDACTED_HEADERS } from '../protocols/types';
+import { DEFAULT_REDACTED_HEADERS, type ProtocolDefinition } from '../protocols/types';
 import { isLogLevel, type LogLevel } from '../util/log';
 import { SELECTOR_OPTIONS, UsageError, durationSeconds, hostPort, nonNegativeInt, parse, positiveInt, selectorsFrom } from './flags';
 import { loadConfigFile, type ConfigFile } from './file';
-import { settings, type FileConfig } from './schema';
+import { CONFIG_SCHEMA, configSchema, settings, type FileConfig } from './schema';
 
 // TCP health and flow defaults (before RUN_USAGE, which shows them).
 export const NETWORK_DEFAULTS = { maxPeersPerProcess: 100, tcpTableSize: CAPTURE_DEFAULTS.tcpPeerEntries } as const;
@@ -34,7 +34,9 @@ export interface NetworkRunOptions {
   readonly maxPeersPerProcess: number;
 }
 
-export const RUN_USAGE = `usage: ebpf-otel run [--config FILE] [selectors] [options]
+/** `run --help` for an agent with these protocols. */
+export function runUsage(protocols: readonly ProtocolDefinition[]): string {
+  return `usage: ebpf-otel run [--config FILE] [selectors] [options]
 configuration: built-in defaults < the file < environment variables (OTEL_*, EBPF_OTEL_*) < flags.
   --config FILE            YAML configuration file (else EBPF_OTEL_CONFIG); see deploy/config/ebpf-otel.yaml
                            A list flag (--route, selectors) replaces the file's list; --otlp-headers merge by name.
@@ -55,9 +57,7 @@ export:
   --metric-interval 10s    metric export interval (else OTEL_METRIC_EXPORT_INTERVAL)
 protocols:
   --protocols LIST         comma-separated protocol ids (default: all known)
-  --route PATTERN          an HTTP route such as /users/:id (repeatable); others are inferred
-  --capture-query          record url.query (off: query strings often carry secrets)
-  --request-timeout 30s    a request without a response for this long is an error span
+${protocols.flatMap((p) => p.config?.usage ?? []).map((l) => l + '\n').join('')}  --request-timeout 30s    a request without a response for this long is an error span
 TCP health and flows (ebpf_otel.tcp.connection.*, ebpf_otel.network.flow.*; on by default):
   --no-tcp-metrics         no TCP health metrics (the kernel's TCP programs are not loaded)
   --no-flow-metrics        no flow metrics
@@ -73,6 +73,9 @@ capture:
   --duration 60s           stop after this long (default: until SIGINT/SIGTERM)
   --health-listen H:P      serve /healthz (200 once attached) and /metrics (Prometheus) on H:P, e.g. 127.0.0.1:9464
   --log-level L            debug, info, warn or error (else EBPF_OTEL_LOG_LEVEL)`;
+}
+
+export const RUN_USAGE = runUsage(PROTOCOLS);
 
 export const RUN_FLAGS = {
   ...SELECTOR_OPTIONS,
@@ -94,8 +97,6 @@ export const RUN_FLAGS = {
   'sampler-arg': { type: 'string' },
   'metric-interval': { type: 'string' },
   protocols: { type: 'string' },
-  route: { type: 'string', multiple: true },
-  'capture-query': { type: 'boolean' },
   'request-timeout': { type: 'string' },
   'capture-bytes': { type: 'string' },
   duration: { type: 'string' },
@@ -111,7 +112,20 @@ export const RUN_FLAGS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export type RunFlagValues = ReturnType<typeof parse<typeof RUN_FLAGS>>['values'];
+/** The flags of `run` for an agent with these protocols: the core ones and each protocol's. */
+export function runFlags(protocols: readonly ProtocolDefinition[]): typeof RUN_FLAGS {
+  const flags: Record<string, unknown> = { ...RUN_FLAGS };
+  for (const p of protocols) {
+    for (const [name, def] of Object.entries(p.config?.flags ?? {})) {
+      if (Object.hasOwn(flags, name)) throw new Error(`protocol ${p.id}: flag --${name} is taken`);
+      flags[name] = def;
+    }
+  }
+  return flags as typeof RUN_FLAGS;
+}
+
+/** The core flags' values, and a protocol's flags under their names. */
+export type RunFlagValues = ReturnType<typeof parse<typeof RUN_FLAGS>>['values'] & { readonly [flag: string]: unknown };
 
 export interface RunOptions {
   readonly capture: CaptureOptions;
@@ -119,12 +133,11 @@ export interface RunOptions {
   readonly otel: OtelOptions;
   /** Export settings from the configuration file: below the environment. */
   readonly otelFile: OtelFileOptions;
+  /** Enabled protocol ids; undefined: every protocol of the registry. */
   readonly protocols: readonly string[] | undefined;
-  readonly routes: readonly string[];
-  readonly captureQuery: boolean;
-  /** Header values recorded as attributes (lower-case names). */
-  readonly captureHeaders: { readonly request: readonly string[]; readonly response: readonly string[] };
-  /** Header names whose values are never recorded. */
+  /** Each protocol's session options (its config's resolve()), by protocol id. */
+  readonly protocolOptions: Readonly<Record<string, unknown>>;
+  /** Header names whose values are never recorded (every protocol gets them). */
   readonly redactHeaders: readonly string[];
   readonly requestTimeoutNs: number;
   readonly duration: number | undefined;
@@ -153,15 +166,18 @@ export interface ResolveOptions {
   readonly requireSelector?: boolean;
   /** --log-level, a global flag main.ts takes off the command line. */
   readonly logLevelFlag?: LogLevel;
+  /** The protocol registry (default: the agent's own, PROTOCOLS). */
+  readonly protocols?: readonly ProtocolDefinition[];
 }
 
-export function parseRunFlags(argv: string[]): RunFlagValues {
-  return parse(argv, RUN_FLAGS).values;
+export function parseRunFlags(argv: string[], protocols: readonly ProtocolDefinition[] = PROTOCOLS): RunFlagValues {
+  return parse(argv, runFlags(protocols)).values as RunFlagValues;
 }
 
 export function resolveRunConfig(values: RunFlagValues, env: Env, o: ResolveOptions = {}): RunConfig {
+  const registry = o.protocols ?? PROTOCOLS;
   const configPath = values.config ?? nonEmpty(env['EBPF_OTEL_CONFIG']);
-  const file: ConfigFile | undefined = configPath !== undefined ? loadConfigFile(configPath, env) : undefined;
+  const file: ConfigFile | undefined = configPath !== undefined ? loadConfigFile(configPath, env, registry) : undefined;
   const f: FileConfig = file?.values ?? {};
   const warnings = [...(file?.warnings ?? [])];
 
@@ -169,23 +185,28 @@ export function resolveRunConfig(values: RunFlagValues, env: Env, o: ResolveOpti
   const flagSelectors = selectorsFrom(values);
   const selectors = flagSelectors.length > 0 ? flagSelectors : fileSelectors(f);
   if (selectors.length === 0 && o.requireSelector !== false) {
-    throw new UsageError('run needs a selector (a flag, or selectors in the configuration file)\n' + RUN_USAGE);
+    throw new UsageError('run needs a selector (a flag, or selectors in the configuration file)\n' + runUsage(registry));
   }
   const protocol = values['otlp-protocol'];
   if (protocol !== undefined && protocol !== 'grpc' && protocol !== 'http/protobuf') {
     throw new UsageError(`--otlp-protocol takes grpc or http/protobuf, got ${JSON.stringify(protocol)}`);
-  }
-  for (const r of values.route ?? []) {
-    if (!r.startsWith('/')) throw new UsageError(`--route takes a path pattern starting with /, got ${JSON.stringify(r)}`);
   }
   const compression = values['otlp-compression'];
   if (compression !== undefined && compression !== 'gzip' && compression !== 'none') {
     throw new UsageError(`--otlp-compression takes gzip or none, got ${JSON.stringify(compression)}`);
   }
   const flagProtocols = values.protocols?.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  const unknownProtocols = (flagProtocols ?? []).filter((id) => !PROTOCOLS.some((p) => p.id === id));
+  const unknownProtocols = (flagProtocols ?? []).filter((id) => !registry.some((p) => p.id === id));
   if (unknownProtocols.length > 0) {
-    throw new UsageError(`--protocols: unknown protocol ${unknownProtocols.join(', ')} (known: ${PROTOCOLS.map((p) => p.id).join(', ')})`);
+    throw new UsageError(`--protocols: unknown protocol ${unknownProtocols.join(', ')} (known: ${registry.map((p) => p.id).join(', ')})`);
+  }
+  const redactHeaders = f.redaction?.headers ?? DEFAULT_REDACTED_HEADERS;
+  // Every protocol's options, enabled or not: each checks its own flags.
+  const protocolOptions: Record<string, unknown> = {};
+  for (const p of registry) {
+    if (p.config === undefined) continue;
+    const flags = Object.fromEntries(Object.keys(p.config.flags ?? {}).map((name) => [name, values[name]]));
+    protocolOptions[p.id] = p.config.resolve(f[p.config.section], flags, { redactHeaders });
   }
   const headerProblems: string[] = [];
   const headers = values['otlp-headers'] !== undefined ? parseHeaders(values['otlp-headers'], '--otlp-headers', headerProblems) : undefined;
@@ -277,10 +298,8 @@ export function resolveRunConfig(values: RunFlagValues, env: Env, o: ResolveOpti
     otel,
     otelFile,
     protocols: flagProtocols ?? f.protocols?.enabled,
-    routes: values.route ?? f.http?.routes ?? [],
-    captureQuery: values['capture-query'] ?? f.http?.capture_query ?? false,
-    captureHeaders: { request: f.http?.capture_headers?.request ?? [], response: f.http?.capture_headers?.response ?? [] },
-    redactHeaders: f.redaction?.headers ?? DEFAULT_REDACTED_HEADERS,
+    protocolOptions,
+    redactHeaders,
     requestTimeoutNs: Math.round(requestTimeoutSeconds * 1e9),
     duration: values.duration !== undefined ? durationSeconds('--duration', values.duration) : f.duration,
     ...(health !== undefined ? { health } : {}),
@@ -296,13 +315,14 @@ export function resolveRunConfig(values: RunFlagValues, env: Env, o: ResolveOpti
 
   const given = new Set(Object.entries(values).filter(([, v]) => v !== undefined).map(([k]) => `--${k}`));
   if (o.logLevelFlag !== undefined) given.add('--log-level');
-  return { options, logLevel, configFile: configPath, sources: sourcesOf(given, env, f), warnings };
+  const schema = registry === PROTOCOLS ? CONFIG_SCHEMA : configSchema(registry);
+  return { options, logLevel, configFile: configPath, sources: sourcesOf(schema, given, env, f), warnings };
 }
 
 /** The layer of each setting: the highest that set it. */
-function sourcesOf(flagsGiven: ReadonlySet<string>, env: Env, f: FileConfig): Record<string, Layer> {
+function sourcesOf(schema: ReturnType<typeof configSchema>, flagsGiven: ReadonlySet<string>, env: Env, f: FileConfig): Record<string, Layer> {
   const out: Record<string, Layer> = {};
-  for (const { key, setting } of settings()) {
+  for (const { key, setting } of settings(schema)) {
     const inFile = getIn(f, key) !== undefined;
     const layer: Layer = setting.flags.some((fl) => flagsGiven.has(fl))
       ? 'flag'

@@ -3,55 +3,25 @@
 // compares them) and the example file deploy/config/ebpf-otel.yaml must cover
 // (test/config/example.test.ts). Each setting names the environment
 // variables and flags that override it, which is also how `config print`
-// tells where a value came from.
+// tells where a value came from. Each protocol of the registry adds its own
+// section (ProtocolDefinition.config) after `capture`: the schema is built
+// for a list of protocols, CONFIG_SCHEMA for the agent's own.
 
 import { SYSCALL_DEFAULTS } from '../capture/capture-engine';
 import { MAX_PAYLOAD } from '../capture/layout';
 import { DEFAULT_SYSCALL_MAX_SERIES } from '../otel/syscall-duration';
 import { PROTOCOLS } from '../protocols/registry';
+import type { ProtocolDefinition } from '../protocols/types';
 import { SAMPLER_KINDS } from '../otel/sampler';
-import { MAX_PID, MAX_PORT, cgroupProblem, containerProblem, exeProblem, parseDuration, parseHostPort, routeProblem } from './flags';
-import { bool, describe, filePath, int, list, map, attributeValue, oneOf, ratio, text, type Shape } from './shapes';
+import { MAX_PID, MAX_PORT, cgroupProblem, containerProblem, exeProblem, parseDuration, parseHostPort } from './flags';
+import { Setting, setting, type FileValues, type Section } from './setting';
+import { bool, checked, describe, filePath, headerName, headerNameProblem, int, list, map, attributeValue, oneOf, ratio, text, type Shape } from './shapes';
+
+export { Setting, type FileValues, type Section } from './setting';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 
-export class Setting<T> {
-  constructor(
-    readonly shape: Shape<T>,
-    /** One line for the documentation table. */
-    readonly doc: string,
-    /** The value without any layer setting it, as documented. */
-    readonly defaultText: string,
-    /** Variables that override the file (the highest of them applies). */
-    readonly env: readonly string[],
-    /** Flags that override the file and the variables. */
-    readonly flags: readonly string[],
-  ) {}
-}
-
-function setting<T>(shape: Shape<T>, doc: string, o: { default?: string; env?: readonly string[]; flags?: readonly string[] } = {}): Setting<T> {
-  return new Setting(shape, doc, o.default ?? 'unset', o.env ?? [], o.flags ?? []);
-}
-
-export interface Section {
-  readonly [key: string]: Setting<unknown> | Section;
-}
-
-/** The typed contents of a file: every key optional (absent or null is "not set"). */
-export type FileValues<S> = {
-  readonly [K in keyof S]?: S[K] extends Setting<infer T> ? T : FileValues<S[K]>;
-};
-
 // Value types particular to this file.
-
-const HEADER_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-
-function headerNameProblem(s: string): string | undefined {
-  return HEADER_TOKEN.test(s) ? undefined : `expected a header name (letters, digits and !#$%&'*+-.^_\`|~), got ${JSON.stringify(s)}`;
-}
-
-/** Header names compare case-insensitively: kept lower-case, as the parsers report them. */
-const headerName = () => text('a header name', 'header name', headerNameProblem, (s) => s.toLowerCase());
 
 function endpointProblem(s: string): string | undefined {
   if (/^https?:\/\//i.test(s)) {
@@ -98,10 +68,9 @@ const hostPort = () =>
     (s) => parseHostPort(s)!,
   );
 
-/** A single value's check from args.ts, phrased for the file. */
-const checked = (expected: string, type: string, problem: (s: string) => string | undefined) => text(expected, type, problem);
-
-export const CONFIG_SCHEMA = {
+/** The settings every agent has; the protocols' sections go after `capture`. */
+function coreSchema(protocolIds: readonly string[]) {
+  return {
   selectors: {
     pid: setting(list(int(1, MAX_PID)), 'processes, and the processes they fork', { default: '[]', flags: ['--pid'] }),
     exe: setting(list(checked('an executable name or glob', 'name or glob', exeProblem)), 'processes whose executable has this name (or matches this glob), including ones started later', {
@@ -117,7 +86,7 @@ export const CONFIG_SCHEMA = {
     all: setting(bool(), 'every process except the agent', { default: 'false', flags: ['--all'] }),
   },
   protocols: {
-    enabled: setting(list(oneOf(PROTOCOLS.map((p) => p.id), 'protocol id')), 'protocols to detect and parse', { default: 'all known', flags: ['--protocols'] }),
+    enabled: setting(list(oneOf(protocolIds, 'protocol id')), 'protocols to detect and parse', { default: 'all known', flags: ['--protocols'] }),
   },
   capture: {
     bytes: setting(int(0, MAX_PAYLOAD), 'payload bytes kept per syscall (the true size is always kept)', {
@@ -128,17 +97,6 @@ export const CONFIG_SCHEMA = {
       default: '30s',
       flags: ['--request-timeout'],
     }),
-  },
-  http: {
-    routes: setting(list(checked('a path pattern starting with /', 'pattern', routeProblem)), 'route patterns such as /users/:id, tried before the heuristic', {
-      default: '[]',
-      flags: ['--route'],
-    }),
-    capture_query: setting(bool(), 'record `url.query` (query strings often carry secrets)', { default: 'false', flags: ['--capture-query'] }),
-    capture_headers: {
-      request: setting(list(headerName()), 'request headers recorded as `http.request.header.<name>`; a redacted name is refused', { default: '[]' }),
-      response: setting(list(headerName()), 'response headers recorded as `http.response.header.<name>`; a redacted name is refused', { default: '[]' }),
-    },
   },
   redaction: {
     headers: setting(list(headerName()), 'header names whose values are never recorded; replaces the default list (removing a default is logged as a warning)', {
@@ -247,9 +205,30 @@ export const CONFIG_SCHEMA = {
     listen: setting(hostPort(), 'serve `/healthz` and `/metrics` here', { flags: ['--health-listen'] }),
   },
   duration: setting(duration({ allowZero: false }), 'stop after this long (unset: until SIGINT/SIGTERM)', { flags: ['--duration'] }),
-} satisfies Section;
+  } satisfies Section;
+}
 
-export type FileConfig = FileValues<typeof CONFIG_SCHEMA>;
+type CoreSchema = ReturnType<typeof coreSchema>;
+
+/** The schema of an agent with these protocols: the core settings, each protocol's section after `capture`. */
+export function configSchema(protocols: readonly ProtocolDefinition[]): CoreSchema & Section {
+  const { selectors, protocols: enabled, capture, ...rest } = coreSchema(protocols.map((p) => p.id));
+  const sections: Record<string, Section> = {};
+  for (const p of protocols) {
+    const c = p.config;
+    if (c === undefined) continue;
+    if (Object.hasOwn(rest, c.section) || c.section === 'selectors' || c.section === 'protocols' || c.section === 'capture' || Object.hasOwn(sections, c.section)) {
+      throw new Error(`protocol ${p.id}: configuration section ${c.section} is taken`);
+    }
+    sections[c.section] = c.settings as Section;
+  }
+  return { selectors, protocols: enabled, capture, ...sections, ...rest };
+}
+
+export const CONFIG_SCHEMA = configSchema(PROTOCOLS);
+
+/** The typed contents of a file: the core settings typed, the protocols' sections as their config reads them. */
+export type FileConfig = FileValues<CoreSchema> & { readonly [section: string]: unknown };
 
 /** Every setting with its dotted key, in schema order. */
 export function settings(section: Section = CONFIG_SCHEMA, prefix = ''): Array<{ key: string; setting: Setting<unknown> }> {
@@ -263,9 +242,9 @@ export function settings(section: Section = CONFIG_SCHEMA, prefix = ''): Array<{
 }
 
 /** The README's table of settings, generated from the schema. */
-export function settingsTable(): string {
+export function settingsTable(schema: Section = CONFIG_SCHEMA): string {
   const code = (s: string) => '`' + s + '`';
-  const rows = settings().map(({ key, setting: s }) =>
+  const rows = settings(schema).map(({ key, setting: s }) =>
     [
       code(key),
       s.shape.type,

@@ -292,3 +292,17 @@ function editDistance(a: string, b: string): number {
   }
   return d[a.length]![b.length]!;
 }
+
+const HEADER_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+export function headerNameProblem(s: string): string | undefined {
+  return HEADER_TOKEN.test(s) ? undefined : `expected a header name (letters, digits and !#$%&'*+-.^_\`|~), got ${JSON.stringify(s)}`;
+}
+
+/** Header names compare case-insensitively: kept lower-case, as the parsers report them. */
+export const headerName = () => text('a header name', 'header name', headerNameProblem, (s) => s.toLowerCase());
+
+
+/** A string value refused by a check shared with the flags (flags.ts), phrased for the file. */
+export const checked = (expected: string, type: string, problem: (s: string) => string | undefined) => text(expected, type, problem);
+

@@ -7,20 +7,25 @@
 //
 // Connection states:
 //   detecting --match--> tracking --close/exit/evict--> (gone)
+//       |                   |--protocol switch to an enabled protocol--> tracking (the new one)
+//       |                   |--switch the wire does not name (CONNECT)--> detecting (from the switch point)
+//       |                   \--switch to a protocol nobody parses--> ignored
 //       \--all protocols say no, or detection budget spent--> ignored --close--> (gone)
-// Ignored is final: nothing reads an ignored connection's bytes again.
+//   any --restartDetection (its bytes now come from another source)--> detecting
+// Ignored is final for the bytes of its source: nothing reads them again.
 
 import type { CaptureEvent, CloseEvent, DataEvent } from '../capture/events';
 import type { Logger } from '../util/log';
 import {
+  addProtocolStats,
   newProtocolStats,
   type Chunk,
   type ConnectionInfo,
   type L7Record,
   type ProtocolDefinition,
-  type ProtocolOptions,
   type ProtocolSession,
   type ProtocolStats,
+  type ProtocolSwitch,
   type RequestStarted,
   type SessionObserver,
   type Side,
@@ -38,7 +43,8 @@ export interface RequestAbandon {
 
 export interface TrackerOptions {
   readonly protocols: readonly ProtocolDefinition[];
-  readonly protocolOptions?: ProtocolOptions;
+  /** Each protocol's session options, by protocol id (a protocol without an entry gets `{}`). */
+  readonly protocolOptions?: Readonly<Record<string, unknown>>;
   /** A request without a response for this long becomes an error record. */
   readonly requestTimeoutNs?: number;
   readonly maxConnections?: number;
@@ -56,6 +62,10 @@ export interface TrackerStats {
   /** Summed over the sessions that ended, plus the live ones. */
   readonly protocol: Record<string, ProtocolStats>;
   readonly evicted: number;
+  /** Connections handed from one protocol to another (or back to detection) by a protocol switch, by target protocol id ('detect', 'none'). */
+  readonly switched: Record<string, number>;
+  /** Connections whose detection restarted because their bytes began to come from another source. */
+  readonly redetected: number;
 }
 
 type State = 'detecting' | 'tracking' | 'ignored';
@@ -72,13 +82,13 @@ class TrackedConnection implements StreamSink, SessionObserver {
   state: State = 'detecting';
   session: ProtocolSession | undefined;
   protocol: ProtocolDefinition | undefined;
-  readonly streams: Record<Side, SideStream>;
+  streams: Record<Side, SideStream>;
   /** Detection state, from the first chunk until detection ends. */
   private pending: Record<Side, Pending> | undefined;
   private kind: RequestStart['kind'] = 'server';
 
   constructor(
-    readonly info: ConnectionInfo,
+    public info: ConnectionInfo,
     private readonly tracker: ConnectionTracker,
     streamStats: StreamStats,
   ) {
@@ -88,17 +98,79 @@ class TrackedConnection implements StreamSink, SessionObserver {
     };
   }
 
+  /** A protocol switch the session reported during the current chunk: applied once the session returns. */
+  private switching: ProtocolSwitch | undefined;
+  /** After a switch: bytes before these positions were the old protocol's. */
+  private switchedAt: Record<Side, number> | undefined;
+
   chunk(c: Chunk): void {
-    if (this.state === 'tracking') this.session!.onChunk(c, this.tracker.out);
-    else if (this.state === 'detecting') this.detect(c);
+    if (this.switchedAt !== undefined && c.pos < this.switchedAt[c.side]) {
+      const skip = this.switchedAt[c.side] - c.pos;
+      if (skip >= c.data.length) return;
+      c = { ...c, data: c.data.subarray(skip), pos: c.pos + skip, syscallStart: true };
+    }
+    if (this.state === 'tracking') {
+      this.session!.onChunk(c, this.tracker.out);
+      if (this.switching !== undefined) this.applySwitch(c.endNs);
+    } else if (this.state === 'detecting') this.detect(c);
   }
 
   gap(side: Side, pos: number, bytes: number, atNs: number): void {
-    if (this.state === 'tracking') this.session!.onGap(side, pos, bytes, atNs, this.tracker.out);
-    else if (this.state === 'detecting' && this.pending) {
+    if (this.state === 'tracking') {
+      this.session!.onGap(side, pos, bytes, atNs, this.tracker.out);
+      if (this.switching !== undefined) this.applySwitch(atNs);
+    } else if (this.state === 'detecting' && this.pending) {
       // What was pending is no longer contiguous with what follows.
       this.pending[side].chunks.length = 0;
     }
+  }
+
+  protocolSwitched(s: ProtocolSwitch): void {
+    this.switching = s;
+  }
+
+  /**
+   * Ends the session at a protocol switch and hands the connection on: to
+   * the enabled protocol that claims the token, to detection when the wire
+   * did not name one, else to nobody (ignored).
+   */
+  private applySwitch(atNs: number): void {
+    const s = this.switching!;
+    this.switching = undefined;
+    this.tracker.endSession(this, atNs);
+    const from = s.from;
+    if (from.egress === undefined || from.ingress === undefined) {
+      this.tracker.switchedTo('none');
+      return this.tracker.ignore(this, true);
+    }
+    this.switchedAt = { egress: from.egress, ingress: from.ingress };
+    if (s.upgrade === undefined) {
+      this.tracker.switchedTo('detect');
+      this.state = 'detecting';
+      this.info = { ...this.info, sawStart: true };
+      for (const c of s.held) this.chunk(c);
+      return;
+    }
+    const next = this.tracker.options.protocols.find((p) => p.upgradeTokens?.includes(s.upgrade!));
+    if (next === undefined) {
+      this.tracker.switchedTo('none');
+      return this.tracker.ignore(this, true);
+    }
+    this.tracker.switchedTo(next.id);
+    this.pending = undefined;
+    this.start(next, this.kind === 'server' ? 'ingress' : 'egress', s.held);
+  }
+
+  /** Its bytes now come from another source (plaintext from a TLS library): detection starts over on them. */
+  restart(streamStats: StreamStats): void {
+    this.switching = undefined;
+    this.switchedAt = undefined;
+    this.pending = undefined;
+    this.state = 'detecting';
+    this.streams = {
+      egress: new SideStream('egress', this, streamStats),
+      ingress: new SideStream('ingress', this, streamStats),
+    };
   }
 
   // SessionObserver: the tuple is taken now, since by the time the batch is
@@ -156,20 +228,23 @@ class TrackedConnection implements StreamSink, SessionObserver {
 
   private giveUp(): void {
     this.pending = undefined;
-    this.tracker.ignore(this);
+    this.tracker.ignore(this, false);
   }
 
-  private start(proto: ProtocolDefinition, requestSide: Side): void {
+  private start(proto: ProtocolDefinition, requestSide: Side, replay?: readonly Chunk[]): void {
     this.protocol = proto;
     this.kind = requestSide === 'ingress' ? 'server' : 'client';
-    this.session = proto.createSession(this.info, requestSide, this.tracker.options.protocolOptions, this);
+    this.session = proto.createSession(this.info, requestSide, this.tracker.optionsOf(proto), this);
     this.state = 'tracking';
     this.tracker.detected(proto.id);
-    // Replay what detection held, both sides, in time order.
-    const pending = this.pending!;
-    this.pending = undefined;
-    const held = [...pending.egress.chunks, ...pending.ingress.chunks].sort((a, b) => a.startNs - b.startNs);
-    for (const c of held) this.session.onChunk(c, this.tracker.out);
+    // Replay what detection (or the protocol before) held, both sides, in time order.
+    let held = replay;
+    if (held === undefined) {
+      const pending = this.pending!;
+      this.pending = undefined;
+      held = [...pending.egress.chunks, ...pending.ingress.chunks].sort((a, b) => a.startNs - b.startNs);
+    }
+    for (const c of held) this.chunk(c);
   }
 }
 
@@ -191,16 +266,15 @@ export class ConnectionTracker {
   abandons: RequestAbandon[] = [];
   /** Connections that became ignored since the last takeSignals(). */
   private newlyIgnored: number[] = [];
-  readonly options: Required<Omit<TrackerOptions, 'protocolOptions'>> & {
-    readonly protocolOptions: ProtocolOptions;
-    readonly maxDetectBytes: number;
-  };
+  readonly options: Required<TrackerOptions> & { readonly maxDetectBytes: number };
   private readonly table: ConnectionTable;
   private readonly tracked = new Map<number, TrackedConnection>();
   private readonly streamStats: StreamStats = { reordered: 0, gapBytes: 0, overlaps: 0 };
   private readonly detectedCount: Record<string, number> = {};
   private undetected = 0;
   private evicted = 0;
+  private readonly switchedCount: Record<string, number> = {};
+  private redetected = 0;
   /** Stats of sessions that ended, by protocol. */
   private readonly finished: Record<string, ProtocolStats> = {};
 
@@ -288,25 +362,38 @@ export class ConnectionTracker {
     };
   }
 
-  // ---- flows: a read-only view of a connection's protocol ----
-
   /**
-   * What the tracker settled on for a connection: decided with a protocol
-   * (its network.protocol.name) once tracking, decided without one once
+   * What the tracker settled on for a connection (for flow metrics, read
+   * only): decided with a protocol (its network.protocol.name) once tracking
+   * or once a protocol handed it to nobody, decided without one once
    * ignored; undecided while detecting or before its first event arrived.
    */
   protocolOf(connId: number): { readonly decided: boolean; readonly protocol?: string } {
     const t = this.tracked.get(connId);
     if (t === undefined || t.state === 'detecting') return UNDECIDED;
-    if (t.state === 'ignored') return IGNORED;
-    return { decided: true, protocol: t.protocol!.networkProtocolName };
+    if (t.protocol === undefined) return IGNORED;
+    return { decided: true, protocol: t.protocol.networkProtocolName };
   }
 
-  // ---- end flows ----
+  /**
+   * The connection's bytes begin to come from another source (plaintext from
+   * a TLS library after the ciphertext was classified): whatever it was, its
+   * protocol is detected again on the new bytes, whose positions are the new
+   * source's. Returns false for a connection the tracker does not follow.
+   */
+  restartDetection(connId: number, atNs: number): boolean {
+    const t = this.tracked.get(connId);
+    if (t === undefined) return false;
+    this.endSession(t, atNs);
+    t.protocol = undefined;
+    t.restart(this.streamStats);
+    this.redetected++;
+    return true;
+  }
 
   stats(): TrackerStats {
     const protocol: Record<string, ProtocolStats> = {};
-    const add = (id: string, s: ProtocolStats) => addStats((protocol[id] ??= newProtocolStats()), s);
+    const add = (id: string, s: ProtocolStats) => addProtocolStats((protocol[id] ??= newProtocolStats()), s);
     for (const [id, s] of Object.entries(this.finished)) add(id, s);
     let tracking = 0;
     let ignored = 0;
@@ -325,7 +412,32 @@ export class ConnectionTracker {
       stream: { ...this.streamStats },
       protocol,
       evicted: this.evicted,
+      switched: { ...this.switchedCount },
+      redetected: this.redetected,
     };
+  }
+
+  /** @internal The options a protocol's sessions take: its own, or none. */
+  optionsOf(proto: ProtocolDefinition): object {
+    return (this.options.protocolOptions[proto.id] as object | undefined) ?? {};
+  }
+
+  /** @internal */
+  switchedTo(target: string): void {
+    this.switchedCount[target] = (this.switchedCount[target] ?? 0) + 1;
+  }
+
+  /**
+   * @internal A protocol's session ends while the connection goes on (a
+   * protocol switch, a new source): what it still holds is emitted, its
+   * stats kept.
+   */
+  endSession(t: TrackedConnection, atNs: number): void {
+    const session = t.session;
+    if (session === undefined) return;
+    t.session = undefined;
+    session.close(atNs, this.out);
+    addProtocolStats((this.finished[t.protocol!.id] ??= newProtocolStats()), session.stats);
   }
 
   /** @internal */
@@ -333,11 +445,11 @@ export class ConnectionTracker {
     this.detectedCount[id] = (this.detectedCount[id] ?? 0) + 1;
   }
 
-  /** @internal */
-  ignore(t: TrackedConnection): void {
-    if (t.state !== 'detecting') return;
+  /** @internal Nobody will read the connection's bytes (`handedOff`: after a protocol switch, not for want of a protocol). */
+  ignore(t: TrackedConnection, handedOff: boolean): void {
+    if (t.state === 'ignored') return;
     t.state = 'ignored';
-    this.undetected++;
+    if (!handedOff) this.undetected++;
     this.newlyIgnored.push(t.info.connId);
   }
 
@@ -367,23 +479,16 @@ export class ConnectionTracker {
     if (atNs !== undefined) {
       t.streams.egress.flushHeld();
       t.streams.ingress.flushHeld();
+      // Flushing may have ended the session (a protocol switch in the held bytes).
+      if (!t.session) return;
       t.session.close(atNs, this.out);
     } else {
       // Evicted: how it ended is unknown, so nothing is concluded; its
       // pending requests age out of the trace graph.
       t.session.dispose();
     }
-    addStats((this.finished[t.protocol!.id] ??= newProtocolStats()), t.session.stats);
+    addProtocolStats((this.finished[t.protocol!.id] ??= newProtocolStats()), t.session.stats);
   }
-}
-
-function addStats(acc: ProtocolStats, s: ProtocolStats): void {
-  acc.records += s.records;
-  acc.parseErrors += s.parseErrors;
-  acc.unpairedResponses += s.unpairedResponses;
-  acc.requestsWithoutResponse += s.requestsWithoutResponse;
-  acc.bytesSkipped += s.bytesSkipped;
-  acc.headerValuesDropped += s.headerValuesDropped;
 }
 
 function infoOf(c: Connection, sawStart: boolean): ConnectionInfo {

@@ -389,90 +389,18 @@ function countDataPoints(rm: ResourceMetrics): number {
 // ------------------------------------------------------------ agent health
 
 /**
- * The agent's own counters, as totals since start (counters) or current values
- * (gauges), from a snapshot the caller builds. Every field is optional.
+ * The agent's own counters, as totals since start (counters) or current
+ * values (gauges), by the `field` of their AgentMetric: a number, or for a
+ * metric with an attribute, a number per attribute value. The parts of the
+ * agent each declare their metrics (src/agent/ assembles the list) and fill
+ * their fields; this layer's own are TELEMETRY_METRICS.
  */
-export interface AgentHealth {
-  /** Kernel events received (data, open, close, process). */
-  readonly eventsCaptured?: number;
-  /** Events lost because the ring buffer was full. */
-  readonly eventsLost?: number;
-  /** Payload bytes moved by syscalls but not captured. */
-  readonly bytesTruncated?: number;
-  /** Batches dropped between the native thread and JavaScript. */
-  readonly batchesDropped?: number;
-  /** Events dropped in user space (deselected process, malformed record). */
-  readonly eventsDropped?: number;
-  /** L7 records per protocol id. */
-  readonly recordsByProtocol?: Readonly<Record<string, number>>;
-  /** Parse errors per protocol id. */
-  readonly parseErrorsByProtocol?: Readonly<Record<string, number>>;
-  /** Configured header values not recorded (too long, too many, not text, head begun before the capture), per protocol. */
-  readonly headerValuesDroppedByProtocol?: Readonly<Record<string, number>>;
-  /** Connections followed now. */
-  readonly connectionsOpen?: number;
-  /** Connections evicted from the connection table. */
-  readonly connectionsEvicted?: number;
-  /** Processes traced now. */
-  readonly processesTraced?: number;
-  /** Spans handed to export (sampled records). */
-  readonly spansExported?: number;
-  /** Spans dropped, by reason (queue_full, shutdown). */
-  readonly spansDroppedByReason?: Readonly<Record<string, number>>;
-  /** Spans whose export failed, by error.type. */
-  readonly spanExportFailuresByReason?: Readonly<Record<string, number>>;
-  /** Spans waiting in the export queue now. */
-  readonly spanQueueSize?: number;
-  /** Log records accepted by the collector. */
-  readonly logsExported?: number;
-  /** Log records dropped, by reason (queue_full, shutdown). */
-  readonly logsDroppedByReason?: Readonly<Record<string, number>>;
-  /** Log records whose export failed, by error.type. */
-  readonly logExportFailuresByReason?: Readonly<Record<string, number>>;
-  /** Log records waiting in the export queue now. */
-  readonly logQueueSize?: number;
-  /** Measurements folded into otel.metric.overflow. */
-  readonly metricOverflows?: number;
-  /** Metric export requests that failed, by error.type. */
-  readonly metricExportFailuresByReason?: Readonly<Record<string, number>>;
-  /** Process resources evicted from the cache. */
-  readonly resourcesEvicted?: number;
-  /** Spans placed in a trace, by how their parent was found (traceparent, peer, thread, event_loop, root). */
-  readonly spanLinksByReason?: Readonly<Record<string, number>>;
-  /** CLIENT spans on an event loop with several SERVER requests in flight: left without a parent. */
-  readonly spanLinksAmbiguous?: number;
-  /** Connections of unknown protocol muted in the kernel. */
-  readonly connectionsMuted?: number;
-  /** Bytes moved on muted connections (counted, not shipped). */
-  readonly mutedBytes?: number;
-  /** Syscalls on muted connections. */
-  readonly mutedSyscalls?: number;
-  /** Mute requests the kernel map did not take (those connections keep shipping). */
-  readonly muteFailures?: number;
-  // ---- TCP health and flows ----
-  /** TCP events on sockets with no known owner (not selected, opened before the agent, or not yet accepted): ignored. */
-  readonly tcpEventsUnowned?: number;
-  /** TCP events the kernel counted under a process's overflow key (its TCP table was full). */
-  readonly tcpEventsFolded?: number;
-  /** TCP events lost: the overflow table was full too, or a socket's owner could not be stored. */
-  readonly tcpEventsLost?: number;
-  /** TCP health and flow increments folded into a process's overflow peer (--network-max-peers). */
-  readonly networkPeersFolded?: number;
-  /** Connections gone from the kernel table without a close event: their last bytes are not in the flow metrics. */
-  readonly connectionsVanished?: number;
-  // ---- end TCP health and flows ----
-  // -- syscall latency --
-  /** Syscalls of traced processes the histograms do not hold, by reason (table_full, no_start, compat). */
-  readonly syscallsUnmeasuredByReason?: Readonly<Record<string, number>>;
-  /** Slow syscalls reported by the kernel. */
-  readonly slowSyscalls?: number;
-  /** Slow syscalls over the kernel's rate limit: not reported. */
-  readonly slowSyscallsDropped?: number;
-  // -- end syscall latency --
-}
+export type AgentHealth = Readonly<Record<string, number | Readonly<Record<string, number>> | undefined>>;
 
-interface HealthMetric {
-  readonly field: keyof AgentHealth;
+/** One of the agent's own metrics (ebpf_otel.*). */
+export interface AgentMetric {
+  /** Key in AgentHealth. */
+  readonly field: string;
   readonly name: string;
   readonly kind: 'counter' | 'gauge';
   readonly unit: string;
@@ -481,19 +409,12 @@ interface HealthMetric {
   readonly attribute?: string;
 }
 
-/** Names follow the OpenTelemetry naming rules: a namespace, snake_case words, plural only for counts of things ({unit}), no _total. */
-export const AGENT_METRICS: readonly HealthMetric[] = [
-  { field: 'eventsCaptured', name: 'ebpf_otel.capture.events', kind: 'counter', unit: '{event}', description: 'Kernel events received by the agent.' },
-  { field: 'eventsLost', name: 'ebpf_otel.capture.lost_events', kind: 'counter', unit: '{event}', description: 'Kernel events lost because the ring buffer was full.' },
-  { field: 'bytesTruncated', name: 'ebpf_otel.capture.truncated_payload', kind: 'counter', unit: 'By', description: 'Payload bytes moved by traced syscalls but not captured.' },
-  { field: 'batchesDropped', name: 'ebpf_otel.capture.dropped_batches', kind: 'counter', unit: '{batch}', description: 'Event batches dropped between the native reader and JavaScript.' },
-  { field: 'eventsDropped', name: 'ebpf_otel.capture.dropped_events', kind: 'counter', unit: '{event}', description: 'Events dropped in user space (deselected process, malformed record).' },
-  { field: 'recordsByProtocol', name: 'ebpf_otel.protocol.records', kind: 'counter', unit: '{record}', description: 'L7 records produced, per protocol.', attribute: 'ebpf_otel.protocol' },
-  { field: 'parseErrorsByProtocol', name: 'ebpf_otel.protocol.parse_errors', kind: 'counter', unit: '{error}', description: 'Malformed messages met by protocol parsers, per protocol.', attribute: 'ebpf_otel.protocol' },
-  { field: 'headerValuesDroppedByProtocol', name: 'ebpf_otel.protocol.header_values_dropped', kind: 'counter', unit: '{value}', description: 'Configured header values left out of spans (too long, too many, not text), per protocol.', attribute: 'ebpf_otel.protocol' },
-  { field: 'connectionsOpen', name: 'ebpf_otel.connection.count', kind: 'gauge', unit: '{connection}', description: 'Connections followed now.' },
-  { field: 'connectionsEvicted', name: 'ebpf_otel.connection.evicted', kind: 'counter', unit: '{connection}', description: 'Connections evicted from the bounded connection table.' },
-  { field: 'processesTraced', name: 'ebpf_otel.process.count', kind: 'gauge', unit: '{process}', description: 'Processes traced now.' },
+/**
+ * The telemetry layer's own metrics. Names follow the OpenTelemetry naming
+ * rules: a namespace, snake_case words, plural only for counts of things
+ * ({unit}), no _total.
+ */
+export const TELEMETRY_METRICS: readonly AgentMetric[] = [
   { field: 'spansExported', name: 'ebpf_otel.span.exported', kind: 'counter', unit: '{span}', description: 'Spans accepted by the collector.' },
   { field: 'spansDroppedByReason', name: 'ebpf_otel.span.dropped', kind: 'counter', unit: '{span}', description: 'Spans dropped before export, per reason.', attribute: 'ebpf_otel.reason' },
   { field: 'spanExportFailuresByReason', name: 'ebpf_otel.span.export_failures', kind: 'counter', unit: '{span}', description: 'Spans whose export failed after retries, per error type.', attribute: 'error.type' },
@@ -505,33 +426,15 @@ export const AGENT_METRICS: readonly HealthMetric[] = [
   { field: 'metricOverflows', name: 'ebpf_otel.metric.overflows', kind: 'counter', unit: '{measurement}', description: 'Measurements folded into otel.metric.overflow=true by the cardinality guard.' },
   { field: 'metricExportFailuresByReason', name: 'ebpf_otel.metric.export_failures', kind: 'counter', unit: '{request}', description: 'Metric export requests that failed after retries, per error type.', attribute: 'error.type' },
   { field: 'resourcesEvicted', name: 'ebpf_otel.resource.evicted', kind: 'counter', unit: '{process}', description: 'Process resources evicted from the bounded cache.' },
-  { field: 'spanLinksByReason', name: 'ebpf_otel.trace.links', kind: 'counter', unit: '{span}', description: 'Spans placed in a trace, per way their parent was found (root: none).', attribute: 'ebpf_otel.link' },
-  { field: 'connectionsMuted', name: 'ebpf_otel.connection.muted', kind: 'counter', unit: '{connection}', description: 'Connections of unknown protocol muted in the kernel (positions and totals kept, payload not shipped).' },
-  { field: 'mutedBytes', name: 'ebpf_otel.capture.muted_bytes', kind: 'counter', unit: 'By', description: 'Bytes moved on muted connections: counted in the kernel, not shipped.' },
-  { field: 'mutedSyscalls', name: 'ebpf_otel.capture.muted_syscalls', kind: 'counter', unit: '{syscall}', description: 'Data syscalls on muted connections.' },
-  { field: 'muteFailures', name: 'ebpf_otel.connection.mute_failures', kind: 'counter', unit: '{connection}', description: 'Mute requests the kernel did not take; those connections keep shipping payload.' },
-  // ---- TCP health and flows ----
-  { field: 'tcpEventsUnowned', name: 'ebpf_otel.tcp.unowned_events', kind: 'counter', unit: '{event}', description: 'TCP events on sockets with no known owner (not selected, opened before the agent, or not yet accepted): ignored.' },
-  { field: 'tcpEventsFolded', name: 'ebpf_otel.tcp.folded_events', kind: 'counter', unit: '{event}', description: "TCP events counted under a process's overflow key: the kernel's TCP table was full." },
-  { field: 'tcpEventsLost', name: 'ebpf_otel.tcp.lost_events', kind: 'counter', unit: '{event}', description: "TCP events not counted: the kernel's overflow table was full, or a socket's owner could not be stored." },
-  { field: 'networkPeersFolded', name: 'ebpf_otel.network.peer_overflows', kind: 'counter', unit: '{measurement}', description: 'TCP health and flow increments folded into a process overflow peer (otel.metric.overflow=true).' },
-  { field: 'connectionsVanished', name: 'ebpf_otel.network.vanished_connections', kind: 'counter', unit: '{connection}', description: 'Connections gone from the kernel table without a close event: their last bytes are missing from the flow metrics.' },
-  // ---- end TCP health and flows ----
-  { field: 'spanLinksAmbiguous', name: 'ebpf_otel.trace.ambiguous_links', kind: 'counter', unit: '{span}', description: 'CLIENT spans left without a parent because several SERVER requests were in flight on an event loop.' },
-  // -- syscall latency --
-  { field: 'syscallsUnmeasuredByReason', name: 'ebpf_otel.syscall.unmeasured', kind: 'counter', unit: '{syscall}', description: 'Syscalls of traced processes missing from ebpf_otel.syscall.duration, per reason (table_full, no_start, compat).', attribute: 'ebpf_otel.reason' },
-  { field: 'slowSyscalls', name: 'ebpf_otel.syscall.slow_calls', kind: 'counter', unit: '{syscall}', description: 'Syscalls over the --slow threshold reported by the kernel.' },
-  { field: 'slowSyscallsDropped', name: 'ebpf_otel.syscall.slow_calls_dropped', kind: 'counter', unit: '{syscall}', description: 'Syscalls over the --slow threshold not reported because of the kernel rate limit.' },
-  // -- end syscall latency --
 ];
 
 /**
  * Registers the agent's health metrics on `provider`: observed from
  * `snapshot()` at each collection. Call it once per provider.
  */
-export function registerAgentMetrics(provider: ApiMeterProvider, snapshot: () => AgentHealth, scope?: InstrumentationScope): void {
+export function registerAgentMetrics(provider: ApiMeterProvider, metrics: readonly AgentMetric[], snapshot: () => AgentHealth, scope?: InstrumentationScope): void {
   const meter = provider.getMeter(scope?.name ?? 'ebpf-otel-sidecar', scope?.version);
-  const instruments = AGENT_METRICS.map((m) => ({
+  const instruments = metrics.map((m) => ({
     spec: m,
     inst:
       m.kind === 'counter'

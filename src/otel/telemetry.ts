@@ -3,7 +3,7 @@
 // counters, a bounded shutdown.
 //
 //   const telemetry = createTelemetry(loadOtelConfig(process.env, flags), { clock, logger, procfs });
-//   telemetry.registerAgentHealth(() => ({ eventsCaptured, eventsLost, ... }));
+//   telemetry.registerAgentHealth(metrics, () => ({ eventsCaptured, eventsLost, ... }));
 //   telemetry.record(records);                  // from correlate (TelemetrySink)
 //   telemetry.emitLog({ timeNs, tgid, severity: 'WARN', eventName, body, attributes });
 //   telemetry.processExec(p) / telemetry.processExited(p, info);
@@ -21,7 +21,7 @@ import { createMetricExporter, createOtlpExporter, type Exporter, type MetricExp
 import { realTimers, type Timers } from '../util/timers';
 import { LogEncoder } from './log-encode';
 import type { LogRecord, ObservedLogRecord } from './log-record';
-import { MetricsPipeline, registerAgentMetrics, type AgentHealth, type MetricsStats } from './metrics';
+import { MetricsPipeline, TELEMETRY_METRICS, registerAgentMetrics, type AgentHealth, type AgentMetric, type MetricsStats } from './metrics';
 import type { AggregatedHistogram } from './histograms';
 import type { Attributes, InstrumentSpec } from '../protocols/types';
 import { ProcessResources, type ExitInfo, type ResourceStats } from './resource';
@@ -210,7 +210,6 @@ export class Telemetry {
     this.metrics.retire(p);
   }
 
-  // -- syscall latency --
   /**
    * An aggregate measured elsewhere (the kernel's syscall histograms) for a
    * process. Never throws. Taken during shutdown too, until the final metric
@@ -228,12 +227,16 @@ export class Telemetry {
   beforeMetricCollection(hook: () => void): void {
     this.metrics.addCollectHook(hook);
   }
-  // -- end syscall latency --
 
-  /** The agent's own metrics (ebpf_otel.*), from `snapshot` plus this layer's own counters. Call once. */
-  registerAgentHealth(snapshot: () => AgentHealth): void {
+  /**
+   * The agent's own metrics (ebpf_otel.*): `metrics` filled by `snapshot`,
+   * plus this layer's own (TELEMETRY_METRICS, which `metrics` may hold too).
+   * Call once.
+   */
+  registerAgentHealth(metrics: readonly AgentMetric[], snapshot: () => AgentHealth): void {
     this.healthSnapshot = snapshot;
-    registerAgentMetrics(this.metrics.agentMeterProvider, () => this.agentHealth(), this.spanContext.scope);
+    const all = [...metrics, ...TELEMETRY_METRICS.filter((m) => !metrics.some((x) => x.name === m.name))];
+    registerAgentMetrics(this.metrics.agentMeterProvider, all, () => this.agentHealth(), this.spanContext.scope);
   }
 
   /** The agent's own metrics now: this layer's counters and the registered snapshot. */

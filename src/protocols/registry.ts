@@ -1,16 +1,20 @@
 // The protocols the agent knows, in detection order. Adding a protocol is a
-// folder under src/protocols/ and one line here.
+// folder under src/protocols/ and one line here: its detection, sessions,
+// configuration section, flags and counters come with it (ProtocolDefinition).
+// Everything that takes a registry (the agent, the configuration) defaults
+// to this one; tests pass their own list.
 
 import { http1Protocol } from './http1';
 import type { ProtocolDefinition } from './types';
 
 export const PROTOCOLS: readonly ProtocolDefinition[] = [http1Protocol];
 
-export function protocolsById(ids: readonly string[] | undefined): ProtocolDefinition[] {
-  if (ids === undefined) return [...PROTOCOLS];
-  const unknown = ids.filter((id) => !PROTOCOLS.some((p) => p.id === id));
+/** The protocols of `registry` named in `ids` (all of them when undefined), in registry order. */
+export function protocolsById(ids: readonly string[] | undefined, registry: readonly ProtocolDefinition[] = PROTOCOLS): ProtocolDefinition[] {
+  if (ids === undefined) return [...registry];
+  const unknown = ids.filter((id) => !registry.some((p) => p.id === id));
   if (unknown.length > 0) {
-    throw new Error(`unknown protocol ${unknown.join(', ')} (known: ${PROTOCOLS.map((p) => p.id).join(', ')})`);
+    throw new Error(`unknown protocol ${unknown.join(', ')} (known: ${registry.map((p) => p.id).join(', ')})`);
   }
-  return PROTOCOLS.filter((p) => ids.includes(p.id));
+  return registry.filter((p) => ids.includes(p.id));
 }

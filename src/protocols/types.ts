@@ -117,7 +117,12 @@ export interface L7Record {
   readonly measurements: readonly RecordMeasurement[];
 }
 
-/** Counters a protocol session reports (summed by the agent's own metrics). */
+/**
+ * Counters a protocol session reports, summed by the tracker and exported as
+ * the agent's own metrics `ebpf_otel.protocol.<name>` per protocol. Every
+ * protocol keeps the common ones; a protocol declares the rest
+ * (`ProtocolDefinition.counters`) and keeps them in the same object.
+ */
 export interface ProtocolStats {
   /** Records emitted. */
   records: number;
@@ -129,12 +134,39 @@ export interface ProtocolStats {
   requestsWithoutResponse: number;
   /** Bytes skipped while looking for a message boundary (mid-stream, after an error or gap). */
   bytesSkipped: number;
-  /** Values of captured headers not recorded (too long, past the per-message count, not text). */
-  headerValuesDropped: number;
+  /** A protocol's own counters, by the `field` of their ProtocolCounter. */
+  [counter: string]: number;
 }
 
-export function newProtocolStats(): ProtocolStats {
-  return { records: 0, parseErrors: 0, unpairedResponses: 0, requestsWithoutResponse: 0, bytesSkipped: 0, headerValuesDropped: 0 };
+/** A counter of a protocol's sessions, exported as `ebpf_otel.protocol.<name>` with `ebpf_otel.protocol=<id>`. */
+export interface ProtocolCounter {
+  /** Key in ProtocolStats. */
+  readonly field: string;
+  /** Metric name after `ebpf_otel.protocol.` (snake_case). */
+  readonly name: string;
+  /** UCUM unit or {annotation}. */
+  readonly unit: string;
+  readonly description: string;
+}
+
+/** The counters every protocol keeps; `records` and `parse_errors` as they always were. */
+export const COMMON_PROTOCOL_COUNTERS: readonly ProtocolCounter[] = [
+  { field: 'parseErrors', name: 'parse_errors', unit: '{error}', description: 'Malformed messages met by protocol parsers, per protocol.' },
+  { field: 'unpairedResponses', name: 'unpaired_responses', unit: '{response}', description: 'Responses left out because no request could be paired with them for certain, per protocol.' },
+  { field: 'requestsWithoutResponse', name: 'requests_without_response', unit: '{request}', description: 'Requests given up (timeout, close) without a response, per protocol.' },
+  { field: 'bytesSkipped', name: 'skipped_bytes', unit: 'By', description: 'Bytes skipped while looking for a message boundary (mid-stream attach, after an error or gap), per protocol.' },
+];
+
+/** Zeroed stats with the common counters and `own` (a protocol's declared counters). */
+export function newProtocolStats(own: readonly ProtocolCounter[] = []): ProtocolStats {
+  const s: ProtocolStats = { records: 0, parseErrors: 0, unpairedResponses: 0, requestsWithoutResponse: 0, bytesSkipped: 0 };
+  for (const c of own) s[c.field] = 0;
+  return s;
+}
+
+/** Adds every counter of `s` to `acc`. */
+export function addProtocolStats(acc: ProtocolStats, s: ProtocolStats): void {
+  for (const k in s) acc[k] = (acc[k] ?? 0) + s[k]!;
 }
 
 /** Per-connection protocol state. Pure: no clock (times come in), no I/O. */
@@ -182,29 +214,84 @@ export interface SessionObserver {
   requestStarted(r: RequestStarted): void;
   /** The request will never become a record (dropped by a resync): forget it. */
   requestAbandoned(sequence: number, atNs: number): void;
+  /**
+   * The connection switched protocols (an HTTP/1.1 Upgrade answered 101,
+   * a CONNECT tunnel): from `from` on, its bytes are no longer this
+   * session's. The correlate layer ends the session after the current chunk
+   * and hands the connection to the protocol that claims `upgrade`, if one
+   * is enabled, else stops reading it.
+   */
+  protocolSwitched?(s: ProtocolSwitch): void;
+}
+
+/** Where a connection's bytes stop being one protocol's and what the next one is. */
+export interface ProtocolSwitch {
+  /** The protocol token the peers agreed on (Upgrade: h2c -> 'h2c'), lower case; undefined when the wire did not say. */
+  readonly upgrade: string | undefined;
+  /**
+   * Stream position on each side from which the bytes are the next
+   * protocol's; undefined where the session lost track (bytes it held were
+   * over its bound): the connection is then not handed on.
+   */
+  readonly from: Readonly<Record<Side, number | undefined>>;
+  /**
+   * Bytes at or past `from` the session already took (an upgrade request's
+   * side keeps sending before the answer), in stream order: replayed to the
+   * next protocol. Copies: the session no longer owns them.
+   */
+  readonly held: readonly Chunk[];
 }
 
 /** Credentials travel in these: their values are dropped unless the user removes them from the list. */
 export const DEFAULT_REDACTED_HEADERS: readonly string[] = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie'];
 
-export interface ProtocolOptions {
-  /** User route patterns such as "/users/:id", tried before the default heuristic. */
-  readonly routes?: readonly string[];
-  /** Record url.query (off by default: queries carry secrets). */
-  readonly captureQuery?: boolean;
-  /**
-   * Header values to record as `<protocol>.request.header.<name>` /
-   * `<protocol>.response.header.<name>` attributes (lower-case names; none
-   * by default). Names in `redactHeaders` are never recorded, even if listed.
-   */
-  readonly captureHeaders?: { readonly request: readonly string[]; readonly response: readonly string[] };
-  /** Header names whose values are never recorded (lower-case); DEFAULT_REDACTED_HEADERS when undefined. */
+/** What the agent gives every protocol, whatever its own options. */
+export interface CommonProtocolOptions {
+  /** Header (or field) names whose values are never recorded (lower-case); DEFAULT_REDACTED_HEADERS when undefined. */
   readonly redactHeaders?: readonly string[];
   /** Upper bound of what one session may buffer before it gives up on a message. */
   readonly maxBufferedBytes?: number;
 }
 
-export interface ProtocolDefinition {
+/**
+ * A protocol's configuration: its section of the configuration file, the
+ * flags that override it, and how both become the options its sessions take.
+ * Validated by the one schema (src/config/schema.ts), documented in the
+ * generated settings table and checked against the example file, without an
+ * edit outside the protocol's folder.
+ */
+export interface ProtocolConfig<O> {
+  /** Key of its section in the file (`http` for HTTP/1). */
+  readonly section: string;
+  /** The section's settings (src/config/setting.ts), flags named in them. */
+  readonly settings: SettingsSection;
+  /** The flags' definitions for node:util parseArgs (names without `--`). */
+  readonly flags?: Readonly<Record<string, { readonly type: 'string' | 'boolean'; readonly multiple?: boolean }>>;
+  /** Lines of `run --help`, under "protocols:". */
+  readonly usage?: readonly string[];
+  /**
+   * Options from the file's section (already validated; undefined without
+   * one) and the flags' values (flags win). Throws a UsageError for a bad flag.
+   */
+  resolve(file: unknown, flags: Readonly<Record<string, unknown>>, common: CommonProtocolOptions): O;
+  /**
+   * Checks across its settings and the redaction list, after each value was
+   * validated: `problem` takes a key relative to the section (and the index
+   * of a list item) and refuses the file with the message.
+   */
+  check?(
+    file: unknown,
+    redacted: { readonly names: readonly string[]; readonly fromFile: boolean },
+    problem: (key: string, index: number | undefined, message: string) => void,
+  ): void;
+}
+
+/** The settings of a section, opaque here (src/config/setting.ts defines them): protocols stay free of the loader. */
+export interface SettingsSection {
+  readonly [key: string]: unknown;
+}
+
+export interface ProtocolDefinition<O extends CommonProtocolOptions = CommonProtocolOptions> {
   /** Folder name under src/protocols/ and the value of a record's `protocol`. */
   readonly id: string;
   /** The `network.protocol.name` of its connections (flow metrics), e.g. 'http'. */
@@ -216,5 +303,11 @@ export interface ProtocolDefinition {
    */
   detect(side: Side, data: Buffer, conn: ConnectionInfo): Detection;
   readonly maxDetectBytes: number;
-  createSession(conn: ConnectionInfo, requestSide: Side, options: ProtocolOptions, observer?: SessionObserver): ProtocolSession;
+  /** Protocol tokens another protocol may switch a connection to this one with (HTTP/1.1 Upgrade: `h2c`). */
+  readonly upgradeTokens?: readonly string[];
+  /** Its own counters, kept in its sessions' stats beside the common ones. */
+  readonly counters?: readonly ProtocolCounter[];
+  /** Its configuration; without one it takes the common options only. */
+  readonly config?: ProtocolConfig<O>;
+  createSession(conn: ConnectionInfo, requestSide: Side, options: O, observer?: SessionObserver): ProtocolSession;
 }

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { AGENT_METRICS } from '../../src/agent/agent';
 import { HealthServer, prometheusName, prometheusText } from '../../src/agent/health-server';
 import { hostPort } from '../../src/cli/run-command';
 
@@ -10,7 +11,7 @@ test('Prometheus names: dots to underscores, unit suffix, counters end in _total
 });
 
 test('the text format: HELP, TYPE, values, labels sorted and escaped, absent fields left out', (t) => {
-  const text = prometheusText({ eventsCaptured: 12, spanQueueSize: 0, recordsByProtocol: { http1: 3, 'a"b\\c': 1 } });
+  const text = prometheusText(AGENT_METRICS, { eventsCaptured: 12, spanQueueSize: 0, recordsByProtocol: { http1: 3, 'a"b\\c': 1 } });
   t.is(
     text,
     [
@@ -31,7 +32,7 @@ test('the text format: HELP, TYPE, values, labels sorted and escaped, absent fie
 
 test('HealthServer: 503 while starting, 200 once ready, 503 while stopping; /metrics live; 404 elsewhere', async (t) => {
   let events = 1;
-  const server = new HealthServer(() => ({ eventsCaptured: events }));
+  const server = new HealthServer(AGENT_METRICS, () => ({ eventsCaptured: events }));
   const a = await server.listen('127.0.0.1', 0);
   const get = async (p: string) => {
     const r = await fetch(`http://127.0.0.1:${a.port}${p}`);

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import test from 'ava';
+import type { Http1Options } from '../../src/protocols/http1/config';
 import { parse as parseYaml } from 'yaml';
 import { UsageError } from '../../src/config/flags';
 import { configCommand, effectiveConfig } from '../../src/cli/config-command';
@@ -16,7 +17,7 @@ test('config print: environment first, flags over it, defaults filled in, header
   });
   t.deepEqual(c.selectors, [{ kind: 'exe', pattern: 'python3' }]);
   t.like(c.capture, { captureBytes: 4096, ringBufferBytes: 8 * 1024 * 1024 });
-  t.deepEqual(c.routes, ['/users/:id']);
+  t.deepEqual((c['protocolOptions'] as Record<string, Http1Options>)['http1']!.routes, ['/users/:id']);
   t.is(c.healthListen, '127.0.0.1:9464');
   t.deepEqual(c.traces, {
     exporter: 'otlp',
@@ -134,9 +135,14 @@ test('config print with a small file: exact output, sources per layer, header va
     },
     syscallMetrics: { enabled: false, maxSeries: 1000 },
     protocols: 'all',
-    routes: ['/users/:id'],
-    captureQuery: false,
-    captureHeaders: { request: [], response: [] },
+    protocolOptions: {
+      http1: {
+        redactHeaders: ['authorization', 'proxy-authorization', 'cookie', 'set-cookie'],
+        routes: ['/users/:id'],
+        captureQuery: false,
+        captureHeaders: { request: [], response: [] },
+      },
+    },
     redactHeaders: ['authorization', 'proxy-authorization', 'cookie', 'set-cookie'],
     requestTimeoutSeconds: 30,
     network: { tcp: true, flows: true, maxPeersPerProcess: 100 },

@@ -1,4 +1,5 @@
 import test from 'ava';
+import type { Http1Options } from '../../src/protocols/http1/config';
 import { UsageError } from '../../src/config/flags';
 import { parseRunArgs } from '../../src/cli/run-command';
 
@@ -33,8 +34,8 @@ test('run flags map onto selectors, OTLP options and protocol options', (t) => {
     samplerArg: '0.25',
     metricExportIntervalMillis: 15000,
   });
-  t.deepEqual(o.routes, ['/users/:id', '/files/*']);
-  t.true(o.captureQuery);
+  t.deepEqual((o.protocolOptions['http1'] as Http1Options).routes, ['/users/:id', '/files/*']);
+  t.true((o.protocolOptions['http1'] as Http1Options).captureQuery);
   t.is(o.requestTimeoutNs, 120e9);
   t.deepEqual(o.protocols, ['http1']);
   t.is(o.duration, 30);

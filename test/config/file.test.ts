@@ -90,7 +90,7 @@ test('${VAR} and ${VAR:-default}; a missing variable without default is an error
   }).values;
   t.deepEqual(typed.selectors?.port, [8080]);
   t.deepEqual(typed.selectors?.pid, [42]);
-  t.is(typed.http?.capture_query, true);
+  t.is((typed['http'] as { capture_query?: boolean } | undefined)?.capture_query, true);
   t.deepEqual(problems(lines('selectors:', '  port: ["${PORT}"]'), { PORT: 'http' }), [
     'agent.yaml:2:10: selectors.port[0]: expected a whole number from 1 to 65535, got "http" (after substitution)',
   ]);
@@ -132,7 +132,7 @@ test('a header to capture that is redacted is refused; removing a default from t
   ]);
   const f = parseConfigFile(lines('redaction:', '  headers: [Authorization, proxy-authorization, x-api-key]', 'http:', '  capture_headers:', '    request: [cookie]'), 'a.yaml', {});
   t.deepEqual(f.values.redaction?.headers, ['authorization', 'proxy-authorization', 'x-api-key']);
-  t.deepEqual(f.values.http?.capture_headers?.request, ['cookie']);
+  t.deepEqual((f.values['http'] as { capture_headers?: { request?: string[] } }).capture_headers?.request, ['cookie']);
   t.deepEqual(f.warnings, [
     'a.yaml:2:12: redaction.headers: removes cookie, set-cookie from the default redaction list: their values are recorded when listed in http.capture_headers',
   ]);
@@ -152,7 +152,7 @@ test('empty values and ~ mean unset; an empty file is no settings; anchors resol
   );
   t.is(v.values.export?.tls?.ca_file, path.resolve('/etc/ebpf-otel/certs/ca.pem'));
   t.is(v.values.export?.tls?.key_file, '/abs/key.pem');
-  t.deepEqual(v.values.http?.capture_headers, { request: ['x-request-id'], response: ['x-request-id'] });
+  t.deepEqual((v.values['http'] as { capture_headers?: unknown }).capture_headers, { request: ['x-request-id'], response: ['x-request-id'] });
   t.deepEqual(problems(lines('selectors:', '  exe: *r')), ['agent.yaml:2:3: selectors.exe: alias *r points to no anchor']);
 });
 

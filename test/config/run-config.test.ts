@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
+import type { Http1Options } from '../../src/protocols/http1/config';
 import { UsageError } from '../../src/config/flags';
 import { ConfigFileError } from '../../src/config/file';
 import { parseRunFlags, resolveRunConfig, type ResolveOptions } from '../../src/config/run-config';
@@ -164,9 +165,9 @@ duration: 1m
   });
   t.deepEqual(o.network, { tcp: false, flows: true, maxPeersPerProcess: 7 });
   t.deepEqual(o.protocols, ['http1']);
-  t.deepEqual(o.routes, ['/users/:id']);
-  t.true(o.captureQuery);
-  t.deepEqual(o.captureHeaders, { request: ['x-request-id'], response: ['content-type'] });
+  t.deepEqual((o.protocolOptions['http1'] as Http1Options).routes, ['/users/:id']);
+  t.true((o.protocolOptions['http1'] as Http1Options).captureQuery);
+  t.deepEqual((o.protocolOptions['http1'] as Http1Options).captureHeaders, { request: ['x-request-id'], response: ['content-type'] });
   t.deepEqual(o.redactHeaders, ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key']);
   t.is(o.requestTimeoutNs, 5e9);
   t.deepEqual(o.health, { host: '127.0.0.1', port: 9464 });
@@ -189,7 +190,7 @@ duration: 1m
   t.deepEqual(otel.warnings, []);
 
   const over = resolve(['--config', file, '--route', '/orders/:id', '--otlp-headers', 'x-tenant=flag', '--capture-bytes', '64', '--protocols', 'http1']);
-  t.deepEqual(over.run.options.routes, ['/orders/:id']);
+  t.deepEqual((over.run.options.protocolOptions['http1'] as Http1Options).routes, ['/orders/:id']);
   t.is(over.run.options.capture.captureBytes, 64);
   t.deepEqual(over.otel.traces.otlp?.headers, { 'x-tenant': 'flag', 'x-file': 'f' });
   t.is(over.run.sources['export.headers'], 'flag');

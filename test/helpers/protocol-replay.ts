@@ -19,13 +19,13 @@
 // exactly equal each time, and every started request must end in exactly one
 // record or one abandon.
 
+import type { Http1Options as ProtocolOptions } from '../../src/protocols/http1/config';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type {
   ConnectionInfo,
   L7Record,
   ProtocolDefinition,
-  ProtocolOptions,
   ProtocolSession,
   ProtocolStats,
   RequestStarted,

@@ -141,7 +141,7 @@ test('a full queue drops new log records, counts them, logs once; the health met
     { metricExportIntervalMillis: 60_000 },
     { OTEL_BLRP_MAX_QUEUE_SIZE: '5', OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: '5', OTEL_BLRP_SCHEDULE_DELAY: '60000' },
   );
-  telemetry.registerAgentHealth(() => ({}));
+  telemetry.registerAgentHealth([], () => ({}));
   // The first 5 fill a batch, whose export starts; 5 more wait behind it; the rest find the queue full.
   for (let i = 0; i < 20; i++) telemetry.emitLog(slowRead({ timeNs: 1_000_000 + i }));
   t.is(telemetry.health().logs.queued, 5);

@@ -1,4 +1,5 @@
 import test, { type ExecutionContext } from 'ava';
+import { AGENT_METRICS } from '../../src/agent/agent';
 import type { RecordMeasurement } from '../../src/protocols/types';
 import { SERVER_DURATION, sleep, traceRecord } from './fixtures';
 import { harness } from './harness';
@@ -72,7 +73,7 @@ test('cardinality guard: extra attribute sets fold into otel.metric.overflow, co
 
 test('agent health metrics under the agent resource', async (t) => {
   const { receiver, telemetry } = await harness(t, 'grpc', { metricExportIntervalMillis: 60_000 });
-  telemetry.registerAgentHealth(() => ({
+  telemetry.registerAgentHealth(AGENT_METRICS, () => ({
     eventsCaptured: 10,
     eventsLost: 1,
     bytesTruncated: 4096,

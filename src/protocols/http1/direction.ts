@@ -13,7 +13,8 @@
 // start; anywhere else it starts hunting.
 
 import { isUtf8 } from 'node:buffer';
-import type { Chunk, ProtocolStats } from '../types';
+import type { Chunk } from '../types';
+import type { Http1Stats } from './counters';
 import { classifyRequestLine, classifyStatusLine } from './detect';
 import type { Http1HeaderName, Http1HeaderTable, Http1KeptHeader } from './header-names';
 import { LLHTTP_ERROR, LlhttpParser, type LlhttpHandler } from './llhttp';
@@ -55,7 +56,7 @@ export interface Http1DirectionListener {
 
 type State = 'hunting' | 'parsing' | 'held' | 'stopped';
 
-interface HeldChunk {
+export interface HeldChunk {
   readonly data: Buffer;
   readonly pos: number;
   readonly startNs: number;
@@ -104,11 +105,13 @@ export class Http1Direction implements LlhttpHandler {
   private held: HeldChunk[] | undefined;
   private heldBytes = 0;
   private heldLost = false;
+  /** Stream position right after the message that paused as an upgrade. */
+  private switchFrom: number | undefined;
 
   constructor(
     readonly kind: Http1DirectionKind,
     private readonly listener: Http1DirectionListener,
-    private readonly stats: ProtocolStats,
+    private readonly stats: Http1Stats,
     private readonly limits: Http1Limits,
     /** The connection was seen from its start: position 0 is a message boundary. */
     private readonly fromStart: boolean,
@@ -242,12 +245,24 @@ export class Http1Direction implements LlhttpHandler {
     }
   }
 
-  /** The connection switched protocols: nothing more to parse. */
+  /** The connection switched protocols: nothing more to parse (what was held stays for handOff()). */
   stop(): void {
     this.state = 'stopped';
     this.message = undefined;
+  }
+
+  /**
+   * After a protocol switch: where this direction's bytes stopped being
+   * HTTP/1 (the end of the upgrade request or of the 101 head) and the bytes
+   * it holds from there on, which belong to the next protocol. Undefined
+   * `from` when the switch point is not known (held bytes were lost).
+   */
+  handOff(): { from: number | undefined; held: HeldChunk[] } {
+    const held = this.heldLost ? [] : (this.held ?? []);
+    const from = this.heldLost ? undefined : this.switchFrom;
     this.held = undefined;
     this.heldBytes = 0;
+    return { from, held };
   }
 
   /** Told by the stitcher that the framing used was wrong (a guessed HEAD/CONNECT answer). */
@@ -290,8 +305,11 @@ export class Http1Direction implements LlhttpHandler {
     const r = this.parser.execute(data);
     if (r.errno === LLHTTP_ERROR.OK) return;
     if (r.errno === LLHTTP_ERROR.PAUSED_UPGRADE) {
+      this.switchFrom = pos + r.consumed;
       if (this.kind === 'response') {
+        const rest = data.subarray(r.consumed);
         this.stop();
+        if (rest.length > 0) this.held = [{ data: Buffer.from(rest), pos: pos + r.consumed, startNs, endNs, tid: this.ctxTid }];
         this.listener.switched();
         return;
       }
@@ -519,6 +537,9 @@ export class Http1Direction implements LlhttpHandler {
         break;
       case 'tracestate':
         push(m.tracestate);
+        break;
+      case 'upgrade':
+        push(m.upgradeTo);
         break;
       case 'content-length':
         m.contentLength ??= v;

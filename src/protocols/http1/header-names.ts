@@ -4,11 +4,12 @@
 // options object: redaction is applied here, so the parser never sees a
 // redacted name as captured and makes no per-header policy decision.
 
-import { DEFAULT_REDACTED_HEADERS, type ProtocolOptions } from '../types';
+import { DEFAULT_REDACTED_HEADERS } from '../types';
+import type { Http1Options } from './config';
 
 /** Header names whose values records use. */
-export type Http1KeptHeader = 'host' | 'user-agent' | 'traceparent' | 'tracestate' | 'content-length' | 'transfer-encoding';
-const KEPT: readonly Http1KeptHeader[] = ['host', 'user-agent', 'traceparent', 'tracestate', 'content-length', 'transfer-encoding'];
+export type Http1KeptHeader = 'host' | 'user-agent' | 'traceparent' | 'tracestate' | 'content-length' | 'transfer-encoding' | 'upgrade';
+const KEPT: readonly Http1KeptHeader[] = ['host', 'user-agent', 'traceparent', 'tracestate', 'content-length', 'transfer-encoding', 'upgrade'];
 
 export interface Http1HeaderName {
   /** Lower case. */
@@ -67,10 +68,10 @@ function table(captured: readonly string[], attributePrefix: string): Http1Heade
 export const HTTP1_DEFAULT_HEADER_TABLES: Http1HeaderTables = { request: table([], ''), response: table([], '') };
 
 /** One resolution per options object (the tracker passes the same options to every session). */
-const resolved = new WeakMap<ProtocolOptions, Http1HeaderTables>();
+const resolved = new WeakMap<Http1Options, Http1HeaderTables>();
 
 /** The tables for `options`: captured names minus redacted ones (redaction wins). */
-export function headerTables(options: ProtocolOptions): Http1HeaderTables {
+export function headerTables(options: Http1Options): Http1HeaderTables {
   const c = options.captureHeaders;
   if (c === undefined || (c.request.length === 0 && c.response.length === 0)) return HTTP1_DEFAULT_HEADER_TABLES;
   let t = resolved.get(options);

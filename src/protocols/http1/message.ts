@@ -47,6 +47,8 @@ export class Http1Message {
   readonly userAgent: string[] = [];
   readonly traceparent: string[] = [];
   readonly tracestate: string[] = [];
+  /** Upgrade: the protocols a request offers (RFC 9110 §7.8); the handoff takes the one a 101 agrees to. */
+  readonly upgradeTo: string[] = [];
   contentLength: string | undefined;
   transferEncoding = false;
   /** Kept headers that had a value too long (or too many lines) to keep: not usable at all. */

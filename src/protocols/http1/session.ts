@@ -6,17 +6,18 @@ import {
   type Chunk,
   type ConnectionInfo,
   type L7Record,
-  type ProtocolOptions,
   type ProtocolSession,
   type SessionObserver,
   type Side,
 } from '../types';
+import type { Http1Options } from './config';
 import { Http1Direction, type Http1DirectionKind, type Http1DirectionListener, type Http1Limits } from './direction';
 import { headerTables } from './header-names';
 import type { Http1Message } from './message';
 import { buildRecord, traceContextOf, type Http1RecordContext } from './record';
 import { RouteMatcher } from './route';
 import { Http1Stitcher, type Http1Outcome } from './stitcher';
+import { HTTP1_COUNTERS, type Http1Stats } from './counters';
 
 export const HTTP1_DEFAULT_LIMITS: Http1Limits = {
   maxHeaderBytes: 64 * 1024,
@@ -30,7 +31,7 @@ export const HTTP1_DEFAULT_LIMITS: Http1Limits = {
 };
 
 export class Http1Session implements ProtocolSession, Http1DirectionListener {
-  readonly stats = newProtocolStats();
+  readonly stats = newProtocolStats(HTTP1_COUNTERS) as Http1Stats;
   private readonly requests: Http1Direction;
   private readonly responses: Http1Direction;
   private readonly stitcher: Http1Stitcher;
@@ -43,8 +44,8 @@ export class Http1Session implements ProtocolSession, Http1DirectionListener {
   constructor(
     conn: ConnectionInfo,
     private readonly requestSide: Side,
-    options: ProtocolOptions,
-    observer?: SessionObserver,
+    options: Http1Options,
+    private readonly observer?: SessionObserver,
   ) {
     const limits = limitsFor(options);
     const names = headerTables(options);
@@ -123,6 +124,7 @@ export class Http1Session implements ProtocolSession, Http1DirectionListener {
       if (this.protocolSwitched) {
         this.requests.stop();
         this.responses.stop();
+        this.handOff();
         return;
       }
       if (this.stitcher.framingLost) {
@@ -137,6 +139,27 @@ export class Http1Session implements ProtocolSession, Http1DirectionListener {
       }
       return;
     }
+  }
+
+  /**
+   * Tells the correlate layer where the next protocol starts on each side and
+   * hands it the bytes the directions hold from there on. Once only.
+   */
+  private handOff(): void {
+    const by = this.stitcher.switchedBy;
+    if (by === undefined || this.observer?.protocolSwitched === undefined) return;
+    this.stitcher.switchedBy = undefined;
+    const req = this.requests.handOff();
+    const res = this.responses.handOff();
+    const responseSide: Side = this.requestSide === 'ingress' ? 'egress' : 'ingress';
+    // The 101's Upgrade names the protocol switched to; a request offering one protocol only names it too. CONNECT: not said.
+    const token = by.request.method === 'CONNECT' ? undefined : (by.response.upgradeTo[0] ?? (by.request.upgradeTo.length === 1 ? by.request.upgradeTo[0] : undefined));
+    const upgrade = token?.split(',')[0]!.trim().toLowerCase();
+    const from = { [this.requestSide]: req.from, [responseSide]: res.from } as Record<Side, number | undefined>;
+    const held = [...req.held.map((h) => ({ ...h, side: this.requestSide })), ...res.held.map((h) => ({ ...h, side: responseSide }))]
+      .sort((a, b) => a.startNs - b.startNs)
+      .map((h) => ({ side: h.side, data: h.data, pos: h.pos, startNs: h.startNs, endNs: h.endNs, syscallStart: h.pos === from[h.side], tid: h.tid }));
+    this.observer.protocolSwitched({ upgrade: upgrade === '' ? undefined : upgrade, from, held });
   }
 
   private emit(o: Http1Outcome): void {
@@ -185,7 +208,7 @@ function routeMatcher(routes: readonly string[] | undefined): RouteMatcher {
   return m;
 }
 
-function limitsFor(options: ProtocolOptions): Http1Limits {
+function limitsFor(options: Http1Options): Http1Limits {
   const max = options.maxBufferedBytes;
   if (max === undefined || max <= 0) return HTTP1_DEFAULT_LIMITS;
   return {

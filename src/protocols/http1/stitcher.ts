@@ -81,6 +81,8 @@ export class Http1Stitcher {
 
   /** Set for the session: the held upgrade request was answered without a protocol switch. */
   declined = false;
+  /** Set for the session: the upgrade request and the answer that switched protocols. */
+  switchedBy: { readonly request: Http1Message; readonly response: Http1Message } | undefined;
   /** Time of what is being processed (for abandons). */
   nowNs = 0;
   /** Set for the session: a response was framed on a wrong guess; the response direction must resync. */
@@ -343,6 +345,7 @@ export class Http1Stitcher {
     this.upgradeRequest = undefined;
     const switched = m.statusCode === 101 || (ex.request?.message === up && up.method === 'CONNECT' && m.statusCode >= 200 && m.statusCode < 300);
     if (!switched) this.declined = true;
+    else this.switchedBy = { request: up, response: m };
   }
 
   private dropExchange(ex: Exchange): true {

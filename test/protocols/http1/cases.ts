@@ -3,7 +3,8 @@
 // events.jsonl; golden.test.ts checks the files are what these builders make
 // and replays them against the checked-in expected.json.
 
-import type { ConnectionInfo, ProtocolOptions, Side } from '../../../src/protocols/types';
+import type { Http1Options as ProtocolOptions } from '../../../src/protocols/http1/config';
+import type { ConnectionInfo, Side } from '../../../src/protocols/types';
 import type { ReplayEvent, SessionSpec } from '../../helpers/protocol-replay';
 
 export const SERVER_CONN: ConnectionInfo = {

@@ -1,6 +1,6 @@
 import test from 'ava';
+import type { Http1Options as ProtocolOptions } from '../../../src/protocols/http1/config';
 import { HTTP1_DEFAULT_HEADER_TABLES, headerTables, type Http1HeaderTable } from '../../../src/protocols/http1/header-names';
-import type { ProtocolOptions } from '../../../src/protocols/types';
 
 /** Captured names of a table, by capture index, with what they are matched as. */
 function names(t: Http1HeaderTable): { name: string; kept: string | undefined; attribute: string }[] {

@@ -4,12 +4,13 @@
 // redacted header, and keep bufferedBytes() bounded. Valid traffic cut
 // anywhere gives exactly one record per exchange.
 
+import type { Http1Options as ProtocolOptions } from '../../../src/protocols/http1/config';
 import test from 'ava';
 import fc from 'fast-check';
 import { http1Protocol } from '../../../src/protocols/http1';
 import { HTTP1_DEFAULT_LIMITS } from '../../../src/protocols/http1/session';
 import { MAX_PENDING } from '../../../src/protocols/http1/stitcher';
-import type { ConnectionInfo, L7Record, ProtocolOptions, RequestStarted, SessionObserver, Side } from '../../../src/protocols/types';
+import type { ConnectionInfo, L7Record, RequestStarted, SessionObserver, Side } from '../../../src/protocols/types';
 import { observerViolations } from '../../helpers/protocol-replay';
 
 const conn = (sawStart: boolean): ConnectionInfo => ({

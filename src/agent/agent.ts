@@ -1,0 +1,302 @@
+// The agent, assembled in one place from its feature modules: socket capture
+// with its protocols, TCP health and flows, syscall latency. `run`, the demo,
+// the benchmarks and the tests all build it here:
+//
+//   const agent = createAgent(options, { logger });   // options: src/config/run-config.ts
+//   await agent.start();                               // attach, tick, serve /healthz
+//   ...
+//   await agent.stop();                                // drain, last reads, flush, close
+//
+// Kernel events reach the features through one capture engine; the features
+// reach OpenTelemetry through one Telemetry; the only way back down is a
+// request to the kernel (mute a connection).
+
+import { CaptureEngine, type CaptureDeps, type CaptureOptions, type KernelSession, type KernelSessionOptions, type ProgramGroups } from '../capture/capture-engine';
+import { WallClock } from '../capture/clock';
+import type { CaptureEvent, ExecEvent, ExitEvent } from '../capture/events';
+import { openKernelSession, resolveCgroupV2 } from '../capture/kernel-session';
+import { describePidNamespace, readPidNamespace, type PidNamespace } from '../capture/pid-namespace';
+import { capabilityAdvisories, effectiveCaps } from '../capture/privileges';
+import { UsageError } from '../config/flags';
+import type { RunOptions } from '../config/run-config';
+import { loadOtelConfig, type Env } from '../otel/config';
+import { TELEMETRY_METRICS, type AgentHealth, type AgentMetric } from '../otel/metrics';
+import { createTelemetry, type Telemetry, type TelemetryDeps } from '../otel/telemetry';
+import { PROTOCOLS, protocolsById } from '../protocols/registry';
+import type { ProtocolDefinition } from '../protocols/types';
+import { ProcFs } from '../util/procfs';
+import type { Logger } from '../util/log';
+import type { AgentContext, AgentFeature, Release } from './feature';
+import { NETWORK_METRICS, networkFeature } from './features/network';
+import { SOCKET_CAPTURE_METRICS, protocolMetrics, socketCapture, type SocketCapture } from './features/socket-capture';
+import { SYSCALL_LATENCY_METRICS, syscallLatency } from './features/syscall-latency';
+import { HealthServer } from './health-server';
+
+/** Period of the features' ticks: request timeouts, trace-graph expiry, kernel table reads. */
+export const AGENT_TICK_MS = 1000;
+
+/** Bound of the final flush of spans, log records and metrics at stop. */
+export const SHUTDOWN_FLUSH_MS = 5000;
+
+/** The capture engine's own metrics (the kernel's and the native reader's counters). */
+export const CAPTURE_METRICS: readonly AgentMetric[] = [
+  { field: 'eventsCaptured', name: 'ebpf_otel.capture.events', kind: 'counter', unit: '{event}', description: 'Kernel events received by the agent.' },
+  { field: 'eventsLost', name: 'ebpf_otel.capture.lost_events', kind: 'counter', unit: '{event}', description: 'Kernel events lost because the ring buffer was full.' },
+  { field: 'bytesTruncated', name: 'ebpf_otel.capture.truncated_payload', kind: 'counter', unit: 'By', description: 'Payload bytes moved by traced syscalls but not captured.' },
+  { field: 'batchesDropped', name: 'ebpf_otel.capture.dropped_batches', kind: 'counter', unit: '{batch}', description: 'Event batches dropped between the native reader and JavaScript.' },
+  { field: 'eventsDropped', name: 'ebpf_otel.capture.dropped_events', kind: 'counter', unit: '{event}', description: 'Events dropped in user space (deselected process, malformed record).' },
+  { field: 'processesTraced', name: 'ebpf_otel.process.count', kind: 'gauge', unit: '{process}', description: 'Processes traced now.' },
+];
+
+/** Every metric the agent can report about itself with these protocols (documentation, dashboards, /metrics). */
+export function agentMetrics(protocols: readonly ProtocolDefinition[] = PROTOCOLS): AgentMetric[] {
+  return [...CAPTURE_METRICS, ...protocolMetrics(protocols), ...SOCKET_CAPTURE_METRICS, ...TELEMETRY_METRICS, ...NETWORK_METRICS, ...SYSCALL_LATENCY_METRICS];
+}
+
+/** The agent's own metrics with its protocols. */
+export const AGENT_METRICS: readonly AgentMetric[] = agentMetrics(PROTOCOLS);
+
+export interface AgentDeps {
+  readonly logger: Logger;
+  /** The environment the OTEL_* variables are read from (default process.env). */
+  readonly env?: Env;
+  /** The protocol registry (default PROTOCOLS); `options.protocols` picks from it. */
+  readonly protocols?: readonly ProtocolDefinition[];
+  /** The kernel side (default: the native addon); a fake or a replay in tests and benchmarks. */
+  readonly openSession?: (opts: KernelSessionOptions) => KernelSession;
+  readonly resolveCgroup?: CaptureDeps['resolveCgroup'];
+  readonly procfs?: ProcFs;
+  readonly clock?: WallClock;
+  /** Default: read from /proc. */
+  readonly pidNamespace?: PidNamespace;
+  /** The agent's own pid (never traced); default process.pid. */
+  readonly agentPid?: number;
+  /** Replacements for telemetry's transports and timers (tests, benchmarks). */
+  readonly telemetry?: Partial<Omit<TelemetryDeps, 'clock' | 'logger' | 'procfs' | 'pidNamespace'>>;
+  /** CLOCK_MONOTONIC ns now (default process.hrtime). */
+  readonly monotonicNs?: () => number;
+  /** Wall-clock ms now (default Date.now). */
+  readonly nowMs?: () => number;
+}
+
+export class Agent {
+  readonly telemetry: Telemetry;
+  readonly engine: CaptureEngine;
+  readonly sockets: SocketCapture;
+  /** In hook order. */
+  readonly features: readonly AgentFeature[];
+  /** The metrics /metrics and OTLP report about the agent itself. */
+  readonly metrics: readonly AgentMetric[];
+  private readonly logger: Logger;
+  private readonly monotonicNs: () => number;
+  private health: HealthServer | undefined;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  /** Within a batch or a tick: meters retire at its end, after its records. */
+  private inStep = false;
+  private readonly retiring: Array<() => void> = [];
+  /** Holds not yet released, released at stop whatever they wait for. */
+  private readonly openHolds = new Set<Release>();
+
+  constructor(
+    private readonly options: RunOptions,
+    deps: AgentDeps,
+  ) {
+    const logger = (this.logger = deps.logger);
+    const config = loadOtelConfig(deps.env ?? process.env, options.otel, options.otelFile);
+    for (const w of config.warnings) logger.warn(w);
+    if (deps.openSession === undefined) for (const a of capabilityAdvisories(effectiveCaps())) logger.warn(a);
+    const registry = deps.protocols ?? PROTOCOLS;
+    const clock = deps.clock ?? new WallClock();
+    const procfs = deps.procfs ?? new ProcFs();
+    const pidNamespace = deps.pidNamespace ?? readPidNamespace();
+    logger.info(`pid namespace: ${describePidNamespace(pidNamespace)}`);
+    this.monotonicNs = deps.monotonicNs ?? (() => Number(process.hrtime.bigint()));
+    this.telemetry = createTelemetry(config, { ...deps.telemetry, logger, procfs, clock, pidNamespace });
+
+    let engine: CaptureEngine | undefined;
+    const ctx: AgentContext = {
+      telemetry: this.telemetry,
+      logger,
+      engine: () => engine!,
+      monotonicNs: this.monotonicNs,
+      nowMs: deps.nowMs ?? Date.now,
+    };
+    const protocols = protocolsById(options.protocols, registry);
+    this.sockets = socketCapture({ protocols, protocolOptions: options.protocolOptions, requestTimeoutNs: options.requestTimeoutNs }, ctx);
+    const network = networkFeature({ ...options.network, ...(options.capture.tcpPeerEntries !== undefined ? { tcpPeerEntries: options.capture.tcpPeerEntries } : {}) }, (id) => this.sockets.protocolOf(id), ctx);
+    const syscalls = syscallLatency(
+      { metrics: options.syscallMetrics.enabled, maxSeries: options.syscallMetrics.maxSeries, capture: options.capture.syscalls ?? {} },
+      clock,
+      ctx,
+    );
+    // Network first: it must see a connection's close while the tracker still knows its protocol.
+    this.features = [network, this.sockets, syscalls].filter((f): f is AgentFeature => f !== undefined);
+    this.metrics = [...CAPTURE_METRICS, ...this.features.flatMap((f) => f.healthMetrics ?? []), ...TELEMETRY_METRICS];
+
+    const groups: { -readonly [K in keyof ProgramGroups]: boolean } = { sockets: false, syscalls: false, tcp: false };
+    for (const f of this.features) for (const [g, on] of Object.entries(f.groups ?? {})) if (on) groups[g as keyof ProgramGroups] = true;
+    const capture: CaptureOptions = { ...options.capture, ...Object.assign({}, ...this.features.map((f) => f.capture ?? {})), groups };
+    const slow = this.features.filter((f) => f.onSlowSyscall !== undefined);
+    const onEvent = this.features.filter((f) => f.onEvent !== undefined);
+    const afterBatch = this.features.filter((f) => f.afterBatch !== undefined);
+    engine = this.engine = new CaptureEngine(
+      capture,
+      {
+        openSession: deps.openSession ?? openKernelSession,
+        procfs,
+        logger,
+        resolveCgroup: deps.resolveCgroup ?? resolveCgroupV2,
+        pidNamespace,
+        ...(deps.agentPid !== undefined ? { agentPid: deps.agentPid } : {}),
+        ...(slow.length > 0 ? { onSlowSyscall: (e) => slow.forEach((f) => f.onSlowSyscall!(e)) } : {}),
+      },
+      (e) => {
+        this.inStep = true;
+        for (const f of onEvent) f.onEvent!(e);
+        if (e.type === 'exec' || e.type === 'exit') this.lifecycle(e);
+      },
+      () => {
+        this.inStep = true;
+        for (const f of afterBatch) f.afterBatch!();
+        this.endStep();
+      },
+    );
+    this.telemetry.registerAgentHealth(this.metrics, () => this.featureHealth());
+  }
+
+  /**
+   * Serves /healthz and /metrics when asked, loads and attaches the kernel
+   * programs, selects the processes, starts polling and ticking. Returns the
+   * programs attached. After a failure, stop() still cleans up.
+   */
+  async start(): Promise<string[]> {
+    const h = this.options.health;
+    if (h) {
+      const health = new HealthServer(this.metrics, () => this.telemetry.agentHealth());
+      try {
+        const a = await health.listen(h.host, h.port);
+        this.health = health;
+        this.logger.info(`health and metrics on http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port} (/healthz, /metrics)`);
+      } catch (e) {
+        await this.telemetry.shutdown(0);
+        this.stopped = true;
+        throw new UsageError(`cannot listen on ${h.host}:${h.port} for --health-listen: ${(e as Error).message}`);
+      }
+    }
+    const programs = this.engine.start();
+    this.tickTimer = setInterval(() => this.tick(this.monotonicNs()), AGENT_TICK_MS);
+    if (this.health) this.health.state = 'ready';
+    return programs;
+  }
+
+  /** One tick of every feature (timeouts, expiry, table reads); the timer calls it every AGENT_TICK_MS. */
+  tick(nowNs: number): void {
+    this.inStep = true;
+    for (const f of this.features) f.tick?.(nowNs);
+    this.endStep();
+  }
+
+  /**
+   * Stops ticking, waits for what the kernel already wrote, lets the
+   * features read the kernel tables a last time, closes the kernel session,
+   * ends every connection, retires every process and flushes telemetry
+   * within SHUTDOWN_FLUSH_MS. Safe to call more than once.
+   */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    if (this.health) this.health.state = 'stopping';
+    // The exporters' timers are unref'd: without a handle of our own, Node
+    // would exit in the middle of the final flush (a retry waiting for a
+    // collector that is down) and lose what it holds.
+    const keepAlive = setInterval(() => {}, 1000);
+    try {
+      await this.engine.drainAndStop(() => {
+        for (const f of this.features) f.beforeCaptureStop?.();
+      });
+      const now = this.monotonicNs();
+      for (const f of this.features) f.stop?.(now);
+      // What still waits for a read that will not come: retired now.
+      for (const release of [...this.openHolds]) release();
+      this.endStep();
+      await this.telemetry.shutdown(SHUTDOWN_FLUSH_MS);
+    } finally {
+      clearInterval(keepAlive);
+      await this.health?.close();
+    }
+  }
+
+  /** Replays a recorded native batch through the path live batches take (benchmarks, tests). */
+  replay(batch: Buffer): void {
+    this.engine.onBatch(batch);
+  }
+
+  /** The agent's own metrics now. */
+  agentHealth(): AgentHealth {
+    return this.telemetry.agentHealth();
+  }
+
+  /** What the agent did and lost, for the log at exit. */
+  summary(): string[] {
+    const s = this.engine.stats();
+    return [
+      `captured ${s.kernel.events_sent} events (lost ${s.kernel.events_lost} in the kernel, ${s.recordsDropped} behind the native queue)`,
+      ...this.features.flatMap((f) => f.summary?.() ?? []),
+    ];
+  }
+
+  private featureHealth(): AgentHealth {
+    const c = this.engine.stats();
+    const h: Record<string, AgentHealth[string]> = {
+      eventsCaptured: c.kernel.events_sent,
+      // Lost because the agent did not keep up: the kernel ring was full, or JS fell behind the native queue.
+      eventsLost: c.kernel.events_lost + c.recordsDropped,
+      bytesTruncated: c.kernel.bytes_truncated,
+      batchesDropped: c.batchesDropped,
+      eventsDropped: c.filteredInUserSpace + c.decode.malformed,
+      processesTraced: c.selectedProcesses,
+    };
+    for (const f of this.features) Object.assign(h, f.health?.());
+    return h;
+  }
+
+  /**
+   * A process's exec or exit retires its meters once every feature that
+   * holds the event released it (each after its last measurements of the
+   * process are recorded), at the end of the step that released it.
+   */
+  private lifecycle(e: ExecEvent | ExitEvent): void {
+    const retire = e.type === 'exec' ? () => this.telemetry.processExec(e.tgid) : () => this.telemetry.processExited(e.tgid, { comm: e.comm });
+    let holds = 1;
+    const release = () => {
+      if (--holds > 0) return;
+      if (this.inStep) this.retiring.push(retire);
+      else retire();
+    };
+    const hold = (): Release => {
+      holds++;
+      const r: Release = () => {
+        if (!this.openHolds.delete(r)) return;
+        release();
+      };
+      this.openHolds.add(r);
+      return r;
+    };
+    for (const f of this.features) f.onLifecycle?.(e, hold);
+    release();
+  }
+
+  private endStep(): void {
+    this.inStep = false;
+    const due = this.retiring.splice(0);
+    for (const retire of due) retire();
+  }
+}
+
+export function createAgent(options: RunOptions, deps: AgentDeps): Agent {
+  return new Agent(options, deps);
+}
+
+export type { CaptureEvent };

@@ -1,0 +1,16 @@
+// HTTP/1's own counters, kept in its sessions' stats beside the common ones
+// and exported as ebpf_otel.protocol.<name> with ebpf_otel.protocol=http1.
+
+import type { ProtocolCounter, ProtocolStats } from '../types';
+
+export const HTTP1_COUNTERS: readonly ProtocolCounter[] = [
+  {
+    field: 'headerValuesDropped',
+    name: 'header_values_dropped',
+    unit: '{value}',
+    description: 'Configured header values left out of spans (too long, too many, not text), per protocol.',
+  },
+];
+
+/** The stats of an HTTP/1 session: the common counters and HTTP/1's own. */
+export type Http1Stats = ProtocolStats & { headerValuesDropped: number };
