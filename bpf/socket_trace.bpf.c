@@ -28,9 +28,7 @@
 #include "sockets.bpf.h"
 #include "connections.bpf.h"
 #include "data.bpf.h"
-/* ---- TCP health (group "tcp") ---- */
-#include "tcp_health.bpf.h"
-/* ---- end TCP health ---- */
+#include "tcp_health.bpf.h"      /* group "tcp" */
 #include "syscall_latency.bpf.h" /* group "syscalls" */
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

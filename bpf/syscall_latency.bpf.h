@@ -21,7 +21,7 @@
  *   - the selection maps first in both programs, rather than a "selected in
  *     this epoch" mark in task storage: that saved a selected process ~15 ns
  *     per syscall and cost every unselected one ~40 ns.
- * Layouts: socket_trace.h.
+ * Layouts: syscall_latency.h (through socket_trace.h).
  */
 #ifndef EBPF_OTEL_SYSCALL_LATENCY_BPF_H
 #define EBPF_OTEL_SYSCALL_LATENCY_BPF_H

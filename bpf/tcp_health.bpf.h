@@ -3,7 +3,7 @@
  * TCP health (program group "tcp": every program here is named tcph_*):
  * connection attempts, failed connects by socket error, resets, retransmits
  * and lifetimes, counted in the kernel per (process, role, peer) in
- * `tcp_peers`. Record layouts: socket_trace.h.
+ * `tcp_peers`. Record layouts: tcp_health.h (through socket_trace.h).
  *
  * The socket tracepoints (sock:inet_sock_set_state, tcp:*) often fire in
  * softirq context, where `current` is whoever the CPU interrupted, not the
@@ -181,7 +181,7 @@ static __always_inline __u32 tcph_fls64(__u64 x)
 	return x ? n + 1 : 0;
 }
 
-/* Bucket of a lifetime: the first power-of-two bound >= ns (see socket_trace.h). */
+/* Bucket of a lifetime: the first power-of-two bound >= ns (see tcp_health.h). */
 static __always_inline __u32 tcph_lifetime_bucket(__u64 ns)
 {
 	__u32 log2_ceil = ns <= 1 ? 0 : tcph_fls64(ns - 1);

@@ -44,10 +44,8 @@ Napi::Object Layout(Napi::Env env) {
   layout.Set("connEventBytes", static_cast<uint32_t>(sizeof(struct conn_event)));
   layout.Set("procEventBytes", static_cast<uint32_t>(sizeof(struct proc_event)));
   layout.Set("agentConfigBytes", static_cast<uint32_t>(sizeof(struct agent_config)));
-  // ---- TCP health and flows ----
   layout.Set("tcpPeerRecordBytes", static_cast<uint32_t>(sizeof(struct tcp_peer_record)));
   layout.Set("connRecordBytes", static_cast<uint32_t>(sizeof(struct conn_record)));
-  // ---- end TCP health and flows ----
   layout.Set("syscallHistRecordBytes", static_cast<uint32_t>(sizeof(struct syscall_hist_record)));
   layout.Set("slowSyscallEventBytes", static_cast<uint32_t>(sizeof(struct slow_syscall_event)));
   return layout;

@@ -17,6 +17,10 @@
         'libbpf_log.cc',
         'ring_poller.cc',
         'session.cc',
+        'syscall_latency_maps.cc',
+        'syscall_latency_session.cc',
+        'tcp_health_maps.cc',
+        'tcp_health_session.cc',
         'trace_program.cc',
       ],
       'dependencies': [

@@ -41,6 +41,9 @@ struct ArgContext {
   Napi::Env env;
   const char* op;
 };
+// Common bounds for ReadInteger.
+constexpr double kMaxU32 = 4294967295.0;
+constexpr double kMaxSafeInteger = 9007199254740991.0;  // 2^53 - 1: JS numbers are exact up to here
 double ReadInteger(const ArgContext& ctx, const Napi::Value& value, const std::string& name, double min, double max);
 bool ReadBoolean(const ArgContext& ctx, const Napi::Value& value, const std::string& name);
 std::string ReadString(const ArgContext& ctx, const Napi::Value& value, const std::string& name);

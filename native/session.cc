@@ -11,9 +11,6 @@
 namespace ebpf_otel {
 namespace {
 
-constexpr double kMaxU32 = 4294967295.0;
-constexpr double kMaxSafeInteger = 9007199254740991.0;
-
 bool IsPowerOfTwo(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
 SessionOptions ReadSessionOptions(const ArgContext& ctx, const Napi::Object& options) {
@@ -30,39 +27,15 @@ SessionOptions ReadSessionOptions(const ArgContext& ctx, const Napi::Object& opt
   c.report_execs = ReadBoolean(ctx, config.Get("reportExecs"), "config.reportExecs");
   c.pidns_dev = ReadBigUint64(ctx, config.Get("pidnsDev"), "config.pidnsDev");
   c.pidns_ino = ReadBigUint64(ctx, config.Get("pidnsIno"), "config.pidnsIno");
-  // ---- flows ----
   c.initial_mode = static_cast<uint8_t>(ReadInteger(ctx, config.Get("initialMode"), "config.initialMode", MODE_FULL, MODE_MUTED));
-  // ---- end flows ----
 
   Napi::Object groups = ReadObject(ctx, options.Get("groups"), "options.groups");
   out.groups.sockets = ReadBoolean(ctx, groups.Get("sockets"), "groups.sockets");
   out.groups.syscalls = ReadBoolean(ctx, groups.Get("syscalls"), "groups.syscalls");
   out.groups.tcp = ReadBoolean(ctx, groups.Get("tcp"), "groups.tcp");
-  // ---- TCP health ----
-  out.tcp.peer_entries =
-      static_cast<uint32_t>(ReadInteger(ctx, options.Get("tcpPeerEntries"), "options.tcpPeerEntries", 1, 1 << 20));
-  // ---- end TCP health ----
-
-  // -- syscall latency --
-  Napi::Object sys = ReadObject(ctx, options.Get("syscalls"), "options.syscalls");
-  syscall_config& sc = out.syscalls.config;
-  sc.slow_ns = static_cast<uint64_t>(ReadInteger(ctx, sys.Get("slowNs"), "syscalls.slowNs", 0, kMaxSafeInteger));
-  sc.slow_cost_ns =
-      static_cast<uint64_t>(ReadInteger(ctx, sys.Get("slowCostNs"), "syscalls.slowCostNs", 0, 1e9));
-  sc.sigreturn_nr = static_cast<uint32_t>(ReadInteger(ctx, sys.Get("sigreturnNr"), "syscalls.sigreturnNr", 0, kMaxU32));
-  out.syscalls.max_histograms =
-      static_cast<uint32_t>(ReadInteger(ctx, sys.Get("maxHistograms"), "syscalls.maxHistograms", 1, 1 << 24));
-  Napi::Value fd_value = sys.Get("fdSyscalls");
-  if (!fd_value.IsArray()) {
-    throw MakeJsError(ctx.env, JsErrorKind::kTypeError, "ERR_INVALID_ARG_TYPE", ctx.op,
-                      std::string(ctx.op) + ": syscalls.fdSyscalls must be an array of syscall numbers");
-  }
-  Napi::Array fd_syscalls = fd_value.As<Napi::Array>();
-  for (uint32_t i = 0; i < fd_syscalls.Length(); i++) {
-    out.syscalls.fd_syscalls.push_back(static_cast<uint32_t>(
-        ReadInteger(ctx, fd_syscalls.Get(i), "syscalls.fdSyscalls[" + std::to_string(i) + "]", 0, SYSLAT_MAX_NR - 1)));
-  }
-  // -- end syscall latency --
+  // The features' options, in this order: the first bad option is the one reported.
+  out.tcp = ReadTcpOptions(ctx, options);
+  out.syscalls = ReadSyscallLatencyOptions(ctx, options);
 
   const long page = sysconf(_SC_PAGESIZE);
   double ring = ReadInteger(ctx, options.Get("ringBufferBytes"), "options.ringBufferBytes", 0, 2147483648.0);
@@ -265,7 +238,7 @@ Napi::Value SocketTraceSession::AttachUprobe(const Napi::CallbackInfo& info) {
                         "attachUprobe: symbolOrOffset must be a non-empty symbol or a file offset");
     }
   } else {
-    target.offset = static_cast<uint64_t>(ReadInteger(ctx, info[2], "symbolOrOffset", 0, 9007199254740991.0));
+    target.offset = static_cast<uint64_t>(ReadInteger(ctx, info[2], "symbolOrOffset", 0, kMaxSafeInteger));
   }
   if (!info[3].IsUndefined()) {
     Napi::Object opts = ReadObject(ctx, info[3], "opts");
@@ -360,7 +333,7 @@ Napi::Value SocketTraceSession::SetConnectionModes(const Napi::CallbackInfo& inf
   for (uint32_t i = 0; i < array.Length(); i++) {
     // Ids come from the kernel's u64 counter; as JS numbers they are exact below 2^53.
     ids.push_back(static_cast<uint64_t>(
-        ReadInteger(ctx, array.Get(i), "connIds[" + std::to_string(i) + "]", 1, 9007199254740991.0)));
+        ReadInteger(ctx, array.Get(i), "connIds[" + std::to_string(i) + "]", 1, kMaxSafeInteger)));
   }
   uint32_t mode = static_cast<uint32_t>(ReadInteger(ctx, info[1], "mode", MODE_FULL, MODE_MUTED));
   size_t stored = 0;
@@ -373,64 +346,6 @@ Napi::Value SocketTraceSession::SetConnectionModes(const Napi::CallbackInfo& inf
   }
   return Napi::Number::New(env, static_cast<double>(stored));
 }
-
-// ---- TCP health and flows ----
-Napi::Value SocketTraceSession::ReadTcpPeers(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  TraceProgram& program = Open(env, "readTcpPeers");
-  std::vector<uint8_t> records = TranslateErrors(env, [&] { return program.ReadTcpPeers(); });
-  return Napi::Buffer<uint8_t>::Copy(env, records.data(), records.size());
-}
-
-Napi::Value SocketTraceSession::ReadConnections(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  TraceProgram& program = Open(env, "readConnections");
-  std::vector<uint8_t> records = TranslateErrors(env, [&] { return program.ReadConnections(); });
-  return Napi::Buffer<uint8_t>::Copy(env, records.data(), records.size());
-}
-
-Napi::Value SocketTraceSession::DeleteTcpPeers(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  TraceProgram& program = Open(env, "deleteTcpPeers");
-  const ArgContext ctx{env, "deleteTcpPeers"};
-  if (!info[0].IsArray()) {
-    throw MakeJsError(env, JsErrorKind::kTypeError, "ERR_INVALID_ARG_TYPE", ctx.op,
-                      "deleteTcpPeers: tgids must be an array of process ids");
-  }
-  Napi::Array array = info[0].As<Napi::Array>();
-  std::vector<uint32_t> tgids;
-  for (uint32_t i = 0; i < array.Length(); i++) {
-    tgids.push_back(static_cast<uint32_t>(ReadInteger(ctx, array.Get(i), "tgids[" + std::to_string(i) + "]", 1, kMaxU32)));
-  }
-  size_t deleted = TranslateErrors(env, [&] { return program.DeleteTcpPeers(tgids); });
-  return Napi::Number::New(env, static_cast<double>(deleted));
-}
-// ---- end TCP health and flows ----
-
-// -- syscall latency --
-Napi::Value SocketTraceSession::ReadSyscallHistograms(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  TraceProgram& program = Open(env, "readSyscallHistograms");
-  std::vector<uint8_t> records = TranslateErrors(env, [&] { return program.ReadSyscallHistograms(); });
-  return Napi::Buffer<uint8_t>::Copy(env, records.data(), records.size());
-}
-
-Napi::Value SocketTraceSession::DeleteSyscallHistograms(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  TraceProgram& program = Open(env, "deleteSyscallHistograms");
-  const ArgContext ctx{env, "deleteSyscallHistograms"};
-  if (!info[0].IsBuffer() || info[0].As<Napi::Buffer<uint8_t>>().Length() % sizeof(syscall_hist_key) != 0) {
-    throw MakeJsError(env, JsErrorKind::kTypeError, "ERR_INVALID_ARG_TYPE", ctx.op,
-                      "deleteSyscallHistograms: keys must be a Buffer of struct syscall_hist_key (" +
-                          std::to_string(sizeof(syscall_hist_key)) + " bytes each)");
-  }
-  Napi::Buffer<uint8_t> buffer = info[0].As<Napi::Buffer<uint8_t>>();
-  std::vector<syscall_hist_key> keys(buffer.Length() / sizeof(syscall_hist_key));
-  memcpy(keys.data(), buffer.Data(), keys.size() * sizeof(syscall_hist_key));
-  size_t deleted = TranslateErrors(env, [&] { return program.DeleteSyscallHistograms(keys); });
-  return Napi::Number::New(env, static_cast<double>(deleted));
-}
-// -- end syscall latency --
 
 Napi::Value SocketTraceSession::Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <memory>
 
+#include "js_util.h"
 #include "ring_poller.h"
 #include "trace_program.h"
 
@@ -39,6 +40,11 @@ struct SessionOptions {
   PollerOptions poller;
   size_t max_pending_batches;
 };
+
+// Each feature's options, read from the constructor's `options` with the
+// feature's methods (throw TypeError/RangeError naming ctx.op).
+TcpOptions ReadTcpOptions(const ArgContext& ctx, const Napi::Object& options);                         // tcp_health_session.cc
+SyscallLatencyOptions ReadSyscallLatencyOptions(const ArgContext& ctx, const Napi::Object& options);  // syscall_latency_session.cc
 
 class SocketTraceSession : public Napi::ObjectWrap<SocketTraceSession> {
  public:
@@ -61,17 +67,17 @@ class SocketTraceSession : public Napi::ObjectWrap<SocketTraceSession> {
   Napi::Value SelectCgroup(const Napi::CallbackInfo& info);
   Napi::Value SetExecNames(const Napi::CallbackInfo& info);
   Napi::Value SetConnectionModes(const Napi::CallbackInfo& info);
-  // ---- TCP health and flows ----
-  Napi::Value ReadTcpPeers(const Napi::CallbackInfo& info);
-  Napi::Value ReadConnections(const Napi::CallbackInfo& info);
-  Napi::Value DeleteTcpPeers(const Napi::CallbackInfo& info);
-  // ---- end TCP health and flows ----
-  Napi::Value ReadSyscallHistograms(const Napi::CallbackInfo& info);
-  Napi::Value DeleteSyscallHistograms(const Napi::CallbackInfo& info);
   Napi::Value Start(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value CloseMethod(const Napi::CallbackInfo& info);
   Napi::Value ClosedGetter(const Napi::CallbackInfo& info);
+  // TCP health and flows: tcp_health_session.cc.
+  Napi::Value ReadTcpPeers(const Napi::CallbackInfo& info);
+  Napi::Value ReadConnections(const Napi::CallbackInfo& info);
+  Napi::Value DeleteTcpPeers(const Napi::CallbackInfo& info);
+  // Syscall latency: syscall_latency_session.cc.
+  Napi::Value ReadSyscallHistograms(const Napi::CallbackInfo& info);
+  Napi::Value DeleteSyscallHistograms(const Napi::CallbackInfo& info);
 
   // The program, or a thrown ERR_SESSION_CLOSED naming `op`.
   TraceProgram& Open(Napi::Env env, const char* op);

@@ -43,13 +43,6 @@ bool IsAutoAttachable(const bpf_program* prog) {
 bool StartsWith(const char* s, const char* prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
 
 // The naming contract of bpf/socket_trace.h.
-// ---- TCP health: maps of the tcp group, created only when it is loaded ----
-bool IsTcpMap(const bpf_map* map) {
-  const char* name = bpf_map__name(map);
-  return StartsWith(name, "tcp_") || StartsWith(name, "tcph_");
-}
-// ---- end TCP health ----
-
 bool InGroups(const bpf_program* prog, const ProgramGroups& groups) {
   const char* name = bpf_program__name(prog);
   if (StartsWith(name, "syslat_")) return groups.syscalls;
@@ -96,34 +89,13 @@ TraceProgram::TraceProgram(const agent_config& config, uint32_t ring_buffer_byte
   int err = bpf_map__set_max_entries(skel_->maps.events, ring_buffer_bytes);
   if (err) ThrowBpfError("open", err, "cannot size the events ring buffer to " + std::to_string(ring_buffer_bytes) + " bytes", mark);
 
-  // ---- TCP health ----
-  // Hash maps are preallocated: without the tcp group they are not created at all.
-  bpf_map* map;
-  bpf_object__for_each_map(map, skel_->obj) {
-    if (IsTcpMap(map) && !groups.tcp) bpf_map__set_autocreate(map, false);
-  }
-  if (groups.tcp) {
-    err = bpf_map__set_max_entries(skel_->maps.tcp_peers, tcp.peer_entries);
-    if (err) ThrowBpfError("open", err, "cannot size tcp_peers to " + std::to_string(tcp.peer_entries) + " entries", mark);
-  }
-  tcp_loaded_ = groups.tcp;
-  // ---- end TCP health ----
-  // -- syscall latency --
-  skel_->rodata->syslat_config = syscalls.config;
-  err = bpf_map__set_max_entries(skel_->maps.syscall_hists, syscalls.max_histograms);
-  if (err) ThrowBpfError("open", err, "cannot size syscall_hists to " + std::to_string(syscalls.max_histograms) + " entries", mark);
-  // -- end syscall latency --
+  tcp_health_.BeforeLoad(skel_.get(), groups.tcp, tcp, mark);
+  syscall_latency_.BeforeLoad(skel_.get(), syscalls, mark);
 
   err = socket_trace_bpf__load(skel_.get());
   if (err) ThrowBpfError("load", err, "cannot load the socket_trace BPF object", mark);
 
-  // -- syscall latency: before anything is attached --
-  const uint8_t one = 1;
-  for (uint32_t nr : syscalls.fd_syscalls) {
-    err = bpf_map__update_elem(skel_->maps.fd_syscalls, &nr, sizeof(nr), &one, sizeof(one), BPF_ANY);
-    if (err) ThrowBpfError("update", err, "cannot mark syscall " + std::to_string(nr) + " as fd-based", mark);
-  }
-  // -- end syscall latency --
+  syscall_latency_.AfterLoad(syscalls, mark);
 }
 
 // Detaching a perf-event tracepoint link waits for RCU grace periods in the
@@ -265,78 +237,15 @@ void TraceProgram::SelectTgid(uint32_t tgid, bool on) {
   // An exited process is gone from the map already (the kernel removes it at
   // exit): no thread of it can have a call in flight, nothing to invalidate.
   if (UpdateFlag(skel_->maps.selected_tgids, &tgid, sizeof(tgid), on, "tgid " + std::to_string(tgid))) {
-    BumpSyslatEpoch(LibbpfLogMark());
+    syscall_latency_.BumpEpoch(LibbpfLogMark());
   }
 }
 
 void TraceProgram::SelectCgroup(uint64_t cgroup_id, bool on) {
   if (UpdateFlag(skel_->maps.selected_cgroups, &cgroup_id, sizeof(cgroup_id), on, "cgroup " + std::to_string(cgroup_id))) {
-    BumpSyslatEpoch(LibbpfLogMark());
+    syscall_latency_.BumpEpoch(LibbpfLogMark());
   }
 }
-
-// -- syscall latency --
-
-// Deselecting a live process makes every recorded syscall start stale (see
-// syslat_epoch in bpf/syscall_latency.bpf.h): the calls in flight in every
-// selected process at that moment go unmeasured (counted as no start).
-void TraceProgram::BumpSyslatEpoch(uint64_t mark) {
-  const uint32_t zero = 0;
-  const uint32_t next = syslat_epoch_ + 1;
-  int err = bpf_map__update_elem(skel_->maps.syslat_epoch, &zero, sizeof(zero), &next, sizeof(next), BPF_ANY);
-  if (err) ThrowBpfError("update", err, "cannot bump syslat_epoch after a deselection", mark);
-  syslat_epoch_ = next;
-}
-
-std::vector<uint8_t> TraceProgram::ReadSyscallHistograms() const {
-  uint64_t mark = LibbpfLogMark();
-  const int fd = bpf_map__fd(skel_->maps.syscall_hists);
-  std::vector<uint8_t> out;
-  // A hash map's batch walks whole buckets: a bucket holding more entries
-  // than the batch fails with ENOSPC, and the batch grows.
-  uint32_t batch = 256;
-  std::vector<syscall_hist_key> keys;
-  std::vector<syscall_hist> values;
-  syscall_hist_key token{};  // the kernel's position (a bucket index for hash maps)
-  bool first = true;
-  for (;;) {
-    keys.resize(batch);
-    values.resize(batch);
-    uint32_t count = batch;
-    LIBBPF_OPTS(bpf_map_batch_opts, opts);
-    int err = bpf_map_lookup_batch(fd, first ? nullptr : &token, &token, keys.data(), values.data(), &count, &opts);
-    err = err < 0 ? -errno : 0;
-    if (err == -ENOSPC && count == 0) {
-      if (batch >= (1u << 20)) ThrowBpfError("lookup", -err, "syscall_hists: a hash bucket larger than 2^20 entries", mark);
-      batch *= 2;
-      continue;
-    }
-    if (err && err != -ENOENT) ThrowBpfError("lookup", -err, "cannot read syscall_hists", mark);
-    for (uint32_t i = 0; i < count; i++) {
-      syscall_hist_record record{};
-      record.key = keys[i];
-      record.hist = values[i];
-      const uint8_t* bytes = reinterpret_cast<const uint8_t*>(&record);
-      out.insert(out.end(), bytes, bytes + sizeof(record));
-    }
-    if (err == -ENOENT) break;  // the walk is complete
-    first = false;
-  }
-  return out;
-}
-
-size_t TraceProgram::DeleteSyscallHistograms(const std::vector<syscall_hist_key>& keys) {
-  uint64_t mark = LibbpfLogMark();
-  size_t deleted = 0;
-  for (const syscall_hist_key& key : keys) {
-    int err = bpf_map__delete_elem(skel_->maps.syscall_hists, &key, sizeof(key), 0);
-    if (err == -ENOENT) continue;
-    if (err) ThrowBpfError("update", err, "cannot delete a syscall_hists entry of tgid " + std::to_string(key.tgid), mark);
-    deleted++;
-  }
-  return deleted;
-}
-// -- end syscall latency --
 
 void TraceProgram::SetExecNames(const std::vector<std::string>& names) {
   using Key = std::array<char, TASK_COMM_LEN>;
@@ -407,108 +316,5 @@ std::array<uint64_t, STAT__COUNT> TraceProgram::KernelStats() const {
 }
 
 int TraceProgram::EventsMapFd() const { return bpf_map__fd(skel_->maps.events); }
-
-// ---- TCP health and flows ----
-namespace {
-
-// Appends every entry of `map` to `out` as records of `record_size` bytes:
-// the key, then the value at `value_offset` (the record structs of
-// socket_trace.h; the map's sizes must match them exactly). Batched
-// lookups (one syscall per bucket run) where the kernel has them; else key by
-// key. Entries inserted or deleted meanwhile may or may not be seen, as with
-// any walk of a live hash map.
-void AppendMap(bpf_map* map, size_t record_size, size_t value_offset, std::vector<uint8_t>& out) {
-  uint64_t mark = LibbpfLogMark();
-  const int fd = bpf_map__fd(map);
-  const size_t key_size = bpf_map__key_size(map);
-  const size_t value_size = bpf_map__value_size(map);
-  const std::string name = bpf_map__name(map);
-  if (key_size != value_offset || value_offset + value_size != record_size) {
-    ThrowBpfError("lookup", EPROTO, "map " + name + " has " + std::to_string(key_size) + "-byte keys and " +
-                                        std::to_string(value_size) + "-byte values: not the record layout this addon was built with",
-                  mark);
-  }
-  auto append = [&](const uint8_t* key, const uint8_t* value) {
-    size_t at = out.size();
-    out.resize(at + record_size);
-    memcpy(out.data() + at, key, key_size);
-    memcpy(out.data() + at + value_offset, value, value_size);
-  };
-
-  uint32_t chunk = 256;
-  std::vector<uint8_t> keys, values;
-  // The hash-map batch cursor is a bucket index (u32); room for a key in case.
-  uint64_t in_batch[8] = {}, out_batch[8] = {};
-  bool first = true;
-  LIBBPF_OPTS(bpf_map_batch_opts, opts);
-  for (;;) {
-    keys.resize(static_cast<size_t>(chunk) * key_size);
-    values.resize(static_cast<size_t>(chunk) * value_size);
-    uint32_t count = chunk;
-    int err = bpf_map_lookup_batch(fd, first ? nullptr : in_batch, out_batch, keys.data(), values.data(), &count, &opts);
-    // Kernels without batch ops for this map type say EINVAL or ENOTSUPP (524, kernel-internal).
-    const bool unsupported = err == -EINVAL || err == -EOPNOTSUPP || err == -524;
-    if (unsupported && first) break;  // walk key by key below
-    if (err == -ENOSPC && count == 0) {
-      chunk *= 2;  // one bucket holds more than a chunk: retry it larger
-      if (chunk > (1u << 20)) ThrowBpfError("lookup", ENOSPC, "cannot read map " + name + ": a bucket larger than 1M entries", mark);
-      continue;
-    }
-    if (err && err != -ENOENT && err != -ENOSPC) ThrowBpfError("lookup", err, "cannot read map " + name, mark);
-    for (uint32_t i = 0; i < count; i++) append(keys.data() + i * key_size, values.data() + i * value_size);
-    if (err == -ENOENT) return;  // the end
-    memcpy(in_batch, out_batch, sizeof(in_batch));
-    first = false;
-  }
-
-  std::vector<uint8_t> key(key_size), next(key_size), value(value_size);
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
-    if (bpf_map_lookup_elem(fd, next.data(), value.data()) == 0) append(next.data(), value.data());
-    key.swap(next);
-    prev = key.data();
-  }
-}
-
-}  // namespace
-
-std::vector<uint8_t> TraceProgram::ReadTcpPeers() const {
-  std::vector<uint8_t> out;
-  if (!tcp_loaded_) return out;
-  AppendMap(skel_->maps.tcp_peers, sizeof(tcp_peer_record), offsetof(tcp_peer_record, stats), out);
-  AppendMap(skel_->maps.tcp_peer_overflow, sizeof(tcp_peer_record), offsetof(tcp_peer_record, stats), out);
-  return out;
-}
-
-std::vector<uint8_t> TraceProgram::ReadConnections() const {
-  std::vector<uint8_t> out;
-  AppendMap(skel_->maps.conn_info, sizeof(conn_record), offsetof(conn_record, conn), out);
-  return out;
-}
-
-size_t TraceProgram::DeleteTcpPeers(const std::vector<uint32_t>& tgids) {
-  if (!tcp_loaded_ || tgids.empty()) return 0;
-  uint64_t mark = LibbpfLogMark();
-  std::set<uint32_t> wanted(tgids.begin(), tgids.end());
-  size_t deleted = 0;
-  for (bpf_map* map : {skel_->maps.tcp_peers, skel_->maps.tcp_peer_overflow}) {
-    const int fd = bpf_map__fd(map);
-    std::vector<tcp_peer_key> doomed;
-    tcp_peer_key key{}, next{};
-    const void* prev = nullptr;
-    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-      if (wanted.count(next.tgid)) doomed.push_back(next);
-      key = next;
-      prev = &key;
-    }
-    for (const tcp_peer_key& k : doomed) {
-      int err = bpf_map_delete_elem(fd, &k);
-      if (err == 0) deleted++;
-      else if (err != -ENOENT) ThrowBpfError("update", err, std::string("cannot delete from ") + bpf_map__name(map), mark);
-    }
-  }
-  return deleted;
-}
-// ---- end TCP health and flows ----
 
 }  // namespace ebpf_otel

@@ -1,4 +1,6 @@
-// The loaded socket_trace BPF object: skeleton, links and map access.
+// The loaded socket_trace BPF object: skeleton, links, selection and socket
+// capture's maps. Each other feature's maps are a part of it with a file of
+// its own: tcp_health_maps.h, syscall_latency_maps.h.
 //
 // Plain C++ (no N-API): every failure is a BpfError. Destroying a
 // TraceProgram destroys its links first, then the skeleton (maps, programs).
@@ -15,6 +17,8 @@
 #include <vector>
 
 #include "socket_trace.h"
+#include "syscall_latency_maps.h"
+#include "tcp_health_maps.h"
 
 struct socket_trace_bpf;
 struct bpf_link;
@@ -42,21 +46,6 @@ struct ProgramGroups {
   bool syscalls = false;
   bool tcp = false;
 };
-
-// ---- TCP health and flows ----
-// Bounds of the tcp group's maps, set before load.
-struct TcpOptions {
-  uint32_t peer_entries = 8192;  // tcp_peers: (process, role, peer) keys
-};
-// ---- end TCP health and flows ----
-
-// -- syscall latency (group "syscalls", bpf/syscall_latency.bpf.h) --
-struct SyscallLatencyOptions {
-  syscall_config config{};
-  uint32_t max_histograms = 16384;    // syscall_hists max_entries
-  std::vector<uint32_t> fd_syscalls;  // numbers (< SYSLAT_MAX_NR) whose first argument is an fd
-};
-// -- end syscall latency --
 
 struct UprobeTarget {
   std::string binary_path;
@@ -106,30 +95,14 @@ class TraceProgram {
   // many were, also when it throws.
   void SetConnectionModes(const std::vector<uint64_t>& conn_ids, uint32_t mode, size_t* stored);
 
-  // -- syscall latency --
-  // Every entry of `syscall_hists` as struct syscall_hist_record, back to
-  // back (batch lookups; the values are cumulative, nothing is reset).
-  std::vector<uint8_t> ReadSyscallHistograms() const;
-  // Deletes the entries with these keys (struct syscall_hist_key each);
-  // keys no longer there are skipped. Returns how many were deleted.
-  size_t DeleteSyscallHistograms(const std::vector<syscall_hist_key>& keys);
-  // -- end syscall latency --
-
   // The `stats` map, each counter summed over the possible CPUs.
   std::array<uint64_t, STAT__COUNT> KernelStats() const;
 
   int EventsMapFd() const;
 
-  // ---- TCP health and flows ----
-  // The whole of `tcp_peers` and `tcp_peer_overflow`, as struct
-  // tcp_peer_record one after the other. Empty when the tcp group is off.
-  std::vector<uint8_t> ReadTcpPeers() const;
-  // The whole of `conn_info`, as struct conn_record one after the other.
-  std::vector<uint8_t> ReadConnections() const;
-  // Deletes the tcp_peers and tcp_peer_overflow keys of these processes;
-  // returns how many were deleted.
-  size_t DeleteTcpPeers(const std::vector<uint32_t>& tgids);
-  // ---- end TCP health and flows ----
+  // The features' maps.
+  TcpHealthMaps& tcp_health() { return tcp_health_; }
+  SyscallLatencyMaps& syscall_latency() { return syscall_latency_; }
 
  private:
   struct SkeletonDeleter { void operator()(socket_trace_bpf* skel) const; };
@@ -150,9 +123,8 @@ class TraceProgram {
   std::vector<Link> links_;  // declared after skel_: destroyed first
   uint32_t next_link_id_ = 1;
   uint32_t mode_requests_seq_ = 0;  // the value last written to mode_requests_seq
-  bool tcp_loaded_ = false;         // the tcp group's maps exist
-  uint32_t syslat_epoch_ = 0;       // the value last written to syslat_epoch
-  void BumpSyslatEpoch(uint64_t log_mark);
+  TcpHealthMaps tcp_health_;          // these two borrow skel_
+  SyscallLatencyMaps syscall_latency_;
 };
 
 }  // namespace ebpf_otel

@@ -2,39 +2,27 @@
 // One pass over the batch, no copies: payloads are views into the batch.
 // Malformed records are counted and skipped; decoding never throws on input.
 
-import { formatAddress } from './address';
-import type {
-  CaptureEvent,
-  CloseReason,
-  ConnRole,
-  DataSourceName,
-  FdTarget,
-  OpenReason,
-  SlowSyscallEvent,
-  SocketTuple,
-} from './events';
+import type { CaptureEvent, CloseReason, ConnRole, DataSourceName, OpenReason } from './events';
 import {
-  AF_INET,
   BATCH_ALIGN,
   BATCH_RECORD_HEADER,
   ConnEventLayout as C,
   DATA_F_TRUNCATED,
   DataEventLayout as D,
   EventType,
-  IPPROTO_TCP,
-  IPPROTO_UDP,
   MAX_PAYLOAD,
   PROC_F_SELECTED,
   ProcEventLayout as P,
-  SockTupleLayout as T,
   TASK_COMM_LEN,
   EXEC_PATH_LEN,
-  FdTarget as FDT,
-  SLOW_F_DELETED,
-  SLOW_F_PATH_TRUNCATED,
-  SLOW_PATH_LEN,
-  SlowSyscallEventLayout as S,
 } from './layout';
+import { decodeTuple, readCString, readU64 } from './record-fields';
+import { decodeSlowSyscall } from './slow-syscall-decode';
+import type { SlowSyscallEvent } from './slow-syscall-event';
+
+// Re-exported: their importers predate the files they moved to.
+export { decodeTuple, readU64 } from './record-fields';
+export { decodeSlowSyscall } from './slow-syscall-decode';
 
 export interface DecodeStats {
   records: number;
@@ -217,90 +205,4 @@ function decodeProc(buf: Buffer, off: number, len: number, type: number): Captur
     exitCode: signal === 0 ? (status >> 8) & 0xff : undefined,
     signal: signal === 0 ? undefined : signal,
   };
-}
-
-// -- syscall latency --
-
-const S_IFMT = 0o170000;
-const S_IFIFO = 0o010000;
-
-/** An EV_SLOW_SYSCALL record; undefined when malformed. */
-export function decodeSlowSyscall(buf: Buffer, off: number, len: number): SlowSyscallEvent | undefined {
-  if (len < S.size || buf.readUInt32LE(off + S.type) !== EventType.SlowSyscall) return undefined;
-  const fd = buf.readInt32LE(off + S.fd);
-  const flags = buf[off + S.flags]!;
-  const inode = readU64(buf, off + S.ino);
-  const mode = buf.readUInt16LE(off + S.mode);
-  const path = readCString(buf, off + S.path, SLOW_PATH_LEN);
-  let target: FdTarget | undefined;
-  switch (buf[off + S.target]) {
-    case FDT.None:
-      break;
-    case FDT.File:
-      target = { kind: 'file', path, truncated: (flags & SLOW_F_PATH_TRUNCATED) !== 0, deleted: (flags & SLOW_F_DELETED) !== 0 };
-      break;
-    case FDT.SocketInet:
-    case FDT.Socket:
-      target = {
-        kind: 'socket',
-        // Only TCP and UDP tuples are decoded; a raw or ICMP socket keeps its inode only.
-        tuple: buf[off + S.target] === FDT.SocketInet ? decodeTuple(buf, off + S.tuple) : undefined,
-        family: buf.readUInt16LE(off + S.socket_family),
-        inode,
-        netns: buf.readUInt32LE(off + S.netns),
-      };
-      break;
-    case FDT.Pseudo:
-      // As the filesystems' d_dname() name them in /proc/PID/fd (fs/pipe.c, fs/anon_inodes.c).
-      target = {
-        kind: 'pseudo',
-                // Other pseudo files (nsfs, dma-buf...) make up names of their own: the dentry name and inode only.
-        name: (mode & S_IFMT) === S_IFIFO ? `pipe:[${inode}]` : path.startsWith('[') ? `anon_inode:${path}` : `${path} (inode ${inode})`,
-        inode,
-      };
-      break;
-    default:
-      return undefined;
-  }
-  return {
-    type: 'slow_syscall',
-    tgid: buf.readUInt32LE(off + S.tgid),
-    tid: buf.readUInt32LE(off + S.tid),
-    comm: readCString(buf, off + S.comm, TASK_COMM_LEN),
-    cgroupId: buf.readBigUInt64LE(off + S.cgroup_id),
-    nr: buf.readUInt32LE(off + S.nr),
-    ret: Number(buf.readBigInt64LE(off + S.ret)),
-    err: buf.readUInt32LE(off + S.err),
-    tsEnterNs: readU64(buf, off + S.ts_enter_ns),
-    durationNs: readU64(buf, off + S.duration_ns),
-    fd: fd >= 0 ? fd : undefined,
-    target,
-  };
-}
-// -- end syscall latency --
-
-export function decodeTuple(buf: Buffer, off: number): SocketTuple | undefined {
-  const family = buf.readUInt16LE(off + T.family);
-  const proto = buf.readUInt16LE(off + T.l4_proto);
-  if ((family !== 2 && family !== 10) || (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP)) return undefined;
-  return {
-    family: family === AF_INET ? 'inet' : 'inet6',
-    transport: proto === IPPROTO_TCP ? 'tcp' : 'udp',
-    localAddr: formatAddress(buf, off + T.local_addr, family),
-    localPort: buf.readUInt16LE(off + T.local_port),
-    remoteAddr: formatAddress(buf, off + T.remote_addr, family),
-    remotePort: buf.readUInt16LE(off + T.remote_port),
-  };
-}
-
-/** u64 as a JS number: exact below 2^53, which counters and uptimes stay under for ~104 days. */
-export function readU64(buf: Buffer, off: number): number {
-  return buf.readUInt32LE(off) + buf.readUInt32LE(off + 4) * 0x1_0000_0000;
-}
-
-function readCString(buf: Buffer, off: number, max: number): string {
-  let end = off;
-  const limit = off + max;
-  while (end < limit && buf[end] !== 0) end++;
-  return buf.toString('utf8', off, end);
 }

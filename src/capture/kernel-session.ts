@@ -23,23 +23,26 @@ export function openKernelSession(opts: KernelSessionOptions): KernelSession {
   } catch (err) {
     throw new CaptureSetupError(`tracefs is not mounted and could not be mounted: ${(err as Error).message}`);
   }
-  // -- syscall latency: slow calls name their fd; which syscalls take one, tracefs says --
-  let fdSyscalls = opts.syscalls.fdSyscalls;
-  if (fdSyscalls === undefined) {
-    fdSyscalls = [];
-    if (opts.groups.syscalls && opts.syscalls.slowNs > 0) {
-      try {
-        fdSyscalls = readFdSyscalls(tracefs, HOST_SYSCALL_ARCH).numbers;
-      } catch (err) {
-        throw new CaptureSetupError(`cannot read the syscall formats under ${tracefs}/events/syscalls: ${(err as Error).message}`);
-      }
-    }
-  }
-  // -- end syscall latency --
+  const fdSyscalls = fdSyscallsFor(opts, tracefs);
   try {
     return new binding.SocketTraceSession({ ...opts, syscalls: { ...opts.syscalls, fdSyscalls } });
   } catch (err) {
     throw explain(err as Error & { code?: string; op?: string });
+  }
+}
+
+/**
+ * Syscall latency: slow calls name their fd, so the kernel needs to know which
+ * syscalls take one; tracefs says, unless the options already do. Only read
+ * when slow calls are reported.
+ */
+function fdSyscallsFor(opts: KernelSessionOptions, tracefs: string): readonly number[] {
+  if (opts.syscalls.fdSyscalls !== undefined) return opts.syscalls.fdSyscalls;
+  if (!(opts.groups.syscalls && opts.syscalls.slowNs > 0)) return [];
+  try {
+    return readFdSyscalls(tracefs, HOST_SYSCALL_ARCH).numbers;
+  } catch (err) {
+    throw new CaptureSetupError(`cannot read the syscall formats under ${tracefs}/events/syscalls: ${(err as Error).message}`);
   }
 }
 

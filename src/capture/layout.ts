@@ -1,7 +1,9 @@
-// Byte layout of the ring-buffer records defined in bpf/socket_trace.h.
+// Byte layout of the records defined in bpf/socket_trace.h, and (re-exported
+// at the end) of each feature's header: tcp-health-layout.ts mirrors
+// bpf/tcp_health.h, syscall-latency-layout.ts bpf/syscall_latency.h.
 // Mirrored by hand but never trusted by hand: test/capture/layout.test.ts
-// compiles the C header with the host compiler and compares every offset,
-// size and constant below with what C says.
+// compiles the C headers with the host compiler and compares every offset,
+// size and constant with what C says.
 
 export const MAX_PAYLOAD = 16384;
 export const TASK_COMM_LEN = 16;
@@ -16,9 +18,8 @@ export const EventType = {
   Exec: 4,
   Fork: 5,
   Exit: 6,
-  // -- syscall latency --
+  /** syscall latency: SlowSyscallEventLayout (syscall-latency-layout.ts) */
   SlowSyscall: 7,
-  // -- end syscall latency --
 } as const;
 
 export const Direction = { Egress: 1, Ingress: 2 } as const;
@@ -72,18 +73,16 @@ export const KERNEL_STATS = [
   'muted_syscalls',
   'muted_bytes',
   'conn_muted',
-  // ---- TCP health ----
+  // TCP health (group "tcp")
   'tcp_unowned',
   'tcp_peer_folded',
   'tcp_peer_lost',
   'tcp_owner_failed',
-  // ---- end TCP health ----
-  // -- syscall latency --
+  // syscall latency (group "syscalls")
   'syslat_no_start',
   'syslat_map_full',
   'syslat_compat',
   'slow_dropped',
-  // -- end syscall latency --
 ] as const;
 export type KernelStatName = (typeof KERNEL_STATS)[number];
 
@@ -165,117 +164,9 @@ export const AgentConfigLayout = {
   initial_mode: 32,
 } as const;
 
-// ---- TCP health and flows: records of the maps user space reads ----
-
-/** struct conn_record: a conn_info key (tgid << 32 | fd) and its struct connection, flattened. */
-export const ConnRecordLayout = {
-  size: 96,
-  key: 0,
-  conn_id: 8,
-  bytes_sent: 16,
-  bytes_recv: 24,
-  sk: 32,
-  tuple: 40,
-  netns: 80,
-  mode: 84,
-  mode_seq: 88,
-  role: 92,
-} as const;
-
-/** struct tcp_peer_record: struct tcp_peer_key then struct tcp_peer_stats, flattened. */
-export const TcpPeerRecordLayout = {
-  size: 352,
-  tgid: 0,
-  role: 4,
-  flags: 5,
-  family: 6,
-  port: 8,
-  err: 12,
-  addr: 16,
-  attempts: 32,
-  established: 40,
-  failed: 48,
-  resets_sent: 56,
-  resets_recv: 64,
-  retransmits: 72,
-  closed: 80,
-  lifetime_sum_ns: 88,
-  lifetime_buckets: 96,
-} as const;
-
-export const TCP_PEER_F_OVERFLOW = 0x1;
-export const TCP_PEER_F_FAILURE = 0x2;
-export const TCP_LIFETIME_MIN_SHIFT = 14;
-export const TCP_LIFETIME_MAX_SHIFT = 44;
-export const TCP_LIFETIME_BUCKETS = TCP_LIFETIME_MAX_SHIFT - TCP_LIFETIME_MIN_SHIFT + 2;
-// ---- end TCP health and flows ----
-
-// ---- syscall latency (bpf/syscall_latency.bpf.h) ----
-
-export const SYSLAT_BUCKETS = 28;
-export const SYSLAT_FIRST_LOG2 = 10;
-export const SYSLAT_MAX_NR = 1024;
-export const SLOW_PATH_LEN = 256;
-
-/** enum fd_target: what a slow call's fd named when the call returned. */
-export const FdTarget = { None: 0, File: 1, SocketInet: 2, Socket: 3, Pseudo: 4 } as const;
-export const SLOW_F_PATH_TRUNCATED = 0x1;
-export const SLOW_F_DELETED = 0x2;
-
-export const SyscallHistKeyLayout = {
-  size: 12,
-  tgid: 0,
-  nr: 4,
-  err: 8,
-} as const;
-
-/** No count field: the count is the sum of the buckets. */
-export const SyscallHistLayout = {
-  size: 240,
-  sum_ns: 0,
-  max_ns: 8,
-  buckets: 16,
-} as const;
-
-/** One record of readSyscallHistograms(): key, padding, histogram. */
-export const SyscallHistRecordLayout = {
-  size: 256,
-  key: 0,
-  hist: 16,
-} as const;
-
-export const SlowSyscallEventLayout = {
-  size: 392,
-  type: 0,
-  tgid: 4,
-  tid: 8,
-  nr: 12,
-  ret: 16,
-  ts_enter_ns: 24,
-  duration_ns: 32,
-  cgroup_id: 40,
-  ino: 48,
-  fd: 56,
-  err: 60,
-  netns: 64,
-  mode: 68,
-  socket_family: 70,
-  target: 72,
-  flags: 73,
-  tuple: 80,
-  comm: 120,
-  path: 136,
-} as const;
-
-export const SyscallConfigLayout = {
-  size: 24,
-  slow_ns: 0,
-  slow_cost_ns: 8,
-  sigreturn_nr: 16,
-} as const;
-
-// ---- end syscall latency ----
-
 /** Framing of a native batch (native/batch_format.h): [u32 len][u32 0][record][pad to 8]. */
 export const BATCH_RECORD_HEADER = 8;
 export const BATCH_ALIGN = 8;
+
+export * from './tcp-health-layout';
+export * from './syscall-latency-layout';

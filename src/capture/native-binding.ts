@@ -45,8 +45,7 @@ export interface AgentConfig {
   initialMode: number;
 }
 
-// -- syscall latency --
-/** The syscalls group (bpf/syscall_latency.bpf.h): `struct syscall_config` and its maps. */
+/** The syscalls group (bpf/syscall_latency.h): `struct syscall_config` and its maps. */
 export interface SyscallLatencyConfig {
   /** Report calls at least this long as EV_SLOW_SYSCALL records; 0: none. */
   slowNs: number;
@@ -59,7 +58,6 @@ export interface SyscallLatencyConfig {
   /** Syscall numbers (< SYSLAT_MAX_NR) whose first argument is a file descriptor. */
   fdSyscalls: readonly number[];
 }
-// -- end syscall latency --
 
 /**
  * Receives one batch: `records` framed records in one Buffer (see
@@ -152,6 +150,42 @@ export interface SessionStats {
 }
 
 /**
+ * TCP health and flows: the kernel tables the network collector reads each
+ * interval (records: tcp-health-layout.ts). Part of every SocketTraceSession.
+ */
+export interface TcpTableAccess {
+  /**
+   * Every key of `tcp_peers` and `tcp_peer_overflow` with its cumulative
+   * counters, as `struct tcp_peer_record` one after the other
+   * (layout.tcpPeerRecordBytes each). Empty when the tcp group is not loaded.
+   */
+  readTcpPeers(): Buffer;
+  /** Every `conn_info` entry, as `struct conn_record` one after the other (layout.connRecordBytes each). */
+  readConnections(): Buffer;
+  /** Deletes the TCP health keys of these processes; returns how many keys went. */
+  deleteTcpPeers(tgids: readonly number[]): number;
+}
+
+/**
+ * Syscall latency: the `syscall_hists` table (records:
+ * syscall-latency-layout.ts). Part of every SocketTraceSession.
+ */
+export interface SyscallHistogramAccess {
+  /**
+   * Every entry of `syscall_hists` as struct syscall_hist_record
+   * (SyscallHistRecordLayout), back to back, in one new Buffer. Cumulative
+   * values: nothing is reset (op 'lookup' on failure).
+   */
+  readSyscallHistograms(): Buffer;
+  /**
+   * Deletes the entries whose keys (struct syscall_hist_key, 12 bytes each,
+   * back to back) are in `keys`; keys not there are skipped. Returns how
+   * many were deleted.
+   */
+  deleteSyscallHistograms(keys: Buffer): number;
+}
+
+/**
  * One loaded socket_trace BPF object. Constructing it opens the embedded
  * object, sets `config` and the ring buffer size, and loads it into the
  * kernel; nothing is attached yet.
@@ -163,7 +197,7 @@ export interface SessionStats {
  * throws ERR_SESSION_CLOSED. A started session keeps the process alive, like a
  * listening server, until close().
  */
-export interface SocketTraceSession {
+export interface SocketTraceSession extends TcpTableAccess, SyscallHistogramAccess {
   /** The programs of the object, in object order. */
   programs(): ProgramInfo[];
   /**
@@ -204,32 +238,6 @@ export interface SocketTraceSession {
    * number stored before it, which do take effect.
    */
   setConnectionModes(connIds: readonly number[], mode: number): number;
-  // ---- TCP health and flows ----
-  /**
-   * Every key of `tcp_peers` and `tcp_peer_overflow` with its cumulative
-   * counters, as `struct tcp_peer_record` one after the other
-   * (layout.tcpPeerRecordBytes each). Empty when the tcp group is not loaded.
-   */
-  readTcpPeers(): Buffer;
-  /** Every `conn_info` entry, as `struct conn_record` one after the other (layout.connRecordBytes each). */
-  readConnections(): Buffer;
-  /** Deletes the TCP health keys of these processes; returns how many keys went. */
-  deleteTcpPeers(tgids: readonly number[]): number;
-  // ---- end TCP health and flows ----
-  // -- syscall latency --
-  /**
-   * Every entry of `syscall_hists` as struct syscall_hist_record
-   * (SyscallHistRecordLayout), back to back, in one new Buffer. Cumulative
-   * values: nothing is reset (op 'lookup' on failure).
-   */
-  readSyscallHistograms(): Buffer;
-  /**
-   * Deletes the entries whose keys (struct syscall_hist_key, 12 bytes each,
-   * back to back) are in `keys`; keys not there are skipped. Returns how
-   * many were deleted.
-   */
-  deleteSyscallHistograms(keys: Buffer): number;
-  // -- end syscall latency --
   /** Starts the poll thread. Throws ERR_SESSION_STARTED if already started. */
   start(): void;
   stats(): SessionStats;

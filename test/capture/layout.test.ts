@@ -1,5 +1,6 @@
-// The TypeScript mirror of bpf/socket_trace.h, checked against what the C
-// compiler says: every offset, size and constant.
+// The TypeScript mirror of bpf/socket_trace.h (and the feature headers it
+// includes), checked against what the C compiler says: every offset, size
+// and constant.
 
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
@@ -10,13 +11,18 @@ import * as L from '../../src/capture/layout';
 
 const ROOT = path.resolve(__dirname, '../../..');
 
-const STRUCTS: Record<string, { c: string; layout: Record<string, number>; rename?: Record<string, string> }> = {
+type StructLayout = { c: string; layout: Record<string, number>; rename?: Record<string, string> };
+
+// One table per header: bpf/socket_trace.h, then the feature headers it includes.
+const SOCKET_TRACE_STRUCTS: Record<string, StructLayout> = {
   sock_tuple: { c: 'struct sock_tuple', layout: L.SockTupleLayout },
   data_event: { c: 'struct data_event', layout: L.DataEventLayout, rename: { size_field: 'size' } },
   conn_event: { c: 'struct conn_event', layout: L.ConnEventLayout },
   proc_event: { c: 'struct proc_event', layout: L.ProcEventLayout },
   agent_config: { c: 'struct agent_config', layout: L.AgentConfigLayout },
-  // ---- TCP health and flows ----
+};
+
+const TCP_HEALTH_STRUCTS: Record<string, StructLayout> = {
   conn_record: {
     c: 'struct conn_record',
     layout: L.ConnRecordLayout,
@@ -35,7 +41,9 @@ const STRUCTS: Record<string, { c: string; layout: Record<string, number>; renam
       ]),
     ]),
   },
-  // ---- end TCP health and flows ----
+};
+
+const SYSCALL_LATENCY_STRUCTS: Record<string, StructLayout> = {
   syscall_hist_key: { c: 'struct syscall_hist_key', layout: L.SyscallHistKeyLayout },
   syscall_hist: { c: 'struct syscall_hist', layout: L.SyscallHistLayout },
   syscall_hist_record: { c: 'struct syscall_hist_record', layout: L.SyscallHistRecordLayout },
@@ -43,7 +51,9 @@ const STRUCTS: Record<string, { c: string; layout: Record<string, number>; renam
   syscall_config: { c: 'struct syscall_config', layout: L.SyscallConfigLayout },
 };
 
-const CONSTANTS: Record<string, number> = {
+const STRUCTS: Record<string, StructLayout> = { ...SOCKET_TRACE_STRUCTS, ...TCP_HEALTH_STRUCTS, ...SYSCALL_LATENCY_STRUCTS };
+
+const SOCKET_TRACE_CONSTANTS: Record<string, number> = {
   MAX_PAYLOAD: L.MAX_PAYLOAD,
   TASK_COMM_LEN: L.TASK_COMM_LEN,
   MAX_IOVECS: L.MAX_IOVECS,
@@ -81,14 +91,18 @@ const CONSTANTS: Record<string, number> = {
   DATA_F_TRUNCATED: L.DATA_F_TRUNCATED,
   PROC_F_SELECTED: L.PROC_F_SELECTED,
   STAT__COUNT: L.KERNEL_STATS.length,
-  // ---- TCP health ----
+  EV_SLOW_SYSCALL: L.EventType.SlowSyscall,
+};
+
+const TCP_HEALTH_CONSTANTS: Record<string, number> = {
   TCP_PEER_F_OVERFLOW: L.TCP_PEER_F_OVERFLOW,
   TCP_PEER_F_FAILURE: L.TCP_PEER_F_FAILURE,
   TCP_LIFETIME_MIN_SHIFT: L.TCP_LIFETIME_MIN_SHIFT,
   TCP_LIFETIME_MAX_SHIFT: L.TCP_LIFETIME_MAX_SHIFT,
   TCP_LIFETIME_BUCKETS: L.TCP_LIFETIME_BUCKETS,
-  // ---- end TCP health ----
-  EV_SLOW_SYSCALL: L.EventType.SlowSyscall,
+};
+
+const SYSCALL_LATENCY_CONSTANTS: Record<string, number> = {
   SYSLAT_BUCKETS: L.SYSLAT_BUCKETS,
   SYSLAT_FIRST_LOG2: L.SYSLAT_FIRST_LOG2,
   SYSLAT_MAX_NR: L.SYSLAT_MAX_NR,
@@ -101,6 +115,8 @@ const CONSTANTS: Record<string, number> = {
   SLOW_F_PATH_TRUNCATED: L.SLOW_F_PATH_TRUNCATED,
   SLOW_F_DELETED: L.SLOW_F_DELETED,
 };
+
+const CONSTANTS: Record<string, number> = { ...SOCKET_TRACE_CONSTANTS, ...TCP_HEALTH_CONSTANTS, ...SYSCALL_LATENCY_CONSTANTS };
 
 function cProgram(): string {
   const lines: string[] = [];
