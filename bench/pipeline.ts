@@ -24,8 +24,8 @@ import { parseArgs } from 'node:util';
 import { ExportResultCode } from '@opentelemetry/core';
 import { ProtobufMetricsSerializer } from '@opentelemetry/otlp-transformer';
 import { AggregationTemporality, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import { AgentPipeline } from '../src/agent/pipeline';
-import { CaptureEngine, type KernelSession } from '../src/capture/capture-engine';
+import { createAgent } from '../src/agent/agent';
+import type { KernelSession } from '../src/capture/capture-engine';
 import {
   BATCH_RECORD_HEADER,
   ConnEventLayout as C,
@@ -38,14 +38,9 @@ import {
 } from '../src/capture/layout';
 import { WallClock } from '../src/capture/clock';
 import { ProcFs } from '../src/util/procfs';
-import { ConnectionTracker } from '../src/correlate/connection-tracker';
-import { TraceGraph } from '../src/correlate/trace-graph';
-import { loadOtelConfig } from '../src/otel/config';
+import { parseRunArgs } from '../src/cli/run-command';
 import type { Exporter, MetricExporter } from '../src/otel/export';
 import type { OtlpExportResult } from '../src/otel/otlp-transport';
-import { shouldSample } from '../src/otel/sampler';
-import { createTelemetry } from '../src/otel/telemetry';
-import { protocolsById } from '../src/protocols/registry';
 import { silentLogger } from '../src/util/log';
 import { batch, connRecord, dataRecord, type TupleSpec } from '../test/helpers/records';
 
@@ -425,7 +420,11 @@ interface SerializedCounts {
   metricBytes: number;
 }
 
-/** Assembles the pipeline as run-command.ts does, with transports that drop what they are given. */
+/**
+ * The agent `run` builds (src/agent/agent.ts), with a replay for the kernel,
+ * transports that drop what they are given, no TCP/flow tables to read (a
+ * replay has none) and no tick timer: replayed times are not the clock's.
+ */
 function assemble() {
   const counts: SerializedCounts = { spanBytes: 0, metricRequests: 0, metricBytes: 0 };
   const ok = { code: ExportResultCode.SUCCESS };
@@ -447,33 +446,25 @@ function assemble() {
     shutdown: async () => {},
   };
   // An OTLP endpoint makes both signals "otlp"; the injected exporters replace the transports.
-  const config = loadOtelConfig({}, { endpoint: 'http://127.0.0.1:4318', protocol: 'http/protobuf', metricExportIntervalMillis: 1000 });
-  const telemetry = createTelemetry(config, {
+  const options = parseRunArgs(
+    ['--all', '--no-tcp-metrics', '--no-flow-metrics', '--otlp-endpoint', 'http://127.0.0.1:4318', '--otlp-protocol', 'http/protobuf', '--metric-interval', '1s'],
+    { env: {} },
+  );
+  if (options === 'help') throw new Error('unreachable');
+  const agent = createAgent(options, {
     logger: silentLogger,
+    env: {},
+    openSession: () => new ReplaySession(),
     procfs: new ProcFs(),
     // The agent's clock: replayed times are converted as captured ones are.
     clock: new WallClock(),
-    spanExporter,
-    metricExporter,
+    agentPid: 1,
+    telemetry: { spanExporter, metricExporter },
+    tickMs: 0,
+    // The end of a replay: every connection still open ends after the last recorded event.
+    monotonicNs: () => Number.MAX_SAFE_INTEGER,
   });
-  const tracker = new ConnectionTracker(
-    { protocols: protocolsById(undefined), protocolOptions: { routes: [], captureQuery: false }, requestTimeoutNs: 30e9 },
-    silentLogger,
-  );
-  const graph = new TraceGraph({ decide: (traceId, parent) => shouldSample(config.sampler, traceId, parent) });
-  const pipeline = new AgentPipeline(tracker, graph, telemetry, { muteConnections: (ids) => engine.muteConnections(ids) });
-  const engine = new CaptureEngine(
-    { selectors: [{ kind: 'all' }], rescanMs: 0 },
-    { openSession: () => new ReplaySession(), procfs: new ProcFs(), logger: silentLogger, agentPid: 1 },
-    (e) => {
-      pipeline.onEvent(e);
-      if (e.type === 'exec') telemetry.processExec(e.tgid);
-      else if (e.type === 'exit') telemetry.processExited(e.tgid, { comm: e.comm });
-    },
-    () => pipeline.flush(),
-  );
-  engine.start();
-  return { engine, pipeline, telemetry, counts };
+  return { agent, counts };
 }
 
 // ------------------------------------------------------------------ measurement
@@ -515,7 +506,8 @@ const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 export async function runScenario(stream: Stream, seconds: number): Promise<ScenarioResult> {
   gc();
   const heapBefore = process.memoryUsage().heapUsed;
-  const agent = assemble();
+  const { agent, counts } = assemble();
+  await agent.start();
   let cpu = 0;
   let replays = 0;
   const wallStart = process.hrtime.bigint();
@@ -529,20 +521,19 @@ export async function runScenario(stream: Stream, seconds: number): Promise<Scen
     }
     const c0 = cpuNow();
     for (const batchBuf of stream.batches) {
-      agent.engine.onBatch(batchBuf);
+      agent.replay(batchBuf);
       await yieldToLoop();
     }
     cpu += cpuNow() - c0;
     replays++;
   }
   const c0 = cpuNow();
-  await agent.pipeline.shutdown(Number.MAX_SAFE_INTEGER);
-  agent.engine.stop();
+  await agent.stop();
   cpu += cpuNow() - c0;
   const wallSeconds = Number(process.hrtime.bigint() - wallStart) / 1e9 - shiftCpu;
   // Restore the stream's ids and times for the next run.
   shift(stream.batches, -stream.maxConnId * (replays - 1), -stream.spanNs * (replays - 1));
-  const p = agent.pipeline.stats();
+  const p = agent.sockets.stats();
   const records = Object.values(p.recordsByProtocol).reduce((a, n) => a + n, 0);
   const health = agent.telemetry.health();
   gc();
@@ -553,8 +544,8 @@ export async function runScenario(stream: Stream, seconds: number): Promise<Scen
     records,
     expectedRecords: stream.records * replays,
     spansSerialized: health.spans.exported,
-    spanBytes: agent.counts.spanBytes,
-    metricRequests: agent.counts.metricRequests,
+    spanBytes: counts.spanBytes,
+    metricRequests: counts.metricRequests,
     events: stream.events * replays,
     payloadBytes: stream.payloadBytes * replays,
     cpuSeconds: cpu,

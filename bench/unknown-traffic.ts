@@ -21,13 +21,8 @@
 
 import { runMain } from './main';
 import { parseArgs } from 'node:util';
-import { AgentPipeline } from '../src/agent/pipeline';
-import { CaptureEngine } from '../src/capture/capture-engine';
-import { openKernelSession } from '../src/capture/kernel-session';
-import { ProcFs } from '../src/util/procfs';
-import { ConnectionTracker } from '../src/correlate/connection-tracker';
-import { TraceGraph } from '../src/correlate/trace-graph';
-import { protocolsById } from '../src/protocols/registry';
+import { createAgent } from '../src/agent/agent';
+import { parseRunArgs } from '../src/cli/run-command';
 import { silentLogger } from '../src/util/log';
 import { startWorkload } from '../test/helpers/agent';
 
@@ -82,32 +77,33 @@ export async function runArm(arm: Arm, seconds: number, chunk: number): Promise<
   let dataEvents = 0;
   let shippedBytes = 0;
   let payloadBytes = 0;
-  const tracker = new ConnectionTracker({ protocols: protocolsById(undefined), protocolOptions: { routes: [], captureQuery: false } }, silentLogger);
-  const sink = { record: () => {}, shutdown: async () => {} };
-  const feedback = arm === 'mute' ? { muteConnections: (ids: readonly number[]) => engine.muteConnections(ids) } : undefined;
-  const pipeline = new AgentPipeline(tracker, new TraceGraph({ decide: () => true }), sink, feedback);
-  const engine = new CaptureEngine(
-    { selectors: [{ kind: 'pid', pid: w.pid }], rescanMs: 0 },
-    { openSession: openKernelSession, procfs: new ProcFs(), logger: silentLogger },
-    (e) => {
-      if (e.type === 'data') {
+  // The agent run builds, spans to nowhere (console off, no endpoint), no TCP programs: only the socket capture differs between arms.
+  const options = parseRunArgs(['--pid', String(w.pid), '--no-tcp-metrics', '--no-flow-metrics'], { env: {} });
+  if (options === 'help') throw new Error('unreachable');
+  const agent = createAgent(
+    { ...options, capture: { ...options.capture, rescanMs: 0 } },
+    {
+      logger: silentLogger,
+      env: { OTEL_TRACES_EXPORTER: 'none', OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none' },
+      mute: arm === 'mute',
+      tap: (e) => {
+        if (e.type !== 'data') return;
         dataEvents++;
         shippedBytes += e.size;
         payloadBytes += e.data.length;
-      }
-      pipeline.onEvent(e);
+      },
     },
-    () => pipeline.flush(),
   );
+  const engine = agent.engine;
   try {
-    engine.start();
+    await agent.start();
     const batches0 = engine.stats().batchesDelivered;
     const cpu0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     w.go();
     const result = (await w.result()) as { bytes: number };
     const wallSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    await engine.drainAndStop();
+    await agent.stop();
     const cpu = process.cpuUsage(cpu0);
     const s = engine.stats();
     return {
@@ -123,7 +119,7 @@ export async function runArm(arm: Arm, seconds: number, chunk: number): Promise<
       eventsLost: s.kernel.events_lost + s.recordsDropped,
     };
   } finally {
-    engine.stop();
+    await agent.stop();
     w.child.kill();
   }
 }

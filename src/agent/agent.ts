@@ -77,6 +77,15 @@ export interface AgentDeps {
   readonly monotonicNs?: () => number;
   /** Wall-clock ms now (default Date.now). */
   readonly nowMs?: () => number;
+  /** Period of tick() (default AGENT_TICK_MS); 0: no timer, the caller ticks (replays on recorded time). */
+  readonly tickMs?: number;
+  /**
+   * Ask the kernel to mute connections nobody parses (default true). False
+   * only to measure what muting saves (bench/unknown-traffic.ts).
+   */
+  readonly mute?: boolean;
+  /** Sees every capture event before the features (benchmarks count what the kernel shipped). */
+  readonly tap?: (e: CaptureEvent) => void;
 }
 
 export class Agent {
@@ -89,6 +98,7 @@ export class Agent {
   readonly metrics: readonly AgentMetric[];
   private readonly logger: Logger;
   private readonly monotonicNs: () => number;
+  private readonly tickMs: number;
   private health: HealthServer | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -112,6 +122,7 @@ export class Agent {
     const pidNamespace = deps.pidNamespace ?? readPidNamespace();
     logger.info(`pid namespace: ${describePidNamespace(pidNamespace)}`);
     this.monotonicNs = deps.monotonicNs ?? (() => Number(process.hrtime.bigint()));
+    this.tickMs = deps.tickMs ?? AGENT_TICK_MS;
     this.telemetry = createTelemetry(config, { ...deps.telemetry, logger, procfs, clock, pidNamespace });
 
     let engine: CaptureEngine | undefined;
@@ -123,7 +134,10 @@ export class Agent {
       nowMs: deps.nowMs ?? Date.now,
     };
     const protocols = protocolsById(options.protocols, registry);
-    this.sockets = socketCapture({ protocols, protocolOptions: options.protocolOptions, requestTimeoutNs: options.requestTimeoutNs }, ctx);
+    this.sockets = socketCapture(
+      { protocols, protocolOptions: options.protocolOptions, requestTimeoutNs: options.requestTimeoutNs, mute: deps.mute ?? true },
+      ctx,
+    );
     const network = networkFeature({ ...options.network, ...(options.capture.tcpPeerEntries !== undefined ? { tcpPeerEntries: options.capture.tcpPeerEntries } : {}) }, (id) => this.sockets.protocolOf(id), ctx);
     const syscalls = syscallLatency(
       { metrics: options.syscallMetrics.enabled, maxSeries: options.syscallMetrics.maxSeries, capture: options.capture.syscalls ?? {} },
@@ -139,6 +153,7 @@ export class Agent {
     const capture: CaptureOptions = { ...options.capture, ...Object.assign({}, ...this.features.map((f) => f.capture ?? {})), groups };
     const slow = this.features.filter((f) => f.onSlowSyscall !== undefined);
     const onEvent = this.features.filter((f) => f.onEvent !== undefined);
+    const tap = deps.tap;
     const afterBatch = this.features.filter((f) => f.afterBatch !== undefined);
     engine = this.engine = new CaptureEngine(
       capture,
@@ -153,6 +168,7 @@ export class Agent {
       },
       (e) => {
         this.inStep = true;
+        tap?.(e);
         for (const f of onEvent) f.onEvent!(e);
         if (e.type === 'exec' || e.type === 'exit') this.lifecycle(e);
       },
@@ -185,12 +201,12 @@ export class Agent {
       }
     }
     const programs = this.engine.start();
-    this.tickTimer = setInterval(() => this.tick(this.monotonicNs()), AGENT_TICK_MS);
+    if (this.tickMs > 0) this.tickTimer = setInterval(() => this.tick(this.monotonicNs()), this.tickMs);
     if (this.health) this.health.state = 'ready';
     return programs;
   }
 
-  /** One tick of every feature (timeouts, expiry, table reads); the timer calls it every AGENT_TICK_MS. */
+  /** One tick of every feature (timeouts, expiry, table reads); the timer calls it every tickMs. */
   tick(nowNs: number): void {
     this.inStep = true;
     for (const f of this.features) f.tick?.(nowNs);

@@ -1,14 +1,11 @@
 import test from 'ava';
 import { AgentPipeline, type TelemetrySink } from '../../src/agent/pipeline';
-import { CaptureEngine, type KernelSession, type KernelSessionStats } from '../../src/capture/capture-engine';
 import { decodeBatch, newDecodeStats } from '../../src/capture/decode';
 import type { CaptureEvent } from '../../src/capture/events';
 import { ConnectionTracker } from '../../src/correlate/connection-tracker';
 import { TraceGraph } from '../../src/correlate/trace-graph';
 import type { TraceRecord } from '../../src/correlate/trace-record';
-import { ProcFs } from '../../src/util/procfs';
 import { silentLogger } from '../../src/util/log';
-import { FakeProc } from '../helpers/fake-proc';
 import { lineProtocol } from '../helpers/line-protocol';
 import { batch, connRecord, dataRecord, procRecord, type TupleSpec } from '../helpers/records';
 
@@ -99,65 +96,4 @@ test('a server process exits in the batch that ends its last request: the reques
   t.is(s.parentSpanId, c.spanId);
   t.is(s.traceId, c.traceId);
   t.is(graph.stats.lateStarts, 0);
-});
-
-/** The native session as far as muting goes: records every setConnectionModes call. */
-class ModeRecordingSession implements KernelSession {
-  readonly calls: Array<[number[], number]> = [];
-  setConnectionModes(connIds: readonly number[], mode: number): number {
-    this.calls.push([[...connIds], mode]);
-    return connIds.length;
-  }
-  selectTgid(): void {}
-  selectCgroup(): void {}
-  setExecNames(): void {}
-  attachAll(): string[] {
-    return [];
-  }
-  start(): void {}
-  stats(): KernelSessionStats {
-    return { kernel: [], batchesDelivered: 0, recordsDelivered: 0, batchesDropped: 0, recordsDropped: 0, bytesDropped: 0 };
-  }
-  close(): void {}
-}
-
-test('wiring as in the run command: connections the tracker ignores are muted through the session once per batch; in-flight data stays ignored', (t) => {
-  const fp = new FakeProc();
-  fp.add({ pid: 100, exe: 'usr/bin/app', cmdline: ['app'] });
-  try {
-    const exported: TraceRecord[] = [];
-    const sink: TelemetrySink = { record: (r) => void exported.push(...r), shutdown: async () => {} };
-    const tracker = new ConnectionTracker({ protocols: [lineProtocol] }, silentLogger);
-    const session = new ModeRecordingSession();
-    const pipeline = new AgentPipeline(tracker, new TraceGraph({ decide: () => true }), sink, {
-      muteConnections: (ids) => engine.muteConnections(ids),
-    });
-    const engine = new CaptureEngine(
-      { selectors: [{ kind: 'pid', pid: 100 }], rescanMs: 0 },
-      { openSession: () => session, procfs: new ProcFs(fp.proc), logger: silentLogger, agentPid: 1 },
-      (e) => pipeline.onEvent(e),
-      () => pipeline.flush(),
-    );
-    engine.start();
-    engine.onBatch(
-      batch([
-        connRecord({ type: 'open', connId: 11, role: 2, reason: 2 }),
-        connRecord({ type: 'open', connId: 12, role: 1, reason: 1 }),
-        connRecord({ type: 'open', connId: 13, role: 1, reason: 1 }),
-        data(11, 2, 'REQ kept\n', 100, 5),
-        data(12, 1, '\x00\x01binary', 110, 6),
-        data(13, 1, '\x16\x03tls', 120, 7),
-        data(11, 1, 'RES ok\n', 130, 5),
-      ]),
-    );
-    t.deepEqual(session.calls, [[[12, 13], 1]], 'one call for the batch, mode muted, only the ignored connections');
-    // Sent before the mute took effect: still ignored, never asked again.
-    engine.onBatch(batch([data(12, 1, 'REQ not a request\n', 140, 6), data(12, 2, 'RES ok\n', 150, 6)]));
-    t.is(session.calls.length, 1);
-    t.deepEqual(exported.map((r) => r.record.name), ['kept']);
-    t.like(engine.stats(), { muteRequests: 2, muteRequestsFailed: 0 });
-    engine.stop();
-  } finally {
-    fp.cleanup();
-  }
 });

@@ -1,23 +1,17 @@
 // Unknown traffic muted in the kernel, end to end with real eBPF: one Python
 // process talks HTTP/1.1 on a keep-alive connection and pseudo-random bytes
-// on a raw TCP connection to itself. The agent's user-space half is wired as
-// the run command wires it, with a sink that keeps records instead of
-// exporting them, and a tap on the capture events. The HTTP records stay
-// exact; the raw connection ships only what was sent before the mute; the
+// on a raw TCP connection to itself. The agent is the one `run` builds
+// (createAgent), exporting spans over OTLP/gRPC to a real receiver, with a
+// tap on the capture events. The HTTP spans stay exact; the raw connection ships only what was sent before the mute; the
 // kernel counts the rest as not shipped, and the close totals stay exact.
 
 import * as path from 'node:path';
-import { AgentPipeline, type TelemetrySink } from '../../src/agent/pipeline';
-import { CaptureEngine } from '../../src/capture/capture-engine';
+import { createAgent } from '../../src/agent/agent';
 import type { CloseEvent, OpenEvent } from '../../src/capture/events';
-import { openKernelSession } from '../../src/capture/kernel-session';
-import { ProcFs } from '../../src/util/procfs';
-import { ConnectionTracker } from '../../src/correlate/connection-tracker';
-import { TraceGraph } from '../../src/correlate/trace-graph';
-import type { TraceRecord } from '../../src/correlate/trace-record';
-import { protocolsById } from '../../src/protocols/registry';
+import { parseRunArgs } from '../../src/cli/run-command';
 import { silentLogger } from '../../src/util/log';
 import { ROOT, startWorkload } from '../helpers/agent';
+import { OtlpReceiver } from '../helpers/otlp-receiver';
 import { ebpfTest } from '../helpers/ebpf';
 import { waitFor } from '../native/support';
 
@@ -26,29 +20,25 @@ const WORKLOAD = path.join(ROOT, 'test', 'e2e', 'programs', 'mixed_traffic.py');
 
 ebpfTest.serial('a process streaming unknown bytes beside HTTP: HTTP records exact, the unknown connection muted after its first syscall, close totals exact', async (t) => {
   const w = await startWorkload(PY, [WORKLOAD]);
-  const records: TraceRecord[] = [];
+  const receiver = await OtlpReceiver.start();
   const opens = new Map<number, OpenEvent>();
   const closes = new Map<number, CloseEvent>();
   /** Data events that reached JS, per connection: "dir size". */
   const shipped = new Map<number, string[]>();
-  const sink: TelemetrySink = { record: (r) => void records.push(...r), shutdown: async () => {} };
-  const tracker = new ConnectionTracker({ protocols: protocolsById(undefined), protocolOptions: { routes: [], captureQuery: false } }, silentLogger);
-  const pipeline = new AgentPipeline(tracker, new TraceGraph({ decide: () => true }), sink, {
-    muteConnections: (ids) => engine.muteConnections(ids),
-  });
-  const engine = new CaptureEngine(
-    { selectors: [{ kind: 'pid', pid: w.pid }] },
-    { openSession: openKernelSession, procfs: new ProcFs(), logger: silentLogger },
-    (e) => {
+  const options = parseRunArgs(['--pid', String(w.pid), '--otlp-endpoint', receiver.grpcUrl, '--otlp-protocol', 'grpc', '--no-tcp-metrics', '--no-flow-metrics'], { env: {} });
+  if (options === 'help') throw new Error('unreachable');
+  const agent = createAgent(options, {
+    logger: silentLogger,
+    env: { OTEL_METRICS_EXPORTER: 'none' },
+    tap: (e) => {
       if (e.type === 'open') opens.set(e.connId, e);
       else if (e.type === 'close') closes.set(e.connId, e);
       else if (e.type === 'data') shipped.set(e.connId, [...(shipped.get(e.connId) ?? []), `${e.dir} ${e.size}`]);
-      pipeline.onEvent(e);
     },
-    () => pipeline.flush(),
-  );
+  });
+  const engine = agent.engine;
   try {
-    engine.start();
+    await agent.start();
     w.go();
     t.true(await waitFor(() => w.lines.length >= 2, 10_000), 'step 1 done');
     const rawPort = (JSON.parse(w.lines[1]!) as { raw_port: number }).raw_port;
@@ -59,8 +49,7 @@ ebpfTest.serial('a process streaming unknown bytes beside HTTP: HTTP records exa
     const raw = [...opens.values()].filter((o) => o.tuple.localPort === rawPort || o.tuple.remotePort === rawPort);
     t.is(raw.length, 2);
     t.true(await waitFor(() => raw.every((o) => closes.has(o.connId)), 5000), 'both raw ends closed');
-    await engine.drainAndStop();
-    await pipeline.shutdown(Number(process.hrtime.bigint()));
+    await agent.stop();
 
     const { phase1, phase2, reply, port } = result;
     const client = raw.find((o) => o.role === 'client')!;
@@ -74,8 +63,9 @@ ebpfTest.serial('a process streaming unknown bytes beside HTTP: HTTP records exa
     t.like(s.kernel, { conn_muted: 2, muted_bytes: 2 * (phase2 + reply), events_lost: 0, bytes_truncated: 0 });
     t.true(s.kernel.muted_syscalls >= 4, `${s.kernel.muted_syscalls} muted syscalls`);
 
-    const http = records.map(({ record: r }) => [
-      r.kind,
+    const spans = [...receiver.spans].sort((a, b) => (a.startTimeUnixNano < b.startTimeUnixNano ? -1 : 1));
+    const http = spans.map((r) => [
+      r.kind === 3 ? 'client' : r.kind === 2 ? 'server' : String(r.kind),
       r.name,
       r.attributes['url.path'] ?? r.attributes['url.full'],
       r.attributes['http.response.status_code'],
@@ -92,9 +82,10 @@ ebpfTest.serial('a process streaming unknown bytes beside HTTP: HTTP records exa
       ['server', 'GET /chunked', '/chunked', 200, 19],
       ['server', 'GET /items/{id}', '/items/2', 200, 11],
     ]);
-    t.true(records.every((r) => r.record.status === 'unset'));
+    t.true(spans.every((r) => r.status.code === 0));
   } finally {
-    engine.stop();
+    await agent.stop();
     w.child.kill();
+    await receiver.close();
   }
 });

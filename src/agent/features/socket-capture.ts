@@ -18,6 +18,8 @@ export interface SocketCaptureOptions {
   readonly protocolOptions: Readonly<Record<string, unknown>>;
   /** A request without a response for this long becomes an error record. */
   readonly requestTimeoutNs: number;
+  /** Ask the kernel to stop shipping connections nobody parses. */
+  readonly mute: boolean;
 }
 
 /** The record counter, then the protocols' counters: common ones first, then each protocol's own, once per name. */
@@ -58,7 +60,7 @@ export function socketCapture(o: SocketCaptureOptions, ctx: AgentContext): Socke
   const sampler = telemetry.config.sampler;
   const graph = new TraceGraph({ decide: (traceId, parent) => shouldSample(sampler, traceId, parent) });
   // Connections the tracker ignores are muted in the kernel: their bytes stop being copied and shipped.
-  const pipeline = new AgentPipeline(tracker, graph, telemetry, { muteConnections: (ids) => ctx.engine().muteConnections(ids) });
+  const pipeline = new AgentPipeline(tracker, graph, telemetry, o.mute ? { muteConnections: (ids) => ctx.engine().muteConnections(ids) } : undefined);
   const counters = protocolMetrics(o.protocols).slice(1);
   return {
     name: 'socket capture',

@@ -1,0 +1,157 @@
+// The agent as `run` builds it (createAgent), on a kernel session without a
+// kernel: how its features are wired to the capture and to each other, and
+// in which order a process's meters retire.
+
+import test, { type ExecutionContext } from 'ava';
+import { AggregationTemporality } from '@opentelemetry/sdk-metrics';
+import { createAgent, type Agent } from '../../src/agent/agent';
+import { PROC_PID_INIT_INO } from '../../src/capture/pid-namespace';
+import { parseRunArgs } from '../../src/cli/run-command';
+import type { TraceRecord } from '../../src/correlate/trace-record';
+import { PROTOCOLS } from '../../src/protocols/registry';
+import { ProcFs } from '../../src/util/procfs';
+import { silentLogger } from '../../src/util/log';
+import { FakeProc } from '../helpers/fake-proc';
+import { FakeKernelSession, opener } from '../helpers/fake-session';
+import { lineProtocol } from '../helpers/line-protocol';
+import { batch, connRecord, dataRecord, procRecord } from '../helpers/records';
+
+const REGISTRY = [...PROTOCOLS, lineProtocol];
+const HOST_PIDNS = { ino: PROC_PID_INIT_INO, dev: 4n, host: true } as const;
+
+interface Built {
+  readonly agent: Agent;
+  readonly session: FakeKernelSession;
+  /** What reached telemetry, in order: 'record <name>', 'exec <tgid>', 'exit <tgid>'. */
+  readonly log: string[];
+  now: number;
+}
+
+/** The agent of `run` with these flags, a fake kernel and /proc, OTLP to nowhere (metrics on: the network feature loads). */
+function build(t: ExecutionContext, flags: string[]): Built {
+  const fp = new FakeProc();
+  t.teardown(() => fp.cleanup());
+  fp.add({ pid: 100, exe: 'usr/bin/app', cmdline: ['app'] });
+  fp.add({ pid: 102, exe: 'usr/bin/app', cmdline: ['app'] });
+  const options = parseRunArgs(['--pid', '100', '--pid', '102', '--otlp-endpoint', 'http://127.0.0.1:9', '--otlp-timeout', '100ms', ...flags], { env: {}, protocols: REGISTRY });
+  if (options === 'help') throw new Error('unreachable');
+  const session = new FakeKernelSession();
+  const built: Built = { agent: undefined as unknown as Agent, session, log: [], now: 0 };
+  const agent = createAgent(
+    { ...options, capture: { ...options.capture, rescanMs: 0 } },
+    {
+      logger: silentLogger,
+      env: { OTEL_METRIC_EXPORT_INTERVAL: '60000' },
+      protocols: REGISTRY,
+      openSession: opener(session),
+      procfs: new ProcFs(fp.proc),
+      pidNamespace: HOST_PIDNS,
+      agentPid: 1,
+      tickMs: 0,
+      nowMs: () => built.now,
+      // Nothing reaches a collector: the spans and meters of these tests are read where they enter telemetry.
+      telemetry: {
+        spanExporter: { export: (_r, done) => done({ code: 0 }), shutdown: async () => {} },
+        metricExporter: { export: (_r, done) => done({ code: 0 }), selectAggregationTemporality: () => AggregationTemporality.CUMULATIVE, shutdown: async () => {} },
+      },
+    },
+  );
+  const record = agent.telemetry.record.bind(agent.telemetry);
+  agent.telemetry.record = (rs: readonly TraceRecord[]) => {
+    for (const r of rs) built.log.push(`record ${r.record.name}`);
+    record(rs);
+  };
+  const exited = agent.telemetry.processExited.bind(agent.telemetry);
+  agent.telemetry.processExited = (p, info) => {
+    built.log.push(`exit ${typeof p === 'number' ? p : p.tgid}`);
+    exited(p, info);
+  };
+  const exec = agent.telemetry.processExec.bind(agent.telemetry);
+  agent.telemetry.processExec = (p) => {
+    built.log.push(`exec ${typeof p === 'number' ? p : p.tgid}`);
+    exec(p);
+  };
+  (built as { agent: Agent }).agent = agent;
+  return built;
+}
+
+const pos: Record<string, number> = {};
+function data(connId: number, dir: 1 | 2, text: string, t: number, tid = 5, tgid = 100) {
+  const key = `${connId}:${dir}`;
+  const p = pos[key] ?? 0;
+  pos[key] = p + text.length;
+  return dataRecord({ connId, dir, pos: p, payload: Buffer.from(text), tsEnter: t, tsExit: t + 1, tid, tgid });
+}
+
+test('connections the tracker ignores are muted through the session once per batch; in-flight data stays ignored', async (t) => {
+  const { agent, session, log } = build(t, ['--protocols', 'line']);
+  await agent.start();
+  agent.replay(
+    batch([
+      connRecord({ type: 'open', connId: 11, role: 2, reason: 2 }),
+      connRecord({ type: 'open', connId: 12, role: 1, reason: 1 }),
+      connRecord({ type: 'open', connId: 13, role: 1, reason: 1 }),
+      data(11, 2, 'REQ kept\n', 100),
+      data(12, 1, '\x00\x01binary', 110, 6),
+      data(13, 1, '\x16\x03tls', 120, 7),
+      data(11, 1, 'RES ok\n', 130),
+    ]),
+  );
+  t.deepEqual(session.calls, [[[12, 13], 1]], 'one call for the batch, mode muted, only the ignored connections');
+  // Sent before the mute took effect: still ignored, never asked again.
+  agent.replay(batch([data(12, 1, 'REQ not a request\n', 140, 6), data(12, 2, 'RES ok\n', 150, 6)]));
+  t.is(session.calls.length, 1);
+  t.deepEqual(log, ['record kept']);
+  t.like(agent.engine.stats(), { muteRequests: 2, muteRequestsFailed: 0 });
+  await agent.stop();
+  t.true(session.closed);
+});
+
+test('without the network tables, an exit retires its meters at the end of its batch, after the batch records', async (t) => {
+  const { agent, log } = build(t, ['--protocols', 'line', '--no-tcp-metrics', '--no-flow-metrics']);
+  await agent.start();
+  t.deepEqual(agent.features.map((f) => f.name), ['socket capture']);
+  agent.replay(
+    batch([
+      connRecord({ type: 'open', connId: 21, role: 2, reason: 2 }),
+      data(21, 2, 'REQ a\n', 100),
+      procRecord({ type: 'exit', tgid: 100, tsNs: 150 }),
+      data(21, 1, 'RES ok\n', 200),
+    ]),
+  );
+  t.deepEqual(log, ['record a', 'exit 100'], 'the record that ended after the exit event still goes first');
+  await agent.stop();
+  t.deepEqual(log, ['record a', 'exit 100']);
+});
+
+test('with the network tables, an exit waits for their next read: at most every 100 ms after a batch, or the next tick; at stop, before the final flush', async (t) => {
+  const b = build(t, ['--protocols', 'line']);
+  const { agent, log } = b;
+  await agent.start();
+  t.deepEqual(agent.features.map((f) => f.name), ['TCP health and flows', 'socket capture']);
+  b.now = 50;
+  agent.tick(1);
+  b.now = 60;
+  agent.replay(batch([connRecord({ type: 'open', connId: 31, role: 2, reason: 2 }), data(31, 2, 'REQ a\n', 100), data(31, 1, 'RES ok\n', 110), procRecord({ type: 'exit', tgid: 100, tsNs: 150 })]));
+  t.deepEqual(log, ['record a'], 'held: the tables were read 10 ms ago');
+  b.now = 100;
+  agent.replay(batch([]));
+  t.deepEqual(log, ['record a'], 'still held 50 ms after the read');
+  b.now = 160;
+  agent.replay(batch([]));
+  t.deepEqual(log, ['record a', 'exit 100'], 'released by the read 100 ms after the last');
+
+  agent.replay(batch([procRecord({ type: 'exec', tgid: 102, tsNs: 400 }), procRecord({ type: 'exit', tgid: 102, tsNs: 500 })]));
+  t.deepEqual(log.slice(2), ['exec 102'], 'an exec is not held by the network; the exit is');
+  await agent.stop();
+  t.deepEqual(log.slice(2), ['exec 102', 'exit 102'], 'released by the last read at stop');
+});
+
+test('with syscall metrics, exec and exit wait for the histogram read at the end of their batch', async (t) => {
+  const { agent, log } = build(t, ['--protocols', 'line', '--no-tcp-metrics', '--no-flow-metrics', '--syscall-metrics']);
+  t.deepEqual(agent.features.map((f) => f.name), ['socket capture', 'syscall latency']);
+  await agent.start();
+  agent.replay(batch([procRecord({ type: 'exec', tgid: 100, tsNs: 100 }), connRecord({ type: 'open', connId: 41, role: 2, reason: 2 }), data(41, 2, 'REQ a\n', 200), data(41, 1, 'RES ok\n', 210)]));
+  t.deepEqual(log, ['record a', 'exec 100']);
+  await agent.stop();
+});
