@@ -6,11 +6,16 @@ import type { ProtocolDefinition } from './types';
 
 export const PROTOCOLS: readonly ProtocolDefinition[] = [http1Protocol];
 
+/**
+ * The protocols to run (all when `ids` is undefined), each self-checked: a
+ * protocol whose outside files changed stops the agent here, at start.
+ */
 export function protocolsById(ids: readonly string[] | undefined): ProtocolDefinition[] {
-  if (ids === undefined) return [...PROTOCOLS];
-  const unknown = ids.filter((id) => !PROTOCOLS.some((p) => p.id === id));
+  const unknown = (ids ?? []).filter((id) => !PROTOCOLS.some((p) => p.id === id));
   if (unknown.length > 0) {
     throw new Error(`unknown protocol ${unknown.join(', ')} (known: ${PROTOCOLS.map((p) => p.id).join(', ')})`);
   }
-  return PROTOCOLS.filter((p) => ids.includes(p.id));
+  const selected = ids === undefined ? [...PROTOCOLS] : PROTOCOLS.filter((p) => ids.includes(p.id));
+  for (const p of selected) p.selfCheck?.();
+  return selected;
 }

@@ -217,4 +217,10 @@ export interface ProtocolDefinition {
   detect(side: Side, data: Buffer, conn: ConnectionInfo): Detection;
   readonly maxDetectBytes: number;
   createSession(conn: ConnectionInfo, requestSide: Side, options: ProtocolOptions, observer?: SessionObserver): ProtocolSession;
+  /**
+   * Throws, with a message for the user, when something the protocol loads
+   * from outside this repository is not what it was built against. Called
+   * when the agent selects its protocols (protocolsById), before any traffic.
+   */
+  selfCheck?(): void;
 }

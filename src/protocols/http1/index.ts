@@ -2,6 +2,7 @@
 
 import type { ConnectionInfo, Detection, ProtocolDefinition, ProtocolOptions, ProtocolSession, SessionObserver, Side } from '../types';
 import { classifyRequestLine, classifyStatusLine } from './detect';
+import { checkedLlhttp } from './llhttp';
 import { Http1Session } from './session';
 
 /** Bytes detection looks at: a request line longer than this is still recognised by its origin-form start. */
@@ -23,5 +24,8 @@ export const http1Protocol: ProtocolDefinition = {
   },
   createSession(conn: ConnectionInfo, requestSide: Side, options: ProtocolOptions, observer?: SessionObserver): ProtocolSession {
     return new Http1Session(conn, requestSide, options, observer);
+  },
+  selfCheck(): void {
+    checkedLlhttp();
   },
 };
