@@ -1,11 +1,14 @@
 // `ebpf-otel doctor`: what this kernel and these privileges allow, and what
-// the agent will use. Exits 0 when the agent can run, 1 otherwise.
+// the agent will use. Exits 0 when the agent can run, 1 otherwise. The
+// general checks (kernel, privileges, the addon's probes) come first, then
+// each feature's checks (one DoctorFeature each, in FEATURES).
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { loadNativeBinding, type NativeBinding, type NativeFeatures } from '../capture/native-binding';
 import { describePidNamespace, readPidNamespace } from '../capture/pid-namespace';
 import { BTF_PATH, CAP, capabilityAdvisories, effectiveCaps, hasCap, lockdownMode, missingCaps, type CapName } from '../capture/privileges';
+import { defaultSessionOptions } from '../capture/session-defaults';
 import { parse } from '../config/flags';
 
 interface Check {
@@ -16,8 +19,54 @@ interface Check {
   readonly required: boolean;
 }
 
-// ---- TCP health ----
-/** Socket tracepoints TCP health attaches to (the tcph_* programs). */
+/** What a feature's checks look at: the addon, what it probed, where tracefs is. */
+interface DoctorEnv {
+  readonly binding: NativeBinding | undefined;
+  readonly features: NativeFeatures | undefined;
+  readonly tracefs: string | undefined;
+  readonly exists: (path: string) => boolean;
+}
+
+/** One feature's part of the report: its checks and what it uses of the kernel. */
+interface DoctorFeature {
+  readonly uses: string;
+  checks(env: DoctorEnv): Check[];
+}
+
+const check = (name: string, ok: boolean | undefined, detail: string, required = false): Check => ({ name, ok, detail, required });
+
+/** Syscalls whose tracepoints socket capture attaches to (sys_enter_* and sys_exit_*). */
+export const CAPTURE_SYSCALLS = [
+  'read', 'write', 'readv', 'writev', 'recvfrom', 'sendto', 'recvmsg', 'sendmsg',
+  'recvmmsg', 'sendmmsg', 'connect', 'accept', 'accept4', 'close',
+];
+
+const socketCapture: DoctorFeature = {
+  uses: 'socket capture from syscall tracepoints (read/write/send/recv families, connect, accept, close)',
+  checks({ tracefs, exists }) {
+    if (!tracefs) return [];
+    const missing = CAPTURE_SYSCALLS.filter((s) => !exists(`${tracefs}/events/syscalls/sys_enter_${s}`));
+    return [
+      check(
+        'syscall tracepoints',
+        missing.length === 0,
+        missing.length === 0 ? `${CAPTURE_SYSCALLS.length} syscalls` : `missing: ${missing.join(', ')} (needs CONFIG_FTRACE_SYSCALLS)`,
+        true,
+      ),
+    ];
+  },
+};
+
+const processLifecycle: DoctorFeature = {
+  uses: 'process lifecycle from sched tracepoints',
+  checks({ tracefs, exists }) {
+    if (!tracefs) return [];
+    const missing = ['sched_process_exec', 'sched_process_exit', 'sched_process_fork'].filter((t) => !exists(`${tracefs}/events/sched/${t}`));
+    return [check('sched tracepoints', missing.length === 0, missing.length === 0 ? 'exec, exit, fork' : `missing: ${missing.join(', ')}`, true)];
+  },
+};
+
+/** Socket tracepoints TCP health attaches to (the tcph_* programs; test/cli/doctor-tcp.test.ts checks them against bpf/). */
 export const TCP_TRACEPOINTS_USED = ['sock/inet_sock_set_state', 'tcp/tcp_retransmit_skb', 'tcp/tcp_send_reset', 'tcp/tcp_receive_reset'];
 /** Others a kernel may offer that the agent does not need (listed for the record). */
 export const TCP_TRACEPOINTS_UNUSED = [
@@ -39,18 +88,55 @@ export function tcpTracepointCheck(exists: (p: string) => boolean, tracefs: stri
       : `missing ${missing.join(', ')}: run with --no-tcp-metrics`) + (unused.length > 0 ? `; also present, unused: ${unused.join(', ')}` : '');
   return { ok: missing.length === 0, detail };
 }
-// ---- end TCP health ----
 
-const SYSCALLS = [
-  'read', 'write', 'readv', 'writev', 'recvfrom', 'sendto', 'recvmsg', 'sendmsg',
-  'recvmmsg', 'sendmmsg', 'connect', 'accept', 'accept4', 'close',
-];
+const tcpHealth: DoctorFeature = {
+  uses: 'TCP health from sock/tcp tracepoints',
+  checks({ tracefs, exists }) {
+    if (!tracefs) return [];
+    const tcp = tcpTracepointCheck(exists, tracefs);
+    return [check('tcp tracepoints', tcp.ok, tcp.detail)];
+  },
+};
+
+const syscallLatency: DoctorFeature = {
+  uses: 'syscall latency from the raw tracepoints sys_enter/sys_exit (task storage, in-kernel histograms)',
+  checks({ binding, features, tracefs }) {
+    if (binding && tracefs && features?.rawTracepoint) {
+      const r = syscallLatencyProbe(binding);
+      return [check('syscall latency', r.ok, r.detail)];
+    }
+    if (features && !features.rawTracepoint) {
+      return [check('syscall latency', false, 'raw tracepoints unavailable: no syscall latency metrics (optional)')];
+    }
+    return [];
+  },
+};
+
+/**
+ * Whether the syscalls group loads and its raw tracepoints attach here: a
+ * session with that group only, attached and closed at once (a few ms of
+ * tracing nothing: no process is selected).
+ */
+function syscallLatencyProbe(binding: NativeBinding): { ok: boolean; detail: string } {
+  let session;
+  try {
+    session = new binding.SocketTraceSession({ ...defaultSessionOptions(), groups: { sockets: false, syscalls: true, tcp: false } });
+    const attached = session.attachAll().filter((p) => p.startsWith('syslat_'));
+    return { ok: true, detail: `raw_tp/sys_enter and raw_tp/sys_exit attach (${attached.join(', ')})` };
+  } catch (err) {
+    return { ok: false, detail: `cannot load or attach raw_tp/sys_enter, sys_exit (optional: syscall metrics and \`syscalls\` need them): ${(err as Error).message.split('\n')[0]}` };
+  } finally {
+    session?.close();
+  }
+}
+
+/** The features doctor reports on, in report order. */
+const FEATURES: readonly DoctorFeature[] = [socketCapture, processLifecycle, tcpHealth, syscallLatency];
 
 export async function doctorCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, { json: { type: 'boolean' } });
   const checks: Check[] = [];
-  const add = (name: string, ok: boolean | undefined, detail: string, required = false) =>
-    checks.push({ name, ok, detail, required });
+  const add = (name: string, ok: boolean | undefined, detail: string, required = false) => checks.push(check(name, ok, detail, required));
 
   add('kernel', os.platform() === 'linux', `${os.type()} ${os.release()} ${os.machine()}`, true);
   add('btf', fs.existsSync(BTF_PATH), fs.existsSync(BTF_PATH) ? BTF_PATH : `${BTF_PATH} missing: CO-RE needs CONFIG_DEBUG_INFO_BTF`, true);
@@ -105,34 +191,10 @@ export async function doctorCommand(argv: string[]): Promise<number> {
     add('kprobes', features.kprobe, features.kprobe ? 'available (optional)' : 'not available (optional: not used)');
     add('fentry/fexit', features.fentry, features.fentry ? 'available (optional)' : 'refused (optional: not used)');
   }
-  if (tracefs) {
-    const missingTp = SYSCALLS.filter((s) => !fs.existsSync(`${tracefs}/events/syscalls/sys_enter_${s}`));
-    add(
-      'syscall tracepoints',
-      missingTp.length === 0,
-      missingTp.length === 0 ? `${SYSCALLS.length} syscalls` : `missing: ${missingTp.join(', ')} (needs CONFIG_FTRACE_SYSCALLS)`,
-      true,
-    );
-    const sched = ['sched_process_exec', 'sched_process_exit', 'sched_process_fork'].filter(
-      (t) => !fs.existsSync(`${tracefs}/events/sched/${t}`),
-    );
-    add('sched tracepoints', sched.length === 0, sched.length === 0 ? 'exec, exit, fork' : `missing: ${sched.join(', ')}`, true);
-    const tcp = tcpTracepointCheck((p) => fs.existsSync(p), tracefs);
-    add('tcp tracepoints', tcp.ok, tcp.detail);
-  }
-  // -- syscall latency: loaded and attached for real, then detached --
-  if (binding && tracefs && features?.rawTracepoint) {
-    const r = syscallLatencyProbe(binding);
-    add('syscall latency', r.ok, r.detail);
-  } else if (features && !features.rawTracepoint) {
-    add('syscall latency', false, 'raw tracepoints unavailable: no syscall latency metrics (optional)');
-  }
-  // -- end syscall latency --
+  const env: DoctorEnv = { binding, features, tracefs, exists: (p) => fs.existsSync(p) };
+  for (const f of FEATURES) checks.push(...f.checks(env));
   const ok = checks.every((c) => !c.required || c.ok === true);
-  const uses =
-    'socket capture from syscall tracepoints (read/write/send/recv families, connect, accept, close); ' +
-    'syscall latency from the raw tracepoints sys_enter/sys_exit (task storage, in-kernel histograms); ' +
-    'process lifecycle from sched tracepoints; TCP health from sock/tcp tracepoints; events through one BPF ring buffer; no kprobes, no fentry';
+  const uses = [...FEATURES.map((f) => f.uses), 'events through one BPF ring buffer', 'no kprobes, no fentry'].join('; ');
   if (values.json) {
     process.stdout.write(JSON.stringify({ ok, checks, uses }, null, 2) + '\n');
   } else {
@@ -145,44 +207,3 @@ export async function doctorCommand(argv: string[]): Promise<number> {
   }
   return ok ? 0 : 1;
 }
-
-// -- syscall latency --
-/**
- * Whether the syscalls group loads and its raw tracepoints attach here: a
- * session with that group only, attached and closed at once (a few ms of
- * tracing nothing: no process is selected).
- */
-function syscallLatencyProbe(binding: NativeBinding): { ok: boolean; detail: string } {
-  let session;
-  try {
-    session = new binding.SocketTraceSession({
-      config: {
-        agentTgid: process.pid,
-        captureBytes: 0,
-        wakeupBytes: 0,
-        selectAll: false,
-        captureUdp: false,
-        followForks: false,
-        reportExecs: false,
-        pidnsDev: 0n,
-        pidnsIno: 0n,
-        initialMode: 0,
-      },
-      groups: { sockets: false, syscalls: true, tcp: false },
-      tcpPeerEntries: 1,
-      syscalls: { slowNs: 0, slowCostNs: 0, sigreturnNr: 0, maxHistograms: 1, fdSyscalls: [] },
-      ringBufferBytes: 1 << 16,
-      batchBytes: 1 << 16,
-      maxPendingBatches: 1,
-      pollTimeoutMs: 100,
-      onBatch: () => {},
-    });
-    const attached = session.attachAll().filter((p) => p.startsWith('syslat_'));
-    return { ok: true, detail: `raw_tp/sys_enter and raw_tp/sys_exit attach (${attached.join(', ')})` };
-  } catch (err) {
-    return { ok: false, detail: `cannot load or attach raw_tp/sys_enter, sys_exit (optional: syscall metrics and \`syscalls\` need them): ${(err as Error).message.split('\n')[0]}` };
-  } finally {
-    session?.close();
-  }
-}
-// -- end syscall latency --

@@ -34,11 +34,21 @@ export class SideStream {
   /** Events ahead of `next`, by position; allocated when the first one comes (rare). */
   private held: Held[] | undefined;
 
+  /**
+   * `start`: the position of the stream's first byte when it is known (0 for
+   * a connection seen from its connect or accept), so a first event that
+   * overtook an earlier one is held for it like any other. Unknown (joined
+   * mid-connection): the first event to arrive starts the stream, and an
+   * earlier one arriving after it is dropped as an overlap.
+   */
   constructor(
     readonly side: Side,
     private readonly sink: StreamSink,
     private readonly stats: StreamStats,
-  ) {}
+    start?: number,
+  ) {
+    this.next = start;
+  }
 
   push(e: DataEvent): void {
     if (this.next === undefined) this.next = e.pos;

@@ -9,12 +9,17 @@ import type { ProtocolDefinition } from './types';
 
 export const PROTOCOLS: readonly ProtocolDefinition[] = [http1Protocol];
 
-/** The protocols of `registry` named in `ids` (all of them when undefined), in registry order. */
+/**
+ * The protocols of `registry` named in `ids` (all of them when undefined), in
+ * registry order, each self-checked: a protocol whose outside files changed
+ * stops the agent here, at start.
+ */
 export function protocolsById(ids: readonly string[] | undefined, registry: readonly ProtocolDefinition[] = PROTOCOLS): ProtocolDefinition[] {
-  if (ids === undefined) return [...registry];
-  const unknown = ids.filter((id) => !registry.some((p) => p.id === id));
+  const unknown = (ids ?? []).filter((id) => !registry.some((p) => p.id === id));
   if (unknown.length > 0) {
     throw new Error(`unknown protocol ${unknown.join(', ')} (known: ${registry.map((p) => p.id).join(', ')})`);
   }
-  return registry.filter((p) => ids.includes(p.id));
+  const selected = ids === undefined ? [...registry] : registry.filter((p) => ids.includes(p.id));
+  for (const p of selected) p.selfCheck?.();
+  return selected;
 }

@@ -310,4 +310,10 @@ export interface ProtocolDefinition<O extends CommonProtocolOptions = CommonProt
   /** Its configuration; without one it takes the common options only. */
   readonly config?: ProtocolConfig<O>;
   createSession(conn: ConnectionInfo, requestSide: Side, options: O, observer?: SessionObserver): ProtocolSession;
+  /**
+   * Throws, with a message for the user, when something the protocol loads
+   * from outside this repository is not what it was built against. Called
+   * when the agent selects its protocols (protocolsById), before any traffic.
+   */
+  selfCheck?(): void;
 }

@@ -66,3 +66,43 @@ test('duplicates and overlaps are dropped and counted', (t) => {
   t.is(log.length, 1);
   t.is(stats.overlaps, 1);
 });
+
+/** A side stream whose start position is known (a connection seen from its connect/accept) or not. */
+function collectFrom(start: number | undefined) {
+  const log: string[] = [];
+  const stats = { reordered: 0, gapBytes: 0, overlaps: 0 };
+  const s = new SideStream('egress', {
+    chunk: (c: Chunk) => log.push(`chunk@${c.pos}:${c.data.toString()}`),
+    gap: (_side, pos, bytes) => log.push(`gap@${pos}+${bytes}`),
+  }, stats, start);
+  return { s, log, stats };
+}
+
+test('a first event that overtook an earlier one: held until the earlier one comes when the start is known', (t) => {
+  const { s, log, stats } = collectFrom(0);
+  s.push(ev(3, 'def'));
+  t.deepEqual(log, [], 'nothing before position 0 has come yet');
+  t.is(s.bufferedBytes(), 3);
+  s.push(ev(0, 'abc'));
+  s.push(ev(6, 'g'));
+  t.deepEqual(log, ['chunk@0:abc', 'chunk@3:def', 'chunk@6:g']);
+  t.deepEqual(stats, { reordered: 1, gapBytes: 0, overlaps: 0 });
+  t.is(s.bufferedBytes(), 0);
+});
+
+test('a known start whose first bytes never come: a gap from the start once flushed', (t) => {
+  const { s, log, stats } = collectFrom(0);
+  s.push(ev(5, 'fgh'));
+  s.flushHeld();
+  t.deepEqual(log, ['gap@0+5', 'chunk@5:fgh']);
+  t.deepEqual(stats, { reordered: 1, gapBytes: 5, overlaps: 0 });
+});
+
+test('an unknown start (joined mid-connection): the first event to arrive starts the stream; an earlier one after it is an overlap', (t) => {
+  const { s, log, stats } = collectFrom(undefined);
+  s.push(ev(103, 'def'));
+  s.push(ev(100, 'abc'));
+  s.push(ev(106, 'g'));
+  t.deepEqual(log, ['chunk@103:def', 'chunk@106:g']);
+  t.deepEqual(stats, { reordered: 0, gapBytes: 0, overlaps: 1 });
+});

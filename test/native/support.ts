@@ -7,6 +7,7 @@ import * as readline from 'node:readline';
 
 import { DataEventLayout, Direction, EventType, KERNEL_STATS } from '../../src/capture/layout';
 import type { NativeBinding, SocketTraceSession, SocketTraceSessionOptions } from '../../src/capture/native-binding';
+import { defaultSessionOptions } from '../../src/capture/session-defaults';
 
 // Record layout and counters from the one checked mirror of bpf/socket_trace.h.
 export const EV_DATA = EventType.Data;
@@ -17,29 +18,7 @@ export const STAT_EVENTS_LOST = KERNEL_STATS.indexOf('events_lost');
 export const DATA_EVENT = DataEventLayout;
 
 export function sessionOptions(overrides: Partial<SocketTraceSessionOptions> = {}): SocketTraceSessionOptions {
-  return {
-    config: {
-      agentTgid: process.pid,
-      captureBytes: 4096,
-      wakeupBytes: 0,
-      selectAll: false,
-      captureUdp: false,
-      followForks: false,
-      reportExecs: false,
-      pidnsDev: 0n,
-      pidnsIno: 0n,
-      initialMode: 0,
-    },
-    groups: { sockets: true, syscalls: false, tcp: false },
-    tcpPeerEntries: 1024,
-    syscalls: { slowNs: 0, slowCostNs: 0, sigreturnNr: 0, maxHistograms: 1024, fdSyscalls: [] },
-    ringBufferBytes: 4 << 20,
-    batchBytes: 256 << 10,
-    maxPendingBatches: 16,
-    pollTimeoutMs: 20,
-    onBatch: () => {},
-    ...overrides,
-  };
+  return { ...defaultSessionOptions(), ...overrides };
 }
 
 /** A JavaScript expression for `value`, bigints included (JSON has none): for options inlined in a child's script. */

@@ -4,6 +4,7 @@ import { HTTP1_COUNTERS } from './counters';
 import type { ConnectionInfo, Detection, ProtocolDefinition, ProtocolSession, SessionObserver, Side } from '../types';
 import { HTTP1_CONFIG, type Http1Options } from './config';
 import { classifyRequestLine, classifyStatusLine } from './detect';
+import { checkedLlhttp } from './llhttp';
 import { Http1Session } from './session';
 
 /** Bytes detection looks at: a request line longer than this is still recognised by its origin-form start. */
@@ -28,6 +29,9 @@ export const http1Protocol: ProtocolDefinition<Http1Options> = {
   },
   createSession(conn: ConnectionInfo, requestSide: Side, options: Http1Options, observer?: SessionObserver): ProtocolSession {
     return new Http1Session(conn, requestSide, options, observer);
+  },
+  selfCheck(): void {
+    checkedLlhttp();
   },
 };
 

@@ -1,7 +1,8 @@
 // llhttp (nodejs/llhttp) compiled to WebAssembly, as shipped by undici. This
-// file is the only one that knows the wasm ABI: the module is compiled once
-// per process and one Instance is shared by every parser; a parser is an
-// llhttp_t pointer in that instance's memory.
+// file is the only one that uses the wasm ABI (undici-llhttp.ts loads undici's
+// files and checks them against it): the module is compiled once per process
+// and one Instance is shared by every parser; a parser is an llhttp_t pointer
+// in that instance's memory.
 //
 // ABI (undici's llhttp build, see node_modules/undici/lib/dispatcher/client-h1.js):
 //   exports: llhttp_alloc(type) -> ptr, llhttp_free(ptr), llhttp_execute(ptr, buf, len) -> errno,
@@ -20,15 +21,28 @@
 // spans are read as strings by the handler if it wants them; body spans are only
 // counted.
 
-import { ERROR, METHODS, TYPE } from 'undici/lib/llhttp/constants';
+import { LLHTTP_ERROR, LLHTTP_TYPE, loadUndiciLlhttp, WebAssembly, type UndiciLlhttp } from './undici-llhttp';
 
-export const LLHTTP_ERROR = ERROR as {
-  readonly OK: number;
-  readonly PAUSED_UPGRADE: number;
-  readonly PAUSED_H2_UPGRADE: number;
-  readonly CLOSED_CONNECTION: number;
-  readonly [name: string]: number;
-};
+export { LLHTTP_ERROR };
+
+let undici: UndiciLlhttp | Error | undefined;
+/**
+ * undici's llhttp files, loaded and checked once (undici-llhttp.ts); throws
+ * the check's UndiciLlhttpError, on every call, when they are not the
+ * expected ones. The agent calls it at start (http1Protocol.selfCheck) so a
+ * mismatch stops it there rather than at the first HTTP connection.
+ */
+export function checkedLlhttp(): UndiciLlhttp {
+  if (undici === undefined) {
+    try {
+      undici = loadUndiciLlhttp();
+    } catch (err) {
+      undici = err as Error;
+    }
+  }
+  if (undici instanceof Error) throw undici;
+  return undici;
+}
 
 /** Callbacks of one parser; return 0 to go on, non-zero to stop with an error. */
 export interface LlhttpHandler {
@@ -50,14 +64,6 @@ export interface LlhttpHandler {
   onPieceEnd?(): void;
 }
 
-// lib "ES2022" without DOM has no WebAssembly types: the little used here, declared.
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => WasmModule;
-  Instance: new (module: WasmModule, imports: Record<string, Record<string, unknown>>) => { readonly exports: unknown };
-}
-type WasmModule = object;
-const WebAssembly = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-
 interface LlhttpExports {
   readonly memory: { readonly buffer: ArrayBuffer };
   malloc(n: number): number;
@@ -74,16 +80,14 @@ interface LlhttpExports {
   llhttp_get_http_minor(p: number): number;
 }
 
-/** Method names by llhttp's method number. */
-const METHOD_NAMES: string[] = [];
-for (const [name, n] of Object.entries(METHODS)) METHOD_NAMES[n] = name;
-
 /** The biggest piece handed to llhttp at once (bounds the shared input buffer). */
 const MAX_SLICE = 64 * 1024;
 
 /** The shared instance: memory, the input buffer and the parser currently executing. */
 class LlhttpRuntime {
   readonly exports: LlhttpExports;
+  /** Method names by llhttp's method number. */
+  readonly methodNames: readonly string[];
   private inputPtr = 0;
   private inputSize = 0;
   private zerosPtr = 0;
@@ -92,7 +96,9 @@ class LlhttpRuntime {
   private view: Buffer | undefined;
 
   constructor() {
-    const instance = new WebAssembly.Instance(compileModule(), {
+    const llhttp = checkedLlhttp();
+    this.methodNames = llhttp.methodNames;
+    const instance = new WebAssembly.Instance(llhttp.module, {
       env: {
         wasm_on_message_begin: (p: number) => this.route(p).handler.onMessageBegin(),
         wasm_on_url: (p: number, at: number, len: number) => this.route(p).handler.onUrl(at, len),
@@ -163,15 +169,6 @@ class LlhttpRuntime {
   }
 }
 
-function compileModule(): WasmModule {
-  // The SIMD build is faster; the plain one is the fallback for runtimes without wasm SIMD.
-  try {
-    return new WebAssembly.Module(require('undici/lib/llhttp/llhttp_simd-wasm.js') as Buffer);
-  } catch {
-    return new WebAssembly.Module(require('undici/lib/llhttp/llhttp-wasm.js') as Buffer);
-  }
-}
-
 let runtime: LlhttpRuntime | undefined;
 function rt(): LlhttpRuntime {
   return (runtime ??= new LlhttpRuntime());
@@ -206,7 +203,7 @@ export class LlhttpParser {
     readonly handler: LlhttpHandler,
   ) {
     const r = rt();
-    this.ptr = r.exports.llhttp_alloc(kind === 'request' ? TYPE.REQUEST! : TYPE.RESPONSE!);
+    this.ptr = r.exports.llhttp_alloc(kind === 'request' ? LLHTTP_TYPE.REQUEST : LLHTTP_TYPE.RESPONSE);
     if (this.ptr === 0) throw new Error('llhttp: out of wasm memory');
     orphans.register(this, this.ptr, this);
   }
@@ -283,7 +280,8 @@ export class LlhttpParser {
 
   /** The method of the request being parsed (after the request line). */
   method(): string {
-    return METHOD_NAMES[rt().exports.llhttp_get_method(this.ptr)] ?? '';
+    const r = rt();
+    return r.methodNames[r.exports.llhttp_get_method(this.ptr)] ?? '';
   }
 
   /** "1.0" / "1.1" (llhttp accepts only HTTP/0.9..1.1 request lines and status lines of HTTP/1.x or 0.9). */
