@@ -12,6 +12,7 @@ import type { ProcFs } from '../util/procfs';
 import { HOST_SYSCALL_ARCH, syscallNumber } from './syscall-names';
 import { decodeSyscallHistograms, encodeSyscallHistKeys, type SyscallHistogram } from './syscall-histograms';
 import type { Logger } from '../util/log';
+import type { SyscallHistogramAccess, TcpTableAccess } from './native-binding';
 
 /**
  * Which kernel program groups to load (bpf/socket_trace.h): socket capture,
@@ -66,22 +67,22 @@ export interface KernelSessionStats {
   readonly bytesDropped: number;
 }
 
-/** What the engine needs of a loaded BPF session. */
-export interface KernelSession extends SelectionTarget {
+/** What the engine needs of any loaded BPF session. */
+export interface KernelSessionCore extends SelectionTarget {
   attachAll(): string[];
   /** Stores capture-mode requests by connection id (see the native binding); returns how many. */
   setConnectionModes(connIds: readonly number[], mode: number): number;
   start(): void;
   stats(): KernelSessionStats;
   close(): void;
-  // ---- TCP health and flows (see the native binding); absent in fakes that do not need them ----
-  readTcpPeers?(): Buffer;
-  readConnections?(): Buffer;
-  deleteTcpPeers?(tgids: readonly number[]): number;
-  // -- syscall latency (sessions without the syscalls group may lack them) --
-  readSyscallHistograms?(): Buffer;
-  deleteSyscallHistograms?(keys: Buffer): number;
 }
+
+/**
+ * The whole kernel session: the core above, and the tables of the program
+ * groups (native-binding.ts), which a fake may leave out when its test does
+ * not load that group.
+ */
+export type KernelSession = KernelSessionCore & Partial<TcpTableAccess> & Partial<SyscallHistogramAccess>;
 
 export interface CaptureOptions {
   readonly selectors: readonly Selector[];
@@ -111,7 +112,7 @@ export interface CaptureOptions {
   readonly syscalls?: SyscallCaptureOptions;
 }
 
-// -- syscall latency --
+/** The syscalls group's kernel settings (bpf/syscall_latency.bpf.h). */
 export interface SyscallCaptureOptions {
   /** Report calls at least this long (ns) as slow-call events; 0 (default): none. */
   readonly slowNs?: number;
@@ -122,7 +123,6 @@ export interface SyscallCaptureOptions {
 }
 
 export const SYSCALL_DEFAULTS = { slowNs: 0, slowPerSecond: 100, maxHistograms: 16384 } as const;
-// -- end syscall latency --
 
 export interface CaptureDeps {
   readonly openSession: (opts: KernelSessionOptions) => KernelSession;
@@ -363,7 +363,7 @@ export class CaptureEngine {
     }
   }
 
-  // ---- TCP health and flows ----
+  // The program groups' kernel tables, read by their features (src/agent/features/).
 
   /** The kernel's TCP health table (struct tcp_peer_record each); undefined when stopped. */
   readTcpPeers(): Buffer | undefined {
@@ -387,9 +387,6 @@ export class CaptureEngine {
     return s;
   }
 
-  // ---- end TCP health and flows ----
-
-  // -- syscall latency --
   /**
    * Every kernel syscall histogram now (cumulative since each entry was
    * created; see SyscallHistogramDiffer); after stop(), as stop() found
@@ -409,7 +406,6 @@ export class CaptureEngine {
     if (!session?.deleteSyscallHistograms || keys.length === 0) return 0;
     return session.deleteSyscallHistograms(encodeSyscallHistKeys(keys));
   }
-  // -- end syscall latency --
 
   /** Exposed for replay (benchmarks, tests): the same path live batches take. */
   onBatch(batch: Buffer): void {

@@ -92,9 +92,13 @@ class TrackedConnection implements StreamSink, SessionObserver {
     private readonly tracker: ConnectionTracker,
     streamStats: StreamStats,
   ) {
+    // Seen from its connect or accept, both streams start at position 0
+    // (the kernel's conn_info starts there): a first event that overtook an
+    // earlier one waits for it instead of dropping it as an overlap.
+    const start = info.sawStart ? 0 : undefined;
     this.streams = {
-      egress: new SideStream('egress', this, streamStats),
-      ingress: new SideStream('ingress', this, streamStats),
+      egress: new SideStream('egress', this, streamStats, start),
+      ingress: new SideStream('ingress', this, streamStats, start),
     };
   }
 

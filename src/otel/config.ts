@@ -249,7 +249,7 @@ export function loadOtelConfig(env: Env = process.env, options: OtelOptions = {}
     metricsExporter = 'none';
   }
 
-  // ---- Logs: OTEL_LOGS_EXPORTER as OTEL_TRACES_EXPORTER (otlp when an
+  // Log records: OTEL_LOGS_EXPORTER as OTEL_TRACES_EXPORTER (otlp when an
   // endpoint is set, else printed), OTEL_EXPORTER_OTLP_LOGS_* as the other
   // signals', OTEL_BLRP_* with the SDK's defaults (2048 queued, 512 a batch,
   // 1 s, 30 s): the agent's log records are rare, rate-limited events.
@@ -273,7 +273,6 @@ export function loadOtelConfig(env: Env = process.env, options: OtelOptions = {}
     exportTimeoutMillis: num('OTEL_BLRP_EXPORT_TIMEOUT', 30_000, 1),
   };
   const logs = logsExporter === 'otlp' && logsOtlp ? { exporter: logsExporter, otlp: logsOtlp, batch: logsBatch } : { exporter: logsExporter, batch: logsBatch };
-  // ---- end of logs
 
   const temporalityRaw = str('OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE')?.toLowerCase();
   let temporality: TemporalityPreference = 'cumulative';

@@ -7,7 +7,7 @@ import { TraceGraph } from '../../src/correlate/trace-graph';
 import type { TraceRecord } from '../../src/correlate/trace-record';
 import { silentLogger } from '../../src/util/log';
 import { lineProtocol } from '../helpers/line-protocol';
-import { batch, connRecord, dataRecord, procRecord, type TupleSpec } from '../helpers/records';
+import { batch, connRecord as connRecordOf, dataRecord, procRecord, type TupleSpec } from '../helpers/records';
 
 function setup() {
   const exported: TraceRecord[] = [];
@@ -25,6 +25,16 @@ function setup() {
 }
 
 const pos: Record<string, number> = {};
+
+/**
+ * An open or close record; an open starts both streams of its connection at
+ * position 0, as the kernel does (the tests run in one process and share the
+ * counters, so each connection's positions restart where it opens).
+ */
+function connRecord(spec: Parameters<typeof connRecordOf>[0]): Buffer {
+  if ((spec?.type ?? 'open') === 'open') for (const dir of [1, 2]) delete pos[`${spec?.connId ?? 1}:${dir}`];
+  return connRecordOf(spec);
+}
 function data(connId: number, dir: 1 | 2, text: string, t: number, tid: number, tgid = 100, tuple?: TupleSpec) {
   const key = `${connId}:${dir}`;
   const p = pos[key] ?? 0;

@@ -4,7 +4,7 @@ import type { CaptureEvent } from '../../src/capture/events';
 import { ConnectionTracker } from '../../src/correlate/connection-tracker';
 import { silentLogger } from '../../src/util/log';
 import { lineProtocol } from '../helpers/line-protocol';
-import { batch, connRecord, dataRecord, procRecord, type DataSpec } from '../helpers/records';
+import { batch, connRecord as connRecordOf, dataRecord, procRecord, type DataSpec } from '../helpers/records';
 
 function run(records: Buffer[], opts: Partial<ConstructorParameters<typeof ConnectionTracker>[0]> = {}) {
   const tracker = new ConnectionTracker({ protocols: [lineProtocol], ...opts }, silentLogger);
@@ -15,6 +15,16 @@ function run(records: Buffer[], opts: Partial<ConstructorParameters<typeof Conne
 }
 
 let pos: Record<string, number> = {};
+
+/**
+ * An open or close record; an open starts both streams of its connection at
+ * position 0, as the kernel does (the tests run in one process and share the
+ * counters, so each connection's positions restart where it opens).
+ */
+function connRecord(spec: Parameters<typeof connRecordOf>[0]): Buffer {
+  if ((spec?.type ?? 'open') === 'open') for (const dir of [1, 2]) delete pos[`${spec?.connId ?? 1}:${dir}`];
+  return connRecordOf(spec);
+}
 function data(connId: number, dir: 1 | 2, text: string, extra: DataSpec = {}): Buffer {
   const key = `${connId}:${dir}`;
   const p = pos[key] ?? 0;
