@@ -141,7 +141,6 @@ export class Agent {
     const network = networkFeature({ ...options.network, ...(options.capture.tcpPeerEntries !== undefined ? { tcpPeerEntries: options.capture.tcpPeerEntries } : {}) }, (id) => this.sockets.protocolOf(id), ctx);
     const syscalls = syscallLatency(
       { metrics: options.syscallMetrics.enabled, maxSeries: options.syscallMetrics.maxSeries, capture: options.capture.syscalls ?? {} },
-      clock,
       ctx,
     );
     // Network first: it must see a connection's close while the tracker still knows its protocol.

@@ -13,12 +13,10 @@
 
 import type { SyscallCaptureOptions } from '../../capture/capture-engine';
 import { SyscallCollector } from '../../capture/syscall-collector';
-import { HOST_SYSCALL_ARCH } from '../../capture/syscall-names';
+import { HOST_SYSCALL_ARCH, syscallName } from '../../capture/syscall-names';
 import type { AgentHealth, AgentMetric } from '../../otel/metrics';
 import { slowSyscallLog } from '../../otel/slow-syscall-log';
 import { SyscallMetricsRecorder } from '../../otel/syscall-duration';
-import { slowSyscallText } from '../../cli/syscalls-format';
-import type { WallClock } from '../../capture/clock';
 import type { AgentContext, AgentFeature, Release } from '../feature';
 
 export interface SyscallLatencyOptions {
@@ -41,7 +39,7 @@ export const SYSCALL_LATENCY_METRICS: readonly AgentMetric[] = [
  * nowhere, so the kernel side runs only for slow calls; without either,
  * the syscalls group is not loaded (every syscall on the host pays for it).
  */
-export function syscallLatency(o: SyscallLatencyOptions, clock: WallClock, ctx: AgentContext): AgentFeature | undefined {
+export function syscallLatency(o: SyscallLatencyOptions, ctx: AgentContext): AgentFeature | undefined {
   const { telemetry, logger } = ctx;
   const metricsOn = o.metrics && telemetry.metrics.enabled;
   const slowOn = (o.capture.slowNs ?? 0) > 0;
@@ -73,7 +71,7 @@ export function syscallLatency(o: SyscallLatencyOptions, clock: WallClock, ctx: 
       slowSyscalls++;
       // A log record, not a span event: src/otel/slow-syscall-log.ts says why.
       telemetry.emitLog(slowSyscallLog(e, HOST_SYSCALL_ARCH));
-      logger.debug(`slow syscall: ${slowSyscallText(e, clock.toWallNs(e.tsEnterNs), HOST_SYSCALL_ARCH)}`);
+      logger.debug(`slow syscall: pid ${e.tgid} tid ${e.tid} ${e.comm} ${syscallName(e.nr, HOST_SYSCALL_ARCH)} ${e.durationNs} ns`);
     },
     onLifecycle(e, hold) {
       if (!recorder) return;
