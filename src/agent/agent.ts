@@ -151,9 +151,10 @@ export class Agent {
     for (const f of this.features) for (const [g, on] of Object.entries(f.groups ?? {})) if (on) groups[g as keyof ProgramGroups] = true;
     const capture: CaptureOptions = { ...options.capture, ...Object.assign({}, ...this.features.map((f) => f.capture ?? {})), groups };
     const slow = this.features.filter((f) => f.onSlowSyscall !== undefined);
-    const onEvent = this.features.filter((f) => f.onEvent !== undefined);
-    const tap = deps.tap;
     const afterBatch = this.features.filter((f) => f.afterBatch !== undefined);
+    const eventHooks = [...(deps.tap ? [deps.tap] : []), ...this.features.flatMap((f) => (f.onEvent ? [f.onEvent.bind(f)] : []))];
+    // Per event: the hooks called directly, no loop or state write (this runs for every captured syscall).
+    const hooks = sinkOf(eventHooks);
     engine = this.engine = new CaptureEngine(
       capture,
       {
@@ -166,9 +167,7 @@ export class Agent {
         ...(slow.length > 0 ? { onSlowSyscall: (e) => slow.forEach((f) => f.onSlowSyscall!(e)) } : {}),
       },
       (e) => {
-        this.inStep = true;
-        tap?.(e);
-        for (const f of onEvent) f.onEvent!(e);
+        hooks(e);
         if (e.type === 'exec' || e.type === 'exit') this.lifecycle(e);
       },
       () => {
@@ -283,6 +282,8 @@ export class Agent {
    * process are recorded), at the end of the step that released it.
    */
   private lifecycle(e: ExecEvent | ExitEvent): void {
+    // Only ever called from a batch's events: the batch's afterBatch retires.
+    this.inStep = true;
     const retire = e.type === 'exec' ? () => this.telemetry.processExec(e.tgid) : () => this.telemetry.processExited(e.tgid, { comm: e.comm });
     let holds = 1;
     const release = () => {
@@ -308,6 +309,18 @@ export class Agent {
     const due = this.retiring.splice(0);
     for (const retire of due) retire();
   }
+}
+
+/** One function calling every hook in order: direct calls for the common counts. */
+function sinkOf(hooks: readonly ((e: CaptureEvent) => void)[]): (e: CaptureEvent) => void {
+  const [a, b, c] = hooks;
+  if (hooks.length === 0) return () => {};
+  if (hooks.length === 1) return a!;
+  if (hooks.length === 2) return (e) => (a!(e), b!(e));
+  if (hooks.length === 3) return (e) => (a!(e), b!(e), c!(e));
+  return (e) => {
+    for (const h of hooks) h(e);
+  };
 }
 
 export function createAgent(options: RunOptions, deps: AgentDeps): Agent {
