@@ -31,6 +31,8 @@ export interface PipelineStats {
   readonly tracker: TrackerStats;
   readonly graph: Readonly<TraceGraphStats>;
   readonly recordsByProtocol: Readonly<Record<string, number>>;
+  /** Requests started and not yet ended, as the trace graph holds them. */
+  readonly pendingRequests: number;
 }
 
 /**
@@ -119,6 +121,6 @@ export class AgentPipeline {
   }
 
   stats(): PipelineStats {
-    return { tracker: this.tracker.stats(), graph: this.graph.stats, recordsByProtocol: { ...this.byProtocol } };
+    return { tracker: this.tracker.stats(), graph: this.graph.stats, recordsByProtocol: { ...this.byProtocol }, pendingRequests: this.graph.pendingCount() };
   }
 }

@@ -24,6 +24,8 @@ interface Built {
   readonly session: FakeKernelSession;
   /** What reached telemetry, in order: 'record <name>', 'exec <tgid>', 'exit <tgid>'. */
   readonly log: string[];
+  /** The records themselves. */
+  readonly records: TraceRecord[];
   now: number;
 }
 
@@ -36,7 +38,7 @@ function build(t: ExecutionContext, flags: string[]): Built {
   const options = parseRunArgs(['--pid', '100', '--pid', '102', '--otlp-endpoint', 'http://127.0.0.1:9', '--otlp-timeout', '100ms', ...flags], { env: {}, protocols: REGISTRY });
   if (options === 'help') throw new Error('unreachable');
   const session = new FakeKernelSession();
-  const built: Built = { agent: undefined as unknown as Agent, session, log: [], now: 0 };
+  const built: Built = { agent: undefined as unknown as Agent, session, log: [], records: [], now: 0 };
   const agent = createAgent(
     { ...options, capture: { ...options.capture, rescanMs: 0 } },
     {
@@ -59,6 +61,7 @@ function build(t: ExecutionContext, flags: string[]): Built {
   const record = agent.telemetry.record.bind(agent.telemetry);
   agent.telemetry.record = (rs: readonly TraceRecord[]) => {
     for (const r of rs) built.log.push(`record ${r.record.name}`);
+    built.records.push(...rs);
     record(rs);
   };
   const exited = agent.telemetry.processExited.bind(agent.telemetry);
@@ -153,5 +156,70 @@ test('with syscall metrics, exec and exit wait for the histogram read at the end
   await agent.start();
   agent.replay(batch([procRecord({ type: 'exec', tgid: 100, tsNs: 100 }), connRecord({ type: 'open', connId: 41, role: 2, reason: 2 }), data(41, 2, 'REQ a\n', 200), data(41, 1, 'RES ok\n', 210)]));
   t.deepEqual(log, ['record a', 'exec 100']);
+  await agent.stop();
+});
+
+// Failure classes our peers' users report, each as a test named after it.
+
+const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+
+test('peer failure class: two requests on one keep-alive connection never share a trace unless a header says so', async (t) => {
+  const { agent, records } = build(t, []);
+  await agent.start();
+  agent.replay(
+    batch([
+      // A server connection: three requests, the second carrying a traceparent.
+      connRecord({ type: 'open', connId: 51, role: 2, reason: 2 }),
+      data(51, 2, 'GET /a HTTP/1.1\r\nHost: s\r\n\r\n', 100),
+      data(51, 1, 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', 110),
+      data(51, 2, `GET /b HTTP/1.1\r\nHost: s\r\ntraceparent: ${TRACEPARENT}\r\n\r\n`, 200),
+      data(51, 1, 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', 210),
+      data(51, 2, 'GET /c HTTP/1.1\r\nHost: s\r\n\r\n', 300),
+      data(51, 1, 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', 310),
+      // A client connection of a thread serving nothing: two calls.
+      connRecord({ type: 'open', connId: 52, role: 1, reason: 1, tuple: { localPort: 40001, remotePort: 9000 } }),
+      data(52, 1, 'GET /x HTTP/1.1\r\nHost: up\r\n\r\n', 400, 9),
+      data(52, 2, 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', 410, 9),
+      data(52, 1, 'GET /y HTTP/1.1\r\nHost: up\r\n\r\n', 500, 9),
+      data(52, 2, 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', 510, 9),
+    ]),
+  );
+  const by = (path: string) => records.find((r) => r.record.attributes['url.path'] === path || String(r.record.attributes['url.full']).endsWith(path))!;
+  const [a, b, c, x, y] = ['/a', '/b', '/c', '/x', '/y'].map(by);
+  t.is(a!.parentSpanId, undefined);
+  t.is(c!.parentSpanId, undefined);
+  t.is(b!.traceId, '4bf92f3577b34da6a3ce929d0e0e4736');
+  t.is(b!.parentSpanId, '00f067aa0ba902b7');
+  t.is(x!.parentSpanId, undefined);
+  t.is(y!.parentSpanId, undefined);
+  t.is(new Set([a, b, c, x, y].map((r) => r!.traceId)).size, 5, 'five traces');
+  await agent.stop();
+});
+
+test('peer failure class: a process that exits mid-request leaves no pending state', async (t) => {
+  const { agent, records } = build(t, []);
+  await agent.start();
+  agent.replay(
+    batch([
+      connRecord({ type: 'open', connId: 61, role: 2, reason: 2 }),
+      data(61, 2, 'GET /slow HTTP/1.1\r\nHost: s\r\n\r\n', 100),
+      connRecord({ type: 'open', connId: 62, role: 1, reason: 1, tuple: { localPort: 40002, remotePort: 9000 } }),
+      data(62, 1, 'GET /dep HTTP/1.1\r\nHost: up\r\n\r\n', 150),
+    ]),
+  );
+  t.is(agent.sockets.stats().pendingRequests, 2);
+  t.is(agent.sockets.stats().tracker.connections, 2);
+  agent.replay(batch([procRecord({ type: 'exit', tgid: 100, tsNs: 300 })]));
+  const s = agent.sockets.stats();
+  t.is(s.pendingRequests, 0, 'the trace graph forgot both');
+  t.is(s.tracker.connections, 0, 'the tracker forgot both connections');
+  t.deepEqual(
+    records.map((r) => [r.record.kind, r.record.attributes['url.path'] ?? r.record.attributes['url.full'], r.record.status, r.record.errorType ?? null]),
+    [
+      ['server', '/slow', 'error', 'connection_closed'],
+      ['client', 'http://up/dep', 'error', 'connection_closed'],
+    ],
+  );
+  t.is(records[1]!.parentSpanId, records[0]!.spanId, 'the call made while serving stays the child of its server request');
   await agent.stop();
 });
