@@ -1,6 +1,7 @@
 // eBPF: batches from the poll thread, framed as native/batch_format.h says,
 // carrying a selected child's TCP traffic; and drop accounting when JS is slow.
 
+import { spawn } from 'node:child_process';
 import * as net from 'node:net';
 
 import { BATCH_FRAME_HEADER_BYTES, forEachBatchRecord, loadNativeBinding } from '../../src/capture/native-binding';
@@ -13,6 +14,7 @@ import {
   STAT_EVENTS_LOST,
   STAT_EVENTS_SENT,
   openSession,
+  sessionOptions,
   spawnTcpClient,
   waitFor,
 } from './support';
@@ -136,6 +138,65 @@ ebpfTest.serial('a blocked JS thread makes batches drop, counted, while the kern
     t.true(stats.bytesDropped >= stats.recordsDropped * 8);
     t.is(stats.recordsDelivered, delivered);
     t.is(stats.kernel[STAT_EVENTS_LOST], 0n, 'the ring buffer never filled: the thread kept draining');
+  } finally {
+    session.close();
+    server.close();
+  }
+});
+
+ebpfTest.serial('peer failure class: a burst that overflows the ring buffer is counted in events_lost, and capture recovers at once', async (t) => {
+  const binding = loadNativeBinding();
+  const payloadOffset = binding.layout.dataEventBytes;
+  const marker = `AFTER-${process.pid}-${Date.now()}`;
+  // Reads everything, ends when the client does.
+  const sink = net.createServer((sock) => {
+    sock.resume();
+    sock.on('end', () => sock.end());
+    sock.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+  const server = { port: (sink.address() as net.AddressInfo).port, close: () => sink.close() };
+  const seen: string[] = [];
+  // Two pages of ring and a reader woken only by its poll timeout: a burst of thousands of writes cannot fit.
+  const session = openSession(binding, {
+    ringBufferBytes: 8192,
+    config: { ...sessionOptions().config, captureBytes: 512 },
+    pollTimeoutMs: 50,
+    onBatch: (batch) => {
+      forEachBatchRecord(batch, (offset) => {
+        if (batch.readUInt32LE(offset + DATA_EVENT.type) !== EV_DATA) return;
+        const captured = batch.readUInt32LE(offset + DATA_EVENT.captured);
+        seen.push(batch.toString('latin1', offset + payloadOffset, offset + payloadOffset + captured));
+      });
+    },
+  });
+  // One connection: 4000 writes of 512 bytes as fast as they go, a pause, then one marked write.
+  const script = `
+    const net = require('node:net');
+    process.stdin.once('data', () => {
+      process.stdin.destroy();
+      const sock = net.connect(${server.port}, '127.0.0.1', () => {
+        const chunk = Buffer.alloc(512, 0x61);
+        for (let i = 0; i < 3999; i++) sock.write(chunk);
+        // Once the burst is on the wire, a pause, then the marker in a syscall of its own.
+        sock.write(chunk, () => setTimeout(() => sock.end(${JSON.stringify(marker)}), 500));
+      });
+      sock.on('data', () => {});
+      sock.on('close', () => process.exit(0));
+    });`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'inherit', 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  try {
+    session.attachAll();
+    session.start();
+    session.selectTgid(child.pid!, true);
+    child.stdin!.write('go\n');
+    t.is(await exited, 0);
+    t.true(await waitFor(() => seen.some((p) => p.includes(marker)), 5000), 'the write after the burst is captured');
+    const stats = session.stats();
+    t.true(stats.kernel[STAT_EVENTS_LOST]! > 0n, `events_lost ${stats.kernel[STAT_EVENTS_LOST]}`);
+    t.is(stats.pollError, null);
+    t.true(stats.running);
   } finally {
     session.close();
     server.close();
