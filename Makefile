@@ -70,6 +70,13 @@ bench-pipeline: ts
 # and (Node) OpenTelemetry SDK arms interleaved over rounds; wrk saturation and
 # an open-loop run; needs root, nginx and wrk (scripts/setup.sh).
 # BENCH_ARGS, e.g. "--seconds 10 --rounds 3 --targets node,nginx --json".
+# What short-lived processes leave behind in the agent: heap and RSS every
+# --step processes (exec, one request, exit each), replayed without a kernel.
+# BENCH_ARGS, e.g. "--processes 20000 --step 5000 --json".
+.PHONY: bench-churn
+bench-churn: ts
+	node --expose-gc dist/bench/process-churn.js $(BENCH_ARGS)
+
 .PHONY: bench-overhead
 bench-overhead: build
 	node dist/bench/overhead.js $(BENCH_ARGS)

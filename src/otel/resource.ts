@@ -97,6 +97,13 @@ export interface ProcessResourcesOptions {
    */
   readonly podPidNamespace?: boolean;
   readonly maxProcesses?: number;
+  /**
+   * Exited processes whose resources stay cached (default 64), for records
+   * that end after their exit event. Their queued spans and retiring meters
+   * hold their own reference, so dropping one costs only a late record's
+   * resource (then built without /proc, never another process's).
+   */
+  readonly maxExited?: number;
   /** Clock ticks per second of /proc/pid/stat start times (USER_HZ). */
   readonly ticksPerSecond?: number;
   readonly randomUuid?: () => string;
@@ -115,6 +122,8 @@ export interface ResourceStats {
   builtWithoutProc: number;
   /** Cached resources evicted by the bound. */
   evicted: number;
+  /** Resources of exited processes dropped past maxExited (not an eviction: they are done). */
+  exitedDropped: number;
 }
 
 interface Entry {
@@ -125,8 +134,11 @@ interface Entry {
 }
 
 export class ProcessResources {
-  readonly stats: ResourceStats = { built: 0, builtWithoutProc: 0, evicted: 0 };
+  readonly stats: ResourceStats = { built: 0, builtWithoutProc: 0, evicted: 0, exitedDropped: 0 };
   private readonly cache = new Map<number, Entry>();
+  /** Exited processes' entries, oldest exit first. */
+  private readonly exitedOrder = new Set<number>();
+  private readonly maxExited: number;
   private readonly maxProcesses: number;
   private readonly ticksPerSecond: number;
   private readonly randomUuid: () => string;
@@ -136,6 +148,7 @@ export class ProcessResources {
 
   constructor(private readonly opts: ProcessResourcesOptions) {
     this.maxProcesses = Math.max(1, opts.maxProcesses ?? 4096);
+    this.maxExited = Math.max(0, opts.maxExited ?? 64);
     this.ticksPerSecond = opts.ticksPerSecond ?? 100;
     this.randomUuid = opts.randomUuid ?? randomUUID;
     this.bootTimeSeconds = readBootTime(opts.procfs.root);
@@ -163,11 +176,20 @@ export class ProcessResources {
   /** The process exited: keep what was read; if nothing was, build from the exit event. */
   exited(p: ProcessIdentity, info: ExitInfo = {}): void {
     const hit = this.lookup(p);
-    if (hit) {
-      hit.final = true;
-      return;
+    if (hit) hit.final = true;
+    else this.build(p, info);
+    // Short-lived processes come by the thousand: keep only the latest exits.
+    this.exitedOrder.delete(p.tgid);
+    this.exitedOrder.add(p.tgid);
+    while (this.exitedOrder.size > this.maxExited) {
+      const oldest = this.exitedOrder.values().next().value as number;
+      this.exitedOrder.delete(oldest);
+      const e = this.cache.get(oldest);
+      if (e?.final) {
+        this.cache.delete(oldest);
+        this.stats.exitedDropped++;
+      }
     }
-    this.build(p, info);
   }
 
   /** The agent's own resource (its own metrics). */

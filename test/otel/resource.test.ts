@@ -315,3 +315,20 @@ test('configured attributes reach every process, below what the process declares
   t.is(r.resourceFor({ tgid: 4 }).attributes['deployment.environment.name'], 'prod');
   t.is(r.resourceFor({ tgid: 4 }).attributes[ATTR.SERVICE_NAME], 'shop');
 });
+
+test('exited processes: only the latest maxExited keep their resource; a live one is never dropped for them; a late lookup of a dropped one is built without /proc', (t) => {
+  const { add, resources } = setup(t);
+  add({ pid: 100, start: 5000, exe: '/usr/bin/app', cmdline: ['app'] });
+  const r = resources({ maxExited: 3 });
+  r.learn({ tgid: 100 });
+  for (let pid = 1000; pid < 1100; pid++) r.exited({ tgid: pid }, { comm: `job${pid}` });
+  t.is(r.size, 1 + 3, 'the live process and the last three exits');
+  t.like(r.stats, { exitedDropped: 97, evicted: 0, builtWithoutProc: 100 });
+  t.is(r.resourceFor({ tgid: 1099 }).attributes['service.name'], 'job1099', 'a kept exit is what it was');
+  const late = r.resourceFor({ tgid: 1000 });
+  t.is(r.stats.builtWithoutProc, 101, 'rebuilt without /proc: the process is gone');
+  t.is(late.attributes['process.pid'], 1000);
+  t.is(late.attributes['service.name'], 'unknown_service', 'its exit comm is gone with it: the default, never another process name');
+  t.is(r.resourceFor({ tgid: 100 }).attributes['process.pid'], 100, 'the live process kept its resource');
+  t.is(r.stats.built, 1);
+});
