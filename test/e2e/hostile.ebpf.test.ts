@@ -83,7 +83,11 @@ test('hostile traffic: the agent stays up, no wrong span, the normal request exa
   t.is(long.attributes['url.path'], undefined, 'a target cut at the capture cap is never guessed');
   t.is(spans.filter((s) => paths(s) === '/big').length, 1, 'the reset response: one span');
 
-  // What was given up, counted: four connections no protocol recognised, muted.
+  // What was given up, counted. Python answers noise, RESP and the HTTP/2
+  // preface with an HTTP/1.0 400 of its own: those connections are HTTP on the
+  // response side, and a response no request can be paired with is dropped
+  // and counted. The TLS hello gets no answer: nobody's protocol, muted.
   const metric = (name: string) => receiver.latestPoints(name).reduce((a, p) => a + (p.value ?? 0), 0);
-  t.is(metric('ebpf_otel.connection.muted'), 4, 'noise, TLS, RESP and HTTP/2 on the HTTP port: ignored and muted');
+  t.is(metric('ebpf_otel.connection.muted'), 1, 'the TLS connection: ignored and muted');
+  t.is(metric('ebpf_otel.protocol.unpaired_responses'), 3, 'the 400s answering noise, RESP and the HTTP/2 preface');
 });
