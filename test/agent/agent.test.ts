@@ -5,19 +5,15 @@
 import test, { type ExecutionContext } from 'ava';
 import { AggregationTemporality } from '@opentelemetry/sdk-metrics';
 import { createAgent, type Agent } from '../../src/agent/agent';
-import { PROC_PID_INIT_INO } from '../../src/capture/pid-namespace';
 import { parseRunArgs } from '../../src/cli/run-command';
 import type { TraceRecord } from '../../src/correlate/trace-record';
 import { PROTOCOLS } from '../../src/protocols/registry';
-import { ProcFs } from '../../src/util/procfs';
-import { silentLogger } from '../../src/util/log';
 import { FakeProc } from '../helpers/fake-proc';
-import { FakeKernelSession, opener } from '../helpers/fake-session';
+import { FakeKernelSession, fakeKernelDeps } from '../helpers/fake-session';
 import { lineProtocol } from '../helpers/line-protocol';
 import { batch, connRecord, dataRecord, procRecord } from '../helpers/records';
 
 const REGISTRY = [...PROTOCOLS, lineProtocol];
-const HOST_PIDNS = { ino: PROC_PID_INIT_INO, dev: 4n, host: true } as const;
 
 interface Built {
   readonly agent: Agent;
@@ -42,14 +38,7 @@ function build(t: ExecutionContext, flags: string[]): Built {
   const agent = createAgent(
     { ...options, capture: { ...options.capture, rescanMs: 0 } },
     {
-      logger: silentLogger,
-      env: { OTEL_METRIC_EXPORT_INTERVAL: '60000' },
-      protocols: REGISTRY,
-      openSession: opener(session),
-      procfs: new ProcFs(fp.proc),
-      pidNamespace: HOST_PIDNS,
-      agentPid: 1,
-      tickMs: 0,
+      ...fakeKernelDeps(session, fp.proc, REGISTRY),
       nowMs: () => built.now,
       // Nothing reaches a collector: the spans and meters of these tests are read where they enter telemetry.
       telemetry: {

@@ -8,24 +8,19 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import test from 'ava';
 import { createAgent } from '../../src/agent/agent';
-import { PROC_PID_INIT_INO } from '../../src/capture/pid-namespace';
 import { ConfigFileError, parseConfigFile } from '../../src/config/file';
 import { UsageError } from '../../src/config/flags';
 import { parseRunFlags, resolveRunConfig, runUsage } from '../../src/config/run-config';
 import { configSchema, settingsTable } from '../../src/config/schema';
 import { PROTOCOLS } from '../../src/protocols/registry';
-import { ProcFs } from '../../src/util/procfs';
-import { silentLogger } from '../../src/util/log';
 import { FakeProc } from '../helpers/fake-proc';
-import { FakeKernelSession, opener } from '../helpers/fake-session';
+import { FakeKernelSession, fakeKernelDeps } from '../helpers/fake-session';
 import { OtlpReceiver } from '../helpers/otlp-receiver';
 import { batch, connRecord, dataRecord } from '../helpers/records';
 import { pingProtocol, type PingOptions } from './ping-protocol';
 
 // The one registration line.
 const REGISTRY = [...PROTOCOLS, pingProtocol];
-
-const HOST_PIDNS = { ino: PROC_PID_INIT_INO, dev: 4n, host: true } as const;
 
 function configFile(t: { teardown(f: () => void): void }, text: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ping-config-'));
@@ -71,16 +66,7 @@ test('configured, parsed, counted and exported end to end by the agent run build
   t.is(run.sources['ping.error_codes'], 'flag');
 
   const session = new FakeKernelSession();
-  const agent = createAgent(run.options, {
-    logger: silentLogger,
-    env: { OTEL_METRIC_EXPORT_INTERVAL: '60000' },
-    protocols: REGISTRY,
-    openSession: opener(session),
-    procfs: new ProcFs(fp.proc),
-    pidNamespace: HOST_PIDNS,
-    agentPid: 1,
-    tickMs: 0,
-  });
+  const agent = createAgent(run.options, fakeKernelDeps(session, fp.proc, REGISTRY));
   await agent.start();
   let pos = { egress: 0, ingress: 0 };
   const data = (dir: 1 | 2, text: string, ts: number) => {

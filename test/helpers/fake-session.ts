@@ -3,7 +3,12 @@
 // It records the capture-mode requests it is given; its TCP and connection
 // tables are empty.
 
+import type { AgentDeps } from '../../src/agent/agent';
 import type { KernelSession, KernelSessionOptions, KernelSessionStats } from '../../src/capture/capture-engine';
+import { PROC_PID_INIT_INO } from '../../src/capture/pid-namespace';
+import type { ProtocolDefinition } from '../../src/protocols/types';
+import { ProcFs } from '../../src/util/procfs';
+import { silentLogger } from '../../src/util/log';
 
 export class FakeKernelSession implements KernelSession {
   readonly calls: Array<[number[], number]> = [];
@@ -47,5 +52,26 @@ export function opener(session: FakeKernelSession): (o: KernelSessionOptions) =>
   return (o) => {
     session.options = o;
     return session;
+  };
+}
+
+/** Inode of the initial pid namespace: the host's, as a node-wide agent sees it. */
+export const HOST_PIDNS = { ino: PROC_PID_INIT_INO, dev: 4n, host: true } as const;
+
+/**
+ * What createAgent needs to run on `session` instead of a kernel: the
+ * given fake /proc, the host's pid namespace, no agent pid among the traced
+ * ones, no tick timer (the test ticks), metric exports once a minute.
+ */
+export function fakeKernelDeps(session: FakeKernelSession, proc: string, protocols: readonly ProtocolDefinition[]): AgentDeps {
+  return {
+    logger: silentLogger,
+    env: { OTEL_METRIC_EXPORT_INTERVAL: '60000' },
+    protocols,
+    openSession: opener(session),
+    procfs: new ProcFs(proc),
+    pidNamespace: HOST_PIDNS,
+    agentPid: 1,
+    tickMs: 0,
   };
 }
