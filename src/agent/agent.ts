@@ -46,6 +46,7 @@ export const CAPTURE_METRICS: readonly AgentMetric[] = [
   { field: 'batchesDropped', name: 'ebpf_otel.capture.dropped_batches', kind: 'counter', unit: '{batch}', description: 'Event batches dropped between the native reader and JavaScript.' },
   { field: 'eventsDropped', name: 'ebpf_otel.capture.dropped_events', kind: 'counter', unit: '{event}', description: 'Events dropped in user space (deselected process, malformed record).' },
   { field: 'processesTraced', name: 'ebpf_otel.process.count', kind: 'gauge', unit: '{process}', description: 'Processes traced now.' },
+  { field: 'processesUnconfirmed', name: 'ebpf_otel.process.unconfirmed', kind: 'counter', unit: '{process}', description: "Processes traced on the kernel's executable-name match alone: they exited before /proc could confirm it." },
 ];
 
 /** Every metric the agent can report about itself with these protocols (documentation, dashboards, /metrics). */
@@ -256,7 +257,9 @@ export class Agent {
   summary(): string[] {
     const s = this.engine.stats();
     return [
-      `captured ${s.kernel.events_sent} events (lost ${s.kernel.events_lost} in the kernel, ${s.recordsDropped} behind the native queue)`,
+      `captured ${s.kernel.events_sent} events (lost ${s.kernel.events_lost} in the kernel, ${s.recordsDropped} behind the native queue; ` +
+        `dropped ${s.filteredInUserSpace} of processes not selected in user space, ${s.decode.malformed} malformed; ` +
+        `${s.unconfirmedExecs} processes kept on the kernel's name match, gone before /proc could confirm it)`,
       ...this.features.flatMap((f) => f.summary?.() ?? []),
     ];
   }
@@ -271,6 +274,7 @@ export class Agent {
       batchesDropped: c.batchesDropped,
       eventsDropped: c.filteredInUserSpace + c.decode.malformed,
       processesTraced: c.selectedProcesses,
+      processesUnconfirmed: c.unconfirmedExecs,
     };
     for (const f of this.features) Object.assign(h, f.health?.());
     return h;

@@ -147,6 +147,8 @@ export interface CaptureStats {
   readonly decode: Readonly<DecodeStats>;
   /** Events of processes no longer selected that were still in flight. */
   readonly filteredInUserSpace: number;
+  /** Processes kept on the kernel's name match because they left /proc before user space could confirm it. */
+  readonly unconfirmedExecs: number;
   readonly selectedProcesses: number;
   /**
    * Mute requests handed to the kernel, and those it could not store (their
@@ -334,6 +336,7 @@ export class CaptureEngine {
       recordsDropped: native?.recordsDropped ?? 0,
       decode: { ...this.decodeStats },
       filteredInUserSpace: this.filtered,
+      unconfirmedExecs: this.selection?.unconfirmedExecs ?? 0,
       selectedProcesses: this.selection?.snapshot().size ?? 0,
       muteRequests: this.muteRequests,
       muteRequestsFailed: this.muteRequestsFailed,

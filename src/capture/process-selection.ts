@@ -51,9 +51,18 @@ export function kernelMatchableName(pattern: string): boolean {
 
 export class ProcessSelection {
   readonly all: boolean;
+  /**
+   * Processes kept on the kernel's name match at exec because they were gone
+   * from /proc before user space could confirm it (short-lived programs).
+   */
+  unconfirmedExecs = 0;
   private readonly reasons = new Map<number, Set<SelectionReason>>();
   private readonly pidSelectors: Set<number>;
   private readonly exeMatchers: RegExp[];
+  /** Selected processes the last rescan did not find in /proc. */
+  private missing = new Set<number>();
+  /** The exact names the kernel matches at exec (setExecNames). */
+  private readonly kernelNames: ReadonlySet<string>;
   private readonly ports: number[];
   private readonly cgroups: ResolvedCgroup[];
   private readonly containers: string[];
@@ -69,6 +78,7 @@ export class ProcessSelection {
     this.pidSelectors = new Set(selectors.flatMap((s) => (s.kind === 'pid' ? [s.pid] : [])));
     const patterns = selectors.flatMap((s) => (s.kind === 'exe' ? [s.pattern] : []));
     this.exeMatchers = patterns.map(globToRegExp);
+    this.kernelNames = new Set(patterns.filter(kernelMatchableName));
     this.ports = selectors.flatMap((s) => (s.kind === 'port' ? [s.port] : []));
     this.containers = selectors.flatMap((s) => (s.kind === 'container' ? [s.id.toLowerCase()] : []));
     this.cgroups = selectors.flatMap((s) => {
@@ -103,12 +113,23 @@ export class ProcessSelection {
       // /proc lists thread-group leaders only; skip what has gone or is a thread.
       if (!status || status.tgid !== pid) continue;
       alive.add(pid);
+      // Exiting (a zombie: its exe link is gone): nothing left to judge, and
+      // its last events may still be on their way. Its exit event settles it.
+      if (this.reasons.has(pid) && this.procfs.exeId(pid) === undefined) continue;
       const next = this.evaluate(pid, listening);
       const prev = this.reasons.get(pid);
       if (prev?.has('fork')) next.add('fork');
       this.apply(pid, next);
     }
-    for (const tgid of [...this.reasons.keys()]) if (!alive.has(tgid)) this.forget(tgid);
+    // Gone without an exit event seen: forgotten at the next rescan, not this
+    // one, so the events it sent before it went are not dropped on their way.
+    const missing = new Set<number>();
+    for (const tgid of this.reasons.keys()) {
+      if (alive.has(tgid)) continue;
+      if (this.missing.has(tgid)) this.forget(tgid);
+      else missing.add(tgid);
+    }
+    this.missing = missing;
   }
 
   onExec(e: ExecEvent): void {
@@ -121,6 +142,16 @@ export class ProcessSelection {
     // event decide for the later program.
     const current = this.execIsCurrent(e);
     const next = this.evaluate(e.tgid, undefined, current);
+    // A program that ran and exited before this event reached user space
+    // (one curl request) leaves nothing in /proc to judge (gone, or a zombie
+    // whose exe link is already unreadable). The kernel matched
+    // the name this exec started against the exact names it was given: its
+    // decision stands, counted. Not for globs (the kernel does not match
+    // them) nor for a process still alive (judged above).
+    if (!current && e.selectedByKernel && this.kernelNames.has(e.comm) && this.procfs.exeId(e.tgid) === undefined) {
+      next.add('exe');
+      this.unconfirmedExecs++;
+    }
     // The port reason stays until the next rescan sees whether the listener survived.
     if (prev?.has('port')) next.add('port');
     this.apply(e.tgid, next, e.selectedByKernel);

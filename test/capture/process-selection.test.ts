@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import test from 'ava';
 import type { ExecEvent } from '../../src/capture/events';
 import { ProcessSelection, type SelectionTarget, type Selector } from '../../src/capture/process-selection';
@@ -246,7 +248,7 @@ test('fork of a selected process: child kept with reason fork; exit forgets', (t
   }
 });
 
-test('rescan drops processes that vanished and picks up new listeners', (t) => {
+test('rescan drops processes that vanished (at the next rescan: their last events may still be on their way) and picks up new listeners', (t) => {
   const { fp, target, sel } = setup([{ kind: 'port', port: 8080 }], () => {});
   try {
     sel.start();
@@ -256,7 +258,10 @@ test('rescan drops processes that vanished and picks up new listeners', (t) => {
     t.deepEqual([...target.tgids], [800]);
     fp.remove(800);
     sel.rescan();
+    t.true(sel.isSelected(800), 'one rescan of grace');
+    sel.rescan();
     t.deepEqual([...target.tgids], []);
+    t.false(sel.isSelected(800));
   } finally {
     fp.cleanup();
   }
@@ -279,4 +284,56 @@ test('no selector is an error', (t) => {
   t.throws(() => new ProcessSelection([], new FakeTarget(), new ProcFs('/nonexistent'), { agentPid: 1, logger: silentLogger }), {
     message: /no process selector/,
   });
+});
+
+test('exec of a program already gone from /proc: the kernel name match stands (counted) for an exact name; never for a glob, another name, or a process /proc still shows', (t) => {
+  const { fp, target, sel } = setup([{ kind: 'exe', pattern: 'curl' }, { kind: 'exe', pattern: 'wge*' }], (fp) => {
+    fp.writeFile('usr/bin/curl', 'elf');
+    fp.writeFile('usr/bin/bash', 'elf');
+  });
+  const gone = (tgid: number, comm: string, selectedByKernel: boolean): ExecEvent => ({ ...exec(tgid, fp.file(`usr/bin/${comm}`), selectedByKernel), comm });
+  try {
+    sel.start();
+    // A curl that made its request and exited before the batch reached user space.
+    target.tgids.add(700);
+    sel.onExec(gone(700, 'curl', true));
+    t.true(sel.isSelected(700));
+    t.deepEqual(sel.snapshot().get(700), ['exe']);
+    t.is(sel.unconfirmedExecs, 1);
+    // Not selected by the kernel (it did not match): nothing to keep.
+    sel.onExec(gone(701, 'curl', false));
+    t.false(sel.isSelected(701));
+    // A glob is never matched by the kernel: a gone wget is not kept on a fork-follow selection.
+    target.tgids.add(702);
+    sel.onExec(gone(702, 'wget', true));
+    t.false(sel.isSelected(702));
+    // Alive: judged by /proc as ever (bash named curl is not curl).
+    fp.add({ pid: 703, exe: 'usr/bin/bash', cmdline: ['curl'] });
+    target.tgids.add(703);
+    sel.onExec({ ...exec(703, fp.file('usr/bin/bash'), true), comm: 'curl' });
+    t.false(sel.isSelected(703));
+    t.is(sel.unconfirmedExecs, 1);
+  } finally {
+    fp.cleanup();
+  }
+});
+
+test('a selected process seen exiting by a rescan (a zombie: no exe link) stays selected until its exit event', (t) => {
+  const { fp, target, sel } = setup([{ kind: 'exe', pattern: 'curl' }], (fp) => fp.writeFile('usr/bin/curl', 'elf'));
+  try {
+    fp.add({ pid: 810, exe: 'usr/bin/curl', cmdline: ['curl'] });
+    sel.start();
+    t.true(sel.isSelected(810));
+    // It exited; its parent has not reaped it yet: /proc lists it without an exe.
+    fp.remove(810);
+    fp.add({ pid: 810, cmdline: [] });
+    fs.rmSync(path.join(fp.proc, '810', 'exe'), { force: true });
+    sel.rescan();
+    t.true(sel.isSelected(810), 'its last events are still to be delivered');
+    sel.onExit({ type: 'exit', tgid: 810, tid: 810, ppid: 1, tsNs: 5, cgroupId: 1n, comm: 'curl', exitCode: 0 } as never);
+    t.false(sel.isSelected(810));
+    t.deepEqual([...target.tgids], []);
+  } finally {
+    fp.cleanup();
+  }
 });
