@@ -155,3 +155,34 @@ test('with syscall metrics, exec and exit wait for the histogram read at the end
   t.deepEqual(log, ['record a', 'exec 100']);
   await agent.stop();
 });
+
+test('the exit summary reconciles request starts with records: recorded + given up by reason', async (t) => {
+  const { agent } = build(t, ['--protocols', 'line', '--no-tcp-metrics', '--no-flow-metrics']);
+  await agent.start();
+  agent.replay(
+    batch([
+      connRecord({ type: 'open', connId: 51, role: 2, reason: 2 }),
+      connRecord({ type: 'open', connId: 52, role: 1, reason: 1 }),
+      data(51, 2, 'REQ a\n', 100),
+      data(51, 1, 'RES ok\n', 110), // a: recorded
+      data(51, 2, 'REQ b\nREQ c\n', 120),
+      data(51, 1, 'GONE\n', 130), // b: abandoned by the parser
+      data(51, 1, 'RES ok\n', 140), // c: recorded
+      data(51, 2, 'REQ d\n', 150), // d: pending until the stop ends it
+      data(52, 1, 'REQ e\n', 160, 6),
+      data(52, 2, 'GONE\n', 170, 6), // e: abandoned by the parser
+    ]),
+  );
+  const requests = () => agent.summary().filter((l) => l.startsWith('requests:') || l.startsWith('records:'));
+  t.deepEqual(requests(), [
+    'records: line 2; muted 0 connections of unknown protocol, 0 bytes not shipped',
+    'requests: started 5 = recorded 2 + given up 3 (abandoned by the parser 2, expired without a record 0, connection evicted 0, process exited 0, ' +
+      "over the trace graph's bound 0, still pending 1); records 2 = 2 started + 0 whose start was not seen",
+  ]);
+  await agent.stop();
+  t.deepEqual(requests(), [
+    'records: line 3; muted 0 connections of unknown protocol, 0 bytes not shipped',
+    'requests: started 5 = recorded 3 + given up 2 (abandoned by the parser 2, expired without a record 0, connection evicted 0, process exited 0, ' +
+      "over the trace graph's bound 0, still pending 0); records 3 = 3 started + 0 whose start was not seen",
+  ]);
+});
