@@ -14,6 +14,7 @@
 
 #include "bpf_error.h"
 #include "libbpf_log.h"
+#include "signal_block.h"
 
 namespace ebpf_otel {
 namespace {
@@ -139,6 +140,7 @@ std::string EnsureTracefs() {
 }
 
 std::map<std::string, Feature> ProbeFeatures() {
+  SignalsBlocked signals_blocked;  // a probe's load interrupted would read as a missing feature
   std::map<std::string, Feature> out;
   std::unique_ptr<btf, BtfDeleter> vmlinux(btf__load_vmlinux_btf());
   out["btf"] = vmlinux ? Feature{true, ""} : Feature{false, "cannot load kernel BTF: " + Describe(errno)};

@@ -14,6 +14,7 @@
 
 #include "bpf_error.h"
 #include "libbpf_log.h"
+#include "signal_block.h"
 #include "socket_trace.skel.h"
 
 namespace ebpf_otel {
@@ -75,6 +76,9 @@ void TraceProgram::LinkDeleter::operator()(bpf_link* link) const { bpf_link__des
 
 TraceProgram::TraceProgram(const agent_config& config, uint32_t ring_buffer_bytes, const ProgramGroups& groups,
                            const TcpOptions& tcp, const SyscallLatencyOptions& syscalls) {
+  // Map creation, BTF and program loads, libbpf's feature probes: nothing a
+  // pending signal may interrupt (signal_block.h).
+  SignalsBlocked signals_blocked;
   uint64_t mark = LibbpfLogMark();
   skel_.reset(socket_trace_bpf__open());
   if (!skel_) ThrowBpfError("open", errno, "cannot open the socket_trace BPF object", mark);

@@ -4,7 +4,7 @@
 //   -> trace graph (ids, parents, sampling) -> telemetry (spans, metrics, export)
 
 import type { CaptureEvent } from '../capture/events';
-import type { ConnectionTracker, RequestAbandon, TrackerStats } from '../correlate/connection-tracker';
+import type { ConnectionEvicted, ConnectionTracker, RequestAbandon, TrackerStats } from '../correlate/connection-tracker';
 import type { RequestStart, TraceGraph, TraceGraphStats } from '../correlate/trace-graph';
 import type { TraceRecord } from '../correlate/trace-record';
 import type { L7Record } from '../protocols/types';
@@ -42,6 +42,7 @@ export interface PipelineStats {
 type Step =
   | { readonly t: number; readonly order: 0; readonly record: L7Record }
   | { readonly t: number; readonly order: 0; readonly abandon: RequestAbandon }
+  | { readonly t: number; readonly order: 0; readonly evicted: ConnectionEvicted }
   | { readonly t: number; readonly order: 1; readonly exit: number }
   | { readonly t: number; readonly order: 2; readonly start: RequestStart };
 
@@ -67,8 +68,8 @@ export class AgentPipeline {
 
   /**
    * Hands what the batch produced to telemetry: once per batch, not per event.
-   * Request starts, abandons, finished records and process exits are
-   * replayed to the trace graph in time order, so a call made after a request
+   * Request starts, abandons, connection evictions, finished records and
+   * process exits are replayed to the trace graph in time order, so a call made after a request
    * ended is never parented to it, the client end of a connection is seen
    * before the server end of the same request (its write began before the
    * read ended), however the ring buffer interleaved the CPUs, and a process
@@ -77,15 +78,16 @@ export class AgentPipeline {
    */
   flush(): void {
     const records = this.tracker.take();
-    const { starts, abandons, ignored } = this.tracker.takeSignals();
+    const { starts, abandons, ignored, evicted } = this.tracker.takeSignals();
     if (ignored.length > 0) this.capture?.muteConnections(ignored);
     const exits = this.exits;
     this.exits = [];
-    if (records.length === 0 && starts.length === 0 && abandons.length === 0 && exits.length === 0) return;
+    if (records.length === 0 && starts.length === 0 && abandons.length === 0 && exits.length === 0 && evicted.length === 0) return;
     const steps: Step[] = [];
     for (const x of exits) steps.push({ t: x.tsNs, order: 1, exit: x.tgid });
     for (const start of starts) steps.push({ t: start.startNs, order: 2, start });
     for (const abandon of abandons) steps.push({ t: abandon.atNs, order: 0, abandon });
+    for (const e of evicted) steps.push({ t: e.atNs, order: 0, evicted: e });
     for (const record of records) steps.push({ t: record.endNs, order: 0, record });
     steps.sort((a, b) => a.t - b.t || a.order - b.order);
     const linked: TraceRecord[] = [];
@@ -93,6 +95,7 @@ export class AgentPipeline {
       if ('start' in s) this.graph.started(s.start);
       else if ('exit' in s) this.graph.processExited(s.exit);
       else if ('abandon' in s) this.graph.abandoned(s.abandon.connId, s.abandon.sequence);
+      else if ('evicted' in s) this.graph.connectionEvicted(s.evicted.connId);
       else {
         this.byProtocol[s.record.protocol] = (this.byProtocol[s.record.protocol] ?? 0) + 1;
         linked.push(this.graph.completed(s.record));

@@ -45,6 +45,8 @@ export interface ConfigFile {
   readonly values: FileConfig;
   /** Problems that do not stop the agent (a default removed from the redaction list), formatted like errors. */
   readonly warnings: readonly string[];
+  /** Where a setting's value is written, by dotted key: for problems found with the other layers (run-config.ts). */
+  positionOf(key: string): { readonly line: number; readonly col: number } | undefined;
 }
 
 export function loadConfigFile(file: string, env: Env, protocols: readonly ProtocolDefinition[] = PROTOCOLS): ConfigFile {
@@ -107,7 +109,11 @@ export function parseConfigFile(text: string, file: string, env: Env, protocols:
   const warnings: string[] = [];
   crossChecks(config, protocols, nodes, cx, (node, key, message) => warnings.push(formatProblem(file, { ...pos(nodeStart(node)), key, message })));
   if (problems.length > 0) throw new ConfigFileError(file, sortProblems(problems));
-  return { path: file, values: config, warnings };
+  const positionOf = (key: string) => {
+    const node = nodes.get(key);
+    return node === undefined ? undefined : pos(nodeStart(node));
+  };
+  return { path: file, values: config, warnings, positionOf };
 }
 
 function readSection(

@@ -16,13 +16,13 @@ import { MAX_PAYLOAD } from '../capture/layout';
 import { CAPTURE_DEFAULTS, SYSCALL_DEFAULTS, type CaptureOptions } from '../capture/capture-engine';
 import { DEFAULT_SYSCALL_MAX_SERIES } from '../otel/syscall-duration';
 import type { Selector } from '../capture/process-selection';
-import { parseHeaders, type Env, type OtelFileOptions, type OtelOptions, type OtlpProtocol } from '../otel/config';
+import { loadOtelConfig, parseHeaders, type EndpointProblem, type Env, type OtelFileOptions, type OtelOptions, type OtlpProtocol } from '../otel/config';
 import { PROTOCOLS } from '../protocols/registry';
 import { DEFAULT_REDACTED_HEADERS, type ProtocolDefinition } from '../protocols/types';
 import { isLogLevel, type LogLevel } from '../util/log';
 import { SELECTOR_OPTIONS, UsageError, durationSeconds, hostPort, nonNegativeInt, parse, positiveInt, selectorsFrom } from './flags';
 import { loadConfigFile, type ConfigFile } from './file';
-import { CONFIG_SCHEMA, configSchema, settings, type FileConfig } from './schema';
+import { CONFIG_SCHEMA, Setting, configSchema, settings, type FileConfig } from './schema';
 
 // TCP health and flow defaults (before RUN_USAGE, which shows them).
 export const NETWORK_DEFAULTS = { maxPeersPerProcess: 100, tcpTableSize: CAPTURE_DEFAULTS.tcpPeerEntries } as const;
@@ -258,6 +258,11 @@ export function resolveRunConfig(values: RunFlagValues, env: Env, o: ResolveOpti
     captureCommandArgs: f.resource?.capture_command_args,
   });
 
+  // Every endpoint of every layer, with the environment's, against the
+  // protocol in effect: a bad one stops the start like any bad setting.
+  const endpointProblems = loadOtelConfig(env, otel, otelFile).endpointProblems;
+  if (endpointProblems.length > 0) throw new UsageError(endpointProblems.map((p) => formatEndpointProblem(p, file)).join('\nebpf-otel: '));
+
   const captureBytes =
     values['capture-bytes'] !== undefined ? nonNegativeInt('--capture-bytes', values['capture-bytes'], MAX_PAYLOAD) : f.capture?.bytes;
   const requestTimeoutSeconds =
@@ -317,6 +322,21 @@ export function resolveRunConfig(values: RunFlagValues, env: Env, o: ResolveOpti
   if (o.logLevelFlag !== undefined) given.add('--log-level');
   const schema = registry === PROTOCOLS ? CONFIG_SCHEMA : configSchema(registry);
   return { options, logLevel, configFile: configPath, sources: sourcesOf(schema, given, env, f), warnings };
+}
+
+/** One line: the setting, where its value came from (flag, variable, FILE:LINE:COL), why it cannot be used, the value. */
+function formatEndpointProblem(p: EndpointProblem, file: ConfigFile | undefined): string {
+  const key = `export.${p.setting}`;
+  let where: string;
+  if (p.source.layer === 'env') where = `environment variable ${p.source.variable}`;
+  else if (p.source.layer === 'flag') {
+    const entry = (CONFIG_SCHEMA['export'] as Record<string, unknown>)[p.setting];
+    where = `flag ${entry instanceof Setting ? entry.flags[0] : p.setting}`;
+  } else {
+    const at = file?.positionOf(key);
+    where = at !== undefined ? `${file!.path}:${at.line}:${at.col}` : `configuration file ${file?.path ?? ''}`.trimEnd();
+  }
+  return `${key} (${where}): ${p.message}`;
 }
 
 /** The layer of each setting: the highest that set it. */

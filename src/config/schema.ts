@@ -12,6 +12,7 @@ import { MAX_PAYLOAD } from '../capture/layout';
 import { DEFAULT_SYSCALL_MAX_SERIES } from '../otel/syscall-duration';
 import { PROTOCOLS } from '../protocols/registry';
 import type { ProtocolDefinition } from '../protocols/types';
+import { endpointProblem } from '../otel/config';
 import { SAMPLER_KINDS } from '../otel/sampler';
 import { MAX_PID, MAX_PORT, cgroupProblem, containerProblem, exeProblem, parseDuration, parseHostPort } from './flags';
 import { Setting, setting, type FileValues, type Section } from './setting';
@@ -23,20 +24,8 @@ export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 
 // Value types particular to this file.
 
-function endpointProblem(s: string): string | undefined {
-  if (/^https?:\/\//i.test(s)) {
-    try {
-      new URL(s);
-      return undefined;
-    } catch {
-      return `expected a URL such as http://collector:4318, got ${JSON.stringify(s)}`;
-    }
-  }
-  // gRPC also takes HOST:PORT (TLS then follows `insecure`).
-  if (parseHostPort(s) !== undefined) return undefined;
-  return `expected a URL such as http://collector:4318 (or HOST:PORT for gRPC), got ${JSON.stringify(s)}`;
-}
-const endpoint = () => text('a URL', 'URL', endpointProblem);
+// The file's protocol may be overridden above it: run-config checks each endpoint against the protocol in effect.
+const endpoint = () => text('a URL', 'URL', (s) => endpointProblem(s));
 
 /** Seconds. The unit is required: OTEL_* variables count milliseconds, and a bare 5000 must not mean 5000 seconds. */
 function duration(o: { allowZero: boolean }): Shape<number> {

@@ -52,8 +52,8 @@ export class ConnectionTable {
   constructor(
     private readonly logger: Logger,
     private readonly maxConnections = 65536,
-    /** Told about each connection the bound evicts, so owners of per-connection state can free it. */
-    private readonly onEvict?: (c: Connection) => void,
+    /** Told about each connection the bound evicts (at `atNs`, when the one that took its place opened), so owners of per-connection state can free it. */
+    private readonly onEvict?: (c: Connection, atNs: number) => void,
   ) {}
 
   /**
@@ -99,7 +99,7 @@ export class ConnectionTable {
     if (this.byId.size >= this.maxConnections) {
       const oldest = this.remove(this.byId.keys().next().value as number);
       this.counters.evicted++;
-      if (oldest) this.onEvict?.(oldest);
+      if (oldest) this.onEvict?.(oldest, c.openedNs);
       this.logger.warnOnce(
         'conn-table-full',
         `connection table full (${this.maxConnections}): evicting the oldest connections; counted in connections_evicted`,

@@ -41,6 +41,12 @@ export interface RequestAbandon {
   readonly atNs: number;
 }
 
+/** A connection the table evicted while a protocol session followed it: its pending requests will never end. */
+export interface ConnectionEvicted {
+  readonly connId: number;
+  readonly atNs: number;
+}
+
 export interface TrackerOptions {
   readonly protocols: readonly ProtocolDefinition[];
   /** Each protocol's session options, by protocol id (a protocol without an entry gets `{}`). */
@@ -268,6 +274,8 @@ export class ConnectionTracker {
   starts: RequestStart[] = [];
   /** Requests abandoned since the last take(). */
   abandons: RequestAbandon[] = [];
+  /** Connections with a session evicted since the last takeSignals(). */
+  private evictions: ConnectionEvicted[] = [];
   /** Connections that became ignored since the last takeSignals(). */
   private newlyIgnored: number[] = [];
   readonly options: Required<TrackerOptions> & { readonly maxDetectBytes: number };
@@ -289,8 +297,9 @@ export class ConnectionTracker {
       protocolOptions: options.protocolOptions ?? {},
       maxDetectBytes: Math.max(0, ...options.protocols.map((p) => p.maxDetectBytes)),
     };
-    this.table = new ConnectionTable(logger, this.options.maxConnections, (c) => {
+    this.table = new ConnectionTable(logger, this.options.maxConnections, (c, atNs) => {
       this.evicted++;
+      if (this.tracked.get(c.connId)?.session !== undefined) this.evictions.push({ connId: c.connId, atNs });
       this.finish(c.connId, undefined);
     });
   }
@@ -334,19 +343,22 @@ export class ConnectionTracker {
   }
 
   /**
-   * Request starts and abandons since the last call, and the connections that
+   * Request starts and abandons since the last call, the connections that
    * became ignored since then and are still open (nobody will read their
-   * bytes: the capture may stop sending them).
+   * bytes: the capture may stop sending them), and the connections evicted
+   * while a session followed them.
    */
-  takeSignals(): { starts: RequestStart[]; abandons: RequestAbandon[]; ignored: number[] } {
+  takeSignals(): { starts: RequestStart[]; abandons: RequestAbandon[]; ignored: number[]; evicted: ConnectionEvicted[] } {
     const s = {
       starts: this.starts,
       abandons: this.abandons,
+      evicted: this.evictions,
       // A connection that closed meanwhile needs nothing more.
       ignored: this.newlyIgnored.length === 0 ? this.newlyIgnored : this.newlyIgnored.filter((id) => this.tracked.has(id)),
     };
     this.starts = [];
     this.abandons = [];
+    if (this.evictions.length > 0) this.evictions = [];
     this.newlyIgnored = [];
     return s;
   }

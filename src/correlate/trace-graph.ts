@@ -76,7 +76,24 @@ interface ProcessState {
   readonly multiplexing: Set<number>;
 }
 
+/**
+ * How every request start ended, so the starts add up:
+ *   started = recorded + abandoned + expired + connectionEvicted + processExited + evicted + pendingCount()
+ * and the records: recorded + lateStarts.
+ */
 export interface TraceGraphStats {
+  /** Request starts (a start seen twice counts once): one of the outcomes below, or still pending. */
+  started: number;
+  /** Starts whose record came. */
+  recorded: number;
+  /** Starts the protocol gave up (a resync, a bound of its own): no record will come. */
+  abandoned: number;
+  /** Starts without a record or an abandon for longer than the stale limit. */
+  expired: number;
+  /** Starts whose connection the connection table evicted (nothing can be concluded of it). */
+  connectionEvicted: number;
+  /** SERVER starts still in flight when their process's exit was handled. */
+  processExited: number;
   readonly linked: Record<LinkReason, number>;
   /** CLIENT requests on a multiplexing thread with more than one SERVER request in flight: left as roots. */
   ambiguous: number;
@@ -107,6 +124,7 @@ function clientTuple(p: PeerKey, fromServer = false): string {
 }
 
 interface Pending {
+  readonly connId: number;
   readonly ids: Ids;
   readonly tgid: number;
   readonly kind: CallKind;
@@ -117,6 +135,12 @@ interface Pending {
 
 export class TraceGraph {
   readonly stats: TraceGraphStats = {
+    started: 0,
+    recorded: 0,
+    abandoned: 0,
+    expired: 0,
+    connectionEvicted: 0,
+    processExited: 0,
     linked: { traceparent: 0, peer: 0, thread: 0, event_loop: 0, root: 0 },
     ambiguous: 0,
     lateStarts: 0,
@@ -144,11 +168,12 @@ export class TraceGraph {
   started(s: RequestStart): void {
     const k = key(s.connId, s.sequence);
     if (this.pending.has(k)) return;
+    this.stats.started++;
     const ids = s.kind === 'server' ? this.serverIds(s) : this.clientIds(s);
     this.stats.linked[ids.reason]++;
     this.bound();
     if (s.kind === 'server') {
-      this.pending.set(k, { ids, tgid: s.tgid, kind: s.kind, startNs: s.startNs });
+      this.pending.set(k, { connId: s.connId, ids, tgid: s.tgid, kind: s.kind, startNs: s.startNs });
       const proc = this.process(s.tgid);
       for (const f of proc.inFlight.values()) if (f.tid === s.tid) proc.multiplexing.add(s.tid);
       proc.inFlight.set(k, { key: k, tid: s.tid, ids, startNs: s.startNs });
@@ -157,15 +182,26 @@ export class TraceGraph {
       let byPos = this.clientsByPeer.get(tuple);
       if (byPos === undefined) this.clientsByPeer.set(tuple, (byPos = new Map()));
       byPos.set(s.pos, ids);
-      this.pending.set(k, { ids, tgid: s.tgid, kind: s.kind, startNs: s.startNs, peerAt: { tuple, pos: s.pos } });
+      this.pending.set(k, { connId: s.connId, ids, tgid: s.tgid, kind: s.kind, startNs: s.startNs, peerAt: { tuple, pos: s.pos } });
     } else {
-      this.pending.set(k, { ids, tgid: s.tgid, kind: s.kind, startNs: s.startNs });
+      this.pending.set(k, { connId: s.connId, ids, tgid: s.tgid, kind: s.kind, startNs: s.startNs });
     }
   }
 
   /** A request will never become a record (the protocol dropped it): forget it. */
   abandoned(connId: number, sequence: number): void {
-    this.end(key(connId, sequence));
+    if (this.end(key(connId, sequence))) this.stats.abandoned++;
+  }
+
+  /**
+   * The connection table evicted a connection: its session is gone, so its
+   * pending requests will never end. One pass over the requests in flight
+   * (evictions are the table's overflow, not the common case).
+   */
+  connectionEvicted(connId: number): void {
+    for (const [k, p] of this.pending) {
+      if (p.connId === connId && this.end(k)) this.stats.connectionEvicted++;
+    }
   }
 
   /** The record of a request: its ids, decided at its start (or now, if its start was not seen). */
@@ -179,7 +215,9 @@ export class TraceGraph {
         ? this.fromCarried(record.kind, record.traceContext)
         : this.root();
       this.stats.linked[ids.reason]++;
-      entry = { ids, tgid: record.tgid, kind: record.kind, startNs: record.startNs };
+      entry = { connId: record.connId, ids, tgid: record.tgid, kind: record.kind, startNs: record.startNs };
+    } else {
+      this.stats.recorded++;
     }
     this.end(k);
     const { ids } = entry;
@@ -198,7 +236,7 @@ export class TraceGraph {
   /** Forgets everything of a process that exited. */
   processExited(tgid: number): void {
     const proc = this.processes.get(tgid);
-    if (proc) for (const k of proc.inFlight.keys()) this.pending.delete(k);
+    if (proc) for (const k of proc.inFlight.keys()) if (this.pending.delete(k)) this.stats.processExited++;
     this.processes.delete(tgid);
   }
 
@@ -211,7 +249,7 @@ export class TraceGraph {
     for (const [k, p] of this.pending) {
       // Insertion order is start order: stop at the first fresh one.
       if (nowNs - p.startNs <= this.staleNs) break;
-      this.end(k);
+      if (this.end(k)) this.stats.expired++;
     }
     for (const [tgid, proc] of this.processes) {
       if (proc.inFlight.size === 0 && proc.multiplexing.size === 0) this.processes.delete(tgid);
@@ -274,9 +312,10 @@ export class TraceGraph {
     return { traceId, spanId: newSpanId(), sampled: this.sampling.decide(traceId, undefined), reason: 'root' };
   }
 
-  private end(k: string): void {
+  /** Forgets a pending request; false when it was not pending. */
+  private end(k: string): boolean {
     const entry = this.pending.get(k);
-    if (!entry) return;
+    if (!entry) return false;
     this.pending.delete(k);
     if (entry.kind === 'server') {
       const proc = this.processes.get(entry.tgid);
@@ -289,6 +328,7 @@ export class TraceGraph {
         if (byPos.size === 0) this.clientsByPeer.delete(entry.peerAt.tuple);
       }
     }
+    return true;
   }
 
   private bound(): void {

@@ -102,6 +102,66 @@ export interface OtelConfig {
   };
   /** Problems found in the configuration, one sentence each, for the caller to log. */
   readonly warnings: readonly string[];
+  /**
+   * Endpoints that cannot be used (a signal with one is not exported; each is
+   * also a warning): `run` refuses to start with any (src/config/run-config.ts).
+   */
+  readonly endpointProblems: readonly EndpointProblem[];
+}
+
+/** The configuration file's key of an endpoint setting (under `export`). */
+export type EndpointSetting = 'endpoint' | 'traces_endpoint' | 'metrics_endpoint' | 'logs_endpoint';
+
+/** Where a value came from: the flags' layer, an environment variable, the file's layer. */
+export type OtelSource = { readonly layer: 'flag' } | { readonly layer: 'env'; readonly variable: string } | { readonly layer: 'file' };
+
+export interface EndpointProblem {
+  readonly setting: EndpointSetting;
+  readonly source: OtelSource;
+  readonly value: string;
+  /** Why it cannot be used, the value quoted. */
+  readonly message: string;
+}
+
+const HOST_PORT = /^(?:\[[0-9A-Fa-f:.]+\]|[^:[\]/@?#\s]+):(\d{1,5})$/;
+
+/**
+ * Why `value` is not an OTLP endpoint (for `protocol`; for either when
+ * undefined), or undefined: an http:// or https:// URL, or for gRPC also
+ * HOST:PORT (TLS then follows `insecure`) or unix:///PATH. The one check of
+ * every layer's endpoints.
+ */
+export function endpointProblem(value: string, protocol?: OtlpProtocol): string | undefined {
+  const quoted = JSON.stringify(value);
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(value)?.[1];
+  if (scheme !== undefined) {
+    if (/^unix$/i.test(scheme)) {
+      // A Unix socket, for grpc (grpcAddress in otlp-transport.ts).
+      if (protocol === 'http/protobuf') return `expected an http:// or https:// URL with http/protobuf (unix:// is for grpc), got ${quoted}`;
+      return /^unix:\/\/\/./i.test(value) ? undefined : `expected unix:///PATH, got ${quoted}`;
+    }
+    if (!/^https?$/i.test(scheme)) return `expected an http:// or https:// URL, got ${quoted}`;
+    const port = /^[^:]+:\/\/(?:[^/?#@]*@)?(?:\[[^\]]*\]|[^/?#:]*):(\d+)(?:[/?#]|$)/.exec(value)?.[1];
+    if (port !== undefined && Number(port) > 65535) return `port ${port} is out of range (at most 65535) in ${quoted}`;
+    try {
+      if (new URL(value).hostname !== '') return undefined;
+    } catch {
+      // below
+    }
+    return `expected a URL such as http://collector:4318, got ${quoted}`;
+  }
+  const hostPort = HOST_PORT.exec(value);
+  if (hostPort !== null) {
+    if (Number(hostPort[1]) > 65535) return `port ${hostPort[1]} is out of range (at most 65535) in ${quoted}`;
+    if (protocol === 'http/protobuf') return `expected an http:// or https:// URL with http/protobuf (HOST:PORT is for grpc), got ${quoted}`;
+    return undefined;
+  }
+  return `expected a URL such as http://collector:4318${protocol === 'http/protobuf' ? '' : ' (or HOST:PORT for grpc)'}, got ${quoted}`;
+}
+
+/** `value` from `source` as a phrase for a warning: "OTEL_EXPORTER_OTLP_ENDPOINT", "the flags", "the configuration file". */
+function describeSource(source: OtelSource): string {
+  return source.layer === 'env' ? source.variable : source.layer === 'flag' ? 'the command line' : 'the configuration file';
 }
 
 export type ResourceAttributeValue = string | number | boolean;
@@ -164,20 +224,53 @@ export function loadOtelConfig(env: Env = process.env, options: OtelOptions = {}
 
   const disabled = str('OTEL_SDK_DISABLED')?.toLowerCase() === 'true';
 
+  // Every endpoint given, in every layer, is checked (whether a higher layer
+  // hides it or not, as the file's are); the one each signal uses, also
+  // against its protocol.
+  // One problem a value: the check against a protocol says more than the
+  // check without, and the first protocol's check is kept.
+  const endpointChecks = new Map<string, { problem: EndpointProblem; withProtocol: boolean }>();
+  const checkEndpoint = (setting: EndpointSetting, source: OtelSource, value: string, protocol?: OtlpProtocol): boolean => {
+    const message = endpointProblem(value, protocol);
+    if (message === undefined) return true;
+    const key = `${setting}\0${describeSource(source)}\0${value}`;
+    const known = endpointChecks.get(key);
+    if (known === undefined || (protocol !== undefined && !known.withProtocol)) {
+      endpointChecks.set(key, { problem: { setting, source, value, message }, withProtocol: protocol !== undefined });
+    }
+    return false;
+  };
+  /** The highest layer's value of an endpoint setting, with its source. */
+  const endpointOf = (
+    setting: EndpointSetting,
+    flag: string | undefined,
+    variable: string,
+    fileValue: string | undefined,
+  ): { value: string; source: OtelSource } | undefined => {
+    const layers: Array<[string | undefined, OtelSource]> = [
+      [flag, { layer: 'flag' }],
+      [str(variable), { layer: 'env', variable }],
+      [fileValue, { layer: 'file' }],
+    ];
+    for (const [value, source] of layers) if (value !== undefined) checkEndpoint(setting, source, value);
+    const top = layers.find(([value]) => value !== undefined);
+    return top === undefined ? undefined : { value: top[0]!, source: top[1] };
+  };
+
   const signal = (sig: Signal, flagEndpoint: string | undefined, fileEndpoint: string | undefined): OtlpSignalConfig | undefined => {
     const protocol =
       options.protocol ??
       parseProtocol(str(`OTEL_EXPORTER_OTLP_${sig}_PROTOCOL`) ?? str('OTEL_EXPORTER_OTLP_PROTOCOL'), file.protocol ?? 'http/protobuf', warnings);
-    const specific = flagEndpoint ?? str(`OTEL_EXPORTER_OTLP_${sig}_ENDPOINT`) ?? fileEndpoint;
-    const generic = options.endpoint ?? str('OTEL_EXPORTER_OTLP_ENDPOINT') ?? file.endpoint;
-    let url: string;
-    if (specific !== undefined) url = specific;
-    else if (generic !== undefined) url = protocol === 'grpc' ? generic : appendPath(generic, SIGNAL_PATH[sig]);
-    else return undefined;
-    if (protocol !== 'grpc' && !/^https?:\/\//i.test(url)) {
-      warnings.push(`OTLP ${sig.toLowerCase()} endpoint ${url} needs http:// or https:// with http/protobuf`);
+    const setting = `${sig.toLowerCase()}_endpoint` as EndpointSetting;
+    const specific = endpointOf(setting, flagEndpoint, `OTEL_EXPORTER_OTLP_${sig}_ENDPOINT`, fileEndpoint);
+    const generic = endpointOf('endpoint', options.endpoint, 'OTEL_EXPORTER_OTLP_ENDPOINT', file.endpoint);
+    const chosen = specific !== undefined ? { ...specific, setting } : generic !== undefined ? { ...generic, setting: 'endpoint' as const } : undefined;
+    if (chosen === undefined) return undefined;
+    if (!checkEndpoint(chosen.setting, chosen.source, chosen.value, protocol)) {
+      warnings.push(`OTLP ${sig.toLowerCase()} endpoint ${JSON.stringify(chosen.value)} from ${describeSource(chosen.source)} cannot be used; ${sig.toLowerCase()} are not exported`);
       return undefined;
     }
+    const url = specific !== undefined || protocol === 'grpc' ? chosen.value : appendPath(chosen.value, SIGNAL_PATH[sig]);
     const headers = {
       ...file.headers,
       ...parseHeaders(str('OTEL_EXPORTER_OTLP_HEADERS'), 'OTEL_EXPORTER_OTLP_HEADERS', warnings),
@@ -327,6 +420,7 @@ export function loadOtelConfig(env: Env = process.env, options: OtelOptions = {}
     },
     // One bad shared variable is read once per signal: say it once.
     warnings: [...new Set(warnings)],
+    endpointProblems: [...endpointChecks.values()].map((c) => c.problem),
   };
 }
 

@@ -158,19 +158,19 @@ test('peer failure class: two requests on one keep-alive connection never share 
   agent.replay(
     batch([
       // A server connection: three requests, the second carrying a traceparent.
-      connRecord({ type: 'open', connId: 51, role: 2, reason: 2 }),
-      data(51, 2, 'GET /a HTTP/1.1\r\nHost: s\r\n\r\n', 100),
-      data(51, 1, 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', 110),
-      data(51, 2, `GET /b HTTP/1.1\r\nHost: s\r\ntraceparent: ${TRACEPARENT}\r\n\r\n`, 200),
-      data(51, 1, 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', 210),
-      data(51, 2, 'GET /c HTTP/1.1\r\nHost: s\r\n\r\n', 300),
-      data(51, 1, 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', 310),
+      connRecord({ type: 'open', connId: 151, role: 2, reason: 2 }),
+      data(151, 2, 'GET /a HTTP/1.1\r\nHost: s\r\n\r\n', 100),
+      data(151, 1, 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', 110),
+      data(151, 2, `GET /b HTTP/1.1\r\nHost: s\r\ntraceparent: ${TRACEPARENT}\r\n\r\n`, 200),
+      data(151, 1, 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', 210),
+      data(151, 2, 'GET /c HTTP/1.1\r\nHost: s\r\n\r\n', 300),
+      data(151, 1, 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', 310),
       // A client connection of a thread serving nothing: two calls.
-      connRecord({ type: 'open', connId: 52, role: 1, reason: 1, tuple: { localPort: 40001, remotePort: 9000 } }),
-      data(52, 1, 'GET /x HTTP/1.1\r\nHost: up\r\n\r\n', 400, 9),
-      data(52, 2, 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', 410, 9),
-      data(52, 1, 'GET /y HTTP/1.1\r\nHost: up\r\n\r\n', 500, 9),
-      data(52, 2, 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', 510, 9),
+      connRecord({ type: 'open', connId: 152, role: 1, reason: 1, tuple: { localPort: 40001, remotePort: 9000 } }),
+      data(152, 1, 'GET /x HTTP/1.1\r\nHost: up\r\n\r\n', 400, 9),
+      data(152, 2, 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', 410, 9),
+      data(152, 1, 'GET /y HTTP/1.1\r\nHost: up\r\n\r\n', 500, 9),
+      data(152, 2, 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', 510, 9),
     ]),
   );
   const by = (path: string) => records.find((r) => r.record.attributes['url.path'] === path || String(r.record.attributes['url.full']).endsWith(path))!;
@@ -190,10 +190,10 @@ test('peer failure class: a process that exits mid-request leaves no pending sta
   await agent.start();
   agent.replay(
     batch([
-      connRecord({ type: 'open', connId: 61, role: 2, reason: 2 }),
-      data(61, 2, 'GET /slow HTTP/1.1\r\nHost: s\r\n\r\n', 100),
-      connRecord({ type: 'open', connId: 62, role: 1, reason: 1, tuple: { localPort: 40002, remotePort: 9000 } }),
-      data(62, 1, 'GET /dep HTTP/1.1\r\nHost: up\r\n\r\n', 150),
+      connRecord({ type: 'open', connId: 161, role: 2, reason: 2 }),
+      data(161, 2, 'GET /slow HTTP/1.1\r\nHost: s\r\n\r\n', 100),
+      connRecord({ type: 'open', connId: 162, role: 1, reason: 1, tuple: { localPort: 40002, remotePort: 9000 } }),
+      data(162, 1, 'GET /dep HTTP/1.1\r\nHost: up\r\n\r\n', 150),
     ]),
   );
   t.is(agent.sockets.stats().pendingRequests, 2);
@@ -211,4 +211,35 @@ test('peer failure class: a process that exits mid-request leaves no pending sta
   );
   t.is(records[1]!.parentSpanId, records[0]!.spanId, 'the call made while serving stays the child of its server request');
   await agent.stop();
+});
+
+test('the exit summary reconciles request starts with records: recorded + given up by reason', async (t) => {
+  const { agent } = build(t, ['--protocols', 'line', '--no-tcp-metrics', '--no-flow-metrics']);
+  await agent.start();
+  agent.replay(
+    batch([
+      connRecord({ type: 'open', connId: 51, role: 2, reason: 2 }),
+      connRecord({ type: 'open', connId: 52, role: 1, reason: 1 }),
+      data(51, 2, 'REQ a\n', 100),
+      data(51, 1, 'RES ok\n', 110), // a: recorded
+      data(51, 2, 'REQ b\nREQ c\n', 120),
+      data(51, 1, 'GONE\n', 130), // b: abandoned by the parser
+      data(51, 1, 'RES ok\n', 140), // c: recorded
+      data(51, 2, 'REQ d\n', 150), // d: pending until the stop ends it
+      data(52, 1, 'REQ e\n', 160, 6),
+      data(52, 2, 'GONE\n', 170, 6), // e: abandoned by the parser
+    ]),
+  );
+  const requests = () => agent.summary().filter((l) => l.startsWith('requests:') || l.startsWith('records:'));
+  t.deepEqual(requests(), [
+    'records: line 2; muted 0 connections of unknown protocol, 0 bytes not shipped',
+    'requests: started 5 = recorded 2 + given up 3 (abandoned by the parser 2, expired without a record 0, connection evicted 0, process exited 0, ' +
+      "over the trace graph's bound 0, still pending 1); records 2 = 2 started + 0 whose start was not seen",
+  ]);
+  await agent.stop();
+  t.deepEqual(requests(), [
+    'records: line 3; muted 0 connections of unknown protocol, 0 bytes not shipped',
+    'requests: started 5 = recorded 3 + given up 2 (abandoned by the parser 2, expired without a record 0, connection evicted 0, process exited 0, ' +
+      "over the trace graph's bound 0, still pending 0); records 3 = 3 started + 0 whose start was not seen",
+  ]);
 });

@@ -166,3 +166,29 @@ test('pending entries are bounded', (t) => {
   t.is(g.pendingCount(), 3);
   t.is(g.stats.evicted, 2);
 });
+
+test('every start is accounted for: recorded, abandoned, expired, connection evicted, process exited, over the bound, or pending', (t) => {
+  const g = graph({}, all, { maxPending: 4, staleNs: 100 });
+  const outcomes = () => {
+    const s = g.stats;
+    return { started: s.started, recorded: s.recorded, abandoned: s.abandoned, expired: s.expired, connectionEvicted: s.connectionEvicted, processExited: s.processExited, evicted: s.evicted, pending: g.pendingCount(), lateStarts: s.lateStarts };
+  };
+  g.started(start(1, 'server', 5, { startNs: 0 })); // recorded
+  g.started(start(1, 'server', 5, { startNs: 0 })); // the same start again: counted once
+  g.completed(record(1, 'server'));
+  g.started(start(2, 'client', 5, { startNs: 10 })); // abandoned
+  g.abandoned(2, 0);
+  g.abandoned(2, 0); // twice: counted once
+  g.started(start(3, 'client', 5, { startNs: 20 })); // its connection evicted
+  g.started(start(3, 'client', 5, { startNs: 20, sequence: 1 }));
+  g.connectionEvicted(3);
+  g.started(start(4, 'server', 6, { startNs: 30, tgid: 200 })); // its process exited
+  g.processExited(200);
+  g.started(start(5, 'client', 7, { startNs: 40 })); // expires
+  g.expire(141);
+  g.completed(record(4, 'server', { tgid: 200 })); // its record after all: a late start, not a second outcome
+  for (let i = 0; i < 6; i++) g.started(start(10 + i, 'client', 8, { startNs: 200 })); // two over the bound of 4, four pending
+  t.deepEqual(outcomes(), { started: 12, recorded: 1, abandoned: 1, expired: 1, connectionEvicted: 2, processExited: 1, evicted: 2, pending: 4, lateStarts: 1 });
+  const s = g.stats;
+  t.is(s.started, s.recorded + s.abandoned + s.expired + s.connectionEvicted + s.processExited + s.evicted + g.pendingCount());
+});

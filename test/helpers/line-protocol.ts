@@ -1,5 +1,7 @@
 // A tiny line protocol ("REQ name\n" answered by "RES code\n") for testing the
 // correlate layer without any real protocol. Gaps drop the in-flight line.
+// "GONE\n" on the response side gives up the oldest pending request (as a
+// real protocol's resync would): requestAbandoned, no record.
 
 import {
   newProtocolStats,
@@ -63,7 +65,10 @@ export const lineProtocol: ProtocolDefinition = {
             pending.push({ name: line.slice(4), startNs: c.startNs, seq: s });
             observer?.requestStarted({ sequence: s, pos, startNs: c.startNs, tid: c.tid ?? 0 });
           }
-          else if (c.side !== requestSide && line.startsWith('RES ')) {
+          else if (c.side !== requestSide && line === 'GONE') {
+            const req = pending.shift();
+            if (req) observer?.requestAbandoned(req.seq, c.endNs);
+          } else if (c.side !== requestSide && line.startsWith('RES ')) {
             const req = pending.shift();
             if (req) emit(out, req, c.endNs, line.slice(4));
             else stats.unpairedResponses++;

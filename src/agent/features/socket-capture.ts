@@ -48,6 +48,29 @@ export const SOCKET_CAPTURE_METRICS: readonly AgentMetric[] = [
   { field: 'muteFailures', name: 'ebpf_otel.connection.mute_failures', kind: 'counter', unit: '{connection}', description: 'Mute requests the kernel did not take; those connections keep shipping payload.' },
 ];
 
+/**
+ * Where every request start went: a record, or given up for a reason; and
+ * the records, which also count those whose start was never seen. Both add
+ * up exactly (TraceGraphStats).
+ */
+export function requestLedger(p: PipelineStats): string {
+  const g = p.graph;
+  const givenUp: Array<[string, number]> = [
+    ['abandoned by the parser', g.abandoned],
+    ['expired without a record', g.expired],
+    ['connection evicted', g.connectionEvicted],
+    ['process exited', g.processExited],
+    ["over the trace graph's bound", g.evicted],
+    ['still pending', p.pendingRequests],
+  ];
+  const total = givenUp.reduce((n, [, v]) => n + v, 0);
+  const records = Object.values(p.recordsByProtocol).reduce((n, v) => n + v, 0);
+  return (
+    `requests: started ${g.started} = recorded ${g.recorded} + given up ${total} (${givenUp.map(([k, v]) => `${k} ${v}`).join(', ')}); ` +
+    `records ${records} = ${g.recorded} started + ${g.lateStarts} whose start was not seen`
+  );
+}
+
 export interface SocketCapture extends AgentFeature {
   /** The tracker's settled view of a connection's protocol (flows). */
   protocolOf(connId: number): { readonly decided: boolean; readonly protocol?: string };
@@ -100,6 +123,7 @@ export function socketCapture(o: SocketCaptureOptions, ctx: AgentContext): Socke
           `muted ${s.kernel.conn_muted} connections of unknown protocol, ${s.kernel.muted_bytes} bytes not shipped` +
           (s.muteRequestsFailed > 0 ? ` (${s.muteRequestsFailed} mute requests failed)` : ''),
         // What a user (or a failing test) needs to judge the trace graph and the streams afterwards.
+        requestLedger(p),
         `parents: ${Object.entries(p.graph.linked).map(([k, v]) => `${k} ${v}`).join(', ')}, ambiguous ${p.graph.ambiguous}, ` +
           `late starts ${p.graph.lateStarts}; streams: reordered ${p.tracker.stream.reordered}, gap bytes ${p.tracker.stream.gapBytes}, ` +
           `overlaps ${p.tracker.stream.overlaps}`,
