@@ -35,9 +35,6 @@ import { HealthServer } from './health-server';
 /** Period of the features' ticks: request timeouts, trace-graph expiry, kernel table reads. */
 export const AGENT_TICK_MS = 1000;
 
-/** Bound of the final flush of spans, log records and metrics at stop. */
-export const SHUTDOWN_FLUSH_MS = 5000;
-
 /** The capture engine's own metrics (the kernel's and the native reader's counters). */
 export const CAPTURE_METRICS: readonly AgentMetric[] = [
   { field: 'eventsCaptured', name: 'ebpf_otel.capture.events', kind: 'counter', unit: '{event}', description: 'Kernel events received by the agent.' },
@@ -216,7 +213,7 @@ export class Agent {
    * Stops ticking, waits for what the kernel already wrote, lets the
    * features read the kernel tables a last time, closes the kernel session,
    * ends every connection, retires every process and flushes telemetry
-   * within SHUTDOWN_FLUSH_MS. Safe to call more than once.
+   * within its bound (shutdown_timeout). Safe to call more than once.
    */
   async stop(): Promise<void> {
     if (this.stopped) return;
@@ -236,7 +233,7 @@ export class Agent {
       // What still waits for a read that will not come: retired now.
       for (const release of [...this.openHolds]) release();
       this.endStep();
-      await this.telemetry.shutdown(SHUTDOWN_FLUSH_MS);
+      await this.telemetry.shutdown();
     } finally {
       clearInterval(keepAlive);
       await this.health?.close();
@@ -261,6 +258,7 @@ export class Agent {
         `dropped ${s.filteredInUserSpace} of processes not selected in user space, ${s.decode.malformed} malformed; ` +
         `${s.unconfirmedExecs} processes kept on the kernel's name match, gone before /proc could confirm it)`,
       ...this.features.flatMap((f) => f.summary?.() ?? []),
+      ...this.telemetry.shutdownSummary(),
     ];
   }
 

@@ -56,6 +56,7 @@ export function effectiveConfig(argv: string[], env: Env, o: { logLevelFlag?: Lo
     sampler: otel.sampler,
     batch: otel.batch,
     retry: otel.retry,
+    shutdownTimeoutMillis: otel.shutdownTimeoutMillis,
     resource: otel.resource,
     sources: run.sources,
     warnings: [...run.warnings, ...otel.warnings],

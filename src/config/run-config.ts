@@ -248,6 +248,7 @@ export function resolveRunConfig(values: RunFlagValues, env: Env, o: ResolveOpti
     clientKey: e?.tls?.key_file,
     clientCertificate: e?.tls?.cert_file,
     metricExportIntervalMillis: fileMillis(e?.metric_interval),
+    shutdownTimeoutMillis: fileMillis(f.shutdown_timeout),
     maxQueueSize: e?.batch?.max_queue_size,
     maxExportBatchSize: e?.batch?.max_export_batch_size,
     scheduleDelayMillis: fileMillis(e?.batch?.schedule_delay),

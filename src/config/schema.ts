@@ -194,6 +194,9 @@ function coreSchema(protocolIds: readonly string[]) {
     listen: setting(hostPort(), 'serve `/healthz` and `/metrics` here', { flags: ['--health-listen'] }),
   },
   duration: setting(duration({ allowZero: false }), 'stop after this long (unset: until SIGINT/SIGTERM)', { flags: ['--duration'] }),
+  shutdown_timeout: setting(duration({ allowZero: true }), 'bound of the final flush of spans, log records and metrics at exit; what it cuts is cancelled and the exit summary says what each signal lost', {
+    default: '5s',
+  }),
   } satisfies Section;
 }
 

@@ -67,6 +67,16 @@ export interface BatchExportStats {
   failuresByReason: Record<string, number>;
 }
 
+/** What a queue lost at shutdown: every item that was not confirmed exported once shutdown began. */
+export interface ShutdownLoss {
+  /** Still queued when the flush ran out of time. */
+  readonly queued: number;
+  /** In batches whose export failed during the flush. */
+  readonly failed: number;
+  /** In the batch under way when the exporter was closed (cancelled, or left to its deadline). */
+  readonly unfinished: number;
+}
+
 export class BatchQueue<T> {
   readonly stats: BatchExportStats = {
     exported: 0,
@@ -81,6 +91,9 @@ export class BatchQueue<T> {
   private resources: Resource[] = [];
   private timer: unknown;
   private inflight: Promise<void> | undefined;
+  /** Items of the batch under way. */
+  private inflightItems = 0;
+  private loss: ShutdownLoss | undefined;
   private stopped = false;
   private failing = false;
   private failedSinceLog = 0;
@@ -138,12 +151,20 @@ export class BatchQueue<T> {
     const deadline = this.timers.now() + timeoutMillis;
     if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
     this.timer = undefined;
+    const failedBefore = this.stats.failed;
     await this.forceFlush(timeoutMillis);
     this.stopped = true;
-    this.stats.droppedShutdown += this.items.length;
+    const queued = this.items.length;
+    this.stats.droppedShutdown += queued;
     this.items = [];
     this.resources = [];
     await raceTimeout(this.exporter.shutdown().catch(() => {}), Math.max(0, deadline - this.timers.now()), this.timers);
+    this.loss = { queued, failed: this.stats.failed - failedBefore, unfinished: this.inflight ? this.inflightItems : 0 };
+  }
+
+  /** What shutdown lost; undefined before it. */
+  get lostAtShutdown(): ShutdownLoss | undefined {
+    return this.loss;
   }
 
   private schedule(): void {
@@ -163,8 +184,10 @@ export class BatchQueue<T> {
     const n = Math.min(this.cfg.maxExportBatchSize, this.items.length);
     const items = this.items.splice(0, n);
     const resources = this.resources.splice(0, n);
+    this.inflightItems = n;
     this.inflight = this.exportBatch(items, resources).then(() => {
       this.inflight = undefined;
+      this.inflightItems = 0;
       if (this.stopped) return;
       if (this.items.length >= this.cfg.maxExportBatchSize) this.kick();
       else if (this.items.length > 0) this.schedule();

@@ -15,6 +15,7 @@
 // Without any endpoint (and without OTEL_TRACES_EXPORTER, OTEL_LOGS_EXPORTER),
 // spans and log records go to the console and metrics are not exported.
 
+import { DEFAULT_RETRY, SHUTDOWN_TIMEOUT_MS } from './export-policy';
 import { parseSampler, type Sampler } from './sampler';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -48,7 +49,7 @@ export interface BatchConfig {
   readonly exportTimeoutMillis: number;
 }
 
-/** Retry of span exports (both transports) and of gRPC metric exports (the official gRPC exporter does not retry; see export.ts). */
+/** Retry of every export: spans, log records and metrics, both transports (export-policy.ts). */
 export interface RetryConfig {
   readonly maxAttempts: number;
   readonly initialBackoffMillis: number;
@@ -58,13 +59,8 @@ export interface RetryConfig {
   readonly jitter: number;
 }
 
-export const DEFAULT_RETRY: RetryConfig = {
-  maxAttempts: 5,
-  initialBackoffMillis: 1000,
-  maxBackoffMillis: 5000,
-  backoffMultiplier: 1.5,
-  jitter: 0.2,
-};
+/** The retry policy's defaults live with the rest of the export policy. */
+export { DEFAULT_RETRY };
 
 export type SignalExporter = 'otlp' | 'console' | 'none';
 
@@ -92,6 +88,8 @@ export interface OtelConfig {
   readonly sampler: Sampler;
   readonly batch: BatchConfig;
   readonly retry: RetryConfig;
+  /** Bound of the final flush of all signals at shutdown (export-policy.ts). */
+  readonly shutdownTimeoutMillis: number;
   readonly resource: {
     /** Added to every traced process's resource, below what the process declares itself. */
     readonly attributes: Readonly<Record<string, ResourceAttributeValue>>;
@@ -195,6 +193,7 @@ export interface OtelOptions {
   readonly resourceAttributes?: Readonly<Record<string, ResourceAttributeValue>>;
   readonly maxProcesses?: number;
   readonly retry?: Partial<RetryConfig>;
+  readonly shutdownTimeoutMillis?: number;
 }
 
 /** The configuration file's layer: `console` is a command-line switch only. */
@@ -413,6 +412,7 @@ export function loadOtelConfig(env: Env = process.env, options: OtelOptions = {}
       exportTimeoutMillis: options.exportTimeoutMillis ?? num('OTEL_BSP_EXPORT_TIMEOUT', file.exportTimeoutMillis ?? 30_000, 1),
     },
     retry: { ...DEFAULT_RETRY, ...file.retry, ...options.retry },
+    shutdownTimeoutMillis: options.shutdownTimeoutMillis ?? file.shutdownTimeoutMillis ?? SHUTDOWN_TIMEOUT_MS,
     resource: {
       attributes: { ...file.resourceAttributes, ...options.resourceAttributes },
       captureCommandArgs: options.captureCommandArgs ?? file.captureCommandArgs ?? false,

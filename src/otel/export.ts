@@ -3,8 +3,9 @@
 // through the official OTLP metric exporters. A retry wrapper where needed;
 // the bounded batch queue is batch-queue.ts.
 //
-// Retries, per the OTLP specification:
-// - spans and log records, both transports: RetryingExporter retries with
+// Retries, per the OTLP specification, and reconnects follow one policy for
+// all three signals and both transports (export-policy.ts):
+// - every signal, both transports: RetryingExporter retries with
 //   jittered exponential backoff (1 s, x1.5, max 5 s, 5 retries by default)
 //   and stops when the next try would start after the export timeout (an
 //   attempt under way may still run its own timeout, so one export takes at
@@ -13,19 +14,21 @@
 //   only when the server sent RetryInfo, whose retry_delay is honoured. HTTP:
 //   429, 502, 503, 504, timeouts and connection errors (ECONNREFUSED, ...) are
 //   retried, Retry-After honoured; other statuses are final.
-// - metrics over http/protobuf: the official exporter (0.223) retries itself,
-//   by the same rules. Over grpc it does not retry at all: RetryingExporter
-//   wraps it with the gRPC rules above.
+// - metrics: the official serializer (otlp-transformer) encodes a
+//   ResourceMetrics and our transports send it, as for spans. The official
+//   metric exporters build their own grpc-js channel without a way to pass
+//   channel options (its reconnect backoff then grows to 120 s) and retry
+//   HTTP by their own constants; they are not used.
 
 import * as fs from 'node:fs';
 import { credentials, Metadata, status as grpcStatus, type ChannelCredentials } from '@grpc/grpc-js';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
-import { OTLPMetricExporter as GrpcMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
-import { OTLPMetricExporter as ProtoMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
-import type { AggregationTemporality, InstrumentType, ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { CumulativeTemporalitySelector, DeltaTemporalitySelector, LowMemoryTemporalitySelector } from '@opentelemetry/exporter-metrics-otlp-http';
+import { ProtobufMetricsSerializer } from '@opentelemetry/otlp-transformer';
+import type { AggregationTemporality, AggregationTemporalitySelector, InstrumentType, ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { OtlpSignalConfig, RetryConfig, TemporalityPreference } from './config';
 import { classifyHttpError, grpcAddress, GrpcTransport, HttpTransport, type OtlpExportResult, type OtlpSignal } from './otlp-transport';
+import { HTTP_AGENT_OPTIONS } from './export-policy';
 import { fields } from '../util/protobuf';
 import { realTimers, type Timers } from '../util/timers';
 
@@ -209,15 +212,11 @@ function grpcMetadata(headers: Readonly<Record<string, string>>): Metadata {
   return m;
 }
 
-function compression(c: OtlpSignalConfig['compression']): CompressionAlgorithm {
-  return c === 'gzip' ? CompressionAlgorithm.GZIP : CompressionAlgorithm.NONE;
-}
-
 function httpAgentOptions(cfg: OtlpSignalConfig, warnings: string[]) {
   const ca = readPem(cfg.certificate, 'certificate', warnings);
   const key = readPem(cfg.clientKey, 'client key', warnings);
   const cert = readPem(cfg.clientCertificate, 'client certificate', warnings);
-  return { keepAlive: true, ...(ca ? { ca } : {}), ...(key && cert ? { key, cert } : {}) };
+  return { ...HTTP_AGENT_OPTIONS, ...(ca ? { ca } : {}), ...(key && cert ? { key, cert } : {}) };
 }
 
 const DEFAULT_USER_AGENT = 'ebpf-otel-sidecar';
@@ -225,7 +224,7 @@ const DEFAULT_USER_AGENT = 'ebpf-otel-sidecar';
 export interface ExporterOptions {
   readonly retry: RetryConfig;
   readonly timers?: Timers;
-  /** User-Agent of span and log exports (the metric exporters send the SDK's). */
+  /** User-Agent of every export. */
   readonly userAgent?: string;
   /** Problems met while building (unreadable certificate files), one sentence each. */
   readonly warnings?: string[];
@@ -264,31 +263,35 @@ export interface MetricExporter extends Exporter<ResourceMetrics> {
   selectAggregationTemporality(instrumentType: InstrumentType): AggregationTemporality;
 }
 
-/** The OTLP metric exporter for a configuration (gRPC wrapped for retries). */
+const TEMPORALITY: Readonly<Record<TemporalityPreference, AggregationTemporalitySelector>> = {
+  cumulative: CumulativeTemporalitySelector,
+  delta: DeltaTemporalitySelector,
+  lowmemory: LowMemoryTemporalitySelector,
+};
+
+/**
+ * The OTLP metric exporter for a configuration: a ResourceMetrics encoded by
+ * the official serializer, sent by the signal's transport with its retries
+ * (createOtlpExporter), temporality chosen as the official exporters do.
+ */
 export function createMetricExporter(cfg: OtlpSignalConfig, temporality: TemporalityPreference, opts: ExporterOptions): MetricExporter {
-  const warnings = opts.warnings ?? [];
-  // AggregationTemporalityPreference of exporter-metrics-otlp-http: DELTA 0, CUMULATIVE 1, LOWMEMORY 2.
-  const temporalityPreference = temporality === 'delta' ? 0 : temporality === 'lowmemory' ? 2 : 1;
-  if (cfg.protocol === 'grpc') {
-    const inner = new GrpcMetricExporter({
-      url: cfg.url,
-      credentials: grpcCredentials(cfg, warnings),
-      metadata: grpcMetadata(cfg.headers),
-      compression: compression(cfg.compression),
-      timeoutMillis: cfg.timeoutMillis,
-      temporalityPreference,
-    });
-    const retrying = new RetryingExporter<ResourceMetrics>(inner, opts.retry, cfg.timeoutMillis, opts.timers);
-    return Object.assign(retrying, { selectAggregationTemporality: inner.selectAggregationTemporality.bind(inner) });
-  }
-  return new ProtoMetricExporter({
-    url: cfg.url,
-    headers: { ...cfg.headers },
-    compression: compression(cfg.compression),
-    timeoutMillis: cfg.timeoutMillis,
-    httpAgentOptions: httpAgentOptions(cfg, warnings),
-    temporalityPreference,
-  });
+  const transport = createOtlpExporter('metrics', cfg, opts);
+  const select = TEMPORALITY[temporality];
+  return {
+    export(rm: ResourceMetrics, done: (result: ExportResult) => void): void {
+      let body: Uint8Array | undefined;
+      try {
+        body = ProtobufMetricsSerializer.serializeRequest(rm);
+      } catch (e) {
+        return done({ code: ExportResultCode.FAILED, error: e as Error });
+      }
+      if (!body) return done({ code: ExportResultCode.FAILED, error: new Error('metrics could not be serialized') });
+      transport.export(Buffer.from(body.buffer, body.byteOffset, body.byteLength), done);
+    },
+    selectAggregationTemporality: (instrumentType: InstrumentType): AggregationTemporality => select(instrumentType),
+    forceFlush: () => transport.forceFlush?.() ?? Promise.resolve(),
+    shutdown: () => transport.shutdown(),
+  };
 }
 
 /** A short, low-cardinality reason for a failed export. */

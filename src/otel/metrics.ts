@@ -31,6 +31,7 @@ import { AggregationTemporality, InstrumentType, MeterProvider, MetricReader, ty
 import type { Attributes, InstrumentSpec, RecordMeasurement } from '../protocols/types';
 import type { Logger } from '../util/log';
 import { errorMessage, errorName, raceTimeout, type MetricExporter } from './export';
+import { METRIC_RETRY_INTERVAL_MS } from './export-policy';
 import { realTimers, type Timers } from '../util/timers';
 import { ProcessHistograms, type AggregatedHistogram } from './histograms';
 import { ProcessAggregates } from './aggregates';
@@ -64,6 +65,15 @@ export interface MetricsStats {
   processesIdle: number;
   /** Collection cycles skipped because the previous one was still running. */
   cyclesSkipped: number;
+}
+
+/** The final metric export at shutdown: exported, failed (after retries), or cut by the shutdown bound. */
+export interface FinalMetricExport {
+  readonly outcome: 'exported' | 'failed' | 'unfinished';
+  /** Export requests that failed during it. */
+  readonly failedRequests: number;
+  /** Their failure reasons (gRPC status name, http_<code>, timeout, ...). */
+  readonly reasons: readonly string[];
 }
 
 export interface MetricsPipelineOptions {
@@ -126,6 +136,7 @@ export class MetricsPipeline {
   /** Run at the start of every collection: data kept elsewhere is brought in first. */
   private readonly collectHooks: (() => void)[] = [];
   private failing = false;
+  private final: FinalMetricExport | undefined;
   private stopped = false;
 
   constructor(private readonly opts: MetricsPipelineOptions) {
@@ -151,7 +162,8 @@ export class MetricsPipeline {
         void this.collectAndExport().finally(() => {
           if (!this.stopped) tick();
         });
-      }, this.opts.exportIntervalMillis);
+        // While the collector fails, try again soon (export-policy.ts): its return is seen within seconds, not an interval.
+      }, this.failing ? Math.min(this.opts.exportIntervalMillis, METRIC_RETRY_INTERVAL_MS) : this.opts.exportIntervalMillis);
     };
     tick();
   }
@@ -232,9 +244,17 @@ export class MetricsPipeline {
     const deadline = this.timers.now() + timeoutMillis;
     if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
     this.timer = undefined;
+    let final: { done: boolean; failedBefore: number; reasonsBefore: Record<string, number> } | undefined;
     if (this.enabled) {
       await raceTimeout(this.cycle ?? Promise.resolve(), timeoutMillis, this.timers);
-      await raceTimeout(this.collectAndExport(), Math.max(0, deadline - this.timers.now()), this.timers);
+      const f = (final = { done: false as boolean, failedBefore: this.stats.failedExports, reasonsBefore: { ...this.stats.failuresByReason } });
+      await raceTimeout(
+        this.collectAndExport().then(() => {
+          f.done = true;
+        }),
+        Math.max(0, deadline - this.timers.now()),
+        this.timers,
+      );
     }
     this.stopped = true;
     for (const pm of this.meters.values()) pm.live = false;
@@ -242,6 +262,26 @@ export class MetricsPipeline {
     this.lastMeter = undefined;
     void this.agentMeterProvider.shutdown().catch(() => {});
     if (this.opts.exporter) await raceTimeout(this.opts.exporter.shutdown().catch(() => {}), Math.max(0, deadline - this.timers.now()), this.timers);
+    if (final) this.judgeFinalExport(final, timeoutMillis);
+  }
+
+  /** How the final export at shutdown went; undefined before shutdown or without an exporter. */
+  get finalExport(): FinalMetricExport | undefined {
+    return this.final;
+  }
+
+  private judgeFinalExport(f: { done: boolean; failedBefore: number; reasonsBefore: Record<string, number> }, timeoutMillis: number): void {
+    const failed = this.stats.failedExports - f.failedBefore;
+    const reasons = Object.entries(this.stats.failuresByReason)
+      .filter(([k, n]) => n > (f.reasonsBefore[k] ?? 0))
+      .map(([k]) => k);
+    this.final = !f.done ? { outcome: 'unfinished', failedRequests: failed, reasons } : failed > 0 ? { outcome: 'failed', failedRequests: failed, reasons } : { outcome: 'exported', failedRequests: 0, reasons: [] };
+    const dest = this.opts.destination;
+    if (this.final.outcome === 'unfinished') {
+      this.opts.log.warn(`the final metric export to ${dest} did not finish within the shutdown bound (${timeoutMillis} ms for metrics): the last interval's metrics are lost`);
+    } else if (this.final.outcome === 'failed') {
+      this.opts.log.warn(`the final metric export to ${dest} failed at shutdown (${failed} request${failed === 1 ? '' : 's'}, ${reasons.join(', ')}): the last interval's metrics are lost`);
+    }
   }
 
   private newReader(): PullReader {

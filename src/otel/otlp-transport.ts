@@ -1,9 +1,10 @@
-// Transports for an encoded Export{Trace,Logs}ServiceRequest: OTLP/gRPC
+// Transports for an encoded Export{Trace,Metrics,Logs}ServiceRequest: OTLP/gRPC
 // (grpc-js, bytes as they are; the signal picks the service) and OTLP/HTTP
 // protobuf (node:http/https; the URL is the signal's). One attempt
 // each; RetryingExporter (export.ts) retries per the OTLP rules, with
 // classifyGrpcError or classifyHttpError. Like the official exporters, each
-// fails fast when too many requests are under way.
+// fails fast when too many requests are under way. Reconnect backoff and
+// keep-alive follow export-policy.ts; shutdown cancels what is under way.
 //
 // OTLP/HTTP: https://opentelemetry.io/docs/specs/otlp/#otlphttp
 // OTLP/gRPC: https://opentelemetry.io/docs/specs/otlp/#otlpgrpc
@@ -11,14 +12,15 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as zlib from 'node:zlib';
-import { Client, status as grpcStatus, type ChannelCredentials, type Metadata, type ServiceError } from '@grpc/grpc-js';
+import { Client, status as grpcStatus, type ChannelCredentials, type ClientUnaryCall, type Metadata, type ServiceError } from '@grpc/grpc-js';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { Exporter } from './export';
 import type { Timers } from '../util/timers';
 import { decodePartialSuccess, type PartialSuccess } from './otlp-common';
+import { GRPC_RECONNECT_OPTIONS } from './export-policy';
 
-/** The signals whose requests we encode ourselves (metrics go through the official exporters). */
-export type OtlpSignal = 'traces' | 'logs';
+/** The signals whose encoded requests these transports send (metrics encoded by the official serializer). */
+export type OtlpSignal = 'traces' | 'metrics' | 'logs';
 
 /** The outcome of one export of an encoded request. */
 export interface OtlpExportResult extends ExportResult {
@@ -32,6 +34,7 @@ export const MAX_CONCURRENT_REQUESTS = 30;
 /** The gRPC method of each signal's Export. */
 export const GRPC_EXPORT_PATH: Readonly<Record<OtlpSignal, string>> = {
   traces: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+  metrics: '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export',
   logs: '/opentelemetry.proto.collector.logs.v1.LogsService/Export',
 };
 
@@ -81,7 +84,7 @@ const identity = (b: Buffer): Buffer => b;
 
 export class GrpcTransport implements Exporter<Buffer, OtlpExportResult> {
   private client: Client | undefined;
-  private inflight = 0;
+  private readonly calls = new Set<ClientUnaryCall>();
   private deadlinesExceeded = 0;
   private closed = false;
 
@@ -89,23 +92,25 @@ export class GrpcTransport implements Exporter<Buffer, OtlpExportResult> {
 
   export(body: Buffer, done: (result: OtlpExportResult) => void): void {
     if (this.closed) return done(failure(new Error('exporter is shut down')));
-    if (this.inflight >= MAX_CONCURRENT_REQUESTS) return done(failure(new Error('Concurrent export limit reached')));
+    if (this.calls.size >= MAX_CONCURRENT_REQUESTS) return done(failure(new Error('Concurrent export limit reached')));
     let client = this.client;
     if (!client) {
       try {
         client = this.client = new Client(this.opts.address, this.opts.credentials, {
           'grpc.default_compression_algorithm': this.opts.gzip ? GRPC_COMPRESSION_GZIP : GRPC_COMPRESSION_NONE,
           'grpc.primary_user_agent': this.opts.userAgent,
+          ...GRPC_RECONNECT_OPTIONS,
         });
       } catch (e) {
         return done(failure(e as Error));
       }
       this.deadlinesExceeded = 0;
     }
-    this.inflight++;
     const deadline = Date.now() + this.opts.timeoutMillis;
-    client.makeUnaryRequest(GRPC_EXPORT_PATH[this.opts.signal], identity, identity, body, this.opts.metadata, { deadline }, (err: ServiceError | null, res?: Buffer) => {
-      this.inflight--;
+    let ended = false;
+    const call = client.makeUnaryRequest(GRPC_EXPORT_PATH[this.opts.signal], identity, identity, body, this.opts.metadata, { deadline }, (err: ServiceError | null, res?: Buffer) => {
+      ended = true;
+      this.calls.delete(call);
       if (err) {
         if (err.code === grpcStatus.DEADLINE_EXCEEDED && ++this.deadlinesExceeded > MAX_DEADLINES_EXCEEDED && this.client === client) {
           client.close();
@@ -116,10 +121,13 @@ export class GrpcTransport implements Exporter<Buffer, OtlpExportResult> {
       this.deadlinesExceeded = 0;
       done(success(res));
     });
+    if (!ended) this.calls.add(call);
   }
 
+  /** Cancels the calls under way (they fail as CANCELLED): a closed client would let them run to their deadline. */
   async shutdown(): Promise<void> {
     this.closed = true;
+    for (const call of [...this.calls]) call.cancel();
     this.client?.close();
     this.client = undefined;
   }

@@ -7,7 +7,8 @@
 //   telemetry.record(records);                  // from correlate (TelemetrySink)
 //   telemetry.emitLog({ timeNs, tgid, severity: 'WARN', eventName, body, attributes });
 //   telemetry.processExec(p) / telemetry.processExited(p, info);
-//   await telemetry.shutdown(5000);             // flushes spans, log records and metrics, then closes
+//   await telemetry.shutdown();                 // flushes spans, log records and metrics within its bound, then closes
+//   telemetry.shutdownSummary();                // what each signal lost at shutdown, one line each
 
 import * as os from 'node:os';
 import type { InstrumentationScope } from '@opentelemetry/core';
@@ -15,7 +16,7 @@ import type { PidNamespace } from '../capture/pid-namespace';
 import { ProcFs } from '../util/procfs';
 import type { Logger } from '../util/log';
 import type { Env, OtelConfig } from './config';
-import { BatchQueue, LOG_SIGNAL, SPAN_SIGNAL, type BatchExportStats } from './batch-queue';
+import { BatchQueue, LOG_SIGNAL, SPAN_SIGNAL, type BatchExportStats, type ShutdownLoss } from './batch-queue';
 import { ConsolePrinter, formatLogLine, type ConsoleStats } from './console';
 import { createMetricExporter, createOtlpExporter, type Exporter, type MetricExporter } from './export';
 import { realTimers, type Timers } from '../util/timers';
@@ -267,7 +268,8 @@ export class Telemetry {
   }
 
   /**
-   * Flushes every pending span, log record and metric within `timeoutMillis`,
+   * Flushes every pending span, log record and metric within `timeoutMillis`
+   * (default: the configuration's shutdownTimeoutMillis, export-policy.ts),
    * then closes the exporters. Spans first, then log records, then metrics
    * (whose final health counters then count both flushes), each within its
    * share of the time the phases still to run have left: weights 6 (spans), 2
@@ -275,8 +277,10 @@ export class Telemetry {
    * metrics, spans get at most 60% and metrics at least 40%; with all three,
    * spans at most 50%, log records at least 1/6 and metrics at least 1/3. A
    * slow flush cannot starve the next; time a phase does not use passes on.
+   * Each phase ends by closing its exporter, which cancels what is still under
+   * way: nothing outlives the bound.
    */
-  async shutdown(timeoutMillis = 5000): Promise<void> {
+  async shutdown(timeoutMillis = this.config.shutdownTimeoutMillis): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     this.console?.flush();
@@ -293,6 +297,41 @@ export class Telemetry {
       weightLeft -= weight;
       await phase(share);
     }
+  }
+
+  /**
+   * What each exported signal lost at shutdown, one line each, for the exit
+   * summary: spans and log records not confirmed exported once shutdown began
+   * (still queued, in a failed export, in an export cut short), and whether
+   * the final metric export went. Empty before shutdown.
+   */
+  shutdownSummary(): string[] {
+    if (!this.stopped) return [];
+    const lines: string[] = [];
+    const queue = (plural: string, q: BatchQueue<unknown> | undefined, where: string | undefined) => {
+      const loss = q?.lostAtShutdown;
+      if (!q || !loss) return;
+      const n = loss.queued + loss.failed + loss.unfinished;
+      lines.push(
+        n === 0
+          ? `${plural} to ${where}: ${q.stats.exported} exported, none lost at shutdown`
+          : `${plural} to ${where}: ${q.stats.exported} exported, ${n} lost at shutdown (${describeLoss(loss)})`,
+      );
+    };
+    queue('spans', this.batcher, this.config.traces.otlp && destination(this.config.traces.otlp));
+    queue('log records', this.logBatcher, this.config.logs.otlp && destination(this.config.logs.otlp));
+    const final = this.metrics.finalExport;
+    const m = this.config.metrics.otlp;
+    if (final && m) {
+      const what =
+        final.outcome === 'exported'
+          ? 'final export done'
+          : final.outcome === 'failed'
+            ? `final export failed at shutdown (${final.reasons.join(', ')}): the last interval is lost`
+            : `final export did not finish within the shutdown bound${final.reasons.length > 0 ? ` (${final.reasons.join(', ')})` : ''}: the last interval is lost`;
+      lines.push(`metrics to ${destination(m)}: ${what}`);
+    }
+    return lines;
   }
 
   private ownHealth(): AgentHealth {
@@ -322,6 +361,18 @@ export class Telemetry {
 }
 
 const SHUTDOWN_WEIGHTS = { spans: 6, logs: 2, metrics: 4 } as const;
+
+function destination(c: { url: string; protocol: string }): string {
+  return `${c.url} (${c.protocol})`;
+}
+
+function describeLoss(l: ShutdownLoss): string {
+  const parts: string[] = [];
+  if (l.queued > 0) parts.push(`${l.queued} still queued`);
+  if (l.failed > 0) parts.push(`${l.failed} in failed exports`);
+  if (l.unfinished > 0) parts.push(`${l.unfinished} in an export cut short`);
+  return parts.join(', ');
+}
 
 function queueHealth(q: BatchQueue<unknown> | undefined): BatchExportStats & { queued: number } {
   if (!q) return { exported: 0, failed: 0, droppedQueueFull: 0, droppedShutdown: 0, failedBatches: 0, failuresByReason: {}, queued: 0 };

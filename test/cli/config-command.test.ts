@@ -114,6 +114,7 @@ test('config print with a small file: exact output, sources per layer, header va
     'log.level': 'file',
     'health.listen': 'default',
     duration: 'default',
+    shutdown_timeout: 'default',
   };
   const expected = {
     configFile: file,
@@ -151,6 +152,7 @@ test('config print with a small file: exact output, sources per layer, header va
     sampler: { kind: 'parentbased_traceidratio', ratio: 0.1, parentBased: true },
     batch: { maxQueueSize: 16384, maxExportBatchSize: 1024, scheduleDelayMillis: 5000, exportTimeoutMillis: 30000 },
     retry: { maxAttempts: 5, initialBackoffMillis: 1000, maxBackoffMillis: 5000, backoffMultiplier: 1.5, jitter: 0.2 },
+    shutdownTimeoutMillis: 5000,
     resource: { attributes: {}, captureCommandArgs: false, maxProcesses: 4096 },
     sources: layers,
     warnings: [],

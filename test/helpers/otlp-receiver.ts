@@ -221,6 +221,9 @@ const hex = (b: Uint8Array | undefined): string => (b ? Buffer.from(b).toString(
 export interface ReceiverOptions {
   /** Keep every span in `spans` (default true); false: only count them. */
   readonly keepSpans?: boolean;
+  /** Ports to listen on (default: free ones), e.g. a stopped receiver's, to play a collector coming back. */
+  readonly grpcPort?: number;
+  readonly httpPort?: number;
 }
 
 export class OtlpReceiver {
@@ -245,14 +248,14 @@ export class OtlpReceiver {
     private readonly keepSpans: boolean,
   ) {}
 
-  /** Starts both servers on 127.0.0.1, on free ports. */
+  /** Starts both servers on 127.0.0.1, on the ports given or free ones. */
   static async start(opts: ReceiverOptions = {}): Promise<OtlpReceiver> {
     const grpcServer = new grpc.Server();
     const httpServer = http.createServer();
     const grpcPort = await new Promise<number>((resolve, reject) =>
-      grpcServer.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+      grpcServer.bindAsync(`127.0.0.1:${opts.grpcPort ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
     );
-    await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => httpServer.listen(opts.httpPort ?? 0, '127.0.0.1', resolve));
     const httpPort = (httpServer.address() as { port: number }).port;
     const r = new OtlpReceiver(grpcServer, httpServer, grpcPort, httpPort, opts.keepSpans ?? true);
     r.install();
