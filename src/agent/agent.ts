@@ -254,9 +254,9 @@ export class Agent {
   summary(): string[] {
     const s = this.engine.stats();
     return [
-      `captured ${s.kernel.events_sent} events (lost ${s.kernel.events_lost} in the kernel, ${s.recordsDropped} behind the native queue; ` +
-        `dropped ${s.filteredInUserSpace} of processes not selected in user space, ${s.decode.malformed} malformed; ` +
-        `${s.unconfirmedExecs} processes kept on the kernel's name match, gone before /proc could confirm it)`,
+      `captured ${s.kernel.events_sent} events (lost ${s.kernel.events_lost} in the kernel, ${s.recordsDropped} behind the native queue)`,
+      `selection: dropped ${s.filteredInUserSpace} events of processes not selected in user space, ${s.decode.malformed} malformed; ` +
+        `${s.unconfirmedExecs} processes kept on the kernel's name match, gone before /proc could confirm it`,
       ...this.features.flatMap((f) => f.summary?.() ?? []),
       ...this.telemetry.shutdownSummary(),
     ];
