@@ -13,6 +13,13 @@ export type Http1BodyKind =
   /** Chunked (or another transfer coding): a gap loses the framing. */
   | 'coded';
 
+/**
+ * Why a request was not parsed to its end (it may still become a record):
+ * llhttp rejected its bytes, it went past the agent's head bounds, or bytes
+ * of it were not captured (the per-syscall capture cap, lost events).
+ */
+export type Http1Incomplete = 'malformed' | 'too_large' | 'not_captured';
+
 /** Activity of a direction: when its last bytes moved (chunks, skipped chunks, gaps). */
 export interface Http1Activity {
   readonly startNs: number;
@@ -63,6 +70,10 @@ export class Http1Message {
   capturedLines = 0;
 
   headersDone = false;
+  /** The request-target ended (the request line went on past it): a target cut before is never used. */
+  targetDone = false;
+  /** Set when the message was given up before its end (requests: kept for a record when it can be paired). */
+  incomplete: Http1Incomplete | undefined;
   /** llhttp's upgrade flag: Upgrade + Connection: upgrade, or CONNECT. */
   upgrade = false;
   bodyKind: Http1BodyKind = 'none';
