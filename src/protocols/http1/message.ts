@@ -91,9 +91,17 @@ export class Http1Message {
 
   /** Bytes of kept strings (for bufferedBytes()). */
   keptBytes(): number {
+    // Once per request (the stitcher's byte bound): no allocation.
     let n = (this.target?.length ?? 0) + this.method.length + (this.contentLength?.length ?? 0);
-    for (const list of [this.host, this.userAgent, this.traceparent, this.tracestate]) for (const s of list) n += s.length;
-    if (this.captured !== undefined) for (const list of this.captured) if (list) for (const s of list) n += s.length;
+    n += lengths(this.host) + lengths(this.userAgent) + lengths(this.traceparent) + lengths(this.tracestate);
+    const captured = this.captured;
+    if (captured !== undefined) for (let i = 0; i < captured.length; i++) n += lengths(captured[i]);
     return n;
   }
+}
+
+function lengths(list: readonly string[] | null | undefined): number {
+  let n = 0;
+  if (list) for (let i = 0; i < list.length; i++) n += list[i]!.length;
+  return n;
 }

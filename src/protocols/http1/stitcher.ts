@@ -28,6 +28,7 @@ import type { Http1Activity, Http1Message } from './message';
 
 /** A request waiting for its response. */
 export interface Http1Pending {
+  readonly givenUp: false;
   readonly message: Http1Message;
   /** Condition 3 held when it began. */
   readonly quiet: boolean;
@@ -65,7 +66,7 @@ interface Http1GivenUp {
 
 type Slot = Http1Pending | Http1GivenUp;
 
-const isGivenUp = (s: Slot): s is Http1GivenUp => 'givenUp' in s;
+const isGivenUp = (s: Slot): s is Http1GivenUp => s.givenUp;
 
 /** A response exchange: any interim (1xx) responses, then the final one. */
 interface Exchange {
@@ -154,6 +155,7 @@ export class Http1Stitcher {
       return;
     }
     const entry: Http1Pending = {
+      givenUp: false,
       message: m,
       quiet,
       needsQuiet: !this.certain,
