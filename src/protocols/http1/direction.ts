@@ -18,7 +18,7 @@ import type { Http1Stats } from './counters';
 import { classifyRequestLine, classifyStatusLine } from './detect';
 import type { Http1HeaderName, Http1HeaderTable, Http1KeptHeader } from './header-names';
 import { LLHTTP_ERROR, LlhttpParser, type LlhttpHandler } from './llhttp';
-import { Http1Message, NO_ACTIVITY, type Http1Activity } from './message';
+import { Http1Message, NO_ACTIVITY, type Http1Activity, type Http1Incomplete } from './message';
 
 export type Http1DirectionKind = 'request' | 'response';
 
@@ -47,7 +47,8 @@ export interface Http1DirectionListener {
   complete(kind: Http1DirectionKind, m: Http1Message): void;
   /**
    * The direction lost its place at `atNs` (error, gap, bytes skipped while
-   * hunting); `inFlight` is the message dropped, if one had begun.
+   * hunting); `inFlight` is the message cut, if one had begun (its
+   * `incomplete` says why).
    */
   lost(kind: Http1DirectionKind, inFlight: Http1Message | undefined, atNs: number): void;
   /** The response direction stopped at a protocol switch (after complete()). */
@@ -86,6 +87,8 @@ export class Http1Direction implements LlhttpHandler {
   private midChunk = false;
 
   // Head parsing.
+  /** The message in flight went past a head bound (the llhttp error that follows is ours, not the peer's). */
+  private boundHit = false;
   private headerBytes = 0;
   private headerCount = 0;
   private inField = false;
@@ -201,7 +204,7 @@ export class Http1Direction implements LlhttpHandler {
           const r = this.parser.executeZeros(bytes);
           if (r.errno === LLHTTP_ERROR.OK) return;
         }
-        this.loseMessage(atNs);
+        this.loseMessage(atNs, 'not_captured');
         return;
       }
     }
@@ -268,7 +271,7 @@ export class Http1Direction implements LlhttpHandler {
   /** Told by the stitcher that the framing used was wrong (a guessed HEAD/CONNECT answer). */
   loseSync(atNs: number): void {
     if (this.state !== 'parsing') return;
-    this.loseMessage(atNs);
+    this.loseMessage(atNs, 'malformed');
   }
 
   bufferedBytes(): number {
@@ -321,18 +324,24 @@ export class Http1Direction implements LlhttpHandler {
     // Malformed input (or a bound): the rest of this chunk is skipped.
     this.stats.parseErrors++;
     this.stats.bytesSkipped += data.length - r.consumed;
-    this.loseMessage(startNs);
+    this.loseMessage(startNs, this.boundHit ? 'too_large' : 'malformed');
   }
 
-  private loseMessage(atNs: number): void {
+  private loseMessage(atNs: number, why: Http1Incomplete): void {
     const inFlight = this.message;
     this.message = undefined;
     this.state = 'hunting';
     this.resetHead();
+    if (inFlight !== undefined) {
+      inFlight.incomplete = why;
+      // A target cut before its end is never used (a path would be a guess).
+      if (!inFlight.targetDone) inFlight.target = undefined;
+    }
     this.listener.lost(this.kind, inFlight !== undefined && inFlight.index >= 0 ? inFlight : undefined, atNs);
   }
 
   private resetHead(): void {
+    this.boundHit = false;
     this.headerBytes = 0;
     this.headerCount = 0;
     this.inField = false;
@@ -348,6 +357,7 @@ export class Http1Direction implements LlhttpHandler {
     const before = this.headerBytes;
     this.headerBytes += len;
     if (this.headerBytes <= this.limits.maxHeaderBytes) return true;
+    this.boundHit = true;
     this.parser.stopAddress = at + Math.max(0, this.limits.maxHeaderBytes - before);
     return false;
   }
@@ -367,19 +377,20 @@ export class Http1Direction implements LlhttpHandler {
   onUrl(at: number, len: number): number {
     const m = this.message;
     if (m === undefined) return 0;
-    if (!this.headBytes(at, len)) return -1;
     const first = m.index < 0;
     if (first) {
+      // The method and the target's first byte were seen: the request began, even if its line is too long.
       m.index = this.count++;
       m.method = this.parser.method();
       // request-line = method SP request-target ...: the target's first byte locates the message.
       m.pos = this.ctxPos + this.parser.offsetOf(at) - m.method.length - 1;
     }
+    const within = this.headBytes(at, len);
     if (m.target !== undefined) {
-      m.target = m.target.length + len > this.limits.maxTargetBytes ? undefined : m.target + this.parser.text(at, len);
+      m.target = !within || m.target.length + len > this.limits.maxTargetBytes ? undefined : m.target + this.parser.text(at, len);
     }
     if (first) this.listener.begin(this.kind, m);
-    return 0;
+    return within ? 0 : -1;
   }
 
   onStatus(at: number, len: number): number {
@@ -387,12 +398,14 @@ export class Http1Direction implements LlhttpHandler {
   }
 
   onHeaderField(at: number, len: number): number {
+    if (this.message !== undefined) this.message.targetDone = true;
     if (!this.headBytes(at, len)) return -1;
     if (!this.inField) {
       this.endLine();
       this.inField = true;
       this.field = '';
       if (++this.headerCount > this.limits.maxHeaderCount) {
+        this.boundHit = true;
         this.parser.stopAddress = at;
         return -1;
       }
@@ -557,6 +570,7 @@ export class Http1Direction implements LlhttpHandler {
     this.field = '';
     this.fieldAt = -1;
     m.version = this.parser.version();
+    m.targetDone = true;
     m.statusCode = statusCode;
     m.upgrade = upgrade;
     m.headersDone = true;

@@ -13,6 +13,13 @@ export type Http1BodyKind =
   /** Chunked (or another transfer coding): a gap loses the framing. */
   | 'coded';
 
+/**
+ * Why a request was not parsed to its end (it may still become a record):
+ * llhttp rejected its bytes, it went past the agent's head bounds, or bytes
+ * of it were not captured (the per-syscall capture cap, lost events).
+ */
+export type Http1Incomplete = 'malformed' | 'too_large' | 'not_captured';
+
 /** Activity of a direction: when its last bytes moved (chunks, skipped chunks, gaps). */
 export interface Http1Activity {
   readonly startNs: number;
@@ -63,6 +70,10 @@ export class Http1Message {
   capturedLines = 0;
 
   headersDone = false;
+  /** The request-target ended (the request line went on past it): a target cut before is never used. */
+  targetDone = false;
+  /** Set when the message was given up before its end (requests: kept for a record when it can be paired). */
+  incomplete: Http1Incomplete | undefined;
   /** llhttp's upgrade flag: Upgrade + Connection: upgrade, or CONNECT. */
   upgrade = false;
   bodyKind: Http1BodyKind = 'none';
@@ -80,9 +91,17 @@ export class Http1Message {
 
   /** Bytes of kept strings (for bufferedBytes()). */
   keptBytes(): number {
+    // Once per request (the stitcher's byte bound): no allocation.
     let n = (this.target?.length ?? 0) + this.method.length + (this.contentLength?.length ?? 0);
-    for (const list of [this.host, this.userAgent, this.traceparent, this.tracestate]) for (const s of list) n += s.length;
-    if (this.captured !== undefined) for (const list of this.captured) if (list) for (const s of list) n += s.length;
+    n += lengths(this.host) + lengths(this.userAgent) + lengths(this.traceparent) + lengths(this.tracestate);
+    const captured = this.captured;
+    if (captured !== undefined) for (let i = 0; i < captured.length; i++) n += lengths(captured[i]);
     return n;
   }
+}
+
+function lengths(list: readonly string[] | null | undefined): number {
+  let n = 0;
+  if (list) for (let i = 0; i < list.length; i++) n += list[i]!.length;
+  return n;
 }

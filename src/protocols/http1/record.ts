@@ -53,6 +53,11 @@ interface Target {
   readonly userinfo?: boolean;
 }
 
+/** Why the request was not parsed to its end (message.ts `Http1Incomplete`); absent when it was. */
+export const ATTR_REQUEST_INCOMPLETE = 'ebpf_otel.http.request.incomplete';
+/** The request-target was not captured whole (too long to keep, or cut): url.path, url.query, url.full and http.route are absent. */
+export const ATTR_TARGET_TRUNCATED = 'ebpf_otel.http.target_truncated';
+
 export function buildRecord(ctx: Http1RecordContext, o: Http1Outcome): L7Record {
   const req = o.request;
   const res = o.response;
@@ -65,7 +70,9 @@ export function buildRecord(ctx: Http1RecordContext, o: Http1Outcome): L7Record 
   const status = res?.headersDone ? res.statusCode : undefined;
 
   let errorType: string | undefined = o.giveUp;
-  if (errorType === undefined && status !== undefined && status >= (server ? 500 : 400)) errorType = String(status);
+  // A request the agent could not parse whole and the server rejected (4xx): the rejection is the error.
+  const rejectedAt = req.incomplete !== undefined ? 400 : server ? 500 : 400;
+  if (errorType === undefined && status !== undefined && status >= rejectedAt) errorType = String(status);
 
   // Where the request went: the Host header (or the target's authority); clients fall back to the peer.
   let serverAddress = target.authority?.host;
@@ -109,6 +116,9 @@ export function buildRecord(ctx: Http1RecordContext, o: Http1Outcome): L7Record 
   if (requestBody !== undefined) a['http.request.body.size'] = requestBody;
   if (responseBody !== undefined) a['http.response.body.size'] = responseBody;
   if (errorType !== undefined) a['error.type'] = errorType;
+  // Not parsed to its end: why, and whether the target was cut (then url.* and http.route are absent, never guessed).
+  if (req.incomplete !== undefined) a[ATTR_REQUEST_INCOMPLETE] = req.incomplete;
+  if (req.target === undefined) a[ATTR_TARGET_TRUNCATED] = true;
 
   // Metric attributes: bounded cardinality only (no path, no peer; the Host header is
   // client-controlled, so server.* is kept for client metrics only, where it is required).
@@ -129,7 +139,8 @@ export function buildRecord(ctx: Http1RecordContext, o: Http1Outcome): L7Record 
   if (responseBody !== undefined) measurements.push({ instrument: instruments.responseBody, value: responseBody, attributes: m });
 
   const spanMethod = known ? req.method : 'HTTP';
-  const traceContext = traceContextOf(req);
+  // Trace context only from a head parsed whole (a later traceparent line could have made it invalid).
+  const traceContext = req.headersDone ? traceContextOf(req) : undefined;
   return {
     protocol: 'http1',
     kind: ctx.kind,

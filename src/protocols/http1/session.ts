@@ -164,6 +164,7 @@ export class Http1Session implements ProtocolSession, Http1DirectionListener {
 
   private emit(o: Http1Outcome): void {
     this.stats.records++;
+    if (o.request.incomplete !== undefined) this.stats.requestsTruncated++;
     this.out.push(buildRecord(this.context, o));
   }
 

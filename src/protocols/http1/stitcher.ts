@@ -13,12 +13,22 @@
 //   5. if the request direction lost bytes before R, the response direction
 //      moved bytes after that loss and before R began (the lost request was answered).
 // What cannot be paired for certain is dropped and counted, never guessed.
+//
+// Bounds: requests held while they wait are bounded by count and by bytes.
+// Past either, a request is given up but keeps its place in line as a number
+// (a run of given-up requests costs the same whatever its length), so the
+// responses that answer given-up requests are consumed in order and lockstep
+// holds: everything else is still paired. A given-up HEAD or CONNECT would
+// leave the next response framed on a guess, so that one costs lockstep, which
+// comes back at the next quiet point.
 
-import type { CarriedTraceContext, ProtocolStats, SessionObserver } from '../types';
+import type { CarriedTraceContext, SessionObserver } from '../types';
+import type { Http1Stats } from './counters';
 import type { Http1Activity, Http1Message } from './message';
 
 /** A request waiting for its response. */
 export interface Http1Pending {
+  readonly givenUp: false;
   readonly message: Http1Message;
   /** Condition 3 held when it began. */
   readonly quiet: boolean;
@@ -34,7 +44,29 @@ export interface Http1Pending {
   ended: boolean;
   /** Reported to the observer (its head is parsed): it must end in a record or an abandon. */
   started: boolean;
+  /** What it counts against the byte bound: MESSAGE_COST, plus its strings once `costed`. */
+  cost: number;
+  /** Its strings are final (head ended or cut) and counted in `cost`. */
+  costed: boolean;
 }
+
+/**
+ * Requests given up by the bounds, in a row: they keep their place in line
+ * (each will be answered by one response, which is consumed and dropped) but
+ * hold nothing. None is HEAD or CONNECT (their answers are framed differently).
+ */
+interface Http1GivenUp {
+  readonly givenUp: true;
+  count: number;
+  /** startNs of the first and of the last in the row. */
+  readonly firstNs: number;
+  lastNs: number;
+  needsQuiet: boolean;
+}
+
+type Slot = Http1Pending | Http1GivenUp;
+
+const isGivenUp = (s: Slot): s is Http1GivenUp => s.givenUp;
 
 /** A response exchange: any interim (1xx) responses, then the final one. */
 interface Exchange {
@@ -48,6 +80,8 @@ interface Exchange {
   dropped: boolean;
   /** Its body framing was chosen without knowing the request (HEAD and CONNECT change it). */
   guessed: boolean;
+  /** Decided: it answers a request given up by the bounds (already counted). */
+  answeredGivenUp?: boolean;
 }
 
 export type Http1GiveUp = 'timeout' | 'connection_closed';
@@ -61,11 +95,22 @@ export interface Http1Outcome {
   readonly giveUp?: Http1GiveUp;
 }
 
-/** Requests kept waiting at most; past it the oldest is dropped and pairing must resync. */
-export const MAX_PENDING = 64;
+/** Requests kept waiting at most (a generous count); past it a request is given up but keeps its place. */
+export const MAX_PENDING = 1024;
+/** Bytes of waiting requests and responses kept at most (their strings plus MESSAGE_COST each); past it, the same. */
+export const MAX_PENDING_BYTES = 512 * 1024;
+/** What a kept message costs beyond its strings (the message, its arrays, the stitcher's entry), for the byte bound. */
+export const MESSAGE_COST = 512;
+/** Complete responses kept waiting for their request at most. */
+export const MAX_WAITING = 64;
 
 export class Http1Stitcher {
-  private pending: Http1Pending[] = [];
+  private pending: Slot[] = [];
+  /** Requests kept in `pending` (given-up rows not counted) and what they cost. */
+  private kept = 0;
+  private keptBytes = 0;
+  /** What the waiting responses cost. */
+  private waitingBytes = 0;
   /** Complete responses whose request is not decided yet (their request may not be parsed yet). */
   private waiting: Exchange[] = [];
   /** The exchange the response direction is in. */
@@ -89,7 +134,7 @@ export class Http1Stitcher {
   framingLost = false;
 
   constructor(
-    private readonly stats: ProtocolStats,
+    private readonly stats: Http1Stats,
     private readonly emit: (o: Http1Outcome) => void,
     /** The response direction's latest activity. */
     private readonly responseActivity: () => Http1Activity,
@@ -103,53 +148,69 @@ export class Http1Stitcher {
   // --- request direction ------------------------------------------------
 
   requestBegin(m: Http1Message): void {
+    const quiet = this.pending.length === 0 && this.current === undefined;
+    if (this.kept >= MAX_PENDING || this.keptBytes + MESSAGE_COST > MAX_PENDING_BYTES) {
+      this.giveUpInLine(m, !this.certain);
+      this.pump();
+      return;
+    }
     const entry: Http1Pending = {
+      givenUp: false,
       message: m,
-      quiet: this.pending.length === 0 && this.current === undefined,
+      quiet,
       needsQuiet: !this.certain,
       debtFromNs: this.requestDebtNs,
       ended: false,
       started: false,
+      cost: MESSAGE_COST,
+      costed: false,
     };
     this.pending.push(entry);
-    if (this.pending.length > MAX_PENDING) {
-      this.dropPending(0);
-      this.loseCertainty();
-    }
+    this.kept++;
+    this.keptBytes += entry.cost;
     this.pump();
   }
 
   requestHeaders(m: Http1Message): void {
-    const entry = this.pending.find((e) => e.message === m);
-    if (entry !== undefined && !entry.started && this.observer !== undefined) {
-      entry.started = true;
-      const traceContext = this.traceContextOf(m);
-      this.observer.requestStarted({
-        sequence: m.index,
-        pos: m.pos,
-        startNs: m.startNs,
-        tid: m.tid,
-        ...(traceContext !== undefined ? { traceContext } : {}),
-      });
-    }
+    const last = this.pending[this.pending.length - 1];
+    const entry = last !== undefined && !isGivenUp(last) && last.message === m ? last : this.findPending(m);
+    if (entry !== undefined && !entry.started && this.keep(entry)) this.start(entry, true);
     this.pump();
+  }
+
+  /**
+   * The strings of the newest request are known (its head ended or was cut):
+   * the byte bound is checked again. False when it was given up instead.
+   */
+  private keep(entry: Http1Pending): boolean {
+    if (entry.costed) return true;
+    const cost = MESSAGE_COST + entry.message.keptBytes();
+    if (entry === this.pending[this.pending.length - 1] && !entry.ended && this.keptBytes - entry.cost + cost > MAX_PENDING_BYTES) {
+      this.pending.pop();
+      this.unkeep(entry);
+      this.giveUpInLine(entry.message, entry.needsQuiet);
+      return false;
+    }
+    this.keptBytes += cost - entry.cost;
+    entry.cost = cost;
+    entry.costed = true;
+    return true;
   }
 
   requestComplete(m: Http1Message): void {
     if (m.upgrade) this.upgradeRequest = m;
   }
 
-  /** The request direction lost bytes at `atNs`; `inFlight` is dropped. */
+  /**
+   * The request direction lost bytes at `atNs`; `inFlight` is the request cut
+   * (its `incomplete` says why). It keeps its place: the next response in line
+   * answers it as surely as any other, so it can still become a record.
+   */
   requestLost(inFlight: Http1Message | undefined, atNs: number): void {
     if (inFlight !== undefined) {
-      const i = this.pending.findIndex((e) => e.message === inFlight);
-      if (i >= 0) this.dropPending(i);
-      else {
-        // Already answered (an early response): that exchange has no request any more.
-        for (const ex of [this.current, ...this.waiting]) {
-          if (ex !== undefined && ex.request?.message === inFlight) this.dropExchangeRequest(ex);
-        }
-      }
+      const entry = this.findPending(inFlight);
+      // Started now, without trace context (header lines after the cut are unknown).
+      if (entry !== undefined && !entry.ended && this.keep(entry)) this.start(entry, false);
     }
     this.certain = false;
     this.requestDebtNs = atNs;
@@ -201,9 +262,12 @@ export class Http1Stitcher {
     if (ex.decided) this.finish(ex);
     else {
       this.waiting.push(ex);
-      if (this.waiting.length > MAX_PENDING) {
-        this.waiting.shift();
+      this.waitingBytes += MESSAGE_COST + m.keptBytes();
+      if (this.waiting.length > MAX_WAITING || this.waitingBytes > MAX_PENDING_BYTES) {
+        // Dropped undecided: the request it answers may still come, so lockstep cannot be trusted.
+        this.shiftWaiting();
         this.stats.unpairedResponses++;
+        this.loseCertainty();
       }
       this.pump();
     }
@@ -214,7 +278,7 @@ export class Http1Stitcher {
     const ex = this.current;
     this.current = undefined;
     if (ex !== undefined) {
-      if (ex.final !== undefined) this.stats.unpairedResponses++;
+      if (ex.final !== undefined && !ex.answeredGivenUp) this.stats.unpairedResponses++;
       if (ex.decided && !ex.dropped && ex.request !== undefined) this.giveUp(ex.request);
     }
     this.loseCertainty();
@@ -226,13 +290,19 @@ export class Http1Stitcher {
   expire(nowNs: number, timeoutNs: number): void {
     for (let i = 0; i < this.pending.length; ) {
       const e = this.pending[i]!;
+      if (isGivenUp(e)) {
+        // Given up already; they keep their place so that their responses are consumed in order.
+        if (nowNs - e.firstNs <= timeoutNs) break;
+        i++;
+        continue;
+      }
       if (nowNs - e.message.startNs <= timeoutNs) break;
       if (e.ended) {
         i++;
         continue;
       }
       // Still arriving, or its response is: not waiting yet.
-      if (!e.message.complete || (i === 0 && this.current !== undefined && !this.current.decided)) break;
+      if (!(e.message.complete || e.message.incomplete !== undefined) || (i === 0 && this.current !== undefined && !this.current.decided)) break;
       if (this.certainlyUnanswered(e, i)) {
         e.ended = true;
         this.stats.requestsWithoutResponse++;
@@ -241,8 +311,10 @@ export class Http1Stitcher {
       } else this.dropPending(i);
     }
     while (this.waiting.length > 0 && nowNs - this.waiting[0]!.startNs > timeoutNs) {
-      this.waiting.shift();
+      this.shiftWaiting();
       this.stats.unpairedResponses++;
+      // Its request may still come: lockstep cannot be trusted.
+      this.loseCertainty();
     }
   }
 
@@ -255,24 +327,29 @@ export class Http1Stitcher {
       if (req !== undefined && !req.ended) {
         this.stats.requestsWithoutResponse++;
         this.emit({ request: req.message, response: ex.final, endNs: atNs, giveUp: 'connection_closed' });
-      } else if (ex.final !== undefined) this.stats.unpairedResponses++;
+      } else if (ex.final !== undefined && !ex.answeredGivenUp) this.stats.unpairedResponses++;
     }
     this.pending.forEach((e, i) => {
-      if (e.ended) return;
+      if (isGivenUp(e) || e.ended) return;
       if (this.certainlyUnanswered(e, i)) {
         this.stats.requestsWithoutResponse++;
         this.emit({ request: e.message, response: undefined, endNs: atNs, giveUp: 'connection_closed' });
       } else this.giveUp(e);
     });
     this.pending = [];
+    this.kept = 0;
+    this.keptBytes = 0;
     this.stats.unpairedResponses += this.waiting.length;
     this.waiting = [];
+    this.waitingBytes = 0;
   }
 
   bufferedBytes(): number {
-    let n = 0;
-    for (const e of this.pending) n += e.message.keptBytes();
-    for (const ex of this.waiting) n += ex.final?.keptBytes() ?? 0;
+    // Kept strings, from the running sums (constant time: called after every event).
+    let n = this.keptBytes - this.kept * MESSAGE_COST + this.waitingBytes - this.waiting.length * MESSAGE_COST;
+    // The newest request's strings while its head is being parsed.
+    const last = this.pending[this.pending.length - 1];
+    if (last !== undefined && !isGivenUp(last) && !last.costed) n += last.message.keptBytes();
     n += this.current?.final?.keptBytes() ?? 0;
     return n;
   }
@@ -286,7 +363,7 @@ export class Http1Stitcher {
       const ex = waiting ?? (this.current?.final !== undefined && !this.current.decided ? this.current : undefined);
       if (ex === undefined || !this.decide(ex)) return;
       if (ex === waiting) {
-        this.waiting.shift();
+        this.shiftWaiting();
         this.finish(ex);
       }
     }
@@ -301,18 +378,37 @@ export class Http1Stitcher {
         if (this.requestWatermarkNs > ex.startNs) return this.dropExchange(ex);
         return false;
       }
+      if (isGivenUp(head)) {
+        if (ex.startNs < head.firstNs || (head.count === 1 && ex.startNs < head.lastNs)) {
+          // The response began before the request: it answers one we did not see.
+          if (!head.needsQuiet) this.loseCertainty();
+          return this.dropExchange(ex);
+        }
+        if (head.needsQuiet) {
+          // Given up, and not provably answered in order any more: out of line (counted when given up).
+          this.pending.shift();
+          continue;
+        }
+        // In lockstep: this response answers the first of the row; it is consumed, nothing is recorded.
+        if (--head.count === 0) this.pending.shift();
+        ex.decided = true;
+        ex.dropped = true;
+        ex.answeredGivenUp = true;
+        return true;
+      }
       if (ex.startNs < head.message.startNs) {
         // The response began before the request: it answers one we did not see.
         if (!head.needsQuiet) this.loseCertainty();
         return this.dropExchange(ex);
       }
-      if (!head.message.headersDone) return false;
+      if (!head.message.headersDone && head.message.incomplete === undefined) return false;
       if (head.needsQuiet && !quietPoint(head, ex)) {
         // Not provably answered by this response nor (conditions only get harder) by a later one.
         this.dropPending(0);
         continue;
       }
       this.pending.shift();
+      this.unkeep(head);
       ex.request = head;
       ex.decided = true;
       if (head.needsQuiet) {
@@ -332,6 +428,7 @@ export class Http1Stitcher {
 
   private finish(ex: Exchange): void {
     const req = ex.request;
+    if (ex.answeredGivenUp) return;
     if (ex.dropped || req === undefined || req.ended) {
       this.stats.unpairedResponses++;
       return;
@@ -362,7 +459,61 @@ export class Http1Stitcher {
 
   private dropPending(i: number): void {
     const [e] = this.pending.splice(i, 1);
-    if (e !== undefined) this.giveUp(e);
+    if (e === undefined || isGivenUp(e)) return;
+    this.unkeep(e);
+    this.giveUp(e);
+  }
+
+  private findPending(m: Http1Message): Http1Pending | undefined {
+    for (let i = this.pending.length - 1; i >= 0; i--) {
+      const e = this.pending[i]!;
+      if (!isGivenUp(e) && e.message === m) return e;
+    }
+    return undefined;
+  }
+
+  private unkeep(e: Http1Pending): void {
+    this.kept--;
+    this.keptBytes -= e.cost;
+  }
+
+  private shiftWaiting(): void {
+    const ex = this.waiting.shift();
+    if (ex !== undefined) this.waitingBytes -= MESSAGE_COST + (ex.final?.keptBytes() ?? 0);
+  }
+
+  /** Tells the observer the request began (once); the trace context only from a head parsed whole. */
+  private start(e: Http1Pending, headParsed: boolean): void {
+    if (e.started || this.observer === undefined) return;
+    e.started = true;
+    const m = e.message;
+    const traceContext = headParsed ? this.traceContextOf(m) : undefined;
+    this.observer.requestStarted({
+      sequence: m.index,
+      pos: m.pos,
+      startNs: m.startNs,
+      tid: m.tid,
+      ...(traceContext !== undefined ? { traceContext } : {}),
+    });
+  }
+
+  /**
+   * A request past the bounds: given up (counted, never a record) but kept in
+   * line as a number. A HEAD or CONNECT changes how its answer is framed, which
+   * a number does not say: that one also costs lockstep.
+   */
+  private giveUpInLine(m: Http1Message, needsQuiet: boolean): void {
+    this.stats.pipelinedGivenUp++;
+    if (m.method === 'HEAD' || m.method === 'CONNECT') {
+      // Its answer will be framed on a guess: from its place on, pairing waits for a quiet point.
+      needsQuiet = true;
+      this.certain = false;
+    }
+    const last = this.pending[this.pending.length - 1];
+    if (last !== undefined && isGivenUp(last) && last.needsQuiet === needsQuiet) {
+      last.count++;
+      last.lastNs = m.startNs;
+    } else this.pending.push({ givenUp: true, count: 1, firstNs: m.startNs, lastNs: m.startNs, needsQuiet });
   }
 
   /** A request that will never have a record (unless expire() already gave it one): counted, abandoned. */
@@ -380,7 +531,7 @@ export class Http1Stitcher {
 
   /** No response to `e` has begun and none can be in a part we did not see (for give-ups). */
   private certainlyUnanswered(e: Http1Pending, index: number): boolean {
-    if (!e.message.headersDone) return false;
+    if (!e.message.headersDone && e.message.incomplete === undefined) return false;
     if (!e.needsQuiet) return true;
     const act = this.responseActivity();
     return (

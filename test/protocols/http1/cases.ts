@@ -3,6 +3,8 @@
 // events.jsonl; golden.test.ts checks the files are what these builders make
 // and replays them against the checked-in expected.json.
 
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Http1Options as ProtocolOptions } from '../../../src/protocols/http1/config';
 import type { ConnectionInfo, Side } from '../../../src/protocols/types';
 import type { ReplayEvent, SessionSpec } from '../../helpers/protocol-replay';
@@ -380,8 +382,9 @@ export const CASES: Record<string, () => Capture> = {
   },
 
   'dropped-then-pipelined': () =>
-    // The first request loses part of its head; the second is sent before any response: the
-    // next response may answer either, so neither is paired.
+    // The first request loses part of its head; the second is sent before any response. The first
+    // is first in line (lockstep), so the next response answers it (a record marked not_captured);
+    // requests hidden in the gap may precede the second, so the second is not paired.
     server()
       .request(1, `GET /x HTTP/1.1\r\nHost: d.local\r\nCookie: ${'c'.repeat(20000)}\r\n\r\n`)
       .request(2, 'GET /y HTTP/1.1\r\nHost: d.local\r\n\r\n')
@@ -500,4 +503,76 @@ export const CASES: Record<string, () => Capture> = {
       .request(1, 'HEAD /a HTTP/1.1\r\nHost: h.local\r\n\r\nGET /a HTTP/1.1\r\nHost: h.local\r\n\r\n')
       .response(2, 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello')
       .close(3),
+
+  // --- Deep pipelining, recorded from a real Python http.server (record-traffic.py) -------------
+  // It reads 8 KiB at a time and answers what it read before reading on, so ~200 requests wait
+  // at once: every request is paired, in order.
+  'python-pipelined-100': () => recorded('python-pipelined-100'),
+  'python-pipelined-1000': () => recorded('python-pipelined-1000'),
+
+  // --- Past the bounds: 1100 GETs sent in one burst before any answer -------------------------
+  // Each waiting request counts 512 bytes plus its strings against the 512 KiB bound: from the
+  // ~990th on they are given up (counted, no record) but keep their place, so every response is
+  // consumed in order, the kept ones are paired exactly, and so is the request after the burst.
+  'pipelined-past-byte-bound': () => burst(1100),
+  // The same with a HEAD among the given-up requests: its answer is framed on a guess (a number in
+  // line does not say HEAD), so from its place on pairing waits for a quiet point; the request sent
+  // after the burst is one, and is paired exactly.
+  'pipelined-past-byte-bound-head': () => burst(1100, 1050),
+
+  // --- Requests the server rejects or that break the parser (recorded) --------------------------
+  // A 1 MiB request line: Python reads 64 KiB + 1 of it and answers 414; the agent stops at its
+  // 64 KiB head bound. The record: GET, 414, error.type 414, the target marked cut, no url.path.
+  'python-414-request-line': () => recorded('python-414-request-line'),
+  // A 200 KB header line: Python answers 431 (its 64 KiB line limit).
+  'python-431-header': () => recorded('python-431-header'),
+  // The same against Node: it reads 64 KiB at once, the capture keeps 16 KiB (the rest is a gap in
+  // the head) and Node answers 431 (its 16 KiB header limit): cut by the capture, not by a bound.
+  'node-431-header': () => recorded('node-431-header'),
+  // A chunked body with a bad chunk size: Python reads the chunks and answers 400.
+  'python-bad-chunked': () => recorded('python-bad-chunked'),
+  // Node answers 200 from the handler before the body is read, then its parser meets the bad chunk
+  // and writes a 400 that answers no request (dropped, counted unpaired). The record: POST 200,
+  // request marked malformed, no request body size, no error.type (the server's answer was 200).
+  'node-bad-chunked': () => recorded('node-bad-chunked'),
 };
+
+/** A server capture from a recording of real traffic (test/fixtures/http1/recorded/<name>.json). */
+function recorded(name: string): Capture {
+  const file = path.resolve(__dirname, '../../../../test/fixtures/http1/recorded', `${name}.json`);
+  const r = JSON.parse(fs.readFileSync(file, 'utf8')) as { syscalls: { side: Side; atUs: number; data: string }[]; closeUs: number | null };
+  const c = server();
+  for (const s of r.syscalls) c.syscall(s.side, 1 + s.atUs / 1000, Buffer.from(s.data, 'base64'));
+  if (r.closeUs !== null) c.close(1 + r.closeUs / 1000 + 0.001);
+  return c;
+}
+
+/** `n` GETs in syscalls of at most 16 KiB, then their answers in order; then one more exchange. */
+function burst(n: number, headAt?: number): Capture {
+  const requests = Array.from({ length: n }, (_, i) => `${i === headAt ? 'HEAD' : 'GET'} /r/${i} HTTP/1.1\r\nHost: p.local\r\n\r\n`);
+  const responses = Array.from({ length: n }, (_, i) => (i === headAt ? 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n' : ok(String(i % 10))));
+  const c = server();
+  let at = 1;
+  for (const part of packed(requests)) c.request((at += 0.01), part);
+  at = 10;
+  for (const part of packed(responses)) c.response((at += 0.01), part);
+  return c
+    .request(20, 'GET /after HTTP/1.1\r\nHost: p.local\r\n\r\n')
+    .response(21, ok('after'))
+    .close(22);
+}
+
+/** Messages packed into syscall payloads of at most CAPTURE_CAP bytes, never split. */
+function packed(messages: readonly string[]): string[] {
+  const out: string[] = [];
+  let cur = '';
+  for (const m of messages) {
+    if (cur.length + m.length > CAPTURE_CAP) {
+      out.push(cur);
+      cur = '';
+    }
+    cur += m;
+  }
+  if (cur !== '') out.push(cur);
+  return out;
+}

@@ -9,7 +9,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { http1Protocol } from '../../../src/protocols/http1';
 import { HTTP1_DEFAULT_LIMITS } from '../../../src/protocols/http1/session';
-import { MAX_PENDING } from '../../../src/protocols/http1/stitcher';
+import { MAX_PENDING_BYTES } from '../../../src/protocols/http1/stitcher';
 import type { ConnectionInfo, L7Record, RequestStarted, SessionObserver, Side } from '../../../src/protocols/types';
 import { observerViolations } from '../../helpers/protocol-replay';
 
@@ -21,7 +21,8 @@ const conn = (sawStart: boolean): ConnectionInfo => ({
 /** What a session may hold at most: held upgrade bytes and head state per direction, kept strings per waiting message. */
 const L = HTTP1_DEFAULT_LIMITS;
 const PER_MESSAGE = L.maxTargetBytes + 64 + 4 * L.maxKeptLines * L.maxKeptValue + L.maxCapturedLines * L.maxCapturedValue;
-const BUFFER_BOUND = 2 * (L.maxHeldBytes + 64 + L.maxKeptValue) + (2 * MAX_PENDING + 1) * PER_MESSAGE;
+/** Waiting requests and waiting responses are each bounded by MAX_PENDING_BYTES, give or take the message being parsed. */
+const BUFFER_BOUND = 2 * (L.maxHeldBytes + 64 + L.maxKeptValue) + 2 * MAX_PENDING_BYTES + 3 * PER_MESSAGE;
 
 const SNIPPETS = [
   'GET / HTTP/1.1\r\nHost: a\r\n\r\n',
@@ -264,7 +265,7 @@ test('valid exchanges cut anywhere (sequential or pipelined) give exactly their 
         session.close(now + 1000, out);
         t.is(out.length, exchanges.length);
         t.deepEqual(session.stats, {
-          records: exchanges.length, parseErrors: 0, unpairedResponses: 0, requestsWithoutResponse: 0, bytesSkipped: 0, headerValuesDropped: 0,
+          records: exchanges.length, parseErrors: 0, unpairedResponses: 0, requestsWithoutResponse: 0, bytesSkipped: 0, headerValuesDropped: 0, pipelinedGivenUp: 0, requestsTruncated: 0,
         });
         out.forEach((r, i) => {
           const e = exchanges[i]!;
@@ -286,4 +287,54 @@ test('valid exchanges cut anywhere (sequential or pipelined) give exactly their 
     ),
     { numRuns: 300 },
   );
+});
+
+test('pipelining past the bounds: every record is its own request, given-up requests are counted, the next exchange is paired', (t) => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 900, max: 1300 }),
+      fc.option(fc.integer({ min: 0, max: 1299 }), { nil: undefined }),
+      fc.array(fc.integer({ min: 1, max: 16384 }), { maxLength: 4 }),
+      (n, headAt, cuts) => {
+        const session = http1Protocol.createSession(conn(true), 'ingress', {}, recordingObserver().observer);
+        const out: L7Record[] = [];
+        const pos: Record<Side, number> = { egress: 0, ingress: 0 };
+        let now = 1_000_000;
+        const send = (s: Side, data: Buffer) => {
+          // Syscalls of 16 KiB at most, cut again at `cuts` (captured whole: no gap).
+          for (let at = 0; at < data.length; ) {
+            const len = Math.min(16384, data.length - at, cuts[(at / 7) % cuts.length | 0] ?? 16384);
+            now += 1000;
+            session.onChunk({ side: s, data: data.subarray(at, at + len), pos: pos[s], startNs: now, endNs: now + (s === 'egress' ? 500 : 0), syscallStart: true }, out);
+            pos[s] += len;
+            at += len;
+          }
+        };
+        const isHead = (i: number) => i === headAt;
+        send('ingress', Buffer.from(Array.from({ length: n }, (_, i) => `${isHead(i) ? 'HEAD' : 'GET'} /r/${i} HTTP/1.1\r\nHost: p\r\n\r\n`).join('')));
+        send('egress', Buffer.from(Array.from({ length: n }, (_, i) => (isHead(i) ? 'HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n' : `HTTP/1.1 ${200 + (i % 4)} X\r\nContent-Length: ${String(i).length}\r\n\r\n${i}`)).join('')));
+        now += 1_000_000;
+        send('ingress', Buffer.from('GET /after HTTP/1.1\r\nHost: p\r\n\r\n'));
+        now += 1_000_000;
+        send('egress', Buffer.from('HTTP/1.1 299 After\r\nContent-Length: 0\r\n\r\n'));
+        session.close(now + 1000, out);
+        for (const r of out) {
+          if (r.sequence === n) {
+            if (r.attributes['url.path'] !== '/after' || r.attributes['http.response.status_code'] !== 299) return false;
+            continue;
+          }
+          // Never a wrong pairing: the path and the status both say which exchange it was.
+          if (r.attributes['url.path'] !== `/r/${r.sequence}` || r.attributes['http.response.status_code'] !== (isHead(r.sequence) ? 200 : 200 + (r.sequence % 4))) return false;
+        }
+        const given = session.stats.pipelinedGivenUp as number;
+        // The exchange after the burst is always paired, and every request is a record or given up
+        // (a given-up HEAD costs lockstep only for requests after it, all given up here too).
+        if (out.at(-1)?.sequence !== n) return false;
+        if (n >= 1100 && given === 0) return false;
+        return out.length + given === n + 1;
+      },
+    ),
+    { numRuns: 30 },
+  );
+  t.pass();
 });
