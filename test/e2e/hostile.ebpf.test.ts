@@ -83,11 +83,13 @@ test('hostile traffic: the agent stays up, no wrong span, the normal request exa
   t.is(long.attributes['url.path'], undefined, 'a target cut at the capture cap is never guessed');
   t.is(spans.filter((s) => paths(s) === '/big').length, 1, 'the reset response: one span');
 
-  // What was given up, counted. Python answers noise, RESP and the HTTP/2
-  // preface with an HTTP/1.0 400 of its own: those connections are HTTP on the
-  // response side, and a response no request can be paired with is dropped
-  // and counted. The TLS hello gets no answer: nobody's protocol, muted.
+  // What was given up, counted: the two requests cut short (the 1 MiB
+  // target, the 200 KB header) became spans marked truncated; the TLS hello,
+  // which gets no answer, is nobody's protocol and is muted; the bytes the
+  // parser stepped over while hunting for a message start are counted.
   const metric = (name: string) => receiver.latestPoints(name).reduce((a, p) => a + (p.value ?? 0), 0);
+  t.is(metric('ebpf_otel.protocol.truncated_requests'), 2);
   t.is(metric('ebpf_otel.connection.muted'), 1, 'the TLS connection: ignored and muted');
-  t.is(metric('ebpf_otel.protocol.unpaired_responses'), 3, 'the 400s answering noise, RESP and the HTTP/2 preface');
+  t.true(metric('ebpf_otel.protocol.skipped_bytes') >= 4096, 'at least the noise was stepped over, counted');
+  t.is(metric('ebpf_otel.protocol.pipelined_requests_given_up'), 0, '1000 deep fits the bounds');
 });
