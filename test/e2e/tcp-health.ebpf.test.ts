@@ -246,3 +246,33 @@ test('top --json: one object per interval, exact bytes per peer, failures and re
     w.child.kill();
   }
 });
+
+test('peer failure class: an idle keep-alive pool closed by the server is connections that ended, never failed connects or resets', async (t) => {
+  const w = await startWorkload(PY, [path.join(ROOT, 'test', 'e2e', 'programs', 'idle_pool.py')]);
+  const port = w.hello.port as number;
+  try {
+    const agent = await startAgent(['run', '--pid', String(w.pid)], { env: otlpEnv() });
+    w.go();
+    const r = await w.result();
+    t.deepEqual(r, { responses: 5, closed_by_server: 5, errors: [] }, 'the pool did what the test expects');
+    await sleep(300);
+    t.is((await agent.stop()).code, 0);
+  } finally {
+    w.child.kill();
+  }
+  const tcp = pointsOf(w.pid, 'ebpf_otel.tcp.connection.');
+  const sums = (name: string) => Object.fromEntries([...tcp].filter(([k]) => k.startsWith(name + ' ')).map(([k, p]) => [k, p.value]));
+  t.deepEqual(sums('ebpf_otel.tcp.connection.attempts'), { [key('ebpf_otel.tcp.connection.attempts', peer(port))]: 5 });
+  t.deepEqual(sums('ebpf_otel.tcp.connection.established'), {
+    [key('ebpf_otel.tcp.connection.established', peer(port))]: 5,
+    [key('ebpf_otel.tcp.connection.established', served(port))]: 5,
+  });
+  t.deepEqual(sums('ebpf_otel.tcp.connection.failures'), {}, 'no failed connect');
+  t.deepEqual(sums('ebpf_otel.tcp.connection.resets'), {}, 'no reset either way');
+  const durations = [...tcp].filter(([k]) => k.startsWith('ebpf_otel.tcp.connection.duration '));
+  t.deepEqual(
+    durations.map(([k, p]) => [k, p.histogram!.count]).sort(),
+    [peer(port), served(port)].map((a) => [key('ebpf_otel.tcp.connection.duration', a), 5]).sort(),
+    'five lifetimes at each end',
+  );
+});
