@@ -327,14 +327,21 @@ test('pipelining past the bounds: every record is its own request, given-up requ
           if (r.attributes['url.path'] !== `/r/${r.sequence}` || r.attributes['http.response.status_code'] !== (isHead(r.sequence) ? 200 : 200 + (r.sequence % 4))) return false;
         }
         const given = session.stats.pipelinedGivenUp as number;
-        // The exchange after the burst is always paired, and every request is a record or given up
-        // (a given-up HEAD costs lockstep only for requests after it, all given up here too).
-        if (out.at(-1)?.sequence !== n) return false;
+        // A given-up HEAD's answer is framed on a guess (its Content-Length
+        // promises a body a HEAD answer never has): what follows it in the
+        // response stream, the answer to /after included, may be taken as its
+        // body. Then /after is missing, never paired wrongly, and counted.
+        const headGivenUp = headAt !== undefined && headAt < n && !out.some((r) => r.sequence === headAt);
+        const afterPaired = out.at(-1)?.sequence === n;
+        // Without that, the exchange after the burst is always paired.
+        if (!afterPaired && !headGivenUp) return false;
         if (n >= 1100 && given === 0) return false;
-        return out.length + given === n + 1;
+        // Every request is a record, given up, or (/after lost behind a given-up HEAD) counted without a response.
+        return out.length + given + (afterPaired ? 0 : session.stats.requestsWithoutResponse) === n + 1;
       },
     ),
-    { numRuns: 30 },
+    // Fixed: 1874154236 once found /after lost behind a given-up HEAD at the end of the burst.
+    { numRuns: 30, seed: 1874154236 },
   );
   t.pass();
 });
