@@ -27,9 +27,9 @@ import type { ProtocolDefinition } from '../protocols/types';
 import { ProcFs } from '../util/procfs';
 import type { Logger } from '../util/log';
 import type { AgentContext, AgentFeature, Release } from './feature';
-import { NETWORK_METRICS, networkFeature } from './features/network';
+import { NETWORK_METRICS, networkFeature, type NetworkFeatureOptions } from './features/network';
 import { SOCKET_CAPTURE_METRICS, protocolMetrics, socketCapture, type SocketCapture } from './features/socket-capture';
-import { SYSCALL_LATENCY_METRICS, syscallLatency } from './features/syscall-latency';
+import { SYSCALL_LATENCY_METRICS, syscallLatency, type SyscallLatencyOptions } from './features/syscall-latency';
 import { HealthServer } from './health-server';
 
 /** Period of the features' ticks: request timeouts, trace-graph expiry, kernel table reads. */
@@ -136,11 +136,8 @@ export class Agent {
       { protocols, protocolOptions: options.protocolOptions, requestTimeoutNs: options.requestTimeoutNs, mute: deps.mute ?? true },
       ctx,
     );
-    const network = networkFeature({ ...options.network, ...(options.capture.tcpPeerEntries !== undefined ? { tcpPeerEntries: options.capture.tcpPeerEntries } : {}) }, (id) => this.sockets.protocolOf(id), ctx);
-    const syscalls = syscallLatency(
-      { metrics: options.syscallMetrics.enabled, maxSeries: options.syscallMetrics.maxSeries, capture: options.capture.syscalls ?? {} },
-      ctx,
-    );
+    const network = networkFeature(options.features['network'] as NetworkFeatureOptions, (id) => this.sockets.protocolOf(id), ctx);
+    const syscalls = syscallLatency(options.features['syscalls'] as SyscallLatencyOptions, ctx);
     // Network first: it must see a connection's close while the tracker still knows its protocol.
     this.features = [network, this.sockets, syscalls].filter((f): f is AgentFeature => f !== undefined);
     this.metrics = [...CAPTURE_METRICS, ...this.features.flatMap((f) => f.healthMetrics ?? []), ...TELEMETRY_METRICS];

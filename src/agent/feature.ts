@@ -13,6 +13,7 @@ import type { CaptureEngine, CaptureOptions, ProgramGroups } from '../capture/ca
 import type { CaptureEvent, ExecEvent, ExitEvent, SlowSyscallEvent } from '../capture/events';
 import type { AgentHealth, AgentMetric } from '../otel/metrics';
 import type { Telemetry } from '../otel/telemetry';
+import type { Section } from '../config/setting';
 import type { Logger } from '../util/log';
 
 /** What every feature is given: shared by all of them, built once by the agent. */
@@ -62,4 +63,23 @@ export interface AgentFeature {
   health?(): AgentHealth;
   /** Lines for the log at exit: what it did, what it lost. */
   summary?(): readonly string[];
+}
+
+/**
+ * A feature's section of the configuration file, the flags above it, its
+ * lines of `run --help`, and how both become the options the feature takes.
+ * The schema, the loader, the generated settings table, the example file's
+ * test and the flags are built from these (FEATURE_CONFIGS), as they are
+ * from the protocols' configs.
+ */
+export interface FeatureConfig<O> {
+  /** Key of its section in the file, and of its options in RunOptions.features. */
+  readonly section: string;
+  readonly settings: Section;
+  /** Flags for node:util parseArgs (names without `--`). */
+  readonly flags: Readonly<Record<string, { readonly type: 'string' | 'boolean'; readonly multiple?: boolean }>>;
+  /** Its block of `run --help`: a heading line, then one line per flag. */
+  readonly usage: readonly string[];
+  /** Options from the file's section (validated; undefined without one) and the flags' values (flags win). Throws a UsageError for a bad flag. */
+  resolve(file: unknown, flags: Readonly<Record<string, unknown>>): O;
 }

@@ -5,7 +5,7 @@
 // Header values are redacted: they usually carry credentials.
 
 import { stringify } from 'yaml';
-import { CAPTURE_DEFAULTS, SYSCALL_DEFAULTS } from '../capture/capture-engine';
+import { CAPTURE_DEFAULTS } from '../capture/capture-engine';
 import { loadOtelConfig, type Env, type OtlpSignalConfig } from '../otel/config';
 import type { LogLevel } from '../util/log';
 import { UsageError, parse } from '../config/flags';
@@ -37,18 +37,13 @@ export function effectiveConfig(argv: string[], env: Env, o: { logLevelFlag?: Lo
     configFile: run.configFile ?? null,
     logLevel: run.logLevel,
     selectors: opts.capture.selectors,
-    capture: {
-      ...CAPTURE_DEFAULTS,
-      ...opts.capture,
-      ...(opts.capture.syscalls ? { syscalls: { ...SYSCALL_DEFAULTS, ...opts.capture.syscalls } } : {}),
-      selectors: undefined,
-    },
-    syscallMetrics: opts.syscallMetrics,
+    // The kernel program groups and their bounds are the features' (below).
+    capture: (({ groups: _g, tcpPeerEntries: _t, ...rest }) => ({ ...rest, ...opts.capture, selectors: undefined }))(CAPTURE_DEFAULTS),
+    features: opts.features,
     protocols: opts.protocols ?? 'all',
     protocolOptions: opts.protocolOptions,
     redactHeaders: opts.redactHeaders,
     requestTimeoutSeconds: opts.requestTimeoutNs / 1e9,
-    network: opts.network,
     ...(opts.health ? { healthListen: `${opts.health.host}:${opts.health.port}` } : {}),
     ...(opts.duration !== undefined ? { durationSeconds: opts.duration } : {}),
     traces: { exporter: otel.traces.exporter, otlp: redacted(otel.traces.otlp) },

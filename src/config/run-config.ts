@@ -13,29 +13,20 @@
 // given here.
 
 import { MAX_PAYLOAD } from '../capture/layout';
-import { CAPTURE_DEFAULTS, SYSCALL_DEFAULTS, type CaptureOptions } from '../capture/capture-engine';
-import { DEFAULT_SYSCALL_MAX_SERIES } from '../otel/syscall-duration';
+import type { CaptureOptions } from '../capture/capture-engine';
+import type { FeatureConfig } from '../agent/feature';
+import { FEATURE_CONFIGS } from '../agent/features/configs';
 import type { Selector } from '../capture/process-selection';
 import { loadOtelConfig, parseHeaders, type EndpointProblem, type Env, type OtelFileOptions, type OtelOptions, type OtlpProtocol } from '../otel/config';
 import { PROTOCOLS } from '../protocols/registry';
 import { DEFAULT_REDACTED_HEADERS, type ProtocolDefinition } from '../protocols/types';
 import { isLogLevel, type LogLevel } from '../util/log';
-import { SELECTOR_OPTIONS, UsageError, durationSeconds, hostPort, nonNegativeInt, parse, positiveInt, selectorsFrom } from './flags';
+import { SELECTOR_OPTIONS, UsageError, durationSeconds, hostPort, nonNegativeInt, parse, selectorsFrom } from './flags';
 import { loadConfigFile, type ConfigFile } from './file';
 import { CONFIG_SCHEMA, Setting, configSchema, settings, type FileConfig } from './schema';
 
-// TCP health and flow defaults (before RUN_USAGE, which shows them).
-export const NETWORK_DEFAULTS = { maxPeersPerProcess: 100, tcpTableSize: CAPTURE_DEFAULTS.tcpPeerEntries } as const;
-
-/** TCP health and flow metrics: which, and their bounds. */
-export interface NetworkRunOptions {
-  readonly tcp: boolean;
-  readonly flows: boolean;
-  readonly maxPeersPerProcess: number;
-}
-
-/** `run --help` for an agent with these protocols. */
-export function runUsage(protocols: readonly ProtocolDefinition[]): string {
+/** `run --help` for an agent with these protocols and features. */
+export function runUsage(protocols: readonly ProtocolDefinition[], features: readonly FeatureConfig<unknown>[] = FEATURE_CONFIGS): string {
   return `usage: ebpf-otel run [--config FILE] [selectors] [options]
 configuration: built-in defaults < the file < environment variables (OTEL_*, EBPF_OTEL_*) < flags.
   --config FILE            YAML configuration file (else EBPF_OTEL_CONFIG); see deploy/config/ebpf-otel.yaml
@@ -58,17 +49,7 @@ export:
 protocols:
   --protocols LIST         comma-separated protocol ids (default: all known)
 ${protocols.flatMap((p) => p.config?.usage ?? []).map((l) => l + '\n').join('')}  --request-timeout 30s    a request without a response for this long is an error span
-TCP health and flows (ebpf_otel.tcp.connection.*, ebpf_otel.network.flow.*; on by default):
-  --no-tcp-metrics         no TCP health metrics (the kernel's TCP programs are not loaded)
-  --no-flow-metrics        no flow metrics
-  --network-max-peers N    peers per process with series of their own (default ${NETWORK_DEFAULTS.maxPeersPerProcess}); the rest: otel.metric.overflow=true
-  --tcp-table-size N       (process, peer) keys the kernel counts TCP health for (default ${NETWORK_DEFAULTS.tcpTableSize}); the rest fold per process
-syscall latency (ebpf_otel.syscall.duration; off by default: while loaded, every syscall of every process on the host pays ~0.2-0.4 us):
-  --syscall-metrics        in-kernel latency histograms per process, syscall and errno
-  --syscall-max-series N   (syscall, errno) series per process before otel.metric.overflow (default ${DEFAULT_SYSCALL_MAX_SERIES})
-  --slow DURATION          report each syscall slower than this (e.g. 100ms) as an OTLP log record
-  --slow-rate N            at most N slow-call reports per second per CPU (default ${SYSCALL_DEFAULTS.slowPerSecond}; the rest counted)
-capture:
+${features.flatMap((f) => f.usage).map((l) => l + '\n').join('')}capture:
   --capture-bytes N        payload bytes kept per syscall (0..${MAX_PAYLOAD})
   --duration 60s           stop after this long (default: until SIGINT/SIGTERM)
   --health-listen H:P      serve /healthz (200 once attached) and /metrics (Prometheus) on H:P, e.g. 127.0.0.1:9464
@@ -101,26 +82,20 @@ export const RUN_FLAGS = {
   'capture-bytes': { type: 'string' },
   duration: { type: 'string' },
   'health-listen': { type: 'string' },
-  'syscall-metrics': { type: 'boolean' },
-  'syscall-max-series': { type: 'string' },
-  slow: { type: 'string' },
-  'slow-rate': { type: 'string' },
-  'no-tcp-metrics': { type: 'boolean' },
-  'no-flow-metrics': { type: 'boolean' },
-  'network-max-peers': { type: 'string' },
-  'tcp-table-size': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-/** The flags of `run` for an agent with these protocols: the core ones and each protocol's. */
-export function runFlags(protocols: readonly ProtocolDefinition[]): typeof RUN_FLAGS {
+/** The flags of `run` for an agent with these protocols: the core ones, each feature's and each protocol's. */
+export function runFlags(protocols: readonly ProtocolDefinition[], features: readonly FeatureConfig<unknown>[] = FEATURE_CONFIGS): typeof RUN_FLAGS {
   const flags: Record<string, unknown> = { ...RUN_FLAGS };
-  for (const p of protocols) {
-    for (const [name, def] of Object.entries(p.config?.flags ?? {})) {
-      if (Object.hasOwn(flags, name)) throw new Error(`protocol ${p.id}: flag --${name} is taken`);
+  const add = (owner: string, defs: Readonly<Record<string, unknown>>) => {
+    for (const [name, def] of Object.entries(defs)) {
+      if (Object.hasOwn(flags, name)) throw new Error(`${owner}: flag --${name} is taken`);
       flags[name] = def;
     }
-  }
+  };
+  for (const f of features) add(`feature ${f.section}`, f.flags);
+  for (const p of protocols) add(`protocol ${p.id}`, p.config?.flags ?? {});
   return flags as typeof RUN_FLAGS;
 }
 
@@ -143,9 +118,8 @@ export interface RunOptions {
   readonly duration: number | undefined;
   /** Where /healthz and /metrics are served; none when undefined. */
   readonly health?: { readonly host: string; readonly port: number };
-  readonly network: NetworkRunOptions;
-  /** ebpf_otel.syscall.duration (the kernel side is in `capture.groups` and `capture.syscalls`). */
-  readonly syscallMetrics: { readonly enabled: boolean; readonly maxSeries: number };
+  /** Each feature's options (its config's resolve()), by section: `network`, `syscalls`. */
+  readonly features: Readonly<Record<string, unknown>>;
 }
 
 export type Layer = 'default' | 'file' | 'env' | 'flag';
@@ -269,38 +243,17 @@ export function resolveRunConfig(values: RunFlagValues, env: Env, o: ResolveOpti
   const requestTimeoutSeconds =
     values['request-timeout'] !== undefined ? durationSeconds('--request-timeout', values['request-timeout']) : (f.capture?.request_timeout ?? 30);
   const health = values['health-listen'] !== undefined ? hostPort('--health-listen', values['health-listen']) : f.health?.listen;
-  const network: NetworkRunOptions = {
-    tcp: values['no-tcp-metrics'] ? false : (f.network?.tcp ?? true),
-    flows: values['no-flow-metrics'] ? false : (f.network?.flows ?? true),
-    maxPeersPerProcess:
-      values['network-max-peers'] !== undefined
-        ? positiveInt('--network-max-peers', values['network-max-peers'], 1 << 20)
-        : (f.network?.max_peers ?? NETWORK_DEFAULTS.maxPeersPerProcess),
-  };
-  const syscallMetrics = {
-    enabled: values['syscall-metrics'] === true || (f.syscalls?.metrics ?? false),
-    maxSeries:
-      values['syscall-max-series'] !== undefined
-        ? positiveInt('--syscall-max-series', values['syscall-max-series'], 1_000_000)
-        : (f.syscalls?.max_series ?? DEFAULT_SYSCALL_MAX_SERIES),
-  };
-  const slowSeconds = values.slow !== undefined ? durationSeconds('--slow', values.slow) : f.syscalls?.slow;
-  const slowNs = slowSeconds !== undefined ? Math.round(slowSeconds * 1e9) : 0;
-  if (values.slow !== undefined && slowNs <= 0) throw new UsageError(`--slow must be longer than 0, got ${values.slow}`);
-  const slowPerSecond = values['slow-rate'] !== undefined ? positiveInt('--slow-rate', values['slow-rate'], 1_000_000) : f.syscalls?.slow_rate;
-  const syscallGroup = syscallMetrics.enabled || slowNs > 0;
-  const tcpPeerEntries =
-    values['tcp-table-size'] !== undefined ? positiveInt('--tcp-table-size', values['tcp-table-size'], 1 << 20) : f.network?.tcp_table_size;
+  const features: Record<string, unknown> = {};
+  for (const c of FEATURE_CONFIGS) {
+    const flags = Object.fromEntries(Object.keys(c.flags).map((name) => [name, values[name]]));
+    features[c.section] = c.resolve(f[c.section], flags);
+  }
   const options: RunOptions = {
     capture: {
       selectors,
       ...(captureBytes !== undefined ? { captureBytes } : {}),
-      groups: { ...CAPTURE_DEFAULTS.groups, tcp: network.tcp, syscalls: syscallGroup },
-      ...(tcpPeerEntries !== undefined ? { tcpPeerEntries } : {}),
-      ...(syscallGroup ? { syscalls: { slowNs, ...(slowPerSecond !== undefined ? { slowPerSecond } : {}) } } : {}),
     },
-    network,
-    syscallMetrics,
+    features,
     otel,
     otelFile,
     protocols: flagProtocols ?? f.protocols?.enabled,

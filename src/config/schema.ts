@@ -4,19 +4,20 @@
 // (test/config/example.test.ts). Each setting names the environment
 // variables and flags that override it, which is also how `config print`
 // tells where a value came from. Each protocol of the registry adds its own
-// section (ProtocolDefinition.config) after `capture`: the schema is built
-// for a list of protocols, CONFIG_SCHEMA for the agent's own.
+// section (ProtocolDefinition.config) after `capture`, each feature its own
+// (src/agent/features/configs.ts) after `resource`: the schema is built for
+// a list of protocols, CONFIG_SCHEMA for the agent's own.
 
-import { SYSCALL_DEFAULTS } from '../capture/capture-engine';
 import { MAX_PAYLOAD } from '../capture/layout';
-import { DEFAULT_SYSCALL_MAX_SERIES } from '../otel/syscall-duration';
 import { PROTOCOLS } from '../protocols/registry';
 import type { ProtocolDefinition } from '../protocols/types';
+import type { FeatureConfig } from '../agent/feature';
+import { FEATURE_CONFIGS } from '../agent/features/configs';
 import { endpointProblem } from '../otel/config';
 import { SAMPLER_KINDS } from '../otel/sampler';
-import { MAX_PID, MAX_PORT, cgroupProblem, containerProblem, exeProblem, parseDuration, parseHostPort } from './flags';
+import { MAX_PID, MAX_PORT, cgroupProblem, containerProblem, exeProblem, parseHostPort } from './flags';
 import { Setting, setting, type FileValues, type Section } from './setting';
-import { bool, checked, describe, filePath, headerName, headerNameProblem, int, list, map, attributeValue, oneOf, ratio, text, type Shape } from './shapes';
+import { bool, checked, duration, filePath, headerName, headerNameProblem, int, list, map, attributeValue, oneOf, ratio, text } from './shapes';
 
 export { Setting, type FileValues, type Section } from './setting';
 
@@ -26,28 +27,6 @@ export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 
 // The file's protocol may be overridden above it: run-config checks each endpoint against the protocol in effect.
 const endpoint = () => text('a URL', 'URL', (s) => endpointProblem(s));
-
-/** Seconds. The unit is required: OTEL_* variables count milliseconds, and a bare 5000 must not mean 5000 seconds. */
-function duration(o: { allowZero: boolean }): Shape<number> {
-  const expected = 'a duration with its unit, such as 30s, 500ms or 2m';
-  const inner = text(expected, 'duration', (s) => {
-    const v = parseDuration(s, { unitRequired: true });
-    if (v === undefined) return `expected ${expected}, got ${JSON.stringify(s)}`;
-    if (v === 0 && !o.allowZero) return `expected a duration above zero, got ${JSON.stringify(s)}`;
-    return undefined;
-  }, (s) => parseDuration(s, { unitRequired: true })!);
-  return {
-    expected,
-    type: 'duration',
-    read(node, keyPath, cx) {
-      if (typeof (node as { value?: unknown }).value === 'number') {
-        cx.problem(node, keyPath, `expected ${expected}, got ${describe(node)} (write the unit: seconds or milliseconds?)`);
-        return undefined;
-      }
-      return inner.read(node, keyPath, cx);
-    },
-  };
-}
 
 const hostPort = () =>
   text(
@@ -160,33 +139,6 @@ function coreSchema(protocolIds: readonly string[]) {
     ),
     capture_command_args: setting(bool(), '`process.command_args` on resources (argv may carry secrets)', { default: 'false' }),
   },
-  syscalls: {
-    metrics: setting(bool(), '`ebpf_otel.syscall.duration` per process, syscall and errno (while loaded, every syscall on the host pays ~0.2-0.4 µs: off by default)', {
-      default: 'false',
-      flags: ['--syscall-metrics'],
-    }),
-    max_series: setting(int(1, 1_000_000), '(syscall, errno) series per process before `otel.metric.overflow`', {
-      default: String(DEFAULT_SYSCALL_MAX_SERIES),
-      flags: ['--syscall-max-series'],
-    }),
-    slow: setting(duration({ allowZero: false }), 'report each syscall slower than this as a log record (unset: none)', { flags: ['--slow'] }),
-    slow_rate: setting(int(1, 1_000_000), 'slow-call reports per second per CPU at most; the rest counted', {
-      default: String(SYSCALL_DEFAULTS.slowPerSecond),
-      flags: ['--slow-rate'],
-    }),
-  },
-  network: {
-    tcp: setting(bool(), "TCP health metrics `ebpf_otel.tcp.connection.*` (off: the kernel's TCP programs are not loaded)", { default: 'true', flags: ['--no-tcp-metrics'] }),
-    flows: setting(bool(), 'flow metrics `ebpf_otel.network.flow.*`', { default: 'true', flags: ['--no-flow-metrics'] }),
-    max_peers: setting(int(1, 1 << 20), 'peers per process with series of their own; the rest fold into `otel.metric.overflow=true`', {
-      default: '100',
-      flags: ['--network-max-peers'],
-    }),
-    tcp_table_size: setting(int(1, 1 << 20), '(process, peer) keys the kernel counts TCP health for; the rest fold per process, counted', {
-      default: '8192',
-      flags: ['--tcp-table-size'],
-    }),
-  },
   log: {
     level: setting(oneOf(LOG_LEVELS), "the agent's own log", { default: 'info', env: ['EBPF_OTEL_LOG_LEVEL'], flags: ['--log-level'] }),
   },
@@ -203,8 +155,8 @@ function coreSchema(protocolIds: readonly string[]) {
 type CoreSchema = ReturnType<typeof coreSchema>;
 
 /** The schema of an agent with these protocols: the core settings, each protocol's section after `capture`. */
-export function configSchema(protocols: readonly ProtocolDefinition[]): CoreSchema & Section {
-  const { selectors, protocols: enabled, capture, ...rest } = coreSchema(protocols.map((p) => p.id));
+export function configSchema(protocols: readonly ProtocolDefinition[], features: readonly FeatureConfig<unknown>[] = FEATURE_CONFIGS): CoreSchema & Section {
+  const { selectors, protocols: enabled, capture, redaction, sampling, export: exportSection, resource, ...rest } = coreSchema(protocols.map((p) => p.id));
   const sections: Record<string, Section> = {};
   for (const p of protocols) {
     const c = p.config;
@@ -214,7 +166,14 @@ export function configSchema(protocols: readonly ProtocolDefinition[]): CoreSche
     }
     sections[c.section] = c.settings as Section;
   }
-  return { selectors, protocols: enabled, capture, ...sections, ...rest };
+  const featureSections: Record<string, Section> = {};
+  for (const f of features) {
+    if (Object.hasOwn(rest, f.section) || Object.hasOwn(sections, f.section) || Object.hasOwn(featureSections, f.section)) {
+      throw new Error(`feature configuration section ${f.section} is taken`);
+    }
+    featureSections[f.section] = f.settings;
+  }
+  return { selectors, protocols: enabled, capture, ...sections, redaction, sampling, export: exportSection, resource, ...featureSections, ...rest };
 }
 
 export const CONFIG_SCHEMA = configSchema(PROTOCOLS);

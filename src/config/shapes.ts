@@ -9,6 +9,7 @@
 
 import * as path from 'node:path';
 import { isMap, isScalar, isSeq, type Node, type Scalar } from 'yaml';
+import { parseDuration } from './flags';
 
 export interface ReadContext {
   /** Records a problem at the start of `node`, for the setting at `keyPath`. */
@@ -305,4 +306,27 @@ export const headerName = () => text('a header name', 'header name', headerNameP
 
 /** A string value refused by a check shared with the flags (flags.ts), phrased for the file. */
 export const checked = (expected: string, type: string, problem: (s: string) => string | undefined) => text(expected, type, problem);
+
+
+/** Seconds. The unit is required: OTEL_* variables count milliseconds, and a bare 5000 must not mean 5000 seconds. */
+export function duration(o: { allowZero: boolean }): Shape<number> {
+  const expected = 'a duration with its unit, such as 30s, 500ms or 2m';
+  const inner = text(expected, 'duration', (s) => {
+    const v = parseDuration(s, { unitRequired: true });
+    if (v === undefined) return `expected ${expected}, got ${JSON.stringify(s)}`;
+    if (v === 0 && !o.allowZero) return `expected a duration above zero, got ${JSON.stringify(s)}`;
+    return undefined;
+  }, (s) => parseDuration(s, { unitRequired: true })!);
+  return {
+    expected,
+    type: 'duration',
+    read(node, keyPath, cx) {
+      if (typeof (node as { value?: unknown }).value === 'number') {
+        cx.problem(node, keyPath, `expected ${expected}, got ${describe(node)} (write the unit: seconds or milliseconds?)`);
+        return undefined;
+      }
+      return inner.read(node, keyPath, cx);
+    },
+  };
+}
 

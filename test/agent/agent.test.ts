@@ -243,3 +243,17 @@ test('the exit summary reconciles request starts with records: recorded + given 
       "over the trace graph's bound 0, still pending 0); records 3 = 3 started + 0 whose start was not seen",
   ]);
 });
+
+test('the kernel groups loaded are the features that have work: tcp unless turned off, syscalls only for metrics or slow calls', async (t) => {
+  const groupsOf = async (flags: string[]) => {
+    const { agent, session } = build(t, flags);
+    await agent.start();
+    await agent.stop();
+    return { groups: session.options!.groups, tcpPeerEntries: session.options!.tcpPeerEntries, slowNs: session.options!.syscalls.slowNs };
+  };
+  t.deepEqual(await groupsOf([]), { groups: { sockets: true, syscalls: false, tcp: true }, tcpPeerEntries: 8192, slowNs: 0 });
+  t.deepEqual((await groupsOf(['--no-tcp-metrics', '--tcp-table-size', '512'])).groups, { sockets: true, syscalls: false, tcp: false });
+  t.is((await groupsOf(['--tcp-table-size', '512'])).tcpPeerEntries, 512);
+  t.deepEqual((await groupsOf(['--syscall-metrics'])).groups, { sockets: true, syscalls: true, tcp: true });
+  t.deepEqual(await groupsOf(['--slow', '40ms', '--no-tcp-metrics']), { groups: { sockets: true, syscalls: true, tcp: false }, tcpPeerEntries: 8192, slowNs: 40e6 });
+});

@@ -130,11 +130,12 @@ test('config print with a small file: exact output, sources per layer, header va
       rescanMs: 1000,
       followForks: true,
       captureUdp: false,
-      groups: { sockets: true, syscalls: false, tcp: true },
       byteCountsOnly: false,
-      tcpPeerEntries: 8192,
     },
-    syscallMetrics: { enabled: false, maxSeries: 1000 },
+    features: {
+      syscalls: { metrics: false, maxSeries: 1000, capture: { slowNs: 0, slowPerSecond: 100 } },
+      network: { tcp: true, flows: true, maxPeersPerProcess: 100, tcpPeerEntries: 8192 },
+    },
     protocols: 'all',
     protocolOptions: {
       http1: {
@@ -146,7 +147,6 @@ test('config print with a small file: exact output, sources per layer, header va
     },
     redactHeaders: ['authorization', 'proxy-authorization', 'cookie', 'set-cookie'],
     requestTimeoutSeconds: 30,
-    network: { tcp: true, flows: true, maxPeersPerProcess: 100 },
     traces: { exporter: 'otlp', otlp },
     metrics: { exporter: 'otlp', exportIntervalMillis: 60000, exportTimeoutMillis: 30000, temporality: 'cumulative', maxSeriesPerInstrument: 2000, otlp },
     sampler: { kind: 'parentbased_traceidratio', ratio: 0.1, parentBased: true },

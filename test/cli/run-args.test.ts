@@ -17,10 +17,12 @@ test('run flags map onto selectors, OTLP options and protocol options', (t) => {
   t.deepEqual(o.capture, {
     selectors: [{ kind: 'exe', pattern: 'python3' }, { kind: 'port', port: 8080 }],
     captureBytes: 4096,
-    // Syscall metrics are off by default (their cost reaches every process on the host).
-    groups: { sockets: true, syscalls: false, tcp: true },
   });
-  t.deepEqual(o.network, { tcp: true, flows: true, maxPeersPerProcess: 100 });
+  // Syscall metrics are off by default (their cost reaches every process on the host).
+  t.deepEqual(o.features, {
+    syscalls: { metrics: false, maxSeries: 1000, capture: { slowNs: 0, slowPerSecond: 100 } },
+    network: { tcp: true, flows: true, maxPeersPerProcess: 100, tcpPeerEntries: 8192 },
+  });
   t.deepEqual(o.otel, {
     endpoint: 'http://c:4317',
     tracesEndpoint: 'http://t:4318/v1/traces',
@@ -44,20 +46,14 @@ test('run flags map onto selectors, OTLP options and protocol options', (t) => {
 test('run syscall flags: metrics off by default, --syscall-metrics, --slow, --slow-rate, --syscall-max-series', (t) => {
   const off = parseRunArgs(['--pid', '1']);
   if (off === 'help') return t.fail();
-  t.deepEqual(off.syscallMetrics, { enabled: false, maxSeries: 1000 });
-  t.deepEqual(off.capture.groups, { sockets: true, syscalls: false, tcp: true }, 'nothing loaded for syscalls');
-  t.is(off.capture.syscalls, undefined);
+  // Which kernel groups these load is the agent's decision (test/agent/agent.test.ts).
+  t.deepEqual(off.features['syscalls'], { metrics: false, maxSeries: 1000, capture: { slowNs: 0, slowPerSecond: 100 } }, 'no metrics, no slow calls');
   const on = parseRunArgs(['--pid', '1', '--syscall-metrics']);
   if (on === 'help') return t.fail();
-  t.deepEqual(on.syscallMetrics, { enabled: true, maxSeries: 1000 });
-  t.deepEqual(on.capture.groups, { sockets: true, syscalls: true, tcp: true });
-  t.deepEqual(on.capture.syscalls, { slowNs: 0 });
+  t.deepEqual(on.features['syscalls'], { metrics: true, maxSeries: 1000, capture: { slowNs: 0, slowPerSecond: 100 } });
   const slowOnly = parseRunArgs(['--pid', '1', '--slow', '40ms', '--slow-rate', '5', '--syscall-max-series', '50']);
   if (slowOnly === 'help') return t.fail();
-  t.deepEqual(slowOnly.capture.groups, { sockets: true, syscalls: true, tcp: true }, '--slow alone loads the group');
-  t.deepEqual(slowOnly.capture.syscalls, { slowNs: 40e6, slowPerSecond: 5 });
-  t.is(slowOnly.syscallMetrics.enabled, false);
-  t.is(slowOnly.syscallMetrics.maxSeries, 50);
+  t.deepEqual(slowOnly.features['syscalls'], { metrics: false, maxSeries: 50, capture: { slowNs: 40e6, slowPerSecond: 5 } });
   t.throws(() => parseRunArgs(['--pid', '1', '--slow', '0ms']), { instanceOf: UsageError, message: /--slow must be longer than 0/ });
   t.throws(() => parseRunArgs(['--pid', '1', '--slow', 'fast']), { instanceOf: UsageError, message: /--slow takes a duration/ });
   t.throws(() => parseRunArgs(['--pid', '1', '--slow-rate', '0']), { instanceOf: UsageError });
@@ -75,13 +71,11 @@ test('run flags are validated with one clear sentence', (t) => {
 test('TCP health and flow flags: each family can be turned off, bounds are validated', (t) => {
   const o = parseRunArgs(['--all', '--no-tcp-metrics', '--network-max-peers', '5', '--tcp-table-size', '512']);
   if (o === 'help') return t.fail();
-  t.deepEqual(o.network, { tcp: false, flows: true, maxPeersPerProcess: 5 });
-  // No TCP metrics: the kernel's TCP programs are not loaded either.
-  t.deepEqual(o.capture.groups, { sockets: true, syscalls: false, tcp: false });
-  t.is(o.capture.tcpPeerEntries, 512);
+  // No TCP metrics: the kernel's TCP programs are not loaded either (test/agent/agent.test.ts).
+  t.deepEqual(o.features['network'], { tcp: false, flows: true, maxPeersPerProcess: 5, tcpPeerEntries: 512 });
   const f = parseRunArgs(['--all', '--no-flow-metrics']);
   if (f === 'help') return t.fail();
-  t.deepEqual(f.network, { tcp: true, flows: false, maxPeersPerProcess: 100 });
+  t.deepEqual(f.features['network'], { tcp: true, flows: false, maxPeersPerProcess: 100, tcpPeerEntries: 8192 });
   t.throws(() => parseRunArgs(['--all', '--network-max-peers', 'many']), { instanceOf: UsageError, message: /--network-max-peers/ });
   t.throws(() => parseRunArgs(['--all', '--tcp-table-size', '0']), { instanceOf: UsageError, message: /--tcp-table-size/ });
 });

@@ -160,10 +160,8 @@ duration: 1m
   t.deepEqual(o.capture, {
     selectors: [{ kind: 'pid', pid: 7 }],
     captureBytes: 512,
-    groups: { sockets: true, syscalls: false, tcp: false },
-    tcpPeerEntries: 64,
   });
-  t.deepEqual(o.network, { tcp: false, flows: true, maxPeersPerProcess: 7 });
+  t.deepEqual(o.features['network'], { tcp: false, flows: true, maxPeersPerProcess: 7, tcpPeerEntries: 64 });
   t.deepEqual(o.protocols, ['http1']);
   t.deepEqual((o.protocolOptions['http1'] as Http1Options).routes, ['/users/:id']);
   t.true((o.protocolOptions['http1'] as Http1Options).captureQuery);

@@ -1,0 +1,9 @@
+// The features' configuration sections, in the order the schema lists them
+// (after `resource`). A feature with settings adds its config here; the
+// schema, the flags, `run --help` and RunOptions.features follow.
+
+import type { FeatureConfig } from '../feature';
+import { NETWORK_CONFIG } from './network-config';
+import { SYSCALL_LATENCY_CONFIG } from './syscall-latency-config';
+
+export const FEATURE_CONFIGS: readonly FeatureConfig<unknown>[] = [SYSCALL_LATENCY_CONFIG, NETWORK_CONFIG];
