@@ -1,7 +1,11 @@
 // Module entry: the SocketTraceSession class and the free functions.
 // The TypeScript view of all of it is src/capture/native-binding.ts.
 #include <napi.h>
+#include <v8.h>
 #include <bpf/libbpf.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "batch_format.h"
 #include "kernel_features.h"
@@ -33,6 +37,31 @@ Napi::Value LibbpfVersionJs(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), libbpf_version_string());
 }
 
+// Gives memory that is free back to the system, on the JS thread:
+// - V8: LowMemoryNotification() runs full GCs until nothing more is freed,
+//   with the "reduce memory" flag: the new space shrinks to its minimum and
+//   the pages V8 pooled are unmapped. Neither happens at an ordinary GC of an
+//   agent that is idle after a burst (its allocation rate is low but not
+//   measured as such), and JS has no way to ask for it (gc() is an ordinary
+//   full GC). The only V8 call in this addon: Isolate::GetCurrent and
+//   LowMemoryNotification are plain exported methods, stable across Node
+//   versions, and this runs on the thread that owns the isolate.
+// - glibc: what a burst freed stays in its arenas (the poll thread's batches
+//   come from its own arena) and only the top of each heap goes back on its
+//   own; malloc_trim(0) also releases free pages inside them.
+// Returns whether malloc_trim released something (false with another C
+// library). Costs a few full GCs of the live heap (60-90 ms with a 17 MiB
+// heap): the caller decides when (src/agent/memory-release.ts).
+Napi::Value ReleaseFreeMemoryJs(const Napi::CallbackInfo& info) {
+  v8::Isolate* isolate = v8::Isolate::GetCurrent();
+  if (isolate != nullptr) isolate->LowMemoryNotification();
+#if defined(__GLIBC__)
+  return Napi::Boolean::New(info.Env(), malloc_trim(0) != 0);
+#else
+  return Napi::Boolean::New(info.Env(), false);
+#endif
+}
+
 // Sizes as this addon was compiled, to check the TypeScript layout against.
 Napi::Object Layout(Napi::Env env) {
   Napi::Object layout = Napi::Object::New(env);
@@ -61,6 +90,7 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("ensureTracefs", Napi::Function::New<EnsureTracefsJs>(env, "ensureTracefs"));
   exports.Set("probeFeatures", Napi::Function::New<ProbeFeaturesJs>(env, "probeFeatures"));
   exports.Set("libbpfVersion", Napi::Function::New<LibbpfVersionJs>(env, "libbpfVersion"));
+  exports.Set("releaseFreeMemory", Napi::Function::New<ReleaseFreeMemoryJs>(env, "releaseFreeMemory"));
   exports.Set("layout", Layout(env));
   return exports;
 }

@@ -31,6 +31,7 @@ import { NETWORK_METRICS, networkFeature, type NetworkFeatureOptions } from './f
 import { SOCKET_CAPTURE_METRICS, protocolMetrics, socketCapture, type SocketCapture } from './features/socket-capture';
 import { SYSCALL_LATENCY_METRICS, syscallLatency, type SyscallLatencyOptions } from './features/syscall-latency';
 import { HealthServer } from './health-server';
+import { BurstEnd, releaseFreeMemory, type MemoryReleased } from './memory-release';
 
 /** Period of the features' ticks: request timeouts, trace-graph expiry, kernel table reads. */
 export const AGENT_TICK_MS = 1000;
@@ -84,6 +85,11 @@ export interface AgentDeps {
   readonly mute?: boolean;
   /** Sees every capture event before the features (benchmarks count what the kernel shipped). */
   readonly tap?: (e: CaptureEvent) => void;
+  /**
+   * Gives free memory back to the system after a burst of connections ends
+   * (default: the addon's LowMemoryNotification and malloc_trim, memory-release.ts).
+   */
+  readonly releaseMemory?: () => MemoryReleased;
 }
 
 export class Agent {
@@ -105,6 +111,9 @@ export class Agent {
   private readonly retiring: Array<() => void> = [];
   /** Holds not yet released, released at stop whatever they wait for. */
   private readonly openHolds = new Set<Release>();
+  /** When a burst of connections is over (memory-release.ts). */
+  private readonly burstEnd = new BurstEnd();
+  private readonly releaseMemory: () => MemoryReleased;
 
   constructor(
     private readonly options: RunOptions,
@@ -121,6 +130,7 @@ export class Agent {
     logger.info(`pid namespace: ${describePidNamespace(pidNamespace)}`);
     this.monotonicNs = deps.monotonicNs ?? (() => Number(process.hrtime.bigint()));
     this.tickMs = deps.tickMs ?? AGENT_TICK_MS;
+    this.releaseMemory = deps.releaseMemory ?? releaseFreeMemory;
     this.telemetry = createTelemetry(config, { ...deps.telemetry, logger, procfs, clock, pidNamespace });
 
     let engine: CaptureEngine | undefined;
@@ -204,6 +214,20 @@ export class Agent {
     this.inStep = true;
     for (const f of this.features) f.tick?.(nowNs);
     this.endStep();
+    // After a burst, what the closed connections used is free but still held
+    // by V8 and malloc: give it back (at most once a minute, memory-release.ts).
+    const open = this.sockets.connectionsOpen();
+    if (this.burstEnd.observe(open, nowNs / 1e6)) {
+      const before = process.memoryUsage.rss();
+      const r = this.releaseMemory();
+      const mib = (n: number) => (n / 2 ** 20).toFixed(1);
+      this.logger.debug(
+        r === undefined
+          ? `memory: connections followed fell to ${open}; no native addon to release memory with`
+          : `memory: connections followed fell to ${open}; released free memory: RSS ${mib(before)} -> ${mib(process.memoryUsage.rss())} MiB` +
+              (r.trimmed ? '' : ' (malloc_trim had nothing)'),
+      );
+    }
   }
 
   /**

@@ -298,6 +298,13 @@ export interface NativeBinding {
   probeFeatures(): NativeFeatures;
   /** The libbpf the addon runs with, e.g. 'v1.1'. */
   libbpfVersion(): string;
+  /**
+   * Gives free memory back to the system: V8's LowMemoryNotification (full
+   * GCs that shrink the heap and unmap pooled pages), then glibc's
+   * malloc_trim(0). True if malloc_trim released something. Costs a few full
+   * GCs on the JS thread: see src/agent/memory-release.ts for when.
+   */
+  releaseFreeMemory(): boolean;
   layout: NativeLayout;
 }
 
@@ -382,6 +389,11 @@ export function nativeBindingPath(): string {
 }
 
 let loaded: NativeBinding | undefined;
+
+/** The addon if something loaded it already (never loads it: fakes in tests stay fakes). */
+export function loadedNativeBinding(): NativeBinding | undefined {
+  return loaded;
+}
 
 /** Loads the addon once; later calls return the same binding. */
 export function loadNativeBinding(): NativeBinding {

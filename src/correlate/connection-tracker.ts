@@ -407,6 +407,11 @@ export class ConnectionTracker {
     return true;
   }
 
+  /** Connections followed now (what stats() reports as `connections`, without building the stats). */
+  get connectionCount(): number {
+    return this.tracked.size;
+  }
+
   stats(): TrackerStats {
     const protocol: Record<string, ProtocolStats> = {};
     const add = (id: string, s: ProtocolStats) => addProtocolStats((protocol[id] ??= newProtocolStats()), s);

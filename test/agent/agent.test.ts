@@ -4,7 +4,7 @@
 
 import test, { type ExecutionContext } from 'ava';
 import { AggregationTemporality } from '@opentelemetry/sdk-metrics';
-import { createAgent, type Agent } from '../../src/agent/agent';
+import { createAgent, type Agent, type AgentDeps } from '../../src/agent/agent';
 import { parseRunArgs } from '../../src/cli/run-command';
 import type { TraceRecord } from '../../src/correlate/trace-record';
 import { PROTOCOLS } from '../../src/protocols/registry';
@@ -26,7 +26,7 @@ interface Built {
 }
 
 /** The agent of `run` with these flags, a fake kernel and /proc, OTLP to nowhere (metrics on: the network feature loads). */
-function build(t: ExecutionContext, flags: string[]): Built {
+function build(t: ExecutionContext, flags: string[], deps: Partial<AgentDeps> = {}): Built {
   const fp = new FakeProc();
   t.teardown(() => fp.cleanup());
   fp.add({ pid: 100, exe: 'usr/bin/app', cmdline: ['app'] });
@@ -40,6 +40,7 @@ function build(t: ExecutionContext, flags: string[]): Built {
     {
       ...fakeKernelDeps(session, fp.proc, REGISTRY),
       nowMs: () => built.now,
+      ...deps,
       // Nothing reaches a collector: the spans and meters of these tests are read where they enter telemetry.
       telemetry: {
         spanExporter: { export: (_r, done) => done({ code: 0 }), shutdown: async () => {} },
@@ -97,6 +98,39 @@ test('connections the tracker ignores are muted through the session once per bat
   t.like(agent.engine.stats(), { muteRequests: 2, muteRequestsFailed: 0 });
   await agent.stop();
   t.true(session.closed);
+});
+
+test('after a burst of connections ends, the agent releases free memory on its tick, then once more 5 s later, then not for a minute', async (t) => {
+  const released: number[] = [];
+  const b = build(t, ['--protocols', 'line'], { releaseMemory: () => (released.push(b.now), { trimmed: true }) });
+  const { agent } = b;
+  await agent.start();
+  const ids = Array.from({ length: 200 }, (_, i) => 1000 + i);
+  const tickAt = (s: number) => {
+    b.now = s * 1000;
+    agent.tick(s * 1e9);
+  };
+  agent.replay(batch(ids.map((connId) => connRecord({ type: 'open', connId, role: 2, reason: 2 }))));
+  tickAt(1);
+  t.is(agent.sockets.connectionsOpen(), 200);
+  agent.replay(batch(ids.slice(0, 100).map((connId) => connRecord({ type: 'close', connId }))));
+  tickAt(2);
+  t.deepEqual(released, [], 'half of the peak: not over');
+  agent.replay(batch(ids.slice(100).map((connId) => connRecord({ type: 'close', connId }))));
+  tickAt(3);
+  tickAt(4);
+  tickAt(8);
+  t.is(agent.sockets.connectionsOpen(), 0);
+  t.deepEqual(released, [3000, 8000]);
+  // A second burst within the minute waits for it.
+  agent.replay(batch(ids.map((connId) => connRecord({ type: 'open', connId: connId + 1000, role: 2, reason: 2 }))));
+  tickAt(10);
+  agent.replay(batch(ids.map((connId) => connRecord({ type: 'close', connId: connId + 1000 }))));
+  tickAt(11);
+  tickAt(62);
+  tickAt(63);
+  t.deepEqual(released, [3000, 8000, 63_000]);
+  await agent.stop();
 });
 
 test('without the network tables, an exit retires its meters at the end of its batch, after the batch records', async (t) => {

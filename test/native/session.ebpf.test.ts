@@ -158,6 +158,7 @@ ebpfTest('probeFeatures: tracepoints and ringbuf yes; kprobe as the PMU says', (
     t.is(typeof features.reasons[name] === 'string', !features[name], name);
   }
   t.regex(loadNativeBinding().libbpfVersion(), /^v\d+\.\d+/);
+  t.is(typeof loadNativeBinding().releaseFreeMemory(), 'boolean');
 });
 
 ebpfTest('program groups: a group not asked for is neither loaded nor attached; lifecycle programs always are', (t) => {

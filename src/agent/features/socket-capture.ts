@@ -74,6 +74,8 @@ export function requestLedger(p: PipelineStats): string {
 export interface SocketCapture extends AgentFeature {
   /** The tracker's settled view of a connection's protocol (flows). */
   protocolOf(connId: number): { readonly decided: boolean; readonly protocol?: string };
+  /** Connections followed now (cheap: read every tick). */
+  connectionsOpen(): number;
   stats(): PipelineStats;
 }
 
@@ -94,6 +96,7 @@ export function socketCapture(o: SocketCaptureOptions, ctx: AgentContext): Socke
     tick: (nowNs) => pipeline.tick(nowNs),
     stop: (nowNs) => pipeline.end(nowNs),
     protocolOf: (connId) => tracker.protocolOf(connId),
+    connectionsOpen: () => tracker.connectionCount,
     stats: () => pipeline.stats(),
     health(): AgentHealth {
       const p = pipeline.stats();
