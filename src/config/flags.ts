@@ -69,6 +69,13 @@ export function selectorsFrom(values: SelectorValues): Selector[] {
   return out;
 }
 
+/** A string flag's value from parsed flags (undefined when not given). */
+export function flagString(flags: Readonly<Record<string, unknown>>, name: string): string | undefined {
+  const v = flags[name];
+  if (v !== undefined && typeof v !== 'string') throw new UsageError(`--${name} takes a value`);
+  return v;
+}
+
 export function positiveInt(flag: string, raw: string, max: number): number {
   if (!/^\d+$/.test(raw)) throw new UsageError(`${flag} takes a whole number, got ${JSON.stringify(raw)}`);
   const n = Number(raw);

@@ -3,7 +3,7 @@
 // syscall beyond what socket capture already pays.
 
 import { CAPTURE_DEFAULTS } from '../../capture/capture-engine';
-import { UsageError, positiveInt } from '../../config/flags';
+import { flagString, positiveInt } from '../../config/flags';
 import { setting } from '../../config/setting';
 import { bool, int } from '../../config/shapes';
 import type { FeatureConfig } from '../feature';
@@ -47,11 +47,7 @@ export const NETWORK_CONFIG: FeatureConfig<NetworkFeatureOptions> = {
   ],
   resolve(file, flags): NetworkFeatureOptions {
     const f = (file ?? {}) as NetworkFile;
-    const str = (name: string) => {
-      const v = flags[name];
-      if (v !== undefined && typeof v !== 'string') throw new UsageError(`--${name} takes a value`);
-      return v;
-    };
+    const str = (name: string) => flagString(flags, name);
     const maxPeers = str('network-max-peers');
     const tableSize = str('tcp-table-size');
     const tcpPeerEntries = tableSize !== undefined ? positiveInt('--tcp-table-size', tableSize, 1 << 20) : (f.tcp_table_size ?? NETWORK_DEFAULTS.tcpTableSize);

@@ -22,10 +22,15 @@ export interface SocketCaptureOptions {
   readonly mute: boolean;
 }
 
-/** The record counter, then the protocols' counters: common ones first, then each protocol's own, once per name. */
-export function protocolMetrics(protocols: readonly ProtocolDefinition[]): AgentMetric[] {
+/** The protocols' counters: common ones first, then each protocol's own, once per name. */
+function protocolCounters(protocols: readonly ProtocolDefinition[]): ProtocolCounter[] {
   const counters: ProtocolCounter[] = [...COMMON_PROTOCOL_COUNTERS];
   for (const p of protocols) for (const c of p.counters ?? []) if (!counters.some((x) => x.name === c.name)) counters.push(c);
+  return counters;
+}
+
+/** The record counter, then the protocols' counters. */
+export function protocolMetrics(protocols: readonly ProtocolDefinition[], counters = protocolCounters(protocols)): AgentMetric[] {
   return [
     { field: 'recordsByProtocol', name: 'ebpf_otel.protocol.records', kind: 'counter', unit: '{record}', description: 'L7 records produced, per protocol.', attribute: 'ebpf_otel.protocol' },
     ...counters.map(
@@ -86,11 +91,11 @@ export function socketCapture(o: SocketCaptureOptions, ctx: AgentContext): Socke
   const graph = new TraceGraph({ decide: (traceId, parent) => shouldSample(sampler, traceId, parent) });
   // Connections the tracker ignores are muted in the kernel: their bytes stop being copied and shipped.
   const pipeline = new AgentPipeline(tracker, graph, telemetry, o.mute ? { muteConnections: (ids) => ctx.engine().muteConnections(ids) } : undefined);
-  const counters = protocolMetrics(o.protocols).slice(1);
+  const counters = protocolCounters(o.protocols);
   return {
     name: 'socket capture',
     groups: { sockets: true },
-    healthMetrics: [...protocolMetrics(o.protocols), ...SOCKET_CAPTURE_METRICS],
+    healthMetrics: [...protocolMetrics(o.protocols, counters), ...SOCKET_CAPTURE_METRICS],
     onEvent: (e) => pipeline.onEvent(e),
     afterBatch: () => pipeline.flush(),
     tick: (nowNs) => pipeline.tick(nowNs),
@@ -112,9 +117,8 @@ export function socketCapture(o: SocketCaptureOptions, ctx: AgentContext): Socke
         mutedSyscalls: k.kernel.muted_syscalls,
         muteFailures: k.muteRequestsFailed,
       };
-      for (const m of counters) {
-        const field = m.field.slice(0, -'ByProtocol'.length);
-        h[m.field] = Object.fromEntries(Object.entries(p.tracker.protocol).flatMap(([id, s]) => (s[field] !== undefined ? [[id, s[field]!]] : [])));
+      for (const c of counters) {
+        h[byProtocolField(c)] = Object.fromEntries(Object.entries(p.tracker.protocol).flatMap(([id, s]) => (s[c.field] !== undefined ? [[id, s[c.field]!]] : [])));
       }
       return h;
     },

@@ -3,7 +3,7 @@
 // syscall of every process on the host pays for them.
 
 import { SYSCALL_DEFAULTS } from '../../capture/capture-engine';
-import { UsageError, durationSeconds, positiveInt } from '../../config/flags';
+import { UsageError, durationSeconds, flagString, positiveInt } from '../../config/flags';
 import { setting } from '../../config/setting';
 import { bool, duration, int } from '../../config/shapes';
 import { DEFAULT_SYSCALL_MAX_SERIES } from '../../otel/syscall-duration';
@@ -49,11 +49,7 @@ export const SYSCALL_LATENCY_CONFIG: FeatureConfig<SyscallLatencyOptions> = {
   ],
   resolve(file, flags): SyscallLatencyOptions {
     const f = (file ?? {}) as SyscallsFile;
-    const str = (name: string) => {
-      const v = flags[name];
-      if (v !== undefined && typeof v !== 'string') throw new UsageError(`--${name} takes a value`);
-      return v;
-    };
+    const str = (name: string) => flagString(flags, name);
     const slowFlag = str('slow');
     const slowSeconds = slowFlag !== undefined ? durationSeconds('--slow', slowFlag) : f.slow;
     const slowNs = slowSeconds !== undefined ? Math.round(slowSeconds * 1e9) : 0;
