@@ -113,9 +113,9 @@ export class ProcessSelection {
       // /proc lists thread-group leaders only; skip what has gone or is a thread.
       if (!status || status.tgid !== pid) continue;
       alive.add(pid);
-      // Exiting (a zombie: its exe link is gone): nothing left to judge, and
+      // Exiting (a zombie): nothing left to judge, and
       // its last events may still be on their way. Its exit event settles it.
-      if (this.reasons.has(pid) && this.procfs.exeId(pid) === undefined) continue;
+      if (this.reasons.has(pid) && this.procfs.exited(pid)) continue;
       const next = this.evaluate(pid, listening);
       const prev = this.reasons.get(pid);
       if (prev?.has('fork')) next.add('fork');
@@ -143,12 +143,13 @@ export class ProcessSelection {
     const current = this.execIsCurrent(e);
     const next = this.evaluate(e.tgid, undefined, current);
     // A program that ran and exited before this event reached user space
-    // (one curl request) leaves nothing in /proc to judge (gone, or a zombie
-    // whose exe link is already unreadable). The kernel matched
+    // (one curl request) leaves nothing in /proc to judge (gone, or a zombie).
+    // Not a process in the middle of an exec (a shim exec'ing the real
+    // program): its exe link can be unreadable for a moment, but it lives. The kernel matched
     // the name this exec started against the exact names it was given: its
     // decision stands, counted. Not for globs (the kernel does not match
     // them) nor for a process still alive (judged above).
-    if (!current && e.selectedByKernel && this.kernelNames.has(e.comm) && this.procfs.exeId(e.tgid) === undefined) {
+    if (!current && e.selectedByKernel && this.kernelNames.has(e.comm) && this.procfs.exited(e.tgid)) {
       next.add('exe');
       this.unconfirmedExecs++;
     }

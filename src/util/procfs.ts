@@ -10,6 +10,9 @@ export interface FileId {
   readonly ino: number;
 }
 
+/** task->flags bit set once do_exit has begun (include/linux/sched.h). */
+const PF_EXITING = 0x4;
+
 export class ProcFs {
   constructor(readonly root = '/proc') {}
 
@@ -93,6 +96,23 @@ export class ProcFs {
     const ppid = /^PPid:\s+(\d+)$/m.exec(raw);
     if (!tgid || !ppid) return undefined;
     return { tgid: Number(tgid[1]), ppid: Number(ppid[1]) };
+  }
+
+  /**
+   * The process has exited or is exiting: gone from /proc, a zombie (state Z
+   * or X), or PF_EXITING in its flags (do_exit has begun: its exe link is
+   * already gone while its state still reads R or S). A process in the middle
+   * of an exec is none of these: its exe link may be unreadable for a moment,
+   * but it is alive.
+   */
+  exited(pid: number): boolean {
+    const raw = this.read(pid, 'stat');
+    if (raw === undefined) return this.read(pid, 'status') === undefined;
+    // After the comm's closing parenthesis: state (field 3), ..., flags (field 9).
+    const fields = raw.slice(raw.lastIndexOf(')') + 2).split(' ');
+    const state = fields[0];
+    const flags = Number(fields[6]);
+    return state === 'Z' || state === 'X' || (Number.isInteger(flags) && (flags & PF_EXITING) !== 0);
   }
 
   /** The process's environment; undefined when unreadable. */

@@ -318,7 +318,7 @@ test('exec of a program already gone from /proc: the kernel name match stands (c
   }
 });
 
-test('a selected process seen exiting by a rescan (a zombie: no exe link) stays selected until its exit event', (t) => {
+test('a selected process seen exiting by a rescan (a zombie) stays selected until its exit event', (t) => {
   const { fp, target, sel } = setup([{ kind: 'exe', pattern: 'curl' }], (fp) => fp.writeFile('usr/bin/curl', 'elf'));
   try {
     fp.add({ pid: 810, exe: 'usr/bin/curl', cmdline: ['curl'] });
@@ -328,11 +328,29 @@ test('a selected process seen exiting by a rescan (a zombie: no exe link) stays 
     fp.remove(810);
     fp.add({ pid: 810, cmdline: [] });
     fs.rmSync(path.join(fp.proc, '810', 'exe'), { force: true });
+    fs.writeFileSync(path.join(fp.proc, '810', 'stat'), '810 (curl) Z 1 810 810 0 -1 4228108 0 0 0 0 0 0 0 0 20 0 1 0 100\n');
     sel.rescan();
     t.true(sel.isSelected(810), 'its last events are still to be delivered');
     sel.onExit({ type: 'exit', tgid: 810, tid: 810, ppid: 1, tsNs: 5, cgroupId: 1n, comm: 'curl', exitCode: 0 } as never);
     t.false(sel.isSelected(810));
     t.deepEqual([...target.tgids], []);
+  } finally {
+    fp.cleanup();
+  }
+});
+
+test('a process in the middle of an exec (exe link unreadable for a moment, alive) is judged as ever, never kept on the kernel name match', (t) => {
+  const { fp, target, sel } = setup([{ kind: 'exe', pattern: 'python3' }], (fp) => fp.writeFile('usr/bin/bash', 'elf'));
+  try {
+    sel.start();
+    // The shim named python3 is exec'ing the real interpreter: alive (state R, no PF_EXITING), no exe link right now.
+    fp.add({ pid: 820, cmdline: ['python3'] });
+    fs.rmSync(path.join(fp.proc, '820', 'exe'), { force: true });
+    fs.writeFileSync(path.join(fp.proc, '820', 'stat'), '820 (python3) R 1 820 820 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 100\n');
+    target.tgids.add(820);
+    sel.onExec({ ...exec(820, fp.file('shims/python3'), true), comm: 'python3' });
+    t.false(sel.isSelected(820), 'not kept: /proc cannot judge it, but it is not gone');
+    t.is(sel.unconfirmedExecs, 0);
   } finally {
     fp.cleanup();
   }
