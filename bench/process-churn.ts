@@ -7,10 +7,22 @@
 //
 //   node --expose-gc dist/bench/process-churn.js [--processes 20000] [--step 5000] [--json]
 //
+//   node dist/bench/process-churn.js --kernel [--processes 20000] [--step 1000] [--concurrency 4] [--select exe|all]
+//
+// --kernel: the real thing instead of a replay (root, eBPF, curl): the CLI's
+// `run --exe curl` (or `--all`) exporting OTLP/gRPC to an in-process
+// receiver, and --processes curl processes, --concurrency at a time, each
+// making one request to an HTTP server in this process. Prints the agent's
+// RSS (VmRSS, after 2 s without traffic) at the 1000th process and every
+// --step, and CLIENT spans received against requests made.
+//
 // The target (issue 12): flat within 10 MiB from the 1000th process on.
 
 import { runMain } from './main';
 import { parseArgs } from 'node:util';
+import { spawn } from 'node:child_process';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { ExportResultCode } from '@opentelemetry/core';
 import { AggregationTemporality } from '@opentelemetry/sdk-metrics';
 import { createAgent } from '../src/agent/agent';
@@ -18,6 +30,9 @@ import { parseRunArgs } from '../src/cli/run-command';
 import { ProcFs } from '../src/util/procfs';
 import { silentLogger } from '../src/util/log';
 import { FakeKernelSession } from '../test/helpers/fake-session';
+import { startAgent } from '../test/helpers/agent';
+import { OtlpReceiver } from '../test/helpers/otlp-receiver';
+import { rssOf, sleep } from './processes';
 import { batch, connRecord, dataRecord, procRecord } from '../test/helpers/records';
 
 declare const gc: () => void;
@@ -36,9 +51,19 @@ interface Point {
 const MiB = 1024 * 1024;
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { processes: { type: 'string' }, step: { type: 'string' }, json: { type: 'boolean' } } });
+  const { values } = parseArgs({
+    options: {
+      processes: { type: 'string' },
+      step: { type: 'string' },
+      json: { type: 'boolean' },
+      kernel: { type: 'boolean' },
+      concurrency: { type: 'string' },
+      select: { type: 'string' },
+    },
+  });
   const total = Number(values.processes ?? 20000);
   const step = Number(values.step ?? 5000);
+  if (values.kernel) return kernelChurn(total, step, Number(values.concurrency ?? 4), values.select === 'all' ? 'all' : 'exe', values.json === true);
   const ok = { code: ExportResultCode.SUCCESS };
   const options = parseRunArgs(
     ['--all', '--no-tcp-metrics', '--no-flow-metrics', '--otlp-endpoint', 'http://127.0.0.1:4318', '--otlp-protocol', 'http/protobuf', '--metric-interval', '1s'],
@@ -108,6 +133,88 @@ async function main(): Promise<number> {
   process.stdout.write(
     `from ${first.processes} to ${last.processes} processes: heap ${(last.heapMiB - first.heapMiB).toFixed(1)} MiB, RSS ${(last.rssMiB - first.rssMiB).toFixed(1)} MiB ` +
       `(${(((last.heapMiB - first.heapMiB) * MiB) / (last.processes - first.processes)).toFixed(0)} bytes of heap per process)\n`,
+  );
+  return 0;
+}
+
+interface KernelPoint {
+  readonly processes: number;
+  readonly rssMiB: number;
+  readonly clientSpans: number;
+}
+
+/** The same churn through the kernel: real curl processes, the real CLI. */
+async function kernelChurn(total: number, step: number, concurrency: number, select: 'exe' | 'all', json: boolean): Promise<number> {
+  const receiver = await OtlpReceiver.start({ keepSpans: false });
+  const server = http.createServer((_req, res) => res.end('ok'));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/items/42`;
+  const agent = await startAgent(['run', ...(select === 'all' ? ['--all'] : ['--exe', 'curl'])], {
+    env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcUrl, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' },
+  });
+  const clientSpans = () => receiver.spansReceivedByKind[3]!;
+  const points: KernelPoint[] = [];
+  let failed = 0;
+  const curl = () =>
+    new Promise<void>((resolve) => {
+      const child = spawn('curl', ['-sf', '-o', '/dev/null', url], { stdio: 'ignore' });
+      child.once('exit', (code) => {
+        if (code !== 0) failed++;
+        resolve();
+      });
+      child.once('error', () => {
+        failed++;
+        resolve();
+      });
+    });
+  let started = 0;
+  let done = 0;
+  const marks = new Set<number>([1000]);
+  for (let n = step; n <= total; n += step) marks.add(n);
+  try {
+    while (done < total) {
+      // Up to the next mark, `concurrency` at a time, then a pause and a sample.
+      const mark = Math.min(...[...marks].filter((m) => m > done), total);
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (started < mark) {
+            started++;
+            await curl();
+            done++;
+          }
+        }),
+      );
+      await sleep(2000);
+      points.push({ processes: done, rssMiB: rssOf(agent.pid) / MiB, clientSpans: clientSpans() });
+      if (!json) process.stderr.write(`  ${done} processes: agent RSS ${(rssOf(agent.pid) / MiB).toFixed(1)} MiB, ${clientSpans()} CLIENT spans\n`);
+    }
+  } finally {
+    await agent.stop();
+    server.close();
+  }
+  await receiver.waitFor(() => clientSpans() >= total - failed, 10_000, 'every span').catch(() => {});
+  const spans = clientSpans();
+  await receiver.close();
+  const first = points.find((p) => p.processes >= 1000) ?? points[0]!;
+  const last = points[points.length - 1]!;
+  const rest = points.filter((p) => p.processes >= first.processes).map((p) => p.rssMiB);
+  const result = {
+    points,
+    requests: total - failed,
+    failed,
+    clientSpans: spans,
+    rssSpreadMiB: Math.max(...rest) - Math.min(...rest),
+    rssGrowthMiB: last.rssMiB - first.rssMiB,
+  };
+  if (json) {
+    process.stdout.write(JSON.stringify(result) + '\n');
+    return 0;
+  }
+  process.stdout.write('processes   agent RSS MiB   CLIENT spans\n');
+  for (const p of points) process.stdout.write(`${String(p.processes).padStart(9)}   ${p.rssMiB.toFixed(1).padStart(13)}   ${String(p.clientSpans).padStart(12)}\n`);
+  process.stdout.write(
+    `from ${first.processes} to ${last.processes} processes: agent RSS ${result.rssGrowthMiB.toFixed(1)} MiB (spread ${result.rssSpreadMiB.toFixed(1)} MiB); ` +
+      `${spans} CLIENT spans for ${total - failed} requests (${failed} curl failures)\n`,
   );
   return 0;
 }

@@ -261,6 +261,8 @@ export function createOtlpExporter(signal: OtlpSignal, cfg: OtlpSignalConfig, op
 
 export interface MetricExporter extends Exporter<ResourceMetrics> {
   selectAggregationTemporality(instrumentType: InstrumentType): AggregationTemporality;
+  /** Several resources' metrics in one request, where the exporter can. */
+  exportMany?(rms: readonly ResourceMetrics[], done: (result: ExportResult) => void): void;
 }
 
 const TEMPORALITY: Readonly<Record<TemporalityPreference, AggregationTemporalitySelector>> = {
@@ -277,17 +279,24 @@ const TEMPORALITY: Readonly<Record<TemporalityPreference, AggregationTemporality
 export function createMetricExporter(cfg: OtlpSignalConfig, temporality: TemporalityPreference, opts: ExporterOptions): MetricExporter {
   const transport = createOtlpExporter('metrics', cfg, opts);
   const select = TEMPORALITY[temporality];
-  return {
-    export(rm: ResourceMetrics, done: (result: ExportResult) => void): void {
-      let body: Uint8Array | undefined;
-      try {
-        body = ProtobufMetricsSerializer.serializeRequest(rm);
-      } catch (e) {
-        return done({ code: ExportResultCode.FAILED, error: e as Error });
+  const exportMany = (rms: readonly ResourceMetrics[], done: (result: ExportResult) => void): void => {
+    // ExportMetricsServiceRequest has one field, repeated resource_metrics: requests
+    // serialized one resource each and concatenated are one request with them all.
+    const parts: Uint8Array[] = [];
+    try {
+      for (const rm of rms) {
+        const body = ProtobufMetricsSerializer.serializeRequest(rm);
+        if (!body) return done({ code: ExportResultCode.FAILED, error: new Error('metrics could not be serialized') });
+        parts.push(body);
       }
-      if (!body) return done({ code: ExportResultCode.FAILED, error: new Error('metrics could not be serialized') });
-      transport.export(Buffer.from(body.buffer, body.byteOffset, body.byteLength), done);
-    },
+    } catch (e) {
+      return done({ code: ExportResultCode.FAILED, error: e as Error });
+    }
+    transport.export(parts.length === 1 ? Buffer.from(parts[0]!.buffer, parts[0]!.byteOffset, parts[0]!.byteLength) : Buffer.concat(parts), done);
+  };
+  return {
+    export: (rm: ResourceMetrics, done: (result: ExportResult) => void): void => exportMany([rm], done),
+    exportMany,
     selectAggregationTemporality: (instrumentType: InstrumentType): AggregationTemporality => select(instrumentType),
     forceFlush: () => transport.forceFlush?.() ?? Promise.resolve(),
     shutdown: () => transport.shutdown(),

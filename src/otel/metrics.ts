@@ -25,7 +25,7 @@
 // "ebpf-otel-sidecar"), observed from a snapshot callback at collection time.
 
 import type { MeterProvider as ApiMeterProvider } from '@opentelemetry/api';
-import type { InstrumentationScope } from '@opentelemetry/core';
+import type { ExportResult, InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import { AggregationTemporality, InstrumentType, MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { Attributes, InstrumentSpec, RecordMeasurement } from '../protocols/types';
@@ -65,7 +65,20 @@ export interface MetricsStats {
   processesIdle: number;
   /** Collection cycles skipped because the previous one was still running. */
   cyclesSkipped: number;
+  /** Final collections of retired meters dropped: more than MAX_RETIRED were waiting for export. */
+  retiredDropped: number;
 }
+
+// A retired meter's final collection (a process exited, went idle, or was
+// evicted) is exported within RETIRED_FLUSH_MS, not at the next interval: under
+// process churn (thousands of short-lived processes a minute) holding them for
+// a 60 s interval grew the heap with every exit (issue 12: 156 -> 198 MiB RSS
+// from the 1000th to the 3000th curl). They go out together, one request per
+// flush (ResourceMetrics concatenated: a repeated field), and at most
+// MAX_RETIRED wait, the oldest dropped and counted past that.
+export const RETIRED_FLUSH_MS = 5000;
+export const MAX_RETIRED = 1024;
+const MAX_POINTS_PER_REQUEST = 4096;
 
 /** The final metric export at shutdown: exported, failed (after retries), or cut by the shutdown bound. */
 export interface FinalMetricExport {
@@ -116,6 +129,7 @@ export class MetricsPipeline {
     processesEvicted: 0,
     processesIdle: 0,
     cyclesSkipped: 0,
+    retiredDropped: 0,
   };
   /** The agent's own MeterProvider (agent resource); see registerAgentMetrics. */
   readonly agentMeterProvider: MeterProvider;
@@ -124,8 +138,9 @@ export class MetricsPipeline {
   private readonly meters = new Map<string, ProcessMeter>();
   /** The meter of the last record: consecutive records of one process skip the key and the LRU move. */
   private lastMeter: ProcessMeter | undefined;
-  /** Final collections of retired process meters, exported with the next cycle. */
+  /** Final collections of retired process meters, exported within RETIRED_FLUSH_MS or with the next cycle. */
   private retired: ResourceMetrics[] = [];
+  private retiredTimer: unknown;
   private readonly temporality: AggregationTemporality;
   private readonly counterTemporality: AggregationTemporality;
   private readonly timers: Timers;
@@ -257,6 +272,8 @@ export class MetricsPipeline {
       );
     }
     this.stopped = true;
+    if (this.retiredTimer !== undefined) this.timers.clearTimeout(this.retiredTimer);
+    this.retiredTimer = undefined;
     for (const pm of this.meters.values()) pm.live = false;
     this.meters.clear();
     this.lastMeter = undefined;
@@ -331,6 +348,57 @@ export class MetricsPipeline {
     pm.live = false;
     if (this.lastMeter === pm) this.lastMeter = undefined;
     this.retired.push(collectMeter(pm, this.timers.now()));
+    if (this.retired.length > MAX_RETIRED) {
+      this.retired.shift();
+      this.stats.retiredDropped++;
+      this.opts.log.warnOnce(
+        'otel-metric-retired-drop',
+        `more than ${MAX_RETIRED} exited or idle processes' final metrics wait for export: the oldest are dropped (ebpf_otel.metric.retired_dropped)`,
+      );
+    }
+    if (this.retiredTimer === undefined && this.opts.exporter && !this.stopped) {
+      this.retiredTimer = this.timers.setTimeout(() => {
+        this.retiredTimer = undefined;
+        void this.flushRetired();
+      }, RETIRED_FLUSH_MS);
+    }
+  }
+
+  /** Exports the retired meters' final collections now, in one request. */
+  private async flushRetired(): Promise<void> {
+    const exporter = this.opts.exporter;
+    if (!exporter || this.retired.length === 0) return;
+    const batches = this.retired;
+    this.retired = [];
+    await this.exportAll(exporter, batches);
+  }
+
+  /** One request for all of `batches` where the exporter can (exportMany), else one each. */
+  private async exportAll(exporter: MetricExporter, batches: ResourceMetrics[]): Promise<void> {
+    const withPoints: ResourceMetrics[] = [];
+    for (const rm of batches) if (countDataPoints(rm) > 0) withPoints.push(rm);
+    if (withPoints.length === 0) return;
+    if (!exporter.exportMany) {
+      for (const rm of withPoints) await this.exportOne((done) => exporter.export(rm, done), countDataPoints(rm));
+      return;
+    }
+    // Chunks of at most MAX_POINTS_PER_REQUEST points: well under the 4 MiB a gRPC server takes by default.
+    let chunk: ResourceMetrics[] = [];
+    let chunkPoints = 0;
+    const send = async () => {
+      const rms = chunk;
+      const n = chunkPoints;
+      chunk = [];
+      chunkPoints = 0;
+      await this.exportOne((done) => exporter.exportMany!(rms, done), n);
+    };
+    for (const rm of withPoints) {
+      const n = countDataPoints(rm);
+      if (chunk.length > 0 && chunkPoints + n > MAX_POINTS_PER_REQUEST) await send();
+      chunk.push(rm);
+      chunkPoints += n;
+    }
+    if (chunk.length > 0) await send();
   }
 
   /** Measurements were folded into otel.metric.overflow=true by an instrument's cardinality guard. */
@@ -367,14 +435,10 @@ export class MetricsPipeline {
     } catch {
       // the provider was shut down under us: nothing to export
     }
-    for (const rm of batches) {
-      const points = countDataPoints(rm);
-      if (points === 0) continue;
-      await this.exportOne(exporter, rm, points);
-    }
+    await this.exportAll(exporter, batches);
   }
 
-  private exportOne(exporter: MetricExporter, rm: ResourceMetrics, points: number): Promise<void> {
+  private exportOne(send: (done: (result: ExportResult) => void) => void, points: number): Promise<void> {
     return new Promise((resolve) => {
       let settled = false;
       const finish = (ok: boolean, error?: unknown) => {
@@ -402,7 +466,7 @@ export class MetricsPipeline {
       };
       const guard = this.timers.setTimeout(() => finish(false, new Error(`metric export timed out after ${this.opts.exportTimeoutMillis} ms`)), this.opts.exportTimeoutMillis);
       try {
-        exporter.export(rm, (result) => finish(result.code === 0, result.error));
+        send((result) => finish(result.code === 0, result.error));
       } catch (e) {
         finish(false, e);
       }
@@ -464,6 +528,7 @@ export const TELEMETRY_METRICS: readonly AgentMetric[] = [
   { field: 'logExportFailuresByReason', name: 'ebpf_otel.log.export_failures', kind: 'counter', unit: '{log_record}', description: 'Log records whose export failed after retries, per error type.', attribute: 'error.type' },
   { field: 'logQueueSize', name: 'ebpf_otel.log.queue_size', kind: 'gauge', unit: '{log_record}', description: 'Log records waiting for export now.' },
   { field: 'metricOverflows', name: 'ebpf_otel.metric.overflows', kind: 'counter', unit: '{measurement}', description: 'Measurements folded into otel.metric.overflow=true by the cardinality guard.' },
+  { field: 'metricRetiredDropped', name: 'ebpf_otel.metric.retired_dropped', kind: 'counter', unit: '{process}', description: 'Final metrics of exited or idle processes dropped: too many were waiting for export.' },
   { field: 'metricExportFailuresByReason', name: 'ebpf_otel.metric.export_failures', kind: 'counter', unit: '{request}', description: 'Metric export requests that failed after retries, per error type.', attribute: 'error.type' },
   { field: 'resourcesEvicted', name: 'ebpf_otel.resource.evicted', kind: 'counter', unit: '{process}', description: 'Process resources evicted from the bounded cache.' },
 ];

@@ -354,6 +354,7 @@ export class Telemetry {
           }
         : {}),
       metricOverflows: this.metrics.stats.overflowed,
+      metricRetiredDropped: this.metrics.stats.retiredDropped,
       metricExportFailuresByReason: { ...this.metrics.stats.failuresByReason },
       resourcesEvicted: this.resources.stats.evicted,
     };

@@ -129,3 +129,17 @@ test('an exited process gets a final export, then no more', async (t) => {
   await sleep(100);
   t.is(receiver.points.length, before);
 });
+
+test('exited processes: final metrics go out within seconds, not at the next interval, together in one request', async (t) => {
+  const { receiver, telemetry } = await harness(t, 'grpc', { metricExportIntervalMillis: 60_000 });
+  const pids = [4242, 4343, 4444];
+  telemetry.record(pids.map((tgid) => traceRecord({ process: { tgid } }, { tgid, measurements: [m(0.01, `/p${tgid}`, 200)] })));
+  for (const tgid of pids) telemetry.processExited({ tgid });
+  t.is(telemetry.metrics.processCount, 0);
+  // RETIRED_FLUSH_MS (5 s), not the 60 s interval.
+  await receiver.waitFor(() => receiver.latestPoints(SERVER_DURATION.name).length === 3, 8000, 'the final metrics of three exited processes');
+  const points = receiver.points.filter((p) => p.metric.name === SERVER_DURATION.name);
+  t.deepEqual(points.map((p) => p.resource['process.pid']).sort(), pids);
+  t.deepEqual(points.map((p) => p.attributes['http.route']).sort(), pids.map((p) => `/p${p}`));
+  t.is(new Set(points.map((p) => p.call)).size, 1, 'one request for the three resources');
+});
