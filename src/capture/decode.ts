@@ -2,7 +2,7 @@
 // One pass over the batch, no copies: payloads are views into the batch.
 // Malformed records are counted and skipped; decoding never throws on input.
 
-import type { CaptureEvent, CloseReason, ConnRole, DataSourceName, OpenReason } from './events';
+import type { CaptureEvent, CloseReason, ConnRole, DataEvent, DataSourceName, FlowDirection, OpenReason, SocketTuple } from './events';
 import {
   BATCH_ALIGN,
   BATCH_RECORD_HEADER,
@@ -16,7 +16,7 @@ import {
   TASK_COMM_LEN,
   EXEC_PATH_LEN,
 } from './layout';
-import { decodeTuple, readCString, readU64 } from './record-fields';
+import { decodeTuple, readCString, readU64, validTuple } from './record-fields';
 import { decodeSlowSyscall } from './slow-syscall-decode';
 import type { SlowSyscallEvent } from './slow-syscall-event';
 
@@ -110,38 +110,76 @@ function decodeData(buf: Buffer, off: number, len: number): CaptureEvent | undef
   const captured = buf.readUInt32LE(off + D.captured);
   const source = SOURCES[buf[off + D.source]!];
   const dir = buf[off + D.dir];
-  const tuple = decodeTuple(buf, off + D.tuple);
   if (
     captured > MAX_PAYLOAD ||
     captured > size ||
     D.size + captured > len ||
     source === undefined ||
     (dir !== 1 && dir !== 2) ||
-    tuple === undefined
+    !validTuple(buf, off + D.tuple)
   ) {
     return undefined;
   }
-  const payload = off + D.payload;
-  return {
-    type: 'data',
-    tgid: buf.readUInt32LE(off + D.tgid),
-    tid: buf.readUInt32LE(off + D.tid),
-    fd: buf.readInt32LE(off + D.fd),
-    connId: readU64(buf, off + D.conn_id),
-    tsEnterNs: readU64(buf, off + D.ts_enter_ns),
-    tsExitNs: readU64(buf, off + D.ts_exit_ns),
-    pos: readU64(buf, off + D.pos),
-    cgroupId: buf.readBigUInt64LE(off + D.cgroup_id),
-    netns: buf.readUInt32LE(off + D.netns),
-    size,
-    dir: dir === 1 ? 'egress' : 'ingress',
-    role: ROLES[buf[off + D.role]!] ?? 'unknown',
-    source,
-    truncated: (buf[off + D.flags]! & DATA_F_TRUNCATED) !== 0 || captured < size,
-    tuple,
-    comm: readCString(buf, off + D.comm, TASK_COMM_LEN),
-    data: buf.subarray(payload, payload + captured),
-  };
+  return new DecodedDataEvent(buf, off, size, captured, source, dir === 1 ? 'egress' : 'ingress');
+}
+
+/**
+ * A data event whose per-connection fields (tuple, comm, cgroupId) are decoded
+ * from the batch only when asked for: the tracker needs them once per
+ * connection, not per syscall, and decoding them (two address strings, a
+ * string, a BigInt, a tuple object) was most of the garbage each event made.
+ * Read them while the batch is current (in the sink): the batch is reused.
+ */
+class DecodedDataEvent implements DataEvent {
+  readonly type = 'data' as const;
+  readonly tgid: number;
+  readonly tid: number;
+  readonly fd: number;
+  readonly connId: number;
+  readonly tsEnterNs: number;
+  readonly tsExitNs: number;
+  readonly pos: number;
+  readonly netns: number;
+  readonly role: ConnRole;
+  readonly truncated: boolean;
+  readonly data: Buffer;
+  private decodedTuple: SocketTuple | undefined;
+
+  constructor(
+    private readonly buf: Buffer,
+    private readonly off: number,
+    readonly size: number,
+    captured: number,
+    readonly source: DataSourceName,
+    readonly dir: FlowDirection,
+  ) {
+    this.tgid = buf.readUInt32LE(off + D.tgid);
+    this.tid = buf.readUInt32LE(off + D.tid);
+    this.fd = buf.readInt32LE(off + D.fd);
+    this.connId = readU64(buf, off + D.conn_id);
+    this.tsEnterNs = readU64(buf, off + D.ts_enter_ns);
+    this.tsExitNs = readU64(buf, off + D.ts_exit_ns);
+    this.pos = readU64(buf, off + D.pos);
+    this.netns = buf.readUInt32LE(off + D.netns);
+    this.role = ROLES[buf[off + D.role]!] ?? 'unknown';
+    this.truncated = (buf[off + D.flags]! & DATA_F_TRUNCATED) !== 0 || captured < size;
+    const payload = off + D.payload;
+    this.decodedTuple = undefined;
+    this.data = buf.subarray(payload, payload + captured);
+  }
+
+  get tuple(): SocketTuple {
+    // Checked by validTuple before the event was made, so never undefined here.
+    return (this.decodedTuple ??= decodeTuple(this.buf, this.off + D.tuple)!);
+  }
+
+  get comm(): string {
+    return readCString(this.buf, this.off + D.comm, TASK_COMM_LEN);
+  }
+
+  get cgroupId(): bigint {
+    return this.buf.readBigUInt64LE(this.off + D.cgroup_id);
+  }
 }
 
 function decodeConn(buf: Buffer, off: number, len: number, type: number): CaptureEvent | undefined {

@@ -5,11 +5,18 @@ import { formatAddress } from './address';
 import type { SocketTuple } from './events';
 import { AF_INET, IPPROTO_TCP, IPPROTO_UDP, SockTupleLayout as T } from './layout';
 
-/** A struct sock_tuple; undefined unless TCP or UDP over IPv4 or IPv6. */
-export function decodeTuple(buf: Buffer, off: number): SocketTuple | undefined {
+/** Whether decodeTuple would decode the struct sock_tuple at `off` (TCP or UDP over IPv4 or IPv6), without decoding it. */
+export function validTuple(buf: Buffer, off: number): boolean {
   const family = buf.readUInt16LE(off + T.family);
   const proto = buf.readUInt16LE(off + T.l4_proto);
-  if ((family !== 2 && family !== 10) || (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP)) return undefined;
+  return (family === 2 || family === 10) && (proto === IPPROTO_TCP || proto === IPPROTO_UDP);
+}
+
+/** A struct sock_tuple; undefined unless TCP or UDP over IPv4 or IPv6. */
+export function decodeTuple(buf: Buffer, off: number): SocketTuple | undefined {
+  if (!validTuple(buf, off)) return undefined;
+  const family = buf.readUInt16LE(off + T.family);
+  const proto = buf.readUInt16LE(off + T.l4_proto);
   return {
     family: family === AF_INET ? 'inet' : 'inet6',
     transport: proto === IPPROTO_TCP ? 'tcp' : 'udp',

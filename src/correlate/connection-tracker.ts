@@ -289,6 +289,7 @@ export class ConnectionTracker {
   private redetected = 0;
   /** Stats of sessions that ended, by protocol. */
   private readonly finished: Record<string, ProtocolStats> = {};
+  private readonly noOptions: Record<string, object> = {};
 
   constructor(options: TrackerOptions, logger: Logger) {
     this.options = {
@@ -438,9 +439,13 @@ export class ConnectionTracker {
     };
   }
 
-  /** @internal The options a protocol's sessions take: its own, or none. */
+  /**
+   * @internal The options a protocol's sessions take: its own, or none. The
+   * same object for every session, so a protocol can share state among the
+   * sessions of one tracker by it (http1's parse caches).
+   */
   optionsOf(proto: ProtocolDefinition): object {
-    return (this.options.protocolOptions[proto.id] as object | undefined) ?? {};
+    return (this.options.protocolOptions[proto.id] as object | undefined) ?? (this.noOptions[proto.id] ??= {});
   }
 
   /** @internal */

@@ -3,6 +3,8 @@ import fc from 'fast-check';
 import { decodeBatch, newDecodeStats } from '../../src/capture/decode';
 import type { CaptureEvent } from '../../src/capture/events';
 import { batch, connRecord, dataRecord, procRecord } from '../helpers/records';
+import { ConnectionTable } from '../../src/correlate/connection-table';
+import { silentLogger } from '../../src/util/log';
 
 function decodeAll(buf: Buffer) {
   const events: CaptureEvent[] = [];
@@ -122,4 +124,21 @@ test('arbitrary bytes never throw', (t) => {
     { numRuns: 3000 },
   );
   t.pass();
+});
+
+test('a data event reads tuple, comm and cgroupId from its batch; what the connection table took stays when the batch is reused', (t) => {
+  const record = (comm: string, cgroupId: bigint, last: number) =>
+    dataRecord({ connId: 5, payload: Buffer.from('x'), comm, cgroupId, tuple: { local: [10, 0, 0, 1], remote: [10, 0, 0, last], localPort: 1, remotePort: 2 } });
+  const b = batch([record('first', 7n, 2)]);
+  const table = new ConnectionTable(silentLogger);
+  const { events } = decodeAll(b);
+  const e = events[0]!;
+  if (e.type !== 'data') return t.fail();
+  table.apply(e);
+  // The native reader reuses batch memory: overwrite it with another record of the same size.
+  batch([record('other', 9n, 3)]).copy(b);
+  const c = table.get(5)!;
+  t.is(c.comm, 'first');
+  t.is(c.cgroupId, 7n);
+  t.is(c.tuple.remoteAddr, '10.0.0.2');
 });

@@ -22,7 +22,13 @@ export const HTTP1_COUNTERS: readonly ProtocolCounter[] = [
     unit: '{request}',
     description: 'Records of requests not parsed to their end (malformed, past the head bounds, or not captured), per protocol.',
   },
+  {
+    field: 'parseCacheResets',
+    name: 'parse_cache_resets',
+    unit: '{reset}',
+    description: 'Times a parse cache (routes by path, hosts) reached its entry bound and was emptied, per protocol: many distinct paths or hosts, each parsed afresh.',
+  },
 ];
 
 /** The stats of an HTTP/1 session: the common counters and HTTP/1's own. */
-export type Http1Stats = ProtocolStats & { headerValuesDropped: number; pipelinedGivenUp: number; requestsTruncated: number };
+export type Http1Stats = ProtocolStats & { headerValuesDropped: number; pipelinedGivenUp: number; requestsTruncated: number; parseCacheResets: number };

@@ -8,6 +8,8 @@ import type { Http1Message } from './message';
 import type { RouteMatcher } from './route';
 import type { Http1Outcome } from './stitcher';
 import { parseTraceContext } from './trace-context';
+import { BoundedCache } from './bounded-cache';
+import type { Http1Stats } from './counters';
 
 /** Methods the conventions call known (RFC 9110 and PATCH); others are reported as _OTHER. */
 const KNOWN_METHODS = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'TRACE']);
@@ -40,17 +42,41 @@ export interface Http1RecordContext {
   /** Span attribute keys of captured request / response headers, by capture index (header-names.ts). */
   readonly requestHeaders: readonly string[];
   readonly responseHeaders: readonly string[];
+  readonly caches: Http1ParseCaches;
+  /** Where a cache that emptied itself is counted. */
+  readonly stats: Http1Stats;
+}
+
+/** host[:port] as parsed from a Host header or a target (shared by every record that sent the same text: never mutated). */
+interface Authority {
+  readonly host: string;
+  readonly port: number | undefined;
+  readonly text: string;
 }
 
 /** Where a request was sent, from its target and Host header (RFC 9112 §3.2, §3.3). */
 interface Target {
   /** Path without the query, when the target has one. */
-  readonly path?: string;
-  readonly query?: string;
+  path: string | undefined;
+  query: string | undefined;
   /** host[:port] as sent (absolute-form or authority-form target, else the Host header). */
-  readonly authority?: { readonly host: string; readonly port?: number; readonly text: string };
+  authority: Authority | undefined;
   /** Userinfo was present in an absolute-form target (redacted in url.full). */
-  readonly userinfo?: boolean;
+  userinfo: boolean;
+}
+
+/** Entries of each parse cache: far more distinct routes and hosts than a service has, few enough to stay small. */
+export const HTTP1_CACHE_ENTRIES = 1024;
+
+/**
+ * Parses that depend on their input text only, shared by the sessions of one
+ * configuration: the route of a path and the parsed Host header. Keyed by the
+ * text itself, so a hit can only return what parsing that text gives.
+ */
+export class Http1ParseCaches {
+  readonly routes = new BoundedCache<string>(HTTP1_CACHE_ENTRIES);
+  /** null: the text is not an authority. */
+  readonly authorities = new BoundedCache<Authority | null>(HTTP1_CACHE_ENTRIES);
 }
 
 /** Why the request was not parsed to its end (message.ts `Http1Incomplete`); absent when it was. */
@@ -64,8 +90,8 @@ export function buildRecord(ctx: Http1RecordContext, o: Http1Outcome): L7Record 
   const server = ctx.kind === 'server';
   const known = KNOWN_METHODS.has(req.method);
   const method = known ? req.method : '_OTHER';
-  const target = parseTarget(req);
-  const route = server && target.path !== undefined ? ctx.routes.route(target.path) : undefined;
+  const target = parseTarget(ctx, req);
+  const route = server && target.path !== undefined ? routeOf(ctx, target.path) : undefined;
   const version = res?.version || req.version;
   const status = res?.headersDone ? res.statusCode : undefined;
 
@@ -180,46 +206,72 @@ function addHeaders(a: SpanAttributes, keys: readonly string[], m: Http1Message)
 
 const ABSOLUTE = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^#]*)/;
 
-function parseTarget(req: Http1Message): Target {
+function routeOf(ctx: Http1RecordContext, path: string): string | undefined {
+  const cached = ctx.caches.routes.get(path);
+  if (cached !== undefined) return cached;
+  const route = ctx.routes.route(path);
+  if (route !== undefined && ctx.caches.routes.set(path, route)) ctx.stats.parseCacheResets++;
+  return route;
+}
+
+/** parseAuthority through the cache (Host headers repeat on every request). */
+function authorityOf(ctx: Http1RecordContext, text: string): Authority | undefined {
+  const cached = ctx.caches.authorities.get(text);
+  if (cached !== undefined) return cached ?? undefined;
+  const authority = parseAuthority(text);
+  if (ctx.caches.authorities.set(text, authority ?? null)) ctx.stats.parseCacheResets++;
+  return authority;
+}
+
+function parseTarget(ctx: Http1RecordContext, req: Http1Message): Target {
   const t = req.target;
-  const hostHeader = req.host.length === 1 && !req.overlong?.includes('host') ? parseAuthority(req.host[0]!) : undefined;
-  if (t === undefined || t === '') return hostHeader !== undefined ? { authority: hostHeader } : {};
-  if (t.startsWith('/')) return { ...splitQuery(t), ...(hostHeader !== undefined ? { authority: hostHeader } : {}) };
+  const hostHeader = req.host.length === 1 && !req.overlong?.includes('host') ? authorityOf(ctx, req.host[0]!) : undefined;
+  const out: Target = { path: undefined, query: undefined, authority: undefined, userinfo: false };
+  if (t === undefined || t === '') {
+    out.authority = hostHeader;
+    return out;
+  }
+  if (t.charCodeAt(0) === 0x2f /* / */) {
+    splitQuery(t, out);
+    out.authority = hostHeader;
+    return out;
+  }
   if (req.method === 'CONNECT') {
-    const authority = parseAuthority(t);
-    return authority !== undefined ? { authority } : {};
+    out.authority = authorityOf(ctx, t);
+    return out;
   }
   const abs = ABSOLUTE.exec(t);
   if (abs !== null) {
     // absolute-form: the target's authority wins over Host (RFC 9112 §3.2.2).
     let auth = abs[2]!;
     const at = auth.lastIndexOf('@');
-    const userinfo = at >= 0;
-    if (userinfo) auth = auth.slice(at + 1);
-    const authority = parseAuthority(auth);
+    out.userinfo = at >= 0;
+    if (out.userinfo) auth = auth.slice(at + 1);
+    out.authority = parseAuthority(auth);
     const rest = abs[3]! === '' ? '/' : abs[3]!;
-    return {
-      ...(rest.startsWith('/') ? splitQuery(rest) : {}),
-      ...(authority !== undefined ? { authority } : {}),
-      ...(userinfo ? { userinfo } : {}),
-    };
+    if (rest.startsWith('/')) splitQuery(rest, out);
+    return out;
   }
   // asterisk-form ("OPTIONS *") has no path.
-  return hostHeader !== undefined ? { authority: hostHeader } : {};
+  out.authority = hostHeader;
+  return out;
 }
 
-function splitQuery(t: string): { path: string; query?: string } {
+function splitQuery(t: string, out: Target): void {
   const q = t.indexOf('?');
-  if (q < 0) return { path: t };
-  const query = t.slice(q + 1);
-  return query === '' ? { path: t.slice(0, q) } : { path: t.slice(0, q), query };
+  if (q < 0) {
+    out.path = t;
+    return;
+  }
+  out.path = t.slice(0, q);
+  if (q + 1 < t.length) out.query = t.slice(q + 1);
 }
 
 const REG_NAME = /^[A-Za-z0-9._~!$&'()*+,;=%-]+$/;
 const IPV6 = /^\[([0-9A-Fa-f:.]+)\]$/;
 
 /** host[:port] (RFC 3986 §3.2.2-3.2.3); undefined when it is not one. */
-function parseAuthority(text: string): { host: string; port?: number; text: string } | undefined {
+function parseAuthority(text: string): Authority | undefined {
   let host = text;
   let port: number | undefined;
   const colon = text.lastIndexOf(':');
@@ -230,9 +282,9 @@ function parseAuthority(text: string): { host: string; port?: number; text: stri
     host = text.slice(0, colon);
   }
   const v6 = IPV6.exec(host);
-  if (v6 !== null) return port !== undefined ? { host: v6[1]!, port, text } : { host: v6[1]!, text };
+  if (v6 !== null) return { host: v6[1]!, port, text };
   if (host === '' || !REG_NAME.test(host)) return undefined;
-  return port !== undefined ? { host: host.toLowerCase(), port, text } : { host: host.toLowerCase(), text };
+  return { host: host.toLowerCase(), port, text };
 }
 
 /** Query parameters whose values the conventions ask to redact (signatures in pre-signed URLs). */

@@ -14,7 +14,7 @@ import type { Http1Options } from './config';
 import { Http1Direction, type Http1DirectionKind, type Http1DirectionListener, type Http1Limits } from './direction';
 import { headerTables } from './header-names';
 import type { Http1Message } from './message';
-import { buildRecord, traceContextOf, type Http1RecordContext } from './record';
+import { buildRecord, Http1ParseCaches, traceContextOf, type Http1RecordContext } from './record';
 import { RouteMatcher } from './route';
 import { Http1Stitcher, type Http1Outcome } from './stitcher';
 import { HTTP1_COUNTERS, type Http1Stats } from './counters';
@@ -53,6 +53,8 @@ export class Http1Session implements ProtocolSession, Http1DirectionListener {
       conn,
       kind: requestSide === 'ingress' ? 'server' : 'client',
       routes: routeMatcher(options.routes),
+      caches: parseCaches(options),
+      stats: this.stats,
       captureQuery: options.captureQuery === true,
       requestHeaders: names.request.attributes,
       responseHeaders: names.response.attributes,
@@ -207,6 +209,19 @@ function routeMatcher(routes: readonly string[] | undefined): RouteMatcher {
   let m = matchers.get(routes);
   if (m === undefined) matchers.set(routes, (m = new RouteMatcher(routes)));
   return m;
+}
+
+/**
+ * One set of parse caches per options object: the tracker passes the same one
+ * to all its sessions, so they share the caches (a cached route depends on the
+ * options' patterns), and two agents in one process never share one.
+ */
+const caches = new WeakMap<Http1Options, Http1ParseCaches>();
+
+function parseCaches(options: Http1Options): Http1ParseCaches {
+  let c = caches.get(options);
+  if (c === undefined) caches.set(options, (c = new Http1ParseCaches()));
+  return c;
 }
 
 function limitsFor(options: Http1Options): Http1Limits {

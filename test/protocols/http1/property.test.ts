@@ -265,7 +265,7 @@ test('valid exchanges cut anywhere (sequential or pipelined) give exactly their 
         session.close(now + 1000, out);
         t.is(out.length, exchanges.length);
         t.deepEqual(session.stats, {
-          records: exchanges.length, parseErrors: 0, unpairedResponses: 0, requestsWithoutResponse: 0, bytesSkipped: 0, headerValuesDropped: 0, pipelinedGivenUp: 0, requestsTruncated: 0,
+          records: exchanges.length, parseErrors: 0, unpairedResponses: 0, requestsWithoutResponse: 0, bytesSkipped: 0, headerValuesDropped: 0, pipelinedGivenUp: 0, requestsTruncated: 0, parseCacheResets: 0,
         });
         out.forEach((r, i) => {
           const e = exchanges[i]!;

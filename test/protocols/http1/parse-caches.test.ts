@@ -1,0 +1,94 @@
+// The parse caches sessions share (routes by path, parsed Host headers): a
+// cached value is only ever what parsing the same text gives, never another
+// request's, and at its bound a cache empties itself and is counted.
+
+import test from 'ava';
+import { http1Protocol } from '../../../src/protocols/http1';
+import type { Http1Options } from '../../../src/protocols/http1/config';
+import type { Http1Stats } from '../../../src/protocols/http1/counters';
+import { HTTP1_CACHE_ENTRIES } from '../../../src/protocols/http1/record';
+import { BoundedCache, MAX_CACHED_KEY_LENGTH } from '../../../src/protocols/http1/bounded-cache';
+import type { ConnectionInfo, L7Record, ProtocolSession } from '../../../src/protocols/types';
+
+const conn = (role: 'server' | 'client'): ConnectionInfo => ({
+  connId: 1, tgid: 1, role, sawStart: true, transport: 'tcp',
+  localAddr: '10.0.0.2', localPort: 80, remoteAddr: '10.0.0.1', remotePort: 40000,
+});
+
+/** One exchange per call on `session`, returning its record. */
+function exchange(session: ProtocolSession, request: string, now: number): L7Record {
+  const out: L7Record[] = [];
+  const chunk = (side: 'ingress' | 'egress', s: string, pos: number, at: number) =>
+    session.onChunk({ side, data: Buffer.from(s, 'latin1'), pos, startNs: at, endNs: at, syscallStart: true, tid: 0 }, out);
+  chunk('ingress', request, pos.ingress, now);
+  pos.ingress += request.length;
+  const response = 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n';
+  chunk('egress', response, pos.egress, now + 10);
+  pos.egress += response.length;
+  if (out.length !== 1) throw new Error(`expected one record, got ${out.length}`);
+  return out[0]!;
+}
+const pos = { ingress: 0, egress: 0 };
+
+test('sessions of one options object share the caches; each record gets its own request\'s route and host', (t) => {
+  const options: Http1Options = {};
+  pos.ingress = pos.egress = 0;
+  const a = http1Protocol.createSession(conn('server'), 'ingress', options);
+  // Same texts twice (second from the cache), then texts that differ by one field only.
+  const cases: [string, string, string | undefined, number | undefined][] = [
+    ['GET /users/42 HTTP/1.1\r\nHost: Shop.Internal:8080\r\n\r\n', '/users/{id}', 'shop.internal', 8080],
+    ['GET /users/42 HTTP/1.1\r\nHost: Shop.Internal:8080\r\n\r\n', '/users/{id}', 'shop.internal', 8080],
+    ['GET /users/me HTTP/1.1\r\nHost: shop.internal\r\n\r\n', '/users/me', 'shop.internal', 80],
+    ['GET /users/42?x=1 HTTP/1.1\r\nHost: [::1]:81\r\n\r\n', '/users/{id}', '::1', 81],
+    ['GET /users/42 HTTP/1.1\r\nHost: bad host\r\n\r\n', '/users/{id}', undefined, undefined],
+    ['GET /users/42 HTTP/1.1\r\nHost: bad host\r\n\r\n', '/users/{id}', undefined, undefined],
+  ];
+  let now = 1_000_000;
+  for (const [request, route, host, port] of cases) {
+    const r = exchange(a, request, (now += 1_000_000));
+    t.is(r.attributes['http.route'], route);
+    t.is(r.attributes['server.address'], host);
+    t.is(r.attributes['server.port'], port);
+  }
+  // A second session with the same options hits what the first cached and gets the same values.
+  pos.ingress = pos.egress = 0;
+  const b = http1Protocol.createSession(conn('server'), 'ingress', options);
+  const r = exchange(b, cases[0]![0], (now += 1_000_000));
+  t.is(r.attributes['http.route'], '/users/{id}');
+  t.is(r.attributes['server.port'], 8080);
+  t.is((a.stats as Http1Stats).parseCacheResets, 0);
+});
+
+test('routes depend on the options: another route list is another cache', (t) => {
+  pos.ingress = pos.egress = 0;
+  const plain = http1Protocol.createSession(conn('server'), 'ingress', {});
+  t.is(exchange(plain, 'GET /users/42 HTTP/1.1\r\n\r\n', 1e6).attributes['http.route'], '/users/{id}');
+  pos.ingress = pos.egress = 0;
+  const patterned = http1Protocol.createSession(conn('server'), 'ingress', { routes: ['/users/:user'] });
+  t.is(exchange(patterned, 'GET /users/42 HTTP/1.1\r\n\r\n', 2e6).attributes['http.route'], '/users/:user');
+});
+
+test('past the bound a cache empties itself, counted, and routes stay right', (t) => {
+  pos.ingress = pos.egress = 0;
+  const s = http1Protocol.createSession(conn('server'), 'ingress', {});
+  let now = 1e6;
+  for (let i = 0; i <= HTTP1_CACHE_ENTRIES; i++) {
+    // Distinct literal words (base-26 letters), so each path is a new key.
+    const word = [...i.toString(26).padStart(3, '0')].map((d) => String.fromCharCode(97 + parseInt(d, 26))).join('');
+    const r = exchange(s, `GET /w${word}/7 HTTP/1.1\r\n\r\n`, (now += 1e6));
+    t.regex(String(r.attributes['http.route']), /^\/w[a-z]+\/\{id\}$/);
+  }
+  t.is((s.stats as Http1Stats).parseCacheResets, 1);
+});
+
+test('BoundedCache: a full cache empties before storing; long keys are not stored', (t) => {
+  const c = new BoundedCache<number>(2);
+  t.false(c.set('a', 1));
+  t.false(c.set('b', 2));
+  t.true(c.set('c', 3));
+  t.is(c.size, 1);
+  t.is(c.get('a'), undefined);
+  t.is(c.get('c'), 3);
+  t.false(c.set('x'.repeat(MAX_CACHED_KEY_LENGTH + 1), 4));
+  t.is(c.get('x'.repeat(MAX_CACHED_KEY_LENGTH + 1)), undefined);
+});
