@@ -767,10 +767,8 @@ export interface StageResult {
   readonly lostSpans: number;
 }
 
+/** GC pauses seen while runStages runs. */
 const gcPauses: { start: number; duration: number }[] = [];
-new PerformanceObserver((list) => {
-  for (const e of list.getEntries()) gcPauses.push({ start: e.startTime, duration: e.duration });
-}).observe({ entryTypes: ['gc'] });
 
 /** Replays `stream` through `p` for about `seconds` of CPU (whole replays); CPU ns per stream record and GC share. */
 async function measurePrefix(stream: Stream, p: Prefix, seconds: number): Promise<{ nsPerRecord: number; gcShare: number; lostSpans: number }> {
@@ -805,6 +803,10 @@ async function measurePrefix(stream: Stream, p: Prefix, seconds: number): Promis
 
 export async function runStages(stream: Stream, seconds: number, rounds: number): Promise<StageResult[]> {
   const sink = await startSink();
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcPauses.push({ start: e.startTime, duration: e.duration });
+  });
+  observer.observe({ entryTypes: ['gc'] });
   try {
     const ps = prefixes(sink.url);
     // One unmeasured pass: every prefix's code warm before any is measured.
@@ -822,6 +824,7 @@ export async function runStages(stream: Stream, seconds: number, rounds: number)
       lostSpans: per[i]!.reduce((a, x) => a + x.lostSpans, 0),
     }));
   } finally {
+    observer.disconnect();
     sink.stop();
   }
 }
@@ -839,7 +842,8 @@ function fmtStages(stages: readonly StageResult[], stream: string, seconds: numb
   );
   return (
     `budget per stage (${stream}; method: prefixes of the pipeline over the same batches, differences of CPU time; ` +
-    `${stages[0]?.rounds ?? 0} rounds x ${seconds} s CPU per prefix, alternated, medians):\n` +
+    `${stages[0]?.rounds ?? 0} rounds x ${seconds} s CPU per prefix, alternated, medians; ` +
+    `GC share: wall time of main-thread GC pauses over CPU time, inflated on a loaded box):\n` +
     `  ${'stage'.padEnd(22)} ${'ns/record'.padStart(8)}  ${'cumulative'.padStart(10)}  ${'GC share'.padStart(8)}\n` +
     rows.join('\n') +
     '\n'
