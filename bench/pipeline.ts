@@ -760,8 +760,10 @@ export interface StageResult {
   readonly cumulativeNsPerRecord: number;
   /** Median over rounds of (this prefix - the one before), ns per record. */
   readonly nsPerRecord: number;
-  /** Main-thread GC pauses over the prefix's CPU time (median over rounds). */
+  /** Main-thread GC pauses over the wall time of the prefix's replays (median over rounds). */
   readonly gcShare: number;
+  /** Main-thread GC pause time per record, ns (median over rounds). */
+  readonly gcNsPerRecord: number;
   readonly rounds: number;
   /** Spans dropped or failed over all rounds: that prefix did less than the whole work. */
   readonly lostSpans: number;
@@ -771,14 +773,23 @@ export interface StageResult {
 const gcPauses: { start: number; duration: number }[] = [];
 
 /** Replays `stream` through `p` for about `seconds` of CPU (whole replays); CPU ns per stream record and GC share. */
-async function measurePrefix(stream: Stream, p: Prefix, seconds: number): Promise<{ nsPerRecord: number; gcShare: number; lostSpans: number }> {
+interface PrefixRun {
+  nsPerRecord: number;
+  gcShare: number;
+  gcNsPerRecord: number;
+  lostSpans: number;
+}
+
+async function measurePrefix(stream: Stream, p: Prefix, seconds: number): Promise<PrefixRun> {
   gc();
   const run = await p.make();
   const t0 = performance.now();
   let cpu = 0;
+  let wallMs = 0;
   let replays = 0;
   while (replays === 0 || cpu < seconds) {
     if (replays > 0) shift(stream.batches, stream.maxConnId, stream.spanNs);
+    const w0 = performance.now();
     const c0 = cpuNow();
     for (const b of stream.batches) {
       run.feed(b);
@@ -787,18 +798,22 @@ async function measurePrefix(stream: Stream, p: Prefix, seconds: number): Promis
       while (run.busy?.()) await new Promise((r) => setTimeout(r, 10));
     }
     cpu += cpuNow() - c0;
+    wallMs += performance.now() - w0;
     replays++;
   }
+  const w0 = performance.now();
   const c0 = cpuNow();
   await run.end();
   cpu += cpuNow() - c0;
+  wallMs += performance.now() - w0;
   shift(stream.batches, -stream.maxConnId * (replays - 1), -stream.spanNs * (replays - 1));
   // GC entries are delivered after the fact: let the observer catch up.
   await new Promise((r) => setTimeout(r, 20));
   const t1 = performance.now();
   const gcMs = gcPauses.filter((g) => g.start >= t0 && g.start < t1).reduce((a, g) => a + g.duration, 0);
   gcPauses.length = 0;
-  return { nsPerRecord: (cpu * 1e9) / (stream.records * replays), gcShare: gcMs / 1e3 / cpu, lostSpans: run.lostSpans?.() ?? 0 };
+  const records = stream.records * replays;
+  return { nsPerRecord: (cpu * 1e9) / records, gcShare: gcMs / wallMs, gcNsPerRecord: (gcMs * 1e6) / records, lostSpans: run.lostSpans?.() ?? 0 };
 }
 
 export async function runStages(stream: Stream, seconds: number, rounds: number): Promise<StageResult[]> {
@@ -811,7 +826,7 @@ export async function runStages(stream: Stream, seconds: number, rounds: number)
     const ps = prefixes(sink.url);
     // One unmeasured pass: every prefix's code warm before any is measured.
     for (const p of ps) await measurePrefix(stream, p, 0);
-    const per: { nsPerRecord: number; gcShare: number; lostSpans: number }[][] = ps.map(() => []);
+    const per: PrefixRun[][] = ps.map(() => []);
     for (let r = 0; r < rounds; r++) {
       for (let i = 0; i < ps.length; i++) per[i]!.push(await measurePrefix(stream, ps[i]!, seconds));
     }
@@ -820,6 +835,7 @@ export async function runStages(stream: Stream, seconds: number, rounds: number)
       cumulativeNsPerRecord: median(per[i]!.map((x) => x.nsPerRecord)),
       nsPerRecord: median(per[i]!.map((x, r) => x.nsPerRecord - (i > 0 ? per[i - 1]![r]!.nsPerRecord : 0))),
       gcShare: median(per[i]!.map((x) => x.gcShare)),
+      gcNsPerRecord: median(per[i]!.map((x) => x.gcNsPerRecord)),
       rounds,
       lostSpans: per[i]!.reduce((a, x) => a + x.lostSpans, 0),
     }));
@@ -837,14 +853,17 @@ function median(xs: number[]): number {
 
 function fmtStages(stages: readonly StageResult[], stream: string, seconds: number): string {
   const rows = stages.map(
-    (s) => `  ${s.stage.padEnd(22)} ${s.nsPerRecord.toFixed(0).padStart(8)}  ${s.cumulativeNsPerRecord.toFixed(0).padStart(10)}  ${(s.gcShare * 100).toFixed(1).padStart(7)}%` +
+    (s) =>
+      `  ${s.stage.padEnd(22)} ${s.nsPerRecord.toFixed(0).padStart(9)}  ${s.cumulativeNsPerRecord.toFixed(0).padStart(10)}  ` +
+      `${s.gcNsPerRecord.toFixed(0).padStart(12)}  ${(s.gcShare * 100).toFixed(1).padStart(7)}%` +
       (s.lostSpans > 0 ? `  (${s.lostSpans} spans dropped or failed: less work than the records ask)` : ''),
   );
   return (
     `budget per stage (${stream}; method: prefixes of the pipeline over the same batches, differences of CPU time; ` +
     `${stages[0]?.rounds ?? 0} rounds x ${seconds} s CPU per prefix, alternated, medians; ` +
-    `GC share: wall time of main-thread GC pauses over CPU time, inflated on a loaded box):\n` +
-    `  ${'stage'.padEnd(22)} ${'ns/record'.padStart(8)}  ${'cumulative'.padStart(10)}  ${'GC share'.padStart(8)}\n` +
+    `a stage's ns/record is the median of per-round differences, so the column need not add up to the cumulative one exactly; ` +
+    `GC of each prefix as a whole: main-thread GC pause time per record and over the replays' wall time):\n` +
+    `  ${'stage'.padEnd(22)} ${'ns/record'.padStart(9)}  ${'cumulative'.padStart(10)}  ${'GC ns/record'.padStart(12)}  ${'GC share'.padStart(8)}\n` +
     rows.join('\n') +
     '\n'
   );
