@@ -122,6 +122,8 @@ export interface HeapProbe {
 
 export interface RoundInfo {
   readonly idleRssBytes: number;
+  /** The agent's CPU while idle (the settle after start: ticks, its own metric exports), ms per second. */
+  readonly idleCpuMsPerSecond: number;
   /** After the last rate and --settle-seconds. */
   readonly rssAfterLoadBytes: number;
   readonly exitCode: number | null;
@@ -332,7 +334,12 @@ export async function runAgentCost(o: AgentCostOptions): Promise<AgentCostResult
         env: { ...AGENT_ENV, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcUrl },
       });
       o.log?.(`round ${round}/${o.rounds}: agent ${agent.pid} traces server ${serverPid}; settling ${o.settleSeconds} s`);
-      await sleep(o.settleSeconds * 1000);
+      // Start-up first: the idle CPU is read over the second half of the settle.
+      await sleep((o.settleSeconds * 1000) / 2);
+      const idleCpu0 = cpuSecondsOf(agent.pid);
+      const idleT0 = Date.now();
+      await sleep((o.settleSeconds * 1000) / 2);
+      const idleCpuMsPerSecond = ((cpuSecondsOf(agent.pid) - idleCpu0) * 1e3) / ((Date.now() - idleT0) / 1e3);
       const idleBase = idleOf(agent.pid);
       if (idle === undefined) {
         o.log?.('idle: empty node and heap probe');
@@ -351,7 +358,7 @@ export async function runAgentCost(o: AgentCostOptions): Promise<AgentCostResult
       const rssAfterLoadBytes = rssOf(agent.pid);
       const stopped = await agent.stop();
       agent = undefined;
-      rounds.push({ idleRssBytes: idleBase.rssBytes, rssAfterLoadBytes, exitCode: stopped.code });
+      rounds.push({ idleRssBytes: idleBase.rssBytes, idleCpuMsPerSecond, rssAfterLoadBytes, exitCode: stopped.code });
     }
     return { idle: idle!, runs, rounds, summary: summarize(runs, o.rates) };
   } finally {
@@ -486,7 +493,8 @@ async function main(): Promise<number> {
     process.stdout.write(formatRates(r.summary));
     const rs = r.rounds;
     process.stdout.write(
-      `agent RSS (medians over rounds): idle ${mib(median(rs.map((x) => x.idleRssBytes)))}, ` +
+      `agent idle CPU ${median(rs.map((x) => x.idleCpuMsPerSecond)).toFixed(1)} ms/s (clock ticks of 10 ms: coarse); ` +
+        `agent RSS (medians over rounds): idle ${mib(median(rs.map((x) => x.idleRssBytes)))}, ` +
         `peak per rate in the table (VmHWM over the step), ` +
         `after the load and ${o.settleSeconds} s ${mib(median(rs.map((x) => x.rssAfterLoadBytes)))}; agent exit ${rs.map((x) => x.exitCode).join(', ')}\n`,
     );
