@@ -61,7 +61,9 @@ clean:
 
 # Replays recorded native batches through the user-space pipeline (decode ->
 # correlate -> HTTP/1 -> spans/metrics -> OTLP protobuf, no network).
-# BENCH_ARGS, e.g. "--seconds 10 --scenario keepalive --json".
+# Then the budget per stage (docs/PERFORMANCE.md).
+# BENCH_ARGS, e.g. "--seconds 10 --scenario keepalive --json",
+# "--stage-seconds 1.5 --stage-rounds 3", "--no-stages".
 .PHONY: bench-pipeline
 bench-pipeline: ts
 	node --expose-gc dist/bench/pipeline.js $(BENCH_ARGS)

@@ -7,6 +7,7 @@
 // metric exporters do, and dropped.
 //
 //   node --expose-gc dist/bench/pipeline.js [--seconds N] [--scenario NAME] [--json]
+//                                           [--stage-seconds 1.5] [--stage-rounds 3] [--no-stages]
 //
 // Each scenario is a stream of ~256 KiB batches framed as the native reader
 // frames them, built once up front: one data event per syscall with exact
