@@ -17,7 +17,10 @@
 // the rate asked for); the agent's CPU (utime+stime, /proc/PID/stat) per
 // answered request over the load window, and over the load window plus the
 // agent's drain (its work for those requests that ended after the last one);
-// the server's CPU per request for scale; SERVER spans received (only the
+// the same without what the idle agent uses over as long (-idle: this bench
+// has the agent export its metrics every second, to read its counters per
+// step; the default interval is a minute); the server's CPU per request for
+// scale; SERVER spans received (only the
 // server's pid is traced) against requests answered; the agent's own loss
 // counters (bench/agent-metrics.ts) over the step; its peak RSS over the step
 // (VmHWM, reset before each step through /proc/PID/clear_refs). Each round
@@ -76,6 +79,8 @@ export interface RateRun {
   readonly p99Ms: number;
   readonly agentCpuLoadSeconds: number;
   readonly agentCpuDrainedSeconds: number;
+  /** What the idle agent (this round's) would have used over the load window. */
+  readonly agentCpuIdleSeconds: number;
   readonly serverCpuSeconds: number;
   readonly loadCpuSeconds: number;
   /** This process over the load window: mostly the OTLP receiver decoding what the agent sends. */
@@ -144,6 +149,8 @@ export interface RateSummary {
   readonly achievedRate: number;
   readonly agentUsPerRequest: number;
   readonly agentUsPerRequestDrained: number;
+  /** agentUsPerRequest without what the idle agent uses over the same time. */
+  readonly agentUsPerRequestNetOfIdle: number;
   readonly serverUsPerRequest: number;
   readonly receiverUsPerRequest: number;
   readonly p99Ms: number;
@@ -258,7 +265,17 @@ function resetPeakRss(pid: number): void {
   fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
 }
 
-async function runRate(round: number, rate: number, url: string, agent: RunningAgent, serverPid: number, receiver: OtlpReceiver, prev: AgentCounters, o: AgentCostOptions) {
+async function runRate(
+  round: number,
+  rate: number,
+  url: string,
+  agent: RunningAgent,
+  serverPid: number,
+  receiver: OtlpReceiver,
+  prev: AgentCounters,
+  idleCpuMsPerSecond: number,
+  o: AgentCostOptions,
+) {
   resetPeakRss(agent.pid);
   const receiverCpu0 = process.cpuUsage();
   const agentCpu0 = cpuSecondsOf(agent.pid);
@@ -284,6 +301,7 @@ async function runRate(round: number, rate: number, url: string, agent: RunningA
     p99Ms: ol.p99Ms,
     agentCpuLoadSeconds,
     agentCpuDrainedSeconds: cpuSecondsOf(agent.pid) - agentCpu0,
+    agentCpuIdleSeconds: (idleCpuMsPerSecond / 1e3) * ol.seconds,
     serverCpuSeconds,
     loadCpuSeconds: ol.cpuSeconds,
     receiverCpuSeconds: (rc.user + rc.system) / 1e6,
@@ -334,11 +352,11 @@ export async function runAgentCost(o: AgentCostOptions): Promise<AgentCostResult
         env: { ...AGENT_ENV, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcUrl },
       });
       o.log?.(`round ${round}/${o.rounds}: agent ${agent.pid} traces server ${serverPid}; settling ${o.settleSeconds} s`);
-      // Start-up first: the idle CPU is read over the second half of the settle.
-      await sleep((o.settleSeconds * 1000) / 2);
+      // Start-up first: the idle CPU is read over the settle after it.
+      await sleep(2000);
       const idleCpu0 = cpuSecondsOf(agent.pid);
       const idleT0 = Date.now();
-      await sleep((o.settleSeconds * 1000) / 2);
+      await sleep(o.settleSeconds * 1000);
       const idleCpuMsPerSecond = ((cpuSecondsOf(agent.pid) - idleCpu0) * 1e3) / ((Date.now() - idleT0) / 1e3);
       const idleBase = idleOf(agent.pid);
       if (idle === undefined) {
@@ -350,7 +368,7 @@ export async function runAgentCost(o: AgentCostOptions): Promise<AgentCostResult
       let prev = (await waitForAgentDrained(receiver, DRAIN_TIMEOUT_MS)).counters;
       for (const rate of o.rates) {
         o.log?.(`round ${round}/${o.rounds}: ${rate} req/s for ${o.seconds} s`);
-        const r = await runRate(round, rate, url, agent, serverPid, receiver, prev, o);
+        const r = await runRate(round, rate, url, agent, serverPid, receiver, prev, idleCpuMsPerSecond, o);
         runs.push(r.run);
         prev = r.counters;
       }
@@ -379,6 +397,7 @@ export function summarize(runs: readonly RateRun[], rates: readonly number[]): R
       achievedRate: median(mine.map((r) => r.achievedRate)),
       agentUsPerRequest: per((r) => r.agentCpuLoadSeconds),
       agentUsPerRequestDrained: per((r) => r.agentCpuDrainedSeconds),
+      agentUsPerRequestNetOfIdle: per((r) => r.agentCpuLoadSeconds - r.agentCpuIdleSeconds),
       serverUsPerRequest: per((r) => r.serverCpuSeconds),
       receiverUsPerRequest: per((r) => r.receiverCpuSeconds),
       p99Ms: median(mine.map((r) => r.p99Ms)),
@@ -426,7 +445,7 @@ export function formatIdle(m: IdleMemory): string {
 
 export function formatRates(s: readonly RateSummary[]): string {
   const header = [
-    'rate/s', 'achieved/s', 'answered (failed)', 'p99 ms', 'agent µs/req', '+drain', 'server µs/req', 'receiver µs/req',
+    'rate/s', 'achieved/s', 'answered (failed)', 'p99 ms', 'agent µs/req', '+drain', '-idle', 'server µs/req', 'receiver µs/req',
     'SERVER spans/answered', 'records', 'lost events', 'batches dropped', 'spans dropped', 'peak RSS',
   ];
   const rows = s.map((r) => [
@@ -436,6 +455,7 @@ export function formatRates(s: readonly RateSummary[]): string {
     r.p99Ms.toFixed(1),
     r.agentUsPerRequest.toFixed(1),
     r.agentUsPerRequestDrained.toFixed(1),
+    r.agentUsPerRequestNetOfIdle.toFixed(1),
     r.serverUsPerRequest.toFixed(1),
     r.receiverUsPerRequest.toFixed(1),
     `${r.serverSpans}/${r.answered} (${((r.serverSpans / Math.max(1, r.answered)) * 100).toFixed(1)}%)`,
@@ -493,7 +513,8 @@ async function main(): Promise<number> {
     process.stdout.write(formatRates(r.summary));
     const rs = r.rounds;
     process.stdout.write(
-      `agent idle CPU ${median(rs.map((x) => x.idleCpuMsPerSecond)).toFixed(1)} ms/s (clock ticks of 10 ms: coarse); ` +
+      `agent idle CPU ${median(rs.map((x) => x.idleCpuMsPerSecond)).toFixed(1)} ms/s over ${o.settleSeconds} s ` +
+        `(its ticks and its metric export every second, which this bench needs to read its counters per step; -idle subtracts it); ` +
         `agent RSS (medians over rounds): idle ${mib(median(rs.map((x) => x.idleRssBytes)))}, ` +
         `peak per rate in the table (VmHWM over the step), ` +
         `after the load and ${o.settleSeconds} s ${mib(median(rs.map((x) => x.rssAfterLoadBytes)))}; agent exit ${rs.map((x) => x.exitCode).join(', ')}\n`,
