@@ -61,7 +61,9 @@ clean:
 
 # Replays recorded native batches through the user-space pipeline (decode ->
 # correlate -> HTTP/1 -> spans/metrics -> OTLP protobuf, no network).
-# BENCH_ARGS, e.g. "--seconds 10 --scenario keepalive --json".
+# Then the budget per stage (docs/PERFORMANCE.md).
+# BENCH_ARGS, e.g. "--seconds 10 --scenario keepalive --json",
+# "--stage-seconds 1.5 --stage-rounds 3", "--no-stages".
 .PHONY: bench-pipeline
 bench-pipeline: ts
 	node --expose-gc dist/bench/pipeline.js $(BENCH_ARGS)
@@ -80,6 +82,15 @@ bench-churn: ts
 .PHONY: bench-overhead
 bench-overhead: build
 	node dist/bench/overhead.js $(BENCH_ARGS)
+
+# What the agent costs per HTTP/1 keep-alive request end to end (Node http
+# target, real agent, OTLP/gRPC to an in-process receiver, open loop at fixed
+# rates): achieved rate, agent and server CPU us/request, spans/requests, loss
+# counters, RSS idle (with its parts), peak and after; needs root.
+# BENCH_ARGS, e.g. "--rates 5000,10000,20000 --seconds 15 --rounds 2 --json".
+.PHONY: bench-agent-cost
+bench-agent-cost: build
+	node dist/bench/agent-cost.js $(BENCH_ARGS)
 
 # What a stream of unknown bytes costs the agent, with and without kernel
 # muting of ignored connections (arms alternated per round); needs root.

@@ -7,6 +7,7 @@
 // metric exporters do, and dropped.
 //
 //   node --expose-gc dist/bench/pipeline.js [--seconds N] [--scenario NAME] [--json]
+//                                           [--stage-seconds 1.5] [--stage-rounds 3] [--no-stages]
 //
 // Each scenario is a stream of ~256 KiB batches framed as the native reader
 // frames them, built once up front: one data event per syscall with exact
@@ -16,8 +17,23 @@
 // every replay is a fresh set of connections later in time. The figures are
 // per CPU second of the whole process (process.cpuUsage: GC threads included),
 // after one unmeasured warm-up replay per scenario.
+//
+// Then the budget per stage (keepalive stream, --stage-seconds of CPU per
+// stage and round, --stage-rounds rounds, stages alternated within a round):
+// prefixes of the same path run over the same batches, each built from the
+// components' public constructors, and a stage's cost is the difference of
+// its prefix and the one before (median over rounds of the per-round
+// differences). The parse prefix replaces HTTP/1's record builder by one that
+// returns a record built once; the export prefix sends to an OTLP/gRPC sink in
+// its own process (bench/targets/otlp-sink.ts), so the sender's work is all
+// that is measured. GC share: main-thread GC pauses (PerformanceObserver 'gc')
+// over the prefix's CPU time.
 
 import { runMain } from './main';
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { PerformanceObserver, performance } from 'node:perf_hooks';
+import * as readline from 'node:readline';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { parseArgs } from 'node:util';
@@ -25,6 +41,16 @@ import { ExportResultCode } from '@opentelemetry/core';
 import { ProtobufMetricsSerializer } from '@opentelemetry/otlp-transformer';
 import { AggregationTemporality, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { createAgent } from '../src/agent/agent';
+import { AgentPipeline, type TelemetrySink } from '../src/agent/pipeline';
+import { decodeBatch, newDecodeStats } from '../src/capture/decode';
+import { ConnectionTracker } from '../src/correlate/connection-tracker';
+import { TraceGraph } from '../src/correlate/trace-graph';
+import { loadOtelConfig } from '../src/otel/config';
+import { shouldSample } from '../src/otel/sampler';
+import { createTelemetry } from '../src/otel/telemetry';
+import { protocolsById } from '../src/protocols/registry';
+import { newProtocolStats, type ProtocolDefinition } from '../src/protocols/types';
+import type { RunOptions } from '../src/config/run-config';
 import type { KernelSession } from '../src/capture/capture-engine';
 import {
   BATCH_RECORD_HEADER,
@@ -396,7 +422,7 @@ function shift(batches: Buffer[], connIds: number, ns: number): void {
 // ------------------------------------------------------------------ the agent, minus the kernel
 
 /** Stands in for the native session: replay calls onBatch directly. */
-class ReplaySession implements KernelSession {
+export class ReplaySession implements KernelSession {
   selectTgid(): void {}
   selectCgroup(): void {}
   setExecNames(): void {}
@@ -568,11 +594,290 @@ function fmt(r: ScenarioResult): string {
   );
 }
 
+// ------------------------------------------------------------------ budget per stage
+
+interface StageRun {
+  feed(batch: Buffer): void;
+  end(): Promise<void>;
+  /** Spans the telemetry dropped or failed to export (a stage that did less work than its records ask). */
+  lostSpans?(): number;
+  /** The span queue is filling: wait for the exporter before the next batch (a replay outruns a real transport). */
+  busy?(): boolean;
+}
+
+interface Prefix {
+  /** The stage this prefix adds to the one before. */
+  readonly stage: string;
+  make(): Promise<StageRun>;
+}
+
+/** Claims every connection and keeps nothing: the tracker's streams without a parser. */
+const PASS_THROUGH: ProtocolDefinition = {
+  id: 'bench-pass-through',
+  networkProtocolName: 'bench',
+  maxDetectBytes: 16,
+  detect: (side) => ({ result: 'match', requestSide: side }),
+  createSession: () => ({
+    stats: newProtocolStats(),
+    onChunk() {},
+    onGap() {},
+    expire() {},
+    close() {},
+    dispose() {},
+    bufferedBytes: () => 0,
+  }),
+};
+
+const HTTP1_RECORD = require('../src/protocols/http1/record') as { buildRecord?: (...args: unknown[]) => unknown };
+
+/**
+ * HTTP/1 with its record builder replaced by one returning the first record it
+ * built: the parser and stitcher run, the record is not built. Undefined when
+ * the module no longer has that builder (then parse and record are one stage).
+ */
+function withoutRecords<T>(run: () => T): T | undefined {
+  const real = HTTP1_RECORD.buildRecord;
+  if (typeof real !== 'function') return undefined;
+  let once: unknown;
+  HTTP1_RECORD.buildRecord = (...args: unknown[]) => (once ??= real(...args));
+  try {
+    return run();
+  } finally {
+    HTTP1_RECORD.buildRecord = real;
+  }
+}
+
+const END_NS = Number.MAX_SAFE_INTEGER;
+
+function runOptions(endpoint: string, protocol: string): RunOptions {
+  const o = parseRunArgs(['--all', '--otlp-endpoint', endpoint, '--otlp-protocol', protocol, '--metric-interval', '1s'], { env: {} });
+  if (o === 'help') throw new Error('unreachable');
+  return o;
+}
+
+function tracker(options: RunOptions, protocols: readonly ProtocolDefinition[]): ConnectionTracker {
+  return new ConnectionTracker({ protocols, protocolOptions: options.protocolOptions, requestTimeoutNs: options.requestTimeoutNs }, silentLogger);
+}
+
+function decodeInto(sink: (e: Parameters<Parameters<typeof decodeBatch>[1]>[0]) => void): (batch: Buffer) => void {
+  const stats = newDecodeStats();
+  return (batch) => decodeBatch(batch, sink, stats);
+}
+
+/** decode -> tracker, records and signals taken after each batch and dropped. */
+function trackerRun(t: ConnectionTracker): StageRun {
+  const decode = decodeInto((e) => t.onEvent(e));
+  return {
+    feed(batch) {
+      decode(batch);
+      t.take();
+      t.takeSignals();
+    },
+    async end() {
+      t.closeAll(END_NS);
+      t.take();
+      t.takeSignals();
+    },
+  };
+}
+
+/** decode -> tracker -> trace graph -> `sink` (telemetry, or nothing). */
+function pipelineRun(options: RunOptions, sink: TelemetrySink, sampler = loadOtelConfig({}, options.otel).sampler): StageRun {
+  const t = tracker(options, protocolsById(options.protocols));
+  const graph = new TraceGraph({ decide: (traceId, parent) => shouldSample(sampler, traceId, parent) });
+  const p = new AgentPipeline(t, graph, sink);
+  const decode = decodeInto((e) => p.onEvent(e));
+  return {
+    feed(batch) {
+      decode(batch);
+      p.flush();
+    },
+    end: () => p.shutdown(END_NS),
+  };
+}
+
+const ok = { code: ExportResultCode.SUCCESS };
+const droppingMetrics: MetricExporter = {
+  export(rm: ResourceMetrics, done) {
+    ProtobufMetricsSerializer.serializeRequest(rm);
+    done(ok);
+  },
+  selectAggregationTemporality: () => AggregationTemporality.CUMULATIVE,
+  shutdown: async () => {},
+};
+const droppingSpans: Exporter<Buffer, OtlpExportResult> = { export: (_r, done) => done(ok), shutdown: async () => {} };
+
+function telemetryRun(options: RunOptions, env: Record<string, string>, exporters: { spanExporter?: typeof droppingSpans; metricExporter?: MetricExporter }): StageRun {
+  const config = loadOtelConfig(env, options.otel, options.otelFile);
+  const telemetry = createTelemetry(config, { clock: new WallClock(), logger: silentLogger, procfs: new ProcFs(), ...exporters });
+  const lostSpans = () => {
+    const s = telemetry.health().spans;
+    return s.droppedQueueFull + s.droppedShutdown + s.failed;
+  };
+  const busy = () => telemetry.health().spans.queued > config.batch.maxQueueSize / 2;
+  return { ...pipelineRun(options, telemetry, config.sampler), lostSpans, busy };
+}
+
+/** Starts bench/targets/otlp-sink.js; resolves with its URL and a stop function. */
+async function startSink(): Promise<{ url: string; stop(): void }> {
+  const child = spawn(process.execPath, [path.join(__dirname, 'targets', 'otlp-sink.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve, reject) => {
+    readline.createInterface({ input: child.stdout! }).once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`otlp-sink exited ${code}`)));
+  });
+  return { url: `http://127.0.0.1:${(JSON.parse(line) as { port: number }).port}`, stop: () => child.kill('SIGTERM') };
+}
+
+function prefixes(sinkUrl: string): Prefix[] {
+  const dropping = runOptions('http://127.0.0.1:4318', 'http/protobuf');
+  const http1 = protocolsById(dropping.protocols);
+  const out: Prefix[] = [
+    { stage: 'decode', make: async () => ({ feed: decodeInto(() => {}), end: async () => {} }) },
+    { stage: 'tracking and streams', make: async () => trackerRun(tracker(dropping, [PASS_THROUGH])) },
+  ];
+  if (HTTP1_RECORD.buildRecord !== undefined) {
+    out.push({
+      stage: 'parse',
+      make: async () => {
+        const run = trackerRun(tracker(dropping, http1));
+        return { feed: (b) => withoutRecords(() => run.feed(b)), end: () => withoutRecords(() => run.end())! };
+      },
+    });
+  }
+  out.push(
+    { stage: out.length === 3 ? 'record' : 'parse + record', make: async () => trackerRun(tracker(dropping, http1)) },
+    { stage: 'trace graph', make: async () => pipelineRun(dropping, { record() {}, shutdown: async () => {} }) },
+    { stage: 'metrics', make: async () => telemetryRun(dropping, { OTEL_TRACES_EXPORTER: 'none' }, { metricExporter: droppingMetrics }) },
+    { stage: 'encode', make: async () => telemetryRun(dropping, {}, { spanExporter: droppingSpans, metricExporter: droppingMetrics }) },
+    // The real transports (spans and metrics), to a sink that decodes nothing.
+    { stage: 'export', make: async () => telemetryRun(runOptions(sinkUrl, 'grpc'), {}, {}) },
+  );
+  return out;
+}
+
+export interface StageResult {
+  readonly stage: string;
+  /** Median over rounds of the prefix's CPU ns per record of the stream. */
+  readonly cumulativeNsPerRecord: number;
+  /** Median over rounds of (this prefix - the one before), ns per record. */
+  readonly nsPerRecord: number;
+  /** Main-thread GC pauses over the wall time of the prefix's replays (median over rounds). */
+  readonly gcShare: number;
+  /** Main-thread GC pause time per record, ns (median over rounds). */
+  readonly gcNsPerRecord: number;
+  readonly rounds: number;
+  /** Spans dropped or failed over all rounds: that prefix did less than the whole work. */
+  readonly lostSpans: number;
+}
+
+/** GC pauses seen while runStages runs. */
+const gcPauses: { start: number; duration: number }[] = [];
+
+/** Replays `stream` through `p` for about `seconds` of CPU (whole replays); CPU ns per stream record and GC share. */
+interface PrefixRun {
+  nsPerRecord: number;
+  gcShare: number;
+  gcNsPerRecord: number;
+  lostSpans: number;
+}
+
+async function measurePrefix(stream: Stream, p: Prefix, seconds: number): Promise<PrefixRun> {
+  gc();
+  const run = await p.make();
+  const t0 = performance.now();
+  let cpu = 0;
+  let wallMs = 0;
+  let replays = 0;
+  while (replays === 0 || cpu < seconds) {
+    if (replays > 0) shift(stream.batches, stream.maxConnId, stream.spanNs);
+    const w0 = performance.now();
+    const c0 = cpuNow();
+    for (const b of stream.batches) {
+      run.feed(b);
+      await yieldToLoop();
+      // Waiting on timers costs next to no CPU; the exporter's work meanwhile is the stage's.
+      while (run.busy?.()) await new Promise((r) => setTimeout(r, 10));
+    }
+    cpu += cpuNow() - c0;
+    wallMs += performance.now() - w0;
+    replays++;
+  }
+  const w0 = performance.now();
+  const c0 = cpuNow();
+  await run.end();
+  cpu += cpuNow() - c0;
+  wallMs += performance.now() - w0;
+  shift(stream.batches, -stream.maxConnId * (replays - 1), -stream.spanNs * (replays - 1));
+  // GC entries are delivered after the fact: let the observer catch up.
+  await new Promise((r) => setTimeout(r, 20));
+  const t1 = performance.now();
+  const gcMs = gcPauses.filter((g) => g.start >= t0 && g.start < t1).reduce((a, g) => a + g.duration, 0);
+  gcPauses.length = 0;
+  const records = stream.records * replays;
+  return { nsPerRecord: (cpu * 1e9) / records, gcShare: gcMs / wallMs, gcNsPerRecord: (gcMs * 1e6) / records, lostSpans: run.lostSpans?.() ?? 0 };
+}
+
+export async function runStages(stream: Stream, seconds: number, rounds: number): Promise<StageResult[]> {
+  const sink = await startSink();
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcPauses.push({ start: e.startTime, duration: e.duration });
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  try {
+    const ps = prefixes(sink.url);
+    // One unmeasured pass: every prefix's code warm before any is measured.
+    for (const p of ps) await measurePrefix(stream, p, 0);
+    const per: PrefixRun[][] = ps.map(() => []);
+    for (let r = 0; r < rounds; r++) {
+      for (let i = 0; i < ps.length; i++) per[i]!.push(await measurePrefix(stream, ps[i]!, seconds));
+    }
+    return ps.map((p, i) => ({
+      stage: p.stage,
+      cumulativeNsPerRecord: median(per[i]!.map((x) => x.nsPerRecord)),
+      nsPerRecord: median(per[i]!.map((x, r) => x.nsPerRecord - (i > 0 ? per[i - 1]![r]!.nsPerRecord : 0))),
+      gcShare: median(per[i]!.map((x) => x.gcShare)),
+      gcNsPerRecord: median(per[i]!.map((x) => x.gcNsPerRecord)),
+      rounds,
+      lostSpans: per[i]!.reduce((a, x) => a + x.lostSpans, 0),
+    }));
+  } finally {
+    observer.disconnect();
+    sink.stop();
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function fmtStages(stages: readonly StageResult[], stream: string, seconds: number): string {
+  const rows = stages.map(
+    (s) =>
+      `  ${s.stage.padEnd(22)} ${s.nsPerRecord.toFixed(0).padStart(9)}  ${s.cumulativeNsPerRecord.toFixed(0).padStart(10)}  ` +
+      `${s.gcNsPerRecord.toFixed(0).padStart(12)}  ${(s.gcShare * 100).toFixed(1).padStart(7)}%` +
+      (s.lostSpans > 0 ? `  (${s.lostSpans} spans dropped or failed: less work than the records ask)` : ''),
+  );
+  return (
+    `budget per stage (${stream}; method: prefixes of the pipeline over the same batches, differences of CPU time; ` +
+    `${stages[0]?.rounds ?? 0} rounds x ${seconds} s CPU per prefix, alternated, medians; ` +
+    `a stage's ns/record is the median of per-round differences, so the column need not add up to the cumulative one exactly; ` +
+    `GC of each prefix as a whole: main-thread GC pause time per record and over the replays' wall time):\n` +
+    `  ${'stage'.padEnd(22)} ${'ns/record'.padStart(9)}  ${'cumulative'.padStart(10)}  ${'GC ns/record'.padStart(12)}  ${'GC share'.padStart(8)}\n` +
+    rows.join('\n') +
+    '\n'
+  );
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       seconds: { type: 'string', default: '5' },
       scenario: { type: 'string' },
+      'stage-seconds': { type: 'string', default: '1.5' },
+      'stage-rounds': { type: 'string', default: '3' },
+      'no-stages': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
   });
@@ -590,7 +895,19 @@ async function main(): Promise<number> {
     results.push(r);
     if (!values.json) process.stdout.write(fmt(r) + '\n');
   }
-  if (values.json) process.stdout.write(JSON.stringify(Object.fromEntries(results.map((r) => [r.scenario, r])), null, 2) + '\n');
+  let stages: StageResult[] | undefined;
+  if (!values['no-stages']) {
+    const stageSeconds = Number(values['stage-seconds']);
+    const stageRounds = Number(values['stage-rounds']);
+    if (!(stageSeconds > 0) || !(stageRounds >= 1)) throw new Error('--stage-seconds and --stage-rounds take positive numbers');
+    const ka = streams.find((s) => s.name === 'keepalive') ?? SCENARIOS['keepalive']!();
+    stages = await runStages(ka, stageSeconds, stageRounds);
+    if (!values.json) process.stdout.write(fmtStages(stages, ka.name, stageSeconds));
+  }
+  if (values.json) {
+    const byScenario = Object.fromEntries(results.map((r) => [r.scenario, r]));
+    process.stdout.write(JSON.stringify(stages ? { ...byScenario, stages } : byScenario, null, 2) + '\n');
+  }
   return results.every((r) => r.records === r.expectedRecords && r.spansDropped === 0) ? 0 : 1;
 }
 
