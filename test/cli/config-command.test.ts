@@ -151,7 +151,7 @@ test('config print with a small file: exact output, sources per layer, header va
     metrics: { exporter: 'otlp', exportIntervalMillis: 60000, exportTimeoutMillis: 30000, temporality: 'cumulative', maxSeriesPerInstrument: 2000, otlp },
     sampler: { kind: 'parentbased_traceidratio', ratio: 0.1, parentBased: true },
     batch: { maxQueueSize: 16384, maxExportBatchSize: 1024, scheduleDelayMillis: 5000, exportTimeoutMillis: 30000 },
-    retry: { maxAttempts: 5, initialBackoffMillis: 1000, maxBackoffMillis: 5000, backoffMultiplier: 1.5, jitter: 0.2 },
+    retry: { maxAttempts: 5, initialBackoffMillis: 1000, maxBackoffMillis: 2000, backoffMultiplier: 1.5, jitter: 0.2 },
     shutdownTimeoutMillis: 5000,
     resource: { attributes: {}, captureCommandArgs: false, maxProcesses: 4096 },
     sources: layers,

@@ -118,7 +118,7 @@ test('after a collector outage, spans, log records and metrics flow again within
 test('one policy: gRPC reconnect backoff capped at 1 s, the retry defaults, keep-alive sockets, the bounds', (t) => {
   t.deepEqual(GRPC_RECONNECT_OPTIONS, { 'grpc.initial_reconnect_backoff_ms': 1000, 'grpc.max_reconnect_backoff_ms': 1000 });
   t.is(CONFIG_DEFAULT_RETRY, DEFAULT_RETRY, 'the configuration takes its defaults from the policy');
-  t.deepEqual(DEFAULT_RETRY, { maxAttempts: 5, initialBackoffMillis: 1000, maxBackoffMillis: 5000, backoffMultiplier: 1.5, jitter: 0.2 });
+  t.deepEqual(DEFAULT_RETRY, { maxAttempts: 5, initialBackoffMillis: 1000, maxBackoffMillis: 2000, backoffMultiplier: 1.5, jitter: 0.2 });
   t.deepEqual(HTTP_AGENT_OPTIONS, { keepAlive: true, keepAliveMsecs: 1000, timeout: 15_000, scheduling: 'lifo' });
   t.is(METRIC_RETRY_INTERVAL_MS, 2000);
   t.is(RECOVERY_BOUND_MS, 5000);
