@@ -2,7 +2,9 @@
 // items (sampled TraceRecords, log records) and their resources: bounded (drops
 // counted, the first logged), one export in flight, batches of
 // maxExportBatchSize, a schedule delay, each export bounded by the export
-// timeout. Items are encoded per batch (RequestEncoder). A failing collector is
+// timeout. Items are encoded as they are queued and wait as bytes
+// (EncodedItems): an item that cannot be encoded is counted then, and a batch
+// is its request built from those bytes (RequestEncoder). A failing collector is
 // logged once, then counted; recovery is logged once. Items a collector refuses
 // (partial success) are counted as failed and its message logged once.
 
@@ -12,6 +14,7 @@ import type { Logger } from '../util/log';
 import type { BatchConfig } from './config';
 import { errorMessage, errorName, raceTimeout, type Exporter } from './export';
 import { realTimers, type Timers } from '../util/timers';
+import { EncodedItems } from './encoded-items';
 import type { EncodedBatch } from './otlp-common';
 import type { OtlpExportResult } from './otlp-transport';
 
@@ -47,9 +50,12 @@ export const LOG_SIGNAL: BatchSignal = {
   invalidItems: 'log records with malformed trace ids, times or severities',
 };
 
-/** Encodes a batch of items into one request (RequestEncoder fits). */
+/** Encodes items as they are queued, and requests of them (RequestEncoder fits). */
 export interface BatchEncoder<T> {
-  encode(items: readonly T[], resources: readonly Resource[]): EncodedBatch;
+  /** Encodes `item` at the end of `queue`; false, with nothing queued, when it cannot be encoded as it is. */
+  append(queue: EncodedItems, item: T, resource: Resource): boolean;
+  /** One request of the first `n` items of `queue`, which leave it. */
+  request(queue: EncodedItems, n: number): EncodedBatch;
 }
 
 export interface BatchExportStats {
@@ -86,9 +92,8 @@ export class BatchQueue<T> {
     failedBatches: 0,
     failuresByReason: {},
   };
-  /** Queued items and their resources, index for index. */
-  private items: T[] = [];
-  private resources: Resource[] = [];
+  /** Queued items, encoded. */
+  private readonly items = new EncodedItems();
   private timer: unknown;
   private inflight: Promise<void> | undefined;
   /** Items of the batch under way. */
@@ -110,16 +115,16 @@ export class BatchQueue<T> {
   ) {}
 
   get queued(): number {
-    return this.items.length;
+    return this.items.count;
   }
 
-  /** Queues an item of `resource`. */
+  /** Queues an item of `resource`, encoded now. Throws only what the encoder throws (nothing is queued then). */
   add(item: T, resource: Resource): void {
     if (this.stopped) {
       this.stats.droppedShutdown++;
       return;
     }
-    if (this.items.length >= this.cfg.maxQueueSize) {
+    if (this.items.count >= this.cfg.maxQueueSize) {
       this.stats.droppedQueueFull++;
       const s = this.signal;
       this.log.warnOnce(
@@ -128,16 +133,18 @@ export class BatchQueue<T> {
       );
       return;
     }
-    this.items.push(item);
-    this.resources.push(resource);
-    if (this.items.length >= this.cfg.maxExportBatchSize) this.kick();
+    if (!this.encoder.append(this.items, item, resource)) {
+      this.invalid();
+      return;
+    }
+    if (this.items.count >= this.cfg.maxExportBatchSize) this.kick();
     else this.schedule();
   }
 
   /** Exports everything queued, within `timeoutMillis`. */
   async forceFlush(timeoutMillis = this.cfg.exportTimeoutMillis): Promise<void> {
     const deadline = this.timers.now() + timeoutMillis;
-    while ((this.items.length > 0 || this.inflight) && this.timers.now() < deadline) {
+    while ((this.items.count > 0 || this.inflight) && this.timers.now() < deadline) {
       if (!this.inflight) this.kick();
       const current = this.inflight;
       if (!current) break;
@@ -154,10 +161,9 @@ export class BatchQueue<T> {
     const failedBefore = this.stats.failed;
     await this.forceFlush(timeoutMillis);
     this.stopped = true;
-    const queued = this.items.length;
+    const queued = this.items.count;
     this.stats.droppedShutdown += queued;
-    this.items = [];
-    this.resources = [];
+    this.items.clear();
     await raceTimeout(this.exporter.shutdown().catch(() => {}), Math.max(0, deadline - this.timers.now()), this.timers);
     this.loss = { queued, failed: this.stats.failed - failedBefore, unfinished: this.inflight ? this.inflightItems : 0 };
   }
@@ -176,36 +182,31 @@ export class BatchQueue<T> {
   }
 
   private kick(): void {
-    if (this.inflight || this.items.length === 0) return;
+    if (this.inflight || this.items.count === 0) return;
     if (this.timer !== undefined) {
       this.timers.clearTimeout(this.timer);
       this.timer = undefined;
     }
-    const n = Math.min(this.cfg.maxExportBatchSize, this.items.length);
-    const items = this.items.splice(0, n);
-    const resources = this.resources.splice(0, n);
+    const n = Math.min(this.cfg.maxExportBatchSize, this.items.count);
     this.inflightItems = n;
-    this.inflight = this.exportBatch(items, resources).then(() => {
+    this.inflight = this.exportBatch(n).then(() => {
       this.inflight = undefined;
       this.inflightItems = 0;
       if (this.stopped) return;
-      if (this.items.length >= this.cfg.maxExportBatchSize) this.kick();
-      else if (this.items.length > 0) this.schedule();
+      if (this.items.count >= this.cfg.maxExportBatchSize) this.kick();
+      else if (this.items.count > 0) this.schedule();
     });
   }
 
-  private exportBatch(items: T[], resources: Resource[]): Promise<void> {
+  /** Exports the first `n` queued items. */
+  private exportBatch(n: number): Promise<void> {
     let encoded: EncodedBatch;
     try {
-      encoded = this.encoder.encode(items, resources);
+      encoded = this.encoder.request(this.items, n);
     } catch (e) {
-      this.failed(items.length, e);
-      return Promise.resolve();
-    }
-    if (encoded.invalid > 0) this.invalid(encoded.invalid);
-    const n = encoded.count;
-    if (n === 0) {
-      encoded.release();
+      // Not expected (the items are bytes already); if it happens, they are gone, counted.
+      this.items.drop(n);
+      this.failed(n, e);
       return Promise.resolve();
     }
     return new Promise((resolve) => {
@@ -266,13 +267,13 @@ export class BatchQueue<T> {
     }
   }
 
-  /** Items the encoder could not take as they are: never sent, so never a wrong span or log record. */
-  private invalid(n: number): void {
+  /** An item the encoder could not take as it is: never sent, so never a wrong span or log record. */
+  private invalid(): void {
     const s = this.signal;
-    this.count('invalid_record', n);
+    this.count('invalid_record', 1);
     this.log.warnOnce(
       `otel-${s.id}-invalid`,
-      `${n} ${s.invalidItems} were not exported; such ${s.plural} are counted (${s.metricPrefix}.export_failures, error.type=invalid_record)`,
+      `${s.invalidItems} are not exported; they are counted (${s.metricPrefix}.export_failures, error.type=invalid_record)`,
     );
   }
 

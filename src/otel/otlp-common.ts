@@ -13,6 +13,7 @@
 import type { InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import { fields, ProtoWriter } from '../util/protobuf';
+import { EncodedItems } from './encoded-items';
 
 // Field tags: (field number << 3) | wire type (0 varint, 1 fixed64, 2 length-delimited, 5 fixed32).
 const REQUEST_RESOURCE_X = 0x0a; // Export{Trace,Logs}ServiceRequest.resource_{spans,logs} = 1
@@ -46,8 +47,6 @@ export interface EncodedBatch {
   readonly bytes: Buffer;
   /** Items (spans, log records) in it. */
   readonly count: number;
-  /** Items left out because a value could not be encoded as it is (malformed). */
-  readonly invalid: number;
   /** Call once the bytes are no longer read (the export is over, retries included). Idempotent. */
   release(): void;
 }
@@ -60,14 +59,15 @@ export interface EncodedBatch {
 const POOLED_WRITERS = 2;
 
 /**
- * Encodes batches of one signal's items into one request, grouped by resource
- * in order of first appearance, under one scope. Subclasses write an item
- * (its SCOPE_X_ITEM tag included) into `w`.
+ * Encodes one signal's items as they are queued (`append`, into an
+ * EncodedItems) and builds requests of the queued bytes (`request`), grouped
+ * by resource in order of first appearance, under one scope. Subclasses write
+ * an item (its SCOPE_X_ITEM tag included) into `w`.
  */
 export abstract class RequestEncoder<T> {
-  /** The writer of the batch being encoded. */
-  protected w = new ProtoWriter();
-  private readonly writers: ProtoWriter[] = [this.w];
+  /** Where `item()` writes: the end of the queue being appended to. */
+  protected w = new ProtoWriter(0);
+  private readonly writers: ProtoWriter[] = [new ProtoWriter()];
   private readonly scopeField: Buffer;
   private readonly resourceFields = new WeakMap<Resource, Buffer>();
 
@@ -91,43 +91,120 @@ export abstract class RequestEncoder<T> {
   /** Writes one item, tag included; false, with nothing written, when it cannot be encoded as it is. */
   protected abstract item(item: T): boolean;
 
-  /** One request for `items[i]` of `resources[i]`. */
-  encode(items: readonly T[], resources: readonly Resource[]): EncodedBatch {
-    const groups = new Map<Resource, number[]>();
-    for (let i = 0; i < items.length; i++) {
-      const res = resources[i]!;
-      const g = groups.get(res);
-      if (g) g.push(i);
-      else groups.set(res, [i]);
+  /** Encodes `item` of `resource` at the end of `queue`; false, with nothing queued, when it cannot be encoded as it is. */
+  append(queue: EncodedItems, item: T, resource: Resource): boolean {
+    const at = queue.beginItem();
+    this.w = queue.w;
+    let ok = false;
+    try {
+      ok = this.item(item);
+    } finally {
+      // A throw leaves nothing half written behind.
+      if (!ok) queue.w.pos = at;
     }
-    const w = (this.w = this.writers.pop() ?? new ProtoWriter());
+    if (ok) queue.commitItem(at, resource);
+    return ok;
+  }
+
+  /** One request of the first `n` items of `queue` (0 < n <= queue.count), which leave it. */
+  request(queue: EncodedItems, n: number): EncodedBatch {
+    const w = this.writers.pop() ?? new ProtoWriter();
     w.reset();
-    let count = 0;
-    let invalid = 0;
-    for (const [resource, indexes] of groups) {
-      w.ensure(1);
-      w.byte(REQUEST_RESOURCE_X);
-      // A batch is some hundred KiB: a three-byte length.
-      const rsAt = w.begin(3);
-      w.raw(this.resourceField(resource));
-      w.ensure(1);
-      w.byte(RESOURCE_X_SCOPE_X);
-      const ssAt = w.begin(3);
-      w.raw(this.scopeField);
-      for (const i of indexes) {
-        if (this.item(items[i]!)) count++;
-        else invalid++;
-      }
-      w.end(ssAt, 3);
-      w.end(rsAt, 3);
-    }
+    const src = queue.w.buf;
+    const first = queue.resourceAt(0);
+    let one = true;
+    for (let i = 1; i < n && one; i++) one = queue.resourceAt(i) === first;
+    if (one) {
+      // The usual batch, one process's items: their bytes are one run.
+      let bytes = 0;
+      for (let i = 0; i < n; i++) bytes += queue.lengthAt(i);
+      this.group(w, first, src, queue.head, queue.head + bytes);
+    } else this.grouped(w, queue, n);
+    queue.drop(n);
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
       if (this.writers.length < POOLED_WRITERS && w.pooled()) this.writers.push(w);
     };
-    return { bytes: w.buf.subarray(0, w.pos), count, invalid, release };
+    return { bytes: w.buf.subarray(0, w.pos), count: n, release };
+  }
+
+  /**
+   * One request for `items[i]` of `resources[i]`, encoded at once; `invalid`
+   * counts the items left out because they could not be encoded as they are.
+   */
+  encode(items: readonly T[], resources: readonly Resource[]): EncodedBatch & { readonly invalid: number } {
+    const queue = new EncodedItems();
+    let invalid = 0;
+    for (let i = 0; i < items.length; i++) if (!this.append(queue, items[i]!, resources[i]!)) invalid++;
+    if (queue.count === 0) return { bytes: Buffer.alloc(0), count: 0, invalid, release: () => {} };
+    return { ...this.request(queue, queue.count), invalid };
+  }
+
+  /** Several resources: each one's items, in queue order, under it; resources in order of first appearance. */
+  private grouped(w: ProtoWriter, queue: EncodedItems, n: number): void {
+    const groupOf = new Int32Array(n);
+    const starts = new Int32Array(n);
+    const resources: Resource[] = [];
+    const index = new Map<Resource, number>();
+    let at = queue.head;
+    for (let i = 0; i < n; i++) {
+      const r = queue.resourceAt(i);
+      let g = index.get(r);
+      if (g === undefined) {
+        g = resources.length;
+        resources.push(r);
+        index.set(r, g);
+      }
+      groupOf[i] = g;
+      starts[i] = at;
+      at += queue.lengthAt(i);
+    }
+    // Items by group, in queue order within each (a counting sort).
+    const firstOf = new Int32Array(resources.length + 1);
+    for (let i = 0; i < n; i++) firstOf[groupOf[i]! + 1]! += 1;
+    for (let g = 0; g < resources.length; g++) firstOf[g + 1]! += firstOf[g]!;
+    const order = new Int32Array(n);
+    const next = firstOf.slice(0, resources.length);
+    for (let i = 0; i < n; i++) {
+      const g = groupOf[i]!;
+      order[next[g]!] = i;
+      next[g]! += 1;
+    }
+    const src = queue.w.buf;
+    for (let g = 0; g < resources.length; g++) {
+      w.ensure(1);
+      w.byte(REQUEST_RESOURCE_X);
+      const rsAt = w.begin(3);
+      w.raw(this.resourceField(resources[g]!));
+      w.ensure(1);
+      w.byte(RESOURCE_X_SCOPE_X);
+      const ssAt = w.begin(3);
+      w.raw(this.scopeField);
+      for (let k = firstOf[g]!; k < firstOf[g + 1]!; k++) {
+        const i = order[k]!;
+        w.copy(src, starts[i]!, starts[i]! + queue.lengthAt(i));
+      }
+      w.end(ssAt, 3);
+      w.end(rsAt, 3);
+    }
+  }
+
+  /** One resource's items, the bytes `src[from, to)`. */
+  private group(w: ProtoWriter, resource: Resource, src: Buffer, from: number, to: number): void {
+    w.ensure(1);
+    w.byte(REQUEST_RESOURCE_X);
+    // A batch is some hundred KiB: a three-byte length.
+    const rsAt = w.begin(3);
+    w.raw(this.resourceField(resource));
+    w.ensure(1);
+    w.byte(RESOURCE_X_SCOPE_X);
+    const ssAt = w.begin(3);
+    w.raw(this.scopeField);
+    w.copy(src, from, to);
+    w.end(ssAt, 3);
+    w.end(rsAt, 3);
   }
 
   /** Drops what was written of an item from `at` on; false, for `return this.abandon(at)`. */

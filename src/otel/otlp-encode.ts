@@ -1,5 +1,6 @@
-// TraceRecords straight to OTLP protobuf bytes: one ExportTraceServiceRequest
-// per batch, without building ReadableSpans or running the SDK serializer.
+// TraceRecords straight to OTLP protobuf bytes: each span when its record is
+// queued (RequestEncoder.append), one ExportTraceServiceRequest per batch of
+// them, without building ReadableSpans or running the SDK serializer.
 // The spans are the ones spans.ts's recordToSpan describes (same attribute
 // limit, error.type, status, flags), and decode to what the SDK's
 // ProtobufTraceSerializer makes of those (test/otel/otlp-encode.test.ts checks
@@ -48,7 +49,7 @@ const TWO_32 = 4294967296;
 /** Attribute keys whose encoding is kept (the protocols use a small fixed set; more are encoded each time). */
 const MAX_CACHED_KEYS = 1024;
 
-/** Encodes batches of sampled TraceRecords; keeps buffers and caches between batches. */
+/** Encodes sampled TraceRecords as they are queued; keeps buffers and caches between batches. */
 export class SpanEncoder extends RequestEncoder<TraceRecord> {
   private readonly keyFields = new Map<string, Buffer>();
   private readonly time: Uint64Parts = { hi: 0, lo: 0 };

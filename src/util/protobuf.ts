@@ -130,6 +130,14 @@ export class ProtoWriter {
     this.pos += bytes.length;
   }
 
+  /** `src[from, to)` as they are (encoded items, tags included). */
+  copy(src: Buffer, from: number, to: number): void {
+    const n = to - from;
+    this.ensure(n);
+    src.copy(this.buf, this.pos, from, to);
+    this.pos += n;
+  }
+
   /** Length-prefixed bytes. */
   bytes(bytes: Uint8Array): void {
     this.varint32(bytes.length);
