@@ -3,7 +3,7 @@
 // syscalls per HTTP request, and inside an unselected process's syscalls.
 //
 //   node dist/bench/bpf-cost.js [--seconds N] [--rounds N] [--connections N]
-//                               [--baseline-addon PATH] [--json]
+//                               [--baseline-addon PATH[,PATH...]] [--json]
 //
 // Per round and arm, a fresh Node `http` server (bench/targets/http-server.ts)
 // traced by the real agent (`ebpf-otel run --pid`, exporting to an in-process
@@ -22,9 +22,9 @@
 //   unselected  bench/targets/syscall_load.c, one-byte pipe writes and reads
 //               back to back, not selected: time beyond the background per
 //               syscall it made.
-// With --baseline-addon, a second arm runs the same windows with that
-// native addon (EBPF_OTEL_NATIVE_ADDON: its BPF object is in it), the arms
-// alternating first and second by round. Figures are medians over rounds.
+// With --baseline-addon, one more arm per addon (named by its file) runs the
+// same windows with it (EBPF_OTEL_NATIVE_ADDON: its BPF object is in it),
+// the arms' order reversed every other round. Figures are medians over rounds.
 // The server's syscalls per request, by errno, are printed too: they say
 // what each run of a read program was (data, EAGAIN, EOF).
 //
@@ -306,7 +306,7 @@ export async function runBpfCost(o: Options): Promise<{ runs: ArmRound[]; summar
   const load = await SyscallLoad.start(binary);
   const runs: ArmRound[] = [];
   const arms: [string, string | undefined][] = [['current', undefined]];
-  if (o.baselineAddon) arms.push(['baseline', path.resolve(o.baselineAddon)]);
+  for (const addon of o.baselineAddon?.split(',') ?? []) arms.push([path.basename(addon, '.node'), path.resolve(addon)]);
   try {
     for (let round = 1; round <= o.rounds; round++) {
       const order = round % 2 ? arms : [...arms].reverse();
