@@ -20,19 +20,22 @@ struct io_args {
 	__u64 sk;   /* socket behind fd at entry; 0: not one we follow */
 	__s32 fd;
 	__u32 vlen;   /* readv/writev: iovec count; *mmsg: message count */
-	__u32 source; /* enum data_source: the exit checks it is its own syscall's entry */
+	__u32 source; /* enum data_source: the exit checks it is its own syscall's entry; 0: none */
 	__u32 _pad;
 };
 
 /*
- * pid_tgid -> args, for every I/O syscall of a selected process (also
- * non-sockets, so a missing entry really means a missed sys_enter). LRU so
- * entries of threads that never reached sys_exit age out.
+ * The current thread's I/O syscall in flight, for every I/O syscall of a
+ * selected process (also non-sockets, so a missing entry really means a
+ * missed sys_enter). Task storage, not a hash keyed by pid_tgid: created once
+ * per thread and reused, freed with the task (bounded by the live threads of
+ * selected processes), and no hash update and delete per syscall (measured:
+ * bench/bpf-cost.ts). source 0: consumed or never filled.
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct io_args);
 } active_io_args SEC(".maps");
 
