@@ -117,3 +117,12 @@ bench-capacity: build
 .PHONY: bench-syscalls
 bench-syscalls: build
 	node dist/bench/syscall-cost.js $(BENCH_ARGS)
+
+# What the BPF programs cost, per program, from the kernel's run accounting
+# (kernel.bpf_stats_enabled, put back afterwards): ns per HTTP request in a
+# traced Node server's syscalls (wrk keep-alive) and ns per syscall of an
+# unselected process; needs root, wrk and cc.
+# BENCH_ARGS, e.g. "--seconds 3 --rounds 3 --baseline-addon OLD.node --json".
+.PHONY: bench-bpf
+bench-bpf: build
+	node dist/bench/bpf-cost.js $(BENCH_ARGS)

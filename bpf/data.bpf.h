@@ -20,19 +20,22 @@ struct io_args {
 	__u64 sk;   /* socket behind fd at entry; 0: not one we follow */
 	__s32 fd;
 	__u32 vlen;   /* readv/writev: iovec count; *mmsg: message count */
-	__u32 source; /* enum data_source: the exit checks it is its own syscall's entry */
+	__u32 source; /* enum data_source: the exit checks it is its own syscall's entry; 0: none */
 	__u32 _pad;
 };
 
 /*
- * pid_tgid -> args, for every I/O syscall of a selected process (also
- * non-sockets, so a missing entry really means a missed sys_enter). LRU so
- * entries of threads that never reached sys_exit age out.
+ * The current thread's I/O syscall in flight, for every I/O syscall of a
+ * selected process (also non-sockets, so a missing entry really means a
+ * missed sys_enter). Task storage, not a hash keyed by pid_tgid: created once
+ * per thread and reused, freed with the task (bounded by the live threads of
+ * selected processes), and no hash update and delete per syscall (measured:
+ * bench/bpf-cost.ts). source 0: consumed or never filled.
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct io_args);
 } active_io_args SEC(".maps");
 
@@ -153,22 +156,19 @@ static __always_inline void capture_buffer(const struct io_result *x, __u64 size
 }
 
 /*
- * Copies into `dst`, in iovec order, the first bytes of the `moved` the
+ * Copies to `dst`, in iovec order, the first bytes of the `moved` the
  * syscall transferred through the user iovec array at `iov_addr`, at most
  * `cap`. Returns the number copied; stops at the first unreadable iovec.
- *
- * Global, not static: the verifier checks it once per program instead of once
- * per call site, which keeps the *mmsg programs (a call per message) small.
+ * `dst` holds 2 * `half` bytes and `cap` <= `half` (a power of two): then a
+ * copy of n <= half at (copied & (half - 1)) is provably in bounds.
  */
-__noinline long gather_iovecs(struct iov_gather_buf *dst, __u64 iov_addr, __u64 vlen,
-			      __u64 moved, __u64 cap)
+static __always_inline long gather_into(__u8 *dst, const __u64 half, __u64 iov_addr, __u64 vlen,
+					__u64 moved, __u64 cap)
 {
 	const struct iovec *iov = (const struct iovec *)iov_addr;
 	__u64 consumed = 0, copied = 0;
 	int i;
 
-	if (!dst)
-		return 0;
 	for (i = 0; i < MAX_IOVECS; i++) {
 		struct iovec v;
 		__u64 take, n;
@@ -183,10 +183,10 @@ __noinline long gather_iovecs(struct iov_gather_buf *dst, __u64 iov_addr, __u64 
 		consumed += take;
 		n = take < cap - copied ? take : cap - copied;
 		barrier_var(n);
-		if (n > MAX_PAYLOAD)
+		if (n > half)
 			return copied;
-		/* copied < cap <= MAX_PAYLOAD here: the mask only informs the verifier. */
-		if (n && bpf_probe_read_user(dst->bytes + (copied & (MAX_PAYLOAD - 1)), n, v.iov_base))
+		/* copied < cap <= half here: the mask only informs the verifier. */
+		if (n && bpf_probe_read_user(dst + (copied & (half - 1)), n, v.iov_base))
 			return copied;
 		copied += n;
 	}
@@ -196,18 +196,63 @@ __noinline long gather_iovecs(struct iov_gather_buf *dst, __u64 iov_addr, __u64 
 	return copied;
 }
 
+/*
+ * Global, not static: the verifier checks each once per program instead of
+ * once per call site, which keeps the *mmsg programs (a call per message)
+ * small.
+ *
+ * Any capture up to MAX_PAYLOAD, through the per-CPU stage (then copied into
+ * the event).
+ */
+__noinline long gather_iovecs(struct iov_gather_buf *dst, __u64 iov_addr, __u64 vlen,
+			      __u64 moved, __u64 cap)
+{
+	if (!dst || cap > MAX_PAYLOAD)
+		return 0;
+	return gather_into(dst->bytes, MAX_PAYLOAD, iov_addr, vlen, moved, cap);
+}
+
+struct event_payload {
+	__u8 bytes[MAX_PAYLOAD];
+};
+
+/*
+ * A capture up to MAX_PAYLOAD / 2 straight into the event's payload: one
+ * copy of the bytes fewer, and no stage to touch, for the small writes that
+ * are most of them (measured: bench/bpf-cost.ts).
+ */
+__noinline long gather_iovecs_direct(struct event_payload *dst, __u64 iov_addr, __u64 vlen,
+				     __u64 moved, __u64 cap)
+{
+	if (!dst || cap > MAX_PAYLOAD / 2)
+		return 0;
+	return gather_into(dst->bytes, MAX_PAYLOAD / 2, iov_addr, vlen, moved, cap);
+}
+
 /* readv/writev/recvmsg/sendmsg, and each message of *mmsg. */
 static __always_inline void capture_iovecs(const struct io_result *x, __u64 size,
 					   const struct iovec *iov, __u64 vlen)
 {
 	struct data_event *ev = data_event_scratch();
+	__u64 want = size < capture_limit() ? size : capture_limit();
+	struct iov_gather_buf *stage;
 	__u32 zero = 0;
-	struct iov_gather_buf *stage = bpf_map_lookup_elem(&iov_scratch, &zero);
 	__u64 n;
 
-	if (!ev || !stage)
+	if (!ev)
 		return;
-	n = gather_iovecs(stage, (__u64)iov, vlen, size, capture_limit());
+	if (want <= MAX_PAYLOAD / 2) {
+		n = gather_iovecs_direct((struct event_payload *)ev->payload, (__u64)iov, vlen, size, want);
+		barrier_var(n);
+		if (n > MAX_PAYLOAD / 2)
+			n = 0;
+		submit_data_event(ev, x, size, n);
+		return;
+	}
+	stage = bpf_map_lookup_elem(&iov_scratch, &zero);
+	if (!stage)
+		return;
+	n = gather_iovecs(stage, (__u64)iov, vlen, size, want);
 	barrier_var(n);
 	if (n > MAX_PAYLOAD)
 		n = 0;

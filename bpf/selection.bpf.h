@@ -28,6 +28,15 @@ struct {
 	__type(value, __u8);
 } selected_cgroups SEC(".maps");
 
+/*
+ * Non-zero once user space may have stored a cgroup in selected_cgroups (it
+ * sets this first, through the skeleton's mmap of .bss, and never clears
+ * it: a stale 1 costs only the lookup it would have saved). While it is 0,
+ * an unselected process leaves after the tgid lookup, without reading its
+ * cgroup id or looking it up (measured: bench/bpf-cost.ts).
+ */
+volatile __u32 cgroups_selected;
+
 /* comm after exec (NUL padded to TASK_COMM_LEN) -> 1. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -38,8 +47,8 @@ struct {
 
 /*
  * Whether a tgid of the agent's pid namespace is traced. An unselected
- * process pays one lookup per selection map (tgid, then cgroup) and nothing
- * else. Callers got the tgid from current_selected() or task_tgid_at(), so
+ * process pays the tgid lookup, and the cgroup one only once a cgroup has
+ * been selected, and nothing else. Callers got the tgid from current_selected() or task_tgid_at(), so
  * a task outside the agent's namespace never gets here.
  */
 static __always_inline bool is_selected(__u32 tgid)
@@ -52,6 +61,8 @@ static __always_inline bool is_selected(__u32 tgid)
 		return true;
 	if (bpf_map_lookup_elem(&selected_tgids, &tgid))
 		return true;
+	if (!cgroups_selected)
+		return false;
 	cgroup_id = bpf_get_current_cgroup_id();
 	return bpf_map_lookup_elem(&selected_cgroups, &cgroup_id) != NULL;
 }

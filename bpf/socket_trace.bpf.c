@@ -6,7 +6,7 @@
  * EV_EXIT). Record layouts: socket_trace.h.
  *
  * Every syscall program starts with current_selected(); an I/O syscall saves
- * its arguments at entry (keyed by pid_tgid) and reports at exit, when it is
+ * its arguments at entry (in the thread's task storage) and reports at exit, when it is
  * known how many bytes moved. Pids are those of the agent's pid namespace
  * (common.bpf.h).
  */
@@ -45,18 +45,21 @@ enum io_shape {
 
 static __always_inline int io_enter(__u32 source, __s64 fd, __u64 buf, __u64 vlen)
 {
-	struct io_args args = {};
+	struct io_args *args;
 	__u64 pid_tgid;
 
 	if (!current_selected(&pid_tgid))
 		return 0;
-	args.ts_enter_ns = bpf_ktime_get_ns();
-	args.buf = buf;
-	args.fd = fd;
-	args.vlen = vlen;
-	args.source = source;
-	args.sk = (__u64)traced_sock_of_fd(fd);
-	bpf_map_update_elem(&active_io_args, &pid_tgid, &args, BPF_ANY);
+	args = bpf_task_storage_get(&active_io_args, bpf_get_current_task_btf(), NULL,
+				    BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!args)
+		return 0; /* no memory: the exit counts it as missing */
+	args->ts_enter_ns = bpf_ktime_get_ns();
+	args->buf = buf;
+	args->fd = fd;
+	args->vlen = vlen;
+	args->sk = (__u64)traced_sock_of_fd(fd);
+	args->source = source;
 	return 0;
 }
 
@@ -70,13 +73,13 @@ static __always_inline int io_exit(__u8 source, __u8 dir, enum io_shape shape, l
 		return 0;
 	x.pid_tgid = pid_tgid;
 	x.ts_exit_ns = bpf_ktime_get_ns();
-	saved = bpf_map_lookup_elem(&active_io_args, &pid_tgid);
+	saved = bpf_task_storage_get(&active_io_args, bpf_get_current_task_btf(), NULL, 0);
 	if (!saved || saved->source != source) {
 		stat_add(STAT_ARGS_MISSING, 1);
 		return 0;
 	}
 	args = *saved;
-	bpf_map_delete_elem(&active_io_args, &pid_tgid);
+	saved->source = 0;
 	if (ret <= 0 || !args.sk)
 		return 0;
 

@@ -246,6 +246,9 @@ void TraceProgram::SelectTgid(uint32_t tgid, bool on) {
 }
 
 void TraceProgram::SelectCgroup(uint64_t cgroup_id, bool on) {
+  // Before the map update: the programs skip the cgroup lookup while this
+  // is 0 (bpf/selection.bpf.h), so it must never be 0 with a cgroup stored.
+  if (on) skel_->bss->cgroups_selected = 1;
   if (UpdateFlag(skel_->maps.selected_cgroups, &cgroup_id, sizeof(cgroup_id), on, "cgroup " + std::to_string(cgroup_id))) {
     syscall_latency_.BumpEpoch(LibbpfLogMark());
   }

@@ -1,0 +1,350 @@
+// What the agent's BPF programs cost, per program, from the kernel's own run
+// accounting (bench/bpf-stats.ts): time spent inside a traced server's
+// syscalls per HTTP request, and inside an unselected process's syscalls.
+//
+//   node dist/bench/bpf-cost.js [--seconds N] [--rounds N] [--connections N]
+//                               [--baseline-addon PATH[,PATH...]] [--json]
+//
+// Per round and arm, a fresh Node `http` server (bench/targets/http-server.ts)
+// traced by the real agent (`ebpf-otel run --pid`, exporting to an in-process
+// OTLP receiver), then three windows of --seconds each:
+//   idle        nothing runs against the server: what the agent's programs
+//               see from the rest of this machine (other processes'
+//               syscalls, all unselected) and what one such run costs;
+//   load        wrk, keep-alive, /small. The server's own syscalls are
+//               counted exactly by a second session of this process (the
+//               syscall latency group, selecting the server only: its
+//               programs are not among the agent's): a program's runs
+//               beyond those are unselected (wrk's own reads and writes, the
+//               rest of the machine) and are subtracted at the unselected
+//               cost per run measured in the next window (idle window's for
+//               programs the syscall load does not reach);
+//   unselected  bench/targets/syscall_load.c, one-byte pipe writes and reads
+//               back to back, not selected: time beyond the background per
+//               syscall it made.
+// With --baseline-addon, one more arm per addon (named by its file) runs the
+// same windows with it (EBPF_OTEL_NATIVE_ADDON: its BPF object is in it),
+// the arms' order reversed every other round. Figures are medians over rounds.
+// The server's syscalls per request, by errno, are printed too: they say
+// what each run of a read program was (data, EAGAIN, EOF).
+//
+// Needs root, wrk and cc, and the build (make build).
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+import { parseArgs } from 'node:util';
+import { runMain } from './main';
+import { OtlpReceiver } from '../test/helpers/otlp-receiver';
+import { startAgent } from '../test/helpers/agent';
+import { diff, enableBpfStats, programIdsOf, snapshot } from './bpf-stats';
+import { parseWrk } from './overhead';
+import { cpuSecondsOf, runProcess, sleep } from './processes';
+import { startNodeServer } from './servers';
+import { CaptureEngine } from '../src/capture/capture-engine';
+import { openKernelSession } from '../src/capture/kernel-session';
+import { HOST_SYSCALL_ARCH, errnoName, syscallName } from '../src/capture/syscall-names';
+import { ProcFs } from '../src/util/procfs';
+import { silentLogger } from '../src/util/log';
+
+const LOAD_SOURCE = path.resolve(__dirname, '..', '..', 'bench', 'targets', 'syscall_load.c');
+
+export interface ProgramCost {
+  readonly name: string;
+  /** Server's runs of this program per request. */
+  readonly runsPerRequest: number;
+  /** BPF ns per request in the server's syscalls. */
+  readonly nsPerRequest: number;
+  /** ns per run in the server's syscalls. */
+  readonly nsPerRun: number;
+  /** ns per run while the syscall load (unselected) ran. */
+  readonly unselectedNsPerRun: number;
+}
+
+export interface ArmRound {
+  readonly arm: string;
+  readonly round: number;
+  readonly requests: number;
+  readonly programs: ProgramCost[];
+  readonly nsPerRequest: number;
+  readonly unselectedNsPerSyscall: number;
+  readonly agentCpuUsPerRequest: number;
+  /** The server's syscalls per request during the load, by "name" or "name errno". */
+  readonly serverSyscalls: Record<string, number>;
+}
+
+interface Window {
+  readonly seconds: number;
+  readonly progs: Map<string, { runs: number; ns: number }>;
+}
+
+async function measure(ids: Set<number>, work: () => Promise<void>): Promise<Window> {
+  const before = snapshot(ids);
+  const t0 = process.hrtime.bigint();
+  await work();
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  return { seconds, progs: diff(before, snapshot(ids)) };
+}
+
+/** Runs and ns of `w` beyond what the idle window's rate and cost per run account for. */
+function beyondBackground(w: Window, idle: Window, name: string): { runs: number; ns: number } {
+  const p = w.progs.get(name) ?? { runs: 0, ns: 0 };
+  const b = idle.progs.get(name) ?? { runs: 0, ns: 0 };
+  const bgRuns = (b.runs / idle.seconds) * w.seconds;
+  const bgNs = b.runs > 0 ? bgRuns * (b.ns / b.runs) : 0;
+  return { runs: Math.max(0, p.runs - bgRuns), ns: Math.max(0, p.ns - bgNs) };
+}
+
+/** The syscall a tp_sys_{enter,exit}_NAME program hooks. */
+function hookedSyscall(program: string): string | undefined {
+  return /^tp_sys_(?:enter|exit)_(\w+)$/.exec(program)?.[1];
+}
+
+/** Cumulative syscall counts of `tgid` by "name" and "name errno" (errno 0 is not named). */
+function syscallCounts(engine: CaptureEngine, tgid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  const add = (k: string, n: number) => out.set(k, (out.get(k) ?? 0) + n);
+  for (const h of engine.readSyscallHistograms()) {
+    if (h.tgid !== tgid) continue;
+    const name = syscallName(h.nr, HOST_SYSCALL_ARCH);
+    add(name, Number(h.count));
+    if (h.err) add(`${name} ${errnoName(h.err)}`, Number(h.count));
+  }
+  return out;
+}
+
+class SyscallLoad {
+  private constructor(
+    private readonly child: ChildProcess,
+    private readonly lines: AsyncIterator<string>,
+  ) {}
+
+  static async start(binary: string): Promise<SyscallLoad> {
+    const child = spawn(binary, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+    if ((await lines.next()).done) throw new Error('syscall_load exited before saying hello');
+    return new SyscallLoad(child, lines);
+  }
+
+  /** Syscalls made in `seconds` back to back. */
+  async run(seconds: number): Promise<number> {
+    this.child.stdin!.write(`run ${seconds} 0\n`);
+    const answer = await this.lines.next();
+    if (answer.done) throw new Error('syscall_load exited');
+    return Number(answer.value.split(' ')[0]);
+  }
+
+  stop(): void {
+    this.child.stdin!.end();
+    this.child.kill();
+  }
+}
+
+interface Options {
+  readonly seconds: number;
+  readonly rounds: number;
+  readonly connections: number;
+  readonly baselineAddon?: string;
+  readonly log: (line: string) => void;
+}
+
+async function runArm(arm: string, round: number, addon: string | undefined, load: SyscallLoad, receiver: OtlpReceiver, o: Options): Promise<ArmRound> {
+  receiver.reset();
+  const server = await startNodeServer();
+  const pid = server.pids[0]!;
+  const agent = await startAgent(['run', '--pid', String(pid)], {
+    env: {
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcUrl,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+      ...(addon ? { EBPF_OTEL_NATIVE_ADDON: addon } : {}),
+    },
+  });
+  const counter = new CaptureEngine(
+    { selectors: [{ kind: 'pid', pid }], rescanMs: 0, groups: { sockets: false, syscalls: true, tcp: false } },
+    { openSession: openKernelSession, procfs: new ProcFs(), logger: silentLogger },
+    () => {},
+  );
+  try {
+    counter.start();
+    const ids = programIdsOf(agent.pid);
+    if (ids.size === 0) throw new Error(`agent ${agent.pid} holds no BPF program`);
+    const url = `http://127.0.0.1:${server.port}/small`;
+    // Warm-up: the server's JIT and the connection table, not measured.
+    await runProcess('wrk', ['-t', '1', '-c', String(o.connections), '-d', '1s', url]);
+    const secs = Math.max(1, Math.round(o.seconds));
+    const idle = await measure(ids, () => sleep(secs * 1000));
+    let requests = 0;
+    let census0 = new Map<string, number>();
+    let census1 = census0;
+    let agentCpu = 0;
+    const loaded = await measure(ids, async () => {
+      census0 = syscallCounts(counter, pid);
+      const cpu0 = cpuSecondsOf(agent.pid);
+      requests = parseWrk(await runProcess('wrk', ['-t', '1', '-c', String(o.connections), '-d', `${secs}s`, '--latency', url])).requests;
+      agentCpu = cpuSecondsOf(agent.pid) - cpu0;
+      census1 = syscallCounts(counter, pid);
+    });
+    const serverSyscalls: Record<string, number> = {};
+    for (const [k, n] of census1) if (n - (census0.get(k) ?? 0) > 0) serverSyscalls[k] = (n - (census0.get(k) ?? 0)) / requests;
+    let syscalls = 0;
+    const unselected = await measure(ids, async () => {
+      syscalls = await load.run(secs);
+    });
+    const names = [...loaded.progs.keys()].sort();
+    const programs = names.map((name) => {
+      const p = loaded.progs.get(name)!;
+      const u = unselected.progs.get(name)!;
+      const b = idle.progs.get(name)!;
+      // Unselected cost per run: the syscall load's (millions of runs) where it reached the program.
+      const otherNsPerRun = u.runs > 1000 ? u.ns / u.runs : b.runs > 0 ? b.ns / b.runs : 0;
+      const sys = hookedSyscall(name);
+      const serverRuns = sys ? (serverSyscalls[sys] ?? 0) * requests : 0;
+      const ns = Math.max(0, p.ns - Math.max(0, p.runs - serverRuns) * otherNsPerRun);
+      return {
+        name,
+        runsPerRequest: serverRuns / requests,
+        nsPerRequest: serverRuns > 0 ? ns / requests : 0,
+        nsPerRun: serverRuns > 0 ? ns / serverRuns : 0,
+        unselectedNsPerRun: otherNsPerRun,
+      };
+    });
+    const unselectedNs = names.reduce((a, n) => a + beyondBackground(unselected, idle, n).ns, 0);
+    return {
+      arm,
+      round,
+      requests,
+      programs,
+      nsPerRequest: programs.reduce((a, p) => a + p.nsPerRequest, 0),
+      unselectedNsPerSyscall: unselectedNs / syscalls,
+      agentCpuUsPerRequest: (agentCpu * 1e6) / requests,
+      serverSyscalls,
+    };
+  } finally {
+    counter.stop();
+    await agent.stop().catch(() => undefined);
+    await server.stop();
+  }
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+export interface ArmSummary {
+  readonly arm: string;
+  readonly rounds: number;
+  readonly nsPerRequest: number;
+  readonly unselectedNsPerSyscall: number;
+  readonly agentCpuUsPerRequest: number;
+  readonly serverSyscalls: Record<string, number>;
+  readonly programs: ProgramCost[];
+}
+
+export function summarize(runs: readonly ArmRound[]): ArmSummary[] {
+  return [...new Set(runs.map((r) => r.arm))].map((arm) => {
+    const mine = runs.filter((r) => r.arm === arm);
+    const names = [...new Set(mine.flatMap((r) => r.programs.map((p) => p.name)))].sort();
+    const m = (f: (r: ArmRound) => number) => median(mine.map(f));
+    return {
+      arm,
+      rounds: mine.length,
+      nsPerRequest: m((r) => r.nsPerRequest),
+      unselectedNsPerSyscall: m((r) => r.unselectedNsPerSyscall),
+      agentCpuUsPerRequest: m((r) => r.agentCpuUsPerRequest),
+      serverSyscalls: Object.fromEntries(
+        [...new Set(mine.flatMap((r) => Object.keys(r.serverSyscalls)))].sort().map((k) => [k, m((r) => r.serverSyscalls[k] ?? 0)]),
+      ),
+      programs: names.map((name) => {
+        const p = (f: (x: ProgramCost) => number) => median(mine.map((r) => { const x = r.programs.find((q) => q.name === name); return x ? f(x) : 0; }));
+        return {
+          name,
+          runsPerRequest: p((x) => x.runsPerRequest),
+          nsPerRequest: p((x) => x.nsPerRequest),
+          nsPerRun: p((x) => x.nsPerRun),
+          unselectedNsPerRun: p((x) => x.unselectedNsPerRun),
+        };
+      }),
+    };
+  });
+}
+
+export function formatTable(summary: readonly ArmSummary[]): string {
+  const out: string[] = [];
+  for (const s of summary) {
+    out.push(`arm ${s.arm} (${s.rounds} rounds, medians)`);
+    out.push(`  ${'program'.padEnd(28)} ${'runs/req'.padStart(9)} ${'ns/run'.padStart(8)} ${'ns/req'.padStart(8)} ${'unsel ns/run'.padStart(13)}`);
+    for (const p of s.programs) {
+      if (p.runsPerRequest < 0.005 && p.unselectedNsPerRun === 0) continue;
+      out.push(
+        `  ${p.name.padEnd(28)} ${p.runsPerRequest.toFixed(2).padStart(9)} ${p.nsPerRun.toFixed(0).padStart(8)} ` +
+          `${p.nsPerRequest.toFixed(0).padStart(8)} ${p.unselectedNsPerRun.toFixed(0).padStart(13)}`,
+      );
+    }
+    out.push(`  BPF ns per request (server's syscalls): ${s.nsPerRequest.toFixed(0)}`);
+    out.push(`  BPF ns per syscall of an unselected process: ${s.unselectedNsPerSyscall.toFixed(1)}`);
+    const sc = Object.entries(s.serverSyscalls).filter(([, n]) => n >= 0.005);
+    out.push(`  server syscalls per request: ${sc.map(([k, n]) => `${k} ${n.toFixed(2)}`).join(', ')}`);
+    out.push(`  agent CPU per request: ${s.agentCpuUsPerRequest.toFixed(1)} us`);
+  }
+  return out.join('\n') + '\n';
+}
+
+function compileLoad(): string {
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bpf-cost-')), 'syscall_load');
+  const r = spawnSync('cc', ['-O2', '-Wall', '-o', out, LOAD_SOURCE], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`cannot compile ${LOAD_SOURCE}: ${r.error?.message ?? r.stderr}`);
+  return out;
+}
+
+export async function runBpfCost(o: Options): Promise<{ runs: ArmRound[]; summary: ArmSummary[] }> {
+  const binary = compileLoad();
+  const stats = enableBpfStats();
+  const receiver = await OtlpReceiver.start({ keepSpans: false });
+  const load = await SyscallLoad.start(binary);
+  const runs: ArmRound[] = [];
+  const arms: [string, string | undefined][] = [['current', undefined]];
+  for (const addon of o.baselineAddon?.split(',') ?? []) arms.push([path.basename(addon, '.node'), path.resolve(addon)]);
+  try {
+    for (let round = 1; round <= o.rounds; round++) {
+      const order = round % 2 ? arms : [...arms].reverse();
+      for (const [arm, addon] of order) {
+        o.log(`round ${round}/${o.rounds}: ${arm}`);
+        runs.push(await runArm(arm, round, addon, load, receiver, o));
+      }
+    }
+  } finally {
+    load.stop();
+    await receiver.close();
+    stats.restore();
+    fs.rmSync(path.dirname(binary), { recursive: true, force: true });
+  }
+  return { runs, summary: summarize(runs) };
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      seconds: { type: 'string', default: '3' },
+      rounds: { type: 'string', default: '3' },
+      connections: { type: 'string', default: '8' },
+      'baseline-addon': { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const o: Options = {
+    seconds: Number(values.seconds),
+    rounds: Number(values.rounds),
+    connections: Number(values.connections),
+    ...(values['baseline-addon'] ? { baselineAddon: values['baseline-addon'] } : {}),
+    log: (l) => process.stderr.write(`bpf-cost: ${l}\n`),
+  };
+  for (const k of ['seconds', 'rounds', 'connections'] as const) if (!(o[k] > 0)) throw new Error(`--${k} takes a positive number`);
+  const { runs, summary } = await runBpfCost(o);
+  process.stdout.write(values.json ? JSON.stringify({ options: { ...o, log: undefined }, runs, summary }, null, 2) + '\n' : formatTable(summary));
+  return runs.every((r) => r.requests > 0) ? 0 : 1;
+}
+
+if (require.main === module) runMain(main);

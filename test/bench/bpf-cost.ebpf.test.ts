@@ -1,0 +1,27 @@
+// Smoke test of the BPF cost benchmark (bench/bpf-cost.ts), eBPF: one short
+// round. Not a speed test: it checks the attribution (the server's own read
+// and writev runs per request, from its exact syscall counts), that the
+// kernel's run accounting produced figures, and that bpf_stats_enabled is
+// back to what it was.
+
+import * as fs from 'node:fs';
+import { ebpfTest } from '../helpers/ebpf';
+import { formatTable, runBpfCost } from '../../bench/bpf-cost';
+
+ebpfTest.serial('bench bpf cost: one read and one writev per keep-alive request, costed; the stats sysctl is put back', async (t) => {
+  t.timeout(120_000);
+  const sysctl = () => fs.readFileSync('/proc/sys/kernel/bpf_stats_enabled', 'utf8').trim();
+  const before = sysctl();
+  const r = await runBpfCost({ seconds: 1, rounds: 1, connections: 2, log: () => {} });
+  t.log(formatTable(r.summary));
+  t.is(sysctl(), before);
+  const s = r.summary[0]!;
+  t.is(s.arm, 'current');
+  const p = (name: string) => s.programs.find((x) => x.name === name)!;
+  for (const name of ['tp_sys_enter_read', 'tp_sys_exit_read', 'tp_sys_enter_writev', 'tp_sys_exit_writev']) {
+    t.true(Math.abs(p(name).runsPerRequest - 1) < 0.2, `${name}: ${p(name).runsPerRequest} runs per request`);
+    t.true(p(name).nsPerRun > 0, `${name} costed`);
+  }
+  t.true(s.nsPerRequest > 0);
+  t.true(s.unselectedNsPerSyscall > 0);
+});
