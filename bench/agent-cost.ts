@@ -2,6 +2,7 @@
 //
 //   node dist/bench/agent-cost.js [--rates 5000,10000,20000] [--seconds 15] [--rounds 2]
 //                                 [--connections 32] [--settle-seconds 5] [--json]
+//                                 [--agent-node-options=--max-semi-space-size=8]
 //
 // One Node `http` server (bench/targets/http-server.ts, ~100 B JSON on /small)
 // traced by the real agent (`bin/ebpf-otel run --pid P`, test/helpers/agent.ts),
@@ -63,6 +64,8 @@ export interface AgentCostOptions {
   readonly rounds: number;
   readonly connections: number;
   readonly settleSeconds: number;
+  /** NODE_OPTIONS of the agent alone (V8 settings to compare, e.g. --max-semi-space-size=8); default: none. */
+  readonly agentNodeOptions?: string;
   readonly log?: (line: string) => void;
 }
 
@@ -349,7 +352,7 @@ export async function runAgentCost(o: AgentCostOptions): Promise<AgentCostResult
     for (let round = 1; round <= o.rounds; round++) {
       receiver.reset();
       agent = await startAgent(['run', '--pid', String(serverPid), '--metric-interval', '1000ms'], {
-        env: { ...AGENT_ENV, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcUrl },
+        env: { ...AGENT_ENV, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcUrl, ...(o.agentNodeOptions !== undefined ? { NODE_OPTIONS: o.agentNodeOptions } : {}) },
       });
       o.log?.(`round ${round}/${o.rounds}: agent ${agent.pid} traces server ${serverPid}; settling ${o.settleSeconds} s`);
       // Start-up first: the idle CPU is read over the settle after it.
@@ -483,6 +486,7 @@ async function main(): Promise<number> {
       connections: { type: 'string', default: '32' },
       'settle-seconds': { type: 'string', default: '5' },
       probe: { type: 'string' },
+      'agent-node-options': { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -497,6 +501,7 @@ async function main(): Promise<number> {
     rounds: positive('--rounds', values.rounds),
     connections: positive('--connections', values.connections),
     settleSeconds,
+    ...(values['agent-node-options'] !== undefined ? { agentNodeOptions: values['agent-node-options'] } : {}),
     log: (l) => process.stderr.write(`agent-cost: ${l}\n`),
   };
   const loadAverage = os.loadavg();
