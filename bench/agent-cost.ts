@@ -2,7 +2,7 @@
 //
 //   node dist/bench/agent-cost.js [--rates 5000,10000,20000] [--seconds 15] [--rounds 2]
 //                                 [--connections 32] [--settle-seconds 5] [--json]
-//                                 [--agent-node-options=--max-semi-space-size=8]
+//                                 [--agent-node-options=--max-semi-space-size=8] [--protocol grpc|http/protobuf]
 //
 // One Node `http` server (bench/targets/http-server.ts, ~100 B JSON on /small)
 // traced by the real agent (`bin/ebpf-otel run --pid P`, test/helpers/agent.ts),
@@ -64,6 +64,8 @@ export interface AgentCostOptions {
   readonly rounds: number;
   readonly connections: number;
   readonly settleSeconds: number;
+  /** The agent's OTLP protocol (default grpc, as the issue measured; the agent's own default is http/protobuf). */
+  readonly protocol?: 'grpc' | 'http/protobuf';
   /** NODE_OPTIONS of the agent alone (V8 settings to compare, e.g. --max-semi-space-size=8); default: none. */
   readonly agentNodeOptions?: string;
   readonly log?: (line: string) => void;
@@ -352,7 +354,12 @@ export async function runAgentCost(o: AgentCostOptions): Promise<AgentCostResult
     for (let round = 1; round <= o.rounds; round++) {
       receiver.reset();
       agent = await startAgent(['run', '--pid', String(serverPid), '--metric-interval', '1000ms'], {
-        env: { ...AGENT_ENV, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcUrl, ...(o.agentNodeOptions !== undefined ? { NODE_OPTIONS: o.agentNodeOptions } : {}) },
+        env: {
+          ...AGENT_ENV,
+          ...(o.protocol === 'http/protobuf'
+            ? { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.httpUrl }
+            : { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcUrl }),
+          ...(o.agentNodeOptions !== undefined ? { NODE_OPTIONS: o.agentNodeOptions } : {}) },
       });
       o.log?.(`round ${round}/${o.rounds}: agent ${agent.pid} traces server ${serverPid}; settling ${o.settleSeconds} s`);
       // Start-up first: the idle CPU is read over the settle after it.
@@ -477,6 +484,12 @@ function positive(flag: string, raw: string): number {
   return n;
 }
 
+function protocolArg(v: string): 'grpc' | 'http/protobuf' {
+  if (v === 'grpc') return 'grpc';
+  if (v === 'http/protobuf' || v === 'http') return 'http/protobuf';
+  throw new Error(`--protocol: expected grpc or http/protobuf, got ${JSON.stringify(v)}`);
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
@@ -487,6 +500,7 @@ async function main(): Promise<number> {
       'settle-seconds': { type: 'string', default: '5' },
       probe: { type: 'string' },
       'agent-node-options': { type: 'string' },
+      protocol: { type: 'string', default: 'grpc' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -501,6 +515,7 @@ async function main(): Promise<number> {
     rounds: positive('--rounds', values.rounds),
     connections: positive('--connections', values.connections),
     settleSeconds,
+    protocol: protocolArg(values.protocol),
     ...(values['agent-node-options'] !== undefined ? { agentNodeOptions: values['agent-node-options'] } : {}),
     log: (l) => process.stderr.write(`agent-cost: ${l}\n`),
   };
@@ -510,7 +525,7 @@ async function main(): Promise<number> {
     process.stdout.write(JSON.stringify({ options: { ...o, log: undefined }, cpus: os.cpus().length, loadAverage, ...r }, null, 2) + '\n');
   } else {
     process.stdout.write(
-      `node http target traced by the agent (OTLP/gRPC to an in-process receiver); ${os.cpus().length} CPUs, load average ` +
+      `node http target traced by the agent (${o.protocol === 'http/protobuf' ? 'OTLP/HTTP' : 'OTLP/gRPC'} to an in-process receiver); ${os.cpus().length} CPUs, load average ` +
         `${loadAverage.map((x) => x.toFixed(1)).join(' ')} at start; ${o.rounds} round(s) of ${o.seconds} s per rate, ` +
         `open loop over ${o.connections} keep-alive connections; medians over rounds (counts summed)\n`,
     );
