@@ -201,8 +201,7 @@ export class Http1Direction implements LlhttpHandler {
           this.ctxStartNs = atNs;
           this.ctxEndNs = atNs;
           this.midChunk = true;
-          const r = this.parser.executeZeros(bytes);
-          if (r.errno === LLHTTP_ERROR.OK) return;
+          if (this.parser.executeZeros(bytes) === LLHTTP_ERROR.OK) return;
         }
         this.loseMessage(atNs, 'not_captured');
         return;
@@ -305,25 +304,26 @@ export class Http1Direction implements LlhttpHandler {
     this.ctxEndNs = endNs;
     this.ctxPos = pos;
     this.midChunk = this.message !== undefined;
-    const r = this.parser.execute(data);
-    if (r.errno === LLHTTP_ERROR.OK) return;
-    if (r.errno === LLHTTP_ERROR.PAUSED_UPGRADE) {
-      this.switchFrom = pos + r.consumed;
+    const errno = this.parser.execute(data);
+    if (errno === LLHTTP_ERROR.OK) return;
+    const consumed = this.parser.consumed;
+    if (errno === LLHTTP_ERROR.PAUSED_UPGRADE) {
+      this.switchFrom = pos + consumed;
       if (this.kind === 'response') {
-        const rest = data.subarray(r.consumed);
+        const rest = data.subarray(consumed);
         this.stop();
-        if (rest.length > 0) this.held = [{ data: Buffer.from(rest), pos: pos + r.consumed, startNs, endNs, tid: this.ctxTid }];
+        if (rest.length > 0) this.held = [{ data: Buffer.from(rest), pos: pos + consumed, startNs, endNs, tid: this.ctxTid }];
         this.listener.switched();
         return;
       }
       this.state = 'held';
-      const rest = data.subarray(r.consumed);
-      if (rest.length > 0) this.hold({ data: rest, pos: pos + r.consumed, startNs, endNs, tid: this.ctxTid });
+      const rest = data.subarray(consumed);
+      if (rest.length > 0) this.hold({ data: rest, pos: pos + consumed, startNs, endNs, tid: this.ctxTid });
       return;
     }
     // Malformed input (or a bound): the rest of this chunk is skipped.
     this.stats.parseErrors++;
-    this.stats.bytesSkipped += data.length - r.consumed;
+    this.stats.bytesSkipped += data.length - consumed;
     this.loseMessage(startNs, this.boundHit ? 'too_large' : 'malformed');
   }
 
