@@ -18,7 +18,7 @@ import type { Http1Stats } from './counters';
 import { classifyRequestLine, classifyStatusLine } from './detect';
 import type { Http1HeaderName, Http1HeaderTable, Http1KeptHeader } from './header-names';
 import { LLHTTP_ERROR, LlhttpParser, type LlhttpHandler } from './llhttp';
-import { Http1Message, NO_ACTIVITY, type Http1Activity, type Http1Incomplete } from './message';
+import { Http1Message, NO_ACTIVITY, NO_LINES, type Http1Activity, type Http1Incomplete } from './message';
 
 export type Http1DirectionKind = 'request' | 'response';
 
@@ -534,25 +534,21 @@ export class Http1Direction implements LlhttpHandler {
   }
 
   private keep(m: Http1Message, kept: Http1KeptHeader, v: string): void {
-    const push = (list: string[]) => {
-      if (list.length < this.limits.maxKeptLines) list.push(v);
-      else this.overlong(kept);
-    };
     switch (kept) {
       case 'host':
-        push(m.host);
+        m.host = this.withLine(m.host, kept, v);
         break;
       case 'user-agent':
-        push(m.userAgent);
+        m.userAgent = this.withLine(m.userAgent, kept, v);
         break;
       case 'traceparent':
-        push(m.traceparent);
+        m.traceparent = this.withLine(m.traceparent, kept, v);
         break;
       case 'tracestate':
-        push(m.tracestate);
+        m.tracestate = this.withLine(m.tracestate, kept, v);
         break;
       case 'upgrade':
-        push(m.upgradeTo);
+        m.upgradeTo = this.withLine(m.upgradeTo, kept, v);
         break;
       case 'content-length':
         m.contentLength ??= v;
@@ -560,6 +556,14 @@ export class Http1Direction implements LlhttpHandler {
       case 'transfer-encoding':
         break;
     }
+  }
+
+  /** `lines` with `v` added: a new one-line array for the first line (never NO_LINES itself), else in place up to the bound. */
+  private withLine(lines: readonly string[], kept: Http1KeptHeader, v: string): readonly string[] {
+    if (lines === NO_LINES) return [v];
+    if (lines.length < this.limits.maxKeptLines) (lines as string[]).push(v);
+    else this.overlong(kept);
+    return lines;
   }
 
   onHeadersComplete(statusCode: number, upgrade: boolean): number {

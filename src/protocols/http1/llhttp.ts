@@ -176,6 +176,8 @@ class LlhttpRuntime {
   }
 }
 
+const VERSION_1: readonly (string | undefined)[] = ['1.0', '1.1'];
+
 /** Buffer's latin1 decoder (present on every Buffer; not in @types/node). */
 interface LatinSlicer {
   latin1Slice(start: number, end: number): string;
@@ -306,7 +308,10 @@ export class LlhttpParser {
   /** "1.0" / "1.1" (llhttp accepts only HTTP/0.9..1.1 request lines and status lines of HTTP/1.x or 0.9). */
   version(): string {
     const e = rt().exports;
-    return `${e.llhttp_get_http_major(this.ptr)}.${e.llhttp_get_http_minor(this.ptr)}`;
+    const major = e.llhttp_get_http_major(this.ptr);
+    const minor = e.llhttp_get_http_minor(this.ptr);
+    // The versions llhttp accepts, as constants: no string per message.
+    return (major === 1 ? VERSION_1[minor] : major === 0 && minor === 9 ? '0.9' : undefined) ?? `${major}.${minor}`;
   }
 
   /** Offset in the data given to execute() of a callback's address. */
