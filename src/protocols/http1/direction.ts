@@ -18,7 +18,7 @@ import type { Http1Stats } from './counters';
 import { classifyRequestLine, classifyStatusLine } from './detect';
 import type { Http1HeaderName, Http1HeaderTable, Http1KeptHeader } from './header-names';
 import { LLHTTP_ERROR, LlhttpParser, type LlhttpHandler } from './llhttp';
-import { Http1Message, NO_ACTIVITY, type Http1Activity, type Http1Incomplete } from './message';
+import { Http1Message, NO_ACTIVITY, NO_LINES, type Http1Activity, type Http1Incomplete } from './message';
 
 export type Http1DirectionKind = 'request' | 'response';
 
@@ -201,8 +201,7 @@ export class Http1Direction implements LlhttpHandler {
           this.ctxStartNs = atNs;
           this.ctxEndNs = atNs;
           this.midChunk = true;
-          const r = this.parser.executeZeros(bytes);
-          if (r.errno === LLHTTP_ERROR.OK) return;
+          if (this.parser.executeZeros(bytes) === LLHTTP_ERROR.OK) return;
         }
         this.loseMessage(atNs, 'not_captured');
         return;
@@ -305,25 +304,26 @@ export class Http1Direction implements LlhttpHandler {
     this.ctxEndNs = endNs;
     this.ctxPos = pos;
     this.midChunk = this.message !== undefined;
-    const r = this.parser.execute(data);
-    if (r.errno === LLHTTP_ERROR.OK) return;
-    if (r.errno === LLHTTP_ERROR.PAUSED_UPGRADE) {
-      this.switchFrom = pos + r.consumed;
+    const errno = this.parser.execute(data);
+    if (errno === LLHTTP_ERROR.OK) return;
+    const consumed = this.parser.consumed;
+    if (errno === LLHTTP_ERROR.PAUSED_UPGRADE) {
+      this.switchFrom = pos + consumed;
       if (this.kind === 'response') {
-        const rest = data.subarray(r.consumed);
+        const rest = data.subarray(consumed);
         this.stop();
-        if (rest.length > 0) this.held = [{ data: Buffer.from(rest), pos: pos + r.consumed, startNs, endNs, tid: this.ctxTid }];
+        if (rest.length > 0) this.held = [{ data: Buffer.from(rest), pos: pos + consumed, startNs, endNs, tid: this.ctxTid }];
         this.listener.switched();
         return;
       }
       this.state = 'held';
-      const rest = data.subarray(r.consumed);
-      if (rest.length > 0) this.hold({ data: rest, pos: pos + r.consumed, startNs, endNs, tid: this.ctxTid });
+      const rest = data.subarray(consumed);
+      if (rest.length > 0) this.hold({ data: rest, pos: pos + consumed, startNs, endNs, tid: this.ctxTid });
       return;
     }
     // Malformed input (or a bound): the rest of this chunk is skipped.
     this.stats.parseErrors++;
-    this.stats.bytesSkipped += data.length - r.consumed;
+    this.stats.bytesSkipped += data.length - consumed;
     this.loseMessage(startNs, this.boundHit ? 'too_large' : 'malformed');
   }
 
@@ -534,25 +534,21 @@ export class Http1Direction implements LlhttpHandler {
   }
 
   private keep(m: Http1Message, kept: Http1KeptHeader, v: string): void {
-    const push = (list: string[]) => {
-      if (list.length < this.limits.maxKeptLines) list.push(v);
-      else this.overlong(kept);
-    };
     switch (kept) {
       case 'host':
-        push(m.host);
+        m.host = this.withLine(m.host, kept, v);
         break;
       case 'user-agent':
-        push(m.userAgent);
+        m.userAgent = this.withLine(m.userAgent, kept, v);
         break;
       case 'traceparent':
-        push(m.traceparent);
+        m.traceparent = this.withLine(m.traceparent, kept, v);
         break;
       case 'tracestate':
-        push(m.tracestate);
+        m.tracestate = this.withLine(m.tracestate, kept, v);
         break;
       case 'upgrade':
-        push(m.upgradeTo);
+        m.upgradeTo = this.withLine(m.upgradeTo, kept, v);
         break;
       case 'content-length':
         m.contentLength ??= v;
@@ -560,6 +556,14 @@ export class Http1Direction implements LlhttpHandler {
       case 'transfer-encoding':
         break;
     }
+  }
+
+  /** `lines` with `v` added: a new one-line array for the first line (never NO_LINES itself), else in place up to the bound. */
+  private withLine(lines: readonly string[], kept: Http1KeptHeader, v: string): readonly string[] {
+    if (lines === NO_LINES) return [v];
+    if (lines.length < this.limits.maxKeptLines) (lines as string[]).push(v);
+    else this.overlong(kept);
+    return lines;
   }
 
   onHeadersComplete(statusCode: number, upgrade: boolean): number {

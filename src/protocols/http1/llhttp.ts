@@ -93,7 +93,7 @@ class LlhttpRuntime {
   private zerosPtr = 0;
   /** The parser inside llhttp_execute/finish (execution is synchronous and never nested). */
   current: LlhttpParser | null = null;
-  private view: Buffer | undefined;
+  private view: (Buffer & LatinSlicer) | undefined;
 
   constructor() {
     const llhttp = checkedLlhttp();
@@ -122,7 +122,8 @@ class LlhttpRuntime {
 
   /** Latin-1 text of wasm memory [at, at+len) (header spans only). */
   text(at: number, len: number): string {
-    return this.memory().toString('latin1', at, at + len);
+    // latin1Slice is what toString('latin1', ...) ends in, without its per-call encoding lookup.
+    return this.memory().latin1Slice(at, at + len);
   }
 
   /**
@@ -140,10 +141,16 @@ class LlhttpRuntime {
     return true;
   }
 
-  private memory(): Buffer {
-    const buf = this.exports.memory.buffer;
-    if (this.view === undefined || this.view.buffer !== buf) this.view = Buffer.from(buf);
-    return this.view;
+  /**
+   * A view of all of wasm memory, made again only when memory grew: growing
+   * detaches the old ArrayBuffer, which leaves the old view empty, so an
+   * empty view is the cue (memory is never empty) and no call reaches into
+   * the instance for its buffer.
+   */
+  private memory(): Buffer & LatinSlicer {
+    const v = this.view;
+    if (v !== undefined && v.length !== 0) return v;
+    return (this.view = Buffer.from(this.exports.memory.buffer) as Buffer & LatinSlicer);
   }
 
   /** Copies `data` into the shared input buffer and returns its address. */
@@ -154,7 +161,7 @@ class LlhttpRuntime {
       this.inputPtr = this.exports.malloc(this.inputSize);
       if (this.inputPtr === 0) throw new Error('llhttp: out of wasm memory');
     }
-    new Uint8Array(this.exports.memory.buffer, this.inputPtr, data.length).set(data);
+    this.memory().set(data, this.inputPtr);
     return this.inputPtr;
   }
 
@@ -169,16 +176,16 @@ class LlhttpRuntime {
   }
 }
 
+const VERSION_1: readonly (string | undefined)[] = ['1.0', '1.1'];
+
+/** Buffer's latin1 decoder (present on every Buffer; not in @types/node). */
+interface LatinSlicer {
+  latin1Slice(start: number, end: number): string;
+}
+
 let runtime: LlhttpRuntime | undefined;
 function rt(): LlhttpRuntime {
   return (runtime ??= new LlhttpRuntime());
-}
-
-/** Result of feeding bytes: llhttp's errno and how many bytes it consumed. */
-export interface ExecuteResult {
-  readonly errno: number;
-  /** Bytes consumed before llhttp stopped (all of them when errno is OK). */
-  readonly consumed: number;
 }
 
 /** Frees parsers whose owner was collected without calling free() (an evicted connection). */
@@ -197,6 +204,8 @@ export class LlhttpParser {
   /** Address and offset (in the data given to execute) of the piece being executed. */
   private pieceBase = 0;
   private pieceOffset = 0;
+  /** Bytes the last execute() or executeZeros() consumed before it stopped (all of them when OK). */
+  consumed = 0;
 
   constructor(
     readonly kind: 'request' | 'response',
@@ -208,25 +217,33 @@ export class LlhttpParser {
     orphans.register(this, this.ptr, this);
   }
 
-  /** Feeds bytes; stops at the first error or pause. */
-  execute(data: Uint8Array): ExecuteResult {
+  /**
+   * Feeds bytes; stops at the first error or pause. Returns llhttp's errno;
+   * `consumed` then says how many bytes it took (all of them when OK).
+   */
+  execute(data: Uint8Array): number {
     const r = rt();
     let done = 0;
     while (done < data.length) {
-      const piece = data.subarray(done, Math.min(data.length, done + MAX_SLICE));
+      // Most chunks are one piece: no subarray for them.
+      const piece = done === 0 && data.length <= MAX_SLICE ? data : data.subarray(done, Math.min(data.length, done + MAX_SLICE));
       const base = r.load(piece);
       this.pieceBase = base;
       this.pieceOffset = done;
       const errno = this.run(base, piece.length);
       this.handler.onPieceEnd?.();
-      if (errno !== LLHTTP_ERROR.OK) return { errno, consumed: done + (this.errorAddress() - base) };
+      if (errno !== LLHTTP_ERROR.OK) {
+        this.consumed = done + (this.errorAddress() - base);
+        return errno;
+      }
       done += piece.length;
     }
-    return { errno: LLHTTP_ERROR.OK, consumed: data.length };
+    this.consumed = data.length;
+    return LLHTTP_ERROR.OK;
   }
 
-  /** Feeds `n` zero bytes (only ever inside a body whose framing covers them). */
-  executeZeros(n: number): ExecuteResult {
+  /** Feeds `n` zero bytes (only ever inside a body whose framing covers them); errno and `consumed` as execute(). */
+  executeZeros(n: number): number {
     const r = rt();
     const base = r.zeros();
     let done = 0;
@@ -234,10 +251,14 @@ export class LlhttpParser {
       const len = Math.min(MAX_SLICE, n - done);
       const errno = this.run(base, len);
       this.handler.onPieceEnd?.();
-      if (errno !== LLHTTP_ERROR.OK) return { errno, consumed: done + (this.errorAddress() - base) };
+      if (errno !== LLHTTP_ERROR.OK) {
+        this.consumed = done + (this.errorAddress() - base);
+        return errno;
+      }
       done += len;
     }
-    return { errno: LLHTTP_ERROR.OK, consumed: n };
+    this.consumed = n;
+    return LLHTTP_ERROR.OK;
   }
 
   private errorAddress(): number {
@@ -287,7 +308,10 @@ export class LlhttpParser {
   /** "1.0" / "1.1" (llhttp accepts only HTTP/0.9..1.1 request lines and status lines of HTTP/1.x or 0.9). */
   version(): string {
     const e = rt().exports;
-    return `${e.llhttp_get_http_major(this.ptr)}.${e.llhttp_get_http_minor(this.ptr)}`;
+    const major = e.llhttp_get_http_major(this.ptr);
+    const minor = e.llhttp_get_http_minor(this.ptr);
+    // The versions llhttp accepts, as constants: no string per message.
+    return (major === 1 ? VERSION_1[minor] : major === 0 && minor === 9 ? '0.9' : undefined) ?? `${major}.${minor}`;
   }
 
   /** Offset in the data given to execute() of a callback's address. */

@@ -28,6 +28,9 @@ export interface Http1Activity {
 
 export const NO_ACTIVITY: Http1Activity = { startNs: -Infinity, endNs: -Infinity };
 
+/** The lines of a kept header that no line carried (shared and frozen: a header's first line replaces it). */
+export const NO_LINES: readonly string[] = Object.freeze([]);
+
 export class Http1Message {
   /** 0, 1, ...: valid messages begun on this direction (requests: the record's sequence). */
   index = -1;
@@ -50,12 +53,14 @@ export class Http1Message {
   version = '';
 
   // Header values kept (only what records use), each as every line that carried it.
-  readonly host: string[] = [];
-  readonly userAgent: string[] = [];
-  readonly traceparent: string[] = [];
-  readonly tracestate: string[] = [];
+  // NO_LINES until the first line: most messages lack most of these headers,
+  // and an empty array grows a 17-slot store at its first push.
+  host: readonly string[] = NO_LINES;
+  userAgent: readonly string[] = NO_LINES;
+  traceparent: readonly string[] = NO_LINES;
+  tracestate: readonly string[] = NO_LINES;
   /** Upgrade: the protocols a request offers (RFC 9110 §7.8); the handoff takes the one a 101 agrees to. */
-  readonly upgradeTo: string[] = [];
+  upgradeTo: readonly string[] = NO_LINES;
   contentLength: string | undefined;
   transferEncoding = false;
   /** Kept headers that had a value too long (or too many lines) to keep: not usable at all. */
