@@ -4,7 +4,7 @@
 //   -> trace graph (ids, parents, sampling) -> telemetry (spans, metrics, export)
 
 import type { CaptureEvent } from '../capture/events';
-import type { ConnectionEvicted, ConnectionTracker, RequestAbandon, TrackerStats } from '../correlate/connection-tracker';
+import type { ConnectionTracker, TrackerStats } from '../correlate/connection-tracker';
 import type { RequestStart, TraceGraph, TraceGraphStats } from '../correlate/trace-graph';
 import type { TraceRecord } from '../correlate/trace-record';
 import type { L7Record } from '../protocols/types';
@@ -35,16 +35,11 @@ export interface PipelineStats {
   readonly pendingRequests: number;
 }
 
-/**
- * One step of a batch's timeline. Ends sort before starts at the same
- * instant; a process exit after the records that end at its instant.
- */
-type Step =
-  | { readonly t: number; readonly order: 0; readonly record: L7Record }
-  | { readonly t: number; readonly order: 0; readonly abandon: RequestAbandon }
-  | { readonly t: number; readonly order: 0; readonly evicted: ConnectionEvicted }
-  | { readonly t: number; readonly order: 1; readonly exit: number }
-  | { readonly t: number; readonly order: 2; readonly start: RequestStart };
+// Each kind of signal in its own time order; comparators made once, not per flush.
+const byTsNs = (a: { tsNs: number }, b: { tsNs: number }) => a.tsNs - b.tsNs;
+const byStartNs = (a: RequestStart, b: RequestStart) => a.startNs - b.startNs;
+const byAtNs = (a: { atNs: number }, b: { atNs: number }) => a.atNs - b.atNs;
+const byEndNs = (a: L7Record, b: L7Record) => a.endNs - b.endNs;
 
 export class AgentPipeline {
   private readonly byProtocol: Record<string, number> = {};
@@ -83,22 +78,59 @@ export class AgentPipeline {
     const exits = this.exits;
     this.exits = [];
     if (records.length === 0 && starts.length === 0 && abandons.length === 0 && exits.length === 0 && evicted.length === 0) return;
-    const steps: Step[] = [];
-    for (const x of exits) steps.push({ t: x.tsNs, order: 1, exit: x.tgid });
-    for (const start of starts) steps.push({ t: start.startNs, order: 2, start });
-    for (const abandon of abandons) steps.push({ t: abandon.atNs, order: 0, abandon });
-    for (const e of evicted) steps.push({ t: e.atNs, order: 0, evicted: e });
-    for (const record of records) steps.push({ t: record.endNs, order: 0, record });
-    steps.sort((a, b) => a.t - b.t || a.order - b.order);
+    // The timeline: each list sorted by its time (stable), then merged. At the
+    // same instant ends (abandons, evictions, records, in that order) come
+    // before process exits, and exits before starts. Merging instead of
+    // sorting one list of wrappers: no object per signal.
+    exits.sort(byTsNs);
+    starts.sort(byStartNs);
+    abandons.sort(byAtNs);
+    evicted.sort(byAtNs);
+    records.sort(byEndNs);
     const linked: TraceRecord[] = [];
-    for (const s of steps) {
-      if ('start' in s) this.graph.started(s.start);
-      else if ('exit' in s) this.graph.processExited(s.exit);
-      else if ('abandon' in s) this.graph.abandoned(s.abandon.connId, s.abandon.sequence);
-      else if ('evicted' in s) this.graph.connectionEvicted(s.evicted.connId);
-      else {
-        this.byProtocol[s.record.protocol] = (this.byProtocol[s.record.protocol] ?? 0) + 1;
-        linked.push(this.graph.completed(s.record));
+    let a = 0;
+    let v = 0;
+    let r = 0;
+    let x = 0;
+    let s = 0;
+    for (;;) {
+      // The earliest head; ties go to the first list in timeline order.
+      let t = Infinity;
+      let next = -1;
+      if (a < abandons.length) (t = abandons[a]!.atNs), (next = 0);
+      if (v < evicted.length && evicted[v]!.atNs < t) (t = evicted[v]!.atNs), (next = 1);
+      if (r < records.length && records[r]!.endNs < t) (t = records[r]!.endNs), (next = 2);
+      if (x < exits.length && exits[x]!.tsNs < t) (t = exits[x]!.tsNs), (next = 3);
+      if (s < starts.length && starts[s]!.startNs < t) (t = starts[s]!.startNs), (next = 4);
+      if (next === -1) {
+        // Only non-finite times are left (or nothing): in list order.
+        if (a < abandons.length) next = 0;
+        else if (v < evicted.length) next = 1;
+        else if (r < records.length) next = 2;
+        else if (x < exits.length) next = 3;
+        else if (s < starts.length) next = 4;
+        else break;
+      }
+      switch (next) {
+        case 0: {
+          const abandon = abandons[a++]!;
+          this.graph.abandoned(abandon.connId, abandon.sequence);
+          break;
+        }
+        case 1:
+          this.graph.connectionEvicted(evicted[v++]!.connId);
+          break;
+        case 2: {
+          const record = records[r++]!;
+          this.byProtocol[record.protocol] = (this.byProtocol[record.protocol] ?? 0) + 1;
+          linked.push(this.graph.completed(record));
+          break;
+        }
+        case 3:
+          this.graph.processExited(exits[x++]!.tgid);
+          break;
+        default:
+          this.graph.started(starts[s++]!);
       }
     }
     if (linked.length > 0) this.telemetry.record(linked);

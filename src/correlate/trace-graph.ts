@@ -53,25 +53,29 @@ export interface PeerKey {
 
 export type LinkReason = 'traceparent' | 'peer' | 'thread' | 'event_loop' | 'root';
 
+/**
+ * The ids decided for a request. Always built by ids() with every field set
+ * (absent ones undefined), so V8 sees one object shape on the hot path.
+ */
 interface Ids {
   readonly traceId: string;
   readonly spanId: string;
-  readonly parentSpanId?: string;
-  readonly traceState?: string;
+  readonly parentSpanId: string | undefined;
+  readonly traceState: string | undefined;
   readonly sampled: boolean;
   readonly reason: LinkReason;
 }
 
-interface InFlight {
-  readonly key: string;
-  readonly tid: number;
-  readonly ids: Ids;
-  readonly startNs: number;
+function ids(traceId: string, spanId: string, parentSpanId: string | undefined, traceState: string | undefined, sampled: boolean, reason: LinkReason): Ids {
+  return { traceId, spanId, parentSpanId, traceState, sampled, reason };
 }
 
+/** A request's key in the graph's tables (see requestKey). */
+type RequestKey = number | string;
+
 interface ProcessState {
-  /** SERVER requests started and not yet ended, by connId:sequence. */
-  readonly inFlight: Map<string, InFlight>;
+  /** SERVER requests started and not yet ended, by request key (the pending entry itself). */
+  readonly inFlight: Map<RequestKey, Pending>;
   /** Threads seen serving two SERVER requests at once. */
   readonly multiplexing: Set<number>;
 }
@@ -111,7 +115,26 @@ export interface TraceGraphOptions {
   readonly staleNs?: number;
 }
 
-const key = (connId: number, sequence: number) => `${connId}:${sequence}`;
+const SEQUENCE_RANGE = 2 ** 21;
+const CONN_ID_RANGE = 2 ** 32;
+
+/**
+ * One key per (connId, sequence): a number while connId * 2^21 + sequence is
+ * exact (both non-negative integers in range: connection ids count up from 1,
+ * sequences from 0), else a string, never equal to a number. A number key
+ * needs no string built and hashed per request.
+ */
+function requestKey(connId: number, sequence: number): RequestKey {
+  return connId >= 0 && connId < CONN_ID_RANGE && sequence >= 0 && sequence < SEQUENCE_RANGE && Number.isInteger(connId) && Number.isInteger(sequence)
+    ? connId * SEQUENCE_RANGE + sequence
+    : `${connId}:${sequence}`;
+}
+
+/** The identity of a process as the graph hands it on when none is given: one object per process met last, not one per record. */
+function lastProcessIdentity(): (tgid: number) => ProcessIdentity {
+  let last: ProcessIdentity = Object.freeze({ tgid: -1 });
+  return (tgid) => (last.tgid === tgid ? last : (last = Object.freeze({ tgid })));
+}
 
 /**
  * The tuple of a connection's client end as a string, from the client end's
@@ -123,14 +146,22 @@ function clientTuple(p: PeerKey, fromServer = false): string {
     : `${p.netns}|${p.localAddr}|${p.localPort}|${p.remoteAddr}|${p.remotePort}`;
 }
 
+/** A started request, until its record comes; one fixed shape (see newPending). */
 interface Pending {
   readonly connId: number;
   readonly ids: Ids;
   readonly tgid: number;
   readonly kind: CallKind;
   readonly startNs: number;
-  /** A CLIENT request registered for its server end to find: the client end's tuple and the stream position. */
-  readonly peerAt?: { readonly tuple: string; readonly pos: number };
+  /** Thread that read (server) or wrote (client) the request head. */
+  readonly tid: number;
+  /** A CLIENT request registered for its server end to find: the client end's tuple (undefined if not registered) and the stream position. */
+  readonly peerTuple: string | undefined;
+  readonly peerPos: number;
+}
+
+function newPending(connId: number, ids: Ids, tgid: number, kind: CallKind, startNs: number, tid: number, peerTuple: string | undefined, peerPos: number): Pending {
+  return { connId, ids, tgid, kind, startNs, tid, peerTuple, peerPos };
 }
 
 export class TraceGraph {
@@ -147,8 +178,8 @@ export class TraceGraph {
     evicted: 0,
     sampledOut: 0,
   };
-  /** Ids of started requests, by connId:sequence, until their record is made. */
-  private readonly pending = new Map<string, Pending>();
+  /** Started requests, by request key, until their record is made. */
+  private readonly pending = new Map<RequestKey, Pending>();
   /** CLIENT requests by the client end's tuple, then stream position, for the server end to find. */
   private readonly clientsByPeer = new Map<string, Map<number, Ids>>();
   private readonly processes = new Map<number, ProcessState>();
@@ -157,7 +188,7 @@ export class TraceGraph {
 
   constructor(
     private readonly sampling: Sampling,
-    private readonly identify: (tgid: number) => ProcessIdentity = (tgid) => ({ tgid }),
+    private readonly identify: (tgid: number) => ProcessIdentity = lastProcessIdentity(),
     options: TraceGraphOptions = {},
   ) {
     this.maxPending = options.maxPending ?? 100_000;
@@ -166,31 +197,32 @@ export class TraceGraph {
 
   /** A request head was parsed: decide its ids now. */
   started(s: RequestStart): void {
-    const k = key(s.connId, s.sequence);
+    const k = requestKey(s.connId, s.sequence);
     if (this.pending.has(k)) return;
     this.stats.started++;
     const ids = s.kind === 'server' ? this.serverIds(s) : this.clientIds(s);
     this.stats.linked[ids.reason]++;
     this.bound();
     if (s.kind === 'server') {
-      this.pending.set(k, { connId: s.connId, ids, tgid: s.tgid, kind: s.kind, startNs: s.startNs });
+      const p = newPending(s.connId, ids, s.tgid, s.kind, s.startNs, s.tid, undefined, 0);
+      this.pending.set(k, p);
       const proc = this.process(s.tgid);
-      for (const f of proc.inFlight.values()) if (f.tid === s.tid) proc.multiplexing.add(s.tid);
-      proc.inFlight.set(k, { key: k, tid: s.tid, ids, startNs: s.startNs });
+      if (!proc.multiplexing.has(s.tid)) for (const f of proc.inFlight.values()) if (f.tid === s.tid) proc.multiplexing.add(s.tid);
+      proc.inFlight.set(k, p);
     } else if (s.peer?.sawStart) {
       const tuple = clientTuple(s.peer);
       let byPos = this.clientsByPeer.get(tuple);
       if (byPos === undefined) this.clientsByPeer.set(tuple, (byPos = new Map()));
       byPos.set(s.pos, ids);
-      this.pending.set(k, { connId: s.connId, ids, tgid: s.tgid, kind: s.kind, startNs: s.startNs, peerAt: { tuple, pos: s.pos } });
+      this.pending.set(k, newPending(s.connId, ids, s.tgid, s.kind, s.startNs, s.tid, tuple, s.pos));
     } else {
-      this.pending.set(k, { connId: s.connId, ids, tgid: s.tgid, kind: s.kind, startNs: s.startNs });
+      this.pending.set(k, newPending(s.connId, ids, s.tgid, s.kind, s.startNs, s.tid, undefined, 0));
     }
   }
 
   /** A request will never become a record (the protocol dropped it): forget it. */
   abandoned(connId: number, sequence: number): void {
-    if (this.end(key(connId, sequence))) this.stats.abandoned++;
+    if (this.end(requestKey(connId, sequence))) this.stats.abandoned++;
   }
 
   /**
@@ -206,28 +238,27 @@ export class TraceGraph {
 
   /** The record of a request: its ids, decided at its start (or now, if its start was not seen). */
   completed(record: L7Record): TraceRecord {
-    const k = key(record.connId, record.sequence);
-    let entry = this.pending.get(k);
-    if (!entry) {
+    const k = requestKey(record.connId, record.sequence);
+    const entry = this.pending.get(k);
+    let ids: Ids;
+    if (entry === undefined) {
       // Started before this graph existed (or evicted): decide from what the record says.
       this.stats.lateStarts++;
-      const ids = record.traceContext
-        ? this.fromCarried(record.kind, record.traceContext)
-        : this.root();
+      ids = record.traceContext ? this.fromCarried(record.kind, record.traceContext) : this.root();
       this.stats.linked[ids.reason]++;
-      entry = { connId: record.connId, ids, tgid: record.tgid, kind: record.kind, startNs: record.startNs };
     } else {
       this.stats.recorded++;
+      this.end(k);
+      ids = entry.ids;
     }
-    this.end(k);
-    const { ids } = entry;
     if (!ids.sampled) this.stats.sampledOut++;
+    // Every field set, absent ones undefined: one shape for every record.
     return {
       record,
       traceId: ids.traceId,
       spanId: ids.spanId,
-      ...(ids.parentSpanId !== undefined ? { parentSpanId: ids.parentSpanId } : {}),
-      ...(ids.traceState !== undefined ? { traceState: ids.traceState } : {}),
+      parentSpanId: ids.parentSpanId,
+      traceState: ids.traceState,
       sampled: ids.sampled,
       process: this.identify(record.tgid),
     };
@@ -276,7 +307,7 @@ export class TraceGraph {
     const proc = this.processes.get(s.tgid);
     if (!proc || proc.inFlight.size === 0) return this.root();
     if (!proc.multiplexing.has(s.tid)) {
-      let only: InFlight | undefined;
+      let only: Pending | undefined;
       let n = 0;
       for (const f of proc.inFlight.values()) {
         if (f.tid === s.tid) {
@@ -295,37 +326,35 @@ export class TraceGraph {
 
   private fromCarried(kind: CallKind, c: CarriedTraceContext): Ids {
     const sampled = this.sampling.decide(c.traceId, (c.traceFlags & 1) === 1);
-    const traceState = c.traceState !== undefined ? { traceState: c.traceState } : {};
     return kind === 'server'
-      ? { traceId: c.traceId, spanId: newSpanId(), parentSpanId: c.spanId, sampled, reason: 'traceparent', ...traceState }
-      : { traceId: c.traceId, spanId: c.spanId, sampled, reason: 'traceparent', ...traceState };
+      ? ids(c.traceId, newSpanId(), c.spanId, c.traceState, sampled, 'traceparent')
+      : ids(c.traceId, c.spanId, undefined, c.traceState, sampled, 'traceparent');
   }
 
   private child(parent: Ids, reason: LinkReason): Ids {
-    const traceState = parent.traceState !== undefined ? { traceState: parent.traceState } : {};
     // Same trace, same sampling decision as the parent.
-    return { traceId: parent.traceId, spanId: newSpanId(), parentSpanId: parent.spanId, sampled: parent.sampled, reason, ...traceState };
+    return ids(parent.traceId, newSpanId(), parent.spanId, parent.traceState, parent.sampled, reason);
   }
 
   private root(): Ids {
     const traceId = newTraceId();
-    return { traceId, spanId: newSpanId(), sampled: this.sampling.decide(traceId, undefined), reason: 'root' };
+    return ids(traceId, newSpanId(), undefined, undefined, this.sampling.decide(traceId, undefined), 'root');
   }
 
   /** Forgets a pending request; false when it was not pending. */
-  private end(k: string): boolean {
+  private end(k: RequestKey): boolean {
     const entry = this.pending.get(k);
     if (!entry) return false;
     this.pending.delete(k);
     if (entry.kind === 'server') {
       const proc = this.processes.get(entry.tgid);
       proc?.inFlight.delete(k);
-    } else if (entry.peerAt !== undefined) {
-      const byPos = this.clientsByPeer.get(entry.peerAt.tuple);
+    } else if (entry.peerTuple !== undefined) {
+      const byPos = this.clientsByPeer.get(entry.peerTuple);
       // Only this request's entry: a later request at the same position (a new connection reusing the tuple) keeps its own.
-      if (byPos !== undefined && byPos.get(entry.peerAt.pos) === entry.ids) {
-        byPos.delete(entry.peerAt.pos);
-        if (byPos.size === 0) this.clientsByPeer.delete(entry.peerAt.tuple);
+      if (byPos !== undefined && byPos.get(entry.peerPos) === entry.ids) {
+        byPos.delete(entry.peerPos);
+        if (byPos.size === 0) this.clientsByPeer.delete(entry.peerTuple);
       }
     }
     return true;

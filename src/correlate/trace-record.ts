@@ -16,8 +16,8 @@ export interface TraceRecord {
   /** 16 lowercase hex digits. */
   readonly spanId: string;
   /** 16 lowercase hex digits; absent for a root span. */
-  readonly parentSpanId?: string;
-  readonly traceState?: string;
+  readonly parentSpanId?: string | undefined;
+  readonly traceState?: string | undefined;
   /** Head decision, taken once per trace. Unsampled records still count in metrics. */
   readonly sampled: boolean;
   readonly process: ProcessIdentity;

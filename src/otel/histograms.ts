@@ -145,6 +145,11 @@ export class ProcessHistograms {
   get remembered(): { sets: number; paths: number } {
     return { sets: this.sets.size, paths: this.sets.paths };
   }
+
+  /** Frozen attribute objects known by identity, and how often that table was emptied at its bound. */
+  get frozenObjects(): { size: number; resets: number } {
+    return { size: this.sets.byObjectSize, resets: this.sets.byObjectResets };
+  }
 }
 
 /**
@@ -168,12 +173,28 @@ interface PathNode {
   next: Map<string, Map<AttributeValue, PathNode>> | undefined;
 }
 
+/** Frozen attribute objects a process's sets remember by identity (each pins its object). */
+export const FROZEN_OBJECTS_LIMIT = 1024;
+
 /** The attribute sets of one process, found by the path of their attributes. */
 class AttributeSets {
   private readonly root: PathNode = { set: undefined, next: undefined };
   private readonly byCanonical = new Map<string, AttributeSet>();
   /** Paths that lead to a set (one per registered set, plus other key orders). */
   paths = 0;
+  /**
+   * Registered sets by attributes object, for frozen objects only: a frozen
+   * object cannot change and a registered set is never dropped, so the
+   * object stands for its set. Protocols share one frozen object among the
+   * records with the same values (http1 record.ts): one lookup, no walk.
+   */
+  private readonly byObject = new Map<Attributes, AttributeSet>();
+  /** Times byObject was emptied at FROZEN_OBJECTS_LIMIT. */
+  byObjectResets = 0;
+
+  get byObjectSize(): number {
+    return this.byObject.size;
+  }
 
   get size(): number {
     return this.byCanonical.size;
@@ -181,13 +202,21 @@ class AttributeSets {
 
   /** The set of `attributes`: registered if known, else a transient one. */
   resolve(attributes: Attributes): AttributeSet {
+    const frozen = Object.isFrozen(attributes);
+    if (frozen) {
+      const byObject = this.byObject.get(attributes);
+      if (byObject !== undefined) return byObject;
+    }
     // Attributes are plain data objects: for-in sees exactly their own keys.
     let node: PathNode | undefined = this.root;
     for (const k in attributes) {
       node = node.next?.get(k)?.get(attributes[k]!);
       if (node === undefined) break;
     }
-    if (node?.set !== undefined) return node.set;
+    if (node?.set !== undefined) {
+      if (frozen) this.rememberObject(attributes, node.set);
+      return node.set;
+    }
     // First sight of this path: the same set in another key order, or a new set.
     const canonical = canonicalKey(attributes);
     const known = this.byCanonical.get(canonical);
@@ -195,6 +224,14 @@ class AttributeSets {
     // Other spellings of known sets are remembered up to as many paths again as sets.
     if (this.paths < 2 * this.byCanonical.size) this.addPath(attributes, known);
     return known;
+  }
+
+  private rememberObject(attributes: Attributes, set: AttributeSet): void {
+    if (this.byObject.size >= FROZEN_OBJECTS_LIMIT) {
+      this.byObject.clear();
+      this.byObjectResets++;
+    }
+    this.byObject.set(attributes, set);
   }
 
   /** Remembers `set` (an instrument admitted it) under its canonical form and its path. */

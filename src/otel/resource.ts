@@ -136,6 +136,11 @@ interface Entry {
 export class ProcessResources {
   readonly stats: ResourceStats = { built: 0, builtWithoutProc: 0, evicted: 0, exitedDropped: 0 };
   private readonly cache = new Map<number, Entry>();
+  /**
+   * The entry lookup or build last put at the end of `cache`. Only ever
+   * skips an LRU move: the entry returned is always the one cache holds.
+   */
+  private newest: Entry | undefined;
   /** Exited processes' entries, oldest exit first. */
   private readonly exitedOrder = new Set<number>();
   private readonly maxExited: number;
@@ -230,9 +235,13 @@ export class ProcessResources {
       this.cache.delete(p.tgid);
       return undefined;
     }
-    // Refresh LRU position.
-    this.cache.delete(p.tgid);
-    this.cache.set(p.tgid, e);
+    // Refresh LRU position, unless it is the entry this did last (then already the newest):
+    // consecutive records of one process skip the delete and re-insert.
+    if (e !== this.newest) {
+      this.cache.delete(p.tgid);
+      this.cache.set(p.tgid, e);
+      this.newest = e;
+    }
     return e;
   }
 
@@ -305,6 +314,7 @@ export class ProcessResources {
     const entry: Entry = { startTimeTicks: startTicks, resource: resourceFromAttributes(attrs), final: !live };
     this.cache.delete(pid);
     this.cache.set(pid, entry);
+    this.newest = entry;
     while (this.cache.size > this.maxProcesses) {
       const oldest = this.cache.keys().next().value as number;
       this.cache.delete(oldest);

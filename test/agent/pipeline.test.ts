@@ -107,3 +107,37 @@ test('a server process exits in the batch that ends its last request: the reques
   t.is(s.traceId, c.traceId);
   t.is(graph.stats.lateStarts, 0);
 });
+
+test('one flush replays its signals in time order: at one instant abandons, evictions, records, then exits, then starts; lists in any order', (t) => {
+  const calls: string[] = [];
+  const rec = (connId: number, endNs: number) => ({ protocol: 'line', kind: 'server', connId, tgid: 100, startNs: 0, endNs, name: `r${connId}`, attributes: {}, status: 'unset', sequence: 0, measurements: [] });
+  const st = (connId: number, startNs: number) => ({ connId, tgid: 100, kind: 'server', sequence: 0, pos: 0, startNs, tid: 1 });
+  const tracker = {
+    onEvent() {},
+    take: () => [rec(3, 50), rec(1, 20), rec(2, 20)],
+    takeSignals: () => ({
+      starts: [st(9, 20), st(7, 10), st(8, 20)],
+      abandons: [{ connId: 5, sequence: 0, atNs: 20 }],
+      ignored: [],
+      evicted: [{ connId: 6, atNs: 20 }, { connId: 4, atNs: 5 }],
+    }),
+  };
+  const graph = {
+    started: (s: { connId: number }) => void calls.push(`start ${s.connId}`),
+    abandoned: (connId: number) => void calls.push(`abandon ${connId}`),
+    connectionEvicted: (connId: number) => void calls.push(`evicted ${connId}`),
+    processExited: (tgid: number) => void calls.push(`exit ${tgid}`),
+    completed: (r: { connId: number }) => (calls.push(`record ${r.connId}`), { record: r }),
+  };
+  const linked: unknown[] = [];
+  const pipeline = new AgentPipeline(tracker as never, graph as never, { record: (r) => void linked.push(...r), shutdown: async () => {} });
+  pipeline.onEvent({ type: 'exit', tgid: 42, tsNs: 20 } as never);
+  pipeline.onEvent({ type: 'exit', tgid: 41, tsNs: 60 } as never);
+  pipeline.flush();
+  t.deepEqual(calls, [
+    'evicted 4', 'start 7',
+    'abandon 5', 'evicted 6', 'record 1', 'record 2', 'exit 42', 'start 9', 'start 8',
+    'record 3', 'exit 41',
+  ]);
+  t.is(linked.length, 3);
+});

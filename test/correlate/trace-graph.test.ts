@@ -192,3 +192,38 @@ test('every start is accounted for: recorded, abandoned, expired, connection evi
   const s = g.stats;
   t.is(s.started, s.recorded + s.abandoned + s.expired + s.connectionEvicted + s.processExited + s.evicted + g.pendingCount());
 });
+
+test('request keys never collide: ids out of the numeric key range keep their own entries', (t) => {
+  // 1 * 2^21 + 2^21 would be 2 * 2^21 + 0 if the key were numeric for every pair.
+  const pairs: Array<[number, number]> = [[2, 0], [1, 2 ** 21], [2 ** 32, 0], [0, 2 ** 32 * 2 ** 21], [3, 1.5], [3, 1]];
+  const g = graph();
+  for (const [connId, sequence] of pairs) g.started(start(connId, 'client', 7, { sequence }));
+  t.is(g.pendingCount(), pairs.length);
+  const spans = new Set<string>();
+  for (const [connId, sequence] of pairs) {
+    spans.add(g.completed(record(connId, 'client', { sequence })).spanId);
+    t.is(g.stats.lateStarts, 0, `${connId}:${sequence} found its own start`);
+  }
+  t.is(spans.size, pairs.length);
+  t.is(g.pendingCount(), 0);
+});
+
+test('the process identity handed on is the record\'s own, whatever process came before', (t) => {
+  const g = graph();
+  const tgids = [100, 100, 200, 100, 300, 300, 200];
+  tgids.forEach((tgid, i) => g.started(start(i + 1, 'server', i, { tgid })));
+  tgids.forEach((tgid, i) => t.is(g.completed(record(i + 1, 'server', { tgid })).process.tgid, tgid));
+});
+
+test('a root record has no parent and no trace state, a carried one keeps its state', (t) => {
+  const g = graph();
+  g.started(start(1, 'server', 5, { traceContext: { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), traceFlags: 1, traceState: 'k=v' } }));
+  g.started(start(2, 'server', 6, { tgid: 101 }));
+  const carried = g.completed(record(1, 'server'));
+  const root = g.completed(record(2, 'server', { tgid: 101 }));
+  t.is(carried.traceState, 'k=v');
+  t.is(carried.parentSpanId, 'b'.repeat(16));
+  t.is(root.traceState, undefined);
+  t.is(root.parentSpanId, undefined);
+  t.not(root.traceId, carried.traceId);
+});

@@ -3,7 +3,7 @@ import { ExportResultCode } from '@opentelemetry/core';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { AggregationTemporality, MeterProvider, MetricReader, type HistogramMetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { Histogram } from '@opentelemetry/api';
-import { canonicalKey, ProcessHistograms } from '../../src/otel/histograms';
+import { canonicalKey, ProcessHistograms, FROZEN_OBJECTS_LIMIT } from '../../src/otel/histograms';
 import { MetricsPipeline } from '../../src/otel/metrics';
 import type { MetricExporter } from '../../src/otel/export';
 import type { Timers } from '../../src/util/timers';
@@ -380,4 +380,35 @@ test('a retired process starts afresh; its identity by pid and start time', asyn
     [7, [['/again', 1]]],
   ]);
   t.is(exported.length, 3);
+});
+
+test('frozen attribute objects: known by identity, same series as equal unfrozen ones, bounded, folded sets never remembered', (t) => {
+  const overflows: string[] = [];
+  const h = histograms(AggregationTemporality.CUMULATIVE, 3, overflows);
+  const rec = (a: Attributes, value: number) => h.record([{ instrument: SERVER_DURATION, value, attributes: a }], 1000);
+  const a = Object.freeze({ code: 200, route: '/a' });
+  const b = Object.freeze({ code: 500, route: '/a' });
+  rec(a, 1);
+  rec(a, 2);
+  rec({ code: 200, route: '/a' }, 4);
+  rec(b, 8);
+  rec(Object.freeze({ route: '/a', code: 500 }), 16);
+  rec({ code: 404 }, 32);
+  const folded = Object.freeze({ code: 999 });
+  rec(folded, 64);
+  rec(folded, 128);
+  const points = (h.collect(2000).scopeMetrics[0]!.metrics[0] as HistogramMetricData).dataPoints;
+  t.deepEqual(
+    points.map((p) => [p.attributes, p.value.sum]),
+    [
+      [{ code: 200, route: '/a' }, 7],
+      [{ code: 500, route: '/a' }, 24],
+      [{ code: 404 }, 32],
+      [{ 'otel.metric.overflow': true }, 192],
+    ],
+  );
+  t.is(overflows.length, 2);
+  t.deepEqual(h.frozenObjects, { size: 1, resets: 0 }, 'a, met again once registered; b and its other order were each new when met; never the folded one');
+  for (let i = 0; i < FROZEN_OBJECTS_LIMIT; i++) rec(Object.freeze({ code: 200, route: '/a' }), 0);
+  t.deepEqual(h.frozenObjects, { size: 1, resets: 1 });
 });

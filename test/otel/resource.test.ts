@@ -270,6 +270,22 @@ test('exec invalidates; the cache is a bounded LRU with evictions counted', (t) 
   t.is(r.stats.evicted, 1);
 });
 
+test('LRU order: repeated lookups of the newest entry, then of others, evict the least recently used', (t) => {
+  const { add, resources } = setup(t);
+  for (const pid of [80, 81, 82, 83]) add({ pid, start: 1, exe: `/bin/p${pid}` });
+  const r = resources({ maxProcesses: 3 });
+  const p80 = r.resourceFor({ tgid: 80 });
+  const p81 = r.resourceFor({ tgid: 81 });
+  r.resourceFor({ tgid: 81 }); // the newest again: nothing moves
+  r.resourceFor({ tgid: 82 });
+  t.is(r.resourceFor({ tgid: 80 }), p80, '80 is now the most recent');
+  t.is(r.resourceFor({ tgid: 80 }), p80);
+  r.resourceFor({ tgid: 83 }); // evicts 81, the least recently used
+  t.is(r.stats.evicted, 1);
+  t.is(r.resourceFor({ tgid: 80 }), p80, '80 was kept');
+  t.not(r.resourceFor({ tgid: 81 }), p81, '81 was evicted and built again');
+});
+
 test('start time parsing copes with spaces and parentheses in comm', (t) => {
   const { fp } = setup(t);
   fp.writeFile('proc/90/stat', `90 (a (b) c) S ${Array(18).fill('1').join(' ')} 424242 5 6\n`);

@@ -77,6 +77,30 @@ export class Http1ParseCaches {
   readonly routes = new BoundedCache<string>(HTTP1_CACHE_ENTRIES);
   /** null: the text is not an authority. */
   readonly authorities = new BoundedCache<Authority | null>(HTTP1_CACHE_ENTRIES);
+  /** Metric attributes and span names of recent records (see metricAttributesOf). */
+  readonly metricSets: (MetricAttributeSlot | undefined)[] = new Array<MetricAttributeSlot | undefined>(METRIC_SLOTS).fill(undefined);
+}
+
+/** Slots of the metric attribute table: a direct-mapped table never grows, a collision is a miss. */
+const METRIC_SLOTS = 64;
+
+/**
+ * The values a record's metric attributes (and span name) are made of, and
+ * what they make. `attributes` is frozen and shared by every record with the
+ * same values: the metrics layer can tell a set it has seen by the object.
+ */
+interface MetricAttributeSlot {
+  readonly server: boolean;
+  readonly method: string;
+  readonly status: number | undefined;
+  readonly route: string | undefined;
+  readonly version: string;
+  /** Client only (server metrics do not carry server.*): undefined for a server. */
+  readonly serverAddress: string | undefined;
+  readonly serverPort: number | undefined;
+  readonly errorType: string | undefined;
+  readonly attributes: Attributes;
+  readonly name: string;
 }
 
 /** Why the request was not parsed to its end (message.ts `Http1Incomplete`); absent when it was. */
@@ -146,16 +170,8 @@ export function buildRecord(ctx: Http1RecordContext, o: Http1Outcome): L7Record 
   if (req.incomplete !== undefined) a[ATTR_REQUEST_INCOMPLETE] = req.incomplete;
   if (req.target === undefined) a[ATTR_TARGET_TRUNCATED] = true;
 
-  // Metric attributes: bounded cardinality only (no path, no peer; the Host header is
-  // client-controlled, so server.* is kept for client metrics only, where it is required).
-  const m: Attributes = { 'http.request.method': method };
-  if (status !== undefined) m['http.response.status_code'] = status;
-  if (route !== undefined) m['http.route'] = route;
-  m['url.scheme'] = 'http';
-  if (version !== '') m['network.protocol.version'] = version;
-  if (!server && serverAddress !== undefined) m['server.address'] = serverAddress;
-  if (!server && serverPort !== undefined) m['server.port'] = serverPort;
-  if (errorType !== undefined) m['error.type'] = errorType;
+  const metric = metricAttributesOf(ctx.caches, server, method, status, route, version, server ? undefined : serverAddress, server ? undefined : serverPort, errorType);
+  const m = metric.attributes;
 
   const instruments = server ? HTTP1_INSTRUMENTS.server : HTTP1_INSTRUMENTS.client;
   const measurements: RecordMeasurement[] = [
@@ -164,7 +180,6 @@ export function buildRecord(ctx: Http1RecordContext, o: Http1Outcome): L7Record 
   if (requestBody !== undefined) measurements.push({ instrument: instruments.requestBody, value: requestBody, attributes: m });
   if (responseBody !== undefined) measurements.push({ instrument: instruments.responseBody, value: responseBody, attributes: m });
 
-  const spanMethod = known ? req.method : 'HTTP';
   // Trace context only from a head parsed whole (a later traceparent line could have made it invalid).
   const traceContext = req.headersDone ? traceContextOf(req) : undefined;
   return {
@@ -174,7 +189,7 @@ export function buildRecord(ctx: Http1RecordContext, o: Http1Outcome): L7Record 
     tgid: ctx.conn.tgid,
     startNs: req.startNs,
     endNs: o.endNs,
-    name: route !== undefined ? `${spanMethod} ${route}` : spanMethod,
+    name: metric.name,
     attributes: a,
     status: errorType !== undefined ? 'error' : 'unset',
     ...(errorType !== undefined ? { errorType } : {}),
@@ -182,6 +197,64 @@ export function buildRecord(ctx: Http1RecordContext, o: Http1Outcome): L7Record 
     sequence: req.index,
     measurements,
   };
+}
+
+/**
+ * The shared metric attributes (and span name) for these values: from the
+ * slot their values hash to when it holds exactly them, else made and put
+ * there. Every value is compared, so a record never gets another's set.
+ */
+function metricAttributesOf(
+  caches: Http1ParseCaches,
+  server: boolean,
+  method: string,
+  status: number | undefined,
+  route: string | undefined,
+  version: string,
+  serverAddress: string | undefined,
+  serverPort: number | undefined,
+  errorType: string | undefined,
+): MetricAttributeSlot {
+  const h = ((status ?? 0) * 31 + (route?.length ?? 0) * 7 + method.length * 3 + (serverPort ?? 0) + (errorType?.length ?? 0) + (server ? 1 : 0)) & (METRIC_SLOTS - 1);
+  const slot = caches.metricSets[h];
+  if (
+    slot !== undefined &&
+    slot.server === server &&
+    slot.method === method &&
+    slot.status === status &&
+    slot.route === route &&
+    slot.version === version &&
+    slot.serverAddress === serverAddress &&
+    slot.serverPort === serverPort &&
+    slot.errorType === errorType
+  ) {
+    return slot;
+  }
+  // Metric attributes: bounded cardinality only (no path, no peer; the Host header is
+  // client-controlled, so server.* is kept for client metrics only, where it is required).
+  const m: Attributes = { 'http.request.method': method };
+  if (status !== undefined) m['http.response.status_code'] = status;
+  if (route !== undefined) m['http.route'] = route;
+  m['url.scheme'] = 'http';
+  if (version !== '') m['network.protocol.version'] = version;
+  if (serverAddress !== undefined) m['server.address'] = serverAddress;
+  if (serverPort !== undefined) m['server.port'] = serverPort;
+  if (errorType !== undefined) m['error.type'] = errorType;
+  const spanMethod = method === '_OTHER' ? 'HTTP' : method;
+  const made: MetricAttributeSlot = {
+    server,
+    method,
+    status,
+    route,
+    version,
+    serverAddress,
+    serverPort,
+    errorType,
+    attributes: Object.freeze(m),
+    name: route !== undefined ? `${spanMethod} ${route}` : spanMethod,
+  };
+  caches.metricSets[h] = made;
+  return made;
 }
 
 /** The W3C trace context a request carried, if valid (headers too long to keep are not used). */

@@ -92,3 +92,44 @@ test('BoundedCache: a full cache empties before storing; long keys are not store
   t.false(c.set('x'.repeat(MAX_CACHED_KEY_LENGTH + 1), 4));
   t.is(c.get('x'.repeat(MAX_CACHED_KEY_LENGTH + 1)), undefined);
 });
+
+test('shared metric attributes: equal values share one frozen object; any other value never gets it, across slot collisions', (t) => {
+  pos.ingress = pos.egress = 0;
+  const s = http1Protocol.createSession(conn('server'), 'ingress', {});
+  const out: L7Record[] = [];
+  let now = 1_000_000;
+  const run = (method: string, path: string, status: number, version: string): L7Record => {
+    const request = `${method} ${path} HTTP/${version}\r\nHost: shop\r\n\r\n`;
+    const response = `HTTP/${version} ${status} X\r\nContent-Length: 0\r\n\r\n`;
+    now += 1_000_000;
+    s.onChunk({ side: 'ingress', data: Buffer.from(request, 'latin1'), pos: pos.ingress, startNs: now, endNs: now, syscallStart: true, tid: 0 }, out);
+    pos.ingress += request.length;
+    s.onChunk({ side: 'egress', data: Buffer.from(response, 'latin1'), pos: pos.egress, startNs: now + 10, endNs: now + 10, syscallStart: true, tid: 0 }, out);
+    pos.egress += response.length;
+    return out.pop()!;
+  };
+  // More distinct sets than the table has slots, twice over: every slot is overwritten by others in between.
+  const cases: [string, string, number, string][] = [];
+  for (const method of ['GET', 'POST', 'DELETE']) for (const path of ['/a', '/bb', '/users/42']) for (let status = 200; status < 520; status += 23) cases.push([method, path, status, '1.1']);
+  t.true(cases.length > 64);
+  const seen = new Map<string, object>();
+  for (const round of [0, 1]) {
+    for (const c of round ? [...cases].reverse() : cases) {
+      const r = run(...c);
+      if (r === undefined) throw new Error(`no record for ${c.join(' ')} round ${round}`);
+      const m = r.measurements[0]!.attributes;
+      t.true(Object.isFrozen(m));
+      for (const k of Object.keys(m)) t.is<unknown, unknown>(m[k], r.attributes[k], `${c.join(' ')}: ${k}`);
+      t.is(m['http.response.status_code'], c[2]);
+      t.is(m['error.type'], c[2] >= 500 ? String(c[2]) : undefined);
+      t.is(m['network.protocol.version'], c[3]);
+      t.is(r.name, `${c[0]} ${String(r.attributes['http.route'])}`);
+      for (const x of r.measurements) t.is(x.attributes, m);
+      const key = c.join(' ');
+      if (round === 0) seen.set(key, m);
+      else if (seen.get(key) !== m) t.deepEqual({ ...m }, { ...(seen.get(key) as Record<string, unknown>) }, 'a set made again has the same values');
+    }
+  }
+  // Consecutive records with the same values share the object.
+  t.is(run('GET', '/a', 200, '1.1').measurements[0]!.attributes, run('GET', '/a', 200, '1.1').measurements[0]!.attributes);
+});
