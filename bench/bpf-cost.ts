@@ -39,7 +39,8 @@ import { parseArgs } from 'node:util';
 import { runMain } from './main';
 import { OtlpReceiver } from '../test/helpers/otlp-receiver';
 import { startAgent } from '../test/helpers/agent';
-import { diff, enableBpfStats, programIdsOf, snapshot } from './bpf-stats';
+import { diff, enableBpfStats, snapshot } from './bpf-stats';
+import { bpfProgramsHeldBy } from '../test/native/support';
 import { parseWrk } from './overhead';
 import { cpuSecondsOf, runProcess, sleep } from './processes';
 import { startNodeServer } from './servers';
@@ -168,7 +169,8 @@ async function runArm(arm: string, round: number, addon: string | undefined, loa
   );
   try {
     counter.start();
-    const ids = programIdsOf(agent.pid);
+    // Other agents may run the same programs under the same names on this machine: ids tell ours.
+    const ids = new Set(bpfProgramsHeldBy(agent.pid));
     if (ids.size === 0) throw new Error(`agent ${agent.pid} holds no BPF program`);
     const url = `http://127.0.0.1:${server.port}/small`;
     // Warm-up: the server's JIT and the connection table, not measured.

@@ -38,27 +38,6 @@ export function enableBpfStats(): BpfStatsGuard {
 
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
-/**
- * Ids of the BPF programs a process holds (program fds, and links, whose
- * fdinfo names their program). Other agents may run the same programs under
- * the same names on this machine: ids are the only way to tell ours.
- */
-export function programIdsOf(pid: number): Set<number> {
-  const ids = new Set<number>();
-  const dir = `/proc/${pid}/fdinfo`;
-  for (const fd of fs.readdirSync(dir)) {
-    let info: string;
-    try {
-      info = fs.readFileSync(`${dir}/${fd}`, 'utf8');
-    } catch {
-      continue; // closed meanwhile
-    }
-    const m = /^prog_id:\s+(\d+)$/m.exec(info);
-    if (m) ids.add(Number(m[1]));
-  }
-  return ids;
-}
-
 export interface ProgramStats {
   readonly id: number;
   readonly name: string;
