@@ -52,7 +52,7 @@ import { silentLogger } from '../src/util/log';
 import { OtlpReceiver } from '../test/helpers/otlp-receiver';
 import { startAgent, type RunningAgent } from '../test/helpers/agent';
 import { waitForAgentDrained, type AgentCounters } from './agent-metrics';
-import { runMain } from './main';
+import { positive, runMain } from './main';
 import { runOpenLoopProcess } from './open-loop';
 import { ReplaySession } from './pipeline';
 import { cpuSecondsOf, peakRssOf, rssOf, sleep } from './processes';
@@ -476,12 +476,6 @@ export function formatRates(s: readonly RateSummary[]): string {
     mib(r.peakRssBytes) + (r.drained ? '' : ' (not drained)'),
   ]);
   return table(header, rows);
-}
-
-function positive(flag: string, raw: string): number {
-  const n = Number(raw);
-  if (!(n > 0)) throw new Error(`${flag} takes a positive number, got ${JSON.stringify(raw)}`);
-  return n;
 }
 
 function protocolArg(v: string): 'grpc' | 'http/protobuf' {

@@ -49,7 +49,7 @@ import { OtlpReceiver } from '../test/helpers/otlp-receiver';
 import { startAgent, type RunningAgent } from '../test/helpers/agent';
 import { latestAgentCounters, nextAgentCounters, waitForAgentDrained, type AgentCounters, type Drained } from './agent-metrics';
 import { openIdleConnections, type IdleConnections } from './idle-connections';
-import { runMain } from './main';
+import { positive, runMain } from './main';
 import { runOpenLoopProcess } from './open-loop';
 import { cpuSecondsOf, peakRssOf, raiseOpenFileLimit, rssOf, sleep } from './processes';
 import { startNginx, startNodeServer, type Server } from './servers';
@@ -500,12 +500,6 @@ export function formatIdle(r: IdleResult): string {
     `  RSS per connection, second half: ${(r.marginalBytesPerConnection / 1024).toFixed(2)} KiB`,
     '',
   ].join('\n');
-}
-
-function positive(flag: string, raw: string): number {
-  const n = Number(raw);
-  if (!(n > 0)) throw new Error(`${flag} takes a positive number, got ${JSON.stringify(raw)}`);
-  return n;
 }
 
 async function main(): Promise<number> {

@@ -9,3 +9,10 @@ export function runMain(main: () => Promise<number>): void {
     },
   );
 }
+
+/** A flag's value as a positive number, or an error naming the flag. */
+export function positive(flag: string, raw: string): number {
+  const n = Number(raw);
+  if (!(n > 0)) throw new Error(`${flag} takes a positive number, got ${JSON.stringify(raw)}`);
+  return n;
+}

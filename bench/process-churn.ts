@@ -185,8 +185,9 @@ async function kernelChurn(total: number, step: number, concurrency: number, sel
         }),
       );
       await sleep(2000);
-      points.push({ processes: done, rssMiB: rssOf(agent.pid) / MiB, clientSpans: clientSpans() });
-      if (!json) process.stderr.write(`  ${done} processes: agent RSS ${(rssOf(agent.pid) / MiB).toFixed(1)} MiB, ${clientSpans()} CLIENT spans\n`);
+      const point = { processes: done, rssMiB: rssOf(agent.pid) / MiB, clientSpans: clientSpans() };
+      points.push(point);
+      if (!json) process.stderr.write(`  ${done} processes: agent RSS ${point.rssMiB.toFixed(1)} MiB, ${point.clientSpans} CLIENT spans\n`);
     }
   } finally {
     await agent.stop();

@@ -373,28 +373,26 @@ export class MetricsPipeline {
     await this.exportAll(exporter, batches);
   }
 
-  /** One request for all of `batches` where the exporter can (exportMany), else one each. */
+  /**
+   * As few requests as fit MAX_POINTS_PER_REQUEST points each (well under the
+   * 4 MiB a gRPC server takes by default); one resource per request for an
+   * exporter without exportMany.
+   */
   private async exportAll(exporter: MetricExporter, batches: ResourceMetrics[]): Promise<void> {
-    const withPoints: ResourceMetrics[] = [];
-    for (const rm of batches) if (countDataPoints(rm) > 0) withPoints.push(rm);
-    if (withPoints.length === 0) return;
-    if (!exporter.exportMany) {
-      for (const rm of withPoints) await this.exportOne((done) => exporter.export(rm, done), countDataPoints(rm));
-      return;
-    }
-    // Chunks of at most MAX_POINTS_PER_REQUEST points: well under the 4 MiB a gRPC server takes by default.
+    const perRequest = exporter.exportMany ? MAX_POINTS_PER_REQUEST : 0;
     let chunk: ResourceMetrics[] = [];
     let chunkPoints = 0;
-    const send = async () => {
+    const send = () => {
       const rms = chunk;
       const n = chunkPoints;
       chunk = [];
       chunkPoints = 0;
-      await this.exportOne((done) => exporter.exportMany!(rms, done), n);
+      return this.exportOne((done) => (rms.length === 1 ? exporter.export(rms[0]!, done) : exporter.exportMany!(rms, done)), n);
     };
-    for (const rm of withPoints) {
+    for (const rm of batches) {
       const n = countDataPoints(rm);
-      if (chunk.length > 0 && chunkPoints + n > MAX_POINTS_PER_REQUEST) await send();
+      if (n === 0) continue;
+      if (chunk.length > 0 && chunkPoints + n > perRequest) await send();
       chunk.push(rm);
       chunkPoints += n;
     }

@@ -28,7 +28,7 @@ anyTest.after.always(async () => {
 
 test('hostile traffic: the agent stays up, no wrong span, the normal request exact, what was given up counted', async (t) => {
   t.timeout(120_000);
-  const server = await startWorkload(PY, [path.join(PROGRAMS, 'hostile_server.py')], { OTEL_SERVICE_NAME: 'hostile' });
+  const server = await startWorkload(PY, [path.join(PROGRAMS, 'http_server.py')], { OTEL_SERVICE_NAME: 'hostile' });
   const port = server.hello.port as number;
   let client: Record<string, unknown>;
   try {

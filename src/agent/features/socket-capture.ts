@@ -61,6 +61,15 @@ export const SOCKET_CAPTURE_METRICS: readonly AgentMetric[] = [
   { field: 'muteFailures', name: 'ebpf_otel.connection.mute_failures', kind: 'counter', unit: '{connection}', description: 'Mute requests the kernel did not take; those connections keep shipping payload.' },
 ];
 
+/** Why a request start became no record: the metric's reason, the exit summary's words, the trace graph's count. */
+const GIVEN_UP: ReadonlyArray<readonly [reason: string, label: string, count: (g: PipelineStats['graph']) => number]> = [
+  ['abandoned', 'abandoned by the parser', (g) => g.abandoned],
+  ['expired', 'expired without a record', (g) => g.expired],
+  ['connection_evicted', 'connection evicted', (g) => g.connectionEvicted],
+  ['process_exited', 'process exited', (g) => g.processExited],
+  ['graph_full', "over the trace graph's bound", (g) => g.evicted],
+];
+
 /**
  * Where every request start went: a record, or given up for a reason; and
  * the records, which also count those whose start was never seen. Both add
@@ -68,14 +77,7 @@ export const SOCKET_CAPTURE_METRICS: readonly AgentMetric[] = [
  */
 export function requestLedger(p: PipelineStats): string {
   const g = p.graph;
-  const givenUp: Array<[string, number]> = [
-    ['abandoned by the parser', g.abandoned],
-    ['expired without a record', g.expired],
-    ['connection evicted', g.connectionEvicted],
-    ['process exited', g.processExited],
-    ["over the trace graph's bound", g.evicted],
-    ['still pending', p.pendingRequests],
-  ];
+  const givenUp: Array<[string, number]> = [...GIVEN_UP.map(([, label, count]): [string, number] => [label, count(g)]), ['still pending', p.pendingRequests]];
   const total = givenUp.reduce((n, [, v]) => n + v, 0);
   const records = Object.values(p.recordsByProtocol).reduce((n, v) => n + v, 0);
   return (
@@ -120,13 +122,7 @@ export function socketCapture(o: SocketCaptureOptions, ctx: AgentContext): Socke
         connectionsEvicted: p.tracker.evicted,
         spanLinksByReason: p.graph.linked,
         spanLinksAmbiguous: p.graph.ambiguous,
-        requestsGivenUpByReason: {
-          abandoned: p.graph.abandoned,
-          expired: p.graph.expired,
-          connection_evicted: p.graph.connectionEvicted,
-          process_exited: p.graph.processExited,
-          graph_full: p.graph.evicted,
-        },
+        requestsGivenUpByReason: Object.fromEntries(GIVEN_UP.map(([reason, , count]) => [reason, count(p.graph)])),
         connectionsMuted: k.kernel.conn_muted,
         mutedBytes: k.kernel.muted_bytes,
         mutedSyscalls: k.kernel.muted_syscalls,

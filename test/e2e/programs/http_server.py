@@ -1,12 +1,17 @@
-"""Threaded Python HTTP server for the end-to-end span tests.
+"""Threaded Python HTTP server for the end-to-end span and hostile-traffic tests.
 
 GET /items/<id> -> 200 JSON; GET /slow -> 200 after 50 ms; GET /fail -> 503;
-anything else 404. Prints {"pid", "port"} once listening.
+GET /big -> 200 with a 4 MiB body; GET /p/<n> -> 200 "p<n>"; anything else
+404. Python's own limits answer an oversized request line (414) and header
+(431). A client that resets mid-response is not an error here. Prints
+{"pid", "port"} once listening.
 """
 import json
 import os
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+BIG = b"b" * (4 << 20)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -20,6 +25,10 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, b"slow")
         elif self.path == "/fail":
             self._send(503, b"unavailable")
+        elif self.path == "/big":
+            self._send(200, BIG)
+        elif self.path.startswith("/p/"):
+            self._send(200, ("p" + self.path[3:]).encode())
         else:
             self._send(404, b"not found")
 
@@ -28,7 +37,10 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     def log_message(self, *args):
         pass
