@@ -66,6 +66,12 @@ export class ProcessSelection {
   private readonly ports: number[];
   private readonly cgroups: ResolvedCgroup[];
   private readonly containers: string[];
+  /**
+   * Only pids are selected: no process outside them and their forks can gain
+   * a reason, so a rescan reads those alone instead of every process in /proc
+   * (3.3 ms per rescan with 95 processes, every second).
+   */
+  private readonly pidsOnly: boolean;
 
   constructor(
     selectors: readonly Selector[],
@@ -81,6 +87,7 @@ export class ProcessSelection {
     this.kernelNames = new Set(patterns.filter(kernelMatchableName));
     this.ports = selectors.flatMap((s) => (s.kind === 'port' ? [s.port] : []));
     this.containers = selectors.flatMap((s) => (s.kind === 'container' ? [s.id.toLowerCase()] : []));
+    this.pidsOnly = selectors.every((s) => s.kind === 'pid');
     this.cgroups = selectors.flatMap((s) => {
       if (s.kind !== 'cgroup') return [];
       const resolved = (opts.resolveCgroup ?? (() => undefined))(s.path);
@@ -101,10 +108,10 @@ export class ProcessSelection {
     this.rescan();
   }
 
-  /** Re-evaluates every process in /proc (cheap enough at a 1 s period on a node). */
+  /** Re-evaluates every process in /proc (cheap enough at a 1 s period on a node); with only pid selectors, the selected ones. */
   rescan(): void {
     if (this.all) return;
-    const pids = this.procfs.pids();
+    const pids = this.pidsOnly ? [...new Set([...this.pidSelectors, ...this.reasons.keys()])] : this.procfs.pids();
     const listening = this.ports.length > 0 ? this.listeningSockets(pids) : undefined;
     const alive = new Set<number>();
     for (const pid of pids) {

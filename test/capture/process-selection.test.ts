@@ -267,6 +267,50 @@ test('rescan drops processes that vanished (at the next rescan: their last event
   }
 });
 
+/** Counts what a rescan reads of /proc. */
+class CountingProcFs extends ProcFs {
+  listings = 0;
+  statusReads: number[] = [];
+  override pids(): number[] {
+    this.listings++;
+    return super.pids();
+  }
+  override status(pid: number) {
+    this.statusReads.push(pid);
+    return super.status(pid);
+  }
+}
+
+test('with only pid selectors a rescan reads the selected processes alone, not all of /proc, and still drops the vanished', (t) => {
+  const fp = new FakeProc();
+  fp.add({ pid: 700, exe: 'usr/bin/python3.11', cmdline: ['gunicorn'] });
+  fp.add({ pid: 701, exe: 'usr/bin/python3.11', cmdline: ['gunicorn'] });
+  for (let pid = 710; pid < 720; pid++) fp.add({ pid, exe: 'usr/bin/sh', cmdline: ['sh'] });
+  const target = new FakeTarget();
+  const procfs = new CountingProcFs(fp.proc);
+  const sel = new ProcessSelection([{ kind: 'pid', pid: 700 }], target, procfs, { agentPid: AGENT, logger: silentLogger });
+  try {
+    sel.start();
+    t.deepEqual([...target.tgids], [700]);
+    target.tgids.add(701); // the kernel followed the fork itself
+    sel.onFork({ type: 'fork', tgid: 701, ppid: 700, tsNs: 1, cgroupId: 1n, comm: 'gunicorn', selectedByKernel: true });
+    procfs.statusReads = [];
+    sel.rescan();
+    t.is(procfs.listings, 0);
+    t.deepEqual(procfs.statusReads, [700, 701]);
+    t.deepEqual(sel.snapshot(), new Map([[700, ['pid']], [701, ['fork']]]));
+    fp.remove(701);
+    sel.rescan();
+    t.true(sel.isSelected(701), 'one rescan of grace');
+    sel.rescan();
+    t.false(sel.isSelected(701));
+    t.deepEqual([...target.tgids], [700]);
+    t.deepEqual(target.calls, ['+700', '-701']);
+  } finally {
+    fp.cleanup();
+  }
+});
+
 test('threads listed in /proc are not mistaken for processes', (t) => {
   const { fp, target, sel } = setup([{ kind: 'exe', pattern: 'node' }], (fp) => {
     fp.add({ pid: 900, exe: 'usr/bin/node', cmdline: ['node'] });
