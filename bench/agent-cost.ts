@@ -23,7 +23,9 @@
 // step; the default interval is a minute); the server's CPU per request for
 // scale; SERVER spans received (only the
 // server's pid is traced) against requests answered; the agent's own loss
-// counters (bench/agent-metrics.ts) over the step; its peak RSS over the step
+// counters (bench/agent-metrics.ts) over the step; batches handed to JS and
+// span export requests per second (what costs per wake-up, not per request);
+// its peak RSS over the step
 // (VmHWM, reset before each step through /proc/PID/clear_refs). Each round
 // starts a fresh agent on the same server, so a rate's peak is that of an
 // agent that has seen only the lower rates.
@@ -98,6 +100,9 @@ export interface RateRun {
   readonly batchesDropped: number;
   readonly spansDropped: number;
   readonly spanExportFailures: number;
+  /** Batches handed to JavaScript, and span export requests the receiver got, from the load's start until drained. */
+  readonly batches: number;
+  readonly spanExports: number;
   readonly drained: boolean;
   readonly rssAfterBytes: number;
   /** VmHWM over this step alone (reset before it through /proc/PID/clear_refs). */
@@ -167,6 +172,9 @@ export interface RateSummary {
   readonly eventsLost: number;
   readonly batchesDropped: number;
   readonly spansDropped: number;
+  /** Per second of load, medians over rounds: the fixed costs that do not scale with requests. */
+  readonly batchesPerSecond: number;
+  readonly spanExportsPerSecond: number;
   readonly drained: boolean;
   /** VmHWM over the step, median over rounds (each round a fresh agent, rates ascending). */
   readonly peakRssBytes: number;
@@ -286,6 +294,7 @@ async function runRate(
   const agentCpu0 = cpuSecondsOf(agent.pid);
   const serverCpu0 = cpuSecondsOf(serverPid);
   const spans0 = receiver.spansReceivedByKind[2]!;
+  const calls0 = receiver.calls.length;
   const ol = await runOpenLoopProcess({ url, rate, seconds: o.seconds, connections: o.connections });
   const agentCpuLoadSeconds = cpuSecondsOf(agent.pid) - agentCpu0;
   const serverCpuSeconds = cpuSecondsOf(serverPid) - serverCpu0;
@@ -316,6 +325,8 @@ async function runRate(
     batchesDropped: c.batchesDropped - prev.batchesDropped,
     spansDropped: c.spansDroppedQueueFull - prev.spansDroppedQueueFull,
     spanExportFailures: c.spanExportFailures - prev.spanExportFailures,
+    batches: c.batches - prev.batches,
+    spanExports: receiver.calls.slice(calls0).filter((x) => x.signal === 'traces').length,
     drained: d.drained,
     rssAfterBytes,
     peakRssBytes: peakRssOf(agent.pid),
@@ -418,6 +429,8 @@ export function summarize(runs: readonly RateRun[], rates: readonly number[]): R
       eventsLost: sum((r) => r.eventsLost),
       batchesDropped: sum((r) => r.batchesDropped),
       spansDropped: sum((r) => r.spansDropped + r.spanExportFailures),
+      batchesPerSecond: median(mine.map((r) => r.batches / r.seconds)),
+      spanExportsPerSecond: median(mine.map((r) => r.spanExports / r.seconds)),
       drained: mine.every((r) => r.drained),
       peakRssBytes: median(mine.map((r) => r.peakRssBytes)),
     };
@@ -456,7 +469,7 @@ export function formatIdle(m: IdleMemory): string {
 export function formatRates(s: readonly RateSummary[]): string {
   const header = [
     'rate/s', 'achieved/s', 'answered (failed)', 'p99 ms', 'agent µs/req', '+drain', '-idle', 'server µs/req', 'receiver µs/req',
-    'SERVER spans/answered', 'records', 'lost events', 'batches dropped', 'spans dropped', 'peak RSS',
+    'SERVER spans/answered', 'records', 'lost events', 'batches dropped', 'spans dropped', 'batches/s', 'span exports/s', 'peak RSS',
   ];
   const rows = s.map((r) => [
     String(r.rate),
@@ -473,6 +486,8 @@ export function formatRates(s: readonly RateSummary[]): string {
     String(r.eventsLost),
     String(r.batchesDropped),
     String(r.spansDropped),
+    r.batchesPerSecond.toFixed(1),
+    r.spanExportsPerSecond.toFixed(1),
     mib(r.peakRssBytes) + (r.drained ? '' : ' (not drained)'),
   ]);
   return table(header, rows);

@@ -14,6 +14,8 @@ export interface AgentCounters {
   /** Kernel ring full, or JavaScript behind the native queue. */
   readonly eventsLost: number;
   readonly batchesDropped: number;
+  /** Batches the native reader handed to JavaScript (0 from an agent that does not report them). */
+  readonly batches: number;
   /** Deselected process or malformed record (not a loss under load). */
   readonly eventsDropped: number;
   /** L7 records, all protocols. */
@@ -54,6 +56,7 @@ export function latestAgentCounters(receiver: OtlpReceiver): AgentCounters | und
     eventsCaptured: sum('eventsCaptured'),
     eventsLost: sum('eventsLost'),
     batchesDropped: sum('batchesDropped'),
+    batches: sum('batchesDelivered'),
     eventsDropped: sum('eventsDropped'),
     records: sum('recordsByProtocol'),
     parseErrors: sum('parseErrorsByProtocol'),

@@ -41,6 +41,7 @@ export const CAPTURE_METRICS: readonly AgentMetric[] = [
   { field: 'eventsCaptured', name: 'ebpf_otel.capture.events', kind: 'counter', unit: '{event}', description: 'Kernel events received by the agent.' },
   { field: 'eventsLost', name: 'ebpf_otel.capture.lost_events', kind: 'counter', unit: '{event}', description: 'Kernel events lost because the ring buffer was full.' },
   { field: 'bytesTruncated', name: 'ebpf_otel.capture.truncated_payload', kind: 'counter', unit: 'By', description: 'Payload bytes moved by traced syscalls but not captured.' },
+  { field: 'batchesDelivered', name: 'ebpf_otel.capture.batches', kind: 'counter', unit: '{batch}', description: 'Event batches handed from the native reader to JavaScript (each wakes the JS thread).' },
   { field: 'batchesDropped', name: 'ebpf_otel.capture.dropped_batches', kind: 'counter', unit: '{batch}', description: 'Event batches dropped between the native reader and JavaScript.' },
   { field: 'eventsDropped', name: 'ebpf_otel.capture.dropped_events', kind: 'counter', unit: '{event}', description: 'Events dropped in user space (deselected process, malformed record).' },
   { field: 'processesTraced', name: 'ebpf_otel.process.count', kind: 'gauge', unit: '{process}', description: 'Processes traced now.' },
@@ -290,6 +291,7 @@ export class Agent {
       // Lost because the agent did not keep up: the kernel ring was full, or JS fell behind the native queue.
       eventsLost: c.kernel.events_lost + c.recordsDropped,
       bytesTruncated: c.kernel.bytes_truncated,
+      batchesDelivered: c.batchesDelivered,
       batchesDropped: c.batchesDropped,
       eventsDropped: c.filteredInUserSpace + c.decode.malformed,
       processesTraced: c.selectedProcesses,
