@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -20,7 +21,13 @@
 namespace ebpf_otel {
 namespace {
 constexpr uint32_t kRingTag = 1;
-constexpr uint32_t kStopTag = 2;
+constexpr uint32_t kWakeTag = 2;  // the eventfd: a stop or a flush request
+
+int64_t MonotonicMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
 }  // namespace
 
 // ---- Batch ----
@@ -93,7 +100,7 @@ RingPoller::RingPoller(int events_map_fd, const PollerOptions& options, std::sha
   if (epoll_ctl(fds.epoll, EPOLL_CTL_ADD, ring_buffer__epoll_fd(ring_.get()), &ev) < 0) {
     ThrowBpfError("start", errno, "epoll_ctl (ring buffer)", mark);
   }
-  ev.data.u32 = kStopTag;
+  ev.data.u32 = kWakeTag;
   if (epoll_ctl(fds.epoll, EPOLL_CTL_ADD, fds.stop, &ev) < 0) ThrowBpfError("start", errno, "epoll_ctl (eventfd)", mark);
 
   epoll_fd_ = fds.epoll;
@@ -133,6 +140,22 @@ void RingPoller::Stop() {
   thread_.join();
 }
 
+void RingPoller::Flush() {
+  if (!running_.load(std::memory_order_acquire)) return;
+  flush_requested_.store(true, std::memory_order_release);
+  const uint64_t one = 1;
+  ssize_t written = write(stop_fd_, &one, sizeof(one));
+  (void)written;  // EAGAIN only if already signalled
+}
+
+int RingPoller::WaitMs() const {
+  if (!current_ || current_->records() == 0 || options_.batch_delay_ms == 0) return options_.poll_timeout_ms;
+  if (prompt_) return 0;
+  int64_t left = batch_due_ms_ - MonotonicMs();
+  if (left <= 0) return 0;
+  return left < options_.poll_timeout_ms ? static_cast<int>(left) : options_.poll_timeout_ms;
+}
+
 std::string RingPoller::error() const {
   std::lock_guard<std::mutex> lock(error_mutex_);
   return error_;
@@ -150,7 +173,7 @@ void RingPoller::Run() noexcept {
     epoll_event events[2];
     bool stopping = false;
     while (!stopping && !stop_requested_.load(std::memory_order_acquire)) {
-      int n = epoll_wait(epoll_fd_, events, 2, options_.poll_timeout_ms);
+      int n = epoll_wait(epoll_fd_, events, 2, WaitMs());
       counters_->polls.fetch_add(1, std::memory_order_relaxed);
       if (n < 0) {
         if (errno == EINTR) continue;
@@ -158,7 +181,11 @@ void RingPoller::Run() noexcept {
         break;
       }
       for (int i = 0; i < n; i++) {
-        if (events[i].data.u32 == kStopTag) stopping = true;
+        if (events[i].data.u32 != kWakeTag) continue;
+        uint64_t count;
+        ssize_t got = read(stop_fd_, &count, sizeof(count));  // re-arm it; EAGAIN if already read
+        (void)got;
+        if (stop_requested_.load(std::memory_order_acquire)) stopping = true;
       }
       if (stopping) break;
       // Whether woken or timed out: records submitted without a wakeup wait too.
@@ -168,7 +195,8 @@ void RingPoller::Run() noexcept {
         Fail("ring_buffer__consume", consumed);
         break;
       }
-      Flush();
+      const bool asked = flush_requested_.exchange(false, std::memory_order_acq_rel);
+      if (asked || options_.batch_delay_ms == 0 || WaitMs() == 0) Deliver(false);
     }
   } catch (const std::exception& e) {
     std::lock_guard<std::mutex> lock(error_mutex_);
@@ -193,7 +221,7 @@ int RingPoller::OnRecord(void* ctx, void* data, size_t size) {
 }
 
 void RingPoller::Append(const void* record, size_t size) {
-  if (current_ && !current_->Fits(size)) Flush();
+  if (current_ && !current_->Fits(size)) Deliver(true);
   if (!current_) {
     size_t framed = batch_frame_bytes(size);
     current_ = Batch::Allocate(framed > options_.batch_bytes ? framed : options_.batch_bytes, counters_);
@@ -202,15 +230,24 @@ void RingPoller::Append(const void* record, size_t size) {
       return;
     }
   }
+  if (current_->records() == 0 && options_.batch_delay_ms > 0) batch_due_ms_ = MonotonicMs() + options_.batch_delay_ms;
+  if (options_.prompt_types != 0 && size >= sizeof(uint32_t)) {
+    uint32_t type;
+    memcpy(&type, record, sizeof(type));
+    type = le32toh(type);
+    if (type < 32 && (options_.prompt_types & (1u << type))) prompt_ = true;
+  }
   current_->Append(record, size);
 }
 
-void RingPoller::Flush() {
+void RingPoller::Deliver(bool full) {
+  prompt_ = false;
   if (!current_ || current_->records() == 0) return;
   uint32_t records = current_->records();
   size_t bytes = current_->size();
   current_->ShrinkToFit();
   if (!sink_(current_)) counters_->CountDropped(records, bytes);
+  else if (full) counters_->batches_full.fetch_add(1, std::memory_order_relaxed);
   current_.reset();  // no-op if the sink took it
 }
 

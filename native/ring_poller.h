@@ -1,11 +1,19 @@
 // The poll thread: drains the events ring buffer into batches.
 //
 // One thread waits on the ring buffer (epoll, at most poll_timeout_ms), then
-// consumes everything available and hands the batch to a sink: when the next
-// record would not fit in batch_bytes, and at the end of every wait, whether
-// it returned for data or timed out. Consuming after a timeout matters: the
-// BPF side may submit without waking us (wakeup_bytes), and that data must
-// not wait for the next wakeup.
+// consumes everything available, whether the wait returned for data or timed
+// out: the BPF side may submit without waking us (wakeup_bytes), and that
+// data must not wait for the next wakeup. The kernel ring is therefore
+// drained as often as before whatever the batching below.
+//
+// The batch goes to the sink when the next record would not fit in
+// batch_bytes, or once batch_delay_ms have passed since its first record was
+// consumed (0: at the end of every wait). Each hand-off wakes the JS thread
+// and costs it a fixed amount of work, so at low rates fewer, fuller batches
+// are cheaper per record; a record waits at most poll_timeout_ms in the ring
+// plus batch_delay_ms here. Records of the prompt_types (process events,
+// which user-space selection reacts to) are not held. Flush() hands over
+// what is held at once (before a stop, so nothing held is lost).
 //
 // The sink must not block. When it refuses a batch (the JS queue is full)
 // the batch is dropped and counted; the thread goes on draining the kernel
@@ -13,7 +21,7 @@
 //
 // Stop() wakes the thread through an eventfd (and, if it is busy draining a
 // ring buffer that never empties, through the record callback) and joins it;
-// the batch being filled is dropped (and counted). Counters are atomics read
+// the batch being filled is dropped (and counted): Flush() first to keep it. Counters are atomics read
 // by any thread.
 #ifndef EBPF_OTEL_RING_POLLER_H
 #define EBPF_OTEL_RING_POLLER_H
@@ -38,6 +46,7 @@ struct DeliveryCounters {
   std::atomic<uint64_t> records_dropped{0};
   std::atomic<uint64_t> bytes_dropped{0};      // framed bytes, headers included
   std::atomic<uint64_t> polls{0};              // waits on the ring buffer that returned
+  std::atomic<uint64_t> batches_full{0};       // of the delivered: handed over because batch_bytes was reached
   std::atomic<bool> closed{false};             // set at close: queued batches are discarded
 
   void CountDropped(uint64_t records, uint64_t bytes) {
@@ -82,8 +91,12 @@ class Batch {
 };
 
 struct PollerOptions {
-  size_t batch_bytes;   // a record larger than this gets a batch of its own
-  int poll_timeout_ms;  // > 0
+  size_t batch_bytes;      // a record larger than this gets a batch of its own
+  int poll_timeout_ms;     // > 0
+  int batch_delay_ms = 0;  // >= 0: longest a batch waits for more records; 0: handed over after every wait
+  // Bit n set: a batch holding a record whose leading u32 type tag is n goes
+  // at the end of the wait that read it, whatever batch_delay_ms says.
+  uint32_t prompt_types = 0;
 };
 
 class RingPoller {
@@ -100,6 +113,9 @@ class RingPoller {
 
   // Wakes and joins the thread. Idempotent; main thread only.
   void Stop();
+  // Asks the thread to consume the ring and hand over the batch it holds now,
+  // without waiting for it. Any thread.
+  void Flush();
 
   bool running() const { return running_.load(std::memory_order_acquire); }
   // Why the thread stopped on its own (empty while it runs or was stopped).
@@ -111,7 +127,9 @@ class RingPoller {
   void Run() noexcept;
   static int OnRecord(void* ctx, void* data, size_t size);
   void Append(const void* record, size_t size);
-  void Flush();
+  void Deliver(bool full);
+  // ms until the held batch is due (0 if due or none held with a delay); at most poll_timeout_ms.
+  int WaitMs() const;
   void Fail(const std::string& what, int err);
 
   PollerOptions options_;
@@ -123,6 +141,9 @@ class RingPoller {
   std::unique_ptr<Batch> current_;
   std::atomic<bool> running_{false};
   std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> flush_requested_{false};
+  int64_t batch_due_ms_ = 0;
+  bool prompt_ = false;  // the held batch has a record of prompt_types  // CLOCK_MONOTONIC ms at which the held batch goes, whatever its size
   mutable std::mutex error_mutex_;
   std::string error_;
   std::thread thread_;

@@ -53,6 +53,11 @@ SessionOptions ReadSessionOptions(const ArgContext& ctx, const Napi::Object& opt
       ReadInteger(ctx, options.Get("maxPendingBatches"), "options.maxPendingBatches", 1, 1 << 20));
   out.poller.poll_timeout_ms =
       static_cast<int>(ReadInteger(ctx, options.Get("pollTimeoutMs"), "options.pollTimeoutMs", 1, 3600000));
+  out.poller.batch_delay_ms =
+      static_cast<int>(ReadInteger(ctx, options.Get("batchDelayMs"), "options.batchDelayMs", 0, 3600000));
+  // Selection reacts to these (a glob-selected program is selected by user
+  // space at its exec): held, a short-lived one would be over before.
+  out.poller.prompt_types = (1u << EV_EXEC) | (1u << EV_FORK) | (1u << EV_EXIT);
   return out;
 }
 
@@ -113,6 +118,7 @@ Napi::Function SocketTraceSession::Init(Napi::Env env) {
                          InstanceMethod<&SocketTraceSession::DeleteSyscallHistograms>("deleteSyscallHistograms"),
                          InstanceMethod<&SocketTraceSession::Start>("start"),
                          InstanceMethod<&SocketTraceSession::Stats>("stats"),
+                         InstanceMethod<&SocketTraceSession::FlushMethod>("flush"),
                          InstanceMethod<&SocketTraceSession::CloseMethod>("close"),
                          InstanceAccessor<&SocketTraceSession::ClosedGetter>("closed"),
                      });
@@ -384,10 +390,17 @@ Napi::Value SocketTraceSession::Stats(const Napi::CallbackInfo& info) {
   out.Set("recordsDropped", number(counters_->records_dropped));
   out.Set("bytesDropped", number(counters_->bytes_dropped));
   out.Set("polls", number(counters_->polls));
+  out.Set("batchesFull", number(counters_->batches_full));
   out.Set("running", poller_ != nullptr && poller_->running());
   std::string error = poller_ ? poller_->error() : std::string();
   out.Set("pollError", error.empty() ? env.Null() : Napi::String::New(env, error));
   return out;
+}
+
+Napi::Value SocketTraceSession::FlushMethod(const Napi::CallbackInfo& info) {
+  Open(info.Env(), "flush");
+  if (poller_) poller_->Flush();
+  return info.Env().Undefined();
 }
 
 Napi::Value SocketTraceSession::CloseMethod(const Napi::CallbackInfo& info) {

@@ -69,6 +69,7 @@ class SocketTraceSession : public Napi::ObjectWrap<SocketTraceSession> {
   Napi::Value SetConnectionModes(const Napi::CallbackInfo& info);
   Napi::Value Start(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value FlushMethod(const Napi::CallbackInfo& info);
   Napi::Value CloseMethod(const Napi::CallbackInfo& info);
   Napi::Value ClosedGetter(const Napi::CallbackInfo& info);
   // TCP health and flows: tcp_health_session.cc.

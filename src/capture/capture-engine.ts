@@ -55,6 +55,7 @@ export interface KernelSessionOptions {
   readonly batchBytes: number;
   readonly maxPendingBatches: number;
   readonly pollTimeoutMs: number;
+  readonly batchDelayMs: number;
   readonly onBatch: (batch: Buffer, records: number) => void;
 }
 
@@ -74,6 +75,8 @@ export interface KernelSessionCore extends SelectionTarget {
   setConnectionModes(connIds: readonly number[], mode: number): number;
   start(): void;
   stats(): KernelSessionStats;
+  /** Hands over at once what the reader holds back (batchDelayMs); a session that holds nothing leaves it out. */
+  flush?(): void;
   close(): void;
 }
 
@@ -94,6 +97,12 @@ export interface CaptureOptions {
   readonly batchBytes?: number;
   readonly maxPendingBatches?: number;
   readonly pollTimeoutMs?: number;
+  /**
+   * Longest a batch waits in the reader for more records before it goes to
+   * JS (the ring is still drained every poll). Each batch costs the JS thread
+   * a fixed amount of work, so at low rates fewer, fuller batches are cheaper.
+   */
+  readonly batchDelayMs?: number;
   /** Period of the /proc rescan that catches what exec events cannot (new listeners). */
   readonly rescanMs?: number;
   readonly followForks?: boolean;
@@ -166,6 +175,7 @@ export const CAPTURE_DEFAULTS = {
   batchBytes: 256 * 1024,
   maxPendingBatches: 64,
   pollTimeoutMs: 20,
+  batchDelayMs: 50,
   rescanMs: 1000,
   followForks: true,
   captureUdp: false,
@@ -246,6 +256,7 @@ export class CaptureEngine {
       batchBytes: this.opts.batchBytes,
       maxPendingBatches: this.opts.maxPendingBatches,
       pollTimeoutMs: this.opts.pollTimeoutMs,
+      batchDelayMs: this.opts.batchDelayMs,
       onBatch: (batch) => this.onBatch(batch),
     });
     this.session = session;
@@ -279,13 +290,18 @@ export class CaptureEngine {
 
   /**
    * Waits for what the kernel already wrote to reach the sink (the reader
-   * wakes at least every poll interval), then stops. `beforeStop` runs
-   * between the two, while the kernel tables can still be read. Safe to call
-   * when stopped.
+   * wakes at least every poll interval; then it is asked to hand over the
+   * batch it holds back), then stops. `beforeStop` runs between the two,
+   * while the kernel tables can still be read. Safe to call when stopped.
    */
   async drainAndStop(beforeStop?: () => void): Promise<void> {
     if (this.session) {
-      await new Promise((r) => setTimeout(r, 5 * this.opts.pollTimeoutMs));
+      const poll = this.opts.pollTimeoutMs;
+      await new Promise((r) => setTimeout(r, 5 * poll));
+      if (this.session.flush) {
+        this.session.flush();
+        await new Promise((r) => setTimeout(r, 2 * poll));
+      }
       beforeStop?.();
     }
     this.stop();

@@ -81,14 +81,20 @@ export interface SocketTraceSessionOptions {
   ringBufferBytes: number;
   /**
    * A batch is handed to JS when the next record would not fit in this many
-   * bytes, or at the end of every poll, whichever comes first. A record larger
-   * than this gets a batch of its own. 16..2^30.
+   * bytes, or batchDelayMs after its first record, whichever comes first. A
+   * record larger than this gets a batch of its own. 16..2^30.
    */
   batchBytes: number;
   /** Batches waiting for the JS thread before new ones are dropped. 1..2^20. */
   maxPendingBatches: number;
   /** Longest wait for ring-buffer data before a poll returns anyway. 1..3600000. */
   pollTimeoutMs: number;
+  /**
+   * Longest a batch is held for more records after its first one was taken
+   * from the ring; 0: handed over at the end of every poll. The ring is
+   * drained every poll either way. 0..3600000.
+   */
+  batchDelayMs: number;
   onBatch: BatchCallback;
 }
 
@@ -143,6 +149,8 @@ export interface SessionStats {
   bytesDropped: number;
   /** Waits on the ring buffer that returned (with data or on timeout). */
   polls: number;
+  /** Of the batches handed over, those that went because they were full (batchBytes), not because their time was up. */
+  batchesFull: number;
   /** The poll thread is running (started and not stopped by an error). */
   running: boolean;
   /** Why the poll thread stopped on its own; null while it runs or before start(). */
@@ -241,6 +249,8 @@ export interface SocketTraceSession extends TcpTableAccess, SyscallHistogramAcce
   /** Starts the poll thread. Throws ERR_SESSION_STARTED if already started. */
   start(): void;
   stats(): SessionStats;
+  /** Asks the poll thread to consume the ring and hand over the batch it holds, now (it does not wait). Before start(): nothing. */
+  flush(): void;
   close(): void;
   readonly closed: boolean;
 }

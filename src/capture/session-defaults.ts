@@ -27,6 +27,7 @@ export function defaultSessionOptions(): SocketTraceSessionOptions {
     batchBytes: 256 << 10,
     maxPendingBatches: 16,
     pollTimeoutMs: 20,
+    batchDelayMs: 0,
     onBatch: () => {},
   };
 }

@@ -40,7 +40,11 @@ class FakeSession implements KernelSession {
   stats() {
     return { kernel: [5n, 1n], batchesDelivered: 1, recordsDelivered: 5, batchesDropped: 0, recordsDropped: 0, bytesDropped: 0 };
   }
+  flush() {
+    this.log.push('flush');
+  }
   close() {
+    this.log.push('close');
     this.closed++;
   }
 }
@@ -75,6 +79,21 @@ test('the kernel filter is filled before probes attach; config reaches the sessi
     engine.stop();
     engine.stop();
     t.is(session().closed, 1);
+  } finally {
+    fp.cleanup();
+  }
+});
+
+test('drainAndStop: the reader hands over what it holds back before the last table reads and the close', async (t) => {
+  const fp = new FakeProc();
+  fp.add({ pid: 10, exe: 'usr/bin/node', cmdline: ['node'] });
+  try {
+    const { engine, session } = engineWith(fp, [{ kind: 'pid', pid: 10 }]);
+    engine.start();
+    t.is(session().opts.batchDelayMs, 50);
+    session().log = [];
+    await engine.drainAndStop(() => session().log.push('last reads'));
+    t.deepEqual(session().log, ['flush', 'last reads', 'close']);
   } finally {
     fp.cleanup();
   }

@@ -127,6 +127,7 @@ test('config print with a small file: exact output, sources per layer, header va
       batchBytes: 262144,
       maxPendingBatches: 64,
       pollTimeoutMs: 20,
+      batchDelayMs: 50,
       rescanMs: 1000,
       followForks: true,
       captureUdp: false,

@@ -202,3 +202,77 @@ ebpfTest.serial('peer failure class: a burst that overflows the ring buffer is c
     server.close();
   }
 });
+
+ebpfTest.serial('batchDelayMs: the poll thread holds a batch until its time is up, flush() hands it over at once, a process event at once', async (t) => {
+  const binding = loadNativeBinding();
+  const payloadOffset = binding.layout.dataEventBytes;
+  const server = await replyServer('PONG');
+  const delayMs = 1500;
+  // Each delivery: when, and the markers its data events carried.
+  const deliveries: Array<{ atMs: number; markers: string[] }> = [];
+  const session = openSession(binding, {
+    pollTimeoutMs: 10,
+    batchDelayMs: delayMs,
+    onBatch: (batch) => {
+      const markers: string[] = [];
+      forEachBatchRecord(batch, (offset) => {
+        if (batch.readUInt32LE(offset + DATA_EVENT.type) !== EV_DATA) return;
+        const captured = batch.readUInt32LE(offset + DATA_EVENT.captured);
+        const m = /MARK-\d/.exec(batch.toString('latin1', offset + payloadOffset, offset + payloadOffset + captured));
+        if (m) markers.push(m[0]);
+      });
+      deliveries.push({ atMs: Date.now(), markers });
+    },
+  });
+  // A selected client that sends its marker, gets the reply and stays alive
+  // (its exit is a process event, which is not held) until told to go.
+  const client = async (marker: string) => {
+    const script = `
+      const net = require('node:net');
+      const sock = net.connect(${server.port}, '127.0.0.1', () => sock.write(${JSON.stringify('x')}.replace('x', process.argv[1])));
+      sock.on('data', () => {});
+      sock.on('close', () => process.stdout.write('done\\n'));
+      process.stdin.once('data', () => process.exit(0));`;
+    const child = spawn(process.execPath, ['-e', script, marker], { stdio: ['pipe', 'pipe', 'inherit'] });
+    session.selectTgid(child.pid!, true);
+    const goMs = Date.now();
+    await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    return { goMs, exit: async () => (child.stdin!.write('go\n'), await exited) };
+  };
+  const carrying = (marker: string) => deliveries.filter((d) => d.markers.includes(marker));
+  try {
+    session.attachAll();
+    session.start();
+
+    // Held: 300 ms after the exchange (30 polls), nothing of it has reached JS; flush() brings it.
+    const one = await client('MARK-1');
+    await new Promise((r) => setTimeout(r, 300));
+    t.deepEqual(carrying('MARK-1'), []);
+    const polls = session.stats().polls;
+    t.true(polls >= 10, `the ring is still polled meanwhile (${polls} polls)`);
+    const flushMs = Date.now();
+    session.flush();
+    t.true(await waitFor(() => carrying('MARK-1').length > 0, delayMs - 500), 'flush() handed the held batch over');
+    t.true(carrying('MARK-1')[0]!.atMs - flushMs < delayMs - 500);
+    t.is(await one.exit(), 0);
+    t.true(await waitFor(() => session.stats().recordsDelivered === Number(session.stats().kernel[STAT_EVENTS_SENT]), delayMs - 500), 'its exit event went at once');
+
+    // Not flushed: it goes when its time is up, not before.
+    const two = await client('MARK-2');
+    t.true(await waitFor(() => carrying('MARK-2').length > 0, delayMs + 5000), 'handed over once its time was up');
+    t.true(carrying('MARK-2')[0]!.atMs - two.goMs >= delayMs, `after ${carrying('MARK-2')[0]!.atMs - two.goMs} ms`);
+    t.is(await two.exit(), 0);
+
+    // A process event in the batch: it goes at once, with the data before it.
+    const three = await client('MARK-3');
+    const exitMs = Date.now();
+    t.is(await three.exit(), 0);
+    t.true(await waitFor(() => carrying('MARK-3').length > 0, delayMs - 500), 'the exit took the held batch along');
+    t.true(carrying('MARK-3')[0]!.atMs - exitMs < delayMs - 500);
+    t.is(session.stats().batchesFull, 0);
+  } finally {
+    session.close();
+    server.close();
+  }
+});
