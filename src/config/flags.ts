@@ -90,6 +90,12 @@ export function nonNegativeInt(flag: string, raw: string, max: number): number {
   return n;
 }
 
+export function powerOfTwoInt(flag: string, raw: string, max: number): number {
+  const n = positiveInt(flag, raw, max);
+  if ((n & (n - 1)) !== 0) throw new UsageError(`${flag} takes a power of two (1, 2, 4, ...), got ${n}`);
+  return n;
+}
+
 export function durationSeconds(flag: string, raw: string): number {
   const s = parseDuration(raw, { unitRequired: false });
   if (s === undefined) throw new UsageError(`${flag} takes a duration such as 30s, 500ms or 2m, got ${JSON.stringify(raw)}`);

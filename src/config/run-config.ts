@@ -13,7 +13,7 @@
 // given here.
 
 import { MAX_PAYLOAD } from '../capture/layout';
-import type { CaptureOptions } from '../capture/capture-engine';
+import { CAPTURE_DEFAULTS, MAX_RING_BUFFER_MIB, type CaptureOptions } from '../capture/capture-engine';
 import type { FeatureConfig } from '../agent/feature';
 import { FEATURE_CONFIGS } from '../agent/features/configs';
 import type { Selector } from '../capture/process-selection';
@@ -21,7 +21,7 @@ import { loadOtelConfig, parseHeaders, type EndpointProblem, type Env, type Otel
 import { PROTOCOLS } from '../protocols/registry';
 import { DEFAULT_REDACTED_HEADERS, type ProtocolDefinition } from '../protocols/types';
 import { isLogLevel, type LogLevel } from '../util/log';
-import { SELECTOR_OPTIONS, UsageError, durationSeconds, hostPort, nonNegativeInt, parse, selectorsFrom } from './flags';
+import { SELECTOR_OPTIONS, UsageError, durationSeconds, hostPort, nonNegativeInt, parse, powerOfTwoInt, selectorsFrom } from './flags';
 import { loadConfigFile, type ConfigFile } from './file';
 import { CONFIG_SCHEMA, Setting, configSchema, settings, type FileConfig } from './schema';
 
@@ -51,6 +51,7 @@ protocols:
 ${protocols.flatMap((p) => p.config?.usage ?? []).map((l) => l + '\n').join('')}  --request-timeout 30s    a request without a response for this long is an error span
 ${features.flatMap((f) => f.usage).map((l) => l + '\n').join('')}capture:
   --capture-bytes N        payload bytes kept per syscall (0..${MAX_PAYLOAD})
+  --ring-buffer-mib N      MiB of the kernel-to-agent ring buffer, a power of two (default ${CAPTURE_DEFAULTS.ringBufferBytes >> 20})
   --duration 60s           stop after this long (default: until SIGINT/SIGTERM)
   --health-listen H:P      serve /healthz (200 once attached) and /metrics (Prometheus) on H:P, e.g. 127.0.0.1:9464
   --log-level L            debug, info, warn or error (else EBPF_OTEL_LOG_LEVEL)`;
@@ -80,6 +81,7 @@ export const RUN_FLAGS = {
   protocols: { type: 'string' },
   'request-timeout': { type: 'string' },
   'capture-bytes': { type: 'string' },
+  'ring-buffer-mib': { type: 'string' },
   duration: { type: 'string' },
   'health-listen': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -240,6 +242,7 @@ export function resolveRunConfig(values: RunFlagValues, env: Env, o: ResolveOpti
 
   const captureBytes =
     values['capture-bytes'] !== undefined ? nonNegativeInt('--capture-bytes', values['capture-bytes'], MAX_PAYLOAD) : f.capture?.bytes;
+  const ringMiB = values['ring-buffer-mib'] !== undefined ? powerOfTwoInt('--ring-buffer-mib', values['ring-buffer-mib'], MAX_RING_BUFFER_MIB) : f.capture?.ring_buffer_mib;
   const requestTimeoutSeconds =
     values['request-timeout'] !== undefined ? durationSeconds('--request-timeout', values['request-timeout']) : (f.capture?.request_timeout ?? 30);
   const health = values['health-listen'] !== undefined ? hostPort('--health-listen', values['health-listen']) : f.health?.listen;
@@ -252,6 +255,7 @@ export function resolveRunConfig(values: RunFlagValues, env: Env, o: ResolveOpti
     capture: {
       selectors,
       ...(captureBytes !== undefined ? { captureBytes } : {}),
+      ...(ringMiB !== undefined ? { ringBufferBytes: ringMiB * 1024 * 1024 } : {}),
     },
     features,
     otel,

@@ -8,6 +8,7 @@
 // (src/agent/features/configs.ts) after `resource`: the schema is built for
 // a list of protocols, CONFIG_SCHEMA for the agent's own.
 
+import { CAPTURE_DEFAULTS, MAX_RING_BUFFER_MIB } from '../capture/capture-engine';
 import { MAX_PAYLOAD } from '../capture/layout';
 import { PROTOCOLS } from '../protocols/registry';
 import type { ProtocolDefinition } from '../protocols/types';
@@ -17,7 +18,7 @@ import { endpointProblem } from '../otel/config';
 import { SAMPLER_KINDS } from '../otel/sampler';
 import { MAX_PID, MAX_PORT, cgroupProblem, containerProblem, exeProblem, parseHostPort } from './flags';
 import { Setting, setting, type FileValues, type Section } from './setting';
-import { bool, checked, duration, filePath, headerName, headerNameProblem, int, list, map, attributeValue, oneOf, ratio, text } from './shapes';
+import { bool, checked, duration, filePath, headerName, headerNameProblem, int, list, map, attributeValue, oneOf, powerOfTwo, ratio, text } from './shapes';
 
 export { Setting, type FileValues, type Section } from './setting';
 
@@ -60,6 +61,10 @@ function coreSchema(protocolIds: readonly string[]) {
     bytes: setting(int(0, MAX_PAYLOAD), 'payload bytes kept per syscall (the true size is always kept)', {
       default: String(MAX_PAYLOAD),
       flags: ['--capture-bytes'],
+    }),
+    ring_buffer_mib: setting(powerOfTwo(1, MAX_RING_BUFFER_MIB), 'MiB of the kernel-to-agent ring buffer (RSS shows it twice: it is mapped twice); lost events are counted', {
+      default: String(CAPTURE_DEFAULTS.ringBufferBytes >> 20),
+      flags: ['--ring-buffer-mib'],
     }),
     request_timeout: setting(duration({ allowZero: false }), 'a request without a response for this long becomes an error span', {
       default: '30s',

@@ -101,6 +101,25 @@ export function int(min: number, max: number): Shape<number> {
   };
 }
 
+/** A whole number from min to max that is a power of two (sizes of kernel ring buffers). */
+export function powerOfTwo(min: number, max: number): Shape<number> {
+  const base = int(min, max);
+  const expected = `a power of two from ${min} to ${max}`;
+  return {
+    expected,
+    type: `power of two ${min}..${max}`,
+    read(node, keyPath, cx) {
+      const n = base.read(node, keyPath, cx);
+      if (n === undefined) return undefined;
+      if ((n & (n - 1)) !== 0) {
+        cx.problem(node, keyPath, `expected ${expected}, got the number ${n}`);
+        return undefined;
+      }
+      return n;
+    },
+  };
+}
+
 export function ratio(): Shape<number> {
   const expected = 'a number from 0 to 1';
   return {

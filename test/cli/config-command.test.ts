@@ -16,7 +16,7 @@ test('config print: environment first, flags over it, defaults filled in, header
     OTEL_TRACES_SAMPLER_ARG: '0.25',
   });
   t.deepEqual(c.selectors, [{ kind: 'exe', pattern: 'python3' }]);
-  t.like(c.capture, { captureBytes: 4096, ringBufferBytes: 8 * 1024 * 1024 });
+  t.like(c.capture, { captureBytes: 4096, ringBufferBytes: 4 * 1024 * 1024 });
   t.deepEqual((c['protocolOptions'] as Record<string, Http1Options>)['http1']!.routes, ['/users/:id']);
   t.is(c.healthListen, '127.0.0.1:9464');
   t.deepEqual(c.traces, {
@@ -76,6 +76,7 @@ test('config print with a small file: exact output, sources per layer, header va
     selectors: 'file',
     'protocols.enabled': 'default',
     'capture.bytes': 'default',
+    'capture.ring_buffer_mib': 'default',
     'capture.request_timeout': 'default',
     'http.routes': 'flag',
     'http.capture_query': 'default',
@@ -122,7 +123,7 @@ test('config print with a small file: exact output, sources per layer, header va
     selectors: [{ kind: 'exe', pattern: 'python3' }],
     capture: {
       captureBytes: 16384,
-      ringBufferBytes: 8388608,
+      ringBufferBytes: 4194304,
       wakeupBytes: 65536,
       batchBytes: 262144,
       maxPendingBatches: 64,

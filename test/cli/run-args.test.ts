@@ -10,13 +10,14 @@ test('run flags map onto selectors, OTLP options and protocol options', (t) => {
     '--otlp-traces-endpoint', 'http://t:4318/v1/traces', '--otlp-metrics-endpoint', 'http://m:4318/v1/metrics',
     '--otlp-headers', 'api-key=s%20ecret,x=1', '--otlp-compression', 'gzip', '--otlp-timeout', '5s', '--otlp-insecure',
     '--sampler', 'parentbased_traceidratio', '--sampler-arg', '0.25', '--metric-interval', '15s',
-    '--route', '/users/:id', '--route', '/files/*', '--capture-query', '--request-timeout', '2m', '--capture-bytes', '4096',
+    '--route', '/users/:id', '--route', '/files/*', '--capture-query', '--request-timeout', '2m', '--capture-bytes', '4096', '--ring-buffer-mib', '16',
     '--protocols', 'http1', '--duration', '30s',
   ]);
   if (o === 'help') return t.fail();
   t.deepEqual(o.capture, {
     selectors: [{ kind: 'exe', pattern: 'python3' }, { kind: 'port', port: 8080 }],
     captureBytes: 4096,
+    ringBufferBytes: 16 * 1024 * 1024,
   });
   // Syscall metrics are off by default (their cost reaches every process on the host).
   t.deepEqual(o.features, {
@@ -66,6 +67,9 @@ test('run flags are validated with one clear sentence', (t) => {
   t.throws(() => parseRunArgs(['--all', '--route', 'users/:id']), { message: /starting with \// });
   t.throws(() => parseRunArgs(['--all', '--otlp-headers', '=oops']), { message: /entry without key=value/ });
   t.throws(() => parseRunArgs(['--all', '--bogus']), { instanceOf: UsageError });
+  t.throws(() => parseRunArgs(['--all', '--ring-buffer-mib', '3']), { message: '--ring-buffer-mib takes a power of two (1, 2, 4, ...), got 3' });
+  t.throws(() => parseRunArgs(['--all', '--ring-buffer-mib', '0']), { message: '--ring-buffer-mib must be between 1 and 1024, got 0' });
+  t.throws(() => parseRunArgs(['--all', '--ring-buffer-mib', '2048']), { message: '--ring-buffer-mib must be between 1 and 1024, got 2048' });
 });
 
 test('TCP health and flow flags: each family can be turned off, bounds are validated', (t) => {

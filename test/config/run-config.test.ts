@@ -123,6 +123,9 @@ test('EBPF_OTEL_CONFIG names the file; --config wins over it', (t) => {
   const bad = writeConfig(t, 'log:\n  level: loud\n');
   const err = t.throws(() => resolve(['--config', bad], {}, { requireSelector: false }), { instanceOf: ConfigFileError });
   t.is(err.message, `${bad}:2:10: log.level: expected one of debug, info, warn, error, got "loud"`);
+  const notPower = writeConfig(t, 'capture:\n  ring_buffer_mib: 6\n');
+  const err2 = t.throws(() => resolve(['--config', notPower], {}, { requireSelector: false }), { instanceOf: ConfigFileError });
+  t.is(err2.message, `${notPower}:2:20: capture.ring_buffer_mib: expected a power of two from 1 to 1024, got the number 6`);
 });
 
 test('every file setting reaches the run options; list flags replace, header flags merge by name', (t) => {
@@ -131,7 +134,7 @@ test('every file setting reaches the run options; list flags replace, header fla
     `
 selectors: {pid: [7]}
 protocols: {enabled: [http1]}
-capture: {bytes: 512, request_timeout: 5s}
+capture: {bytes: 512, request_timeout: 5s, ring_buffer_mib: 2}
 http:
   routes: [/users/:id]
   capture_query: true
@@ -160,6 +163,7 @@ duration: 1m
   t.deepEqual(o.capture, {
     selectors: [{ kind: 'pid', pid: 7 }],
     captureBytes: 512,
+    ringBufferBytes: 2 * 1024 * 1024,
   });
   t.deepEqual(o.features['network'], { tcp: false, flows: true, maxPeersPerProcess: 7, tcpPeerEntries: 64 });
   t.deepEqual(o.protocols, ['http1']);
