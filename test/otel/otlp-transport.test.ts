@@ -344,6 +344,19 @@ test('metadata: names lowercased, invalid or reserved names and unprintable valu
   ]);
 });
 
+test('a header that cannot be metadata is left out and said once, whatever the number of signals', async (t) => {
+  const { receiver, telemetry, logger } = await harness(t, 'grpc', {}, { OTEL_EXPORTER_OTLP_HEADERS: 'bad key=x,x-ok=1' });
+  t.deepEqual(
+    logger.lines.filter((l) => l.includes('OTLP header')),
+    ['warn: OTLP header "bad key" is not a valid gRPC metadata key (0-9 a-z _ . -); not sent'],
+  );
+  telemetry.record([traceRecord()]);
+  await telemetry.forceFlush(5000);
+  const [call] = await receiver.waitForCalls(1, 5000, 'traces');
+  t.is(call!.headers['x-ok'], '1');
+  t.is(call!.headers['bad key'], undefined);
+});
+
 // ------------------------------------------------------- the real receiver
 
 test('TLS to the real receiver: the configured CA, mutual TLS, and an unknown CA refused', async (t) => {
