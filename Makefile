@@ -92,6 +92,13 @@ bench-overhead: build
 bench-agent-cost: build
 	node dist/bench/agent-cost.js $(BENCH_ARGS)
 
+# What the OTLP/gRPC transport costs per span: real encoded requests of 1024
+# spans, one at a time, to a sink in its own process.
+# BENCH_ARGS, e.g. "--seconds 5 --rounds 5 --spans 1024 --gzip".
+.PHONY: bench-export
+bench-export: ts
+	node dist/bench/export-cost.js $(BENCH_ARGS)
+
 # What a stream of unknown bytes costs the agent, with and without kernel
 # muting of ignored connections (arms alternated per round); needs root.
 # BENCH_ARGS, e.g. "--seconds 8 --rounds 3 --chunk 1024 --json".

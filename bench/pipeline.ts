@@ -719,7 +719,7 @@ function telemetryRun(options: RunOptions, env: Record<string, string>, exporter
 }
 
 /** Starts bench/targets/otlp-sink.js; resolves with its URL and a stop function. */
-async function startSink(): Promise<{ url: string; stop(): void }> {
+export async function startSink(): Promise<{ url: string; stop(): void }> {
   const child = spawn(process.execPath, [path.join(__dirname, 'targets', 'otlp-sink.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolve, reject) => {
     readline.createInterface({ input: child.stdout! }).once('line', resolve);

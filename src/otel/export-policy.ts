@@ -7,23 +7,30 @@
 // The goal they serve: whatever the length of an outage, every signal flows
 // again within RECOVERY_BOUND_MS of the collector's return. So no wait in the
 // export path may grow with the outage:
-// - gRPC: grpc-js backs off reconnecting a channel 1 s x1.6 up to 120 s by
-//   default, and a call made while the channel is in that backoff fails at
-//   once without trying. After a 60 s outage the next connection attempt came
-//   up to tens of seconds after the collector was back. Capped here at 1 s
-//   (grpc-js applies +/-20% jitter); grpc-js takes no
-//   grpc.min_reconnect_backoff_ms (a C-core option).
+// - gRPC: one HTTP/2 session per transport, made when an export needs one
+//   and none is open, reused while it lives. A session that failed (error,
+//   GOAWAY, close) is forgotten at once and the next attempt connects anew: no
+//   reconnect backoff of its own (grpc-js's grew to 120 s by default, and a
+//   call made during it failed without trying; after a 60 s outage the next
+//   connection came up to tens of seconds after the collector was back). The
+//   only wait between connection attempts is our retry backoff below. A
+//   session to a collector that vanished without a FIN is found out by a
+//   PING that goes unanswered (GRPC_SESSION_OPTIONS.pingTimeoutMillis), sent
+//   after a call's deadline or when a session with calls under way has been
+//   silent for idleTimeoutMillis; an idle session is closed after that long.
+//   The deadline (the export timeout) cuts each call.
 // - HTTP: keep-alive sockets; a pooled socket to a collector that went away
 //   is closed by its FIN/RST, or by the idle timeout below, and a request on
 //   a socket that hangs is cut by the export timeout (the socket is destroyed).
 // - Our retries: jittered exponential backoff as the official exporters do
 //   (1 s x1.5, +/-20%), but capped at 2 s (theirs: 5 s), jitter included,
 //   and bounded by the export timeout (the export then fails and the next
-//   batch starts at once). So the collector's return is tried within 2 s,
-//   plus at most one gRPC reconnect backoff (1.2 s): under RECOVERY_BOUND_MS
-//   with room for the connection itself. With the 5 s cap the worst case
-//   came to about 5.3 s (measured up to 4.8 s). A RetryInfo delay the
-//   server sends is honoured as it is: the server asked for it.
+//   batch starts at once). So the collector's return is tried within 2 s
+//   (every retry connects anew if it must): under RECOVERY_BOUND_MS with room
+//   for the connection itself. With the 5 s cap and grpc-js's reconnect
+//   backoff (then capped at 1 s) the worst case came to about 5.3 s. A
+//   RetryInfo delay the server sends is honoured as it is: the server asked
+//   for it.
 // - Metrics: a failed collection is exported again after
 //   METRIC_RETRY_INTERVAL_MS instead of the export interval (60 s by default),
 //   until one succeeds.
@@ -46,10 +53,14 @@ export const DEFAULT_RETRY: RetryConfig = {
   jitter: 0.2,
 };
 
-/** grpc-js channel options of every OTLP/gRPC channel: reconnect backoff 1 s, never more. */
-export const GRPC_RECONNECT_OPTIONS = {
-  'grpc.initial_reconnect_backoff_ms': 1000,
-  'grpc.max_reconnect_backoff_ms': 1000,
+/** HTTP/2 sessions of every OTLP/gRPC transport (otlp-transport.ts). */
+export const GRPC_SESSION_OPTIONS = {
+  // A session silent this long is closed if idle, PINGed if calls wait on it.
+  idleTimeoutMillis: 15_000,
+  // A PING unanswered this long: the collector is gone; the session is destroyed and its calls fail as UNAVAILABLE.
+  pingTimeoutMillis: 2000,
+  // TCP keep-alive probes on the session's socket start after 1 s idle, as on OTLP/HTTP's pooled sockets.
+  tcpKeepAliveMillis: 1000,
 } as const;
 
 /** node:http(s) Agent options of every OTLP/HTTP transport (TLS options are added per endpoint). */

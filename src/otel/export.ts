@@ -19,14 +19,26 @@
 //   metric exporters build their own grpc-js channel without a way to pass
 //   channel options (its reconnect backoff then grows to 120 s) and retry
 //   HTTP by their own constants; they are not used.
+// gRPC errors are GrpcStatusError (otlp-transport.ts): the status code, and
+// the google.rpc.Status of grpc-status-details-bin for RetryInfo.
 
 import * as fs from 'node:fs';
-import { credentials, Metadata, status as grpcStatus, type ChannelCredentials } from '@grpc/grpc-js';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { ProtobufMetricsSerializer } from '@opentelemetry/otlp-transformer';
 import { AggregationTemporality, InstrumentType, type AggregationTemporalitySelector, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { OtlpSignalConfig, RetryConfig, TemporalityPreference } from './config';
-import { classifyHttpError, grpcAddress, GrpcTransport, HttpTransport, type OtlpExportResult, type OtlpSignal } from './otlp-transport';
+import {
+  classifyHttpError,
+  grpcAddress,
+  GrpcStatus,
+  GrpcStatusError,
+  grpcStatusName,
+  GrpcTransport,
+  HttpTransport,
+  type GrpcTls,
+  type OtlpExportResult,
+  type OtlpSignal,
+} from './otlp-transport';
 import { HTTP_AGENT_OPTIONS } from './export-policy';
 import { fields } from '../util/protobuf';
 import { realTimers, type Timers } from '../util/timers';
@@ -45,12 +57,12 @@ export interface Exporter<T, R extends ExportResult = ExportResult> {
 // ---------------------------------------------------------------- gRPC retry
 
 const RETRYABLE_GRPC = new Set<number>([
-  grpcStatus.CANCELLED,
-  grpcStatus.DEADLINE_EXCEEDED,
-  grpcStatus.ABORTED,
-  grpcStatus.OUT_OF_RANGE,
-  grpcStatus.UNAVAILABLE,
-  grpcStatus.DATA_LOSS,
+  GrpcStatus.CANCELLED,
+  GrpcStatus.DEADLINE_EXCEEDED,
+  GrpcStatus.ABORTED,
+  GrpcStatus.OUT_OF_RANGE,
+  GrpcStatus.UNAVAILABLE,
+  GrpcStatus.DATA_LOSS,
 ]);
 
 /** Whether a failed attempt is worth another, and when the server asked for it. */
@@ -67,16 +79,11 @@ export interface GrpcErrorClass extends RetryClass {
 
 /** Classifies an export error per the OTLP/gRPC failure table. */
 export function classifyGrpcError(error: unknown): GrpcErrorClass {
-  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
-  if (typeof code !== 'number') return { retryable: false, name: 'unknown' };
-  const name = grpcStatus[code] ?? `code_${code}`;
-  const meta = (error as { metadata?: unknown }).metadata;
-  let delay: number | undefined;
-  if (meta instanceof Metadata) {
-    const details = meta.get('grpc-status-details-bin')[0];
-    if (details !== undefined) delay = retryDelayFromStatusDetails(Buffer.isBuffer(details) ? details : Buffer.from(details));
-  }
-  if (code === grpcStatus.RESOURCE_EXHAUSTED) {
+  if (!(error instanceof GrpcStatusError)) return { retryable: false, name: 'unknown' };
+  const code = error.code;
+  const name = grpcStatusName(code);
+  const delay = error.statusDetails !== undefined ? retryDelayFromStatusDetails(error.statusDetails) : undefined;
+  if (code === GrpcStatus.RESOURCE_EXHAUSTED) {
     return delay !== undefined ? { retryable: true, retryDelayMillis: delay, name } : { retryable: false, name };
   }
   if (!RETRYABLE_GRPC.has(code)) return { retryable: false, name };
@@ -195,20 +202,37 @@ function readPem(file: string | undefined, what: string, warnings: string[]): Bu
   }
 }
 
-/** TLS unless the URL says http:// or, without a scheme, OTEL_EXPORTER_OTLP_INSECURE=true. */
-export function grpcCredentials(cfg: OtlpSignalConfig, warnings: string[] = []): ChannelCredentials {
+/** TLS unless the URL says http:// or, without a scheme, OTEL_EXPORTER_OTLP_INSECURE=true; undefined: plaintext. */
+export function grpcTls(cfg: OtlpSignalConfig, warnings: string[] = []): GrpcTls | undefined {
   const plaintext = /^http:\/\//i.test(cfg.url) || (!/^https:\/\//i.test(cfg.url) && cfg.insecure);
-  if (plaintext) return credentials.createInsecure();
+  if (plaintext) return undefined;
   const ca = readPem(cfg.certificate, 'certificate', warnings);
   const key = readPem(cfg.clientKey, 'client key', warnings);
   const cert = readPem(cfg.clientCertificate, 'client certificate', warnings);
-  return key && cert ? credentials.createSsl(ca ?? null, key, cert) : credentials.createSsl(ca ?? null);
+  return { ...(ca ? { ca } : {}), ...(key && cert ? { key, cert } : {}) };
 }
 
-function grpcMetadata(headers: Readonly<Record<string, string>>): Metadata {
-  const m = new Metadata();
-  for (const [k, v] of Object.entries(headers)) m.set(k.toLowerCase(), v);
-  return m;
+/** Headers gRPC or HTTP/2 reserve: the transport sets them, or they are not allowed at all. */
+const RESERVED_METADATA = new Set(['content-type', 'te', 'user-agent', 'host', 'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+
+/**
+ * The user's headers as gRPC metadata: names lowercased; a name that is not
+ * a valid metadata key (0-9 a-z _ . -), is reserved (grpc-*, the transport's
+ * own headers) or has a value that is not printable ASCII is left out, with a
+ * warning. A -bin key's value is sent base64-encoded, as metadata values of
+ * binary keys are.
+ */
+export function grpcMetadata(headers: Readonly<Record<string, string>>, warnings: string[] = []): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) {
+    const key = k.toLowerCase();
+    if (!/^[0-9a-z_.-]+$/.test(key)) warnings.push(`OTLP header ${JSON.stringify(k)} is not a valid gRPC metadata key (0-9 a-z _ . -); not sent`);
+    else if (key.startsWith('grpc-') || RESERVED_METADATA.has(key)) warnings.push(`OTLP header ${k} is reserved by gRPC or HTTP/2; not sent`);
+    else if (key.endsWith('-bin')) out[key] = Buffer.from(v, 'utf8').toString('base64');
+    else if (!/^[\x20-\x7e]*$/.test(v)) warnings.push(`OTLP header ${k} has a value that is not printable ASCII; not sent`);
+    else out[key] = v;
+  }
+  return out;
 }
 
 function httpAgentOptions(cfg: OtlpSignalConfig, warnings: string[]) {
@@ -238,11 +262,12 @@ export function createOtlpExporter(signal: OtlpSignal, cfg: OtlpSignalConfig, op
     const transport = new GrpcTransport({
       signal,
       address: grpcAddress(cfg.url),
-      credentials: grpcCredentials(cfg, warnings),
-      metadata: grpcMetadata(cfg.headers),
+      tls: grpcTls(cfg, warnings),
+      metadata: grpcMetadata(cfg.headers, warnings),
       gzip: cfg.compression === 'gzip',
       timeoutMillis: cfg.timeoutMillis,
       userAgent,
+      timers,
     });
     return new RetryingExporter(transport, opts.retry, cfg.timeoutMillis, timers, Math.random, classifyGrpcError);
   }
@@ -314,7 +339,7 @@ export function createMetricExporter(cfg: OtlpSignalConfig, temporality: Tempora
 export function errorName(error: unknown): string {
   if (typeof error === 'object' && error !== null) {
     const code = (error as { code?: unknown }).code;
-    if (typeof code === 'number' && 'metadata' in error) return grpcStatus[code] ?? `code_${code}`;
+    if (error instanceof GrpcStatusError) return grpcStatusName(error.code);
     if (typeof code === 'number') return `http_${code}`;
     if (typeof code === 'string') return code;
     if (error instanceof Error && error.message.includes('timed out')) return 'timeout';

@@ -149,7 +149,8 @@ export class Telemetry {
       timers,
     });
     this.metrics.start();
-    for (const w of warnings) deps.logger.warn(w);
+    // Each signal's exporter reads the same settings: a problem with them is said once.
+    for (const w of new Set(warnings)) deps.logger.warn(w);
   }
 
   /** Spans for the sampled records, measurements for all of them. Never throws, never blocks. */

@@ -224,6 +224,10 @@ export interface ReceiverOptions {
   /** Ports to listen on (default: free ones), e.g. a stopped receiver's, to play a collector coming back. */
   readonly grpcPort?: number;
   readonly httpPort?: number;
+  /** gRPC over TLS with this key and certificate; with `clientCa`, clients must present a certificate it signed. */
+  readonly grpcTls?: { readonly key: Buffer; readonly cert: Buffer; readonly clientCa?: Buffer };
+  /** gRPC on this Unix socket instead of a TCP port. */
+  readonly grpcSocketPath?: string;
 }
 
 export class OtlpReceiver {
@@ -246,25 +250,33 @@ export class OtlpReceiver {
     readonly grpcPort: number,
     readonly httpPort: number,
     private readonly keepSpans: boolean,
+    private readonly grpcScheme: 'http' | 'https' | 'unix',
+    private readonly grpcSocketPath?: string,
   ) {}
 
   /** Starts both servers on 127.0.0.1, on the ports given or free ones. */
   static async start(opts: ReceiverOptions = {}): Promise<OtlpReceiver> {
     const grpcServer = new grpc.Server();
     const httpServer = http.createServer();
+    const tls = opts.grpcTls;
+    const credentials = tls
+      ? grpc.ServerCredentials.createSsl(tls.clientCa ?? null, [{ private_key: tls.key, cert_chain: tls.cert }], tls.clientCa !== undefined)
+      : grpc.ServerCredentials.createInsecure();
+    const address = opts.grpcSocketPath !== undefined ? `unix://${opts.grpcSocketPath}` : `127.0.0.1:${opts.grpcPort ?? 0}`;
     const grpcPort = await new Promise<number>((resolve, reject) =>
-      grpcServer.bindAsync(`127.0.0.1:${opts.grpcPort ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+      grpcServer.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(port))),
     );
     await new Promise<void>((resolve) => httpServer.listen(opts.httpPort ?? 0, '127.0.0.1', resolve));
     const httpPort = (httpServer.address() as { port: number }).port;
-    const r = new OtlpReceiver(grpcServer, httpServer, grpcPort, httpPort, opts.keepSpans ?? true);
+    const scheme = opts.grpcSocketPath !== undefined ? 'unix' : tls ? 'https' : 'http';
+    const r = new OtlpReceiver(grpcServer, httpServer, grpcPort, httpPort, opts.keepSpans ?? true, scheme, opts.grpcSocketPath);
     r.install();
     return r;
   }
 
-  /** gRPC endpoint (plaintext). */
+  /** gRPC endpoint: http:// (plaintext), https:// (with grpcTls) or unix:// (with grpcSocketPath). */
   get grpcUrl(): string {
-    return `http://127.0.0.1:${this.grpcPort}`;
+    return this.grpcScheme === 'unix' ? `unix://${this.grpcSocketPath}` : `${this.grpcScheme}://127.0.0.1:${this.grpcPort}`;
   }
 
   /** OTLP/HTTP base URL (append v1/traces, v1/metrics or v1/logs, as OTEL_EXPORTER_OTLP_ENDPOINT does). */

@@ -2,9 +2,9 @@ import test, { type ExecutionContext } from 'ava';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as zlib from 'node:zlib';
-import { Metadata, status } from '@grpc/grpc-js';
-import { classifyGrpcError, retryDelayFromStatusDetails } from '../../src/otel/export';
-import { classifyHttpError, grpcAddress, OtlpHttpError, OtlpTimeoutError, parseRetryAfter } from '../../src/otel/otlp-transport';
+import { status } from '@grpc/grpc-js';
+import { classifyGrpcError, errorName, retryDelayFromStatusDetails } from '../../src/otel/export';
+import { classifyHttpError, grpcAddress, GrpcStatus, GrpcStatusError, grpcStatusName, OtlpHttpError, OtlpTimeoutError, parseRetryAfter } from '../../src/otel/otlp-transport';
 import { decodeTraceRequest, OtlpReceiver, statusWithRetryInfo } from '../helpers/otlp-receiver';
 import { closedPort, SERVER_DURATION, sleep, traceRecord } from './fixtures';
 import { harness, OFFSET, type Harness } from './harness';
@@ -354,6 +354,11 @@ test('Retry-After: seconds or an HTTP date', (t) => {
   t.is(parseRetryAfter(undefined, now), undefined);
 });
 
+test('gRPC status names and codes are grpc-js\'s', (t) => {
+  for (let code = 0; code <= 16; code++) t.is(grpcStatusName(code), status[code] as string, String(code));
+  t.deepEqual(Object.entries(GrpcStatus).map(([k, v]) => [k, v]), Object.entries(GrpcStatus).map(([k]) => [k, status[k as keyof typeof status]]));
+});
+
 test('gRPC target from the endpoint, as the official exporter derives it', (t) => {
   t.is(grpcAddress('http://collector:4317'), 'collector:4317');
   t.is(grpcAddress('https://collector:4317/ignored'), 'collector:4317');
@@ -363,11 +368,7 @@ test('gRPC target from the endpoint, as the official exporter derives it', (t) =
 });
 
 test('gRPC status classification follows the OTLP table', (t) => {
-  const err = (code: number, delay?: number) => {
-    const metadata = new Metadata();
-    if (delay !== undefined) metadata.set('grpc-status-details-bin', statusWithRetryInfo(code, 'x', delay));
-    return Object.assign(new Error('x'), { code, details: 'x', metadata });
-  };
+  const err = (code: number, delay?: number) => new GrpcStatusError(code, 'x', delay !== undefined ? statusWithRetryInfo(code, 'x', delay) : undefined);
   const retryable = [status.CANCELLED, status.DEADLINE_EXCEEDED, status.ABORTED, status.OUT_OF_RANGE, status.UNAVAILABLE, status.DATA_LOSS];
   for (let code = 1; code <= 16; code++) {
     const c = classifyGrpcError(err(code));
@@ -377,4 +378,8 @@ test('gRPC status classification follows the OTLP table', (t) => {
   t.deepEqual(classifyGrpcError(err(status.RESOURCE_EXHAUSTED, 700)), { retryable: true, retryDelayMillis: 700, name: 'RESOURCE_EXHAUSTED' });
   t.deepEqual(classifyGrpcError(err(status.UNAVAILABLE, 50)), { retryable: true, retryDelayMillis: 50, name: 'UNAVAILABLE' });
   t.false(classifyGrpcError(new Error('Nothing to send')).retryable);
+  t.false(classifyGrpcError(Object.assign(new Error('x'), { code: status.UNAVAILABLE })).retryable, 'only a gRPC status is classified by its code');
+  t.is(errorName(new GrpcStatusError(status.UNAVAILABLE, 'x')), 'UNAVAILABLE');
+  t.is(errorName(new GrpcStatusError(99, 'x')), 'code_99');
+  t.is(new GrpcStatusError(status.UNAVAILABLE, 'connection refused').message, '14 UNAVAILABLE: connection refused');
 });

@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import { DEFAULT_RETRY as CONFIG_DEFAULT_RETRY, loadOtelConfig } from '../../src/otel/config';
 import {
   DEFAULT_RETRY,
-  GRPC_RECONNECT_OPTIONS,
+  GRPC_SESSION_OPTIONS,
   HTTP_AGENT_OPTIONS,
   METRIC_RETRY_INTERVAL_MS,
   RECOVERY_BOUND_MS,
@@ -30,9 +30,9 @@ function emit(h: Harness, tick: number): void {
 }
 
 // One real outage for both transports at once. During it the collector's ports
-// take connections and close them at once: grpc-js backs off between its
-// attempts (by default 1 s x1.6, up to 120 s: after 20 s, about 10 s), and the
-// collector comes back right after one, the worst moment.
+// take connections and close them at once (a client with a reconnect backoff,
+// as grpc-js had, by default 1 s x1.6 up to 120 s, would wait about 10 s after
+// 20 s), and the collector comes back right after an attempt, the worst moment.
 const OUTAGE_MS = 20_000;
 
 /** Takes connections on `port` and closes them at once; `attempts` counts them, `next` resolves on the next one. */
@@ -77,7 +77,7 @@ test('after a collector outage, spans, log records and metrics flow again within
   const grpcDown = await refuser(first.grpcPort);
   const httpDown = await refuser(first.httpPort);
   await sleep(OUTAGE_MS);
-  // The next attempt after the outage (grpc-js's default backoff would make it wait up to 17 s).
+  // Right after an attempt (grpc-js's default backoff would have made the next one wait up to 17 s).
   await Promise.race([grpcDown.next(), sleep(20_000)]);
   await Promise.all([grpcDown.close(), httpDown.close()]);
   const back = await OtlpReceiver.start({ grpcPort: first.grpcPort, httpPort: first.httpPort });
@@ -115,8 +115,8 @@ test('after a collector outage, spans, log records and metrics flow again within
   }
 });
 
-test('one policy: gRPC reconnect backoff capped at 1 s, the retry defaults, keep-alive sockets, the bounds', (t) => {
-  t.deepEqual(GRPC_RECONNECT_OPTIONS, { 'grpc.initial_reconnect_backoff_ms': 1000, 'grpc.max_reconnect_backoff_ms': 1000 });
+test('one policy: gRPC sessions, the retry defaults, keep-alive sockets, the bounds', (t) => {
+  t.deepEqual(GRPC_SESSION_OPTIONS, { idleTimeoutMillis: 15_000, pingTimeoutMillis: 2000, tcpKeepAliveMillis: 1000 });
   t.is(CONFIG_DEFAULT_RETRY, DEFAULT_RETRY, 'the configuration takes its defaults from the policy');
   t.deepEqual(DEFAULT_RETRY, { maxAttempts: 5, initialBackoffMillis: 1000, maxBackoffMillis: 2000, backoffMultiplier: 1.5, jitter: 0.2 });
   t.deepEqual(HTTP_AGENT_OPTIONS, { keepAlive: true, keepAliveMsecs: 1000, timeout: 15_000, scheduling: 'lifo' });
