@@ -7,7 +7,7 @@
 //
 //   node --expose-gc dist/bench/process-churn.js [--processes 20000] [--step 5000] [--json]
 //
-//   node dist/bench/process-churn.js --kernel [--processes 20000] [--step 1000] [--concurrency 4] [--select exe|all]
+//   node dist/bench/process-churn.js --kernel [--processes 20000] [--step 1000] [--concurrency 4] [--select exe|all] [--heap-snapshots DIR]
 //
 // --kernel: the real thing instead of a replay (root, eBPF, curl): the CLI's
 // `run --exe curl` (or `--all`) exporting OTLP/gRPC to an in-process
@@ -59,11 +59,12 @@ async function main(): Promise<number> {
       kernel: { type: 'boolean' },
       concurrency: { type: 'string' },
       select: { type: 'string' },
+      'heap-snapshots': { type: 'string' },
     },
   });
   const total = Number(values.processes ?? 20000);
   const step = Number(values.step ?? 5000);
-  if (values.kernel) return kernelChurn(total, step, Number(values.concurrency ?? 4), values.select === 'all' ? 'all' : 'exe', values.json === true);
+  if (values.kernel) return kernelChurn(total, step, Number(values.concurrency ?? 4), values.select === 'all' ? 'all' : 'exe', values.json === true, values['heap-snapshots']);
   const ok = { code: ExportResultCode.SUCCESS };
   const options = parseRunArgs(
     ['--all', '--no-tcp-metrics', '--no-flow-metrics', '--otlp-endpoint', 'http://127.0.0.1:4318', '--otlp-protocol', 'http/protobuf', '--metric-interval', '1s'],
@@ -144,14 +145,19 @@ interface KernelPoint {
 }
 
 /** The same churn through the kernel: real curl processes, the real CLI. */
-async function kernelChurn(total: number, step: number, concurrency: number, select: 'exe' | 'all', json: boolean): Promise<number> {
+async function kernelChurn(total: number, step: number, concurrency: number, select: 'exe' | 'all', json: boolean, snapshotDir?: string): Promise<number> {
   const receiver = await OtlpReceiver.start();
   const server = http.createServer((_req, res) => res.end('ok'));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}/items/42`;
   const agent = await startAgent(['run', ...(select === 'all' ? ['--all'] : ['--exe', 'curl'])], {
-    env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcUrl, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' },
+    env: {
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcUrl,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+      // --heap-snapshots DIR: the agent writes a heap snapshot at each sample (after the RSS reading).
+      ...(snapshotDir !== undefined ? { NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapshotDir}` } : {}),
+    },
   });
   // Only this server's requests: other curls on the box (a test suite running
   // beside the benchmark) are traced too, and counted apart.
@@ -193,6 +199,10 @@ async function kernelChurn(total: number, step: number, concurrency: number, sel
       const point = { processes: done, rssMiB: rssOf(agent.pid) / MiB, clientSpans: clientSpans() };
       points.push(point);
       if (!json) process.stderr.write(`  ${done} processes: agent RSS ${point.rssMiB.toFixed(1)} MiB, ${point.clientSpans} CLIENT spans\n`);
+      if (snapshotDir !== undefined) {
+        process.kill(agent.pid, 'SIGUSR2');
+        await sleep(8000);
+      }
     }
   } finally {
     await agent.stop();
