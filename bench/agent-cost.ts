@@ -1,7 +1,7 @@
 // What the agent costs per request, end to end, and what it holds in memory.
 //
 //   node dist/bench/agent-cost.js [--rates 5000,10000,20000] [--seconds 15] [--rounds 2]
-//                                 [--connections 32] [--settle-seconds 5] [--json]
+//                                 [--connections 32] [--settle-seconds 5] [--warmup-seconds 3] [--json]
 //                                 [--agent-node-options=--max-semi-space-size=8] [--protocol grpc|http/protobuf]
 //
 // One Node `http` server (bench/targets/http-server.ts, ~100 B JSON on /small)
@@ -9,8 +9,10 @@
 // which exports OTLP/gRPC (spans, and its own metrics every second, cumulative)
 // to an in-process OtlpReceiver that counts spans without keeping them. The
 // open-loop generator (bench/open-loop.ts, its own process) sends keep-alive
-// GETs at each fixed rate for --seconds; rates run in ascending order within
-// a round, rounds repeat the whole set, figures are medians over rounds. The
+// GETs at each fixed rate for --seconds, after --warmup-seconds at the first
+// rate that are not counted (steady state, not V8 compiling the agent); rates
+// run in ascending order within a round, rounds repeat the whole set, figures
+// are medians over rounds. The
 // receiver's CPU (this process) is shown too: it decodes every span, and it
 // shares the box.
 //
@@ -66,6 +68,8 @@ export interface AgentCostOptions {
   readonly rounds: number;
   readonly connections: number;
   readonly settleSeconds: number;
+  /** Seconds of load at the first rate before anything is counted (default 3): V8 compiles the hot paths. */
+  readonly warmupSeconds?: number;
   /** The agent's OTLP protocol (default grpc, as the issue measured; the agent's own default is http/protobuf). */
   readonly protocol?: 'grpc' | 'http/protobuf';
   /** NODE_OPTIONS of the agent alone (V8 settings to compare, e.g. --max-semi-space-size=8); default: none. */
@@ -385,7 +389,9 @@ export async function runAgentCost(o: AgentCostOptions): Promise<AgentCostResult
         idle = { ...idleBase, emptyNode: await emptyNode(), probe: await heapProbe(receiver.grpcUrl, o.settleSeconds) };
       }
       // Warm-up, not counted: the wasm parser compiled, hot paths optimized.
-      await runOpenLoopProcess({ url, rate: 500, seconds: 1, connections: o.connections });
+      // 1 s at 500 req/s left the first rate paying for V8's compiler (a
+      // second 5k step right after the first cost half as much per request).
+      await runOpenLoopProcess({ url, rate: o.rates[0]!, seconds: o.warmupSeconds ?? 3, connections: o.connections });
       let prev = (await waitForAgentDrained(receiver, DRAIN_TIMEOUT_MS)).counters;
       for (const rate of o.rates) {
         o.log?.(`round ${round}/${o.rounds}: ${rate} req/s for ${o.seconds} s`);
@@ -507,6 +513,7 @@ async function main(): Promise<number> {
       rounds: { type: 'string', default: '2' },
       connections: { type: 'string', default: '32' },
       'settle-seconds': { type: 'string', default: '5' },
+      'warmup-seconds': { type: 'string', default: '3' },
       probe: { type: 'string' },
       'agent-node-options': { type: 'string' },
       protocol: { type: 'string', default: 'grpc' },
@@ -524,6 +531,7 @@ async function main(): Promise<number> {
     rounds: positive('--rounds', values.rounds),
     connections: positive('--connections', values.connections),
     settleSeconds,
+    warmupSeconds: positive('--warmup-seconds', values['warmup-seconds']),
     protocol: protocolArg(values.protocol),
     ...(values['agent-node-options'] !== undefined ? { agentNodeOptions: values['agent-node-options'] } : {}),
     log: (l) => process.stderr.write(`agent-cost: ${l}\n`),
