@@ -16,11 +16,15 @@ import { isUtf8 } from 'node:buffer';
 import type { Chunk } from '../types';
 import type { Http1Stats } from './counters';
 import { classifyRequestLine, classifyStatusLine } from './detect';
+import { Http1HeadScan, Http1RecentValues, MAX_RECENT_TEXT, recentLines, recentText, scanHead, type LatinSlicer } from './fast-head';
 import type { Http1HeaderName, Http1HeaderTable, Http1KeptHeader } from './header-names';
 import { LLHTTP_ERROR, LlhttpParser, type LlhttpHandler } from './llhttp';
 import { Http1Message, NO_ACTIVITY, NO_LINES, type Http1Activity, type Http1Incomplete } from './message';
 
 export type Http1DirectionKind = 'request' | 'response';
+
+/** How heads are parsed: scanned in JavaScript when fast-head.ts accepts them, else by llhttp; or always by llhttp. */
+export type Http1HeadParsing = 'fast' | 'llhttp';
 
 export interface Http1Limits {
   /** Bytes of request/status line plus header fields of one message. */
@@ -57,6 +61,9 @@ export interface Http1DirectionListener {
 
 type State = 'hunting' | 'parsing' | 'held' | 'stopped';
 
+/** One scan result for every direction: scanning is synchronous and never nested. */
+const SCAN = new Http1HeadScan();
+
 export interface HeldChunk {
   readonly data: Buffer;
   readonly pos: number;
@@ -76,6 +83,20 @@ export class Http1Direction implements LlhttpHandler {
   private started = false;
   /** Messages begun so far that were valid (their index). */
   private count = 0;
+  /** Heads are scanned in JavaScript first (fast-head.ts); false when headers are captured (llhttp's path has capture's rules). */
+  private readonly fastPath: boolean;
+  /**
+   * llhttp is in its start state: it was reset, or the last message it
+   * parsed kept the connection alive (after others it refuses more data, or
+   * switches protocols). Only then may a message bypass it.
+   */
+  private llhttpAtStart = true;
+  /** The message in flight had its head scanned in JavaScript: llhttp never saw it, its body is counted here. */
+  private fastMessage = false;
+  /** llhttp's keep-alive verdict on the message it is parsing (from on_headers_complete; false once a trailer field came). */
+  private llhttpKeepAlive = false;
+  /** Values of the last scanned heads, reused while the bytes repeat (allocated at the first scanned head). */
+  private recent: Http1RecentValues | undefined;
 
   // Context of the bytes being executed.
   private ctxStartNs = 0;
@@ -120,8 +141,10 @@ export class Http1Direction implements LlhttpHandler {
     private readonly fromStart: boolean,
     /** Header names matched (kept for records, captured for attributes), by length. */
     private readonly names: Http1HeaderTable,
+    heads: Http1HeadParsing = 'fast',
   ) {
     this.parser = new LlhttpParser(kind, this);
+    this.fastPath = heads === 'fast' && names.attributes.length === 0;
   }
 
   /** Contiguous bytes of this direction. */
@@ -155,6 +178,7 @@ export class Http1Direction implements LlhttpHandler {
       case 'hunting':
         if (syscallStart && this.beginsMessage(data)) {
           this.parser.reset();
+          this.llhttpAtStart = true;
           this.state = 'parsing';
           this.ctxTid = c.tid ?? 0;
           this.execute(data, pos, c.startNs, c.endNs);
@@ -201,6 +225,10 @@ export class Http1Direction implements LlhttpHandler {
           this.ctxStartNs = atNs;
           this.ctxEndNs = atNs;
           this.midChunk = true;
+          if (this.fastMessage) {
+            this.bodyBytes(m, m.bodyKind === 'eof' ? bytes : Math.min(bytes, m.remaining));
+            return;
+          }
           if (this.parser.executeZeros(bytes) === LLHTTP_ERROR.OK) return;
         }
         this.loseMessage(atNs, 'not_captured');
@@ -215,7 +243,10 @@ export class Http1Direction implements LlhttpHandler {
     const m = this.message;
     this.ctxStartNs = m.lastByteNs;
     this.ctxEndNs = m.lastByteNs;
-    this.parser.finish();
+    if (this.fastMessage) {
+      // As llhttp_finish: a body delimited by the close ends here; a Content-Length body cut short stays incomplete.
+      if (m.bodyKind === 'eof') this.onMessageComplete();
+    } else this.parser.finish();
     return this.message;
   }
 
@@ -304,9 +335,17 @@ export class Http1Direction implements LlhttpHandler {
     this.ctxEndNs = endNs;
     this.ctxPos = pos;
     this.midChunk = this.message !== undefined;
-    const errno = this.parser.execute(data);
+    let off = 0;
+    if (this.fastPath) {
+      off = this.executeFast(data, pos);
+      if (off < 0 || off === data.length) return;
+      // llhttp takes over from a message start (or inside its own message).
+      this.ctxPos = pos + off;
+    }
+    this.llhttpAtStart = false;
+    const errno = this.parser.execute(off === 0 ? data : data.subarray(off));
     if (errno === LLHTTP_ERROR.OK) return;
-    const consumed = this.parser.consumed;
+    const consumed = off + this.parser.consumed;
     if (errno === LLHTTP_ERROR.PAUSED_UPGRADE) {
       this.switchFrom = pos + consumed;
       if (this.kind === 'response') {
@@ -330,6 +369,7 @@ export class Http1Direction implements LlhttpHandler {
   private loseMessage(atNs: number, why: Http1Incomplete): void {
     const inFlight = this.message;
     this.message = undefined;
+    this.fastMessage = false;
     this.state = 'hunting';
     this.resetHead();
     if (inFlight !== undefined) {
@@ -362,16 +402,105 @@ export class Http1Direction implements LlhttpHandler {
     return false;
   }
 
+  // --- the fast path (fast-head.ts) ---------------------------------------
+
+  /**
+   * Parses in JavaScript what it can of `data` (at `pos`): bodies of messages
+   * whose heads it scanned, then every head at a message start that
+   * scanHead() accepts, each through the same steps as llhttp's callbacks.
+   * Returns where llhttp must take over (data.length: nowhere), or -1 when
+   * the direction stopped (a protocol switch).
+   */
+  private executeFast(data: Buffer, pos: number): number {
+    let off = 0;
+    for (;;) {
+      const m = this.message;
+      if (m !== undefined) {
+        if (!this.fastMessage) return off;
+        const n = data.length - off;
+        off += this.bodyBytes(m, m.bodyKind === 'eof' ? n : Math.min(n, m.remaining));
+        if (this.message !== undefined) return data.length;
+      }
+      if (off >= data.length || !this.llhttpAtStart) return off;
+      const end = scanHead(this.kind, data, off, this.names, this.limits, SCAN);
+      if (end < 0) return off;
+      if (!this.fastHead(data as Buffer & LatinSlicer, pos, off, SCAN)) return -1;
+      off = end;
+    }
+  }
+
+  /** A head scanned whole at `data[off]`: the message, as llhttp's callbacks would have made it. False when the direction stopped. */
+  private fastHead(data: Buffer & LatinSlicer, pos: number, off: number, scan: Http1HeadScan): boolean {
+    const m = this.beginMessage();
+    this.fastMessage = true;
+    if (this.kind === 'request') {
+      m.index = this.count++;
+      m.method = scan.method;
+      m.pos = pos + off;
+      m.target = this.recentTarget(data, scan.targetStart, scan.targetEnd);
+    }
+    this.listener.begin(this.kind, m);
+    for (let k = 0; k < scan.kept; k++) this.fastKeep(m, scan.keptNames[k]!, data, scan.keptSpans[2 * k]!, scan.keptSpans[2 * k + 1]!);
+    const mode = this.headersComplete(m, scan.status, false, '1.1');
+    if (mode === 2) {
+      // As llhttp: the message completes, then parsing pauses as an upgrade (only a response, to CONNECT, gets here).
+      this.onMessageComplete();
+      const end = scan.end;
+      this.switchFrom = pos + end;
+      this.stop();
+      if (end < data.length) this.held = [{ data: Buffer.from(data.subarray(end)), pos: pos + end, startNs: this.ctxStartNs, endNs: this.ctxEndNs, tid: this.ctxTid }];
+      this.listener.switched();
+      return false;
+    }
+    if (m.bodyKind === 'none') this.onMessageComplete();
+    return true;
+  }
+
+  private recentTarget(data: Buffer & LatinSlicer, start: number, end: number): string {
+    const r = (this.recent ??= new Http1RecentValues());
+    const text = recentText(r.target, data, start, end);
+    if (text.length <= MAX_RECENT_TEXT) r.target = text;
+    return text;
+  }
+
+  /** A kept value of a scanned head: as keep(), with the first line of Host, User-Agent and Content-Length reused when it repeats. */
+  private fastKeep(m: Http1Message, kept: Http1KeptHeader, data: Buffer & LatinSlicer, start: number, end: number): void {
+    const r = (this.recent ??= new Http1RecentValues());
+    if (kept === 'host' && m.host === NO_LINES) {
+      m.host = recentLines(r.host, data, start, end);
+      if (end - start <= MAX_RECENT_TEXT) r.host = m.host;
+    } else if (kept === 'user-agent' && m.userAgent === NO_LINES) {
+      m.userAgent = recentLines(r.userAgent, data, start, end);
+      if (end - start <= MAX_RECENT_TEXT) r.userAgent = m.userAgent;
+    } else if (kept === 'content-length') {
+      // At most one line (a second one is llhttp's); at most 15 digits.
+      m.contentLength = r.contentLength = recentText(r.contentLength, data, start, end);
+    } else this.keep(m, kept, data.latin1Slice(start, end));
+  }
+
+  /** `n` body bytes of the message in flight (as llhttp's on_body); completes a Content-Length body at its end. Returns `n`. */
+  private bodyBytes(m: Http1Message, n: number): number {
+    if (n > 0) this.onBody(n);
+    if (m.bodyKind === 'length' && m.remaining === 0) this.onMessageComplete();
+    return n;
+  }
+
   // --- llhttp callbacks -------------------------------------------------
 
   onMessageBegin(): number {
+    this.llhttpAtStart = false;
+    const m = this.beginMessage();
+    this.resetHead();
+    if (this.kind === 'response') this.listener.begin(this.kind, m);
+    return 0;
+  }
+
+  private beginMessage(): Http1Message {
     const before = this.midChunk ? { startNs: this.ctxStartNs, endNs: this.ctxEndNs } : this.activity;
     const m = new Http1Message(this.ctxStartNs, before);
     m.lastByteNs = this.ctxEndNs;
     this.message = m;
-    this.resetHead();
-    if (this.kind === 'response') this.listener.begin(this.kind, m);
-    return 0;
+    return m;
   }
 
   onUrl(at: number, len: number): number {
@@ -398,7 +527,12 @@ export class Http1Direction implements LlhttpHandler {
   }
 
   onHeaderField(at: number, len: number): number {
-    if (this.message !== undefined) this.message.targetDone = true;
+    const m = this.message;
+    if (m !== undefined) {
+      m.targetDone = true;
+      // A trailer field can end keep-alive after on_headers_complete said it held (Connection: close).
+      if (m.headersDone) this.llhttpKeepAlive = false;
+    }
     if (!this.headBytes(at, len)) return -1;
     if (!this.inField) {
       this.endLine();
@@ -558,22 +692,33 @@ export class Http1Direction implements LlhttpHandler {
     }
   }
 
-  /** `lines` with `v` added: a new one-line array for the first line (never NO_LINES itself), else in place up to the bound. */
+  /** `lines` with `v` added: a new one-line array for the first line (never NO_LINES itself), else in place (a copy of a shared list) up to the bound. */
   private withLine(lines: readonly string[], kept: Http1KeptHeader, v: string): readonly string[] {
     if (lines === NO_LINES) return [v];
-    if (lines.length < this.limits.maxKeptLines) (lines as string[]).push(v);
-    else this.overlong(kept);
-    return lines;
+    if (lines.length >= this.limits.maxKeptLines) {
+      this.overlong(kept);
+      return lines;
+    }
+    // A first line reused from an earlier head (fastKeep) is shared and frozen: this message gets its own list.
+    const own = Object.isFrozen(lines) ? lines.slice() : (lines as string[]);
+    own.push(v);
+    return own;
   }
 
-  onHeadersComplete(statusCode: number, upgrade: boolean): number {
+  onHeadersComplete(statusCode: number, upgrade: boolean, keepAlive: boolean): number {
     const m = this.message;
     if (m === undefined) return -1;
     this.endLine();
     this.inField = false;
     this.field = '';
     this.fieldAt = -1;
-    m.version = this.parser.version();
+    this.llhttpKeepAlive = keepAlive && !upgrade;
+    return this.headersComplete(m, statusCode, upgrade, this.parser.version());
+  }
+
+  /** The head of `m` is parsed (by llhttp or scanHead()): tells the listener, settles the body's framing. */
+  private headersComplete(m: Http1Message, statusCode: number, upgrade: boolean, version: string): 0 | 1 | 2 {
+    m.version = version;
     m.targetDone = true;
     m.statusCode = statusCode;
     m.upgrade = upgrade;
@@ -600,6 +745,9 @@ export class Http1Direction implements LlhttpHandler {
     const m = this.message;
     if (m === undefined) return 0;
     this.message = undefined;
+    // After its own message llhttp is at a start only if it kept the connection alive; a scanned one never touched it.
+    if (!this.fastMessage) this.llhttpAtStart = this.llhttpKeepAlive;
+    this.fastMessage = false;
     this.midChunk = true;
     // The last byte is in the bytes being executed (at close: the last byte seen).
     m.lastByteNs = this.ctxEndNs;

@@ -11,7 +11,7 @@ import {
   type Side,
 } from '../types';
 import type { Http1Options } from './config';
-import { Http1Direction, type Http1DirectionKind, type Http1DirectionListener, type Http1Limits } from './direction';
+import { Http1Direction, type Http1DirectionKind, type Http1DirectionListener, type Http1HeadParsing, type Http1Limits } from './direction';
 import { headerTables } from './header-names';
 import type { Http1Message } from './message';
 import { buildRecord, Http1ParseCaches, traceContextOf, type Http1RecordContext } from './record';
@@ -46,6 +46,8 @@ export class Http1Session implements ProtocolSession, Http1DirectionListener {
     private readonly requestSide: Side,
     options: Http1Options,
     private readonly observer?: SessionObserver,
+    /** 'llhttp': every head through llhttp (the reference the fast path is tested against). */
+    heads: Http1HeadParsing = 'fast',
   ) {
     const limits = limitsFor(options);
     const names = headerTables(options);
@@ -59,8 +61,8 @@ export class Http1Session implements ProtocolSession, Http1DirectionListener {
       requestHeaders: names.request.attributes,
       responseHeaders: names.response.attributes,
     };
-    this.requests = new Http1Direction('request', this, this.stats, limits, conn.sawStart, names.request);
-    this.responses = new Http1Direction('response', this, this.stats, limits, conn.sawStart, names.response);
+    this.requests = new Http1Direction('request', this, this.stats, limits, conn.sawStart, names.request, heads);
+    this.responses = new Http1Direction('response', this, this.stats, limits, conn.sawStart, names.response, heads);
     this.stitcher = new Http1Stitcher(
       this.stats,
       (o) => this.emit(o),
