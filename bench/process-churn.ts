@@ -180,6 +180,7 @@ async function kernelChurn(total: number, step: number, concurrency: number, sel
     });
   let started = 0;
   let done = 0;
+  let ledger: string[] = [];
   const marks = new Set<number>([1000]);
   for (let n = step; n <= total; n += step) marks.add(n);
   try {
@@ -205,7 +206,10 @@ async function kernelChurn(total: number, step: number, concurrency: number, sel
       }
     }
   } finally {
-    await agent.stop();
+    // The agent's own exit ledger (requests started = recorded + given up, by
+    // reason; events lost): a request without a span must be counted there.
+    const stopped = await agent.stop();
+    ledger = stopped.stderr.split('\n').filter((l) => /ebpf-otel info: (captured|requests:|selection:)/.test(l));
     server.close();
   }
   await receiver.waitFor(() => clientSpans() >= total - failed, 10_000, 'every span').catch(() => {});
@@ -223,6 +227,7 @@ async function kernelChurn(total: number, step: number, concurrency: number, sel
     otherSpans: other,
     rssSpreadMiB: Math.max(...rest) - Math.min(...rest),
     rssGrowthMiB: last.rssMiB - first.rssMiB,
+    agentLedger: ledger,
   };
   if (json) {
     process.stdout.write(JSON.stringify(result) + '\n');
@@ -232,7 +237,8 @@ async function kernelChurn(total: number, step: number, concurrency: number, sel
   for (const p of points) process.stdout.write(`${String(p.processes).padStart(9)}   ${p.rssMiB.toFixed(1).padStart(13)}   ${String(p.clientSpans).padStart(12)}\n`);
   process.stdout.write(
     `from ${first.processes} to ${last.processes} processes: agent RSS ${result.rssGrowthMiB.toFixed(1)} MiB (spread ${result.rssSpreadMiB.toFixed(1)} MiB); ` +
-      `${spans} CLIENT spans for ${total - failed} requests (${failed} curl failures); ${other} spans of other processes on the box\n`,
+      `${spans} CLIENT spans for ${total - failed} requests (${failed} curl failures); ${other} spans of other processes on the box\n` +
+      ledger.map((l) => `  ${l}\n`).join(''),
   );
   return 0;
 }
