@@ -90,9 +90,14 @@ export function nonNegativeInt(flag: string, raw: string, max: number): number {
   return n;
 }
 
+/** Whether a positive whole number is a power of two. */
+export function isPowerOfTwo(n: number): boolean {
+  return n > 0 && (n & (n - 1)) === 0;
+}
+
 export function powerOfTwoInt(flag: string, raw: string, max: number): number {
   const n = positiveInt(flag, raw, max);
-  if ((n & (n - 1)) !== 0) throw new UsageError(`${flag} takes a power of two (1, 2, 4, ...), got ${n}`);
+  if (!isPowerOfTwo(n)) throw new UsageError(`${flag} takes a power of two (1, 2, 4, ...), got ${n}`);
   return n;
 }
 

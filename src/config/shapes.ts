@@ -9,7 +9,7 @@
 
 import * as path from 'node:path';
 import { isMap, isScalar, isSeq, type Node, type Scalar } from 'yaml';
-import { parseDuration } from './flags';
+import { isPowerOfTwo, parseDuration } from './flags';
 
 export interface ReadContext {
   /** Records a problem at the start of `node`, for the setting at `keyPath`. */
@@ -111,7 +111,7 @@ export function powerOfTwo(min: number, max: number): Shape<number> {
     read(node, keyPath, cx) {
       const n = base.read(node, keyPath, cx);
       if (n === undefined) return undefined;
-      if ((n & (n - 1)) !== 0) {
+      if (!isPowerOfTwo(n)) {
         cx.problem(node, keyPath, `expected ${expected}, got the number ${n}`);
         return undefined;
       }

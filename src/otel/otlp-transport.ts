@@ -52,6 +52,43 @@ function success(body: Buffer | undefined): OtlpExportResult {
   return partialSuccess ? { code: ExportResultCode.SUCCESS, partialSuccess } : { code: ExportResultCode.SUCCESS };
 }
 
+/**
+ * What both transports do before sending: refuse when shut down or when
+ * MAX_CONCURRENT_REQUESTS exports are under way (fail fast, as the official
+ * exporters do, instead of queueing), count the export until it is done,
+ * and compress when asked. A shutdown during compression fails the export
+ * with the transport's own cancellation error instead of sending.
+ */
+class ExportAdmission {
+  private inflight = 0;
+  private closed = false;
+
+  constructor(
+    private readonly gzip: boolean,
+    private readonly cancelled: () => Error,
+  ) {}
+
+  admit(body: Buffer, done: (result: OtlpExportResult) => void, send: (body: Buffer, gzipped: boolean, done: (result: OtlpExportResult) => void) => void): void {
+    if (this.closed) return done(failure(new Error('exporter is shut down')));
+    if (this.inflight >= MAX_CONCURRENT_REQUESTS) return done(failure(new Error('Concurrent export limit reached')));
+    this.inflight++;
+    const finish = (r: OtlpExportResult) => {
+      this.inflight--;
+      done(r);
+    };
+    if (!this.gzip) return send(body, false, finish);
+    zlib.gzip(body, (err, zipped) => {
+      if (err) return finish(failure(err));
+      if (this.closed) return finish(failure(this.cancelled()));
+      send(zipped, true, finish);
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+}
+
 // ---------------------------------------------------------------- gRPC
 //
 // A unary call over node:http2, as PROTOCOL-HTTP2.md
@@ -260,18 +297,17 @@ export class GrpcTransport implements Exporter<Buffer, OtlpExportResult> {
   /** Every session not yet closed: the current one, and older ones still finishing calls after a GOAWAY. */
   private readonly sessions = new Set<http2.ClientHttp2Session>();
   private readonly calls = new Set<GrpcCall>();
-  /** Exports under way, compression included. */
-  private inflight = 0;
+  private readonly admission: ExportAdmission;
   private deadlinesExceeded = 0;
   /** The session a PING is checking, if any. */
   private probing: http2.ClientHttp2Session | undefined;
-  private closed = false;
   private readonly timers: Timers;
   private readonly origin: string;
   private readonly socketPath: string | undefined;
   private readonly headers: http2.OutgoingHttpHeaders;
 
   constructor(private readonly opts: GrpcTransportOptions) {
+    this.admission = new ExportAdmission(opts.gzip, () => new GrpcStatusError(GrpcStatus.CANCELLED, 'exporter shut down'));
     this.timers = opts.timers ?? realTimers;
     const scheme = opts.tls ? 'https' : 'http';
     if (opts.address.startsWith('unix:')) {
@@ -296,24 +332,14 @@ export class GrpcTransport implements Exporter<Buffer, OtlpExportResult> {
   }
 
   export(body: Buffer, done: (result: OtlpExportResult) => void): void {
-    if (this.closed) return done(failure(new Error('exporter is shut down')));
-    if (this.inflight >= MAX_CONCURRENT_REQUESTS) return done(failure(new Error('Concurrent export limit reached')));
-    this.inflight++;
-    const finish = (r: OtlpExportResult) => {
-      this.inflight--;
-      done(r);
-    };
-    if (!this.opts.gzip) return this.call(body, false, finish);
-    zlib.gzip(body, (err, zipped) => {
-      if (err) return finish(failure(err));
-      if (this.closed) return finish(failure(new GrpcStatusError(GrpcStatus.CANCELLED, 'exporter shut down')));
-      this.call(zipped, true, finish);
-    });
+    this.admission.admit(body, done, this.send);
   }
+
+  private readonly send = (body: Buffer, gzipped: boolean, done: (result: OtlpExportResult) => void): void => this.call(body, gzipped, done);
 
   /** Cancels the calls under way (they fail as CANCELLED) and closes every session. */
   async shutdown(): Promise<void> {
-    this.closed = true;
+    this.admission.close();
     for (const call of [...this.calls]) call.cancel();
     this.session = undefined;
     for (const s of [...this.sessions]) s.destroy();
@@ -549,27 +575,21 @@ export class HttpTransport implements Exporter<Buffer, OtlpExportResult> {
   private readonly url: URL;
   private readonly agent: http.Agent;
   private readonly request: typeof http.request;
-  private inflight = 0;
-  private closed = false;
+  private readonly admission: ExportAdmission;
 
   constructor(private readonly opts: HttpTransportOptions) {
     this.url = new URL(opts.url);
     const secure = this.url.protocol === 'https:';
     this.agent = secure ? new https.Agent(opts.agentOptions) : new http.Agent(opts.agentOptions);
     this.request = secure ? https.request : http.request;
+    this.admission = new ExportAdmission(opts.gzip, () => new Error('exporter is shut down'));
   }
 
   export(body: Buffer, done: (result: OtlpExportResult) => void): void {
-    if (this.closed) return done(failure(new Error('exporter is shut down')));
-    if (this.inflight >= MAX_CONCURRENT_REQUESTS) return done(failure(new Error('Concurrent export limit reached')));
-    this.inflight++;
-    const finish = (r: OtlpExportResult) => {
-      this.inflight--;
-      done(r);
-    };
-    if (!this.opts.gzip) return this.post(body, false, finish);
-    zlib.gzip(body, (err, zipped) => (err ? finish(failure(err)) : this.post(zipped, true, finish)));
+    this.admission.admit(body, done, this.send);
   }
+
+  private readonly send = (body: Buffer, gzipped: boolean, done: (result: OtlpExportResult) => void): void => this.post(body, gzipped, done);
 
   private post(body: Buffer, gzipped: boolean, done: (result: OtlpExportResult) => void): void {
     const timers = this.opts.timers;
@@ -624,7 +644,7 @@ export class HttpTransport implements Exporter<Buffer, OtlpExportResult> {
   }
 
   async shutdown(): Promise<void> {
-    this.closed = true;
+    this.admission.close();
     this.agent.destroy();
   }
 }
