@@ -3,6 +3,7 @@
 //   node dist/bench/agent-cost.js [--rates 5000,10000,20000] [--seconds 15] [--rounds 2]
 //                                 [--connections 32] [--settle-seconds 5] [--warmup-seconds 3] [--json]
 //                                 [--agent-node-options=--max-semi-space-size=8] [--protocol grpc|http/protobuf]
+//                                 [--perf DIR]
 //
 // One Node `http` server (bench/targets/http-server.ts, ~100 B JSON on /small)
 // traced by the real agent (`bin/ebpf-otel run --pid P`, test/helpers/agent.ts),
@@ -74,6 +75,12 @@ export interface AgentCostOptions {
   readonly protocol?: 'grpc' | 'http/protobuf';
   /** NODE_OPTIONS of the agent alone (V8 settings to compare, e.g. --max-semi-space-size=8); default: none. */
   readonly agentNodeOptions?: string;
+  /**
+   * Records the agent with `perf record -g` over each rate's load window into
+   * DIR/agent-RATE-rROUND.data (start the agent with
+   * --agent-node-options=--perf-basic-prof so JIT frames get names).
+   */
+  readonly perfDir?: string;
   readonly log?: (line: string) => void;
 }
 
@@ -282,6 +289,18 @@ function resetPeakRss(pid: number): void {
   fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
 }
 
+/** `perf record -g` on `pid` until stop() (SIGINT, so perf writes its file whole). */
+function startPerf(pid: number, out: string): { stop(): Promise<void> } {
+  const child = spawn('perf', ['record', '-g', '-F', '999', '-p', String(pid), '-o', out], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    stop: async () => {
+      child.kill('SIGINT');
+      await exited;
+    },
+  };
+}
+
 async function runRate(
   round: number,
   rate: number,
@@ -299,7 +318,9 @@ async function runRate(
   const serverCpu0 = cpuSecondsOf(serverPid);
   const spans0 = receiver.spansReceivedByKind[2]!;
   const calls0 = receiver.calls.length;
+  const perf = o.perfDir !== undefined ? startPerf(agent.pid, `${o.perfDir}/agent-${rate}-r${round}.data`) : undefined;
   const ol = await runOpenLoopProcess({ url, rate, seconds: o.seconds, connections: o.connections });
+  await perf?.stop();
   const agentCpuLoadSeconds = cpuSecondsOf(agent.pid) - agentCpu0;
   const serverCpuSeconds = cpuSecondsOf(serverPid) - serverCpu0;
   const rc = process.cpuUsage(receiverCpu0);
@@ -516,6 +537,7 @@ async function main(): Promise<number> {
       'warmup-seconds': { type: 'string', default: '3' },
       probe: { type: 'string' },
       'agent-node-options': { type: 'string' },
+      perf: { type: 'string' },
       protocol: { type: 'string', default: 'grpc' },
       json: { type: 'boolean', default: false },
     },
@@ -534,6 +556,7 @@ async function main(): Promise<number> {
     warmupSeconds: positive('--warmup-seconds', values['warmup-seconds']),
     protocol: protocolArg(values.protocol),
     ...(values['agent-node-options'] !== undefined ? { agentNodeOptions: values['agent-node-options'] } : {}),
+    ...(values.perf !== undefined ? { perfDir: values.perf } : {}),
     log: (l) => process.stderr.write(`agent-cost: ${l}\n`),
   };
   const loadAverage = os.loadavg();

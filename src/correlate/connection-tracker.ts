@@ -92,6 +92,13 @@ class TrackedConnection implements StreamSink, SessionObserver {
   /** Detection state, from the first chunk until detection ends. */
   private pending: Record<Side, Pending> | undefined;
   private kind: RequestStart['kind'] = 'server';
+  /**
+   * The PeerKey last handed out, and what it was built from: one object per
+   * connection rather than one per request (the graph caches its tuple
+   * strings by this object).
+   */
+  peer: PeerKey | undefined;
+  peerOf: Connection | undefined;
 
   constructor(
     public info: ConnectionInfo,
@@ -369,14 +376,17 @@ export class ConnectionTracker {
     const c = this.table.get(connId);
     const t = this.tracked.get(connId);
     if (!c || !t) return undefined;
-    return {
+    // A Connection's tuple never changes; sawStart may (a protocol switch).
+    if (t.peer !== undefined && t.peerOf === c && t.peer.sawStart === t.info.sawStart) return t.peer;
+    t.peerOf = c;
+    return (t.peer = {
       netns: c.netns,
       localAddr: c.tuple.localAddr,
       localPort: c.tuple.localPort,
       remoteAddr: c.tuple.remoteAddr,
       remotePort: c.tuple.remotePort,
       sawStart: t.info.sawStart,
-    };
+    });
   }
 
   /**
@@ -489,7 +499,9 @@ export class ConnectionTracker {
       this.tracked.set(e.connId, t);
     }
     if (t.state === 'ignored') return;
-    t.streams[e.dir].push(e);
+    // Named loads, not t.streams[e.dir]: a keyed load that sees two property
+    // names goes megamorphic (a stub-cache probe per event).
+    (e.dir === 'egress' ? t.streams.egress : t.streams.ingress).push(e);
   }
 
   private onClose(c: CloseEvent): void {

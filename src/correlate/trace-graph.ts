@@ -141,10 +141,20 @@ function lastProcessIdentity(): (tgid: number) => ProcessIdentity {
  * PeerKey, or from the server end's (`fromServer`: local and remote swap).
  */
 function clientTuple(p: PeerKey, fromServer = false): string {
-  return fromServer
-    ? `${p.netns}|${p.remoteAddr}|${p.remotePort}|${p.localAddr}|${p.localPort}`
-    : `${p.netns}|${p.localAddr}|${p.localPort}|${p.remoteAddr}|${p.remotePort}`;
+  // The tracker hands out one PeerKey per connection: the string is built
+  // (and hashed, as a Map key) once per connection, not once per request.
+  const cache = fromServer ? reversedTuples : clientTuples;
+  let t = cache.get(p);
+  if (t === undefined) {
+    t = fromServer
+      ? `${p.netns}|${p.remoteAddr}|${p.remotePort}|${p.localAddr}|${p.localPort}`
+      : `${p.netns}|${p.localAddr}|${p.localPort}|${p.remoteAddr}|${p.remotePort}`;
+    cache.set(p, t);
+  }
+  return t;
 }
+const clientTuples = new WeakMap<PeerKey, string>();
+const reversedTuples = new WeakMap<PeerKey, string>();
 
 /** A started request, until its record comes; one fixed shape (see newPending). */
 interface Pending {
