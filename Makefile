@@ -113,8 +113,9 @@ bench-unknown-traffic: build
 # BENCH_ARGS, e.g. "--rates 5000,10000,20000", "--sustain 20000 --seconds 60",
 # "--phases idle --idle 10000", "--json"; at the untraced limit of the Node
 # server on its own core (server pinned to CPU 1, the rest to CPU 0):
-# "--target node --find-limit", then "--target node --sustain RATE --pin 1:0"
-# per rate, or all in one: "--target node --at-limit --seconds 60".
+# "--target node --find-limit", then "--target node --sustain RATE --pin 1:0
+# --phases baseline,ramp" per rate, or all in one: "--target node --at-limit
+# --seconds 60".
 .PHONY: bench-capacity
 bench-capacity: build
 	node dist/bench/capacity.js $(BENCH_ARGS)

@@ -29,7 +29,8 @@
 // with events lost alongside, so a request without a span is seen counted or
 // not. The search and each traced step take a minute or more each: to keep
 // holds of a shared bench lock short, run --find-limit, then --sustain RATE
-// --pin 1:0 per rate.
+// --pin 1:0 --phases baseline,ramp per rate (the untraced and traced server
+// at that rate, --seconds each).
 //
 // Baseline: the same rates against the same server without the agent: what
 // the load generator and the server deliver on this box at the time of the
