@@ -111,7 +111,11 @@ bench-unknown-traffic: build
 # metrics, spans counted at a local OTLP receiver), then agent memory with
 # 10 000 idle keep-alive connections; needs root and nginx.
 # BENCH_ARGS, e.g. "--rates 5000,10000,20000", "--sustain 20000 --seconds 60",
-# "--phases idle --idle 10000", "--json".
+# "--phases idle --idle 10000", "--json"; at the untraced limit of the Node
+# server on its own core (server pinned to CPU 1, the rest to CPU 0):
+# "--target node --find-limit", then "--target node --sustain RATE --pin 1:0
+# --phases baseline,ramp" per rate, or all in one: "--target node --at-limit
+# --seconds 60".
 .PHONY: bench-capacity
 bench-capacity: build
 	node dist/bench/capacity.js $(BENCH_ARGS)

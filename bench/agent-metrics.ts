@@ -21,6 +21,8 @@ export interface AgentCounters {
   /** L7 records, all protocols. */
   readonly records: number;
   readonly parseErrors: number;
+  /** Request starts that became no record (abandoned, expired, evicted...), all reasons. */
+  readonly requestsGivenUp: number;
   readonly spansExported: number;
   readonly spansDroppedQueueFull: number;
   readonly spansDroppedShutdown: number;
@@ -60,6 +62,7 @@ export function latestAgentCounters(receiver: OtlpReceiver): AgentCounters | und
     eventsDropped: sum('eventsDropped'),
     records: sum('recordsByProtocol'),
     parseErrors: sum('parseErrorsByProtocol'),
+    requestsGivenUp: sum('requestsGivenUpByReason'),
     spansExported: sum('spansExported'),
     spansDroppedQueueFull: sum('spansDroppedByReason', 'queue_full'),
     spansDroppedShutdown: sum('spansDroppedByReason', 'shutdown'),

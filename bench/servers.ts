@@ -2,7 +2,9 @@
 // `http` target (bench/targets/http-server.ts, optionally with the
 // OpenTelemetry Node SDK preloaded) and nginx from Debian, run by us with a
 // generated config in a temp prefix, one worker. Both answer /small (~100 B)
-// and /large (16 KiB) with a Content-Length.
+// and /large (16 KiB) with a Content-Length. `cpus` starts a server through
+// `taskset -c` (it execs: same pid), so every thread it ever makes, and
+// nginx's forked worker, stays on those CPUs.
 
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -47,8 +49,13 @@ export async function waitForPort(port: number, timeoutMs: number): Promise<void
   }
 }
 
+/** `cmd args` as run on `cpus` (a taskset list such as "1"), or as is. */
+function onCpus(cpus: string | undefined, cmd: string, args: string[]): [string, string[]] {
+  return cpus === undefined ? [cmd, args] : ['taskset', ['-c', cpus, cmd, ...args]];
+}
+
 /** The Node target; with `sdkEndpoint`, the OpenTelemetry Node SDK exports its spans there over gRPC. */
-export async function startNodeServer(sdkEndpoint?: string): Promise<Server> {
+export async function startNodeServer(sdkEndpoint?: string, o: { cpus?: string } = {}): Promise<Server> {
   const args = sdkEndpoint ? ['--require', OTEL_SDK_JS, SERVER_JS] : [SERVER_JS];
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const k of Object.keys(env)) if (k.startsWith('OTEL_')) delete env[k];
@@ -57,7 +64,7 @@ export async function startNodeServer(sdkEndpoint?: string): Promise<Server> {
     env['OTEL_EXPORTER_OTLP_PROTOCOL'] = 'grpc';
     env['OTEL_SERVICE_NAME'] = 'bench-node-sdk';
   }
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const child = spawn(...onCpus(o.cpus, process.execPath, args), { stdio: ['ignore', 'pipe', 'pipe'], env });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const line = await new Promise<string>((resolve, reject) => {
@@ -75,6 +82,8 @@ export interface NginxOptions {
   readonly workerConnections?: number;
   /** keepalive_timeout, seconds (default 65). */
   readonly keepaliveTimeoutSeconds?: number;
+  /** CPUs for master and worker (taskset list); default: any. */
+  readonly cpus?: string;
 }
 
 export async function startNginx(o: NginxOptions = {}): Promise<Server> {
@@ -110,7 +119,7 @@ http {
 }
 `,
   );
-  const child = spawn('nginx', ['-p', prefix, '-c', path.join(prefix, 'nginx.conf'), '-e', path.join(prefix, 'error.log')], {
+  const child = spawn(...onCpus(o.cpus, 'nginx', ['-p', prefix, '-c', path.join(prefix, 'nginx.conf'), '-e', path.join(prefix, 'error.log')]), {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

@@ -7,7 +7,8 @@
 
 import { spawnSync } from 'node:child_process';
 import { ebpfRequired, ebpfTest } from '../helpers/ebpf';
-import { formatBaseline, formatIdle, formatRamp, runCapacity } from '../../bench/capacity';
+import * as os from 'node:os';
+import { findLimit, formatBaseline, formatIdle, formatLimit, formatRamp, ledgerLine, runCapacity } from '../../bench/capacity';
 
 const installed = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 
@@ -59,6 +60,8 @@ ebpfTest.serial('bench capacity: exact counts at low rates and for 200 idle conn
     t.is(s.spansReceived, s.answered, `${at}: one span received per request`);
     t.true(s.agentLossless, at);
     t.true(s.zeroLoss, at);
+    t.is(s.requestsGivenUp, 0, `${at}: no request start given up`);
+    t.regex(ledgerLine(s), / \+ uncounted 0;/, `${at}: every request answered accounted for`);
     t.true(s.agentRssBytes > 0 && s.agentCpuSeconds > 0, `${at}: the agent's RSS and CPU were read`);
   }
   t.is(ramp.highestZeroLossRate, 500);
@@ -79,4 +82,27 @@ ebpfTest.serial('bench capacity: exact counts at low rates and for 200 idle conn
   t.is(idle.closed.agentConnections, 0, 'closed connections are forgotten');
   t.true(idle.atOpen.rssBytes > 0 && idle.atOpen.peakRssBytes >= idle.atOpen.rssBytes);
   t.is(idle.agent.code, 0);
+});
+
+// Not eBPF, but a benchmark helper that pins processes: run with the others.
+ebpfTest.serial('bench capacity: the limit search, pinned, stops at the first failing probe and keeps the last pass', async (t) => {
+  t.timeout(60_000);
+  if (os.cpus().length < 2) {
+    t.pass('one CPU: nothing to pin apart');
+    return;
+  }
+  const pin = { serverCpu: 1, othersCpu: 0 };
+  // 500 req/s passes anywhere; 200 500 req/s is beyond any single Node server; a resolution wider than the gap ends the search.
+  const r = await findLimit({ target: 'node', connections: 8, pin }, { fromRate: 500, coarseStep: 200_000, resolution: 1_000_000, stepSeconds: 1, p99Ms: 20, tries: 2 });
+  t.log(formatLimit(r, pin));
+  t.is(r.limit, 500);
+  t.deepEqual(
+    r.probes.map((p) => [p.rate, p.passed]),
+    [
+      [500, true],
+      [200_500, false],
+      [200_500, false],
+    ],
+  );
+  for (const p of r.probes) t.true(p.others !== undefined && p.cpuBusy.length >= 2, 'pinned probes show what was not ours');
 });
