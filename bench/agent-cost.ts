@@ -4,6 +4,7 @@
 //                                 [--connections 32] [--settle-seconds 5] [--warmup-seconds 3] [--json]
 //                                 [--agent-node-options=--max-semi-space-size=8] [--protocol grpc|http/protobuf]
 //                                 [--perf DIR]
+//                                 [--idle-only [--idle-watch-seconds 60]]
 //
 // One Node `http` server (bench/targets/http-server.ts, ~100 B JSON on /small)
 // traced by the real agent (`bin/ebpf-otel run --pid P`, test/helpers/agent.ts),
@@ -38,7 +39,12 @@
 // mapping, anonymous), an empty `node` process's RSS for reference, and the V8
 // heap of the same agent assembly measured in a probe process (createAgent
 // with a replay session for the kernel, exporting to the same receiver): the
-// agent exposes no heap statistics of its own.
+// agent exposes no heap statistics of its own. --idle-only stops there: each
+// round starts an agent, reads its idle memory and stops it, no load (a quick
+// loop for what the idle agent holds; rounds give one idle figure each), and
+// --idle-watch-seconds keeps each idle agent that much longer, reading its
+// RSS every second (what V8's own idle collections and the agent's metric
+// exports do to it afterwards).
 //
 // Needs root (eBPF) and the build (make build). Generator, server, agent and
 // receiver share this machine's CPUs; CPU time, not wall time, is what is
@@ -81,6 +87,10 @@ export interface AgentCostOptions {
    * --agent-node-options=--perf-basic-prof so JIT frames get names).
    */
   readonly perfDir?: string;
+  /** Only the idle memory of each round's agent: no warm-up, no rates. */
+  readonly idleOnly?: boolean;
+  /** With idleOnly: read the idle agent's RSS every second for this long after the idle reading. */
+  readonly idleWatchSeconds?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -148,6 +158,10 @@ export interface HeapProbe {
 
 export interface RoundInfo {
   readonly idleRssBytes: number;
+  readonly idleRssFileBytes: number;
+  readonly idleRssAnonBytes: number;
+  /** --idle-watch-seconds: the agent's RSS each second after the idle reading. */
+  readonly idleWatchRssBytes?: readonly number[];
   /** The agent's CPU while idle (the settle after start: ticks, its own metric exports), ms per second. */
   readonly idleCpuMsPerSecond: number;
   /** After the last rate and --settle-seconds. */
@@ -409,6 +423,19 @@ export async function runAgentCost(o: AgentCostOptions): Promise<AgentCostResult
         o.log?.('idle: empty node and heap probe');
         idle = { ...idleBase, emptyNode: await emptyNode(), probe: await heapProbe(receiver.grpcUrl, o.settleSeconds) };
       }
+      const idleRound = { idleRssBytes: idleBase.rssBytes, idleRssFileBytes: idleBase.rssFileBytes, idleRssAnonBytes: idleBase.rssAnonBytes, idleCpuMsPerSecond };
+      if (o.idleOnly) {
+        o.log?.(`round ${round}/${o.rounds}: idle RSS ${mib(idleBase.rssBytes)} (file-backed ${mib(idleBase.rssFileBytes)}, anonymous ${mib(idleBase.rssAnonBytes)})`);
+        const idleWatchRssBytes: number[] = [];
+        for (let s = 0; s < (o.idleWatchSeconds ?? 0); s++) {
+          await sleep(1000);
+          idleWatchRssBytes.push(rssOf(agent.pid));
+        }
+        const stopped = await agent.stop();
+        agent = undefined;
+        rounds.push({ ...idleRound, idleWatchRssBytes, rssAfterLoadBytes: NaN, exitCode: stopped.code });
+        continue;
+      }
       // Warm-up, not counted: the wasm parser compiled, hot paths optimized.
       // 1 s at 500 req/s left the first rate paying for V8's compiler (a
       // second 5k step right after the first cost half as much per request).
@@ -424,7 +451,7 @@ export async function runAgentCost(o: AgentCostOptions): Promise<AgentCostResult
       const rssAfterLoadBytes = rssOf(agent.pid);
       const stopped = await agent.stop();
       agent = undefined;
-      rounds.push({ idleRssBytes: idleBase.rssBytes, idleCpuMsPerSecond, rssAfterLoadBytes, exitCode: stopped.code });
+      rounds.push({ ...idleRound, rssAfterLoadBytes, exitCode: stopped.code });
     }
     return { idle: idle!, runs, rounds, summary: summarize(runs, o.rates) };
   } finally {
@@ -540,6 +567,8 @@ async function main(): Promise<number> {
       perf: { type: 'string' },
       protocol: { type: 'string', default: 'grpc' },
       json: { type: 'boolean', default: false },
+      'idle-only': { type: 'boolean', default: false },
+      'idle-watch-seconds': { type: 'string', default: '0' },
     },
   });
   const settleSeconds = positive('--settle-seconds', values['settle-seconds']);
@@ -555,6 +584,8 @@ async function main(): Promise<number> {
     settleSeconds,
     warmupSeconds: positive('--warmup-seconds', values['warmup-seconds']),
     protocol: protocolArg(values.protocol),
+    idleOnly: values['idle-only'],
+    idleWatchSeconds: Number(values['idle-watch-seconds']),
     ...(values['agent-node-options'] !== undefined ? { agentNodeOptions: values['agent-node-options'] } : {}),
     ...(values.perf !== undefined ? { perfDir: values.perf } : {}),
     log: (l) => process.stderr.write(`agent-cost: ${l}\n`),
@@ -570,8 +601,23 @@ async function main(): Promise<number> {
         `open loop over ${o.connections} keep-alive connections; medians over rounds (counts summed)\n`,
     );
     process.stdout.write(formatIdle(r.idle));
-    process.stdout.write(formatRates(r.summary));
     const rs = r.rounds;
+    if (o.idleOnly) {
+      process.stdout.write(
+        `idle agent RSS per round (file-backed + anonymous): ${rs.map((x) => `${mib(x.idleRssBytes)} (${mib(x.idleRssFileBytes)} + ${mib(x.idleRssAnonBytes)})`).join(', ')}; ` +
+          `median ${mib(median(rs.map((x) => x.idleRssBytes)))}; idle CPU ${median(rs.map((x) => x.idleCpuMsPerSecond)).toFixed(1)} ms/s; agent exit ${rs.map((x) => x.exitCode).join(', ')}\n`,
+      );
+      for (const [i, x] of rs.entries()) {
+        const w = x.idleWatchRssBytes ?? [];
+        if (w.length === 0) continue;
+        process.stdout.write(
+          `round ${i + 1}, RSS over the ${w.length} s after: min ${mib(Math.min(...w))}, max ${mib(Math.max(...w))}, last ${mib(w[w.length - 1]!)}; ` +
+            `every 10 s: ${w.filter((_, j) => j % 10 === 9).map((b) => (b / 1048576).toFixed(1)).join(' ')}\n`,
+        );
+      }
+      return rs.every((x) => x.exitCode === 0) ? 0 : 1;
+    }
+    process.stdout.write(formatRates(r.summary));
     process.stdout.write(
       `agent idle CPU ${median(rs.map((x) => x.idleCpuMsPerSecond)).toFixed(1)} ms/s over ${o.settleSeconds} s ` +
         `(its ticks and its metric export every second, which this bench needs to read its counters per step; -idle subtracts it); ` +

@@ -31,7 +31,7 @@ import { NETWORK_METRICS, networkFeature, type NetworkFeatureOptions } from './f
 import { SOCKET_CAPTURE_METRICS, protocolMetrics, socketCapture, type SocketCapture } from './features/socket-capture';
 import { SYSCALL_LATENCY_METRICS, syscallLatency, type SyscallLatencyOptions } from './features/syscall-latency';
 import { HealthServer } from './health-server';
-import { BurstEnd, releaseFreeMemory, type MemoryReleased } from './memory-release';
+import { BurstEnd, releaseFreeMemory, StartupSettle, type MemoryReleased } from './memory-release';
 
 /** Period of the features' ticks: request timeouts, trace-graph expiry, kernel table reads. */
 export const AGENT_TICK_MS = 1000;
@@ -114,6 +114,8 @@ export class Agent {
   private readonly openHolds = new Set<Release>();
   /** When a burst of connections is over (memory-release.ts). */
   private readonly burstEnd = new BurstEnd();
+  /** When start-up is over (memory-release.ts). */
+  private readonly startupSettle = new StartupSettle();
   private readonly releaseMemory: () => MemoryReleased;
 
   constructor(
@@ -216,16 +218,22 @@ export class Agent {
     for (const f of this.features) f.tick?.(nowNs);
     this.endStep();
     // After a burst, what the closed connections used is free but still held
-    // by V8 and malloc: give it back (at most once a minute, memory-release.ts).
+    // by V8 and malloc: give it back (at most once a minute), and once what
+    // start-up used, when it is over (memory-release.ts).
     const open = this.sockets.connectionsOpen();
-    if (this.burstEnd.observe(open, nowNs / 1e6)) {
+    const nowMs = nowNs / 1e6;
+    const burstOver = this.burstEnd.observe(open, nowMs);
+    const settled = this.startupSettle.pending && this.startupSettle.observe(this.engine.stats().batchesDelivered, nowMs);
+    if (burstOver || settled) {
+      this.startupSettle.released();
       const before = process.memoryUsage.rss();
       const r = this.releaseMemory();
       const mib = (n: number) => (n / 2 ** 20).toFixed(1);
+      const why = burstOver ? `connections followed fell to ${open}` : 'start-up settled';
       this.logger.debug(
         r === undefined
-          ? `memory: connections followed fell to ${open}; no native addon to release memory with`
-          : `memory: connections followed fell to ${open}; released free memory: RSS ${mib(before)} -> ${mib(process.memoryUsage.rss())} MiB` +
+          ? `memory: ${why}; no native addon to release memory with`
+          : `memory: ${why}; released free memory: RSS ${mib(before)} -> ${mib(process.memoryUsage.rss())} MiB` +
               (r.trimmed ? '' : ' (malloc_trim had nothing)'),
       );
     }

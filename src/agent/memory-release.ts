@@ -76,6 +76,68 @@ export class BurstEnd {
   }
 }
 
+/**
+ * Decides the one release after start-up (issue 13). Start-up allocates what
+ * it never needs again: libbpf's CO-RE load parses the kernel's BTF (several
+ * MiB of mallocs, freed), the modules' source and first compilations, the
+ * configuration; V8's new space grows to take it. Left alone, V8's memory
+ * reducer gives part of it back some 40 s later, glibc keeps its share.
+ * Measured with the idle agent of bench/agent-cost.ts (one selected process,
+ * a release at 4 s): RSS 70.4 MiB at 7 s against 78.5 without (new space
+ * committed 7.0 -> 2.0 MiB, old space 11.0 -> 9.0).
+ *
+ * Once, at the first tick at least settleMs after the first one whose
+ * previous tick delivered at most quietBatches batches: an agent started
+ * under load keeps what it uses, and pays no full GCs for nothing (after
+ * maxWaitMs it stops asking; a release for a burst before then counts as
+ * this one). Fed the batches delivered so far (a counter) and a monotonic
+ * time.
+ */
+export class StartupSettle {
+  private startMs: number | undefined;
+  private lastBatches = 0;
+  private done = false;
+
+  constructor(private readonly policy: StartupSettlePolicy = STARTUP_SETTLE_POLICY) {}
+
+  /** Still waiting to release (the caller can skip reading its counter once this is false). */
+  get pending(): boolean {
+    return !this.done;
+  }
+
+  /** A release happened for another reason: it gave back what start-up left too. */
+  released(): void {
+    this.done = true;
+  }
+
+  /** True once: the start-up has settled and the agent is quiet; release now. */
+  observe(batchesDelivered: number, nowMs: number): boolean {
+    if (this.done) return false;
+    const delivered = batchesDelivered - this.lastBatches;
+    this.lastBatches = batchesDelivered;
+    if (this.startMs === undefined) {
+      this.startMs = nowMs;
+      return false;
+    }
+    const since = nowMs - this.startMs;
+    if (since > this.policy.maxWaitMs) this.done = true;
+    if (this.done || since < this.policy.settleMs || delivered > this.policy.quietBatches) return false;
+    this.done = true;
+    return true;
+  }
+}
+
+export interface StartupSettlePolicy {
+  /** Not before this long after the first tick (the programs attached, the first /proc scans done). */
+  readonly settleMs: number;
+  /** Quiet: at most this many batches delivered over the tick before. */
+  readonly quietBatches: number;
+  /** Not after this long: a busy agent uses what it holds, and V8's own reducer has run by then. */
+  readonly maxWaitMs: number;
+}
+
+export const STARTUP_SETTLE_POLICY: StartupSettlePolicy = { settleMs: 3000, quietBatches: 10, maxWaitMs: 60_000 };
+
 /** What a release did: undefined without the addon (a fake kernel session), else whether malloc_trim released memory. */
 export type MemoryReleased = { readonly trimmed: boolean } | undefined;
 

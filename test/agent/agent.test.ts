@@ -133,6 +133,19 @@ test('after a burst of connections ends, the agent releases free memory on its t
   await agent.stop();
 });
 
+test('once start-up has settled, a quiet agent releases free memory once', async (t) => {
+  const released: number[] = [];
+  const b = build(t, ['--protocols', 'line'], { releaseMemory: () => (released.push(b.now), { trimmed: true }) });
+  const { agent } = b;
+  await agent.start();
+  for (let s = 1; s <= 30; s++) {
+    b.now = s * 1000;
+    agent.tick(s * 1e9);
+  }
+  t.deepEqual(released, [4000], '3 s after the first tick, never again');
+  await agent.stop();
+});
+
 test('without the network tables, an exit retires its meters at the end of its batch, after the batch records', async (t) => {
   const { agent, log } = build(t, ['--protocols', 'line', '--no-tcp-metrics', '--no-flow-metrics']);
   await agent.start();

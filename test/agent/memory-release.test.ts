@@ -3,7 +3,7 @@
 // is measured by bench/capacity.ts (idle phase), not asserted here.
 
 import test from 'ava';
-import { BurstEnd, type MemoryReleasePolicy } from '../../src/agent/memory-release';
+import { BurstEnd, StartupSettle, type MemoryReleasePolicy, type StartupSettlePolicy } from '../../src/agent/memory-release';
 
 const policy: MemoryReleasePolicy = { fraction: 0.25, minDrop: 1000, minIntervalMs: 60_000, followUpMs: 5000 };
 
@@ -46,4 +46,35 @@ test('the peak counts from the last release: a burst that ends slowly releases a
 test('the clock is monotonic time in ms: the first release may come at once, whenever the agent started', (t) => {
   const burst = new BurstEnd(policy);
   t.deepEqual(run(burst, [5000, 0], 10), [1010]);
+});
+
+const settle: StartupSettlePolicy = { settleMs: 3000, quietBatches: 10, maxWaitMs: 60_000 };
+
+/** Feeds batch counters (cumulative) one a second from `startMs`; returns the times a release was asked for. */
+function runSettle(s: StartupSettle, batches: readonly number[], startMs = 0): number[] {
+  return batches.flatMap((n, i) => (s.observe(n, startMs + i * 1000) ? [startMs + i * 1000] : []));
+}
+
+test('start-up: one release settleMs after the first tick when the agent is quiet, then never again', (t) => {
+  const s = new StartupSettle(settle);
+  t.deepEqual(runSettle(s, [0, 2, 4, 5, 5, 6, 6, 7], 500), [3500]);
+  t.false(s.pending);
+});
+
+test('start-up: a busy agent waits for a quiet tick, and stops waiting after maxWaitMs', (t) => {
+  // 50 batches a second until 6 s, then quiet: released at the first quiet tick.
+  const busyThenQuiet = [0, 50, 100, 150, 200, 250, 300, 301, 302];
+  t.deepEqual(runSettle(new StartupSettle(settle), busyThenQuiet), [7000]);
+  // Busy past maxWaitMs: never (what it holds, it uses).
+  const busy = Array.from({ length: 70 }, (_, i) => (i < 62 ? i * 50 : 3050));
+  const s = new StartupSettle(settle);
+  t.deepEqual(runSettle(s, busy), []);
+  t.false(s.pending);
+});
+
+test('start-up: a release for a burst before it stands for it', (t) => {
+  const s = new StartupSettle(settle);
+  t.deepEqual(runSettle(s, [0, 0]), []);
+  s.released();
+  t.deepEqual(runSettle(s, [0, 0, 0, 0, 0], 2000), []);
 });
