@@ -43,17 +43,72 @@ enum io_shape {
 	IO_MMSG,   /* struct mmsghdr[vlen]; the return value counts messages */
 };
 
+/*
+ * The socket behind `fd` (0: not one we follow), from the thread's socket
+ * cache when the fd still holds the file it held then.
+ */
+static __always_inline __u64 cached_sock_of_fd(struct io_task *t, __s64 fd)
+{
+	struct file *file = file_of_fd(fd);
+	struct sock_cache_slot *slot = &t->socks[fd & (SOCK_CACHE_SLOTS - 1)];
+	struct io_args *args = &t->io;
+	struct sock *sk;
+
+	if (!file)
+		return 0;
+	if (slot->file == (__u64)file) {
+		args->sk_cached = 1;
+		return slot->sk;
+	}
+	args->sk_cached = 0;
+	sk = traced_sock_of_file(file);
+	if (sk) {
+		slot->file = (__u64)file;
+		slot->sk = (__u64)sk;
+	}
+	return (__u64)sk;
+}
+
+/*
+ * A cached socket the connection table does not know on that fd may be
+ * stale: the fd was closed by another thread (or unseen, dup2) and its
+ * file's memory reused for the new one. Then the walk decides, and the slot
+ * is emptied. Returns the entry data on the fd belongs to, or NULL.
+ */
+static __always_inline struct connection *conn_of_io_exit(__u64 pid_tgid, struct io_task *t,
+							  struct io_args *args)
+{
+	__u64 key = conn_key(pid_tgid >> 32, args->fd);
+	struct connection *c = bpf_map_lookup_elem(&conn_info, &key);
+	struct sock *sk;
+
+	if (c && c->sk == args->sk)
+		return c;
+	if (args->sk_cached) {
+		t->socks[args->fd & (SOCK_CACHE_SLOTS - 1)].file = 0;
+		sk = traced_sock_of_fd(args->fd);
+		if (!sk)
+			return NULL;
+		args->sk = (__u64)sk;
+		if (c && c->sk == args->sk)
+			return c;
+	}
+	return open_connection(pid_tgid, args->fd, (struct sock *)args->sk, ROLE_UNKNOWN, OPEN_EXISTING, c);
+}
+
 static __always_inline int io_enter(__u32 source, __u8 dir, __s64 fd, __u64 buf, __u64 vlen)
 {
 	struct io_args *args;
+	struct io_task *t;
 	__u64 pid_tgid;
 
 	if (!current_selected(&pid_tgid))
 		return 0;
-	args = bpf_task_storage_get(&active_io_args, bpf_get_current_task_btf(), NULL,
-				    BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!args)
+	t = bpf_task_storage_get(&active_io_args, bpf_get_current_task_btf(), NULL,
+				 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!t)
 		return 0; /* no memory: the exit counts it as missing */
+	args = &t->io;
 	/* Ingress: the exit's clock serves both (user space times received bytes
 	 * by the exit); a clock read costs ~90 ns under kvm-clock
 	 * (measured: bench/bpf-cost.ts). */
@@ -61,7 +116,7 @@ static __always_inline int io_enter(__u32 source, __u8 dir, __s64 fd, __u64 buf,
 	args->buf = buf;
 	args->fd = fd;
 	args->vlen = vlen;
-	args->sk = (__u64)traced_sock_of_fd(fd);
+	args->sk = cached_sock_of_fd(t, fd);
 	args->source = source;
 	return 0;
 }
@@ -70,13 +125,15 @@ static __always_inline int io_exit(__u8 source, __u8 dir, enum io_shape shape, l
 {
 	struct io_args *saved, args;
 	struct io_result x = { .args = &args, .dir = dir, .source = source };
+	struct io_task *t;
 	__u64 pid_tgid;
 
 	if (!current_selected(&pid_tgid))
 		return 0;
 	x.pid_tgid = pid_tgid;
 	x.ts_exit_ns = bpf_ktime_get_ns();
-	saved = bpf_task_storage_get(&active_io_args, bpf_get_current_task_btf(), NULL, 0);
+	t = bpf_task_storage_get(&active_io_args, bpf_get_current_task_btf(), NULL, 0);
+	saved = t ? &t->io : NULL;
 	if (!saved || saved->source != source) {
 		stat_add(STAT_ARGS_MISSING, 1);
 		return 0;
@@ -88,7 +145,7 @@ static __always_inline int io_exit(__u8 source, __u8 dir, enum io_shape shape, l
 	if (ret <= 0 || !args.sk)
 		return 0;
 
-	x.conn = connection_for_io(pid_tgid, args.fd, (struct sock *)args.sk);
+	x.conn = conn_of_io_exit(pid_tgid, t, &args);
 	if (!x.conn)
 		return 0;
 	if (connection_mode(x.conn) == MODE_MUTED) {
