@@ -291,6 +291,72 @@ int tp_sys_enter_close(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
+/*
+ * An fd can name a new file without a close() we see: dup2/dup3 onto it, and
+ * close_range. Forget its connection at once, as close() does: else the
+ * next I/O on the fd could be taken for the old connection's (the socket
+ * cache and the conn_info check compare kernel addresses, which a new file
+ * or socket may reuse).
+ */
+static __always_inline int fd_replaced(__s64 oldfd, __s64 newfd)
+{
+	__u64 pid_tgid;
+
+	if (oldfd == newfd || !current_selected(&pid_tgid))
+		return 0;
+	close_connection(pid_tgid, newfd, CLOSE_REPLACED);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_dup2")
+int tp_sys_enter_dup2(struct trace_event_raw_sys_enter *ctx)
+{
+	return fd_replaced(ctx->args[0], ctx->args[1]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_dup3")
+int tp_sys_enter_dup3(struct trace_event_raw_sys_enter *ctx)
+{
+	return fd_replaced(ctx->args[0], ctx->args[1]);
+}
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+/* fds looked at per close_range from its first: the rest stay to the LRU and
+ * to the exit's check (a process with more open fds than this is rare). */
+#define CLOSE_RANGE_MAX_FDS 1024
+
+struct close_range_walk {
+	__u64 pid_tgid;
+	__u32 first;
+	__u32 last;
+};
+
+static long close_range_step(__u64 i, void *ctx)
+{
+	struct close_range_walk *w = ctx;
+	__u64 fd = (__u64)w->first + i;
+
+	if (fd > w->last)
+		return 1;
+	close_connection(w->pid_tgid, (__s32)fd, CLOSE_SYSCALL);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_close_range")
+int tp_sys_enter_close_range(struct trace_event_raw_sys_enter *ctx)
+{
+	struct close_range_walk w = { .first = ctx->args[0], .last = ctx->args[1] };
+
+	/* CLOEXEC marks the fds, it closes nothing now (exec's close is not seen
+	 * either: the process is a new program, its connections end with it). */
+	if ((ctx->args[2] & CLOSE_RANGE_CLOEXEC) || w.first > w.last || !current_selected(&w.pid_tgid))
+		return 0;
+	bpf_loop(CLOSE_RANGE_MAX_FDS, close_range_step, &w, 0);
+	return 0;
+}
+
 /* ---- process lifecycle -------------------------------------------------- */
 
 /* User space acts on these at once: always wake the reader. */
