@@ -14,6 +14,15 @@
 #define UIO_MAXIOV 1024
 #endif
 
+/* Slots of the per-thread socket cache (a power of two; indexed by fd). */
+#define SOCK_CACHE_SLOTS 16
+
+/* fd -> the followed socket its file was, as this thread last saw it. */
+struct sock_cache_slot {
+	__u64 file; /* struct file *; 0: empty */
+	__u64 sk;   /* struct sock * behind it: never 0 (only sockets we follow are kept) */
+};
+
 struct io_args {
 	__u64 ts_enter_ns;
 	__u64 buf;  /* a buffer, a struct iovec[], a struct user_msghdr or a struct mmsghdr[] */
@@ -21,7 +30,20 @@ struct io_args {
 	__s32 fd;
 	__u32 vlen;   /* readv/writev: iovec count; *mmsg: message count */
 	__u32 source; /* enum data_source: the exit checks it is its own syscall's entry; 0: none */
-	__u32 _pad;
+	__u32 sk_cached; /* sk came from socks[], not from a walk of the file */
+};
+
+/*
+ * The thread's task storage: its I/O syscall in flight, and its socket
+ * cache, which spares the walk from the file to the socket (inode, socket,
+ * sock: cold lines) on every I/O syscall (measured: bench/bpf-cost.ts). The
+ * cache is keyed by the file pointer read from the fd table at entry; only
+ * sockets we follow are kept, so a stale slot can only name a wrong socket,
+ * which the exit checks against the connection table (conn_of_io_exit).
+ */
+struct io_task {
+	struct io_args io;
+	struct sock_cache_slot socks[SOCK_CACHE_SLOTS];
 };
 
 /*
@@ -36,7 +58,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, struct io_args);
+	__type(value, struct io_task);
 } active_io_args SEC(".maps");
 
 /* The data event being built: header, then at most MAX_PAYLOAD bytes. */

@@ -43,22 +43,80 @@ enum io_shape {
 	IO_MMSG,   /* struct mmsghdr[vlen]; the return value counts messages */
 };
 
-static __always_inline int io_enter(__u32 source, __s64 fd, __u64 buf, __u64 vlen)
+/*
+ * The socket behind `fd` (0: not one we follow), from the thread's socket
+ * cache when the fd still holds the file it held then.
+ */
+static __always_inline __u64 cached_sock_of_fd(struct io_task *t, __s64 fd)
+{
+	struct file *file = file_of_fd(fd);
+	struct sock_cache_slot *slot = &t->socks[fd & (SOCK_CACHE_SLOTS - 1)];
+	struct io_args *args = &t->io;
+	struct sock *sk;
+
+	if (!file)
+		return 0;
+	if (slot->file == (__u64)file) {
+		args->sk_cached = 1;
+		return slot->sk;
+	}
+	args->sk_cached = 0;
+	sk = traced_sock_of_file(file);
+	if (sk) {
+		slot->file = (__u64)file;
+		slot->sk = (__u64)sk;
+	}
+	return (__u64)sk;
+}
+
+/*
+ * A cached socket the connection table does not know on that fd may be
+ * stale: the fd was closed by another thread (or unseen, dup2) and its
+ * file's memory reused for the new one. Then the walk decides, and the slot
+ * is emptied. Returns the entry data on the fd belongs to, or NULL.
+ */
+static __always_inline struct connection *conn_of_io_exit(__u64 pid_tgid, struct io_task *t,
+							  struct io_args *args)
+{
+	__u64 key = conn_key(pid_tgid >> 32, args->fd);
+	struct connection *c = bpf_map_lookup_elem(&conn_info, &key);
+	struct sock *sk;
+
+	if (c && c->sk == args->sk)
+		return c;
+	if (args->sk_cached) {
+		t->socks[args->fd & (SOCK_CACHE_SLOTS - 1)].file = 0;
+		sk = traced_sock_of_fd(args->fd);
+		if (!sk)
+			return NULL;
+		args->sk = (__u64)sk;
+		if (c && c->sk == args->sk)
+			return c;
+	}
+	return open_connection(pid_tgid, args->fd, (struct sock *)args->sk, ROLE_UNKNOWN, OPEN_EXISTING, c);
+}
+
+static __always_inline int io_enter(__u32 source, __u8 dir, __s64 fd, __u64 buf, __u64 vlen)
 {
 	struct io_args *args;
+	struct io_task *t;
 	__u64 pid_tgid;
 
 	if (!current_selected(&pid_tgid))
 		return 0;
-	args = bpf_task_storage_get(&active_io_args, bpf_get_current_task_btf(), NULL,
-				    BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!args)
+	t = bpf_task_storage_get(&active_io_args, bpf_get_current_task_btf(), NULL,
+				 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!t)
 		return 0; /* no memory: the exit counts it as missing */
-	args->ts_enter_ns = bpf_ktime_get_ns();
+	args = &t->io;
+	/* Ingress: the exit's clock serves both (user space times received bytes
+	 * by the exit); a clock read costs ~90 ns under kvm-clock
+	 * (measured: bench/bpf-cost.ts). */
+	args->ts_enter_ns = dir == DIR_EGRESS ? bpf_ktime_get_ns() : 0;
 	args->buf = buf;
 	args->fd = fd;
 	args->vlen = vlen;
-	args->sk = (__u64)traced_sock_of_fd(fd);
+	args->sk = cached_sock_of_fd(t, fd);
 	args->source = source;
 	return 0;
 }
@@ -67,23 +125,27 @@ static __always_inline int io_exit(__u8 source, __u8 dir, enum io_shape shape, l
 {
 	struct io_args *saved, args;
 	struct io_result x = { .args = &args, .dir = dir, .source = source };
+	struct io_task *t;
 	__u64 pid_tgid;
 
 	if (!current_selected(&pid_tgid))
 		return 0;
 	x.pid_tgid = pid_tgid;
 	x.ts_exit_ns = bpf_ktime_get_ns();
-	saved = bpf_task_storage_get(&active_io_args, bpf_get_current_task_btf(), NULL, 0);
+	t = bpf_task_storage_get(&active_io_args, bpf_get_current_task_btf(), NULL, 0);
+	saved = t ? &t->io : NULL;
 	if (!saved || saved->source != source) {
 		stat_add(STAT_ARGS_MISSING, 1);
 		return 0;
 	}
 	args = *saved;
 	saved->source = 0;
+	if (dir == DIR_INGRESS)
+		args.ts_enter_ns = x.ts_exit_ns;
 	if (ret <= 0 || !args.sk)
 		return 0;
 
-	x.conn = connection_for_io(pid_tgid, args.fd, (struct sock *)args.sk);
+	x.conn = conn_of_io_exit(pid_tgid, t, &args);
 	if (!x.conn)
 		return 0;
 	if (connection_mode(x.conn) == MODE_MUTED) {
@@ -113,7 +175,7 @@ static __always_inline int io_exit(__u8 source, __u8 dir, enum io_shape shape, l
 	SEC("tracepoint/syscalls/sys_enter_" #name)                                 \
 	int tp_sys_enter_##name(struct trace_event_raw_sys_enter *ctx)              \
 	{                                                                           \
-		return io_enter(source, (__s32)ctx->args[0], ctx->args[1], vlen_arg); \
+		return io_enter(source, dir, (__s32)ctx->args[0], ctx->args[1], vlen_arg); \
 	}                                                                           \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                                  \
 	int tp_sys_exit_##name(struct trace_event_raw_sys_exit *ctx)                \
@@ -226,6 +288,72 @@ int tp_sys_enter_close(struct trace_event_raw_sys_enter *ctx)
 	if (!current_selected(&pid_tgid))
 		return 0;
 	close_connection(pid_tgid, ctx->args[0], CLOSE_SYSCALL);
+	return 0;
+}
+
+/*
+ * An fd can name a new file without a close() we see: dup2/dup3 onto it, and
+ * close_range. Forget its connection at once, as close() does: else the
+ * next I/O on the fd could be taken for the old connection's (the socket
+ * cache and the conn_info check compare kernel addresses, which a new file
+ * or socket may reuse).
+ */
+static __always_inline int fd_replaced(__s64 oldfd, __s64 newfd)
+{
+	__u64 pid_tgid;
+
+	if (oldfd == newfd || !current_selected(&pid_tgid))
+		return 0;
+	close_connection(pid_tgid, newfd, CLOSE_REPLACED);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_dup2")
+int tp_sys_enter_dup2(struct trace_event_raw_sys_enter *ctx)
+{
+	return fd_replaced(ctx->args[0], ctx->args[1]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_dup3")
+int tp_sys_enter_dup3(struct trace_event_raw_sys_enter *ctx)
+{
+	return fd_replaced(ctx->args[0], ctx->args[1]);
+}
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+/* fds looked at per close_range from its first: the rest stay to the LRU and
+ * to the exit's check (a process with more open fds than this is rare). */
+#define CLOSE_RANGE_MAX_FDS 1024
+
+struct close_range_walk {
+	__u64 pid_tgid;
+	__u32 first;
+	__u32 last;
+};
+
+static long close_range_step(__u64 i, void *ctx)
+{
+	struct close_range_walk *w = ctx;
+	__u64 fd = (__u64)w->first + i;
+
+	if (fd > w->last)
+		return 1;
+	close_connection(w->pid_tgid, (__s32)fd, CLOSE_SYSCALL);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_close_range")
+int tp_sys_enter_close_range(struct trace_event_raw_sys_enter *ctx)
+{
+	struct close_range_walk w = { .first = ctx->args[0], .last = ctx->args[1] };
+
+	/* CLOEXEC marks the fds, it closes nothing now (exec's close is not seen
+	 * either: the process is a new program, its connections end with it). */
+	if ((ctx->args[2] & CLOSE_RANGE_CLOEXEC) || w.first > w.last || !current_selected(&w.pid_tgid))
+		return 0;
+	bpf_loop(CLOSE_RANGE_MAX_FDS, close_range_step, &w, 0);
 	return 0;
 }
 

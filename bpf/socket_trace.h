@@ -110,7 +110,7 @@ struct data_event {
 	__u32 tid;
 	__s32 fd;
 	__u64 conn_id;     /* unique per agent run; a reused fd gets a new one */
-	__u64 ts_enter_ns; /* CLOCK_MONOTONIC, syscall entry */
+	__u64 ts_enter_ns; /* CLOCK_MONOTONIC, syscall entry; DIR_INGRESS: = ts_exit_ns (not read) */
 	__u64 ts_exit_ns;  /* CLOCK_MONOTONIC, syscall exit */
 	__u64 pos;         /* offset of the first byte in this direction's stream */
 	__u64 cgroup_id;

@@ -29,25 +29,34 @@
 #define EEXIST 17
 #endif
 
-/*
- * The socket behind `fd` if it is one we follow: AF_INET/AF_INET6, TCP, and
- * UDP when config.capture_udp. NULL for files, pipes, AF_UNIX and the rest.
- */
-static __always_inline struct sock *traced_sock_of_fd(__s64 fd)
+/* The struct file behind `fd` in the current task's fd table, or NULL. */
+static __always_inline struct file *file_of_fd(__s64 fd)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
 	struct file **slots;
 	struct file *file = NULL;
+
+	if (!fdt || fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	slots = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &slots[fd]))
+		return NULL;
+	return file;
+}
+
+/*
+ * The socket behind `file` if it is one we follow: AF_INET/AF_INET6, TCP, and
+ * UDP when config.capture_udp. NULL for files, pipes, AF_UNIX and the rest.
+ */
+static __always_inline struct sock *traced_sock_of_file(struct file *file)
+{
 	struct socket *sock;
 	struct sock *sk;
 	__u16 family;
 	__u64 proto;
 
-	if (!fdt || fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
-		return NULL;
-	slots = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&file, sizeof(file), &slots[fd]) || !file)
+	if (!file)
 		return NULL;
 	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
 		return NULL;
@@ -67,6 +76,12 @@ static __always_inline struct sock *traced_sock_of_fd(__s64 fd)
 	if (config.capture_udp && proto == IPPROTO_UDP)
 		return sk;
 	return NULL;
+}
+
+/* The socket behind `fd` if it is one we follow (see traced_sock_of_file). */
+static __always_inline struct sock *traced_sock_of_fd(__s64 fd)
+{
+	return traced_sock_of_file(file_of_fd(fd));
 }
 
 /*

@@ -206,22 +206,6 @@ static __always_inline void record_duration(struct syscall_hist_key *key, __u64 
 	}
 }
 
-/* The file behind fd in the current task, or NULL. */
-static __always_inline struct file *file_of_fd(__s32 fd)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **slots;
-	struct file *file = NULL;
-
-	if (!fdt || fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
-		return NULL;
-	slots = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&file, sizeof(file), &slots[fd]))
-		return NULL;
-	return file;
-}
-
 /* State of the path walk between bpf_loop steps (all scalars). */
 struct path_walk {
 	struct dentry *d;

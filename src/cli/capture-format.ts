@@ -16,6 +16,8 @@ export interface CaptureJson {
   conn: string;
   role: 'client' | 'server' | 'unknown';
   dir?: 'egress' | 'ingress';
+  /** open: connect, accept, existing; close: close, replaced (the fd named another socket), exit. */
+  reason?: string;
   local: string;
   remote: string;
   size: number;
@@ -42,7 +44,7 @@ export function toCaptureJson(e: SocketEvent, clock: WallClock): CaptureJson {
   if (e.type === 'data') {
     return { ...base, dir: e.dir, local, remote, size: e.size, data: e.data.toString('base64'), truncated: e.truncated };
   }
-  return { ...base, local, remote, size: 0, data: '', truncated: false };
+  return { ...base, reason: e.reason, local, remote, size: 0, data: '', truncated: false };
 }
 
 const PREVIEW_BYTES = 64;

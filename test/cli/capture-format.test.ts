@@ -29,8 +29,9 @@ test('capture --json: exactly the documented fields', (t) => {
   const open = one(connRecord({ type: 'open', connId: 7, role: 2, reason: 2, ts: 100 }));
   if (open.type !== 'open') return t.fail();
   t.deepEqual(Object.keys(toCaptureJson(open, clock)), [
-    'type', 'ts', 'pid', 'tid', 'comm', 'fd', 'conn', 'role', 'local', 'remote', 'size', 'data', 'truncated',
+    'type', 'ts', 'pid', 'tid', 'comm', 'fd', 'conn', 'role', 'reason', 'local', 'remote', 'size', 'data', 'truncated',
   ]);
+  t.is(toCaptureJson(open, clock).reason, 'accept');
 });
 
 test('capture text line is readable and escapes binary', (t) => {

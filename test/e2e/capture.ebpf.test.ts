@@ -125,6 +125,34 @@ test('a reused fd number gets a new connection id', async (t) => {
   t.is(events.filter((e) => e.type === 'close' && e.role === 'client').length, 2);
 });
 
+// The socket cache (bpf/socket_trace.bpf.c) and the fd -> connection table
+// compare kernel addresses, which a new file or socket may reuse: an fd that
+// stops naming its socket without a close() must end its connection at once.
+for (const scenario of ['dup2', 'closerange'] as const) {
+  test(`an fd replaced without close() (${scenario}): the old connection ends, the new bytes are the new connection's`, async (t) => {
+    const { result, code, events } = await capturePython(scenario);
+    t.is(code, 0);
+    const opens = events.filter((e) => e.type === 'open');
+    const a = opens.find((e) => e.local === `127.0.0.1:${result.a_port}`);
+    if (!a) return t.fail(`opens: ${JSON.stringify(opens)}`);
+    t.is(stream(events, a.conn, 'egress').toString(), 'first');
+    const second = events.filter((e) => e.type === 'data' && e.dir === 'egress' && Buffer.from(e.data, 'base64').toString() === 'second');
+    t.is(second.length, 1);
+    const b = opens.find((e) => e.conn === second[0]!.conn);
+    t.like(b, { local: `127.0.0.1:${result.b_port}` });
+    if (scenario === 'closerange') t.is(b!.fd, result.fd);
+    t.not(b!.conn, a.conn);
+    // A ended when its fd stopped naming it (not at exit, nor when the fd
+    // number was next used), before B even opened; /dev/null's bytes are
+    // nobody's.
+    const closeA = events.find((e) => e.type === 'close' && e.conn === a.conn);
+    t.like(closeA, { fd: result.fd, reason: scenario === 'dup2' ? 'replaced' : 'close' });
+    t.false(events.some((e) => e.type === 'data' && Buffer.from(e.data, 'base64').toString() === 'gone'));
+    const firstOfB = events.indexOf(b!);
+    t.true(events.indexOf(closeA!) < firstOfB);
+  });
+}
+
 test('a 1 MiB write keeps its true size; the capture is a prefix of the data', async (t) => {
   const { result, code, events } = await capturePython('big');
   t.is(code, 0);

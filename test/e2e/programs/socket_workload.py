@@ -5,7 +5,7 @@ so one --pid selects both ends. It prints {"pid", "port"} once listening,
 waits for a line on stdin (the agent is attached by then), runs the scenario,
 and prints a JSON line with what the test must find in the capture.
 
-Scenarios: syscalls | fdreuse | big | existing
+Scenarios: syscalls | fdreuse | dup2 | closerange | big | existing
 Options: --ipv6
 """
 import json
@@ -144,6 +144,49 @@ def main():
             c.close()
         result["client_fds"] = fds
         result["client_ports"] = ports
+    elif scenario in ("dup2", "closerange"):
+        # Connection A says "first"; then its fd number stops naming it
+        # without a close(): dup2 of /dev/null onto it, or close_range.
+        # Then a new connection B (for close_range, on A's fd number) says
+        # "second".
+        got = []
+
+        def serve(n):
+            conn, _ = srv.accept()
+            got.append(recv_exact(conn, n))
+            conn.close()
+        a = socket.socket(family, socket.SOCK_STREAM)
+        t = threading.Thread(target=serve, args=(5,))
+        t.start()
+        a.connect((host, port))
+        fd = a.fileno()
+        result["a_port"] = a.getsockname()[1]
+        a.sendall(b"first")
+        t.join()
+        t = threading.Thread(target=serve, args=(6,))
+        t.start()
+        if scenario == "dup2":
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fd)  # closes A's file: no close() on fd
+            os.close(devnull)
+            os.write(fd, b"gone")  # into /dev/null now
+            b = socket.create_connection((host, port))
+            result["b_port"] = b.getsockname()[1]
+            b.sendall(b"second")
+            b.close()
+            os.close(fd)
+        else:
+            a.detach()  # the fd is ours now; closerange closes it
+            os.closerange(fd, fd + 1)  # close_range(2) on Linux >= 5.9
+            c = socket.socket(family, socket.SOCK_STREAM)
+            assert c.fileno() == fd, (c.fileno(), fd)
+            c.connect((host, port))
+            result["b_port"] = c.getsockname()[1]
+            os.write(fd, b"second")
+            c.close()
+        t.join()
+        assert got == [b"first", b"second"], got
+        result["fd"] = fd
     elif scenario == "big":
         def serve():
             conn, _ = srv.accept()
