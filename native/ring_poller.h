@@ -34,6 +34,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 struct ring_buffer;
 
@@ -47,6 +48,7 @@ struct DeliveryCounters {
   std::atomic<uint64_t> bytes_dropped{0};      // framed bytes, headers included
   std::atomic<uint64_t> polls{0};              // waits on the ring buffer that returned
   std::atomic<uint64_t> batches_full{0};       // of the delivered: handed over because batch_bytes was reached
+  std::atomic<uint64_t> batches_reused{0};     // batches written into a kept buffer (BatchPool), not a fresh one
   std::atomic<bool> closed{false};             // set at close: queued batches are discarded
 
   void CountDropped(uint64_t records, uint64_t bytes) {
@@ -56,30 +58,60 @@ struct DeliveryCounters {
   }
 };
 
+// Batch memory of the usual size (batch_bytes), kept for reuse. A batch
+// larger than the mmap threshold (native/addon.cc) is a fresh mapping when
+// malloc'ed: every page faults on its first touch on the poll thread and is
+// unmapped, with a TLB shootdown, when JavaScript frees it. Measured
+// (bench/agent-cost --perf), that was 1.3-1.6 us of agent CPU per request.
+// A few free buffers kept here are faulted in already; more than max_free
+// go back to the allocator, so RSS stays bounded by max_free buffers plus
+// the batches JavaScript still holds. Taken on the poll thread, given back
+// by the Buffer finalizer on the main thread: a mutex.
+class BatchPool {
+ public:
+  BatchPool(size_t buffer_bytes, size_t max_free) : buffer_bytes_(buffer_bytes), max_free_(max_free) {}
+  ~BatchPool();
+  BatchPool(const BatchPool&) = delete;
+  BatchPool& operator=(const BatchPool&) = delete;
+
+  // A buffer of `capacity` bytes (from malloc): a kept one, and *reused
+  // true, when capacity is the usual size and one is free; nullptr if memory
+  // is short.
+  uint8_t* Take(size_t capacity, bool* reused);
+  // Takes back a buffer from Take() (or frees it).
+  void Give(uint8_t* data, size_t capacity);
+
+ private:
+  const size_t buffer_bytes_;
+  const size_t max_free_;
+  std::mutex mutex_;
+  std::vector<uint8_t*> free_;
+};
+
 // A batch of framed records (batch_format.h). Owns `data` until Release().
 class Batch {
  public:
-  Batch(uint8_t* data, size_t capacity, std::shared_ptr<DeliveryCounters> counters)
-      : data_(data), capacity_(capacity), counters_(std::move(counters)) {}
+  Batch(uint8_t* data, size_t capacity, std::shared_ptr<DeliveryCounters> counters, std::shared_ptr<BatchPool> pool)
+      : data_(data), capacity_(capacity), counters_(std::move(counters)), pool_(std::move(pool)) {}
   ~Batch();
   Batch(const Batch&) = delete;
   Batch& operator=(const Batch&) = delete;
 
   // Allocates an empty batch; nullptr if memory is short.
-  static std::unique_ptr<Batch> Allocate(size_t capacity, std::shared_ptr<DeliveryCounters> counters);
+  static std::unique_ptr<Batch> Allocate(size_t capacity, std::shared_ptr<DeliveryCounters> counters,
+                                         std::shared_ptr<BatchPool> pool);
 
   bool Fits(size_t record_bytes) const;
   void Append(const void* record, size_t record_bytes);  // caller checked Fits()
-  // Gives back the unused tail when less than half is used, so small batches
-  // do not hold (or report to V8) a full batch_bytes each.
-  void ShrinkToFit();
 
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   size_t capacity() const { return capacity_; }
   uint32_t records() const { return records_; }
   DeliveryCounters& counters() const { return *counters_; }
-  // Hands the memory (from malloc) to the caller, who frees it with free().
+  // Where the memory goes back once the caller is done with it.
+  const std::shared_ptr<BatchPool>& pool() const { return pool_; }
+  // Hands the memory to the caller, who gives it back with pool()->Give(data, capacity()).
   uint8_t* Release();
 
  private:
@@ -88,6 +120,7 @@ class Batch {
   size_t size_ = 0;
   uint32_t records_ = 0;
   std::shared_ptr<DeliveryCounters> counters_;
+  std::shared_ptr<BatchPool> pool_;
 };
 
 struct PollerOptions {
@@ -134,6 +167,7 @@ class RingPoller {
 
   PollerOptions options_;
   std::shared_ptr<DeliveryCounters> counters_;
+  std::shared_ptr<BatchPool> pool_;
   Sink sink_;
   std::unique_ptr<ring_buffer, RingBufferDeleter> ring_;
   int epoll_fd_ = -1;

@@ -75,15 +75,16 @@ void DeliverBatch(Napi::Env env, Napi::Function on_batch, std::nullptr_t* /*cont
   const size_t capacity = batch->capacity();
   const uint32_t records = batch->records();
 
+  std::shared_ptr<BatchPool> pool = batch->pool();
   uint8_t* memory = batch->Release();
   Napi::Buffer<uint8_t> buffer;
   try {
-    buffer = Napi::Buffer<uint8_t>::New(env, memory, size, [capacity](Napi::Env finalize_env, uint8_t* data) {
-      free(data);
+    buffer = Napi::Buffer<uint8_t>::New(env, memory, size, [capacity, pool](Napi::Env finalize_env, uint8_t* data) {
+      pool->Give(data, capacity);
       Napi::MemoryManagement::AdjustExternalMemory(finalize_env, -static_cast<int64_t>(capacity));
     });
   } catch (...) {
-    free(memory);
+    pool->Give(memory, capacity);
     throw;
   }
   Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(capacity));
@@ -391,6 +392,7 @@ Napi::Value SocketTraceSession::Stats(const Napi::CallbackInfo& info) {
   out.Set("bytesDropped", number(counters_->bytes_dropped));
   out.Set("polls", number(counters_->polls));
   out.Set("batchesFull", number(counters_->batches_full));
+  out.Set("batchesReused", number(counters_->batches_reused));
   out.Set("running", poller_ != nullptr && poller_->running());
   std::string error = poller_ ? poller_->error() : std::string();
   out.Set("pollError", error.empty() ? env.Null() : Napi::String::New(env, error));

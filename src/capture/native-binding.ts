@@ -151,6 +151,8 @@ export interface SessionStats {
   polls: number;
   /** Of the batches handed over, those that went because they were full (batchBytes), not because their time was up. */
   batchesFull: number;
+  /** Batches written into a batch buffer kept for reuse instead of freshly allocated memory (native/ring_poller.h, BatchPool). */
+  batchesReused: number;
   /** The poll thread is running (started and not stopped by an error). */
   running: boolean;
   /** Why the poll thread stopped on its own; null while it runs or before start(). */
