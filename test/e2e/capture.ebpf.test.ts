@@ -140,7 +140,7 @@ for (const scenario of ['dup2', 'closerange'] as const) {
     t.is(second.length, 1);
     const b = opens.find((e) => e.conn === second[0]!.conn);
     t.like(b, { local: `127.0.0.1:${result.b_port}` });
-    if (scenario === 'closerange') t.is(b!.fd, result.fd);
+    if (scenario === 'closerange') t.is(b!.fd, result.fd as number);
     t.not(b!.conn, a.conn);
     // A ended when its fd stopped naming it (not at exit, nor when the fd
     // number was next used), before B even opened; /dev/null's bytes are
