@@ -4,7 +4,7 @@
 // `sources`: which layer (default, file, env, flag) each setting came from.
 // Header values are redacted: they usually carry credentials.
 
-import { stringify } from 'yaml';
+import { yaml } from '../config/yaml';
 import { CAPTURE_DEFAULTS } from '../capture/capture-engine';
 import { loadOtelConfig, type Env, type OtlpSignalConfig } from '../otel/config';
 import type { LogLevel } from '../util/log';
@@ -74,6 +74,6 @@ export function configCommand(
   if (format !== 'json' && format !== 'yaml') throw new UsageError(`--format takes json or yaml, got ${JSON.stringify(format)}`);
   // Through JSON first: undefined fields vanish the same way in both formats.
   const plain = JSON.parse(JSON.stringify(effectiveConfig(rest, env, logLevelFlag !== undefined ? { logLevelFlag } : {}))) as unknown;
-  write(format === 'yaml' ? stringify(plain) : JSON.stringify(plain, null, 2) + '\n');
+  write(format === 'yaml' ? yaml().stringify(plain) : JSON.stringify(plain, null, 2) + '\n');
   return 0;
 }

@@ -4,13 +4,8 @@ import { CaptureSetupError } from '../capture/kernel-session';
 import { createLogger, isLogLevel, type LogLevel } from '../util/log';
 import { UsageError } from '../config/flags';
 import { ConfigFileError } from '../config/file';
-import { captureCommand } from './capture-command';
-import { configCommand } from './config-command';
-import { demoCommand } from './demo';
-import { doctorCommand } from './doctor';
-import { runCommand } from './run-command';
-import { topCommand } from './top-command';
-import { syscallsCommand } from './syscalls-command';
+// Each command's module is loaded when it runs: `run`, the long-lived one,
+// then holds no other command's code (and what it pulls in) in its heap.
 
 const USAGE = `usage: ebpf-otel <command> [options]
 
@@ -40,19 +35,19 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'run':
-      return runCommand(rest, flagLevel);
+      return (await import('./run-command')).runCommand(rest, flagLevel);
     case 'capture':
-      return captureCommand(rest, logger);
+      return (await import('./capture-command')).captureCommand(rest, logger);
     case 'syscalls':
-      return syscallsCommand(rest, logger);
+      return (await import('./syscalls-command')).syscallsCommand(rest, logger);
     case 'demo':
-      return demoCommand(rest, logger);
+      return (await import('./demo')).demoCommand(rest, logger);
     case 'top':
-      return topCommand(rest, logger);
+      return (await import('./top-command')).topCommand(rest, logger);
     case 'doctor':
-      return doctorCommand(rest);
+      return (await import('./doctor')).doctorCommand(rest);
     case 'config':
-      return configCommand(rest, undefined, flagLevel);
+      return (await import('./config-command')).configCommand(rest, undefined, flagLevel);
     case '--version':
     case 'version':
       process.stdout.write(`${require('../../../package.json').version}\n`);

@@ -8,7 +8,8 @@
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type Node, type Scalar, type YAMLMap } from 'yaml';
+import type { Document, Node, Scalar, YAMLMap } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, yaml } from './yaml';
 import { PROTOCOLS } from '../protocols/registry';
 import { DEFAULT_REDACTED_HEADERS, type ProtocolDefinition } from '../protocols/types';
 import type { Env } from '../otel/config';
@@ -63,6 +64,7 @@ export function loadConfigFile(file: string, env: Env, protocols: readonly Proto
 /** Parses and validates `text` as the file `file` (named in messages; relative paths in it are taken from its directory). */
 export function parseConfigFile(text: string, file: string, env: Env, protocols: readonly ProtocolDefinition[] = PROTOCOLS): ConfigFile {
   const schema = protocols === PROTOCOLS ? CONFIG_SCHEMA : configSchema(protocols);
+  const { LineCounter, parseDocument } = yaml();
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false });
   const problems: ConfigProblem[] = [];

@@ -8,7 +8,8 @@
 // never a plain quoted string: "8080" in the file is a typing mistake.
 
 import * as path from 'node:path';
-import { isMap, isScalar, isSeq, type Node, type Scalar } from 'yaml';
+import type { Node, Scalar } from 'yaml';
+import { isMap, isScalar, isSeq } from './yaml';
 import { isPowerOfTwo, parseDuration } from './flags';
 
 export interface ReadContext {

@@ -10,11 +10,11 @@
 // OTLP/gRPC: https://opentelemetry.io/docs/specs/otlp/#otlpgrpc
 
 import * as http from 'node:http';
-import * as http2 from 'node:http2';
-import * as https from 'node:https';
+import type * as http2 from 'node:http2';
+import type * as https from 'node:https';
 import * as net from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
-import * as zlib from 'node:zlib';
+import type * as tls from 'node:tls';
+import type * as zlib from 'node:zlib';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { Exporter } from './export';
 import { realTimers, type Timers } from '../util/timers';
@@ -29,6 +29,22 @@ export interface OtlpExportResult extends ExportResult {
   /** What the collector refused of a request it took. */
   readonly partialSuccess?: PartialSuccess;
 }
+
+/**
+ * Builtins loaded on first use: each costs heap and pages of the node
+ * binary that an agent not using it need not hold (idle RSS, issue 13):
+ * http2 only for OTLP/gRPC, tls only for gRPC with TLS, https only for an
+ * https:// endpoint, zlib only with gzip.
+ */
+function lazy<T>(id: string): () => T {
+  let loaded: T | undefined;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return () => (loaded ??= require(id) as T);
+}
+const http2Module = lazy<typeof http2>('node:http2');
+const httpsModule = lazy<typeof https>('node:https');
+const tlsModule = lazy<typeof tls>('node:tls');
+const zlibModule = lazy<typeof zlib>('node:zlib');
 
 /** Requests under way at once before new ones fail fast (the official exporters' default). */
 export const MAX_CONCURRENT_REQUESTS = 30;
@@ -77,7 +93,7 @@ class ExportAdmission {
       done(r);
     };
     if (!this.gzip) return send(body, false, finish);
-    zlib.gzip(body, (err, zipped) => {
+    zlibModule().gzip(body, (err, zipped) => {
       if (err) return finish(failure(err));
       if (this.closed) return finish(failure(this.cancelled()));
       send(zipped, true, finish);
@@ -183,7 +199,11 @@ const MAX_DEADLINES_EXCEEDED = 5;
 /** The gRPC default port, when the endpoint names none. */
 const GRPC_DEFAULT_PORT = 443;
 
-const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_INADEQUATE_SECURITY } = http2.constants;
+// HTTP/2 error codes (RFC 9113, section 7), as http2.constants has them.
+const NGHTTP2_REFUSED_STREAM = 0x7;
+const NGHTTP2_CANCEL = 0x8;
+const NGHTTP2_ENHANCE_YOUR_CALM = 0xb;
+const NGHTTP2_INADEQUATE_SECURITY = 0xc;
 
 /** The status of an answer that is not HTTP 200 (doc/http-grpc-status-mapping.md). */
 function statusOfHttp(httpStatus: number): number {
@@ -280,7 +300,7 @@ function responseMessage(chunks: readonly Buffer[], encoding: unknown): Buffer |
   if (body[0] === 0) return message;
   if (body[0] !== 1 || encoding !== 'gzip') return undefined;
   try {
-    return zlib.gunzipSync(message, { maxOutputLength: MAX_RESPONSE_BYTES });
+    return zlibModule().gunzipSync(message, { maxOutputLength: MAX_RESPONSE_BYTES });
   } catch {
     return undefined;
   }
@@ -319,8 +339,8 @@ export class GrpcTransport implements Exporter<Buffer, OtlpExportResult> {
       this.origin = `${scheme}://${target.hostname}:${target.port || GRPC_DEFAULT_PORT}`;
     }
     this.headers = {
-      [http2.constants.HTTP2_HEADER_METHOD]: 'POST',
-      [http2.constants.HTTP2_HEADER_PATH]: GRPC_EXPORT_PATH[opts.signal],
+      ':method': 'POST',
+      ':path': GRPC_EXPORT_PATH[opts.signal],
       te: 'trailers',
       'grpc-timeout': grpcTimeout(opts.timeoutMillis),
       'content-type': 'application/grpc',
@@ -434,9 +454,9 @@ export class GrpcTransport implements Exporter<Buffer, OtlpExportResult> {
     const options: http2.SecureClientSessionOptions = { settings: { enablePush: false }, ...(tls ?? {}) };
     if (path !== undefined) {
       options.createConnection = () =>
-        tls ? tlsConnect({ path, ALPNProtocols: ['h2'], servername: 'localhost', ...tls }) : net.connect(path);
+        tls ? tlsModule().connect({ path, ALPNProtocols: ['h2'], servername: 'localhost', ...tls }) : net.connect(path);
     }
-    const session = http2.connect(this.origin, options);
+    const session = http2Module().connect(this.origin, options);
     this.session = session;
     this.sessions.add(session);
     this.deadlinesExceeded = 0;
@@ -580,8 +600,8 @@ export class HttpTransport implements Exporter<Buffer, OtlpExportResult> {
   constructor(private readonly opts: HttpTransportOptions) {
     this.url = new URL(opts.url);
     const secure = this.url.protocol === 'https:';
-    this.agent = secure ? new https.Agent(opts.agentOptions) : new http.Agent(opts.agentOptions);
-    this.request = secure ? https.request : http.request;
+    this.agent = secure ? new (httpsModule().Agent)(opts.agentOptions) : new http.Agent(opts.agentOptions);
+    this.request = secure ? httpsModule().request : http.request;
     this.admission = new ExportAdmission(opts.gzip, () => new Error('exporter is shut down'));
   }
 
