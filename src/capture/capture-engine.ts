@@ -16,12 +16,15 @@ import type { SyscallHistogramAccess, TcpTableAccess } from './native-binding';
 
 /**
  * Which kernel program groups to load (bpf/socket_trace.h): socket capture,
- * syscall latency, TCP health. Process lifecycle programs always load.
+ * syscall latency, TCP health, TLS plaintext. Process lifecycle programs
+ * always load.
  */
 export interface ProgramGroups {
   readonly sockets: boolean;
   readonly syscalls: boolean;
   readonly tcp: boolean;
+  /** TLS plaintext probes (uprobe_ssl_*): loaded, not attached; needs `sockets`. */
+  readonly tls: boolean;
 }
 
 /** Options for the native session, as the addon takes them. */
@@ -186,7 +189,7 @@ export const CAPTURE_DEFAULTS = {
   rescanMs: 1000,
   followForks: true,
   captureUdp: false,
-  groups: { sockets: true, syscalls: false, tcp: false },
+  groups: { sockets: true, syscalls: false, tcp: false, tls: false },
   byteCountsOnly: false,
   tcpPeerEntries: 8192,
 } as const;
