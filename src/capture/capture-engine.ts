@@ -392,6 +392,21 @@ export class CaptureEngine {
     }
   }
 
+  /**
+   * Connections whose data is wanted again (muted from their ciphertext, now
+   * TLS plaintext): MODE_FULL from their next event. One native call. After
+   * stop(), a no-op. A failure is logged once: their plaintext stays muted.
+   */
+  unmuteConnections(connIds: readonly number[]): void {
+    const session = this.session;
+    if (!session || connIds.length === 0) return;
+    try {
+      session.setConnectionModes(connIds, CaptureMode.Full);
+    } catch (err) {
+      this.deps.logger.warnOnce('unmute', `cannot unmute connections in the kernel, their TLS plaintext stays muted: ${(err as Error).message}`);
+    }
+  }
+
   // The program groups' kernel tables, read by their features (src/agent/features/).
 
   /** The kernel's TCP health table (struct tcp_peer_record each); undefined when stopped. */

@@ -291,6 +291,8 @@ export class ConnectionTracker {
   private evictions: ConnectionEvicted[] = [];
   /** Connections that became ignored since the last takeSignals(). */
   private newlyIgnored: number[] = [];
+  /** Ignored connections (maybe muted) whose TLS plaintext began since the last takeSignals(). */
+  private newlyUnignored: number[] = [];
   readonly options: Required<TrackerOptions> & { readonly maxDetectBytes: number };
   private readonly table: ConnectionTable;
   private readonly tracked = new Map<number, TrackedConnection>();
@@ -363,18 +365,22 @@ export class ConnectionTracker {
    * bytes: the capture may stop sending them), and the connections evicted
    * while a session followed them.
    */
-  takeSignals(): { starts: RequestStart[]; abandons: RequestAbandon[]; ignored: number[]; evicted: ConnectionEvicted[] } {
+  takeSignals(): { starts: RequestStart[]; abandons: RequestAbandon[]; ignored: number[]; evicted: ConnectionEvicted[]; unignored: number[] } {
     const s = {
       starts: this.starts,
       abandons: this.abandons,
       evicted: this.evictions,
-      // A connection that closed meanwhile needs nothing more.
-      ignored: this.newlyIgnored.length === 0 ? this.newlyIgnored : this.newlyIgnored.filter((id) => this.tracked.has(id)),
+      // A connection that closed meanwhile, or was restarted, needs nothing more.
+      ignored: this.newlyIgnored.length === 0 ? this.newlyIgnored : this.newlyIgnored.filter((id) => this.tracked.get(id)?.state === 'ignored'),
+      // Ignored from its ciphertext, now read in plaintext: a mute asked for
+      // from the ciphertext may reach the kernel after the TLS tie lifted it.
+      unignored: this.newlyUnignored.length === 0 ? this.newlyUnignored : this.newlyUnignored.filter((id) => this.tracked.has(id)),
     };
     this.starts = [];
     this.abandons = [];
     if (this.evictions.length > 0) this.evictions = [];
     this.newlyIgnored = [];
+    if (this.newlyUnignored.length > 0) this.newlyUnignored = [];
     return s;
   }
 
@@ -427,10 +433,12 @@ export class ConnectionTracker {
    * 'tls'): from now on its streams are the plaintext ones, which start at
    * position 0 where the kernel tied the connection to its TLS session. The
    * ciphertext seen before is dropped (held bytes, a protocol that claimed
-   * it, an ignored state: all restart), detection starts over, and the
+   * it, an ignored state: all restart; an ignored one is reported in
+   * takeSignals().unignored), detection starts over, and the
    * connection is `encrypted` for the protocols. Counted in `redetected`.
    */
   private startEncrypted(t: TrackedConnection, atNs: number): void {
+    if (t.state === 'ignored') this.newlyUnignored.push(t.info.connId);
     t.info = { ...t.info, encrypted: true };
     t.peer = undefined;
     // Seen from its start, the tie came before the first plaintext byte (the

@@ -165,6 +165,8 @@ test('the first TLS plaintext event restarts a connection: the ciphertext claime
   t.is(metric['url.scheme'], 'https', 'the metric attribute set too');
   t.is(tracker.stats().redetected, 1);
   t.is(tracker.stats().ciphertextDropped, 1, 'the late ciphertext');
+  t.deepEqual(tracker.takeSignals().unignored, [6], 'muted from its ciphertext: its plaintext is wanted');
+  t.deepEqual(tracker.takeSignals().unignored, []);
   t.deepEqual(tracker.protocolOf(6), { decided: true, protocol: 'http' });
   // A second TLS event does not restart again.
   feed(tracker, [tls(1, request.length, request, 4000), tls(2, 38, 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', 4100)]);
