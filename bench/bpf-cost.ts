@@ -163,7 +163,7 @@ async function runArm(arm: string, round: number, addon: string | undefined, loa
     },
   });
   const counter = new CaptureEngine(
-    { selectors: [{ kind: 'pid', pid }], rescanMs: 0, groups: { sockets: false, syscalls: true, tcp: false } },
+    { selectors: [{ kind: 'pid', pid }], rescanMs: 0, groups: { sockets: false, syscalls: true, tcp: false, tls: false } },
     { openSession: openKernelSession, procfs: new ProcFs(), logger: silentLogger },
     () => {},
   );

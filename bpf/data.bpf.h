@@ -34,7 +34,25 @@ struct io_args {
 };
 
 /*
- * The thread's task storage: its I/O syscall in flight, and its socket
+ * The thread's TLS library call (group "tls", bpf/uprobes/openssl.bpf.h):
+ * what its entry probe saw, for its return probe and for the socket
+ * syscalls the call makes (the nested-syscall tie), and the untied SSL
+ * object whose call returned last (the thread's next socket write may tie
+ * it: memory BIOs).
+ */
+struct tls_call {
+	__u64 ssl;         /* SSL * of the read/write in flight; 0: none */
+	__u64 buf;         /* its plaintext buffer */
+	__u64 ex_out;      /* SSL_*_ex: the size_t * the byte count goes to; 0: the return value */
+	__u64 ts_enter_ns; /* DIR_EGRESS only */
+	__u64 pending_ssl; /* untied SSL * whose TLS call ended last; 0: none */
+	__u64 pending_ts;  /* when that call ended */
+	__u8 dir;          /* enum direction of the call in flight */
+	__u8 _pad[7];
+};
+
+/*
+ * The thread's task storage: its I/O syscall in flight, its TLS call, and its socket
  * cache, which spares the walk from the file to the socket (inode, socket,
  * sock: cold lines) on every I/O syscall (measured: bench/bpf-cost.ts). The
  * cache is keyed by the file pointer read from the fd table at entry; only
@@ -43,6 +61,7 @@ struct io_args {
  */
 struct io_task {
 	struct io_args io;
+	struct tls_call tls;
 	struct sock_cache_slot socks[SOCK_CACHE_SLOTS];
 };
 
@@ -109,6 +128,7 @@ struct io_result {
 	__u64 ts_exit_ns;
 	__u8 dir;
 	__u8 source;
+	__u8 tls; /* plaintext of a TLS call: the connection's TLS streams, DATA_F_TLS */
 };
 
 /*
@@ -117,6 +137,8 @@ struct io_result {
  */
 static __always_inline __u64 advance_stream(const struct io_result *x, __u64 size)
 {
+	if (x->tls)
+		return __sync_fetch_and_add(x->dir == DIR_EGRESS ? &x->conn->tls_sent : &x->conn->tls_recv, size);
 	if (x->dir == DIR_EGRESS)
 		return __sync_fetch_and_add(&x->conn->bytes_sent, size);
 	return __sync_fetch_and_add(&x->conn->bytes_recv, size);
@@ -151,9 +173,9 @@ static __always_inline void submit_data_event(struct data_event *ev, const struc
 	if (captured > MAX_PAYLOAD) /* never true; bounds the ring write for the verifier */
 		captured = 0;
 	ev->captured = captured;
-	ev->flags = 0;
+	ev->flags = x->tls ? DATA_F_TLS : 0;
 	if (captured < size) {
-		ev->flags = DATA_F_TRUNCATED;
+		ev->flags |= DATA_F_TRUNCATED;
 		stat_add(STAT_BYTES_TRUNCATED, size - captured);
 	}
 	err = bpf_ringbuf_output(&events, ev, sizeof(*ev) + captured, batched_wakeup());

@@ -43,6 +43,8 @@ enum io_shape {
 	IO_MMSG,   /* struct mmsghdr[vlen]; the return value counts messages */
 };
 
+#include "uprobes/openssl.bpf.h" /* group "tls"; its ties are made in io_exit */
+
 /*
  * The socket behind `fd` (0: not one we follow), from the thread's socket
  * cache when the fd still holds the file it held then.
@@ -148,6 +150,10 @@ static __always_inline int io_exit(__u8 source, __u8 dir, enum io_shape shape, l
 	x.conn = conn_of_io_exit(pid_tgid, t, &args);
 	if (!x.conn)
 		return 0;
+	if (config.tls && tls_syscall_exit(t, &x, &args, shape)) {
+		skip_ciphertext(&x, shape == IO_MMSG ? mmsg_bytes(args.buf, 0, ret) : ret);
+		return 0;
+	}
 	if (connection_mode(x.conn) == MODE_MUTED) {
 		/* *mmsg return a message count; every message's bytes count. */
 		skip_muted(&x, shape == IO_MMSG ? mmsg_bytes(args.buf, 0, ret) : ret);

@@ -63,6 +63,7 @@ enum data_source {
 	SRC_SENDMSG = 8,
 	SRC_RECVMMSG = 9,
 	SRC_SENDMMSG = 10,
+	SRC_TLS = 11, /* plaintext at a TLS library call (group "tls"); dir says read or write */
 };
 
 /*
@@ -81,6 +82,10 @@ enum capture_mode {
 
 /* data_event.flags */
 #define DATA_F_TRUNCATED 0x1 /* captured < size: the payload is a prefix */
+/* Plaintext from a TLS library call (source SRC_TLS): pos is in the
+ * connection's plaintext stream, which starts at 0 with the first TLS event
+ * and is not the socket stream (whose ciphertext is no longer shipped). */
+#define DATA_F_TLS 0x2
 
 /* conn_event.reason */
 enum conn_reason {
@@ -184,7 +189,20 @@ enum stat_index {
 	STAT_SYSLAT_MAP_FULL = 18,  /* syscall_hists had no room for a new key: call not counted */
 	STAT_SYSLAT_COMPAT = 19,    /* 32-bit compat syscalls: not measured (numbers of another table) */
 	STAT_SLOW_DROPPED = 20,     /* slow calls over the rate limit: not reported */
-	STAT__COUNT = 21,
+	/* TLS plaintext (group "tls", bpf/uprobes/openssl.bpf.h) */
+	STAT_TLS_CIPHERTEXT_SYSCALLS = 21, /* data syscalls on TLS connections: ciphertext, no event sent */
+	STAT_TLS_CIPHERTEXT_BYTES = 22,    /* bytes those syscalls moved */
+	STAT_TLS_UNTIED_CALLS = 23,   /* TLS reads/writes that moved plaintext on an SSL tied to no connection: not sent */
+	STAT_TLS_UNTIED_BYTES = 24,   /* the plaintext bytes of those calls */
+	STAT_TLS_TIES_NESTED = 25,    /* SSL tied by a socket syscall inside its TLS call (socket BIO) */
+	STAT_TLS_TIES_WRITE = 26,     /* SSL tied by the thread's next socket write after its TLS call (memory BIO) */
+	STAT_TLS_TIES_REPLACED = 27,  /* a nested-syscall tie moved a tied SSL to another connection */
+	STAT_TLS_TIES_STALE = 28,     /* a tie whose connection had closed or been replaced: removed */
+	STAT_TLS_SSL_CONNS_FULL = 29, /* a tie could not be stored in ssl_conns */
+	STAT_TLS_SSL_CONNS_EVICTED = 30, /* new ties while ssl_conns held max_entries: each pushed the
+					  * least recently used one out */
+	STAT_TLS_UNTIED_AT_FREE = 31, /* ties removed at SSL_free */
+	STAT__COUNT = 32,
 };
 
 /*
@@ -194,6 +212,11 @@ enum stat_index {
  *   syslat_*  syscall latency histograms and slow calls (group "syscalls")
  *   tcph_*    TCP health (group "tcp"; its maps, named tcp_* and tcph_*, are
  *             created only with it)
+ *   uprobe_ssl_*, uretprobe_ssl_*
+ *             TLS plaintext at OpenSSL calls (group "tls"; not attached by
+ *             attachAll: user space attaches them per library file with
+ *             attachUprobe). Needs group "sockets": the ties and the
+ *             ciphertext muting are in its syscall programs.
  *   *_sched_* process lifecycle: exec, fork, exit (always loaded: selection
  *             follows processes whatever else runs)
  *   others    socket capture (group "sockets")
@@ -221,7 +244,9 @@ struct agent_config {
 	__u8 initial_mode;   /* enum capture_mode of every new connection: MODE_MUTED
 			      * follows byte counts without shipping any data event
 			      * (flows: ebpf-otel top) */
-	__u8 _pad[7];
+	__u8 tls;            /* group "tls" loaded: the syscall programs tie SSL
+			      * objects to connections (set by the loader, not by user space) */
+	__u8 _pad[6];
 };
 
 /*
@@ -240,8 +265,15 @@ struct connection {
 	__u32 mode;     /* enum capture_mode */
 	__u32 mode_seq; /* mode_requests_seq when this entry last looked for a request */
 	__u8 role;
-	__u8 _pad[3];
+	__u8 flags;     /* CONN_F_* */
+	__u8 _pad[2];
+	/* CONN_F_TLS: the plaintext streams' positions (bytes moved by TLS calls). */
+	__u64 tls_sent;
+	__u64 tls_recv;
 };
+
+/* connection.flags */
+#define CONN_F_TLS 0x1 /* an SSL object is tied to it: its syscalls carry ciphertext */
 
 /* Each feature's records and configuration, in a header of its own. They use
  * the types above (struct sock_tuple, struct connection), so they come last. */

@@ -33,6 +33,8 @@ SessionOptions ReadSessionOptions(const ArgContext& ctx, const Napi::Object& opt
   out.groups.sockets = ReadBoolean(ctx, groups.Get("sockets"), "groups.sockets");
   out.groups.syscalls = ReadBoolean(ctx, groups.Get("syscalls"), "groups.syscalls");
   out.groups.tcp = ReadBoolean(ctx, groups.Get("tcp"), "groups.tcp");
+  // Optional: callers written before the group existed leave it out.
+  out.groups.tls = groups.Has("tls") && ReadBoolean(ctx, groups.Get("tls"), "groups.tls");
   // The features' options, in this order: the first bad option is the one reported.
   out.tcp = ReadTcpOptions(ctx, options);
   out.syscalls = ReadSyscallLatencyOptions(ctx, options);

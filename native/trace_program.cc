@@ -48,6 +48,7 @@ bool InGroups(const bpf_program* prog, const ProgramGroups& groups) {
   const char* name = bpf_program__name(prog);
   if (StartsWith(name, "syslat_")) return groups.syscalls;
   if (StartsWith(name, "tcph_")) return groups.tcp;
+  if (StartsWith(name, "uprobe_ssl_") || StartsWith(name, "uretprobe_ssl_")) return groups.tls;
   if (strstr(name, "_sched_") != nullptr) return true;
   return groups.sockets;
 }
@@ -84,6 +85,8 @@ TraceProgram::TraceProgram(const agent_config& config, uint32_t ring_buffer_byte
   if (!skel_) ThrowBpfError("open", errno, "cannot open the socket_trace BPF object", mark);
   if (!skel_->rodata) ThrowBpfError("open", ENOENT, "the socket_trace BPF object has no .rodata config", mark);
   skel_->rodata->config = config;
+  // The syscall programs' TLS ties are dead code without the TLS probes.
+  skel_->rodata->config.tls = groups.tls ? 1 : 0;
 
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel_->obj) {

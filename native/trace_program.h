@@ -45,6 +45,7 @@ struct ProgramGroups {
   bool sockets = true;
   bool syscalls = false;
   bool tcp = false;
+  bool tls = false;  // uprobe_ssl_*/uretprobe_ssl_*: attached by AttachUprobe, not AttachAll
 };
 
 struct UprobeTarget {

@@ -17,6 +17,8 @@ import type { L7Record } from '../protocols/types';
 export interface CaptureFeedback {
   /** Connections nobody will parse: their data need not be sent any more. */
   muteConnections(connIds: readonly number[]): void;
+  /** Connections muted from their ciphertext whose TLS plaintext is parsed now: their data is wanted again. */
+  unmuteConnections?(connIds: readonly number[]): void;
 }
 
 /** Where linked records go: spans, metrics, exporters. */
@@ -73,8 +75,9 @@ export class AgentPipeline {
    */
   flush(): void {
     const records = this.tracker.take();
-    const { starts, abandons, ignored, evicted } = this.tracker.takeSignals();
+    const { starts, abandons, ignored, evicted, unignored } = this.tracker.takeSignals();
     if (ignored.length > 0) this.capture?.muteConnections(ignored);
+    if (unignored.length > 0) this.capture?.unmuteConnections?.(unignored);
     const exits = this.exits;
     this.exits = [];
     if (records.length === 0 && starts.length === 0 && abandons.length === 0 && exits.length === 0 && evicted.length === 0) return;

@@ -16,12 +16,15 @@ import type { SyscallHistogramAccess, TcpTableAccess } from './native-binding';
 
 /**
  * Which kernel program groups to load (bpf/socket_trace.h): socket capture,
- * syscall latency, TCP health. Process lifecycle programs always load.
+ * syscall latency, TCP health, TLS plaintext. Process lifecycle programs
+ * always load.
  */
 export interface ProgramGroups {
   readonly sockets: boolean;
   readonly syscalls: boolean;
   readonly tcp: boolean;
+  /** TLS plaintext probes (uprobe_ssl_*): loaded, not attached; needs `sockets`. */
+  readonly tls: boolean;
 }
 
 /** Options for the native session, as the addon takes them. */
@@ -186,7 +189,7 @@ export const CAPTURE_DEFAULTS = {
   rescanMs: 1000,
   followForks: true,
   captureUdp: false,
-  groups: { sockets: true, syscalls: false, tcp: false },
+  groups: { sockets: true, syscalls: false, tcp: false, tls: false },
   byteCountsOnly: false,
   tcpPeerEntries: 8192,
 } as const;
@@ -386,6 +389,21 @@ export class CaptureEngine {
         'mute',
         `cannot mute connections in the kernel, their data keeps coming and is ignored in user space: ${(err as Error).message}`,
       );
+    }
+  }
+
+  /**
+   * Connections whose data is wanted again (muted from their ciphertext, now
+   * TLS plaintext): MODE_FULL from their next event. One native call. After
+   * stop(), a no-op. A failure is logged once: their plaintext stays muted.
+   */
+  unmuteConnections(connIds: readonly number[]): void {
+    const session = this.session;
+    if (!session || connIds.length === 0) return;
+    try {
+      session.setConnectionModes(connIds, CaptureMode.Full);
+    } catch (err) {
+      this.deps.logger.warnOnce('unmute', `cannot unmute connections in the kernel, their TLS plaintext stays muted: ${(err as Error).message}`);
     }
   }
 

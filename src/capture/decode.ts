@@ -7,6 +7,7 @@ import {
   BATCH_ALIGN,
   BATCH_RECORD_HEADER,
   ConnEventLayout as C,
+  DATA_F_TLS,
   DATA_F_TRUNCATED,
   DataEventLayout as D,
   EventType,
@@ -49,6 +50,7 @@ const SOURCES: readonly (DataSourceName | undefined)[] = [
   'sendmsg',
   'recvmmsg',
   'sendmmsg',
+  'tls',
 ];
 
 /**
@@ -110,7 +112,10 @@ function decodeData(buf: Buffer, off: number, len: number): CaptureEvent | undef
   const captured = buf.readUInt32LE(off + D.captured);
   const source = SOURCES[buf[off + D.source]!];
   const dir = buf[off + D.dir];
+  // The flag and the source say the same thing: plaintext positions.
+  const tls = (buf[off + D.flags]! & DATA_F_TLS) !== 0;
   if (
+    tls !== (source === 'tls') ||
     captured > MAX_PAYLOAD ||
     captured > size ||
     D.size + captured > len ||

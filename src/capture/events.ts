@@ -14,7 +14,10 @@ export type DataSourceName =
   | 'recvmsg'
   | 'sendmsg'
   | 'recvmmsg'
-  | 'sendmmsg';
+  | 'sendmmsg'
+  /** Plaintext at a TLS library call (DATA_F_TLS): `pos` is in the
+   * connection's plaintext stream, which starts at 0 with its first TLS event. */
+  | 'tls';
 export type OpenReason = 'connect' | 'accept' | 'existing';
 export type CloseReason = 'close' | 'replaced' | 'exit';
 

@@ -36,6 +36,8 @@ export const DataSource = {
   Sendmsg: 8,
   Recvmmsg: 9,
   Sendmmsg: 10,
+  /** Plaintext at a TLS library call (DATA_F_TLS). */
+  Tls: 11,
 } as const;
 
 export const ConnReason = {
@@ -51,6 +53,10 @@ export const ConnReason = {
 export const CaptureMode = { Full: 0, Muted: 1 } as const;
 
 export const DATA_F_TRUNCATED = 0x1;
+/** Plaintext of a TLS call: pos is in the connection's plaintext stream. */
+export const DATA_F_TLS = 0x2;
+/** struct connection.flags: an SSL object is tied to the connection. */
+export const CONN_F_TLS = 0x1;
 export const PROC_F_SELECTED = 0x1;
 
 export const AF_INET = 2;
@@ -83,6 +89,18 @@ export const KERNEL_STATS = [
   'syslat_map_full',
   'syslat_compat',
   'slow_dropped',
+  // TLS plaintext (group "tls")
+  'tls_ciphertext_syscalls',
+  'tls_ciphertext_bytes',
+  'tls_untied_calls',
+  'tls_untied_bytes',
+  'tls_ties_nested',
+  'tls_ties_write',
+  'tls_ties_replaced',
+  'tls_ties_stale',
+  'tls_ssl_conns_full',
+  'tls_ssl_conns_evicted',
+  'tls_untied_at_free',
 ] as const;
 export type KernelStatName = (typeof KERNEL_STATS)[number];
 
@@ -162,6 +180,7 @@ export const AgentConfigLayout = {
   pidns_dev: 16,
   pidns_ino: 24,
   initial_mode: 32,
+  tls: 33,
 } as const;
 
 /** Framing of a native batch (native/batch_format.h): [u32 len][u32 0][record][pad to 8]. */

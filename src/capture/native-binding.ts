@@ -72,7 +72,7 @@ export type BatchCallback = (batch: Buffer, records: number) => void;
 export interface SocketTraceSessionOptions {
   config: AgentConfig;
   /** Program groups to load (bpf/socket_trace.h); programs of the others are not loaded. */
-  groups: { sockets: boolean; syscalls: boolean; tcp: boolean };
+  groups: { sockets: boolean; syscalls: boolean; tcp: boolean; tls?: boolean };
   /** TCP health: (process, role, peer) keys `tcp_peers` holds (1..2^20); the rest fold into one key per process. */
   tcpPeerEntries: number;
   /** The syscalls group's configuration (its maps exist whether or not it is loaded). */

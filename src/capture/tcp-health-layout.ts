@@ -5,7 +5,7 @@
 
 /** struct conn_record: a conn_info key (tgid << 32 | fd) and its struct connection, flattened. */
 export const ConnRecordLayout = {
-  size: 96,
+  size: 112,
   key: 0,
   conn_id: 8,
   bytes_sent: 16,
@@ -16,6 +16,9 @@ export const ConnRecordLayout = {
   mode: 84,
   mode_seq: 88,
   role: 92,
+  flags: 93,
+  tls_sent: 96,
+  tls_recv: 104,
 } as const;
 
 /** struct tcp_peer_record: struct tcp_peer_key then struct tcp_peer_stats, flattened. */

@@ -72,6 +72,8 @@ export interface TrackerStats {
   readonly switched: Record<string, number>;
   /** Connections whose detection restarted because their bytes began to come from another source. */
   readonly redetected: number;
+  /** Socket data events of a connection already carrying TLS plaintext (ciphertext shipped before the tie, late): dropped. */
+  readonly ciphertextDropped: number;
 }
 
 type State = 'detecting' | 'tracking' | 'ignored';
@@ -178,15 +180,19 @@ class TrackedConnection implements StreamSink, SessionObserver {
     this.start(next, this.kind === 'server' ? 'ingress' : 'egress', s.held);
   }
 
-  /** Its bytes now come from another source (plaintext from a TLS library): detection starts over on them. */
-  restart(streamStats: StreamStats): void {
+  /**
+   * Its bytes now come from another source (plaintext from a TLS library):
+   * detection starts over on them. `start`: where the new streams begin
+   * (0 when the new source's first byte is known to be the first).
+   */
+  restart(streamStats: StreamStats, start?: number): void {
     this.switching = undefined;
     this.switchedAt = undefined;
     this.pending = undefined;
     this.state = 'detecting';
     this.streams = {
-      egress: new SideStream('egress', this, streamStats),
-      ingress: new SideStream('ingress', this, streamStats),
+      egress: new SideStream('egress', this, streamStats, start),
+      ingress: new SideStream('ingress', this, streamStats, start),
     };
   }
 
@@ -285,6 +291,8 @@ export class ConnectionTracker {
   private evictions: ConnectionEvicted[] = [];
   /** Connections that became ignored since the last takeSignals(). */
   private newlyIgnored: number[] = [];
+  /** Ignored connections (maybe muted) whose TLS plaintext began since the last takeSignals(). */
+  private newlyUnignored: number[] = [];
   readonly options: Required<TrackerOptions> & { readonly maxDetectBytes: number };
   private readonly table: ConnectionTable;
   private readonly tracked = new Map<number, TrackedConnection>();
@@ -294,6 +302,7 @@ export class ConnectionTracker {
   private evicted = 0;
   private readonly switchedCount: Record<string, number> = {};
   private redetected = 0;
+  private ciphertextDropped = 0;
   /** Stats of sessions that ended, by protocol. */
   private readonly finished: Record<string, ProtocolStats> = {};
   private readonly noOptions: Record<string, object> = {};
@@ -356,18 +365,22 @@ export class ConnectionTracker {
    * bytes: the capture may stop sending them), and the connections evicted
    * while a session followed them.
    */
-  takeSignals(): { starts: RequestStart[]; abandons: RequestAbandon[]; ignored: number[]; evicted: ConnectionEvicted[] } {
+  takeSignals(): { starts: RequestStart[]; abandons: RequestAbandon[]; ignored: number[]; evicted: ConnectionEvicted[]; unignored: number[] } {
     const s = {
       starts: this.starts,
       abandons: this.abandons,
       evicted: this.evictions,
-      // A connection that closed meanwhile needs nothing more.
-      ignored: this.newlyIgnored.length === 0 ? this.newlyIgnored : this.newlyIgnored.filter((id) => this.tracked.has(id)),
+      // A connection that closed meanwhile, or was restarted, needs nothing more.
+      ignored: this.newlyIgnored.length === 0 ? this.newlyIgnored : this.newlyIgnored.filter((id) => this.tracked.get(id)?.state === 'ignored'),
+      // Ignored from its ciphertext, now read in plaintext: a mute asked for
+      // from the ciphertext may reach the kernel after the TLS tie lifted it.
+      unignored: this.newlyUnignored.length === 0 ? this.newlyUnignored : this.newlyUnignored.filter((id) => this.tracked.has(id)),
     };
     this.starts = [];
     this.abandons = [];
     if (this.evictions.length > 0) this.evictions = [];
     this.newlyIgnored = [];
+    if (this.newlyUnignored.length > 0) this.newlyUnignored = [];
     return s;
   }
 
@@ -411,11 +424,33 @@ export class ConnectionTracker {
   restartDetection(connId: number, atNs: number): boolean {
     const t = this.tracked.get(connId);
     if (t === undefined) return false;
+    this.restart(t, atNs, undefined);
+    return true;
+  }
+
+  /**
+   * The connection's first TLS plaintext event arrived (DataEvent source
+   * 'tls'): from now on its streams are the plaintext ones, which start at
+   * position 0 where the kernel tied the connection to its TLS session. The
+   * ciphertext seen before is dropped (held bytes, a protocol that claimed
+   * it, an ignored state: all restart; an ignored one is reported in
+   * takeSignals().unignored), detection starts over, and the
+   * connection is `encrypted` for the protocols. Counted in `redetected`.
+   */
+  private startEncrypted(t: TrackedConnection, atNs: number): void {
+    if (t.state === 'ignored') this.newlyUnignored.push(t.info.connId);
+    t.info = { ...t.info, encrypted: true };
+    t.peer = undefined;
+    // Seen from its start, the tie came before the first plaintext byte (the
+    // handshake ties it), so the plaintext streams start at 0.
+    this.restart(t, atNs, t.info.sawStart ? 0 : undefined);
+  }
+
+  private restart(t: TrackedConnection, atNs: number, start: number | undefined): void {
     this.endSession(t, atNs);
     t.protocol = undefined;
-    t.restart(this.streamStats);
+    t.restart(this.streamStats, start);
     this.redetected++;
-    return true;
   }
 
   /** Connections followed now (what stats() reports as `connections`, without building the stats). */
@@ -446,6 +481,7 @@ export class ConnectionTracker {
       evicted: this.evicted,
       switched: { ...this.switchedCount },
       redetected: this.redetected,
+      ciphertextDropped: this.ciphertextDropped,
     };
   }
 
@@ -495,8 +531,16 @@ export class ConnectionTracker {
       // Data without a seen open: the process was selected mid-connection.
       const c = this.table.get(e.connId);
       if (!c) return;
-      t = new TrackedConnection(infoOf(c, false), this, this.streamStats);
+      t = new TrackedConnection(infoOf(c, false, e.source === 'tls'), this, this.streamStats);
       this.tracked.set(e.connId, t);
+    }
+    // Plaintext after ciphertext: what was made of the ciphertext goes.
+    if (e.source === 'tls') {
+      if (!t.info.encrypted) this.startEncrypted(t, e.tsEnterNs);
+    } else if (t.info.encrypted) {
+      // Its positions are the socket's, not the plaintext's: never parsed.
+      this.ciphertextDropped++;
+      return;
     }
     if (t.state === 'ignored') return;
     // Named loads, not t.streams[e.dir]: a keyed load that sees two property
@@ -529,12 +573,13 @@ export class ConnectionTracker {
   }
 }
 
-function infoOf(c: Connection, sawStart: boolean): ConnectionInfo {
+function infoOf(c: Connection, sawStart: boolean, encrypted = false): ConnectionInfo {
   return {
     connId: c.connId,
     tgid: c.tgid,
     role: c.role,
     sawStart,
+    encrypted,
     transport: c.tuple.transport,
     localAddr: c.tuple.localAddr,
     localPort: c.tuple.localPort,

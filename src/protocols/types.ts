@@ -30,6 +30,8 @@ export interface ConnectionInfo {
   readonly role: 'client' | 'server' | 'unknown';
   /** true when the agent saw the connection start (connect/accept), false when it joined mid-stream. */
   readonly sawStart: boolean;
+  /** true once its bytes are the plaintext of a TLS library (the ciphertext is never parsed). */
+  readonly encrypted: boolean;
   readonly transport: 'tcp' | 'udp';
   readonly localAddr: string;
   readonly localPort: number;

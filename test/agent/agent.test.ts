@@ -298,9 +298,9 @@ test('the kernel groups loaded are the features that have work: tcp unless turne
     await agent.stop();
     return { groups: session.options!.groups, tcpPeerEntries: session.options!.tcpPeerEntries, slowNs: session.options!.syscalls.slowNs };
   };
-  t.deepEqual(await groupsOf([]), { groups: { sockets: true, syscalls: false, tcp: true }, tcpPeerEntries: 8192, slowNs: 0 });
-  t.deepEqual((await groupsOf(['--no-tcp-metrics', '--tcp-table-size', '512'])).groups, { sockets: true, syscalls: false, tcp: false });
+  t.deepEqual(await groupsOf([]), { groups: { sockets: true, syscalls: false, tcp: true, tls: false }, tcpPeerEntries: 8192, slowNs: 0 });
+  t.deepEqual((await groupsOf(['--no-tcp-metrics', '--tcp-table-size', '512'])).groups, { sockets: true, syscalls: false, tcp: false, tls: false });
   t.is((await groupsOf(['--tcp-table-size', '512'])).tcpPeerEntries, 512);
-  t.deepEqual((await groupsOf(['--syscall-metrics'])).groups, { sockets: true, syscalls: true, tcp: true });
-  t.deepEqual(await groupsOf(['--slow', '40ms', '--no-tcp-metrics']), { groups: { sockets: true, syscalls: true, tcp: false }, tcpPeerEntries: 8192, slowNs: 40e6 });
+  t.deepEqual((await groupsOf(['--syscall-metrics'])).groups, { sockets: true, syscalls: true, tcp: true, tls: false });
+  t.deepEqual(await groupsOf(['--slow', '40ms', '--no-tcp-metrics']), { groups: { sockets: true, syscalls: true, tcp: false, tls: false }, tcpPeerEntries: 8192, slowNs: 40e6 });
 });

@@ -119,6 +119,7 @@ test('one flush replays its signals in time order: at one instant abandons, evic
       starts: [st(9, 20), st(7, 10), st(8, 20)],
       abandons: [{ connId: 5, sequence: 0, atNs: 20 }],
       ignored: [],
+      unignored: [],
       evicted: [{ connId: 6, atNs: 20 }, { connId: 4, atNs: 5 }],
     }),
   };

@@ -198,6 +198,26 @@ test('muteConnections: one native call per list, mode muted; counted; a failed s
   }
 });
 
+test('unmuteConnections: one native call per list, mode full; a failure does not throw; nothing before start or after stop', (t) => {
+  const fp = new FakeProc();
+  fp.add({ pid: 10, exe: 'usr/bin/node', cmdline: ['node'] });
+  try {
+    const { engine, session } = engineWith(fp, [{ kind: 'pid', pid: 10 }]);
+    engine.unmuteConnections([1]);
+    engine.start();
+    engine.unmuteConnections([]);
+    engine.unmuteConnections([7, 9]);
+    session().failAfter = 0;
+    t.notThrows(() => engine.unmuteConnections([20]));
+    t.deepEqual(session().log.filter((l) => l.startsWith('modes')), ['modes 7,9 0', 'modes 20 0']);
+    engine.stop();
+    engine.unmuteConnections([30]);
+    t.is(session().log.filter((l) => l.startsWith('modes')).length, 2);
+  } finally {
+    fp.cleanup();
+  }
+});
+
 test('outside the initial pid namespace the kernel is given the namespace (dev as a kernel dev_t)', (t) => {
   const fp = new FakeProc();
   try {

@@ -2,6 +2,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { decodeBatch, newDecodeStats } from '../../src/capture/decode';
 import type { CaptureEvent } from '../../src/capture/events';
+import { DATA_F_TLS, DATA_F_TRUNCATED, DataSource } from '../../src/capture/layout';
 import { batch, connRecord, dataRecord, procRecord } from '../helpers/records';
 import { ConnectionTable } from '../../src/correlate/connection-table';
 import { silentLogger } from '../../src/util/log';
@@ -43,6 +44,26 @@ test('truncated data keeps the true size', (t) => {
   t.is(e.size, 1_048_576);
   t.is(e.data.length, 16384);
   t.true(e.truncated);
+});
+
+test('TLS plaintext: source tls with DATA_F_TLS (truncation still decoded); the flag without the source or the source without the flag is malformed', (t) => {
+  const payload = Buffer.from('GET / HTTP/1.1\r\n');
+  const { events, stats } = decodeAll(
+    batch([
+      dataRecord({ source: DataSource.Tls, flags: DATA_F_TLS, pos: 0, payload }),
+      dataRecord({ source: DataSource.Tls, flags: DATA_F_TLS | DATA_F_TRUNCATED, size: 100_000, payload }),
+      dataRecord({ source: DataSource.Tls, flags: 0, payload }),
+      dataRecord({ source: DataSource.Write, flags: DATA_F_TLS, payload }),
+    ]),
+  );
+  t.deepEqual(stats, { records: 4, malformed: 2, badFraming: 0 });
+  t.deepEqual(
+    events.map((e) => (e.type === 'data' ? [e.source, e.truncated, e.size] : e.type)),
+    [
+      ['tls', false, payload.length],
+      ['tls', true, 100_000],
+    ],
+  );
 });
 
 test('IPv6 and IPv4-mapped addresses', (t) => {

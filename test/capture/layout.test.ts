@@ -27,7 +27,7 @@ const TCP_HEALTH_STRUCTS: Record<string, StructLayout> = {
     c: 'struct conn_record',
     layout: L.ConnRecordLayout,
     rename: Object.fromEntries(
-      ['conn_id', 'bytes_sent', 'bytes_recv', 'sk', 'tuple', 'netns', 'mode', 'mode_seq', 'role'].map((f) => [f, `conn.${f}`]),
+      ['conn_id', 'bytes_sent', 'bytes_recv', 'sk', 'tuple', 'netns', 'mode', 'mode_seq', 'role', 'flags', 'tls_sent', 'tls_recv'].map((f) => [f, `conn.${f}`]),
     ),
   },
   tcp_peer_record: {
@@ -80,6 +80,7 @@ const SOCKET_TRACE_CONSTANTS: Record<string, number> = {
   SRC_SENDMSG: L.DataSource.Sendmsg,
   SRC_RECVMMSG: L.DataSource.Recvmmsg,
   SRC_SENDMMSG: L.DataSource.Sendmmsg,
+  SRC_TLS: L.DataSource.Tls,
   OPEN_CONNECT: L.ConnReason.Connect,
   OPEN_ACCEPT: L.ConnReason.Accept,
   OPEN_EXISTING: L.ConnReason.Existing,
@@ -89,6 +90,8 @@ const SOCKET_TRACE_CONSTANTS: Record<string, number> = {
   MODE_FULL: L.CaptureMode.Full,
   MODE_MUTED: L.CaptureMode.Muted,
   DATA_F_TRUNCATED: L.DATA_F_TRUNCATED,
+  DATA_F_TLS: L.DATA_F_TLS,
+  CONN_F_TLS: L.CONN_F_TLS,
   PROC_F_SELECTED: L.PROC_F_SELECTED,
   STAT__COUNT: L.KERNEL_STATS.length,
   EV_SLOW_SYSCALL: L.EventType.SlowSyscall,

@@ -6,6 +6,7 @@
 import test from 'ava';
 import { decodeBatch, newDecodeStats } from '../../src/capture/decode';
 import type { CaptureEvent } from '../../src/capture/events';
+import { DATA_F_TLS, DataSource } from '../../src/capture/layout';
 import { ConnectionTracker } from '../../src/correlate/connection-tracker';
 import { http1Protocol } from '../../src/protocols/http1';
 import { newProtocolStats, type ProtocolDefinition, type Side } from '../../src/protocols/types';
@@ -140,4 +141,51 @@ test('restartDetection: bytes that begin to come from another source are detecte
   t.deepEqual(tracker.take().map((r) => [r.protocol, r.name, r.status]), [['line', 'plain', 'unset']]);
   t.is(tracker.stats().redetected, 1);
   t.deepEqual(tracker.protocolOf(4), { decided: true, protocol: 'line' });
+});
+
+test('the first TLS plaintext event restarts a connection: the ciphertext claimed before is dropped, detection starts over, the connection is encrypted (https)', (t) => {
+  const tracker = new ConnectionTracker({ protocols: [http1Protocol, lineProtocol] }, silentLogger);
+  const d = client(6);
+  const tls = (dir: 1 | 2, pos: number, text: string, ts: number) =>
+    dataRecord({ connId: 6, dir, pos, payload: Buffer.from(text, 'latin1'), tsEnter: ts, tsExit: ts + 10, source: DataSource.Tls, flags: DATA_F_TLS });
+  feed(tracker, [connRecord({ type: 'open', connId: 6, role: 1, reason: 1 }), d(1, '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03')]);
+  t.deepEqual(tracker.takeSignals().ignored, [6], 'the ciphertext is nobody\'s');
+  const request = 'GET /a HTTP/1.1\r\nHost: svc\r\n\r\n';
+  feed(tracker, [
+    tls(1, 0, request, 3000),
+    // Ciphertext the kernel shipped before the tie, arriving late: its stream is gone, its positions are not the plaintext's.
+    d(2, '\x16\x03\x03\x00\x7a\x02\x00\x00\x76'),
+    tls(2, 0, 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', 3100),
+  ]);
+  const records = tracker.take();
+  t.deepEqual(records.map((r) => [r.protocol, r.name, r.attributes['url.scheme'], r.attributes['url.full'], r.attributes['http.response.status_code']]), [
+    ['http1', 'GET', 'https', 'https://svc/a', 200],
+  ]);
+  const metric = records[0]!.measurements[0]!.attributes;
+  t.is(metric['url.scheme'], 'https', 'the metric attribute set too');
+  t.is(tracker.stats().redetected, 1);
+  t.is(tracker.stats().ciphertextDropped, 1, 'the late ciphertext');
+  t.deepEqual(tracker.takeSignals().unignored, [6], 'muted from its ciphertext: its plaintext is wanted');
+  t.deepEqual(tracker.takeSignals().unignored, []);
+  t.deepEqual(tracker.protocolOf(6), { decided: true, protocol: 'http' });
+  // A second TLS event does not restart again.
+  feed(tracker, [tls(1, request.length, request, 4000), tls(2, 38, 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', 4100)]);
+  t.is(tracker.take().length, 1);
+  t.is(tracker.stats().redetected, 1);
+});
+
+test('plain and TLS connections of the same shape get their own metric attribute sets (the shared cache keys on the scheme)', (t) => {
+  const tracker = new ConnectionTracker({ protocols: [http1Protocol] }, silentLogger);
+  const exchange = (connId: number, source: number, flags: number) => [
+    connRecord({ type: 'open', connId, role: 1, reason: 1 }),
+    dataRecord({ connId, dir: 1, pos: 0, payload: Buffer.from('GET / HTTP/1.1\r\nHost: svc:8443\r\n\r\n'), tsEnter: 1000, tsExit: 1010, source, flags }),
+    dataRecord({ connId, dir: 2, pos: 0, payload: Buffer.from('HTTP/1.1 204 No Content\r\n\r\n'), tsEnter: 1100, tsExit: 1110, source, flags }),
+  ];
+  feed(tracker, [...exchange(1, 2, 0), ...exchange(2, DataSource.Tls, DATA_F_TLS), ...exchange(3, 2, 0)]);
+  const schemes = tracker.take().map((r) => [r.connId, r.attributes['url.scheme'], r.measurements[0]!.attributes['url.scheme']]);
+  t.deepEqual(schemes, [
+    [1, 'http', 'http'],
+    [2, 'https', 'https'],
+    [3, 'http', 'http'],
+  ]);
 });

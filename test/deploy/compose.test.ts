@@ -615,6 +615,7 @@ function httpMetricAttributes(): Set<string> {
       tgid: 100,
       role: kind,
       sawStart: true,
+      encrypted: false,
       transport: 'tcp',
       localAddr: '127.0.0.1',
       localPort: kind === 'server' ? 18081 : 40000,

@@ -168,7 +168,7 @@ ebpfTest('program groups: a group not asked for is neither loaded nor attached; 
   all.close();
   t.true(socketPrograms.includes('tp_sys_enter_read'));
 
-  const session = openSession(binding, { groups: { sockets: false, syscalls: false, tcp: false } });
+  const session = openSession(binding, { groups: { sockets: false, syscalls: false, tcp: false, tls: false } });
   try {
     const names = session.programs().map((p) => p.name).sort();
     t.deepEqual(names, socketPrograms.filter((n) => n.includes('_sched_')).sort());

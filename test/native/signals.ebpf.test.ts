@@ -31,7 +31,7 @@ function loaderScript(): string {
     const options = ${jsSource(options)};
     options.config.agentTgid = process.pid;
     // Every group: the most programs, the longest verification.
-    options.groups = { sockets: true, syscalls: true, tcp: true };
+    options.groups = { sockets: true, syscalls: true, tcp: true, tls: false };
     const turn = () => new Promise((resolve) => setTimeout(resolve, 20));
     const report = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
     process.stdin.once('data', async () => {

@@ -46,7 +46,7 @@ async function child(): Promise<Child> {
 
 function syscallsSession(): SocketTraceSession {
   return openSession(loadNativeBinding(), {
-    groups: { sockets: false, syscalls: true, tcp: false },
+    groups: { sockets: false, syscalls: true, tcp: false, tls: false },
     syscalls: { slowNs: 0, slowCostNs: 0, sigreturnNr: syscallNumber('rt_sigreturn', HOST_SYSCALL_ARCH)!, maxHistograms: 1024, fdSyscalls: [] },
   });
 }

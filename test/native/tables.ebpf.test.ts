@@ -48,7 +48,7 @@ print(l.getsockname()[1], flush=True)
 sys.stdin.readline()
 `;
   const child = spawn(PY, ['-c', script], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const session = openSession(binding, { groups: { sockets: true, syscalls: false, tcp: true } });
+  const session = openSession(binding, { groups: { sockets: true, syscalls: false, tcp: true, tls: false } });
   try {
     session.selectTgid(child.pid!, true);
     session.attachAll();

@@ -100,7 +100,9 @@ export function socketCapture(o: SocketCaptureOptions, ctx: AgentContext): Socke
   const sampler = telemetry.config.sampler;
   const graph = new TraceGraph({ decide: (traceId, parent) => shouldSample(sampler, traceId, parent) });
   // Connections the tracker ignores are muted in the kernel: their bytes stop being copied and shipped.
-  const pipeline = new AgentPipeline(tracker, graph, telemetry, o.mute ? { muteConnections: (ids) => ctx.engine().muteConnections(ids) } : undefined);
+  // A connection muted from its ciphertext is unmuted once its TLS plaintext is parsed.
+  const feedback = { muteConnections: (ids: readonly number[]) => ctx.engine().muteConnections(ids), unmuteConnections: (ids: readonly number[]) => ctx.engine().unmuteConnections(ids) };
+  const pipeline = new AgentPipeline(tracker, graph, telemetry, o.mute ? feedback : undefined);
   const counters = protocolCounters(o.protocols);
   return {
     name: 'socket capture',

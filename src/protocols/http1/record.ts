@@ -91,6 +91,8 @@ const METRIC_SLOTS = 64;
  */
 interface MetricAttributeSlot {
   readonly server: boolean;
+  /** url.scheme https: the connection is TLS. */
+  readonly encrypted: boolean;
   readonly method: string;
   readonly status: number | undefined;
   readonly route: string | undefined;
@@ -126,7 +128,8 @@ export function buildRecord(ctx: Http1RecordContext, o: Http1Outcome): L7Record 
 
   // Where the request went: the Host header (or the target's authority); clients fall back to the peer.
   let serverAddress = target.authority?.host;
-  let serverPort = target.authority?.port ?? (target.authority !== undefined ? 80 : undefined);
+  const encrypted = ctx.conn.encrypted;
+  let serverPort = target.authority?.port ?? (target.authority !== undefined ? (encrypted ? 443 : 80) : undefined);
   if (!server && serverAddress === undefined) {
     serverAddress = ctx.conn.remoteAddr;
     serverPort = ctx.conn.remotePort;
@@ -141,7 +144,7 @@ export function buildRecord(ctx: Http1RecordContext, o: Http1Outcome): L7Record 
   if (res !== undefined && ctx.responseHeaders.length > 0) addHeaders(a, ctx.responseHeaders, res);
   if (!known) a['http.request.method_original'] = req.method;
   if (server && target.path !== undefined) a['url.path'] = target.path;
-  a['url.scheme'] = 'http';
+  a['url.scheme'] = encrypted ? 'https' : 'http';
   if (ctx.captureQuery && target.query !== undefined) a['url.query'] = redactQuery(target.query);
   if (!server) {
     const full = urlFull(ctx, target);
@@ -170,7 +173,7 @@ export function buildRecord(ctx: Http1RecordContext, o: Http1Outcome): L7Record 
   if (req.incomplete !== undefined) a[ATTR_REQUEST_INCOMPLETE] = req.incomplete;
   if (req.target === undefined) a[ATTR_TARGET_TRUNCATED] = true;
 
-  const metric = metricAttributesOf(ctx.caches, server, method, status, route, version, server ? undefined : serverAddress, server ? undefined : serverPort, errorType);
+  const metric = metricAttributesOf(ctx.caches, server, encrypted, method, status, route, version, server ? undefined : serverAddress, server ? undefined : serverPort, errorType);
   const m = metric.attributes;
 
   const instruments = server ? HTTP1_INSTRUMENTS.server : HTTP1_INSTRUMENTS.client;
@@ -207,6 +210,7 @@ export function buildRecord(ctx: Http1RecordContext, o: Http1Outcome): L7Record 
 function metricAttributesOf(
   caches: Http1ParseCaches,
   server: boolean,
+  encrypted: boolean,
   method: string,
   status: number | undefined,
   route: string | undefined,
@@ -215,11 +219,12 @@ function metricAttributesOf(
   serverPort: number | undefined,
   errorType: string | undefined,
 ): MetricAttributeSlot {
-  const h = ((status ?? 0) * 31 + (route?.length ?? 0) * 7 + method.length * 3 + (serverPort ?? 0) + (errorType?.length ?? 0) + (server ? 1 : 0)) & (METRIC_SLOTS - 1);
+  const h = ((status ?? 0) * 31 + (route?.length ?? 0) * 7 + method.length * 3 + (serverPort ?? 0) + (errorType?.length ?? 0) + (server ? 1 : 0) + (encrypted ? 2 : 0)) & (METRIC_SLOTS - 1);
   const slot = caches.metricSets[h];
   if (
     slot !== undefined &&
     slot.server === server &&
+    slot.encrypted === encrypted &&
     slot.method === method &&
     slot.status === status &&
     slot.route === route &&
@@ -235,7 +240,7 @@ function metricAttributesOf(
   const m: Attributes = { 'http.request.method': method };
   if (status !== undefined) m['http.response.status_code'] = status;
   if (route !== undefined) m['http.route'] = route;
-  m['url.scheme'] = 'http';
+  m['url.scheme'] = encrypted ? 'https' : 'http';
   if (version !== '') m['network.protocol.version'] = version;
   if (serverAddress !== undefined) m['server.address'] = serverAddress;
   if (serverPort !== undefined) m['server.port'] = serverPort;
@@ -243,6 +248,7 @@ function metricAttributesOf(
   const spanMethod = method === '_OTHER' ? 'HTTP' : method;
   const made: MetricAttributeSlot = {
     server,
+    encrypted,
     method,
     status,
     route,
@@ -384,5 +390,5 @@ function urlFull(ctx: Http1RecordContext, target: Target): string | undefined {
     authority = `${addr}:${ctx.conn.remotePort}`;
   }
   const query = ctx.captureQuery && target.query !== undefined ? `?${redactQuery(target.query)}` : '';
-  return `http://${authority}${target.path}${query}`;
+  return `${ctx.conn.encrypted ? 'https' : 'http'}://${authority}${target.path}${query}`;
 }

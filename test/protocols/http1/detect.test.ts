@@ -4,7 +4,7 @@ import { classifyRequestLine, classifyStatusLine } from '../../../src/protocols/
 import type { ConnectionInfo } from '../../../src/protocols/types';
 
 const conn: ConnectionInfo = {
-  connId: 1, tgid: 1, role: 'server', sawStart: true, transport: 'tcp',
+  connId: 1, tgid: 1, role: 'server', sawStart: true, encrypted: false, transport: 'tcp',
   localAddr: '127.0.0.1', localPort: 80, remoteAddr: '127.0.0.1', remotePort: 5000,
 };
 const detect = (side: 'egress' | 'ingress', s: string | Buffer) =>

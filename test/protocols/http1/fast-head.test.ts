@@ -196,7 +196,7 @@ test('after a message llhttp closed the connection on (Connection: close in a tr
 
 // Generated traffic: heads the fast path takes, and each way of missing it.
 const conn = (sawStart: boolean): ConnectionInfo => ({
-  connId: 3, tgid: 3, role: 'server', sawStart, transport: 'tcp',
+  connId: 3, tgid: 3, role: 'server', sawStart, encrypted: false, transport: 'tcp',
   localAddr: '10.0.0.2', localPort: 80, remoteAddr: '10.0.0.1', remotePort: 40000,
 });
 

@@ -11,7 +11,7 @@ import { BoundedCache, MAX_CACHED_KEY_LENGTH } from '../../../src/protocols/http
 import type { ConnectionInfo, L7Record, ProtocolSession } from '../../../src/protocols/types';
 
 const conn = (role: 'server' | 'client'): ConnectionInfo => ({
-  connId: 1, tgid: 1, role, sawStart: true, transport: 'tcp',
+  connId: 1, tgid: 1, role, sawStart: true, encrypted: false, transport: 'tcp',
   localAddr: '10.0.0.2', localPort: 80, remoteAddr: '10.0.0.1', remotePort: 40000,
 });
 

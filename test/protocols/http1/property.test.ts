@@ -14,7 +14,7 @@ import type { ConnectionInfo, L7Record, RequestStarted, SessionObserver, Side } 
 import { observerViolations } from '../../helpers/protocol-replay';
 
 const conn = (sawStart: boolean): ConnectionInfo => ({
-  connId: 9, tgid: 9, role: 'server', sawStart, transport: 'tcp',
+  connId: 9, tgid: 9, role: 'server', sawStart, encrypted: false, transport: 'tcp',
   localAddr: '10.0.0.2', localPort: 80, remoteAddr: '10.0.0.1', remotePort: 40000,
 });
 

@@ -8,7 +8,7 @@ import { http1Protocol } from '../../../src/protocols/http1';
 import type { ConnectionInfo, L7Record } from '../../../src/protocols/types';
 
 const conn: ConnectionInfo = {
-  connId: 1, tgid: 1, role: 'server', sawStart: true, transport: 'tcp',
+  connId: 1, tgid: 1, role: 'server', sawStart: true, encrypted: false, transport: 'tcp',
   localAddr: '10.0.0.2', localPort: 80, remoteAddr: '10.0.0.1', remotePort: 40000,
 };
 
