@@ -1,5 +1,5 @@
 // The agent, assembled in one place from its feature modules: socket capture
-// with its protocols, TCP health and flows, syscall latency. `run`, the demo,
+// with its protocols, TCP health and flows, syscall latency, TLS uprobes. `run`, the demo,
 // the benchmarks and the tests all build it here:
 //
 //   const agent = createAgent(options, { logger });   // options: src/config/run-config.ts
@@ -30,6 +30,7 @@ import type { AgentContext, AgentFeature, Release } from './feature';
 import { NETWORK_METRICS, networkFeature, type NetworkFeatureOptions } from './features/network';
 import { SOCKET_CAPTURE_METRICS, protocolMetrics, socketCapture, type SocketCapture } from './features/socket-capture';
 import { SYSCALL_LATENCY_METRICS, syscallLatency, type SyscallLatencyOptions } from './features/syscall-latency';
+import { TLS_METRICS, tlsFeature, type TlsFeatureOptions } from './features/tls';
 import { HealthServer } from './health-server';
 import { BurstEnd, releaseFreeMemory, StartupSettle, type MemoryReleased } from './memory-release';
 
@@ -50,7 +51,7 @@ export const CAPTURE_METRICS: readonly AgentMetric[] = [
 
 /** Every metric the agent can report about itself with these protocols (documentation, dashboards, /metrics). */
 export function agentMetrics(protocols: readonly ProtocolDefinition[] = PROTOCOLS): AgentMetric[] {
-  return [...CAPTURE_METRICS, ...protocolMetrics(protocols), ...SOCKET_CAPTURE_METRICS, ...TELEMETRY_METRICS, ...NETWORK_METRICS, ...SYSCALL_LATENCY_METRICS];
+  return [...CAPTURE_METRICS, ...protocolMetrics(protocols), ...SOCKET_CAPTURE_METRICS, ...TELEMETRY_METRICS, ...NETWORK_METRICS, ...SYSCALL_LATENCY_METRICS, ...TLS_METRICS];
 }
 
 /** The agent's own metrics with its protocols. */
@@ -84,6 +85,8 @@ export interface AgentDeps {
    * only to measure what muting saves (bench/unknown-traffic.ts).
    */
   readonly mute?: boolean;
+  /** Whether the kernel has uprobes (the tls feature); default: the uprobe PMU in sysfs. */
+  readonly uprobesAvailable?: () => boolean;
   /** Sees every capture event before the features (benchmarks count what the kernel shipped). */
   readonly tap?: (e: CaptureEvent) => void;
   /**
@@ -151,11 +154,17 @@ export class Agent {
     );
     const network = networkFeature(options.features['network'] as NetworkFeatureOptions, (id) => this.sockets.protocolOf(id), ctx);
     const syscalls = syscallLatency(options.features['syscalls'] as SyscallLatencyOptions, ctx);
+    const tls = tlsFeature(options.features['tls'] as TlsFeatureOptions | undefined, ctx, {
+      procRoot: procfs.root,
+      selectAll: options.capture.selectors.some((s) => s.kind === 'all'),
+      agentPid: deps.agentPid ?? process.pid,
+      ...(deps.uprobesAvailable ? { uprobesAvailable: deps.uprobesAvailable } : {}),
+    });
     // Network first: it must see a connection's close while the tracker still knows its protocol.
-    this.features = [network, this.sockets, syscalls].filter((f): f is AgentFeature => f !== undefined);
+    this.features = [network, this.sockets, syscalls, tls].filter((f): f is AgentFeature => f !== undefined);
     this.metrics = [...CAPTURE_METRICS, ...this.features.flatMap((f) => f.healthMetrics ?? []), ...TELEMETRY_METRICS];
 
-    const groups: { -readonly [K in keyof ProgramGroups]: boolean } = { sockets: false, syscalls: false, tcp: false };
+    const groups: { -readonly [K in keyof ProgramGroups]: boolean } = { sockets: false, syscalls: false, tcp: false, tls: false };
     for (const f of this.features) for (const [g, on] of Object.entries(f.groups ?? {})) if (on) groups[g as keyof ProgramGroups] = true;
     const capture: CaptureOptions = { ...options.capture, ...Object.assign({}, ...this.features.map((f) => f.capture ?? {})), groups };
     const slow = this.features.filter((f) => f.onSlowSyscall !== undefined);
