@@ -82,6 +82,8 @@ export function tlsFeature(o: TlsFeatureOptions | undefined, ctx: AgentContext, 
   let fresh = new Set<number>();
   let lastRescanNs = -Infinity;
   let scans = 0;
+  /** Processes found with a library the agent does not probe (unsupported kind), per kind, over the run. */
+  const unsupportedSeen = new Map<TlsLibraryKind, number>();
   let noAttacherLogged = false;
 
   const scan = (tgid: number): void => {
@@ -98,6 +100,12 @@ export function tlsFeature(o: TlsFeatureOptions | undefined, ctx: AgentContext, 
     } catch (err) {
       logger.warnOnce('tls-scan', `tls: cannot read the libraries of process ${tgid}: ${(err as Error).message}`);
       return;
+    }
+    const unsupportedBefore = new Set(known?.libraries.filter((l) => l.library.unprobedReason !== undefined).map((l) => l.library.kind));
+    for (const l of libraries) {
+      if (l.library.unprobedReason === undefined || unsupportedBefore.has(l.library.kind)) continue;
+      unsupportedBefore.add(l.library.kind);
+      unsupportedSeen.set(l.library.kind, (unsupportedSeen.get(l.library.kind) ?? 0) + 1);
     }
     processes.set(tgid, { signature, libraries });
     const uses: TlsFileUse[] = libraries
@@ -198,12 +206,12 @@ export function tlsFeature(o: TlsFeatureOptions | undefined, ctx: AgentContext, 
     },
     summary() {
       const s = manager.stats();
-      const unprobed = Object.entries(countBy(false)).map(([k, n]) => `${k} ${n}`);
+      const unprobed = [...unsupportedSeen].map(([k, n]) => `${k} ${n}`);
       return [
         `tls: ${s.attaches} library files probed (${s.detaches} detached after their last process), ${s.attachFailures} failed to attach, ` +
           `${s.filesOverBound} over the bound of ${opts.maxFiles}; attach time ${(s.attachNs / 1e6).toFixed(1)} ms in all, slowest file ${(s.slowestAttachNs / 1e6).toFixed(1)} ms; ` +
           `${scans} process scans` +
-          (unprobed.length > 0 ? `; processes with an unprobed TLS library: ${unprobed.join(', ')}` : ''),
+          (unprobed.length > 0 ? `; processes seen with a TLS library not probed: ${unprobed.join(', ')}` : ''),
       ];
     },
   };

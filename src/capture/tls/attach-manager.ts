@@ -204,7 +204,8 @@ export class TlsAttachManager {
     for (const p of OPENSSL_PROBES) {
       if (!f.library.symbols.has(p.symbol)) continue;
       try {
-        links.push(attacher.attachUprobe(p.program, f.attachPath, p.symbol, { retprobe: p.retprobe }));
+        const at = f.library.offsets?.get(p.symbol) ?? p.symbol;
+        links.push(attacher.attachUprobe(p.program, f.attachPath, at, { retprobe: p.retprobe }));
         programs.push(p.program);
       } catch (err) {
         const msg = (err as Error).message.split('\n')[0]!;

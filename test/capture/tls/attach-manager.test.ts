@@ -50,6 +50,17 @@ test('a process that stops mapping a file (dlclose, exec) is no longer its user'
   t.is(session.uprobes.size, 11);
 });
 
+test('at the file offsets the library gives, by name for the others', (t) => {
+  const { session, manager } = setup();
+  const offsets = new Map([['SSL_read', 0x35430], ['SSL_write', 0x35980]]);
+  manager.setProcessFiles(1, [use('a', { ...ALL, offsets })]);
+  const at = (program: string) => [...session.uprobes.values()].find((u) => u.program === program)!.symbol;
+  t.is(at('uprobe_ssl_read'), String(0x35430));
+  t.is(at('uretprobe_ssl_read'), String(0x35430));
+  t.is(at('uprobe_ssl_write'), String(0x35980));
+  t.is(at('uprobe_ssl_free'), 'SSL_free');
+});
+
 test('without the _ex symbols (OpenSSL 1.1.0): seven probes', (t) => {
   const { session, manager } = setup();
   manager.setProcessFiles(1, [use('old', NO_EX)]);

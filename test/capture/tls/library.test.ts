@@ -2,7 +2,7 @@ import test from 'ava';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ElfError } from '../../../src/capture/elf/elf';
+import { ElfError, ElfFile } from '../../../src/capture/elf/elf';
 import { classifyElf, kindByName, openSslVersion } from '../../../src/capture/tls/library';
 
 const LIB = '/usr/lib/x86_64-linux-gnu';
@@ -35,6 +35,26 @@ test('node: OpenSSL linked in, every probed symbol, its version', (t) => {
   t.is(lib?.unprobedReason, undefined);
   t.deepEqual([...lib!.symbols].sort(), ['SSL_do_handshake', 'SSL_free', 'SSL_read', 'SSL_read_ex', 'SSL_shutdown', 'SSL_write', 'SSL_write_ex']);
 });
+
+// libbpf's own resolution (elf_find_func_offset): st_value - sh_addr + sh_offset of the symbol's section.
+// A probe at a wrong offset lands inside an instruction and crashes the application: both ways must agree.
+for (const file of ['/usr/bin/node', `${LIB}/libssl.so.3`]) {
+  test(`${path.basename(file)}: the attach offsets are libbpf's (section-relative)`, (t) => {
+    const lib = classifyElf(file, file)!;
+    const elf = ElfFile.open(file);
+    try {
+      const syms = elf.symbols(lib.symbols);
+      t.is(lib.offsets?.size, lib.symbols.size);
+      for (const [name, off] of lib.offsets!) {
+        const s = syms.get(name)!;
+        const sec = elf.sections[s.shndx]!;
+        t.is(off, Number(s.value - sec.addr) + sec.offset, name);
+      }
+    } finally {
+      elf.close();
+    }
+  });
+}
 
 test('libssl.so.3: OpenSSL, probed; its version is in libcrypto, not in it', (t) => {
   const lib = classifyElf(`${LIB}/libssl.so.3`, `${LIB}/libssl.so.3`);
