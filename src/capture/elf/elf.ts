@@ -174,15 +174,21 @@ export class ElfFile {
 
   /**
    * The symbols of these names that the file defines (shndx != 0), from
-   * .dynsym then .symtab (a name in both: the .dynsym one). The tables are
-   * read in 64 KiB pieces; only the names asked for are decoded.
+   * .dynsym then .symtab (a name in both: the .dynsym one), or the tables
+   * given. The tables are read in 64 KiB pieces; only the names asked for
+   * are decoded.
    */
-  symbols(names: ReadonlySet<string>): Map<string, ElfSymbol> {
+  symbols(names: ReadonlySet<string>, opts: { readonly tables?: ReadonlyArray<'.dynsym' | '.symtab'> } = {}): Map<string, ElfSymbol> {
     const out = new Map<string, ElfSymbol>();
     if (names.size === 0) return out;
     const wanted = new Map<string, Buffer>();
     for (const n of names) wanted.set(n, Buffer.from(n + '\0', 'latin1'));
-    for (const table of ['.dynsym', '.symtab'] as const) {
+    // Most names of a big binary (node: 185k symbols, mostly C++ "_Z...") fail on their first byte.
+    const firstBytes = new Uint8Array(256);
+    for (const b of wanted.values()) firstBytes[b[0]!] = 1;
+    for (const table of opts.tables ?? (['.dynsym', '.symtab'] as const)) {
+      // The dynamic symbols through the GNU hash table, as the loader finds them: a few small reads a name.
+      if (table === '.dynsym' && this.hashLookup(wanted, out)) continue;
       const sym = this.sections.find((s) => s.name === table && (s.type === SHT_DYNSYM || s.type === SHT_SYMTAB));
       if (!sym || sym.type === SHT_NOBITS) continue;
       const str = this.sections[sym.link];
@@ -199,7 +205,7 @@ export class ElfFile {
           const o = i * entsize;
           const nameOff = buf.readUInt32LE(o);
           const shndx = buf.readUInt16LE(o + 6);
-          if (nameOff === 0 || shndx === 0 || nameOff >= strings.length) continue;
+          if (nameOff === 0 || shndx === 0 || nameOff >= strings.length || firstBytes[strings[nameOff]!] === 0) continue;
           const name = matchName(strings, nameOff, wanted);
           if (name === undefined || out.has(name)) continue;
           const info = buf[o + 4]!;
@@ -216,6 +222,52 @@ export class ElfFile {
       }
     }
     return out;
+  }
+
+  /**
+   * Looks the wanted names up in .gnu.hash (the dynamic symbols), adding those
+   * defined to `out`. False when the file has no usable GNU hash table (then
+   * .dynsym is walked instead).
+   */
+  private hashLookup(wanted: ReadonlyMap<string, Buffer>, out: Map<string, ElfSymbol>): boolean {
+    const hash = this.section('.gnu.hash');
+    const dynsym = hash ? this.sections[hash.link] : undefined;
+    const dynstr = dynsym ? this.sections[dynsym.link] : undefined;
+    if (!hash || !dynsym || dynsym.type !== SHT_DYNSYM || !dynstr || dynstr.type !== SHT_STRTAB || hash.size < 16) return false;
+    const h = this.read(hash.offset, 16, '.gnu.hash');
+    const nbuckets = h.readUInt32LE(0);
+    const symoffset = h.readUInt32LE(4);
+    const bloomSize = h.readUInt32LE(8);
+    const bucketsAt = 16 + bloomSize * 8;
+    const chainAt = bucketsAt + nbuckets * 4;
+    const entsize = dynsym.entsize || SYM_SIZE;
+    const count = Math.floor(dynsym.size / entsize);
+    if (nbuckets === 0 || chainAt > hash.size || entsize < SYM_SIZE) throw new ElfError(`${this.path}: malformed .gnu.hash`);
+    for (const [name, bytes] of wanted) {
+      if (out.has(name)) continue;
+      let hv = 5381;
+      for (let i = 0; i < bytes.length - 1; i++) hv = (Math.imul(hv, 33) + bytes[i]!) >>> 0;
+      let idx = this.read(hash.offset + bucketsAt + (hv % nbuckets) * 4, 4, '.gnu.hash buckets').readUInt32LE(0);
+      if (idx < symoffset) continue;
+      // Each chain ends at an entry with bit 0 set; bounded by the table's size besides.
+      for (; idx < count; idx++) {
+        const chainOff = chainAt + (idx - symoffset) * 4;
+        if (chainOff + 4 > hash.size) break;
+        const ch = this.read(hash.offset + chainOff, 4, '.gnu.hash chain').readUInt32LE(0);
+        if (((ch | 1) >>> 0) === ((hv | 1) >>> 0)) {
+          const e = this.read(dynsym.offset + idx * entsize, SYM_SIZE, '.dynsym');
+          const nameOff = e.readUInt32LE(0);
+          const shndx = e.readUInt16LE(6);
+          if (shndx !== 0 && nameOff + bytes.length <= dynstr.size && this.read(dynstr.offset + nameOff, bytes.length, '.dynstr').equals(bytes)) {
+            const info = e[4]!;
+            out.set(name, { name, value: e.readBigUInt64LE(8), size: this.offsetField(e.readBigUInt64LE(16), 'st_size'), type: info & 0xf, bind: info >> 4, shndx, table: '.dynsym' });
+            break;
+          }
+        }
+        if (ch & 1) break;
+      }
+    }
+    return true;
   }
 
   /** The file offset of a virtual address, through the PT_LOAD segment that maps it from the file. */

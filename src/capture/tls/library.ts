@@ -78,7 +78,10 @@ export function classifyElf(file: string, readPath: string): TlsLibrary | undefi
     if (buildinfo) {
       return { kind: 'go', ...goVersion(elf), symbols: new Set(), unprobedReason: 'Go crypto/tls is not probed yet' };
     }
-    const syms = elf.symbols(new Set([...OPENSSL_SYMBOLS, ...BORINGSSL_MARKERS, OPENSSL_INIT]));
+    const names = new Set([...OPENSSL_SYMBOLS, ...BORINGSSL_MARKERS, OPENSSL_INIT]);
+    // The exported symbols first: .symtab (node's is 110k entries) only for a binary that does not export SSL_read/SSL_write.
+    let syms = elf.symbols(names, { tables: ['.dynsym'] });
+    if (!OPENSSL_REQUIRED_SYMBOLS.every((n) => syms.has(n))) syms = elf.symbols(names);
     const has = (s: string) => syms.has(s);
     const defined = new Set([...OPENSSL_SYMBOLS].filter(has));
     const offsets = new Map<string, number>();

@@ -100,6 +100,36 @@ test('sections by name, bounded section reads, offsets of the PT_LOAD segments',
   }
 });
 
+test('without .gnu.hash the dynamic symbols are found by walking .dynsym: the same values', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'elf-'));
+  try {
+    const full = fs.readFileSync(LIBSSL);
+    const elf = ElfFile.open(LIBSSL);
+    const byHash = elf.symbols(SSL_NAMES);
+    const hashIdx = elf.sections.indexOf(elf.section('.gnu.hash')!);
+    const dynsymIdx = elf.sections.indexOf(elf.section('.dynsym')!);
+    elf.close();
+    t.true(hashIdx > 0);
+    // Give .gnu.hash the name of .dynsym's string table section: it is no longer found by its name.
+    const sh = Number(full.readBigUInt64LE(40));
+    const copy = Buffer.from(full);
+    copy.writeUInt32LE(full.readUInt32LE(sh + (dynsymIdx + 1) * 64), sh + hashIdx * 64);
+    const f = path.join(dir, 'libssl-nohash.so');
+    fs.writeFileSync(f, copy);
+    const e = ElfFile.open(f);
+    try {
+      t.is(e.section('.gnu.hash'), undefined);
+      const sorted = (m: Map<string, unknown>) => [...m].sort(([a], [b]) => a.localeCompare(b));
+      t.deepEqual(sorted(e.symbols(SSL_NAMES)), sorted(byHash));
+      t.is(byHash.size, 4);
+    } finally {
+      e.close();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('not ELF, truncated, missing: an ElfError naming the file', (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'elf-'));
   try {
