@@ -3,9 +3,9 @@
 // attached once per library file (attach-manager.ts). Processes are scanned
 // when they exec (after the batch that carried the exec, and again at the
 // next tick: the dynamic loader maps libssl after exec), and every
-// rescan period, which catches libraries loaded later with dlopen (Python's
-// `import ssl`) and forked children; only processes whose executable
-// mappings changed are looked at again. A file with no selected user is
+// rescan period (at most 32 a tick), which catches libraries loaded later
+// with dlopen (Python's `import ssl`) and forked children; only processes
+// whose executable mappings changed are classified again. A file with no selected user is
 // detached after the rescan that confirms it.
 //
 // The plaintext events themselves go through socket capture like any data
@@ -29,6 +29,12 @@ export const TLS_DEFAULT_OPTIONS: TlsFeatureOptions = { enabled: true, maxFiles:
 
 /** Period of the rescan of every selected process's executable mappings. */
 export const TLS_RESCAN_MS = 2000;
+/**
+ * Processes a tick scans at most: reading one's maps costs ~1 ms (node's
+ * are long), classifying a new large binary tens of ms, so with --all a
+ * rescan is spread over ticks instead of blocking the JS thread at once.
+ */
+export const TLS_SCANS_PER_TICK = 32;
 
 export const UPROBE_PMU = '/sys/bus/event_source/devices/uprobe';
 
@@ -59,7 +65,7 @@ export interface TlsFeatureDeps {
 
 export interface TlsFeature extends AgentFeature {
   readonly manager: TlsAttachManager;
-  /** Scans the selected processes now (tests; the tick does it every TLS_RESCAN_MS). */
+  /** Scans every selected process now, then detaches what nobody uses (tests; the ticks do it every TLS_RESCAN_MS). */
   rescan(): void;
 }
 
@@ -80,7 +86,6 @@ export function tlsFeature(o: TlsFeatureOptions | undefined, ctx: AgentContext, 
   let pending: number[] = [];
   /** Exec'd during the last tick period: scanned once more at the tick (the loader maps libraries after exec). */
   let fresh = new Set<number>();
-  let lastRescanNs = -Infinity;
   let scans = 0;
   /** Processes found with a library the agent does not probe (unsupported kind), per kind, over the run. */
   const unsupportedSeen = new Map<TlsLibraryKind, number>();
@@ -123,8 +128,13 @@ export function tlsFeature(o: TlsFeatureOptions | undefined, ctx: AgentContext, 
     return false;
   };
 
-  const rescan = (): void => {
-    if (!usable()) return;
+  /** Processes left to scan in the current rescan cycle; a cycle starts every TLS_RESCAN_MS at most. */
+  let cycle: number[] = [];
+  let cycleOpen = false;
+  let cycleStartNs = -Infinity;
+
+  /** A new cycle: forgets the processes no longer selected, lists those to scan. */
+  const startCycle = (): void => {
     const engine = ctx.engine();
     const selected = deps.selectAll ? listPids(deps.procRoot).filter((p) => engine.isSelected(p)) : [...engine.selectedProcesses().keys()];
     const alive = new Set(selected);
@@ -134,8 +144,25 @@ export function tlsFeature(o: TlsFeatureOptions | undefined, ctx: AgentContext, 
       processes.delete(tgid);
       manager.processExited(tgid);
     }
-    for (const tgid of selected) scan(tgid);
+    cycle = selected;
+    cycleOpen = true;
+  };
+
+  /** Up to `n` processes of the cycle; at its end, detaches what nobody uses. */
+  const continueCycle = (n: number): void => {
+    if (!cycleOpen) return;
+    const engine = ctx.engine();
+    for (const tgid of cycle.splice(0, n)) if (engine.isSelected(tgid)) scan(tgid);
+    if (cycle.length > 0) return;
+    // Even an empty cycle ends so: the last process may have just exited.
+    cycleOpen = false;
     manager.settle();
+  };
+
+  const rescan = (): void => {
+    if (!usable()) return;
+    startCycle();
+    continueCycle(Number.MAX_SAFE_INTEGER);
   };
 
   const countBy = (probed: boolean | undefined): Record<string, number> => {
@@ -178,16 +205,17 @@ export function tlsFeature(o: TlsFeatureOptions | undefined, ctx: AgentContext, 
       for (const tgid of due) if (ctx.engine().isSelected(tgid)) scan(tgid);
     },
     tick(nowNs) {
-      if (nowNs - lastRescanNs >= TLS_RESCAN_MS * 1e6) {
-        lastRescanNs = nowNs;
+      if (!usable()) return;
+      if (fresh.size > 0) {
+        const due = fresh;
         fresh = new Set();
-        rescan();
-        return;
+        for (const tgid of due) if (ctx.engine().isSelected(tgid)) scan(tgid);
       }
-      if (fresh.size === 0 || !usable()) return;
-      const due = fresh;
-      fresh = new Set();
-      for (const tgid of due) if (ctx.engine().isSelected(tgid)) scan(tgid);
+      if (!cycleOpen && nowNs - cycleStartNs >= TLS_RESCAN_MS * 1e6) {
+        cycleStartNs = nowNs;
+        startCycle();
+      }
+      continueCycle(TLS_SCANS_PER_TICK);
     },
     beforeCaptureStop() {
       const s = manager.stats();

@@ -25,13 +25,13 @@ const mapsLine = (i: number, file: string, perms = 'r-xp') => {
   return `${start}-${end} ${perms} 00000000 fd:01 ${ino}   ${file}\n`;
 };
 
-function setup(t: import('ava').ExecutionContext, flags: string[] = []) {
+function setup(t: import('ava').ExecutionContext, flags: string[] = [], pids = [100, 102]) {
   const fp = new FakeProc();
   t.teardown(() => fp.cleanup());
-  for (const pid of [100, 102]) fp.add({ pid, exe: 'usr/bin/app', cmdline: ['app'] });
+  for (const pid of pids) fp.add({ pid, exe: 'usr/bin/app', cmdline: ['app'] });
   const writeMaps = (pid: number, files: string[]) =>
     fs.writeFileSync(path.join(fp.proc, String(pid), 'maps'), files.map((f, i) => mapsLine(i, f)).join('') + mapsLine(99, LIBC, 'r--p'));
-  const options = parseRunArgs(['--pid', '100', '--pid', '102', '--no-tcp-metrics', '--no-flow-metrics', ...flags], { env: {}, protocols: PROTOCOLS });
+  const options = parseRunArgs([...pids.flatMap((p) => ['--pid', String(p)]), '--no-tcp-metrics', '--no-flow-metrics', ...flags], { env: {}, protocols: PROTOCOLS });
   if (options === 'help') throw new Error('unreachable');
   const session = new FakeKernelSession();
   let nowNs = 0;
@@ -96,6 +96,24 @@ test('--tls-max-files 1: the second file is counted, not probed', async (t) => {
   tick();
   t.is(session.uprobes.size, 11);
   t.like(agent.agentHealth(), { tlsFiles: 1, tlsFilesOverBound: 1, tlsProcessesUnprobedByLibrary: { openssl: 1 } });
+  await agent.stop();
+});
+
+test('a rescan is spread over ticks (32 processes a tick); what nobody uses is detached at the end of the cycle', async (t) => {
+  const pids = Array.from({ length: 40 }, (_, i) => 200 + i);
+  const { agent, session, writeMaps, tick } = setup(t, [], pids);
+  for (const p of pids) writeMaps(p, [LIBC]);
+  writeMaps(239, [LIBSSL]);
+  await agent.start();
+  tick();
+  t.is(session.uprobes.size, 0, 'the first 32 scanned');
+  tick();
+  t.is(session.uprobes.size, 11, 'the other 8, 239 among them');
+  writeMaps(239, [LIBC]);
+  tick();
+  t.is(session.uprobes.size, 11, 'the next cycle is not over');
+  tick();
+  t.is(session.uprobes.size, 0);
   await agent.stop();
 });
 
