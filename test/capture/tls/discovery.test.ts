@@ -23,7 +23,8 @@ test('a process with libssl.so.3 (curl): libssl found, its version read from the
   try {
     const d = new TlsDiscovery();
     let libs = d.libraries(child.pid!, d.mappings(child.pid!) ?? []);
-    for (let i = 0; i < 50 && !libs.some((l) => l.path.endsWith('/libssl.so.3')); i++) {
+    // Until the loader mapped libcrypto too (it maps libssl first).
+    for (let i = 0; i < 100 && !libs.some((l) => l.path.endsWith('/libssl.so.3') && l.library.version !== undefined); i++) {
       await new Promise((r) => setTimeout(r, 20));
       libs = d.libraries(child.pid!, d.mappings(child.pid!) ?? []);
     }
