@@ -1,5 +1,5 @@
 // The agent, assembled in one place from its feature modules: socket capture
-// with its protocols, TCP health and flows, syscall latency. `run`, the demo,
+// with its protocols, TCP health and flows, syscall latency, TLS uprobes. `run`, the demo,
 // the benchmarks and the tests all build it here:
 //
 //   const agent = createAgent(options, { logger });   // options: src/config/run-config.ts
@@ -29,8 +29,8 @@ import type { Logger } from '../util/log';
 import type { AgentContext, AgentFeature, Release } from './feature';
 import { NETWORK_METRICS, networkFeature, type NetworkFeatureOptions } from './features/network';
 import { SOCKET_CAPTURE_METRICS, protocolMetrics, socketCapture, type SocketCapture } from './features/socket-capture';
-import { TLS_KERNEL_METRICS } from './features/tls-kernel-metrics';
 import { SYSCALL_LATENCY_METRICS, syscallLatency, type SyscallLatencyOptions } from './features/syscall-latency';
+import { TLS_METRICS, tlsFeature, type TlsFeatureOptions } from './features/tls';
 import { HealthServer } from './health-server';
 import { BurstEnd, releaseFreeMemory, StartupSettle, type MemoryReleased } from './memory-release';
 
@@ -51,7 +51,7 @@ export const CAPTURE_METRICS: readonly AgentMetric[] = [
 
 /** Every metric the agent can report about itself with these protocols (documentation, dashboards, /metrics). */
 export function agentMetrics(protocols: readonly ProtocolDefinition[] = PROTOCOLS): AgentMetric[] {
-  return [...CAPTURE_METRICS, ...protocolMetrics(protocols), ...SOCKET_CAPTURE_METRICS, ...TLS_KERNEL_METRICS, ...TELEMETRY_METRICS, ...NETWORK_METRICS, ...SYSCALL_LATENCY_METRICS];
+  return [...CAPTURE_METRICS, ...protocolMetrics(protocols), ...SOCKET_CAPTURE_METRICS, ...TELEMETRY_METRICS, ...NETWORK_METRICS, ...SYSCALL_LATENCY_METRICS, ...TLS_METRICS];
 }
 
 /** The agent's own metrics with its protocols. */
@@ -85,6 +85,8 @@ export interface AgentDeps {
    * only to measure what muting saves (bench/unknown-traffic.ts).
    */
   readonly mute?: boolean;
+  /** Whether the kernel has uprobes (the tls feature); default: the uprobe PMU in sysfs. */
+  readonly uprobesAvailable?: () => boolean;
   /** Sees every capture event before the features (benchmarks count what the kernel shipped). */
   readonly tap?: (e: CaptureEvent) => void;
   /**
@@ -152,8 +154,14 @@ export class Agent {
     );
     const network = networkFeature(options.features['network'] as NetworkFeatureOptions, (id) => this.sockets.protocolOf(id), ctx);
     const syscalls = syscallLatency(options.features['syscalls'] as SyscallLatencyOptions, ctx);
+    const tls = tlsFeature(options.features['tls'] as TlsFeatureOptions | undefined, ctx, {
+      procRoot: procfs.root,
+      selectAll: options.capture.selectors.some((s) => s.kind === 'all'),
+      agentPid: deps.agentPid ?? process.pid,
+      ...(deps.uprobesAvailable ? { uprobesAvailable: deps.uprobesAvailable } : {}),
+    });
     // Network first: it must see a connection's close while the tracker still knows its protocol.
-    this.features = [network, this.sockets, syscalls].filter((f): f is AgentFeature => f !== undefined);
+    this.features = [network, this.sockets, syscalls, tls].filter((f): f is AgentFeature => f !== undefined);
     this.metrics = [...CAPTURE_METRICS, ...this.features.flatMap((f) => f.healthMetrics ?? []), ...TELEMETRY_METRICS];
 
     const groups: { -readonly [K in keyof ProgramGroups]: boolean } = { sockets: false, syscalls: false, tcp: false, tls: false };
@@ -208,6 +216,7 @@ export class Agent {
       }
     }
     const programs = this.engine.start();
+    for (const f of this.features) f.started?.();
     if (this.tickMs > 0) this.tickTimer = setInterval(() => this.tick(this.monotonicNs()), this.tickMs);
     if (this.health) this.health.state = 'ready';
     return programs;

@@ -51,6 +51,12 @@ export interface AgentFeature {
    * the returned Release once they are.
    */
   onLifecycle?(e: ExecEvent | ExitEvent, hold: () => Release): void;
+  /**
+   * Once, after the kernel programs are attached and the processes selected,
+   * before the agent says it is ready: work the processes already running
+   * need before their first request (the TLS probes of their libraries).
+   */
+  started?(): void;
   /** After each batch's events. */
   afterBatch?(): void;
   /** Periodic (AGENT_TICK_MS). */

@@ -12,7 +12,7 @@ import type { ProcFs } from '../util/procfs';
 import { HOST_SYSCALL_ARCH, syscallNumber } from './syscall-names';
 import { decodeSyscallHistograms, encodeSyscallHistKeys, type SyscallHistogram } from './syscall-histograms';
 import type { Logger } from '../util/log';
-import type { SyscallHistogramAccess, TcpTableAccess } from './native-binding';
+import type { SyscallHistogramAccess, TcpTableAccess, UprobeAccess } from './native-binding';
 
 /**
  * Which kernel program groups to load (bpf/socket_trace.h): socket capture,
@@ -88,7 +88,7 @@ export interface KernelSessionCore extends SelectionTarget {
  * groups (native-binding.ts), which a fake may leave out when its test does
  * not load that group.
  */
-export type KernelSession = KernelSessionCore & Partial<TcpTableAccess> & Partial<SyscallHistogramAccess>;
+export type KernelSession = KernelSessionCore & Partial<TcpTableAccess> & Partial<SyscallHistogramAccess> & Partial<UprobeAccess>;
 
 export interface CaptureOptions {
   readonly selectors: readonly Selector[];
@@ -408,6 +408,12 @@ export class CaptureEngine {
   }
 
   // The program groups' kernel tables, read by their features (src/agent/features/).
+
+  /** The session's uprobe attach and detach (the tls feature's attachments); undefined when stopped or when the session has none (fakes). */
+  uprobeAttacher(): UprobeAccess | undefined {
+    const s = this.session;
+    return s?.attachUprobe && s.detach && s.links ? (s as UprobeAccess) : undefined;
+  }
 
   /** The kernel's TCP health table (struct tcp_peer_record each); undefined when stopped. */
   readTcpPeers(): Buffer | undefined {

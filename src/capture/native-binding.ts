@@ -132,6 +132,9 @@ export interface UprobeOptions {
   retprobe?: boolean;
 }
 
+/** Attaching uprobes at run time (the tls feature): part of every SocketTraceSession. */
+export type UprobeAccess = Pick<SocketTraceSession, 'attachUprobe' | 'detach' | 'links'>;
+
 /** Counters. `kernel` is bigint (u64 sums); the others are numbers (exact below 2^53). */
 export interface SessionStats {
   /** The `stats` map by `enum stat_index` (bpf/socket_trace.h), each summed over CPUs; length STAT__COUNT. */

@@ -9,7 +9,8 @@ import { loadNativeBinding, type NativeBinding, type NativeFeatures } from '../c
 import { describePidNamespace, readPidNamespace } from '../capture/pid-namespace';
 import { BTF_PATH, CAP, capabilityAdvisories, effectiveCaps, hasCap, lockdownMode, missingCaps, type CapName } from '../capture/privileges';
 import { defaultSessionOptions } from '../capture/session-defaults';
-import { parse } from '../config/flags';
+import { UsageError, parse, positiveInt } from '../config/flags';
+import { tlsReportLines, tlsReports } from './doctor-tls';
 
 interface Check {
   readonly name: string;
@@ -134,7 +135,9 @@ function syscallLatencyProbe(binding: NativeBinding): { ok: boolean; detail: str
 const FEATURES: readonly DoctorFeature[] = [socketCapture, processLifecycle, tcpHealth, syscallLatency];
 
 export async function doctorCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { json: { type: 'boolean' } });
+  const { values } = parse(argv, { json: { type: 'boolean' }, pid: { type: 'string', multiple: true }, 'no-tls': { type: 'boolean' } });
+  const pids = (values.pid ?? []).map((p) => positiveInt('--pid', p, 4194304));
+  if (values['no-tls'] && pids.length === 0) throw new UsageError('--no-tls only says how to report the processes of --pid');
   const checks: Check[] = [];
   const add = (name: string, ok: boolean | undefined, detail: string, required = false) => checks.push(check(name, ok, detail, required));
 
@@ -193,6 +196,10 @@ export async function doctorCommand(argv: string[]): Promise<number> {
   }
   const env: DoctorEnv = { binding, features, tracefs, exists: (p) => fs.existsSync(p) };
   for (const f of FEATURES) checks.push(...f.checks(env));
+  // Per process: its TLS libraries and whether the agent probes them.
+  for (const r of tlsReports(pids, { binding, features, disabled: values['no-tls'] === true })) {
+    for (const l of tlsReportLines(r)) add(`tls pid ${r.pid}`, l.ok, l.detail);
+  }
   const ok = checks.every((c) => !c.required || c.ok === true);
   const uses = [...FEATURES.map((f) => f.uses), 'events through one BPF ring buffer', 'no kprobes, no fentry'].join('; ');
   if (values.json) {

@@ -15,7 +15,7 @@ commands:
   syscalls  live syscall latency per process, top-like (see: ebpf-otel syscalls --help)
   demo      run the bundled demo workload and capture it
   top       live TCP health and flows per process and peer (see: ebpf-otel top --help)
-  doctor    report what this kernel and these privileges allow
+  doctor    report what this kernel and these privileges allow; --pid P (repeatable): the process's TLS libraries, probed or why not
   config    config print [--config FILE] [run options]: the configuration run would use, as JSON
 
 global options: --log-level debug|info|warn|error (or EBPF_OTEL_LOG_LEVEL; for run, also log.level in its configuration file)`;

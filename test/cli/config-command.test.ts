@@ -112,6 +112,8 @@ test('config print with a small file: exact output, sources per layer, header va
     'network.flows': 'default',
     'network.max_peers': 'default',
     'network.tcp_table_size': 'default',
+    'tls.enabled': 'default',
+    'tls.max_files': 'default',
     'log.level': 'file',
     'health.listen': 'default',
     duration: 'default',
@@ -137,6 +139,7 @@ test('config print with a small file: exact output, sources per layer, header va
     features: {
       syscalls: { metrics: false, maxSeries: 1000, capture: { slowNs: 0, slowPerSecond: 100 } },
       network: { tcp: true, flows: true, maxPeersPerProcess: 100, tcpPeerEntries: 8192 },
+      tls: { enabled: true, maxFiles: 64 },
     },
     protocols: 'all',
     protocolOptions: {

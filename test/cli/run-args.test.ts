@@ -23,6 +23,7 @@ test('run flags map onto selectors, OTLP options and protocol options', (t) => {
   t.deepEqual(o.features, {
     syscalls: { metrics: false, maxSeries: 1000, capture: { slowNs: 0, slowPerSecond: 100 } },
     network: { tcp: true, flows: true, maxPeersPerProcess: 100, tcpPeerEntries: 8192 },
+    tls: { enabled: true, maxFiles: 64 },
   });
   t.deepEqual(o.otel, {
     endpoint: 'http://c:4317',
@@ -82,4 +83,12 @@ test('TCP health and flow flags: each family can be turned off, bounds are valid
   t.deepEqual(f.features['network'], { tcp: true, flows: false, maxPeersPerProcess: 100, tcpPeerEntries: 8192 });
   t.throws(() => parseRunArgs(['--all', '--network-max-peers', 'many']), { instanceOf: UsageError, message: /--network-max-peers/ });
   t.throws(() => parseRunArgs(['--all', '--tcp-table-size', '0']), { instanceOf: UsageError, message: /--tcp-table-size/ });
+});
+
+test('TLS flags: --no-tls turns the probes off, --tls-max-files bounds the files probed', (t) => {
+  const o = parseRunArgs(['--all', '--no-tls', '--tls-max-files', '8']);
+  if (o === 'help') return t.fail();
+  t.deepEqual(o.features['tls'], { enabled: false, maxFiles: 8 });
+  t.throws(() => parseRunArgs(['--all', '--tls-max-files', '0']), { instanceOf: UsageError, message: /--tls-max-files/ });
+  t.throws(() => parseRunArgs(['--all', '--tls-max-files', '5000']), { instanceOf: UsageError, message: /--tls-max-files/ });
 });

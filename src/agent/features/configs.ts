@@ -5,5 +5,6 @@
 import type { FeatureConfig } from '../feature';
 import { NETWORK_CONFIG } from './network-config';
 import { SYSCALL_LATENCY_CONFIG } from './syscall-latency-config';
+import { TLS_CONFIG } from './tls-config';
 
-export const FEATURE_CONFIGS: readonly FeatureConfig<unknown>[] = [SYSCALL_LATENCY_CONFIG, NETWORK_CONFIG];
+export const FEATURE_CONFIGS: readonly FeatureConfig<unknown>[] = [SYSCALL_LATENCY_CONFIG, NETWORK_CONFIG, TLS_CONFIG];

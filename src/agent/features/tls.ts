@@ -1,0 +1,260 @@
+// TLS plaintext through uprobes: finds the TLS libraries of the selected
+// processes (src/capture/tls/discovery.ts) and keeps the tls group's probes
+// attached once per library file (attach-manager.ts). Processes are scanned
+// when they exec (after the batch that carried the exec, and again at the
+// next tick: the dynamic loader maps libssl after exec), and every
+// rescan period (at most 32 a tick), which catches libraries loaded later
+// with dlopen (Python's `import ssl`) and forked children; only processes
+// whose executable mappings changed are classified again. A file with no selected user is
+// detached after the rescan that confirms it.
+//
+// The plaintext events themselves go through socket capture like any data
+// event: this feature only manages attachments and reports on them.
+
+import * as fs from 'node:fs';
+import { DEFAULT_TLS_MAX_FILES, TlsAttachManager, type TlsFileUse } from '../../capture/tls/attach-manager';
+import { TlsDiscovery, type MappedTlsLibrary } from '../../capture/tls/discovery';
+import type { TlsLibraryKind } from '../../capture/tls/library';
+import { mappingSignature } from '../../capture/tls/maps';
+import type { AgentHealth, AgentMetric } from '../../otel/metrics';
+import type { AgentContext, AgentFeature } from '../feature';
+import { TLS_KERNEL_METRICS, tlsKernelHealth } from './tls-kernel-metrics';
+
+export interface TlsFeatureOptions {
+  readonly enabled: boolean;
+  /** Library files probed at most. */
+  readonly maxFiles: number;
+}
+
+export const TLS_DEFAULT_OPTIONS: TlsFeatureOptions = { enabled: true, maxFiles: DEFAULT_TLS_MAX_FILES };
+
+/** Period of the rescan of every selected process's executable mappings. */
+export const TLS_RESCAN_MS = 2000;
+/**
+ * Processes a tick scans at most: reading one's maps costs ~1 ms (node's
+ * are long), classifying a new large binary tens of ms, so with --all a
+ * rescan is spread over ticks instead of blocking the JS thread at once.
+ */
+export const TLS_SCANS_PER_TICK = 32;
+
+export const UPROBE_PMU = '/sys/bus/event_source/devices/uprobe';
+
+export const TLS_METRICS: readonly AgentMetric[] = [
+  ...TLS_KERNEL_METRICS,
+  { field: 'tlsFiles', name: 'ebpf_otel.tls.files', kind: 'gauge', unit: '{file}', description: 'TLS library files (device + inode) with the uprobes attached now.' },
+  { field: 'tlsProcessesByLibrary', name: 'ebpf_otel.tls.processes', kind: 'gauge', unit: '{process}', description: 'Selected processes that map a TLS library, per library (openssl, boringssl, gnutls, go, java).', attribute: 'ebpf_otel.tls.library' },
+  { field: 'tlsProcessesUnprobedByLibrary', name: 'ebpf_otel.tls.unprobed_processes', kind: 'gauge', unit: '{process}', description: 'Selected processes with a TLS library the agent does not probe, per library: their encrypted connections are not parsed.', attribute: 'ebpf_otel.tls.library' },
+  { field: 'tlsAttachFailures', name: 'ebpf_otel.tls.attach_failures', kind: 'counter', unit: '{file}', description: 'TLS library files whose uprobes failed to attach (each file once).' },
+  { field: 'tlsFilesOverBound', name: 'ebpf_otel.tls.files_over_bound', kind: 'counter', unit: '{file}', description: 'TLS library files not probed because tls.max_files were probed already.' },
+];
+
+/** A selected process as the last scan found it. */
+interface ProcessTls {
+  signature: string;
+  libraries: MappedTlsLibrary[];
+}
+
+export interface TlsFeatureDeps {
+  /** /proc root (the agent's procfs). */
+  readonly procRoot: string;
+  /** Whether the kernel has uprobes (default: the uprobe PMU in sysfs). */
+  readonly uprobesAvailable?: () => boolean;
+  /** Every process is selected (--all): scan /proc, not the selection's list. */
+  readonly selectAll: boolean;
+  /** The agent's own pid (never scanned). */
+  readonly agentPid: number;
+}
+
+export interface TlsFeature extends AgentFeature {
+  readonly manager: TlsAttachManager;
+  /** Scans every selected process now, then detaches what nobody uses (tests; the ticks do it every TLS_RESCAN_MS). */
+  rescan(): void;
+}
+
+export function tlsFeature(o: TlsFeatureOptions | undefined, ctx: AgentContext, deps: TlsFeatureDeps): TlsFeature | undefined {
+  const opts = o ?? TLS_DEFAULT_OPTIONS;
+  const { logger } = ctx;
+  if (!opts.enabled) return undefined;
+  const uprobes = (deps.uprobesAvailable ?? (() => fs.existsSync(UPROBE_PMU)))();
+  if (!uprobes) {
+    // Not a warning: on by default, it is off where it cannot work.
+    logger.info(`tls: the kernel has no uprobes (${UPROBE_PMU}): TLS plaintext is not captured`);
+    return undefined;
+  }
+  const discovery = new TlsDiscovery(deps.procRoot);
+  const manager = new TlsAttachManager(() => ctx.engine().uprobeAttacher(), { maxFiles: opts.maxFiles, logger, monotonicNs: ctx.monotonicNs });
+  const processes = new Map<number, ProcessTls>();
+  /** Exec'd since the last batch end: scanned after it. */
+  let pending: number[] = [];
+  /** Exec'd during the last tick period: scanned once more at the tick (the loader maps libraries after exec). */
+  let fresh = new Set<number>();
+  let scans = 0;
+  /** Processes found with a library the agent does not probe (unsupported kind), per kind, over the run. */
+  const unsupportedSeen = new Map<TlsLibraryKind, number>();
+  let noAttacherLogged = false;
+
+  const scan = (tgid: number): void => {
+    if (tgid === deps.agentPid) return;
+    const maps = discovery.mappings(tgid);
+    if (!maps) return;
+    scans++;
+    const signature = mappingSignature(maps);
+    const known = processes.get(tgid);
+    if (known && known.signature === signature) return;
+    let libraries: MappedTlsLibrary[];
+    try {
+      libraries = discovery.libraries(tgid, maps);
+    } catch (err) {
+      logger.warnOnce('tls-scan', `tls: cannot read the libraries of process ${tgid}: ${(err as Error).message}`);
+      return;
+    }
+    const unsupportedBefore = new Set(known?.libraries.filter((l) => l.library.unprobedReason !== undefined).map((l) => l.library.kind));
+    for (const l of libraries) {
+      if (l.library.unprobedReason === undefined || unsupportedBefore.has(l.library.kind)) continue;
+      unsupportedBefore.add(l.library.kind);
+      unsupportedSeen.set(l.library.kind, (unsupportedSeen.get(l.library.kind) ?? 0) + 1);
+    }
+    processes.set(tgid, { signature, libraries });
+    const uses: TlsFileUse[] = libraries
+      .filter((l) => l.library.unprobedReason === undefined)
+      .map((l) => ({ key: l.key, attachPath: l.attachPath, library: l.library }));
+    manager.setProcessFiles(tgid, uses);
+  };
+
+  const usable = (): boolean => {
+    if (ctx.engine().uprobeAttacher()) return true;
+    if (!noAttacherLogged) {
+      noAttacherLogged = true;
+      logger.info('tls: this kernel session cannot attach uprobes: TLS libraries are not probed');
+    }
+    return false;
+  };
+
+  /** Processes left to scan in the current rescan cycle; a cycle starts every TLS_RESCAN_MS at most. */
+  let cycle: number[] = [];
+  let cycleOpen = false;
+  let cycleStartNs = -Infinity;
+
+  /** A new cycle: forgets the processes no longer selected, lists those to scan. */
+  const startCycle = (): void => {
+    const engine = ctx.engine();
+    const selected = deps.selectAll ? listPids(deps.procRoot).filter((p) => engine.isSelected(p)) : [...engine.selectedProcesses().keys()];
+    const alive = new Set(selected);
+    for (const tgid of processes.keys()) {
+      if (alive.has(tgid)) continue;
+      // Deselected (or exited without our seeing it): no longer a user.
+      processes.delete(tgid);
+      manager.processExited(tgid);
+    }
+    cycle = selected;
+    cycleOpen = true;
+  };
+
+  /** Up to `n` processes of the cycle; at its end, detaches what nobody uses. */
+  const continueCycle = (n: number): void => {
+    if (!cycleOpen) return;
+    const engine = ctx.engine();
+    for (const tgid of cycle.splice(0, n)) if (engine.isSelected(tgid)) scan(tgid);
+    if (cycle.length > 0) return;
+    // Even an empty cycle ends so: the last process may have just exited.
+    cycleOpen = false;
+    manager.settle();
+  };
+
+  const rescan = (): void => {
+    if (!usable()) return;
+    startCycle();
+    continueCycle(Number.MAX_SAFE_INTEGER);
+  };
+
+  const countBy = (probed: boolean | undefined): Record<string, number> => {
+    const out: Partial<Record<TlsLibraryKind, number>> = {};
+    for (const p of processes.values()) {
+      const kinds = new Set<TlsLibraryKind>();
+      for (const l of p.libraries) {
+        const isProbed = l.library.unprobedReason === undefined && manager.fileState(l.key)?.state === 'attached';
+        if (probed === undefined || isProbed === probed) kinds.add(l.library.kind);
+      }
+      for (const k of kinds) out[k] = (out[k] ?? 0) + 1;
+    }
+    return out as Record<string, number>;
+  };
+
+  return {
+    name: 'tls',
+    groups: { tls: true },
+    healthMetrics: TLS_METRICS,
+    manager,
+    rescan,
+    // The processes running at start are scanned before the agent says it
+    // is ready: a request right after would otherwise pass unprobed.
+    started: rescan,
+    onLifecycle(e) {
+      // Exec or exit: the old program's mappings are gone (its files stay
+      // attached until the next settle, so a rescan finding them still in use keeps them).
+      processes.delete(e.tgid);
+      manager.processExited(e.tgid);
+      if (e.type === 'exec') {
+        // Scanned after this batch, and at the next tick: the loader maps the libraries after exec.
+        pending.push(e.tgid);
+        fresh.add(e.tgid);
+      } else {
+        fresh.delete(e.tgid);
+      }
+    },
+    afterBatch() {
+      if (pending.length === 0) return;
+      const due = pending;
+      pending = [];
+      if (!usable()) return;
+      for (const tgid of due) if (ctx.engine().isSelected(tgid)) scan(tgid);
+    },
+    tick(nowNs) {
+      if (!usable()) return;
+      if (fresh.size > 0) {
+        const due = fresh;
+        fresh = new Set();
+        for (const tgid of due) if (ctx.engine().isSelected(tgid)) scan(tgid);
+      }
+      if (!cycleOpen && nowNs - cycleStartNs >= TLS_RESCAN_MS * 1e6) {
+        cycleStartNs = nowNs;
+        startCycle();
+      }
+      continueCycle(TLS_SCANS_PER_TICK);
+    },
+    beforeCaptureStop() {
+      const s = manager.stats();
+      if (s.attaches > 0) logger.debug(`tls: ${s.files} files probed at stop; attach time ${(s.attachNs / 1e6).toFixed(1)} ms over ${s.attaches} files (slowest ${(s.slowestAttachNs / 1e6).toFixed(1)} ms)`);
+      manager.detachAll();
+    },
+    health(): AgentHealth {
+      const s = manager.stats();
+      return {
+        ...tlsKernelHealth(ctx.engine().stats().kernel),
+        tlsFiles: s.files,
+        tlsProcessesByLibrary: countBy(undefined),
+        tlsProcessesUnprobedByLibrary: countBy(false),
+        tlsAttachFailures: s.attachFailures,
+        tlsFilesOverBound: s.filesOverBound,
+      };
+    },
+    summary() {
+      const s = manager.stats();
+      const unprobed = [...unsupportedSeen].map(([k, n]) => `${k} ${n}`);
+      return [
+        `tls: ${s.attaches} library files probed (${s.detaches} detached after their last process), ${s.attachFailures} failed to attach, ` +
+          `${s.filesOverBound} over the bound of ${opts.maxFiles}; attach time ${(s.attachNs / 1e6).toFixed(1)} ms in all, slowest file ${(s.slowestAttachNs / 1e6).toFixed(1)} ms; ` +
+          `${scans} process scans` +
+          (unprobed.length > 0 ? `; processes seen with a TLS library not probed: ${unprobed.join(', ')}` : ''),
+      ];
+    },
+  };
+}
+
+function listPids(procRoot: string): number[] {
+  try {
+    return fs.readdirSync(procRoot).filter((n) => /^\d+$/.test(n)).map(Number);
+  } catch {
+    return [];
+  }
+}
