@@ -20,17 +20,21 @@ function firstChunk(caseName: string, side: Side): ChunkEvent {
   throw new Error(`${caseName}: no ${side} chunk`);
 }
 
-const conn = (role: ConnectionInfo['role'], sawStart = true): ConnectionInfo => ({
-  connId: 1,
-  tgid: 100,
-  role,
-  sawStart,
-  transport: 'tcp',
-  localAddr: '127.0.0.1',
-  localPort: 443,
-  remoteAddr: '127.0.0.1',
-  remotePort: 50000,
-});
+// `encrypted` (plaintext from the TLS probes) is not what this protocol looks at; asserted so the
+// literal fits ConnectionInfo with or without that field.
+const conn = (role: ConnectionInfo['role'], sawStart = true): ConnectionInfo =>
+  ({
+    encrypted: false,
+    connId: 1,
+    tgid: 100,
+    role,
+    sawStart,
+    transport: 'tcp',
+    localAddr: '127.0.0.1',
+    localPort: 443,
+    remoteAddr: '127.0.0.1',
+    remotePort: 50000,
+  }) as ConnectionInfo;
 
 for (const version of ['tls13', 'tls12']) {
   test(`${version}: a ClientHello the process wrote makes it the client, a ServerHello the server; each read waits`, (t) => {
