@@ -74,8 +74,11 @@ async function pythonHttpsServerHitByCurl(t: ExecutionContext, agentArgs: (pid: 
   const port = server.hello['port'] as number;
   try {
     agent ??= await startAgent(agentArgs(server.pid), { env: otlpEnv() });
-    // A process started after the agent: its libssl is attached on exec, give it a moment.
-    if (agentFirst) await sleep(500);
+    // A process started after the agent: Python maps libssl at `import ssl`
+    // (a dlopen after exec), found by the rescan of processes that exec'd, at
+    // the agent's next tick; the hello comes after the import, so a tick and
+    // a rescan period are enough.
+    if (agentFirst) await sleep(2500);
     for (let i = 0; i < requests; i++) curlHttps(t, `https://127.0.0.1:${port}/items`, certs.caCert);
     await sleep(300);
     const { code, stderr } = await agent.stop();
