@@ -10,6 +10,9 @@ PACKAGES=(
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make g++ python3
   curl libcap2-bin iproute2
   nginx wrk
+  # TLS tests: certificates made with the openssl CLI; Go builds the Go
+  # HTTPS test programs (crypto/tls, not probed by the OpenSSL uprobes).
+  openssl golang-go
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -39,7 +42,11 @@ if ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.
 fi
 
 # Dependencies need no install scripts: the addon is built by make, not by npm.
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# A node_modules that is a symbolic link (a git worktree sharing another
+# checkout's) is left alone: npm ci would empty the directory it points to.
+if [ -L node_modules ]; then
+  echo "setup: node_modules is a symbolic link to $(readlink node_modules), not reinstalled"
+elif [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --ignore-scripts --no-audit --no-fund
 fi
 

@@ -5,9 +5,11 @@
 // to this one; tests pass their own list.
 
 import { http1Protocol } from './http1';
+import { tlsProtocol } from './tls';
 import type { ProtocolDefinition } from './types';
 
-export const PROTOCOLS: readonly ProtocolDefinition[] = [http1Protocol];
+// TLS first: ciphertext is never offered to a parser that could misread it.
+export const PROTOCOLS: readonly ProtocolDefinition[] = [tlsProtocol, http1Protocol];
 
 /**
  * The protocols of `registry` named in `ids` (all of them when undefined), in

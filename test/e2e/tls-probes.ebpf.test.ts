@@ -1,0 +1,139 @@
+// TLS plaintext through the OpenSSL uprobes, end to end with real eBPF:
+// curl -> Python http.server in ssl (libssl.so.3 on both ends: the tie by
+// the socket syscall nested in SSL_read/SSL_write) and a Node https client
+// -> a Node https server (OpenSSL inside the node binary, memory BIOs: the
+// tie at the first TLS write), traced by `ebpf-otel run`, exporting to a
+// real OTLP receiver. They give the spans plain HTTP gives, with url.scheme
+// https, and the Node client's CLIENT span is the parent of the server's
+// SERVER span as over plain HTTP.
+
+import { spawnSync } from 'node:child_process';
+import anyTest, { type ExecutionContext } from 'ava';
+import { ebpfTest } from '../helpers/ebpf';
+import { sleep, startAgent, startWorkload } from '../helpers/agent';
+import { OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver';
+import { ITEMS_BODY, NODE_HTTPS, PYTHON_HTTPS_SERVER, testCertificates } from '../helpers/tls';
+
+const test = ebpfTest.serial;
+const PY = '/usr/bin/python3';
+const SERVER_KIND = 2;
+const CLIENT_KIND = 3;
+
+let receiver: OtlpReceiver;
+anyTest.before(async () => {
+  receiver = await OtlpReceiver.start();
+});
+anyTest.after.always(async () => {
+  await receiver?.close();
+});
+anyTest.beforeEach(() => receiver.reset());
+
+function otlpEnv(): Record<string, string> {
+  return { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcUrl, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_METRIC_EXPORT_INTERVAL: '60000' };
+}
+
+function spansOf(pid: number): ReceivedSpan[] {
+  return receiver.spans.filter((s) => s.resource['process.pid'] === pid).sort((a, b) => Number(a.startTimeUnixNano - b.startTimeUnixNano));
+}
+
+function counter(name: string, protocol?: string): number {
+  return receiver
+    .latestPoints(name, (p) => protocol === undefined || p.attributes['ebpf_otel.protocol'] === protocol)
+    .reduce((a, p) => a + (p.value ?? 0), 0);
+}
+
+function curlHttps(t: ExecutionContext, url: string, caCert: string): void {
+  const r = spawnSync('curl', ['-sS', '--cacert', caCert, '-w', '\n%{http_code}', url], { encoding: 'utf8' });
+  t.is(r.stdout, `${ITEMS_BODY}\n200`, r.stderr);
+}
+
+/** What every SERVER span of GET /items on `port` carries, exactly for these keys. */
+function assertServerSpan(t: ExecutionContext, s: ReceivedSpan, port: number, label: string): void {
+  t.is(s.kind, SERVER_KIND, label);
+  t.is(s.name, 'GET /items', label);
+  t.like(
+    s.attributes,
+    {
+      'url.scheme': 'https',
+      'http.request.method': 'GET',
+      'url.path': '/items',
+      'http.response.status_code': 200,
+      'server.port': port,
+      'http.response.body.size': ITEMS_BODY.length,
+    },
+    label,
+  );
+  t.is(s.status.code, 0, label);
+}
+
+async function pythonHttpsServerHitByCurl(t: ExecutionContext, agentArgs: (pid: number) => string[], agentFirst: boolean): Promise<void> {
+  const certs = await testCertificates();
+  const requests = 3;
+  let agent = agentFirst ? await startAgent(agentArgs(0), { env: otlpEnv() }) : undefined;
+  const server = await startWorkload(PY, [PYTHON_HTTPS_SERVER, certs.serverCert, certs.serverKey]);
+  const port = server.hello['port'] as number;
+  try {
+    agent ??= await startAgent(agentArgs(server.pid), { env: otlpEnv() });
+    // A process started after the agent: Python maps libssl at `import ssl`
+    // (a dlopen after exec), found by the rescan of processes that exec'd, at
+    // the agent's next tick; the hello comes after the import, so a tick and
+    // a rescan period are enough.
+    if (agentFirst) await sleep(2500);
+    for (let i = 0; i < requests; i++) curlHttps(t, `https://127.0.0.1:${port}/items`, certs.caCert);
+    await sleep(300);
+    const { code, stderr } = await agent.stop();
+    t.is(code, 0, stderr);
+    t.log(stderr.split('\n').filter((l) => !l.includes('ready')).join('\n'));
+    const spans = spansOf(server.pid);
+    t.is(spans.length, requests, 'exactly one SERVER span per request');
+    spans.forEach((s, i) => assertServerSpan(t, s, port, `request ${i}`));
+    t.is(counter('ebpf_otel.protocol.unprobed_connections', 'tls'), 0, 'probed: never claimed as ciphertext');
+    t.is(counter('ebpf_otel.protocol.parse_errors'), 0);
+  } finally {
+    server.child.kill();
+  }
+}
+
+test('curl -> Python http.server in ssl, `run --pid`: one SERVER span per request, url.scheme https', async (t) => {
+  await pythonHttpsServerHitByCurl(t, (pid) => ['run', '--pid', String(pid)], false);
+});
+
+test('a Python HTTPS server started after the agent (`run --exe python3`): its libssl is probed too', async (t) => {
+  await pythonHttpsServerHitByCurl(t, () => ['run', '--exe', 'python3'], true);
+});
+
+test('Node https client -> Node https server (OpenSSL in the node binary): SERVER and CLIENT spans, the CLIENT span the parent of the SERVER span', async (t) => {
+  const certs = await testCertificates();
+  const requests = 4;
+  const server = await startWorkload(process.execPath, [NODE_HTTPS, 'server', certs.serverCert, certs.serverKey]);
+  const port = server.hello['port'] as number;
+  const client = await startWorkload(process.execPath, [NODE_HTTPS, 'client', `https://127.0.0.1:${port}/items`, String(requests), certs.caCert]);
+  try {
+    const agent = await startAgent(['run', '--pid', String(server.pid), '--pid', String(client.pid)], { env: otlpEnv() });
+    client.go();
+    t.deepEqual(await client.result(), { statuses: Array(requests).fill(200), bodies: Array(requests).fill(ITEMS_BODY) });
+    await sleep(300);
+    const { code, stderr } = await agent.stop();
+    t.is(code, 0, stderr);
+    t.log(stderr.split('\n').filter((l) => !l.includes('ready')).join('\n'));
+
+    const serverSpans = spansOf(server.pid);
+    const clientSpans = spansOf(client.pid);
+    t.is(serverSpans.length, requests, 'one SERVER span per request');
+    t.is(clientSpans.length, requests, 'one CLIENT span per request');
+    serverSpans.forEach((s, i) => assertServerSpan(t, s, port, `server ${i}`));
+    clientSpans.forEach((c, i) => {
+      t.is(c.kind, CLIENT_KIND, `client ${i}`);
+      t.like(c.attributes, { 'http.request.method': 'GET', 'http.response.status_code': 200, 'server.port': port }, `client ${i}`);
+      const s = serverSpans[i]!;
+      t.is(s.traceId, c.traceId, `request ${i}: one trace`);
+      t.is(s.parentSpanId, c.spanId, `request ${i}: the CLIENT span is the SERVER span's parent`);
+      t.true(c.startTimeUnixNano <= s.startTimeUnixNano && s.endTimeUnixNano <= c.endTimeUnixNano, `request ${i}: the server's span inside the client's`);
+    });
+    t.is(counter('ebpf_otel.protocol.unprobed_connections', 'tls'), 0, 'probed: never claimed as ciphertext');
+    t.is(counter('ebpf_otel.protocol.parse_errors'), 0);
+  } finally {
+    server.child.kill();
+    client.child.kill();
+  }
+});
