@@ -51,8 +51,7 @@ test('one attachment per file for two processes; detached once both exited', asy
   writeMaps(100, [LIBC, LIBSSL, LIBCRYPTO]);
   writeMaps(102, [LIBC, LIBSSL, LIBCRYPTO]);
   await agent.start();
-  t.is(session.uprobes.size, 0, 'nothing before the first scan');
-  tick();
+  // Scanned at start, before the agent says it is ready.
   t.deepEqual(paths(), [root(100, LIBSSL)]);
   t.is(session.uprobes.size, 11);
   t.like(agent.agentHealth(), { tlsFiles: 1, tlsProcessesByLibrary: { openssl: 2 }, tlsProcessesUnprobedByLibrary: {}, tlsAttachFailures: 0 });
@@ -103,8 +102,9 @@ test('a rescan is spread over ticks (32 processes a tick); what nobody uses is d
   const pids = Array.from({ length: 40 }, (_, i) => 200 + i);
   const { agent, session, writeMaps, tick } = setup(t, [], pids);
   for (const p of pids) writeMaps(p, [LIBC]);
-  writeMaps(239, [LIBSSL]);
   await agent.start();
+  t.is(session.uprobes.size, 0, 'all 40 scanned at start, at once: nothing to probe');
+  writeMaps(239, [LIBSSL]);
   tick();
   t.is(session.uprobes.size, 0, 'the first 32 scanned');
   tick();
