@@ -3,13 +3,9 @@
 // configuration file or `config print --format yaml` needs it.
 
 import type * as Yaml from 'yaml';
+import { lazy } from '../util/lazy';
 
-let loaded: typeof Yaml | undefined;
-
-export function yaml(): typeof Yaml {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return (loaded ??= require('yaml') as typeof Yaml);
-}
+export const yaml = lazy(() => require('yaml') as typeof Yaml);
 
 export const isAlias = (node: unknown): node is Yaml.Alias => yaml().isAlias(node);
 export const isMap = (node: unknown): node is Yaml.YAMLMap => yaml().isMap(node);

@@ -17,6 +17,7 @@ import type * as tls from 'node:tls';
 import type * as zlib from 'node:zlib';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { Exporter } from './export';
+import { lazy } from '../util/lazy';
 import { realTimers, type Timers } from '../util/timers';
 import { decodePartialSuccess, type PartialSuccess } from './otlp-common';
 import { GRPC_SESSION_OPTIONS } from './export-policy';
@@ -36,15 +37,10 @@ export interface OtlpExportResult extends ExportResult {
  * http2 only for OTLP/gRPC, tls only for gRPC with TLS, https only for an
  * https:// endpoint, zlib only with gzip.
  */
-function lazy<T>(id: string): () => T {
-  let loaded: T | undefined;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return () => (loaded ??= require(id) as T);
-}
-const http2Module = lazy<typeof http2>('node:http2');
-const httpsModule = lazy<typeof https>('node:https');
-const tlsModule = lazy<typeof tls>('node:tls');
-const zlibModule = lazy<typeof zlib>('node:zlib');
+const http2Module = lazy(() => require('node:http2') as typeof http2);
+const httpsModule = lazy(() => require('node:https') as typeof https);
+const tlsModule = lazy(() => require('node:tls') as typeof tls);
+const zlibModule = lazy(() => require('node:zlib') as typeof zlib);
 
 /** Requests under way at once before new ones fail fast (the official exporters' default). */
 export const MAX_CONCURRENT_REQUESTS = 30;
