@@ -43,27 +43,34 @@ export async function testCertificates(): Promise<TestCertificates> {
   return { caCert: p.caCert, serverCert: p.serverCert, serverKey: p.serverKey };
 }
 
-let goBinary: Promise<string> | undefined;
+/** How the Go program is linked: as `go build` does by default, stripped (-ldflags="-s -w": no symbol table, no DWARF), or a PIE. */
+export type GoBuild = 'default' | 'stripped' | 'pie';
+const GO_BUILD_FLAGS: Record<GoBuild, string[]> = { default: [], stripped: ['-ldflags=-s -w'], pie: ['-buildmode=pie'] };
+const goBinaries = new Map<GoBuild, Promise<string>>();
 
 /**
  * The Go HTTPS server/client (crypto/tls, standard library only), built once
- * per test process. Go's caches go to the temporary directory when HOME is
- * not writable (a locked-down CI user).
+ * per test process and kind of build. Go's caches go to the temporary
+ * directory when HOME is not writable (a locked-down CI user).
  */
-export function goHttpsBinary(): Promise<string> {
-  goBinary ??= (async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'go-https-'));
-    temporary.push(dir);
-    const out = path.join(dir, 'https');
-    const env: Record<string, string | undefined> = { ...process.env, CGO_ENABLED: '0', GOFLAGS: '' };
-    if (!writable(process.env['HOME'])) {
-      env['GOCACHE'] = path.join(dir, 'cache');
-      env['GOPATH'] = path.join(dir, 'gopath');
-    }
-    await run('go', ['build', '-o', out, '.'], { cwd: GO_HTTPS_SOURCE, env });
-    return out;
-  })();
-  return goBinary;
+export function goHttpsBinary(build: GoBuild = 'default'): Promise<string> {
+  let binary = goBinaries.get(build);
+  if (!binary) {
+    binary = (async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'go-https-'));
+      temporary.push(dir);
+      const out = path.join(dir, 'https');
+      const env: Record<string, string | undefined> = { ...process.env, CGO_ENABLED: '0', GOFLAGS: '' };
+      if (!writable(process.env['HOME'])) {
+        env['GOCACHE'] = path.join(dir, 'cache');
+        env['GOPATH'] = path.join(dir, 'gopath');
+      }
+      await run('go', ['build', ...GO_BUILD_FLAGS[build], '-o', out, '.'], { cwd: GO_HTTPS_SOURCE, env });
+      return out;
+    })();
+    goBinaries.set(build, binary);
+  }
+  return binary;
 }
 
 function writable(dir: string | undefined): boolean {

@@ -279,6 +279,16 @@ export class ElfFile {
     return undefined;
   }
 
+  /** `length` bytes at a virtual address mapped from the file (one PT_LOAD segment), or an ElfError. */
+  readVirtual(vaddr: bigint, length: number, what: string): Buffer {
+    const at = this.fileOffsetOf(vaddr);
+    const end = this.fileOffsetOf(vaddr + BigInt(Math.max(length - 1, 0)));
+    if (at === undefined || end === undefined || end - at !== Math.max(length - 1, 0)) {
+      throw new ElfError(`${this.path}: ${what} at 0x${vaddr.toString(16)}+${length} is not mapped from the file`);
+    }
+    return this.read(at, length, what);
+  }
+
   /**
    * The first NUL-terminated string in the section that starts with
    * `prefix` (e.g. "OpenSSL ") and that `accept` takes (default: any),
