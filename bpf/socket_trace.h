@@ -202,7 +202,12 @@ enum stat_index {
 	STAT_TLS_SSL_CONNS_EVICTED = 30, /* new ties while ssl_conns held max_entries: each pushed the
 					  * least recently used one out */
 	STAT_TLS_UNTIED_AT_FREE = 31, /* ties removed at SSL_free */
-	STAT__COUNT = 32,
+	/* Go crypto/tls (bpf/uprobes/go_tls.bpf.h) */
+	STAT_TLS_GO_MARKED = 32,      /* connections found TLS by a Go Read/Write (the fd read from its Conn) */
+	STAT_TLS_GO_LAYOUT = 33,      /* Go Read/Write calls whose Conn held no TCP netFD where expected: not captured */
+	STAT_TLS_GO_RETURN_MISSED = 34, /* Go calls whose entry was replaced by the goroutine's next call: no return seen */
+	STAT_TLS_GO_WRITES_AT_CLOSE = 35, /* Go writes shipped when their connection closed before they returned */
+	STAT__COUNT = 36,
 };
 
 /*
@@ -212,11 +217,12 @@ enum stat_index {
  *   syslat_*  syscall latency histograms and slow calls (group "syscalls")
  *   tcph_*    TCP health (group "tcp"; its maps, named tcp_* and tcph_*, are
  *             created only with it)
- *   uprobe_ssl_*, uretprobe_ssl_*
- *             TLS plaintext at OpenSSL calls (group "tls"; not attached by
- *             attachAll: user space attaches them per library file with
- *             attachUprobe). Needs group "sockets": the ties and the
- *             ciphertext muting are in its syscall programs.
+ *   uprobe_ssl_*, uretprobe_ssl_*, uprobe_go_tls_*
+ *             TLS plaintext at OpenSSL and Go crypto/tls calls (group
+ *             "tls"; not attached by attachAll: user space attaches them
+ *             per library file with attachUprobe). Needs group "sockets":
+ *             the ties and the ciphertext muting are in its syscall
+ *             programs.
  *   *_sched_* process lifecycle: exec, fork, exit (always loaded: selection
  *             follows processes whatever else runs)
  *   others    socket capture (group "sockets")
@@ -270,10 +276,15 @@ struct connection {
 	/* CONN_F_TLS: the plaintext streams' positions (bytes moved by TLS calls). */
 	__u64 tls_sent;
 	__u64 tls_recv;
+	/* CONN_F_TLS: when the last ciphertext write syscall returned. A TLS
+	 * write that made it ends then, not when the library call returned
+	 * (after the peer may already have answered). */
+	__u64 tls_cipher_sent_ns;
 };
 
 /* connection.flags */
-#define CONN_F_TLS 0x1 /* an SSL object is tied to it: its syscalls carry ciphertext */
+#define CONN_F_TLS 0x1    /* a TLS library's calls carry its plaintext: its syscalls carry ciphertext */
+#define CONN_F_GO_TLS 0x2 /* Go crypto/tls writes on it may be in flight (go_tls_writes) */
 
 /* Each feature's records and configuration, in a header of its own. They use
  * the types above (struct sock_tuple, struct connection), so they come last. */

@@ -48,7 +48,7 @@ bool InGroups(const bpf_program* prog, const ProgramGroups& groups) {
   const char* name = bpf_program__name(prog);
   if (StartsWith(name, "syslat_")) return groups.syscalls;
   if (StartsWith(name, "tcph_")) return groups.tcp;
-  if (StartsWith(name, "uprobe_ssl_") || StartsWith(name, "uretprobe_ssl_")) return groups.tls;
+  if (StartsWith(name, "uprobe_ssl_") || StartsWith(name, "uretprobe_ssl_") || StartsWith(name, "uprobe_go_tls_")) return groups.tls;
   if (strstr(name, "_sched_") != nullptr) return true;
   return groups.sockets;
 }

@@ -38,6 +38,7 @@
 #include "selection.bpf.h"
 #include "connections.bpf.h"
 #include "data.bpf.h"
+#include "uprobes/tls.bpf.h"
 
 /* A write ties a pending SSL only this soon after its TLS call ended: Node
  * writes in the same synchronous run, microseconds later. */
@@ -89,8 +90,7 @@ static __always_inline bool tls_record_header(const __u8 *h)
 /*
  * Ties `ssl` to `c` (key `key`); `replace`: a tie to another connection
  * moves (nested syscall: the evidence is direct), else it stays. The
- * connection becomes TLS; a mute user space asked for before the tie (it
- * saw only ciphertext) is lifted, unless every connection starts muted.
+ * connection becomes TLS (tls_mark_conn).
  */
 static __always_inline void tls_tie(__u32 tgid, __u64 ssl, __u64 key, struct connection *c, bool replace,
 				    __u32 made_stat)
@@ -119,15 +119,7 @@ static __always_inline void tls_tie(__u32 tgid, __u64 ssl, __u64 key, struct con
 	}
 	stat_add(made_stat, 1);
 mark:
-	if (c->flags & CONN_F_TLS)
-		return;
-	c->flags |= CONN_F_TLS;
-	if (config.initial_mode == MODE_MUTED)
-		return;
-	/* Requests made from ciphertext, applied or still pending, no longer hold
-	 * (one user space sends after the tie can still apply: see its tracker). */
-	c->mode = MODE_FULL;
-	bpf_map_delete_elem(&mode_requests, &c->conn_id);
+	tls_mark_conn(c);
 }
 
 /* The first 3 bytes a write syscall sent, in `h`. */
@@ -182,23 +174,6 @@ static __always_inline bool tls_syscall_exit(struct io_task *t, const struct io_
 			tls_tie(x->pid_tgid >> 32, pending, key, x->conn, false, STAT_TLS_TIES_WRITE);
 	}
 	return x->conn->flags & CONN_F_TLS;
-}
-
-/* Ciphertext of a TLS connection: positions and totals advance, nothing is sent. */
-static __always_inline void skip_ciphertext(const struct io_result *x, __u64 size)
-{
-	advance_stream(x, size);
-	stat_add(STAT_TLS_CIPHERTEXT_SYSCALLS, 1);
-	stat_add(STAT_TLS_CIPHERTEXT_BYTES, size);
-}
-
-/* The thread's task storage, created if `create`; NULL when the process is not selected. */
-static __always_inline struct io_task *tls_task(__u64 *pid_tgid, bool create)
-{
-	if (!current_selected(pid_tgid))
-		return NULL;
-	return bpf_task_storage_get(&active_io_args, bpf_get_current_task_btf(), NULL,
-				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 }
 
 /* SSL_read/SSL_write(ssl, buf, num) and the _ex forms (ssl, buf, num, size_t *out). */
@@ -274,11 +249,7 @@ static __always_inline int tls_call_exit(struct pt_regs *ctx, __u8 dir, bool ex)
 	args.fd = (__s32)tie->conn_key;
 	args.buf = call.buf;
 	args.ts_enter_ns = dir == DIR_EGRESS ? call.ts_enter_ns : x.ts_exit_ns;
-	if (connection_mode(x.conn) == MODE_MUTED) {
-		skip_muted(&x, n);
-		return 0;
-	}
-	capture_buffer(&x, n);
+	tls_plaintext(&x, n);
 	return 0;
 }
 

@@ -101,6 +101,11 @@ export const KERNEL_STATS = [
   'tls_ssl_conns_full',
   'tls_ssl_conns_evicted',
   'tls_untied_at_free',
+  // Go crypto/tls
+  'tls_go_marked',
+  'tls_go_layout',
+  'tls_go_return_missed',
+  'tls_go_writes_at_close',
 ] as const;
 export type KernelStatName = (typeof KERNEL_STATS)[number];
 

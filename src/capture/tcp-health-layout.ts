@@ -5,7 +5,7 @@
 
 /** struct conn_record: a conn_info key (tgid << 32 | fd) and its struct connection, flattened. */
 export const ConnRecordLayout = {
-  size: 112,
+  size: 120,
   key: 0,
   conn_id: 8,
   bytes_sent: 16,
@@ -19,6 +19,7 @@ export const ConnRecordLayout = {
   flags: 93,
   tls_sent: 96,
   tls_recv: 104,
+  tls_cipher_sent_ns: 112,
 } as const;
 
 /** struct tcp_peer_record: struct tcp_peer_key then struct tcp_peer_stats, flattened. */

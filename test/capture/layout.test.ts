@@ -27,7 +27,7 @@ const TCP_HEALTH_STRUCTS: Record<string, StructLayout> = {
     c: 'struct conn_record',
     layout: L.ConnRecordLayout,
     rename: Object.fromEntries(
-      ['conn_id', 'bytes_sent', 'bytes_recv', 'sk', 'tuple', 'netns', 'mode', 'mode_seq', 'role', 'flags', 'tls_sent', 'tls_recv'].map((f) => [f, `conn.${f}`]),
+      ['conn_id', 'bytes_sent', 'bytes_recv', 'sk', 'tuple', 'netns', 'mode', 'mode_seq', 'role', 'flags', 'tls_sent', 'tls_recv', 'tls_cipher_sent_ns'].map((f) => [f, `conn.${f}`]),
     ),
   },
   tcp_peer_record: {
