@@ -1,10 +1,11 @@
 // `ebpf-otel doctor --pid P`: the TLS libraries of a process, and whether
 // the agent probes them or why not (unsupported library, no uprobes, the tls
 // programs missing from this build, turned off). When it can, it attaches
-// the probes to each OpenSSL file and detaches them at once: "probed" then
-// means the kernel took them, not only that the symbols are there.
+// the probes to each probeable file (OpenSSL, Go) and detaches them at
+// once: "probed" then means the kernel took them, not only that the
+// functions are there.
 
-import { OPENSSL_PROBES, TlsAttachManager } from '../capture/tls/attach-manager';
+import { TlsAttachManager } from '../capture/tls/attach-manager';
 import { TlsDiscovery, type MappedTlsLibrary } from '../capture/tls/discovery';
 import type { NativeBinding, NativeFeatures, SocketTraceSession } from '../capture/native-binding';
 import { defaultSessionOptions } from '../capture/session-defaults';
@@ -22,7 +23,7 @@ export interface TlsProcessReport {
 function globalReason(opts: { disabled: boolean; features: NativeFeatures | undefined; programsMissing: boolean }): string | undefined {
   if (opts.disabled) return 'disabled (--no-tls)';
   if (opts.features && !opts.features.uprobe) return 'uprobes unavailable in this kernel';
-  if (opts.programsMissing) return 'this build has no tls programs (uprobe_ssl_*)';
+  if (opts.programsMissing) return 'this build lacks tls programs (uprobe_ssl_*, uprobe_go_tls_*)';
   return undefined;
 }
 
@@ -33,24 +34,24 @@ export function tlsReports(pids: readonly number[], opts: { binding: NativeBindi
     const maps = discovery.mappings(pid);
     return { pid, comm: procfs.comm(pid), libraries: maps ? discovery.libraries(pid, maps) : undefined };
   });
-  const openssl = found.flatMap((p) => p.libraries ?? []).filter((l) => l.library.unprobedReason === undefined);
+  const probeable = found.flatMap((p) => p.libraries ?? []).filter((l) => l.library.unprobedReason === undefined);
   let session: SocketTraceSession | undefined;
   let programsMissing = false;
   let sessionError: string | undefined;
   const attachChecked = new Map<string, { ok: boolean; why?: string }>();
   const reason0 = globalReason({ disabled: opts.disabled, features: opts.features, programsMissing: false });
-  if (reason0 === undefined && openssl.length > 0 && opts.binding) {
+  if (reason0 === undefined && probeable.length > 0 && opts.binding) {
     try {
       const base = defaultSessionOptions();
       const groups = { ...base.groups, sockets: false, tls: true };
       session = new opts.binding.SocketTraceSession({ ...base, groups });
       const names = new Set(session.programs().map((p) => p.name));
-      programsMissing = !OPENSSL_PROBES.every((p) => names.has(p.program));
+      programsMissing = !probeable.every((l) => l.library.probes.every((p) => names.has(p.program)));
       if (!programsMissing) {
         // No process is selected in this session: the probes run for nobody while attached.
         const s = session;
         const manager = new TlsAttachManager(() => s, { maxFiles: Number.MAX_SAFE_INTEGER, logger: silentLogger });
-        for (const l of unique(openssl)) {
+        for (const l of unique(probeable)) {
           manager.setProcessFiles(1, [{ key: l.key, attachPath: l.attachPath, library: l.library }]);
           const st = manager.fileState(l.key);
           attachChecked.set(l.key, st?.state === 'attached' ? { ok: true, why: `${st.programs.length} probes attach` } : { ok: false, why: st?.reason ?? 'not attached' });

@@ -9,7 +9,7 @@ import { ebpfRequired, ebpfTest, ebpfUnavailableReason } from '../helpers/ebpf';
 import { sleep, startAgent, startWorkload } from '../helpers/agent';
 import { loadNativeBinding } from '../../src/capture/native-binding';
 import { defaultSessionOptions } from '../../src/capture/session-defaults';
-import { OPENSSL_PROBES } from '../../src/capture/tls/attach-manager';
+import { TLS_PROGRAMS } from '../../src/capture/tls/library';
 
 const PY = '/usr/bin/python3';
 /** Waits for "go" before `import ssl`, and again before exiting. */
@@ -31,7 +31,7 @@ function missingTlsPrograms(): string[] {
   const session = new binding.SocketTraceSession({ ...base, groups });
   try {
     const names = new Set(session.programs().map((p) => p.name));
-    return OPENSSL_PROBES.map((p) => p.program).filter((p) => !names.has(p));
+    return TLS_PROGRAMS.filter((p) => !names.has(p));
   } finally {
     session.close();
   }

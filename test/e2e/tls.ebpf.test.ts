@@ -1,17 +1,20 @@
-// TLS the agent cannot probe, end to end with real eBPF: a Go HTTPS server
-// and client (crypto/tls: not OpenSSL, no probes in this step) traced by
-// `ebpf-otel run --pid`, exporting to a real OTLP receiver. Their ciphertext
-// must never become a span; each connection is detected as TLS from its
-// record header, handed to nobody (muted in the kernel while it lasts) and
-// counted as unprobed.
+// Go crypto/tls through its uprobes, end to end with real eBPF: a Go HTTPS
+// client -> a Go HTTPS server (no OpenSSL anywhere: the functions are found
+// in each binary's pclntab, the returns probed at their RET instructions,
+// the socket read from the Conn), traced by `ebpf-otel run --pid`,
+// exporting to a real OTLP receiver. They give the spans plain HTTP gives,
+// with url.scheme https, the CLIENT span the parent of the SERVER span; the
+// handshake's ciphertext never reaches a parser nor counts as unprobed TLS.
 
-import anyTest from 'ava';
+import anyTest, { type ExecutionContext } from 'ava';
 import { ebpfTest } from '../helpers/ebpf';
 import { sleep, startAgent, startWorkload } from '../helpers/agent';
-import { OtlpReceiver } from '../helpers/otlp-receiver';
-import { goHttpsBinary, ITEMS_BODY, testCertificates } from '../helpers/tls';
+import { OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver';
+import { goHttpsBinary, ITEMS_BODY, testCertificates, type GoBuild } from '../helpers/tls';
 
 const test = ebpfTest.serial;
+const SERVER_KIND = 2;
+const CLIENT_KIND = 3;
 
 let receiver: OtlpReceiver;
 anyTest.before(async () => {
@@ -26,45 +29,82 @@ function otlpEnv(): Record<string, string> {
   return { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcUrl, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_METRIC_EXPORT_INTERVAL: '60000' };
 }
 
-/** The agent's own counter summed over its series (latest export), restricted to the TLS protocol when it is a protocol counter. */
-function counter(name: string, protocol?: string): number {
+function spansOf(pid: number): ReceivedSpan[] {
+  return receiver.spans.filter((s) => s.resource['process.pid'] === pid).sort((a, b) => Number(a.startTimeUnixNano - b.startTimeUnixNano));
+}
+
+/** The agent's own counter summed over its series (latest export), restricted to one protocol when it is a protocol counter. */
+function counter(name: string, protocol?: string, attr?: [string, string]): number {
   return receiver
-    .latestPoints(name, (p) => protocol === undefined || p.attributes['ebpf_otel.protocol'] === protocol)
+    .latestPoints(name, (p) => (protocol === undefined || p.attributes['ebpf_otel.protocol'] === protocol) && (attr === undefined || p.attributes[attr[0]] === attr[1]))
     .reduce((a, p) => a + (p.value ?? 0), 0);
 }
 
-test('Go HTTPS server and client (crypto/tls, not probed): no span from the ciphertext, every connection of each counted as unprobed TLS', async (t) => {
+function assertServerSpan(t: ExecutionContext, s: ReceivedSpan, port: number, label: string): void {
+  t.is(s.kind, SERVER_KIND, label);
+  t.is(s.name, 'GET /items', label);
+  t.like(
+    s.attributes,
+    {
+      'url.scheme': 'https',
+      'http.request.method': 'GET',
+      'url.path': '/items',
+      'http.response.status_code': 200,
+      'server.port': port,
+      'http.response.body.size': ITEMS_BODY.length,
+    },
+    label,
+  );
+  t.is(s.status.code, 0, label);
+}
+
+async function goClientToGoServer(t: ExecutionContext, build: GoBuild): Promise<void> {
   const certs = await testCertificates();
-  const go = await goHttpsBinary();
+  const go = await goHttpsBinary(build);
   const server = await startWorkload(go, ['server', certs.serverCert, certs.serverKey]);
-  const url = `https://127.0.0.1:${server.hello['port'] as number}/items`;
-  const connections = 5;
-  // One connection per request (the client disables keep-alive): connections are exactly requests.
-  const client = await startWorkload(go, ['client', url, String(connections), certs.caCert]);
+  const port = server.hello['port'] as number;
+  const requests = 5;
+  // One connection per request (the client disables keep-alive): each one's handshake is marked before its records.
+  const client = await startWorkload(go, ['client', `https://127.0.0.1:${port}/items`, String(requests), certs.caCert]);
   try {
     const agent = await startAgent(['run', '--pid', String(server.pid), '--pid', String(client.pid)], { env: otlpEnv() });
     client.go();
-    const done = await client.result();
-    t.deepEqual(done, { statuses: Array(connections).fill(200), bodies: Array(connections).fill(ITEMS_BODY) });
+    t.deepEqual(await client.result(), { statuses: Array(requests).fill(200), bodies: Array(requests).fill(ITEMS_BODY) });
     await sleep(300);
     const { code, stderr } = await agent.stop();
     t.is(code, 0, stderr);
     t.log(stderr.split('\n').filter((l) => !l.includes('ready')).join('\n'));
 
-    t.deepEqual(
-      receiver.spans.map((s) => `${s.resource['process.pid'] as number} ${s.name}`),
-      [],
-      'no span at all from ciphertext',
-    );
-    // Each connection twice: the server's end and the client's end.
-    t.is(counter('ebpf_otel.protocol.unprobed_connections', 'tls'), 2 * connections);
-    t.is(counter('ebpf_otel.protocol.records', 'tls'), 0);
-    t.is(counter('ebpf_otel.protocol.records', 'http1'), 0);
-    t.is(counter('ebpf_otel.protocol.parse_errors'), 0, 'no parser ever saw the ciphertext');
-    // Not asserted exactly: a connection that closed in the batch that claimed it needs no mute.
-    t.true(counter('ebpf_otel.connection.muted') <= 2 * connections);
+    const serverSpans = spansOf(server.pid);
+    const clientSpans = spansOf(client.pid);
+    t.is(serverSpans.length, requests, 'one SERVER span per request');
+    t.is(clientSpans.length, requests, 'one CLIENT span per request');
+    serverSpans.forEach((s, i) => assertServerSpan(t, s, port, `server ${i}`));
+    clientSpans.forEach((c, i) => {
+      t.is(c.kind, CLIENT_KIND, `client ${i}`);
+      t.is(c.name, 'GET', `client ${i}`);
+      t.like(c.attributes, { 'url.scheme': 'https', 'http.request.method': 'GET', 'http.response.status_code': 200, 'server.port': port, 'server.address': '127.0.0.1' }, `client ${i}`);
+      const s = serverSpans[i]!;
+      t.is(s.traceId, c.traceId, `request ${i}: one trace`);
+      t.is(s.parentSpanId, c.spanId, `request ${i}: the CLIENT span is the SERVER span's parent`);
+      t.true(c.startTimeUnixNano <= s.startTimeUnixNano && s.endTimeUnixNano <= c.endTimeUnixNano, `request ${i}: the server's span inside the client's`);
+    });
+    // Each connection at both ends, marked at its handshake: never claimed as ciphertext, never parsed as such.
+    t.is(counter('ebpf_otel.protocol.unprobed_connections', 'tls'), 0, 'probed: never claimed as unprobed TLS');
+    t.is(counter('ebpf_otel.protocol.parse_errors'), 0, 'no parser saw ciphertext');
+    t.is(counter('ebpf_otel.tls.ties', undefined, ['ebpf_otel.tie', 'go_fd']), 2 * requests);
+    t.is(counter('ebpf_otel.tls.go_layout_mismatches'), 0);
+    t.is(counter('ebpf_otel.tls.go_returns_missed'), 0);
   } finally {
     server.child.kill();
     client.child.kill();
   }
+}
+
+test('Go HTTPS client -> Go HTTPS server (crypto/tls probed): SERVER and CLIENT spans with url.scheme https, the CLIENT span the parent, no ciphertext parsed', async (t) => {
+  await goClientToGoServer(t, 'default');
+});
+
+test('the same with stripped Go binaries (-ldflags="-s -w"): found through the pclntab alone', async (t) => {
+  await goClientToGoServer(t, 'stripped');
 });

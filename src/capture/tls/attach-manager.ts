@@ -15,30 +15,6 @@ export interface UprobeAttacher {
   detach(linkId: number): void;
 }
 
-export interface UprobeSpec {
-  readonly program: string;
-  readonly symbol: string;
-  readonly retprobe: boolean;
-}
-
-/** The tls group's programs (bpf/uprobes/openssl.bpf.h) and their functions. */
-export const OPENSSL_PROBES: readonly UprobeSpec[] = [
-  { program: 'uprobe_ssl_read', symbol: 'SSL_read', retprobe: false },
-  { program: 'uretprobe_ssl_read', symbol: 'SSL_read', retprobe: true },
-  { program: 'uprobe_ssl_write', symbol: 'SSL_write', retprobe: false },
-  { program: 'uretprobe_ssl_write', symbol: 'SSL_write', retprobe: true },
-  { program: 'uprobe_ssl_read_ex', symbol: 'SSL_read_ex', retprobe: false },
-  { program: 'uretprobe_ssl_read_ex', symbol: 'SSL_read_ex', retprobe: true },
-  { program: 'uprobe_ssl_write_ex', symbol: 'SSL_write_ex', retprobe: false },
-  { program: 'uretprobe_ssl_write_ex', symbol: 'SSL_write_ex', retprobe: true },
-  { program: 'uprobe_ssl_do_handshake', symbol: 'SSL_do_handshake', retprobe: false },
-  { program: 'uprobe_ssl_shutdown', symbol: 'SSL_shutdown', retprobe: false },
-  { program: 'uprobe_ssl_free', symbol: 'SSL_free', retprobe: false },
-];
-
-/** Without these a file's plaintext cannot be captured: all attach, or the file is not probed. */
-const REQUIRED_PROGRAMS: ReadonlySet<string> = new Set(['uprobe_ssl_read', 'uretprobe_ssl_read', 'uprobe_ssl_write', 'uretprobe_ssl_write']);
-
 export const DEFAULT_TLS_MAX_FILES = 64;
 
 /** A probeable file as a process maps it. */
@@ -201,15 +177,13 @@ export class TlsAttachManager {
     const programs: string[] = [];
     const optionalErrors: string[] = [];
     let failure: string | undefined;
-    for (const p of OPENSSL_PROBES) {
-      if (!f.library.symbols.has(p.symbol)) continue;
+    for (const p of f.library.probes) {
       try {
-        const at = f.library.offsets?.get(p.symbol) ?? p.symbol;
-        links.push(attacher.attachUprobe(p.program, f.attachPath, at, { retprobe: p.retprobe }));
+        links.push(attacher.attachUprobe(p.program, f.attachPath, p.at, { retprobe: p.retprobe }));
         programs.push(p.program);
       } catch (err) {
         const msg = (err as Error).message.split('\n')[0]!;
-        if (REQUIRED_PROGRAMS.has(p.program)) {
+        if (p.required) {
           failure = msg;
           break;
         }

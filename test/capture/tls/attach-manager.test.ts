@@ -1,12 +1,13 @@
 import test from 'ava';
-import { OPENSSL_PROBES, TlsAttachManager, type TlsFileUse } from '../../../src/capture/tls/attach-manager';
-import type { TlsLibrary } from '../../../src/capture/tls/library';
+import { TlsAttachManager, type TlsFileUse } from '../../../src/capture/tls/attach-manager';
+import { OPENSSL_PROBES, opensslProbes, type TlsLibrary } from '../../../src/capture/tls/library';
 import type { Logger } from '../../../src/util/log';
 import { FakeKernelSession } from '../../helpers/fake-session';
 
-const ALL: TlsLibrary = { kind: 'openssl', version: '3.0.19', symbols: new Set(OPENSSL_PROBES.map((p) => p.symbol)) };
+const openssl = (symbols: readonly string[], offsets?: ReadonlyMap<string, number>): TlsLibrary => ({ kind: 'openssl', symbols: new Set(symbols), probes: opensslProbes(new Set(symbols), offsets) });
+const ALL = openssl(OPENSSL_PROBES.map((p) => p.symbol));
 /** OpenSSL 1.1.0: no _ex functions. */
-const NO_EX: TlsLibrary = { kind: 'openssl', symbols: new Set(['SSL_read', 'SSL_write', 'SSL_do_handshake', 'SSL_shutdown', 'SSL_free']) };
+const NO_EX = openssl(['SSL_read', 'SSL_write', 'SSL_do_handshake', 'SSL_shutdown', 'SSL_free']);
 
 const use = (key: string, library = ALL): TlsFileUse => ({ key, attachPath: `/proc/1/root/lib/${key}.so`, library });
 
@@ -53,7 +54,7 @@ test('a process that stops mapping a file (dlclose, exec) is no longer its user'
 test('at the file offsets the library gives, by name for the others', (t) => {
   const { session, manager } = setup();
   const offsets = new Map([['SSL_read', 0x35430], ['SSL_write', 0x35980]]);
-  manager.setProcessFiles(1, [use('a', { ...ALL, offsets })]);
+  manager.setProcessFiles(1, [use('a', openssl(OPENSSL_PROBES.map((p) => p.symbol), offsets))]);
   const at = (program: string) => [...session.uprobes.values()].find((u) => u.program === program)!.symbol;
   t.is(at('uprobe_ssl_read'), String(0x35430));
   t.is(at('uretprobe_ssl_read'), String(0x35430));
