@@ -11,20 +11,15 @@ import { promisify } from 'node:util';
 import anyTest from 'ava';
 import { ebpfTest } from '../helpers/ebpf';
 import { ROOT, sleep, startAgent, startWorkload } from '../helpers/agent';
-import { OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver';
+import type { ReceivedSpan } from '../helpers/otlp-receiver';
+import { useOtlpReceiver } from '../helpers/use-otlp-receiver';
 
 const test = ebpfTest.serial;
 const PY = '/usr/bin/python3';
 const PROGRAMS = path.join(ROOT, 'test', 'e2e', 'programs');
 const run = promisify(execFile);
 
-let receiver: OtlpReceiver;
-anyTest.before(async () => {
-  receiver = await OtlpReceiver.start();
-});
-anyTest.after.always(async () => {
-  await receiver?.close();
-});
+const otlp = useOtlpReceiver(anyTest);
 
 test('hostile traffic: the agent stays up, no wrong span, the normal request exact, what was given up counted', async (t) => {
   t.timeout(120_000);
@@ -32,9 +27,7 @@ test('hostile traffic: the agent stays up, no wrong span, the normal request exa
   const port = server.hello.port as number;
   let client: Record<string, unknown>;
   try {
-    const agent = await startAgent(['run', '--pid', String(server.pid)], {
-      env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcUrl, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_METRIC_EXPORT_INTERVAL: '60000' },
-    });
+    const agent = await startAgent(['run', '--pid', String(server.pid)], { env: otlp.env() });
     const { stdout } = await run(PY, [path.join(PROGRAMS, 'hostile_client.py'), String(port)], { timeout: 60_000 });
     client = JSON.parse(stdout) as Record<string, unknown>;
     await sleep(500);
@@ -58,7 +51,7 @@ test('hostile traffic: the agent stays up, no wrong span, the normal request exa
     normal: 200,
   }, 'the server answered as the test expects');
 
-  const spans = receiver.spans.filter((s) => s.resource['process.pid'] === server.pid);
+  const spans = otlp.receiver.spans.filter((s) => s.resource['process.pid'] === server.pid);
   const paths = (s: ReceivedSpan) => s.attributes['url.path'] as string | undefined;
   // No wrong span: every path is one a client sent, every status the one the server gave it.
   const expectedStatus = (p: string | undefined): number | undefined =>
@@ -87,9 +80,8 @@ test('hostile traffic: the agent stays up, no wrong span, the normal request exa
   // target, the 200 KB header) became spans marked truncated; the TLS hello,
   // which gets no answer, is nobody's protocol and is muted; the bytes the
   // parser stepped over while hunting for a message start are counted.
-  const metric = (name: string) => receiver.latestPoints(name).reduce((a, p) => a + (p.value ?? 0), 0);
-  t.is(metric('ebpf_otel.protocol.truncated_requests'), 2);
-  t.is(metric('ebpf_otel.connection.muted'), 1, 'the TLS connection: ignored and muted');
-  t.true(metric('ebpf_otel.protocol.skipped_bytes') >= 4096, 'at least the noise was stepped over, counted');
-  t.is(metric('ebpf_otel.protocol.pipelined_requests_given_up'), 0, '1000 deep fits the bounds');
+  t.is(otlp.counter('ebpf_otel.protocol.truncated_requests'), 2);
+  t.is(otlp.counter('ebpf_otel.connection.muted'), 1, 'the TLS connection: ignored and muted');
+  t.true(otlp.counter('ebpf_otel.protocol.skipped_bytes') >= 4096, 'at least the noise was stepped over, counted');
+  t.is(otlp.counter('ebpf_otel.protocol.pipelined_requests_given_up'), 0, '1000 deep fits the bounds');
 });

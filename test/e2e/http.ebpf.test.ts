@@ -10,6 +10,7 @@ import anyTest, { type ExecutionContext } from 'ava';
 import { ebpfTest } from '../helpers/ebpf';
 import { ROOT, sleep, startAgent, startWorkload } from '../helpers/agent';
 import { OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver';
+import { useOtlpReceiver } from '../helpers/use-otlp-receiver';
 
 const test = ebpfTest.serial;
 const PY = '/usr/bin/python3';
@@ -18,22 +19,7 @@ const SERVER_KIND = 2;
 const CLIENT_KIND = 3;
 const ERROR = 2;
 
-let receiver: OtlpReceiver;
-anyTest.before(async () => {
-  receiver = await OtlpReceiver.start();
-});
-anyTest.after.always(async () => {
-  await receiver?.close();
-});
-anyTest.beforeEach(() => receiver.reset());
-
-function otlpEnv(): Record<string, string> {
-  return { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcUrl, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_METRIC_EXPORT_INTERVAL: '60000' };
-}
-
-function spansOf(pid: number): ReceivedSpan[] {
-  return receiver.spans.filter((s) => s.resource['process.pid'] === pid).sort((a, b) => Number(a.startTimeUnixNano - b.startTimeUnixNano));
-}
+const otlp = useOtlpReceiver(anyTest);
 
 function curl(port: number, urlPath: string, headers: string[] = []): { status: string; before: bigint; after: bigint } {
   const before = BigInt(Date.now()) * 1_000_000n;
@@ -56,7 +42,7 @@ test('Python threaded server hit by curl, `run --exe python3`: one SERVER span p
   const server = await startWorkload(PY, [path.join(PROGRAMS, 'http_server.py')], { OTEL_SERVICE_NAME: 'e2e-python' });
   const port = server.hello.port as number;
   try {
-    const agent = await startAgent(['run', '--exe', 'python3'], { env: otlpEnv() });
+    const agent = await startAgent(['run', '--exe', 'python3'], { env: otlp.env() });
     const calls = [
       ['/items/1', []],
       ['/items/22', ['traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', 'tracestate: congo=t61rcWkgMzE']],
@@ -71,7 +57,7 @@ test('Python threaded server hit by curl, `run --exe python3`: one SERVER span p
     t.is(code, 0);
     t.log(stderr.split('\n').filter((l) => !l.includes('ready')).join('\n'));
 
-    const spans = spansOf(server.pid);
+    const spans = otlp.spansOf(server.pid);
     t.is(spans.length, 5, 'exactly one span per request');
     t.true(spans.every((s) => s.kind === SERVER_KIND));
     t.deepEqual(spans.map((s) => s.name), ['GET /items/{id}', 'GET /items/{id}', 'GET /slow', 'GET /fail', 'GET /missing']);
@@ -117,7 +103,7 @@ test('Python threaded server hit by curl, `run --exe python3`: one SERVER span p
     t.like(a.resource, { 'service.name': 'e2e-python', 'process.pid': server.pid, 'telemetry.distro.name': 'ebpf-otel-sidecar' });
 
     // Duration histograms: counts per route and status, exported at shutdown.
-    const points = receiver.latestPoints('http.server.request.duration', (p) => p.resource['process.pid'] === server.pid);
+    const points = otlp.receiver.latestPoints('http.server.request.duration', (p) => p.resource['process.pid'] === server.pid);
     const counts = Object.fromEntries(points.map((p) => [`${p.attributes['http.route']} ${p.attributes['http.response.status_code']}`, p.histogram!.count]));
     t.deepEqual(counts, { '/items/{id} 200': 2, '/slow 200': 1, '/fail 503': 1, '/missing 404': 1 });
     const slowPoint = points.find((p) => p.attributes['http.route'] === '/slow')!;
@@ -149,13 +135,13 @@ test('a configuration file: selectors, header capture with redaction, resource a
     ].join('\n'),
   );
   try {
-    const agent = await startAgent(['run', '--config', file], { env: { RECEIVER: receiver.grpcUrl, OTEL_METRIC_EXPORT_INTERVAL: '60000' } });
+    const agent = await startAgent(['run', '--config', file], { env: { RECEIVER: otlp.receiver.grpcUrl, OTEL_METRIC_EXPORT_INTERVAL: '60000' } });
     const r = curl(port, '/items/7', ['X-Request-Id: req-1', 'X-Request-Id: req-2', 'Authorization: Bearer s3cr3t', 'Cookie: session=abc']);
     t.is(r.status, '200');
     await sleep(300);
     const { code } = await agent.stop();
     t.is(code, 0);
-    const spans = spansOf(server.pid);
+    const spans = otlp.spansOf(server.pid);
     t.is(spans.length, 1);
     const s = spans[0]!;
     t.deepEqual(s.attributes['http.request.header.x-request-id'], ['req-1', 'req-2']);
@@ -177,14 +163,14 @@ test('a configuration file: selectors, header capture with redaction, resource a
 
 test('Node http server and keep-alive client in one process: SERVER and CLIENT spans, chunked, 5 MB, upload, traceparent', async (t) => {
   const w = await startWorkload(process.execPath, [path.join(PROGRAMS, 'http_node.js')]);
-  const agent = await startAgent(['run', '--pid', String(w.pid)], { env: otlpEnv() });
+  const agent = await startAgent(['run', '--pid', String(w.pid)], { env: otlp.env() });
   w.go();
   const result = await w.result();
   await sleep(300);
   const { code, stderr } = await agent.stop();
   t.is(code, 0);
   t.log(stderr.split('\n').filter((l) => /captured|parents:/.test(l)).join('\n'));
-  const spans = spansOf(w.pid);
+  const spans = otlp.spansOf(w.pid);
   const servers = spans.filter((s) => s.kind === SERVER_KIND);
   const clients = spans.filter((s) => s.kind === CLIENT_KIND);
   t.is(servers.length, 8);
@@ -228,12 +214,12 @@ test('pipelined requests over one socket: one span each, in order', async (t) =>
   const server = await startWorkload(PY, [path.join(PROGRAMS, 'http_server.py')]);
   const port = server.hello.port as number;
   try {
-    const agent = await startAgent(['run', '--pid', String(server.pid)], { env: otlpEnv() });
+    const agent = await startAgent(['run', '--pid', String(server.pid)], { env: otlp.env() });
     const r = spawnSync(PY, [path.join(PROGRAMS, 'http_pipeline.py'), String(port), '/items/7', '/fail', '/items/8'], { encoding: 'utf8' });
     t.is(r.stdout.trim(), '[200, 503, 200]');
     await sleep(300);
     await agent.stop();
-    const spans = spansOf(server.pid);
+    const spans = otlp.spansOf(server.pid);
     t.deepEqual(spans.map((s) => [s.name, s.attributes['url.path'], s.attributes['http.response.status_code']]), [
       ['GET /items/{id}', '/items/7', 200],
       ['GET /fail', '/fail', 503],
@@ -249,12 +235,12 @@ test('attach in mid-stream: a keep-alive connection opened before the agent yiel
   const port = server.hello.port as number;
   try {
     const client = await startWorkload(PY, [path.join(PROGRAMS, 'http_midstream.py'), String(port)]);
-    const agent = await startAgent(['run', '--pid', String(server.pid)], { env: otlpEnv() });
+    const agent = await startAgent(['run', '--pid', String(server.pid)], { env: otlp.env() });
     client.go();
     t.deepEqual(await client.result(), { status: 200 });
     await sleep(300);
     await agent.stop();
-    const spans = spansOf(server.pid);
+    const spans = otlp.spansOf(server.pid);
     t.deepEqual(spans.map((s) => [s.name, s.attributes['url.path'], s.attributes['http.response.status_code']]), [
       ['GET /items/{id}', '/items/1002', 200],
     ]);

@@ -9,19 +9,13 @@ import * as path from 'node:path';
 import anyTest from 'ava';
 import { ebpfTest } from '../helpers/ebpf';
 import { ROOT, sleep, startAgent, startWorkload } from '../helpers/agent';
-import { OtlpReceiver } from '../helpers/otlp-receiver';
+import { useOtlpReceiver } from '../helpers/use-otlp-receiver';
 
 const test = ebpfTest.serial;
 const PY = '/usr/bin/python3';
 const SERVER_KIND = 2;
 
-let receiver: OtlpReceiver;
-anyTest.before(async () => {
-  receiver = await OtlpReceiver.start();
-});
-anyTest.after.always(async () => {
-  await receiver?.close();
-});
+const otlp = useOtlpReceiver(anyTest);
 
 /** Sends `depth` GETs in one write on one connection; resolves when every response has come. */
 function pipeline(port: number, depth: number, tag: string): Promise<number> {
@@ -47,9 +41,7 @@ test('Python http.server, 100 and 1000 GETs pipelined in one write: one exact SE
   const server = await startWorkload(PY, [path.join(ROOT, 'test', 'e2e', 'programs', 'http_server.py')], { OTEL_SERVICE_NAME: 'e2e-pipelining' });
   const port = server.hello.port as number;
   try {
-    const agent = await startAgent(['run', '--exe', 'python3'], {
-      env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcUrl, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_METRIC_EXPORT_INTERVAL: '60000' },
-    });
+    const agent = await startAgent(['run', '--exe', 'python3'], { env: otlp.env() });
     t.is(await pipeline(port, 100, 'a'), 100);
     t.is(await pipeline(port, 1000, 'b'), 1000);
     await sleep(500);
@@ -57,7 +49,7 @@ test('Python http.server, 100 and 1000 GETs pipelined in one write: one exact SE
     t.is(code, 0);
     t.log(stderr.split('\n').filter((l) => !l.includes('ready')).join('\n'));
 
-    const spans = receiver.spans.filter((s) => s.resource['process.pid'] === server.pid);
+    const spans = otlp.receiver.spans.filter((s) => s.resource['process.pid'] === server.pid);
     t.is(spans.length, 1100, 'exactly one span per request');
     t.deepEqual([...new Set(spans.map((s) => `${s.kind} ${s.attributes['http.response.status_code']}`))], [`${SERVER_KIND} 200`]);
     const paths = (tag: string) => spans.map((s) => s.attributes['url.path'] as string).filter((p) => p.startsWith(`/items/${tag}-`)).sort();

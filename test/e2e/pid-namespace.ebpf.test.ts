@@ -16,7 +16,8 @@ import * as path from 'node:path';
 import anyTest from 'ava';
 import { ebpfTest } from '../helpers/ebpf';
 import { ROOT, childrenOf, sleep, startAgent, startWorkload, type Workload } from '../helpers/agent';
-import { OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver';
+import type { ReceivedSpan } from '../helpers/otlp-receiver';
+import { useOtlpReceiver } from '../helpers/use-otlp-receiver';
 
 const test = ebpfTest.serial;
 const PY = '/usr/bin/python3';
@@ -29,16 +30,7 @@ const AGENT_CAPS = ['setpriv', '--bounding-set=-all,+bpf,+perfmon,+sys_ptrace,+d
 const APP_USER = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
 const K8S_ENV = { K8S_POD_NAME: 'shop-7d9', K8S_NAMESPACE_NAME: 'prod', K8S_POD_UID: POD_UID, K8S_NODE_NAME: 'node-a', K8S_CONTAINER_NAME: 'app' };
 
-let receiver: OtlpReceiver;
-anyTest.before(async () => {
-  receiver = await OtlpReceiver.start();
-});
-anyTest.after.always(async () => {
-  await receiver?.close();
-});
-anyTest.beforeEach(() => receiver.reset());
-
-const otlpEnv = () => ({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcUrl, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_METRIC_EXPORT_INTERVAL: '60000' });
+const otlp = useOtlpReceiver(anyTest);
 
 interface Pod {
   /** Host pid of the namespace's init (pid 1 inside): the "pause" process. */
@@ -141,7 +133,7 @@ test('sidecar `run --all` in a pid namespace, as deployed: spans of the namespac
     t.not(appHostPid, nsPid);
     t.regex(fs.readFileSync(`/proc/${appHostPid}/status`, 'utf8'), /^Uid:\s+65534\s/m, 'the application runs as another user');
 
-    const agent = await startAgent(['run', '--all'], { env: { ...otlpEnv(), ...K8S_ENV }, prefix: [...pod.enter, ...AGENT_CAPS], prefixForks: true });
+    const agent = await startAgent(['run', '--all'], { env: otlp.env(K8S_ENV), prefix: [...pod.enter, ...AGENT_CAPS], prefixForks: true });
     t.regex(fs.readFileSync(`/proc/${childrenOf(agent.pid)[0]}/status`, 'utf8'), /^CapEff:\s+000000c000080004$/m, 'BPF, PERFMON, SYS_PTRACE, DAC_READ_SEARCH');
     t.true(
       agent.stderr().includes(`pid namespace: ${pod.ino} (not the host's: pids are translated in the kernel; only processes of this namespace are traced)`),
@@ -155,7 +147,7 @@ test('sidecar `run --all` in a pid namespace, as deployed: spans of the namespac
     const { code, stderr } = await agent.stop();
     t.is(code, 0, stderr);
 
-    const spans = byStart(receiver.spans);
+    const spans = byStart(otlp.receiver.spans);
     t.is(spans.length, 3, 'one span per request to the namespace server; nothing from curl or the host server');
     t.deepEqual(spans.map((s) => s.resource['process.pid']), [nsPid, nsPid, nsPid], 'the namespace pid, as /proc inside shows it');
     t.true(spans.every((s) => s.kind === SERVER_KIND));
@@ -193,8 +185,8 @@ test('sidecar `run --all` in a pid namespace, as deployed: spans of the namespac
       'k8s.node.name': 'node-a',
       'k8s.container.name': 'app',
     });
-    t.false(receiver.spans.some((s) => s.resource['service.name'] === 'host-app'));
-    const points = receiver.latestPoints('http.server.request.duration');
+    t.false(otlp.receiver.spans.some((s) => s.resource['service.name'] === 'host-app'));
+    const points = otlp.receiver.latestPoints('http.server.request.duration');
     t.deepEqual([...new Set(points.map((p) => p.resource['process.pid']))], [nsPid], 'metrics of the namespace server only');
     t.is(points.reduce((n, p) => n + p.histogram!.count, 0), 3);
   } finally {
@@ -224,7 +216,7 @@ test('sidecar `run --pid <namespace pid>`: a child forked after attach is follow
     const parentNsPid = launcher.hello.pid as number;
     t.not(hostPidOf(pod, parentNsPid), parentNsPid, 'a namespace pid, not the host one');
 
-    const agent = await startAgent(['run', '--pid', String(parentNsPid)], { env: otlpEnv(), prefix: pod.enter, prefixForks: true });
+    const agent = await startAgent(['run', '--pid', String(parentNsPid)], { env: otlp.env(), prefix: pod.enter, prefixForks: true });
     launcher.go();
     const worker = await lineOf(launcher, 1);
     const workerNsPid = worker.pid as number;
@@ -238,7 +230,7 @@ test('sidecar `run --pid <namespace pid>`: a child forked after attach is follow
     const { code, stderr } = await agent.stop();
     t.is(code, 0, stderr);
 
-    const spans = byStart(receiver.spans);
+    const spans = byStart(otlp.receiver.spans);
     t.deepEqual(
       spans.map((s) => [s.resource['process.pid'], s.name, s.attributes['http.response.status_code']]),
       [

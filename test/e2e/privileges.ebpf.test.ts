@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import anyTest from 'ava';
 import { ebpfTest } from '../helpers/ebpf';
 import { BIN, ROOT, sleep, startAgent, startWorkload, type Workload } from '../helpers/agent';
-import { OtlpReceiver } from '../helpers/otlp-receiver';
+import { useOtlpReceiver } from '../helpers/use-otlp-receiver';
 
 const test = ebpfTest.serial;
 const PY = '/usr/bin/python3';
@@ -27,17 +27,10 @@ const LEAST_BITS = (1n << 39n) | (1n << 38n) | (1n << 19n) | (1n << 2n);
 
 const capped = (caps: string[]) => ['setpriv', `--bounding-set=-all,${caps.map((c) => '+' + c).join(',')}`, '--inh-caps=-all'];
 
-let receiver: OtlpReceiver;
-anyTest.before(async () => {
-  receiver = await OtlpReceiver.start();
+const otlp = useOtlpReceiver(anyTest);
+anyTest.before(() => {
   if (!fs.existsSync('/sys/kernel/tracing/events')) spawnSync('mount', ['-t', 'tracefs', 'nodev', '/sys/kernel/tracing']);
 });
-anyTest.after.always(async () => {
-  await receiver?.close();
-});
-anyTest.beforeEach(() => receiver.reset());
-
-const env = () => ({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcUrl, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_METRIC_EXPORT_INTERVAL: '60000' });
 
 async function appAsNobody(): Promise<Workload> {
   return startWorkload('setpriv', [...NOBODY, PY, SERVER], { OTEL_SERVICE_NAME: 'least-privilege-app' });
@@ -62,7 +55,7 @@ async function traced(caps: string[]) {
   try {
     const uid = /^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${app.pid}/status`, 'utf8'))![1];
     if (uid !== '65534') throw new Error(`the application runs as uid ${uid}, not 65534`);
-    const agent = await startAgent(['run', '--pid', String(app.pid), '--health-listen', '127.0.0.1:0'], { env: env(), prefix: capped(caps) });
+    const agent = await startAgent(['run', '--pid', String(app.pid), '--health-listen', '127.0.0.1:0'], { env: otlp.env(), prefix: capped(caps) });
     const eff = capEff(agent.pid);
     const healthPort = Number(/health and metrics on http:\/\/127\.0\.0\.1:(\d+)/.exec(agent.stderr())![1]);
     const healthz = await healthGet(healthPort, '/healthz');
@@ -76,9 +69,7 @@ async function traced(caps: string[]) {
     }
     await sleep(300);
     const { code, stderr } = await agent.stop();
-    const spans = receiver.spans
-      .filter((s) => s.resource['process.pid'] === app.pid)
-      .sort((a, b) => Number(a.startTimeUnixNano - b.startTimeUnixNano));
+    const spans = otlp.spansOf(app.pid);
     return { eff, codes, code, stderr, spans, healthz, metrics };
   } finally {
     app.child.kill();

@@ -14,7 +14,8 @@ import * as path from 'node:path';
 import anyTest from 'ava';
 import { ebpfTest } from '../helpers/ebpf';
 import { ROOT, sleep, startAgent, startWorkload, type Workload } from '../helpers/agent';
-import { OtlpReceiver, type ReceivedPoint } from '../helpers/otlp-receiver';
+import type { ReceivedPoint } from '../helpers/otlp-receiver';
+import { useOtlpReceiver } from '../helpers/use-otlp-receiver';
 import { SYSLAT_BOUNDS_NS, SYSLAT_BOUNDS_SECONDS } from '../../src/capture/syscall-histograms';
 import { HOST_SYSCALL_ARCH, syscallNumber } from '../../src/capture/syscall-names';
 
@@ -26,14 +27,7 @@ const SLEEPS = ['clock_nanosleep', 'nanosleep'];
 // The bucket that holds 50 ms: (2^25, 2^26] ns.
 const BUCKET_50MS = SYSLAT_BOUNDS_NS.findIndex((b) => b >= 50e6);
 
-let receiver: OtlpReceiver;
-anyTest.before(async () => {
-  receiver = await OtlpReceiver.start();
-});
-anyTest.after.always(async () => {
-  await receiver?.close();
-});
-anyTest.beforeEach(() => receiver.reset());
+const otlp = useOtlpReceiver(anyTest);
 
 /**
  * Starts the workload and waits until it blocks in read() on stdin, so the
@@ -61,9 +55,7 @@ test('run --pid P: ebpf_otel.syscall.duration counts, errno names, sleep sums an
   const traced = await workload();
   const other = await workload();
   try {
-    const agent = await startAgent(['run', '--syscall-metrics', '--slow', '40ms', '--pid', String(traced.pid)], {
-      env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcUrl, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_METRIC_EXPORT_INTERVAL: '60000' },
-    });
+    const agent = await startAgent(['run', '--syscall-metrics', '--slow', '40ms', '--pid', String(traced.pid)], { env: otlp.env() });
     traced.go();
     other.go();
     const truth = await traced.result();
@@ -73,7 +65,7 @@ test('run --pid P: ebpf_otel.syscall.duration counts, errno names, sleep sums an
     t.is(code, 0);
     t.log(stderr.split('\n').filter((l) => l.includes('syscalls:')).join('\n'));
 
-    const points = receiver.latestPoints(METRIC, (p) => p.resource['process.pid'] === traced.pid);
+    const points = otlp.receiver.latestPoints(METRIC, (p) => p.resource['process.pid'] === traced.pid);
     t.true(points.length > 0, 'points for the traced process');
     const first = points[0]!;
     t.is(first.metric.unit, 's');
@@ -107,7 +99,7 @@ test('run --pid P: ebpf_otel.syscall.duration counts, errno names, sleep sums an
     t.false(by.has('read EAGAIN'), 'no failed reads');
 
     // Slow calls: one OTLP log record each, under the process's resource.
-    const slowLogs = receiver.logs.filter((l) => l.eventName === 'ebpf_otel.syscall.slow');
+    const slowLogs = otlp.receiver.logs.filter((l) => l.eventName === 'ebpf_otel.syscall.slow');
     t.true(slowLogs.every((l) => l.resource['process.pid'] === traced.pid), 'only the traced process');
     const slowSleeps = slowLogs.filter((l) => l.attributes['syscall.name'] === sleepName);
     t.is(slowSleeps.length, truth.sleeps as number, 'each 50 ms sleep once');
@@ -120,7 +112,7 @@ test('run --pid P: ebpf_otel.syscall.duration counts, errno names, sleep sums an
     t.log(`slow-call log records: ${slowLogs.length} (${[...new Set(slowLogs.map((l) => l.attributes['syscall.name']))].join(', ')})`);
 
     t.deepEqual(
-      receiver.points.filter((p) => p.metric.name === METRIC && p.resource['process.pid'] === other.pid),
+      otlp.receiver.points.filter((p) => p.metric.name === METRIC && p.resource['process.pid'] === other.pid),
       [],
       'the unselected process has no points',
     );

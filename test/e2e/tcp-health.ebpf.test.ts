@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import anyTest from 'ava';
 import { ebpfTest } from '../helpers/ebpf';
 import { ROOT, sleep, startAgent, startWorkload, type Workload } from '../helpers/agent';
-import { OtlpReceiver, type ReceivedPoint } from '../helpers/otlp-receiver';
+import type { ReceivedPoint } from '../helpers/otlp-receiver';
+import { useOtlpReceiver } from '../helpers/use-otlp-receiver';
 
 const test = ebpfTest.serial;
 const PY = '/usr/bin/python3';
@@ -34,18 +35,7 @@ interface Result {
   muted_down: number;
 }
 
-let receiver: OtlpReceiver;
-anyTest.before(async () => {
-  receiver = await OtlpReceiver.start();
-});
-anyTest.after.always(async () => {
-  await receiver?.close();
-});
-anyTest.beforeEach(() => receiver.reset());
-
-function otlpEnv(): Record<string, string> {
-  return { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcUrl, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_METRIC_EXPORT_INTERVAL: '60000' };
-}
+const otlp = useOtlpReceiver(anyTest);
 
 async function workload(): Promise<Workload & { ports: Hello }> {
   const w = await startWorkload(PY, [PROGRAM]);
@@ -55,9 +45,9 @@ async function workload(): Promise<Workload & { ports: Hello }> {
 /** "name {attributes, keys sorted}" -> value (sums) or the point (histograms), for one process. */
 function pointsOf(pid: number, prefix: string): Map<string, ReceivedPoint> {
   const out = new Map<string, ReceivedPoint>();
-  const names = new Set(receiver.points.filter((p) => p.metric.name.startsWith(prefix)).map((p) => p.metric.name));
+  const names = new Set(otlp.receiver.points.filter((p) => p.metric.name.startsWith(prefix)).map((p) => p.metric.name));
   for (const name of names) {
-    for (const p of receiver.latestPoints(name, (x) => x.resource['process.pid'] === pid)) {
+    for (const p of otlp.receiver.latestPoints(name, (x) => x.resource['process.pid'] === pid)) {
       const attrs = Object.fromEntries(Object.entries(p.attributes).sort(([a], [b]) => a.localeCompare(b)));
       out.set(`${name} ${JSON.stringify(attrs)}`, p);
     }
@@ -78,7 +68,7 @@ test('run --pid: refused connect, reset both ways, exact flow bytes per peer and
   let stderr = '';
   let r: Result;
   try {
-    const agent = await startAgent(['run', '--pid', String(w.pid)], { env: otlpEnv() });
+    const agent = await startAgent(['run', '--pid', String(w.pid)], { env: otlp.env() });
     w.go();
     other.go();
     r = (await w.result()) as unknown as Result;
@@ -177,7 +167,7 @@ test('run --pid: refused connect, reset both ways, exact flow bytes per peer and
 
   // The unselected process: not one point.
   t.deepEqual(
-    receiver.points.filter((p) => p.resource['process.pid'] === other.pid).map((p) => p.metric.name),
+    otlp.receiver.points.filter((p) => p.resource['process.pid'] === other.pid).map((p) => p.metric.name),
     [],
   );
 });
@@ -251,7 +241,7 @@ test('peer failure class: an idle keep-alive pool closed by the server is connec
   const w = await startWorkload(PY, [path.join(ROOT, 'test', 'e2e', 'programs', 'idle_pool.py')]);
   const port = w.hello.port as number;
   try {
-    const agent = await startAgent(['run', '--pid', String(w.pid)], { env: otlpEnv() });
+    const agent = await startAgent(['run', '--pid', String(w.pid)], { env: otlp.env() });
     w.go();
     const r = await w.result();
     t.deepEqual(r, { responses: 5, closed_by_server: 5, errors: [] }, 'the pool did what the test expects');

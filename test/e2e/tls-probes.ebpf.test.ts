@@ -11,7 +11,8 @@ import { spawnSync } from 'node:child_process';
 import anyTest, { type ExecutionContext } from 'ava';
 import { ebpfTest } from '../helpers/ebpf';
 import { sleep, startAgent, startWorkload } from '../helpers/agent';
-import { OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver';
+import type { ReceivedSpan } from '../helpers/otlp-receiver';
+import { useOtlpReceiver } from '../helpers/use-otlp-receiver';
 import { ITEMS_BODY, NODE_HTTPS, PYTHON_HTTPS_SERVER, testCertificates } from '../helpers/tls';
 
 const test = ebpfTest.serial;
@@ -19,28 +20,7 @@ const PY = '/usr/bin/python3';
 const SERVER_KIND = 2;
 const CLIENT_KIND = 3;
 
-let receiver: OtlpReceiver;
-anyTest.before(async () => {
-  receiver = await OtlpReceiver.start();
-});
-anyTest.after.always(async () => {
-  await receiver?.close();
-});
-anyTest.beforeEach(() => receiver.reset());
-
-function otlpEnv(): Record<string, string> {
-  return { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcUrl, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_METRIC_EXPORT_INTERVAL: '60000' };
-}
-
-function spansOf(pid: number): ReceivedSpan[] {
-  return receiver.spans.filter((s) => s.resource['process.pid'] === pid).sort((a, b) => Number(a.startTimeUnixNano - b.startTimeUnixNano));
-}
-
-function counter(name: string, protocol?: string): number {
-  return receiver
-    .latestPoints(name, (p) => protocol === undefined || p.attributes['ebpf_otel.protocol'] === protocol)
-    .reduce((a, p) => a + (p.value ?? 0), 0);
-}
+const otlp = useOtlpReceiver(anyTest);
 
 function curlHttps(t: ExecutionContext, url: string, caCert: string): void {
   const r = spawnSync('curl', ['-sS', '--cacert', caCert, '-w', '\n%{http_code}', url], { encoding: 'utf8' });
@@ -69,11 +49,11 @@ function assertServerSpan(t: ExecutionContext, s: ReceivedSpan, port: number, la
 async function pythonHttpsServerHitByCurl(t: ExecutionContext, agentArgs: (pid: number) => string[], agentFirst: boolean): Promise<void> {
   const certs = await testCertificates();
   const requests = 3;
-  let agent = agentFirst ? await startAgent(agentArgs(0), { env: otlpEnv() }) : undefined;
+  let agent = agentFirst ? await startAgent(agentArgs(0), { env: otlp.env() }) : undefined;
   const server = await startWorkload(PY, [PYTHON_HTTPS_SERVER, certs.serverCert, certs.serverKey]);
   const port = server.hello['port'] as number;
   try {
-    agent ??= await startAgent(agentArgs(server.pid), { env: otlpEnv() });
+    agent ??= await startAgent(agentArgs(server.pid), { env: otlp.env() });
     // A process started after the agent: Python maps libssl at `import ssl`
     // (a dlopen after exec), found by the rescan of processes that exec'd, at
     // the agent's next tick; the hello comes after the import, so a tick and
@@ -84,11 +64,11 @@ async function pythonHttpsServerHitByCurl(t: ExecutionContext, agentArgs: (pid: 
     const { code, stderr } = await agent.stop();
     t.is(code, 0, stderr);
     t.log(stderr.split('\n').filter((l) => !l.includes('ready')).join('\n'));
-    const spans = spansOf(server.pid);
+    const spans = otlp.spansOf(server.pid);
     t.is(spans.length, requests, 'exactly one SERVER span per request');
     spans.forEach((s, i) => assertServerSpan(t, s, port, `request ${i}`));
-    t.is(counter('ebpf_otel.protocol.unprobed_connections', 'tls'), 0, 'probed: never claimed as ciphertext');
-    t.is(counter('ebpf_otel.protocol.parse_errors'), 0);
+    t.is(otlp.counter('ebpf_otel.protocol.unprobed_connections', 'tls'), 0, 'probed: never claimed as ciphertext');
+    t.is(otlp.counter('ebpf_otel.protocol.parse_errors'), 0);
   } finally {
     server.child.kill();
   }
@@ -109,7 +89,7 @@ test('Node https client -> Node https server (OpenSSL in the node binary): SERVE
   const port = server.hello['port'] as number;
   const client = await startWorkload(process.execPath, [NODE_HTTPS, 'client', `https://127.0.0.1:${port}/items`, String(requests), certs.caCert]);
   try {
-    const agent = await startAgent(['run', '--pid', String(server.pid), '--pid', String(client.pid)], { env: otlpEnv() });
+    const agent = await startAgent(['run', '--pid', String(server.pid), '--pid', String(client.pid)], { env: otlp.env() });
     client.go();
     t.deepEqual(await client.result(), { statuses: Array(requests).fill(200), bodies: Array(requests).fill(ITEMS_BODY) });
     await sleep(300);
@@ -117,8 +97,8 @@ test('Node https client -> Node https server (OpenSSL in the node binary): SERVE
     t.is(code, 0, stderr);
     t.log(stderr.split('\n').filter((l) => !l.includes('ready')).join('\n'));
 
-    const serverSpans = spansOf(server.pid);
-    const clientSpans = spansOf(client.pid);
+    const serverSpans = otlp.spansOf(server.pid);
+    const clientSpans = otlp.spansOf(client.pid);
     t.is(serverSpans.length, requests, 'one SERVER span per request');
     t.is(clientSpans.length, requests, 'one CLIENT span per request');
     serverSpans.forEach((s, i) => assertServerSpan(t, s, port, `server ${i}`));
@@ -130,8 +110,8 @@ test('Node https client -> Node https server (OpenSSL in the node binary): SERVE
       t.is(s.parentSpanId, c.spanId, `request ${i}: the CLIENT span is the SERVER span's parent`);
       t.true(c.startTimeUnixNano <= s.startTimeUnixNano && s.endTimeUnixNano <= c.endTimeUnixNano, `request ${i}: the server's span inside the client's`);
     });
-    t.is(counter('ebpf_otel.protocol.unprobed_connections', 'tls'), 0, 'probed: never claimed as ciphertext');
-    t.is(counter('ebpf_otel.protocol.parse_errors'), 0);
+    t.is(otlp.counter('ebpf_otel.protocol.unprobed_connections', 'tls'), 0, 'probed: never claimed as ciphertext');
+    t.is(otlp.counter('ebpf_otel.protocol.parse_errors'), 0);
   } finally {
     server.child.kill();
     client.child.kill();

@@ -11,20 +11,15 @@ import anyTest from 'ava';
 import * as path from 'node:path';
 import { ebpfTest } from '../helpers/ebpf';
 import { ROOT, sleep, startAgent, startWorkload } from '../helpers/agent';
-import { OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver';
+import type { ReceivedSpan } from '../helpers/otlp-receiver';
+import { useOtlpReceiver } from '../helpers/use-otlp-receiver';
 import { spawnSync } from 'node:child_process';
 
 const TOPOLOGY = path.join(ROOT, 'test', 'e2e', 'programs', 'topology');
 const PY = '/usr/bin/python3';
 const REQUESTS = Number(process.env.TRACE_GRAPH_REQUESTS ?? 2000);
 
-let receiver: OtlpReceiver;
-anyTest.before(async () => {
-  receiver = await OtlpReceiver.start();
-});
-anyTest.after.always(async () => {
-  await receiver?.close();
-});
+const otlp = useOtlpReceiver(anyTest);
 
 interface Tally {
   total: number;
@@ -53,7 +48,7 @@ ebpfTest.serial('trace trees: thread-per-request and cross-process links are rig
   const frontend = await startWorkload(PY, [path.join(TOPOLOGY, 'frontend.py'), String(backend.hello.port), String(nodeBackend.hello.port)]);
   try {
     const agent = await startAgent(['run', '--pid', String(frontend.pid), '--pid', String(backend.pid), '--pid', String(nodeBackend.pid)], {
-      env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcUrl, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_BSP_MAX_QUEUE_SIZE: '100000' },
+      env: otlp.env({ OTEL_BSP_MAX_QUEUE_SIZE: '100000' }),
     });
     const driver = spawnSync(process.execPath, [path.join(TOPOLOGY, 'driver.js'), String(frontend.hello.port), String(REQUESTS), '32'], {
       encoding: 'utf8',
@@ -73,7 +68,7 @@ ebpfTest.serial('trace trees: thread-per-request and cross-process links are rig
       if (m[role]) t.fail(`two ${role} spans for ${id}`);
       m[role] = s;
     };
-    for (const s of receiver.spans) {
+    for (const s of otlp.receiver.spans) {
       const pid = s.resource['process.pid'];
       const p = String(s.attributes['url.path'] ?? s.attributes['url.full'] ?? '');
       const m = /\/(order|py|node|leaf)\/(t\d{6})$/.exec(p);
@@ -99,7 +94,7 @@ ebpfTest.serial('trace trees: thread-per-request and cross-process links are rig
     }
     const line = (name: string, x: Tally) =>
       `${name}: ${x.correct}/${x.total} correct (${pct(x).toFixed(2)}%), ${x.wrong} wrong, ${x.missing} without parent`;
-    t.log(`${REQUESTS} requests, ${receiver.spans.length} spans, ${byId.size} trees, ${roots} frontend roots`);
+    t.log(`${REQUESTS} requests, ${otlp.receiver.spans.length} spans, ${byId.size} trees, ${roots} frontend roots`);
     t.log(line('thread per request (frontend client -> frontend server)', thread));
     t.log(line('cross process (server -> client of the same request)', cross));
     t.log(line('event loop (node client -> node server)', eventLoop));
