@@ -13,6 +13,9 @@ PACKAGES=(
   # TLS tests: certificates made with the openssl CLI; Go builds the Go
   # HTTPS test programs (crypto/tls, not probed by the OpenSSL uprobes).
   openssl golang-go
+  # gnutls-serv: an HTTPS server over GnuTLS, a library the agent names but
+  # does not probe (the unprobed-TLS test).
+  gnutls-bin
 )
 
 if [ "$(id -u)" -ne 0 ]; then
