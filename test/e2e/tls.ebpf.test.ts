@@ -9,36 +9,15 @@
 import anyTest, { type ExecutionContext } from 'ava';
 import { ebpfTest } from '../helpers/ebpf';
 import { sleep, startAgent, startWorkload } from '../helpers/agent';
-import { OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver';
+import type { ReceivedSpan } from '../helpers/otlp-receiver';
+import { useOtlpReceiver } from '../helpers/use-otlp-receiver';
 import { goHttpsBinary, ITEMS_BODY, testCertificates, type GoBuild } from '../helpers/tls';
 
 const test = ebpfTest.serial;
 const SERVER_KIND = 2;
 const CLIENT_KIND = 3;
 
-let receiver: OtlpReceiver;
-anyTest.before(async () => {
-  receiver = await OtlpReceiver.start();
-});
-anyTest.after.always(async () => {
-  await receiver?.close();
-});
-anyTest.beforeEach(() => receiver.reset());
-
-function otlpEnv(): Record<string, string> {
-  return { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcUrl, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_METRIC_EXPORT_INTERVAL: '60000' };
-}
-
-function spansOf(pid: number): ReceivedSpan[] {
-  return receiver.spans.filter((s) => s.resource['process.pid'] === pid).sort((a, b) => Number(a.startTimeUnixNano - b.startTimeUnixNano));
-}
-
-/** The agent's own counter summed over its series (latest export), restricted to one protocol when it is a protocol counter. */
-function counter(name: string, protocol?: string, attr?: [string, string]): number {
-  return receiver
-    .latestPoints(name, (p) => (protocol === undefined || p.attributes['ebpf_otel.protocol'] === protocol) && (attr === undefined || p.attributes[attr[0]] === attr[1]))
-    .reduce((a, p) => a + (p.value ?? 0), 0);
-}
+const otlp = useOtlpReceiver(anyTest);
 
 function assertServerSpan(t: ExecutionContext, s: ReceivedSpan, port: number, label: string): void {
   t.is(s.kind, SERVER_KIND, label);
@@ -67,7 +46,7 @@ async function goClientToGoServer(t: ExecutionContext, build: GoBuild): Promise<
   // One connection per request (the client disables keep-alive): each one's handshake is marked before its records.
   const client = await startWorkload(go, ['client', `https://127.0.0.1:${port}/items`, String(requests), certs.caCert]);
   try {
-    const agent = await startAgent(['run', '--pid', String(server.pid), '--pid', String(client.pid)], { env: otlpEnv() });
+    const agent = await startAgent(['run', '--pid', String(server.pid), '--pid', String(client.pid)], { env: otlp.env() });
     client.go();
     t.deepEqual(await client.result(), { statuses: Array(requests).fill(200), bodies: Array(requests).fill(ITEMS_BODY) });
     await sleep(300);
@@ -75,8 +54,8 @@ async function goClientToGoServer(t: ExecutionContext, build: GoBuild): Promise<
     t.is(code, 0, stderr);
     t.log(stderr.split('\n').filter((l) => !l.includes('ready')).join('\n'));
 
-    const serverSpans = spansOf(server.pid);
-    const clientSpans = spansOf(client.pid);
+    const serverSpans = otlp.spansOf(server.pid);
+    const clientSpans = otlp.spansOf(client.pid);
     t.is(serverSpans.length, requests, 'one SERVER span per request');
     t.is(clientSpans.length, requests, 'one CLIENT span per request');
     serverSpans.forEach((s, i) => assertServerSpan(t, s, port, `server ${i}`));
@@ -90,11 +69,11 @@ async function goClientToGoServer(t: ExecutionContext, build: GoBuild): Promise<
       t.true(c.startTimeUnixNano <= s.startTimeUnixNano && s.endTimeUnixNano <= c.endTimeUnixNano, `request ${i}: the server's span inside the client's`);
     });
     // Each connection at both ends, marked at its handshake: never claimed as ciphertext, never parsed as such.
-    t.is(counter('ebpf_otel.protocol.unprobed_connections', 'tls'), 0, 'probed: never claimed as unprobed TLS');
-    t.is(counter('ebpf_otel.protocol.parse_errors'), 0, 'no parser saw ciphertext');
-    t.is(counter('ebpf_otel.tls.ties', undefined, ['ebpf_otel.tie', 'go_fd']), 2 * requests);
-    t.is(counter('ebpf_otel.tls.go_layout_mismatches'), 0);
-    t.is(counter('ebpf_otel.tls.go_returns_missed'), 0);
+    t.is(otlp.counter('ebpf_otel.protocol.unprobed_connections', 'tls'), 0, 'probed: never claimed as unprobed TLS');
+    t.is(otlp.counter('ebpf_otel.protocol.parse_errors'), 0, 'no parser saw ciphertext');
+    t.is(otlp.counter('ebpf_otel.tls.ties', { 'ebpf_otel.tie': 'go_fd' }), 2 * requests);
+    t.is(otlp.counter('ebpf_otel.tls.go_layout_mismatches'), 0);
+    t.is(otlp.counter('ebpf_otel.tls.go_returns_missed'), 0);
   } finally {
     server.child.kill();
     client.child.kill();

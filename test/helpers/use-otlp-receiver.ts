@@ -21,10 +21,10 @@ export interface OtlpTestReceiver {
   env(extra?: Readonly<Record<string, string>>): Record<string, string>;
   /**
    * A counter summed over its series in the latest export that carried it;
-   * with `protocol`, only the series whose ebpf_otel.protocol is that one.
-   * 0 when no export carried it.
+   * with `match`, only the series whose ebpf_otel.protocol is that one (a
+   * string) or that carry these attribute values. 0 when no export carried it.
    */
-  counter(name: string, protocol?: string): number;
+  counter(name: string, match?: string | Readonly<Record<string, string>>): number;
   /** The spans whose resource has process.pid `pid`, by start time. */
   spansOf(pid: number): ReceivedSpan[];
 }
@@ -56,10 +56,12 @@ export function useOtlpReceiver<Context>(test: TestFn<Context>): OtlpTestReceive
       OTEL_METRIC_EXPORT_INTERVAL: '60000',
       ...extra,
     }),
-    counter: (name, protocol) =>
-      get()
-        .latestPoints(name, (p) => protocol === undefined || p.attributes['ebpf_otel.protocol'] === protocol)
-        .reduce((a, p) => a + (p.value ?? 0), 0),
+    counter: (name, match) => {
+      const want = typeof match === 'string' ? { 'ebpf_otel.protocol': match } : (match ?? {});
+      return get()
+        .latestPoints(name, (p) => Object.entries(want).every(([k, v]) => p.attributes[k] === v))
+        .reduce((a, p) => a + (p.value ?? 0), 0);
+    },
     spansOf: (pid) =>
       get()
         .spans.filter((s) => s.resource['process.pid'] === pid)
