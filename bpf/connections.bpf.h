@@ -190,10 +190,6 @@ static __always_inline struct connection *connection_for_io(__u64 pid_tgid, __s3
 	return open_connection(pid_tgid, fd, sk, ROLE_UNKNOWN, OPEN_EXISTING, c);
 }
 
-/* Defined with the Go TLS probes (bpf/uprobes/go_tls.bpf.h): ships what a
- * Go TLS write still in flight on a closing connection has sent. */
-static void go_tls_conn_closing(__u64 key, struct connection *c);
-
 static __always_inline void close_connection(__u64 pid_tgid, __s32 fd, __u8 reason)
 {
 	__u64 key = conn_key(pid_tgid >> 32, fd);
@@ -201,8 +197,6 @@ static __always_inline void close_connection(__u64 pid_tgid, __s32 fd, __u8 reas
 
 	if (!c)
 		return;
-	if (c->flags & CONN_F_GO_TLS)
-		go_tls_conn_closing(key, c);
 	emit_conn_event(pid_tgid, EV_CLOSE, reason, fd, c);
 	bpf_map_delete_elem(&mode_requests, &c->conn_id);
 	bpf_map_delete_elem(&conn_info, &key);

@@ -152,7 +152,11 @@ static __always_inline int io_exit(__u8 source, __u8 dir, enum io_shape shape, l
 	if (!x.conn)
 		return 0;
 	if (config.tls && tls_syscall_exit(t, &x, &args, shape)) {
-		skip_ciphertext(&x, shape == IO_MMSG ? mmsg_bytes(args.buf, 0, ret) : ret);
+		__u64 size = shape == IO_MMSG ? mmsg_bytes(args.buf, 0, ret) : ret;
+
+		skip_ciphertext(&x, size);
+		if (dir == DIR_EGRESS && (x.conn->flags & CONN_F_GO_TLS))
+			go_tls_cipher_sent(&x, size);
 		return 0;
 	}
 	if (connection_mode(x.conn) == MODE_MUTED) {

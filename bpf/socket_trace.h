@@ -206,8 +206,7 @@ enum stat_index {
 	STAT_TLS_GO_MARKED = 32,      /* connections found TLS by a Go Read/Write (the fd read from its Conn) */
 	STAT_TLS_GO_LAYOUT = 33,      /* Go Read/Write calls whose Conn held no TCP netFD where expected: not captured */
 	STAT_TLS_GO_RETURN_MISSED = 34, /* Go calls whose entry was replaced by the goroutine's next call: no return seen */
-	STAT_TLS_GO_WRITES_AT_CLOSE = 35, /* Go writes shipped when their connection closed before they returned */
-	STAT__COUNT = 36,
+	STAT__COUNT = 35,
 };
 
 /*
@@ -284,7 +283,7 @@ struct connection {
 
 /* connection.flags */
 #define CONN_F_TLS 0x1    /* a TLS library's calls carry its plaintext: its syscalls carry ciphertext */
-#define CONN_F_GO_TLS 0x2 /* Go crypto/tls writes on it may be in flight (go_tls_writes) */
+#define CONN_F_GO_TLS 0x2 /* Go crypto/tls writes to it: its ciphertext writes may complete one (go_tls_writes) */
 
 /* Each feature's records and configuration, in a header of its own. They use
  * the types above (struct sock_tuple, struct connection), so they come last. */

@@ -70,22 +70,6 @@ struct go_call {
 	__u32 write_kept; /* a write also kept in go_tls_writes */
 };
 
-/*
- * A write in flight, by connection: when the connection closes before the
- * write returns (another goroutine read the answer and closed it while the
- * writer waited to run again), the close ships it; the write's return
- * would find the connection gone.
- */
-struct go_write {
-	__u64 conn_id;
-	__u64 g;
-	__u64 buf;
-	__u64 len;
-	__u64 ts_enter_ns;
-	__u32 tid;     /* the writer's thread */
-	__u32 shipped; /* by the close */
-};
-
 /* Calls in flight. LRU: a goroutine that never returns (a panic unwinding
  * through Read) leaves its entry until the LRU ages it out or its g's next
  * call replaces it. */
@@ -95,6 +79,27 @@ struct {
 	__type(key, struct go_call_key);
 	__type(value, struct go_call);
 } go_tls_calls SEC(".maps");
+
+/*
+ * A write in flight, by connection. It is shipped from the socket syscall
+ * that completes its ciphertext (as many ciphertext bytes went out since it
+ * began as it has plaintext: records only add), with that syscall's exit
+ * time: the goroutine may run its return much later, after another
+ * goroutine read the answer and closed the connection, or the process
+ * exited. Two writers racing on one Conn (the second's entry while the
+ * first is in flight) make the slot contended: both ship at their return.
+ */
+struct go_write {
+	__u64 conn_id;
+	__u64 g;
+	__u64 buf;
+	__u64 len;
+	__u64 ts_enter_ns;
+	__u64 cipher;   /* ciphertext bytes sent on the connection since it began */
+	__u8 shipped;
+	__u8 contended;
+	__u8 _pad[6];
+};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -155,11 +160,16 @@ static __always_inline int go_tls_enter(struct pt_regs *ctx, __u8 dir)
 	if (c) {
 		go_tls_mark(c);
 		if (dir == DIR_EGRESS) {
+			struct go_write *busy = bpf_map_lookup_elem(&go_tls_writes, &key);
 			struct go_write w = {
 				.conn_id = c->conn_id, .g = k.g, .buf = v.buf, .len = ctx->cx,
-				.ts_enter_ns = v.ts_enter_ns, .tid = (__u32)pid_tgid,
+				.ts_enter_ns = v.ts_enter_ns,
 			};
-			v.write_kept = !bpf_map_update_elem(&go_tls_writes, &key, &w, BPF_ANY);
+
+			if (busy && !busy->shipped && busy->conn_id == c->conn_id && busy->g != k.g)
+				busy->contended = 1; /* another goroutine's write in flight */
+			else
+				v.write_kept = !bpf_map_update_elem(&go_tls_writes, &key, &w, BPF_ANY);
 		}
 	}
 	if (bpf_map_update_elem(&go_tls_calls, &k, &v, BPF_NOEXIST)) {
@@ -198,7 +208,7 @@ static __always_inline int go_tls_return(struct pt_regs *ctx, __u8 dir)
 	key = conn_key(k.tgid, args.fd);
 	if (call->write_kept) {
 		w = bpf_map_lookup_elem(&go_tls_writes, &key);
-		/* Another goroutine's write on the same Conn may have taken the slot: not ours then. */
+		/* Ours, unless a racing writer found it first (then ours is contended and ships here). */
 		if (w && w->g == k.g) {
 			shipped = w->shipped;
 			bpf_map_delete_elem(&go_tls_writes, &key);
@@ -274,36 +284,34 @@ int uprobe_go_tls_write_ret(struct pt_regs *ctx)
 }
 
 /*
- * At the close of a connection a Go write is still in flight on: if its
- * ciphertext went out (a socket write returned since it began), its
- * plaintext is shipped now, on the writer's thread, before the close event;
- * its return then ships nothing. A write that sent nothing yet is left to
- * its return (which will find the connection gone, and count it).
+ * A ciphertext write syscall on a connection Go writes to returned, having
+ * sent `size` bytes: the write in flight is shipped once its ciphertext is
+ * all out, ending then.
  */
-static __noinline void go_tls_conn_closing(__u64 key, struct connection *c)
+static __always_inline void go_tls_cipher_sent(const struct io_result *x, __u64 size)
 {
 	struct io_args args = {};
-	struct io_result x = { .args = &args, .conn = c, .dir = DIR_EGRESS, .source = SRC_TLS, .tls = 1 };
+	struct io_result y = { .args = &args, .conn = x->conn, .pid_tgid = x->pid_tgid, .ts_exit_ns = x->ts_exit_ns,
+			       .dir = DIR_EGRESS, .source = SRC_TLS, .tls = 1 };
+	__u64 key = conn_key(x->pid_tgid >> 32, x->args->fd);
 	struct go_write *w = bpf_map_lookup_elem(&go_tls_writes, &key);
-	__u64 n;
 
-	if (!w || w->shipped || w->conn_id != c->conn_id || c->tls_cipher_sent_ns < w->ts_enter_ns)
+	if (!w || w->shipped || w->contended || w->conn_id != x->conn->conn_id)
+		return;
+	w->cipher += size;
+	if (w->cipher < w->len)
 		return;
 	w->shipped = 1;
-	n = w->len;
-	args.fd = (__s32)key;
+	args.fd = x->args->fd;
 	args.buf = w->buf;
 	args.ts_enter_ns = w->ts_enter_ns;
-	x.pid_tgid = (key & 0xffffffff00000000ULL) | w->tid;
-	x.ts_exit_ns = c->tls_cipher_sent_ns;
-	stat_add(STAT_TLS_GO_WRITES_AT_CLOSE, 1);
-	if (n)
-		tls_plaintext(&x, n);
+	if (w->len)
+		tls_plaintext(&y, w->len);
 }
 
 #else
 
-static void go_tls_conn_closing(__u64 key, struct connection *c)
+static __always_inline void go_tls_cipher_sent(const struct io_result *x, __u64 size)
 {
 }
 

@@ -290,6 +290,12 @@ export class Agent {
     return this.telemetry.agentHealth();
   }
 
+  /** Every kernel counter that is not 0, "name=value ...", for the debug log at exit. */
+  kernelCounters(): string {
+    const k = this.engine.stats().kernel;
+    return Object.entries(k).filter(([, v]) => v !== 0).map(([n, v]) => `${n}=${v}`).join(' ') || 'all 0';
+  }
+
   /** What the agent did and lost, for the log at exit. */
   summary(): string[] {
     const s = this.engine.stats();

@@ -105,7 +105,6 @@ export const KERNEL_STATS = [
   'tls_go_marked',
   'tls_go_layout',
   'tls_go_return_missed',
-  'tls_go_writes_at_close',
 ] as const;
 export type KernelStatName = (typeof KERNEL_STATS)[number];
 

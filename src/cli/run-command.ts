@@ -48,5 +48,6 @@ export async function runAgent(opts: RunOptions, logger: Logger, onReady?: () =>
     await agent.stop();
   }
   for (const line of agent.summary()) logger.info(line);
+  logger.debug(`kernel counters: ${agent.kernelCounters()}`);
   return 0;
 }

@@ -58,6 +58,7 @@ export const SOCKET_CAPTURE_METRICS: readonly AgentMetric[] = [
   { field: 'connectionsMuted', name: 'ebpf_otel.connection.muted', kind: 'counter', unit: '{connection}', description: 'Connections of unknown protocol muted in the kernel (positions and totals kept, payload not shipped).' },
   { field: 'mutedBytes', name: 'ebpf_otel.capture.muted_bytes', kind: 'counter', unit: 'By', description: 'Bytes moved on muted connections: counted in the kernel, not shipped.' },
   { field: 'mutedSyscalls', name: 'ebpf_otel.capture.muted_syscalls', kind: 'counter', unit: '{syscall}', description: 'Data syscalls on muted connections.' },
+  { field: 'callsWithoutEntry', name: 'ebpf_otel.capture.calls_without_entry', kind: 'counter', unit: '{call}', description: 'Syscall exits and TLS call returns whose entry the kernel side did not see (in flight at attach, or its entry not recorded): not captured.' },
   { field: 'muteFailures', name: 'ebpf_otel.connection.mute_failures', kind: 'counter', unit: '{connection}', description: 'Mute requests the kernel did not take; those connections keep shipping payload.' },
 ];
 
@@ -128,6 +129,7 @@ export function socketCapture(o: SocketCaptureOptions, ctx: AgentContext): Socke
         connectionsMuted: k.kernel.conn_muted,
         mutedBytes: k.kernel.muted_bytes,
         mutedSyscalls: k.kernel.muted_syscalls,
+        callsWithoutEntry: k.kernel.args_missing,
         muteFailures: k.muteRequestsFailed,
       };
       for (const c of counters) {

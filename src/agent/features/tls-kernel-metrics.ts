@@ -18,7 +18,6 @@ export const TLS_KERNEL_METRICS: readonly AgentMetric[] = [
   { field: 'tlsUntiedBytes', name: 'ebpf_otel.tls.untied_bytes', kind: 'counter', unit: 'By', description: 'Plaintext bytes of those calls.' },
   { field: 'tlsGoLayoutMismatches', name: 'ebpf_otel.tls.go_layout_mismatches', kind: 'counter', unit: '{call}', description: 'Go crypto/tls calls whose Conn did not hold a TCP socket where Go 1.17-1.23 keep it (another layout, or a wrapped net.Conn): not captured.' },
   { field: 'tlsGoReturnsMissed', name: 'ebpf_otel.tls.go_returns_missed', kind: 'counter', unit: '{call}', description: 'Go crypto/tls calls whose return no probe saw (the goroutine\'s next call replaced it): their plaintext was not captured.' },
-  { field: 'tlsGoWritesAtClose', name: 'ebpf_otel.tls.go_writes_at_close', kind: 'counter', unit: '{call}', description: 'Go crypto/tls writes shipped when their connection closed before the write returned (another goroutine closed it).' },
   { field: 'tlsCiphertextSyscalls', name: 'ebpf_otel.tls.ciphertext_syscalls', kind: 'counter', unit: '{syscall}', description: 'Socket data syscalls on TLS connections: ciphertext, counted, not shipped.' },
   { field: 'tlsCiphertextBytes', name: 'ebpf_otel.tls.ciphertext_bytes', kind: 'counter', unit: 'By', description: 'Ciphertext bytes those syscalls moved.' },
 ];
@@ -29,7 +28,6 @@ export function tlsKernelHealth(k: Readonly<Record<KernelStatName, number>>): Ag
     tlsTiesByKind: { nested: k.tls_ties_nested, write: k.tls_ties_write, go_fd: k.tls_go_marked },
     tlsGoLayoutMismatches: k.tls_go_layout,
     tlsGoReturnsMissed: k.tls_go_return_missed,
-    tlsGoWritesAtClose: k.tls_go_writes_at_close,
     tlsTiesReplaced: k.tls_ties_replaced,
     tlsTiesStale: k.tls_ties_stale,
     tlsUntiedAtFree: k.tls_untied_at_free,
