@@ -1,34 +1,50 @@
 // What the agent's BPF programs cost, per program, from the kernel's own run
 // accounting (bench/bpf-stats.ts): time spent inside a traced server's
-// syscalls per HTTP request, and inside an unselected process's syscalls.
+// syscalls and TLS library calls per HTTP request, and inside an unselected
+// process's syscalls.
 //
 //   node dist/bench/bpf-cost.js [--seconds N] [--rounds N] [--connections N]
+//                               [--arms http,https] [--path /small|/large]
 //                               [--baseline-addon PATH[,PATH...]] [--json]
 //
-// Per round and arm, a fresh Node `http` server (bench/targets/http-server.ts)
-// traced by the real agent (`ebpf-otel run --pid`, exporting to an in-process
-// OTLP receiver), then three windows of --seconds each:
+// Arms: the traced server (--arms, TARGETS below: `http` is the Node `http`
+// target, `https` the same routes over Node's `https`, OpenSSL linked into
+// the node binary, certificate made with the openssl CLI) times the build
+// (the current one, then each --baseline-addon). Per round and arm, a fresh
+// server (bench/targets/http-server.ts) traced by the real agent
+// (`ebpf-otel run --pid`, exporting to an in-process OTLP receiver), then
+// three windows of --seconds each:
 //   idle        nothing runs against the server: what the agent's programs
 //               see from the rest of this machine (other processes'
 //               syscalls, all unselected) and what one such run costs;
-//   load        wrk, keep-alive, /small. The server's own syscalls are
+//   load        wrk, keep-alive, --path (default /small; https:// for the
+//               TLS targets: wrk's own TLS is the system libssl, not probed
+//               unless a selected process maps it). The server's own syscalls are
 //               counted exactly by a second session of this process (the
 //               syscall latency group, selecting the server only: its
 //               programs are not among the agent's): a program's runs
 //               beyond those are unselected (wrk's own reads and writes, the
 //               rest of the machine) and are subtracted at the unselected
 //               cost per run measured in the next window (idle window's for
-//               programs the syscall load does not reach);
+//               programs the syscall load does not reach). Uprobe programs
+//               run in library calls, not syscalls: their runs and time
+//               beyond the idle window's rate are the server's (the probes
+//               are attached to the file, so every process running it
+//               reaches them; only the server calls TLS functions in this
+//               window, the background is whatever else does);
 //   unselected  bench/targets/syscall_load.c, one-byte pipe writes and reads
 //               back to back, not selected: time beyond the background per
 //               syscall it made.
-// With --baseline-addon, one more arm per addon (named by its file) runs the
-// same windows with it (EBPF_OTEL_NATIVE_ADDON: its BPF object is in it),
-// the arms' order reversed every other round. Figures are medians over rounds.
+// With --baseline-addon, one more build per addon (named by its file) runs
+// the same windows with it (EBPF_OTEL_NATIVE_ADDON: its BPF object is in it).
+// The arms' order is reversed every other round. Figures are medians over
+// rounds. Each arm also reports the agent's uprobe attach time (its summary
+// at stop: the files the tls feature probed, here the node binary).
 // The server's syscalls per request, by errno, are printed too: they say
 // what each run of a read program was (data, EAGAIN, EOF).
 //
-// Needs root, wrk and cc, and the build (make build).
+// Needs root, wrk (built with OpenSSL for https arms), cc, openssl, and the
+// build (make build).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -43,7 +59,8 @@ import { diff, enableBpfStats, snapshot } from './bpf-stats';
 import { bpfProgramsHeldBy } from '../test/native/support';
 import { parseWrk } from './overhead';
 import { cpuSecondsOf, runProcess, sleep } from './processes';
-import { startNodeServer } from './servers';
+import { startNodeServer, type Server } from './servers';
+import { makeTestPki, type TestPki } from '../test/helpers/tls-certs';
 import { CaptureEngine } from '../src/capture/capture-engine';
 import { openKernelSession } from '../src/capture/kernel-session';
 import { HOST_SYSCALL_ARCH, errnoName, syscallName } from '../src/capture/syscall-names';
@@ -54,7 +71,7 @@ const LOAD_SOURCE = path.resolve(__dirname, '..', '..', 'bench', 'targets', 'sys
 
 export interface ProgramCost {
   readonly name: string;
-  /** Server's runs of this program per request. */
+  /** Server's runs of this program per request (uprobes: calls of the probed function). */
   readonly runsPerRequest: number;
   /** BPF ns per request in the server's syscalls. */
   readonly nsPerRequest: number;
@@ -64,16 +81,28 @@ export interface ProgramCost {
   readonly unselectedNsPerRun: number;
 }
 
+/** Files the agent's tls feature probed and the time it spent attaching, from its summary at stop. */
+export interface AttachTime {
+  readonly files: number;
+  readonly totalMs: number;
+  readonly slowestFileMs: number;
+}
+
 export interface ArmRound {
+  /** `${target} ${build}`. */
   readonly arm: string;
+  readonly target: string;
+  readonly build: string;
   readonly round: number;
   readonly requests: number;
+  readonly requestsPerSecond: number;
   readonly programs: ProgramCost[];
   readonly nsPerRequest: number;
   readonly unselectedNsPerSyscall: number;
   readonly agentCpuUsPerRequest: number;
   /** The server's syscalls per request during the load, by "name" or "name errno". */
   readonly serverSyscalls: Record<string, number>;
+  readonly attach?: AttachTime;
 }
 
 interface Window {
@@ -96,6 +125,11 @@ function beyondBackground(w: Window, idle: Window, name: string): { runs: number
   const bgRuns = (b.runs / idle.seconds) * w.seconds;
   const bgNs = b.runs > 0 ? bgRuns * (b.ns / b.runs) : 0;
   return { runs: Math.max(0, p.runs - bgRuns), ns: Math.max(0, p.ns - bgNs) };
+}
+
+/** A program run by a library call (uprobe_ssl_read, uretprobe_ssl_read, uprobe_go_tls_*...), not by a syscall. */
+export function isUprobe(program: string): boolean {
+  return /^u(?:ret)?probe_/.test(program);
 }
 
 /** The syscall a tp_sys_{enter,exit}_NAME program hooks. */
@@ -143,17 +177,56 @@ class SyscallLoad {
   }
 }
 
+/**
+ * The traced servers, by arm name. A Go crypto/tls server is one more entry
+ * (its uprobe_go_tls_* programs are costed as the OpenSSL ones are).
+ */
+interface Target {
+  readonly scheme: 'http' | 'https';
+  start(certificate: () => Promise<TestPki>): Promise<Server>;
+}
+
+export const TARGETS: Readonly<Record<string, Target>> = {
+  http: { scheme: 'http', start: () => startNodeServer() },
+  https: {
+    scheme: 'https',
+    start: async (certificate) => {
+      const pki = await certificate();
+      return startNodeServer(undefined, { tls: { cert: pki.serverCert, key: pki.serverKey } });
+    },
+  },
+};
+
 interface Options {
   readonly seconds: number;
   readonly rounds: number;
   readonly connections: number;
+  /** Names in TARGETS (default: http). */
+  readonly targets?: readonly string[];
+  /** The route wrk loads (default /small). */
+  readonly path?: string;
   readonly baselineAddon?: string;
   readonly log: (line: string) => void;
 }
 
-async function runArm(arm: string, round: number, addon: string | undefined, load: SyscallLoad, receiver: OtlpReceiver, o: Options): Promise<ArmRound> {
+const ATTACH_RE = /tls: (\d+) library files probed .*?attach time ([\d.]+) ms in all, slowest file ([\d.]+) ms/;
+
+export function parseAttachTime(agentStderr: string): AttachTime | undefined {
+  const m = ATTACH_RE.exec(agentStderr);
+  return m ? { files: Number(m[1]), totalMs: Number(m[2]), slowestFileMs: Number(m[3]) } : undefined;
+}
+
+interface Arm {
+  readonly target: string;
+  readonly build: string;
+  readonly addon: string | undefined;
+}
+
+async function runArm(arm: Arm, round: number, certificate: () => Promise<TestPki>, load: SyscallLoad, receiver: OtlpReceiver, o: Options): Promise<ArmRound> {
+  const { addon } = arm;
+  const target = TARGETS[arm.target]!;
   receiver.reset();
-  const server = await startNodeServer();
+  const server = await target.start(certificate);
   const pid = server.pids[0]!;
   const agent = await startAgent(['run', '--pid', String(pid)], {
     env: {
@@ -162,6 +235,7 @@ async function runArm(arm: string, round: number, addon: string | undefined, loa
       ...(addon ? { EBPF_OTEL_NATIVE_ADDON: addon } : {}),
     },
   });
+  let agentStopped = false;
   const counter = new CaptureEngine(
     { selectors: [{ kind: 'pid', pid }], rescanMs: 0, groups: { sockets: false, syscalls: true, tcp: false, tls: false } },
     { openSession: openKernelSession, procfs: new ProcFs(), logger: silentLogger },
@@ -172,19 +246,23 @@ async function runArm(arm: string, round: number, addon: string | undefined, loa
     // Other agents may run the same programs under the same names on this machine: ids tell ours.
     const ids = new Set(bpfProgramsHeldBy(agent.pid));
     if (ids.size === 0) throw new Error(`agent ${agent.pid} holds no BPF program`);
-    const url = `http://127.0.0.1:${server.port}/small`;
+    const url = `${target.scheme}://127.0.0.1:${server.port}${o.path ?? '/small'}`;
     // Warm-up: the server's JIT and the connection table, not measured.
     await runProcess('wrk', ['-t', '1', '-c', String(o.connections), '-d', '1s', url]);
     const secs = Math.max(1, Math.round(o.seconds));
     const idle = await measure(ids, () => sleep(secs * 1000));
     let requests = 0;
+    let requestsPerSecond = 0;
     let census0 = new Map<string, number>();
     let census1 = census0;
     let agentCpu = 0;
     const loaded = await measure(ids, async () => {
       census0 = syscallCounts(counter, pid);
       const cpu0 = cpuSecondsOf(agent.pid);
-      requests = parseWrk(await runProcess('wrk', ['-t', '1', '-c', String(o.connections), '-d', `${secs}s`, '--latency', url])).requests;
+      const wrk = parseWrk(await runProcess('wrk', ['-t', '1', '-c', String(o.connections), '-d', `${secs}s`, '--latency', url]));
+      if (wrk.non2xx > 0 || wrk.socketErrors > 0) throw new Error(`${url}: ${wrk.non2xx} non-2xx responses, ${wrk.socketErrors} socket errors`);
+      requests = wrk.requests;
+      requestsPerSecond = wrk.requestsPerSecond;
       agentCpu = cpuSecondsOf(agent.pid) - cpu0;
       census1 = syscallCounts(counter, pid);
     });
@@ -201,6 +279,16 @@ async function runArm(arm: string, round: number, addon: string | undefined, loa
       const b = idle.progs.get(name)!;
       // Unselected cost per run: the syscall load's (millions of runs) where it reached the program.
       const otherNsPerRun = u.runs > 1000 ? u.ns / u.runs : b.runs > 0 ? b.ns / b.runs : 0;
+      if (isUprobe(name)) {
+        const r = beyondBackground(loaded, idle, name);
+        return {
+          name,
+          runsPerRequest: r.runs / requests,
+          nsPerRequest: r.ns / requests,
+          nsPerRun: r.runs > 0 ? r.ns / r.runs : 0,
+          unselectedNsPerRun: otherNsPerRun,
+        };
+      }
       const sys = hookedSyscall(name);
       const serverRuns = sys ? (serverSyscalls[sys] ?? 0) * requests : 0;
       const ns = Math.max(0, p.ns - Math.max(0, p.runs - serverRuns) * otherNsPerRun);
@@ -213,19 +301,27 @@ async function runArm(arm: string, round: number, addon: string | undefined, loa
       };
     });
     const unselectedNs = names.reduce((a, n) => a + beyondBackground(unselected, idle, n).ns, 0);
+    counter.stop();
+    const stopped = await agent.stop();
+    agentStopped = true;
+    const attach = parseAttachTime(stopped.stderr);
     return {
-      arm,
+      arm: `${arm.target} ${arm.build}`,
+      target: arm.target,
+      build: arm.build,
       round,
       requests,
+      requestsPerSecond,
       programs,
       nsPerRequest: programs.reduce((a, p) => a + p.nsPerRequest, 0),
       unselectedNsPerSyscall: unselectedNs / syscalls,
       agentCpuUsPerRequest: (agentCpu * 1e6) / requests,
       serverSyscalls,
+      ...(attach ? { attach } : {}),
     };
   } finally {
     counter.stop();
-    await agent.stop().catch(() => undefined);
+    if (!agentStopped) await agent.stop().catch(() => undefined);
     await server.stop();
   }
 }
@@ -237,12 +333,19 @@ const median = (xs: number[]) => {
 
 export interface ArmSummary {
   readonly arm: string;
+  readonly target: string;
+  readonly build: string;
   readonly rounds: number;
+  readonly requestsPerSecond: number;
   readonly nsPerRequest: number;
+  /** Of nsPerRequest: the uprobe programs' (TLS library calls). */
+  readonly uprobeNsPerRequest: number;
   readonly unselectedNsPerSyscall: number;
   readonly agentCpuUsPerRequest: number;
   readonly serverSyscalls: Record<string, number>;
   readonly programs: ProgramCost[];
+  /** Medians over the rounds whose agent reported it. */
+  readonly attach?: AttachTime;
 }
 
 export function summarize(runs: readonly ArmRound[]): ArmSummary[] {
@@ -250,10 +353,15 @@ export function summarize(runs: readonly ArmRound[]): ArmSummary[] {
     const mine = runs.filter((r) => r.arm === arm);
     const names = [...new Set(mine.flatMap((r) => r.programs.map((p) => p.name)))].sort();
     const m = (f: (r: ArmRound) => number) => median(mine.map(f));
+    const attached = mine.flatMap((r) => (r.attach ? [r.attach] : []));
     return {
       arm,
+      target: mine[0]!.target,
+      build: mine[0]!.build,
       rounds: mine.length,
+      requestsPerSecond: m((r) => r.requestsPerSecond),
       nsPerRequest: m((r) => r.nsPerRequest),
+      uprobeNsPerRequest: m((r) => r.programs.filter((p) => isUprobe(p.name)).reduce((a, p) => a + p.nsPerRequest, 0)),
       unselectedNsPerSyscall: m((r) => r.unselectedNsPerSyscall),
       agentCpuUsPerRequest: m((r) => r.agentCpuUsPerRequest),
       serverSyscalls: Object.fromEntries(
@@ -269,6 +377,15 @@ export function summarize(runs: readonly ArmRound[]): ArmSummary[] {
           unselectedNsPerRun: p((x) => x.unselectedNsPerRun),
         };
       }),
+      ...(attached.length > 0
+        ? {
+            attach: {
+              files: median(attached.map((a) => a.files)),
+              totalMs: median(attached.map((a) => a.totalMs)),
+              slowestFileMs: median(attached.map((a) => a.slowestFileMs)),
+            },
+          }
+        : {}),
     };
   });
 }
@@ -276,7 +393,7 @@ export function summarize(runs: readonly ArmRound[]): ArmSummary[] {
 export function formatTable(summary: readonly ArmSummary[]): string {
   const out: string[] = [];
   for (const s of summary) {
-    out.push(`arm ${s.arm} (${s.rounds} rounds, medians)`);
+    out.push(`arm ${s.arm} (${s.rounds} rounds, medians): ${s.requestsPerSecond.toFixed(0)} requests/s`);
     out.push(`  ${'program'.padEnd(28)} ${'runs/req'.padStart(9)} ${'ns/run'.padStart(8)} ${'ns/req'.padStart(8)} ${'unsel ns/run'.padStart(13)}`);
     for (const p of s.programs) {
       if (p.runsPerRequest < 0.005 && p.unselectedNsPerRun === 0) continue;
@@ -285,11 +402,15 @@ export function formatTable(summary: readonly ArmSummary[]): string {
           `${p.nsPerRequest.toFixed(0).padStart(8)} ${p.unselectedNsPerRun.toFixed(0).padStart(13)}`,
       );
     }
-    out.push(`  BPF ns per request (server's syscalls): ${s.nsPerRequest.toFixed(0)}`);
+    out.push(
+      `  BPF per request: ${(s.nsPerRequest / 1000).toFixed(2)} us (server's syscalls ${((s.nsPerRequest - s.uprobeNsPerRequest) / 1000).toFixed(2)}, ` +
+        `its TLS library calls ${(s.uprobeNsPerRequest / 1000).toFixed(2)})`,
+    );
     out.push(`  BPF ns per syscall of an unselected process: ${s.unselectedNsPerSyscall.toFixed(1)}`);
     const sc = Object.entries(s.serverSyscalls).filter(([, n]) => n >= 0.005);
     out.push(`  server syscalls per request: ${sc.map(([k, n]) => `${k} ${n.toFixed(2)}`).join(', ')}`);
     out.push(`  agent CPU per request: ${s.agentCpuUsPerRequest.toFixed(1)} us`);
+    if (s.attach) out.push(`  uprobe attach: ${s.attach.files} file(s), ${s.attach.totalMs.toFixed(1)} ms (slowest file ${s.attach.slowestFileMs.toFixed(1)} ms)`);
   }
   return out.join('\n') + '\n';
 }
@@ -307,17 +428,22 @@ export async function runBpfCost(o: Options): Promise<{ runs: ArmRound[]; summar
   const receiver = await OtlpReceiver.start({ keepSpans: false });
   const load = await SyscallLoad.start(binary);
   const runs: ArmRound[] = [];
-  const arms: [string, string | undefined][] = [['current', undefined]];
-  for (const addon of o.baselineAddon?.split(',') ?? []) arms.push([path.basename(addon, '.node'), path.resolve(addon)]);
+  const builds: [string, string | undefined][] = [['current', undefined]];
+  for (const addon of o.baselineAddon?.split(',') ?? []) builds.push([path.basename(addon, '.node'), path.resolve(addon)]);
+  const arms: Arm[] = (o.targets ?? ['http']).flatMap((target) => builds.map(([build, addon]) => ({ target, build, addon })));
+  // One certificate for the run, made when a TLS target first needs it.
+  let pki: Promise<TestPki> | undefined;
+  const certificate = () => (pki ??= makeTestPki());
   try {
     for (let round = 1; round <= o.rounds; round++) {
       const order = round % 2 ? arms : [...arms].reverse();
-      for (const [arm, addon] of order) {
-        o.log(`round ${round}/${o.rounds}: ${arm}`);
-        runs.push(await runArm(arm, round, addon, load, receiver, o));
+      for (const arm of order) {
+        o.log(`round ${round}/${o.rounds}: ${arm.target} ${arm.build}`);
+        runs.push(await runArm(arm, round, certificate, load, receiver, o));
       }
     }
   } finally {
+    if (pki) (await pki.catch(() => undefined))?.cleanup();
     load.stop();
     await receiver.close();
     stats.restore();
@@ -332,6 +458,8 @@ async function main(): Promise<number> {
       seconds: { type: 'string', default: '3' },
       rounds: { type: 'string', default: '3' },
       connections: { type: 'string', default: '8' },
+      arms: { type: 'string', default: 'http' },
+      path: { type: 'string', default: '/small' },
       'baseline-addon': { type: 'string' },
       json: { type: 'boolean', default: false },
     },
@@ -340,10 +468,13 @@ async function main(): Promise<number> {
     seconds: Number(values.seconds),
     rounds: Number(values.rounds),
     connections: Number(values.connections),
+    targets: values.arms.split(','),
+    path: values.path,
     ...(values['baseline-addon'] ? { baselineAddon: values['baseline-addon'] } : {}),
     log: (l) => process.stderr.write(`bpf-cost: ${l}\n`),
   };
   for (const k of ['seconds', 'rounds', 'connections'] as const) if (!(o[k] > 0)) throw new Error(`--${k} takes a positive number`);
+  for (const t of o.targets ?? []) if (!Object.hasOwn(TARGETS, t)) throw new Error(`--arms: ${t} is not one of ${Object.keys(TARGETS).join(', ')}`);
   const { runs, summary } = await runBpfCost(o);
   process.stdout.write(values.json ? JSON.stringify({ options: { ...o, log: undefined }, runs, summary }, null, 2) + '\n' : formatTable(summary));
   return runs.every((r) => r.requests > 0) ? 0 : 1;

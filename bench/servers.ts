@@ -1,6 +1,6 @@
 // The traced servers of the benchmarks, started fresh for each run: the Node
 // `http` target (bench/targets/http-server.ts, optionally with the
-// OpenTelemetry Node SDK preloaded) and nginx from Debian, run by us with a
+// OpenTelemetry Node SDK preloaded, or over `https` with a given certificate) and nginx from Debian, run by us with a
 // generated config in a temp prefix, one worker. Both answer /small (~100 B)
 // and /large (16 KiB) with a Content-Length. `cpus` starts a server through
 // `taskset -c` (it execs: same pid), so every thread it ever makes, and
@@ -54,9 +54,19 @@ function onCpus(cpus: string | undefined, cmd: string, args: string[]): [string,
   return cpus === undefined ? [cmd, args] : ['taskset', ['-c', cpus, cmd, ...args]];
 }
 
-/** The Node target; with `sdkEndpoint`, the OpenTelemetry Node SDK exports its spans there over gRPC. */
-export async function startNodeServer(sdkEndpoint?: string, o: { cpus?: string } = {}): Promise<Server> {
+/** PEM files of a server certificate and its key. */
+export interface ServerCertificate {
+  readonly cert: string;
+  readonly key: string;
+}
+
+/**
+ * The Node target; with `sdkEndpoint`, the OpenTelemetry Node SDK exports its
+ * spans there over gRPC; with `tls`, it serves https.
+ */
+export async function startNodeServer(sdkEndpoint?: string, o: { cpus?: string; tls?: ServerCertificate } = {}): Promise<Server> {
   const args = sdkEndpoint ? ['--require', OTEL_SDK_JS, SERVER_JS] : [SERVER_JS];
+  if (o.tls) args.push('--cert', o.tls.cert, '--key', o.tls.key);
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const k of Object.keys(env)) if (k.startsWith('OTEL_')) delete env[k];
   if (sdkEndpoint) {

@@ -118,7 +118,7 @@ static __always_inline void emit_conn_event(__u64 pid_tgid, __u32 type, __u8 rea
 	e->_pad = 0;
 	e->tuple = c->tuple;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, batched_wakeup());
+	bpf_ringbuf_submit(e, batched_wakeup(sizeof(*e)));
 	count_write(0);
 }
 

@@ -178,7 +178,8 @@ static __always_inline void submit_data_event(struct data_event *ev, const struc
 		ev->flags |= DATA_F_TRUNCATED;
 		stat_add(STAT_BYTES_TRUNCATED, size - captured);
 	}
-	err = bpf_ringbuf_output(&events, ev, sizeof(*ev) + captured, batched_wakeup());
+	err = bpf_ringbuf_output(&events, ev, sizeof(*ev) + captured,
+				 batched_wakeup(sizeof(*ev) + captured));
 	count_write(err);
 	stat_add(STAT_DATA_EVENTS, 1);
 }

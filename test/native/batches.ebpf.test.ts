@@ -3,6 +3,7 @@
 
 import { spawn } from 'node:child_process';
 import * as net from 'node:net';
+import * as readline from 'node:readline';
 
 import { BATCH_FRAME_HEADER_BYTES, forEachBatchRecord, loadNativeBinding } from '../../src/capture/native-binding';
 import { ebpfTest } from '../helpers/ebpf';
@@ -15,6 +16,7 @@ import {
   STAT_EVENTS_SENT,
   openSession,
   sessionOptions,
+  sleep,
   spawnTcpClient,
   waitFor,
 } from './support';
@@ -274,5 +276,64 @@ ebpfTest.serial('batchDelayMs: the poll thread holds a batch until its time is u
   } finally {
     session.close();
     server.close();
+  }
+});
+
+// The wake-up policy with wakeup_bytes set (what `run` uses): records below it
+// wait for the poll timeout; the record that takes the waiting data across it
+// wakes the reader.
+ebpfTest.serial('wakeup_bytes: data below it waits for the poll timeout, the write that crosses it wakes the reader', async (t) => {
+  const binding = loadNativeBinding();
+  const sink = net.createServer((sock) => {
+    sock.on('data', () => {});
+    sock.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+  const port = (sink.address() as net.AddressInfo).port;
+  const egress: number[] = [];
+  const session = openSession(binding, {
+    config: { ...sessionOptions().config, wakeupBytes: 16384, captureBytes: 4096 },
+    pollTimeoutMs: 30_000,
+    batchDelayMs: 0,
+    onBatch: (batch) => {
+      forEachBatchRecord(batch, (offset) => {
+        if (batch.readUInt32LE(offset + DATA_EVENT.type) === EV_DATA && batch.readUInt8(offset + DATA_EVENT.dir) === DIR_EGRESS) {
+          egress.push(batch.readUInt32LE(offset + DATA_EVENT.size_field));
+        }
+      });
+    },
+  });
+  // A selected child that writes, per line on stdin, the sizes the line lists (one write each).
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const sock = require('node:net').connect(${port}, '127.0.0.1', () => process.stdout.write('connected\\n'));
+       require('node:readline').createInterface({ input: process.stdin }).on('line', (l) => {
+         for (const n of l.split(' ')) sock.write('w'.repeat(Number(n)));
+         process.stdout.write('written\\n');
+       }).on('close', () => sock.end(() => process.exit(0)));`,
+    ],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  try {
+    session.attachAll();
+    session.start();
+    session.selectTgid(child.pid!, true);
+    t.is((await lines.next()).value, 'connected');
+    child.stdin!.write('1000\n');
+    t.is((await lines.next()).value, 'written');
+    await sleep(1000);
+    t.deepEqual(egress, [], 'about 1 KiB waits: no wake-up');
+    // 1 KiB + four records of ~4 KiB: the fourth crosses 16 KiB.
+    child.stdin!.write('4000 4000 4000 4000\n');
+    t.is((await lines.next()).value, 'written');
+    t.true(await waitFor(() => egress.length === 5, 3000), `egress records seen: ${JSON.stringify(egress)}`);
+    t.deepEqual(egress, [1000, 4000, 4000, 4000, 4000]);
+  } finally {
+    child.stdin!.end();
+    session.close();
+    sink.close();
   }
 });
