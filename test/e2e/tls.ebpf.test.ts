@@ -74,6 +74,9 @@ async function goClientToGoServer(t: ExecutionContext, build: GoBuild): Promise<
     t.is(otlp.counter('ebpf_otel.tls.ties', { 'ebpf_otel.tie': 'go_fd' }), 2 * requests);
     t.is(otlp.counter('ebpf_otel.tls.go_layout_mismatches'), 0);
     t.is(otlp.counter('ebpf_otel.tls.go_returns_missed'), 0);
+    // Gauges at the final export (after the probes were detached): the server (the client has exited), probed as it was.
+    t.deepEqual(otlp.receiver.latestPoints('ebpf_otel.tls.processes').map((p) => [p.attributes['ebpf_otel.tls.library'], p.value]), [['go', 1]]);
+    t.is(otlp.counter('ebpf_otel.tls.unprobed_processes'), 0);
   } finally {
     server.child.kill();
     client.child.kill();

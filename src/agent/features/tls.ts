@@ -180,6 +180,9 @@ export function tlsFeature(o: TlsFeatureOptions | undefined, ctx: AgentContext, 
     return out as Record<string, number>;
   };
 
+  /** The gauges as they stood when the probes were detached at stop. */
+  let atStop: { files: number; all: Record<string, number>; unprobed: Record<string, number> } | undefined;
+
   return {
     name: 'tls',
     groups: { tls: true },
@@ -224,6 +227,8 @@ export function tlsFeature(o: TlsFeatureOptions | undefined, ctx: AgentContext, 
     },
     beforeCaptureStop() {
       const s = manager.stats();
+      // The final export comes after the detach: it reports the processes as they were probed, not as unprobed.
+      atStop = { files: s.files, all: countBy(undefined), unprobed: countBy(false) };
       if (s.attaches > 0) logger.debug(`tls: ${s.files} files probed at stop; attach time ${(s.attachNs / 1e6).toFixed(1)} ms over ${s.attaches} files (slowest ${(s.slowestAttachNs / 1e6).toFixed(1)} ms)`);
       manager.detachAll();
     },
@@ -231,9 +236,9 @@ export function tlsFeature(o: TlsFeatureOptions | undefined, ctx: AgentContext, 
       const s = manager.stats();
       return {
         ...tlsKernelHealth(ctx.engine().stats().kernel),
-        tlsFiles: s.files,
-        tlsProcessesByLibrary: countBy(undefined),
-        tlsProcessesUnprobedByLibrary: countBy(false),
+        tlsFiles: atStop?.files ?? s.files,
+        tlsProcessesByLibrary: atStop?.all ?? countBy(undefined),
+        tlsProcessesUnprobedByLibrary: atStop?.unprobed ?? countBy(false),
         tlsAttachFailures: s.attachFailures,
         tlsFilesOverBound: s.filesOverBound,
       };
