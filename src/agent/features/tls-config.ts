@@ -20,7 +20,7 @@ const MAX_FILES_LIMIT = 4096;
 export const TLS_CONFIG: FeatureConfig<TlsFeatureOptions> = {
   section: 'tls',
   settings: {
-    enabled: setting(bool(), 'plaintext of OpenSSL connections through uprobes on SSL_read/SSL_write (default: on where the kernel has uprobes)', {
+    enabled: setting(bool(), "plaintext of TLS connections through uprobes on OpenSSL's SSL_read/SSL_write and Go's crypto/tls Read/Write (default: on where the kernel has uprobes)", {
       default: 'true',
       flags: ['--no-tls'],
     }),
