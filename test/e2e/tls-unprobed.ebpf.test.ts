@@ -142,7 +142,7 @@ test('`doctor --pid` on gnutls-serv: names GnuTLS as its TLS library, not probed
       {
         name: `tls pid ${server.pid}`,
         ok: false,
-        detail: `gnutls-serv: gnutls ${libgnutls[0]!}: not probed (GnuTLS is not probed (only OpenSSL is))`,
+        detail: `gnutls-serv: gnutls ${libgnutls[0]!}: not probed (GnuTLS is not probed (OpenSSL and Go crypto/tls are))`,
         required: false,
       },
     ],
