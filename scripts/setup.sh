@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 # Build toolchain for BPF and the addon, plus what the tests drive.
 PACKAGES=(
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make g++ python3
+  # iproute2: `ip link set lo up` in a test's own network namespace (made by
+  # unshare and joined by nsenter, from util-linux, which Debian always has).
   curl libcap2-bin iproute2
   nginx wrk
   # TLS tests: certificates made with the openssl CLI; Go builds the Go
