@@ -6,11 +6,13 @@
 // with url.scheme https, the CLIENT span the parent of the SERVER span; the
 // handshake's ciphertext never reaches a parser nor counts as unprobed TLS.
 
+import { spawnSync } from 'node:child_process';
 import anyTest, { type ExecutionContext } from 'ava';
 import { ebpfTest } from '../helpers/ebpf';
-import { sleep, startAgent, startWorkload } from '../helpers/agent';
+import { BIN, sleep, startAgent, startWorkload } from '../helpers/agent';
 import type { ReceivedSpan } from '../helpers/otlp-receiver';
 import { useOtlpReceiver } from '../helpers/use-otlp-receiver';
+import { classifyElf } from '../../src/capture/tls/library';
 import { goHttpsBinary, ITEMS_BODY, testCertificates, type GoBuild } from '../helpers/tls';
 
 const test = ebpfTest.serial;
@@ -89,4 +91,24 @@ test('Go HTTPS client -> Go HTTPS server (crypto/tls probed): SERVER and CLIENT 
 
 test('the same with stripped Go binaries (-ldflags="-s -w"): found through the pclntab alone', async (t) => {
   await goClientToGoServer(t, 'stripped');
+});
+
+test('`doctor --pid` on a Go HTTPS server: Go crypto/tls, its version, probed (the kernel took every probe)', async (t) => {
+  const certs = await testCertificates();
+  const go = await goHttpsBinary('stripped');
+  const server = await startWorkload(go, ['server', certs.serverCert, certs.serverKey]);
+  try {
+    const version = spawnSync('go', ['env', 'GOVERSION'], { encoding: 'utf8' }).stdout.trim().replace(/^go/, '');
+    const r = spawnSync(BIN, ['doctor', '--pid', String(server.pid), '--json'], { encoding: 'utf8' });
+    t.is(r.status, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as { checks: Array<{ name: string; ok: boolean | undefined; detail: string; required: boolean }> };
+    const tls = report.checks.filter((c) => c.name.startsWith('tls pid'));
+    t.is(tls.length, 1, JSON.stringify(tls));
+    // Every probe of its plan attached: Read and Write entries, each of their returns, the handshake.
+    const probes = classifyElf(go, go)!.probes.length;
+    t.like(tls[0], { name: `tls pid ${server.pid}`, ok: true, required: false });
+    t.regex(tls[0]!.detail, new RegExp(`^https: go ${version.replace(/\./g, '\\.')} \\S+/https: probed \\(${probes} probes attach\\)$`));
+  } finally {
+    server.child.kill();
+  }
 });
