@@ -58,6 +58,11 @@ function table(map, skip) {
 const notSyscall = (n) => n === 'syscalls' || n === 'arch_specific_syscall' || n.startsWith('3264_');
 
 const x86 = table(numbers('asm/unistd_64.h', '__NR_', []), notSyscall);
+// Newer than Debian 12's headers, and made by our own probes: the kernel
+// enters uretprobe (Linux 6.11+) from each return-probe trampoline, so a
+// process traced with TLS return probes shows it once per probed return.
+const NEWER_X86 = { 335: 'uretprobe' };
+for (const [nr, name] of Object.entries(NEWER_X86)) if (!(nr in x86)) x86[nr] = name;
 const arm64 = table(numbers('asm-generic/unistd.h', '__NR_', ['__BITS_PER_LONG=64', ...ARM64_WANTS]), notSyscall);
 // errno.h has aliases (EWOULDBLOCK = EAGAIN, EDEADLOCK = EDEADLK): keep the first name by the usual spelling.
 const ALIASES = new Set(['EWOULDBLOCK', 'EDEADLOCK']);
