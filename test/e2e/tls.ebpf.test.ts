@@ -76,6 +76,8 @@ async function goClientToGoServer(t: ExecutionContext, build: GoBuild): Promise<
     t.is(otlp.counter('ebpf_otel.tls.ties', { 'ebpf_otel.tie': 'go_fd' }), 2 * requests);
     t.is(otlp.counter('ebpf_otel.tls.go_layout_mismatches'), 0);
     t.is(otlp.counter('ebpf_otel.tls.go_returns_missed'), 0);
+    t.is(otlp.counter('ebpf_otel.tls.late_ciphertext_events'), 0, 'marked at the handshake: no ciphertext shipped before the plaintext');
+    t.true(otlp.counter('ebpf_otel.tls.ciphertext_syscalls') > 0, 'the ciphertext was there, muted in the kernel');
     // Gauges at the final export (after the probes were detached): the server (the client has exited), probed as it was.
     t.deepEqual(otlp.receiver.latestPoints('ebpf_otel.tls.processes').map((p) => [p.attributes['ebpf_otel.tls.library'], p.value]), [['go', 1]]);
     t.is(otlp.counter('ebpf_otel.tls.unprobed_processes'), 0);

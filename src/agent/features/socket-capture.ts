@@ -58,6 +58,7 @@ export const SOCKET_CAPTURE_METRICS: readonly AgentMetric[] = [
   { field: 'connectionsMuted', name: 'ebpf_otel.connection.muted', kind: 'counter', unit: '{connection}', description: 'Connections of unknown protocol muted in the kernel (positions and totals kept, payload not shipped).' },
   { field: 'mutedBytes', name: 'ebpf_otel.capture.muted_bytes', kind: 'counter', unit: 'By', description: 'Bytes moved on muted connections: counted in the kernel, not shipped.' },
   { field: 'mutedSyscalls', name: 'ebpf_otel.capture.muted_syscalls', kind: 'counter', unit: '{syscall}', description: 'Data syscalls on muted connections.' },
+  { field: 'lateCiphertextEvents', name: 'ebpf_otel.tls.late_ciphertext_events', kind: 'counter', unit: '{event}', description: 'Socket data events of a connection already read as TLS plaintext (ciphertext the kernel shipped before the connection was found to be TLS): dropped, never parsed.' },
   { field: 'callsWithoutEntry', name: 'ebpf_otel.capture.calls_without_entry', kind: 'counter', unit: '{call}', description: 'Syscall exits and TLS call returns whose entry the kernel side did not see (in flight at attach, or its entry not recorded): not captured.' },
   { field: 'muteFailures', name: 'ebpf_otel.connection.mute_failures', kind: 'counter', unit: '{connection}', description: 'Mute requests the kernel did not take; those connections keep shipping payload.' },
 ];
@@ -130,6 +131,7 @@ export function socketCapture(o: SocketCaptureOptions, ctx: AgentContext): Socke
         mutedBytes: k.kernel.muted_bytes,
         mutedSyscalls: k.kernel.muted_syscalls,
         callsWithoutEntry: k.kernel.args_missing,
+        lateCiphertextEvents: p.tracker.ciphertextDropped,
         muteFailures: k.muteRequestsFailed,
       };
       for (const c of counters) {
