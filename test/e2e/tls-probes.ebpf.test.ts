@@ -11,39 +11,18 @@ import { spawnSync } from 'node:child_process';
 import anyTest, { type ExecutionContext } from 'ava';
 import { ebpfTest } from '../helpers/ebpf';
 import { sleep, startAgent, startWorkload } from '../helpers/agent';
-import type { ReceivedSpan } from '../helpers/otlp-receiver';
 import { useOtlpReceiver } from '../helpers/use-otlp-receiver';
+import { assertItemsClientParent, assertItemsServerSpan } from '../helpers/https-spans';
 import { ITEMS_BODY, NODE_HTTPS, PYTHON_HTTPS_SERVER, testCertificates } from '../helpers/tls';
 
 const test = ebpfTest.serial;
 const PY = '/usr/bin/python3';
-const SERVER_KIND = 2;
-const CLIENT_KIND = 3;
 
 const otlp = useOtlpReceiver(anyTest);
 
 function curlHttps(t: ExecutionContext, url: string, caCert: string): void {
   const r = spawnSync('curl', ['-sS', '--cacert', caCert, '-w', '\n%{http_code}', url], { encoding: 'utf8' });
   t.is(r.stdout, `${ITEMS_BODY}\n200`, r.stderr);
-}
-
-/** What every SERVER span of GET /items on `port` carries, exactly for these keys. */
-function assertServerSpan(t: ExecutionContext, s: ReceivedSpan, port: number, label: string): void {
-  t.is(s.kind, SERVER_KIND, label);
-  t.is(s.name, 'GET /items', label);
-  t.like(
-    s.attributes,
-    {
-      'url.scheme': 'https',
-      'http.request.method': 'GET',
-      'url.path': '/items',
-      'http.response.status_code': 200,
-      'server.port': port,
-      'http.response.body.size': ITEMS_BODY.length,
-    },
-    label,
-  );
-  t.is(s.status.code, 0, label);
 }
 
 async function pythonHttpsServerHitByCurl(t: ExecutionContext, agentArgs: (pid: number) => string[], agentFirst: boolean): Promise<void> {
@@ -66,7 +45,7 @@ async function pythonHttpsServerHitByCurl(t: ExecutionContext, agentArgs: (pid: 
     t.log(stderr.split('\n').filter((l) => !l.includes('ready')).join('\n'));
     const spans = otlp.spansOf(server.pid);
     t.is(spans.length, requests, 'exactly one SERVER span per request');
-    spans.forEach((s, i) => assertServerSpan(t, s, port, `request ${i}`));
+    spans.forEach((s, i) => assertItemsServerSpan(t, s, port, `request ${i}`));
     t.is(otlp.counter('ebpf_otel.protocol.unprobed_connections', 'tls'), 0, 'probed: never claimed as ciphertext');
     t.is(otlp.counter('ebpf_otel.protocol.parse_errors'), 0);
   } finally {
@@ -101,15 +80,8 @@ test('Node https client -> Node https server (OpenSSL in the node binary): SERVE
     const clientSpans = otlp.spansOf(client.pid);
     t.is(serverSpans.length, requests, 'one SERVER span per request');
     t.is(clientSpans.length, requests, 'one CLIENT span per request');
-    serverSpans.forEach((s, i) => assertServerSpan(t, s, port, `server ${i}`));
-    clientSpans.forEach((c, i) => {
-      t.is(c.kind, CLIENT_KIND, `client ${i}`);
-      t.like(c.attributes, { 'http.request.method': 'GET', 'http.response.status_code': 200, 'server.port': port }, `client ${i}`);
-      const s = serverSpans[i]!;
-      t.is(s.traceId, c.traceId, `request ${i}: one trace`);
-      t.is(s.parentSpanId, c.spanId, `request ${i}: the CLIENT span is the SERVER span's parent`);
-      t.true(c.startTimeUnixNano <= s.startTimeUnixNano && s.endTimeUnixNano <= c.endTimeUnixNano, `request ${i}: the server's span inside the client's`);
-    });
+    serverSpans.forEach((s, i) => assertItemsServerSpan(t, s, port, `server ${i}`));
+    clientSpans.forEach((c, i) => assertItemsClientParent(t, c, serverSpans[i]!, port, `request ${i}`));
     t.is(otlp.counter('ebpf_otel.protocol.unprobed_connections', 'tls'), 0, 'probed: never claimed as ciphertext');
     t.is(otlp.counter('ebpf_otel.protocol.parse_errors'), 0);
   } finally {

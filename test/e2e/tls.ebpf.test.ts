@@ -10,34 +10,14 @@ import { spawnSync } from 'node:child_process';
 import anyTest, { type ExecutionContext } from 'ava';
 import { ebpfTest } from '../helpers/ebpf';
 import { BIN, sleep, startAgent, startWorkload } from '../helpers/agent';
-import type { ReceivedSpan } from '../helpers/otlp-receiver';
 import { useOtlpReceiver } from '../helpers/use-otlp-receiver';
+import { assertItemsClientParent, assertItemsServerSpan } from '../helpers/https-spans';
 import { classifyElf } from '../../src/capture/tls/library';
 import { goHttpsBinary, ITEMS_BODY, testCertificates, type GoBuild } from '../helpers/tls';
 
 const test = ebpfTest.serial;
-const SERVER_KIND = 2;
-const CLIENT_KIND = 3;
 
 const otlp = useOtlpReceiver(anyTest);
-
-function assertServerSpan(t: ExecutionContext, s: ReceivedSpan, port: number, label: string): void {
-  t.is(s.kind, SERVER_KIND, label);
-  t.is(s.name, 'GET /items', label);
-  t.like(
-    s.attributes,
-    {
-      'url.scheme': 'https',
-      'http.request.method': 'GET',
-      'url.path': '/items',
-      'http.response.status_code': 200,
-      'server.port': port,
-      'http.response.body.size': ITEMS_BODY.length,
-    },
-    label,
-  );
-  t.is(s.status.code, 0, label);
-}
 
 async function goClientToGoServer(t: ExecutionContext, build: GoBuild): Promise<void> {
   const certs = await testCertificates();
@@ -60,16 +40,8 @@ async function goClientToGoServer(t: ExecutionContext, build: GoBuild): Promise<
     const clientSpans = otlp.spansOf(client.pid);
     t.is(serverSpans.length, requests, 'one SERVER span per request');
     t.is(clientSpans.length, requests, 'one CLIENT span per request');
-    serverSpans.forEach((s, i) => assertServerSpan(t, s, port, `server ${i}`));
-    clientSpans.forEach((c, i) => {
-      t.is(c.kind, CLIENT_KIND, `client ${i}`);
-      t.is(c.name, 'GET', `client ${i}`);
-      t.like(c.attributes, { 'url.scheme': 'https', 'http.request.method': 'GET', 'http.response.status_code': 200, 'server.port': port, 'server.address': '127.0.0.1' }, `client ${i}`);
-      const s = serverSpans[i]!;
-      t.is(s.traceId, c.traceId, `request ${i}: one trace`);
-      t.is(s.parentSpanId, c.spanId, `request ${i}: the CLIENT span is the SERVER span's parent`);
-      t.true(c.startTimeUnixNano <= s.startTimeUnixNano && s.endTimeUnixNano <= c.endTimeUnixNano, `request ${i}: the server's span inside the client's`);
-    });
+    serverSpans.forEach((s, i) => assertItemsServerSpan(t, s, port, `server ${i}`));
+    clientSpans.forEach((c, i) => assertItemsClientParent(t, c, serverSpans[i]!, port, `request ${i}`));
     // Each connection at both ends, marked at its handshake: never claimed as ciphertext, never parsed as such.
     t.is(otlp.counter('ebpf_otel.protocol.unprobed_connections', 'tls'), 0, 'probed: never claimed as unprobed TLS');
     t.is(otlp.counter('ebpf_otel.protocol.parse_errors'), 0, 'no parser saw ciphertext');

@@ -1,0 +1,39 @@
+// What the HTTPS tests assert of the spans of GET /items (test/e2e/programs'
+// HTTPS servers, and the clients calling them on 127.0.0.1): exactly these
+// keys, whatever the TLS library the agent read the plaintext from.
+
+import type { ExecutionContext } from 'ava';
+import type { ReceivedSpan } from './otlp-receiver';
+import { ITEMS_BODY } from './tls';
+
+const SERVER_KIND = 2;
+const CLIENT_KIND = 3;
+
+/** A SERVER span of GET /items answered 200 on `port`, over TLS. */
+export function assertItemsServerSpan(t: ExecutionContext, s: ReceivedSpan, port: number, label: string): void {
+  t.is(s.kind, SERVER_KIND, label);
+  t.is(s.name, 'GET /items', label);
+  t.like(
+    s.attributes,
+    {
+      'url.scheme': 'https',
+      'http.request.method': 'GET',
+      'url.path': '/items',
+      'http.response.status_code': 200,
+      'server.port': port,
+      'http.response.body.size': ITEMS_BODY.length,
+    },
+    label,
+  );
+  t.is(s.status.code, 0, label);
+}
+
+/** The CLIENT span `c` of GET https://127.0.0.1:`port`/items, and the server's span `s` of the same request: `c` is its parent, `s` inside it. */
+export function assertItemsClientParent(t: ExecutionContext, c: ReceivedSpan, s: ReceivedSpan, port: number, label: string): void {
+  t.is(c.kind, CLIENT_KIND, label);
+  t.is(c.name, 'GET', label);
+  t.like(c.attributes, { 'url.scheme': 'https', 'http.request.method': 'GET', 'http.response.status_code': 200, 'server.address': '127.0.0.1', 'server.port': port }, label);
+  t.is(s.traceId, c.traceId, `${label}: one trace`);
+  t.is(s.parentSpanId, c.spanId, `${label}: the CLIENT span is the SERVER span's parent`);
+  t.true(c.startTimeUnixNano <= s.startTimeUnixNano && s.endTimeUnixNano <= c.endTimeUnixNano, `${label}: the server's span inside the client's`);
+}
