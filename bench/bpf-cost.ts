@@ -13,7 +13,7 @@
 // HTTPS test program, test/e2e/programs/go/https, same routes and bodies over
 // crypto/tls, built with `go build` once per run) times the build
 // (the current one, then each --baseline-addon). Per round and arm, a fresh
-// server (bench/targets/http-server.ts) traced by the real agent
+// server (bench/servers.ts) traced by the real agent
 // (`ebpf-otel run --pid`, exporting to an in-process OTLP receiver), then
 // three windows of --seconds each:
 //   idle        nothing runs against the server: what the agent's programs
