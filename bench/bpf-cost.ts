@@ -4,14 +4,16 @@
 // process's syscalls.
 //
 //   node dist/bench/bpf-cost.js [--seconds N] [--rounds N] [--connections N]
-//                               [--arms http,https] [--path /small|/large]
+//                               [--arms http,https,go-https] [--path /small|/large]
 //                               [--baseline-addon PATH[,PATH...]] [--json]
 //
 // Arms: the traced server (--arms, TARGETS below: `http` is the Node `http`
 // target, `https` the same routes over Node's `https`, OpenSSL linked into
-// the node binary, certificate made with the openssl CLI) times the build
+// the node binary, certificate made with the openssl CLI; `go-https` the Go
+// HTTPS test program, test/e2e/programs/go/https, same routes and bodies over
+// crypto/tls, built with `go build` once per run) times the build
 // (the current one, then each --baseline-addon). Per round and arm, a fresh
-// server (bench/targets/http-server.ts) traced by the real agent
+// server (bench/servers.ts) traced by the real agent
 // (`ebpf-otel run --pid`, exporting to an in-process OTLP receiver), then
 // three windows of --seconds each:
 //   idle        nothing runs against the server: what the agent's programs
@@ -39,12 +41,12 @@
 // the same windows with it (EBPF_OTEL_NATIVE_ADDON: its BPF object is in it).
 // The arms' order is reversed every other round. Figures are medians over
 // rounds. Each arm also reports the agent's uprobe attach time (its summary
-// at stop: the files the tls feature probed, here the node binary).
+// at stop: the files the tls feature probed, here the node or the Go binary).
 // The server's syscalls per request, by errno, are printed too: they say
 // what each run of a read program was (data, EAGAIN, EOF).
 //
-// Needs root, wrk (built with OpenSSL for https arms), cc, openssl, and the
-// build (make build).
+// Needs root, wrk (built with OpenSSL for https arms), cc, openssl, go for
+// the go-https arm, and the build (make build).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -59,7 +61,8 @@ import { diff, enableBpfStats, snapshot } from './bpf-stats';
 import { bpfProgramsHeldBy } from '../test/native/support';
 import { parseWrk } from './overhead';
 import { cpuSecondsOf, runProcess, sleep } from './processes';
-import { startNodeServer, type Server } from './servers';
+import { startGoHttpsServer, startNodeServer, type Server } from './servers';
+import { goHttpsBinary } from '../test/helpers/tls';
 import { makeTestPki, type TestPki } from '../test/helpers/tls-certs';
 import { CaptureEngine } from '../src/capture/capture-engine';
 import { openKernelSession } from '../src/capture/kernel-session';
@@ -132,6 +135,15 @@ export function isUprobe(program: string): boolean {
   return /^u(?:ret)?probe_/.test(program);
 }
 
+/**
+ * A uprobe program that runs as the probed function returns: a uretprobe
+ * (OpenSSL) or a probe at one of its RET instructions (Go: uprobe_go_tls_*_ret,
+ * no uretprobe since Go moves goroutine stacks).
+ */
+export function isReturnProbe(program: string): boolean {
+  return /^uretprobe_/.test(program) || /^uprobe_\w+_ret$/.test(program);
+}
+
 /** The syscall a tp_sys_{enter,exit}_NAME program hooks. */
 function hookedSyscall(program: string): string | undefined {
   return /^tp_sys_(?:enter|exit)_(\w+)$/.exec(program)?.[1];
@@ -178,8 +190,10 @@ class SyscallLoad {
 }
 
 /**
- * The traced servers, by arm name. A Go crypto/tls server is one more entry
- * (its uprobe_go_tls_* programs are costed as the OpenSSL ones are).
+ * The traced servers, by arm name. `go-https` is the Go HTTPS test program
+ * (crypto/tls, `go build` default flags): its uprobe_go_tls_* programs are
+ * costed as the OpenSSL ones are, the return-instruction probes
+ * (uprobe_go_tls_*_ret) apart from the entry ones.
  */
 interface Target {
   readonly scheme: 'http' | 'https';
@@ -193,6 +207,13 @@ export const TARGETS: Readonly<Record<string, Target>> = {
     start: async (certificate) => {
       const pki = await certificate();
       return startNodeServer(undefined, { tls: { cert: pki.serverCert, key: pki.serverKey } });
+    },
+  },
+  'go-https': {
+    scheme: 'https',
+    start: async (certificate) => {
+      const [pki, binary] = await Promise.all([certificate(), goHttpsBinary()]);
+      return startGoHttpsServer(binary, { cert: pki.serverCert, key: pki.serverKey });
     },
   },
 };
@@ -340,6 +361,8 @@ export interface ArmSummary {
   readonly nsPerRequest: number;
   /** Of nsPerRequest: the uprobe programs' (TLS library calls). */
   readonly uprobeNsPerRequest: number;
+  /** Of uprobeNsPerRequest: the programs run as the function returns (isReturnProbe). */
+  readonly returnProbeNsPerRequest: number;
   readonly unselectedNsPerSyscall: number;
   readonly agentCpuUsPerRequest: number;
   readonly serverSyscalls: Record<string, number>;
@@ -362,6 +385,7 @@ export function summarize(runs: readonly ArmRound[]): ArmSummary[] {
       requestsPerSecond: m((r) => r.requestsPerSecond),
       nsPerRequest: m((r) => r.nsPerRequest),
       uprobeNsPerRequest: m((r) => r.programs.filter((p) => isUprobe(p.name)).reduce((a, p) => a + p.nsPerRequest, 0)),
+      returnProbeNsPerRequest: m((r) => r.programs.filter((p) => isReturnProbe(p.name)).reduce((a, p) => a + p.nsPerRequest, 0)),
       unselectedNsPerSyscall: m((r) => r.unselectedNsPerSyscall),
       agentCpuUsPerRequest: m((r) => r.agentCpuUsPerRequest),
       serverSyscalls: Object.fromEntries(
@@ -404,7 +428,8 @@ export function formatTable(summary: readonly ArmSummary[]): string {
     }
     out.push(
       `  BPF per request: ${(s.nsPerRequest / 1000).toFixed(2)} us (server's syscalls ${((s.nsPerRequest - s.uprobeNsPerRequest) / 1000).toFixed(2)}, ` +
-        `its TLS library calls ${(s.uprobeNsPerRequest / 1000).toFixed(2)})`,
+        `its TLS library calls ${(s.uprobeNsPerRequest / 1000).toFixed(2)}: ` +
+        `entry probes ${((s.uprobeNsPerRequest - s.returnProbeNsPerRequest) / 1000).toFixed(2)}, return probes ${(s.returnProbeNsPerRequest / 1000).toFixed(2)})`,
     );
     out.push(`  BPF ns per syscall of an unselected process: ${s.unselectedNsPerSyscall.toFixed(1)}`);
     const sc = Object.entries(s.serverSyscalls).filter(([, n]) => n >= 0.005);

@@ -1,7 +1,8 @@
 // The traced servers of the benchmarks, started fresh for each run: the Node
 // `http` target (bench/targets/http-server.ts, optionally with the
-// OpenTelemetry Node SDK preloaded, or over `https` with a given certificate) and nginx from Debian, run by us with a
-// generated config in a temp prefix, one worker. Both answer /small (~100 B)
+// OpenTelemetry Node SDK preloaded, or over `https` with a given certificate),
+// the Go HTTPS test program (crypto/tls) and nginx from Debian, run by us with a
+// generated config in a temp prefix, one worker. All answer /small (~100 B)
 // and /large (16 KiB) with a Content-Length. `cpus` starts a server through
 // `taskset -c` (it execs: same pid), so every thread it ever makes, and
 // nginx's forked worker, stays on those CPUs.
@@ -80,6 +81,22 @@ export async function startNodeServer(sdkEndpoint?: string, o: { cpus?: string; 
   const line = await new Promise<string>((resolve, reject) => {
     readline.createInterface({ input: child.stdout! }).once('line', resolve);
     child.once('exit', (code) => reject(new Error(`node target exited ${code} before listening: ${stderr}`)));
+  });
+  const { port } = JSON.parse(line) as { port: number };
+  return { port, pids: [child.pid!], stop: () => stopChild(child, 'SIGTERM') };
+}
+
+/**
+ * The Go HTTPS test program (test/e2e/programs/go/https, crypto/tls, built
+ * by the caller) as a server: the same /small and /large as the Node target.
+ */
+export async function startGoHttpsServer(binary: string, tls: ServerCertificate, o: { cpus?: string } = {}): Promise<Server> {
+  const child = spawn(...onCpus(o.cpus, binary, ['server', tls.cert, tls.key]), { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const line = await new Promise<string>((resolve, reject) => {
+    readline.createInterface({ input: child.stdout! }).once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`go https target exited ${code} before listening: ${stderr}`)));
   });
   const { port } = JSON.parse(line) as { port: number };
   return { port, pids: [child.pid!], stop: () => stopChild(child, 'SIGTERM') };

@@ -1,10 +1,12 @@
 // The HTTPS test programs and certificates work on their own (no eBPF): each
 // server answers curl --cacert with the fixed body over TLS, and each client
-// gets it from a server.
+// gets it from a server; the Go server's benchmark routes answer what the
+// Node benchmark target does.
 
 import { spawnSync } from 'node:child_process';
 import test, { type ExecutionContext } from 'ava';
 import { startWorkload, type Workload } from '../helpers/agent';
+import { startNodeServer } from '../../bench/servers';
 import { goHttpsBinary, ITEMS_BODY, NODE_HTTPS, PYTHON_HTTPS_SERVER, testCertificates } from '../helpers/tls';
 
 const PY = '/usr/bin/python3';
@@ -60,5 +62,22 @@ test('the Node and Go HTTPS clients make N requests trusting the CA file', async
     }
   } finally {
     server.child.kill();
+  }
+});
+
+test("the Go HTTPS server answers the benchmarks' /small and /large with the Node target's bytes", async (t) => {
+  const c = await testCertificates();
+  const go = await startWorkload(await goHttpsBinary(), ['server', c.serverCert, c.serverKey]);
+  const node = await startNodeServer();
+  try {
+    const port = go.hello['port'] as number;
+    const small = curl(t, `https://127.0.0.1:${port}/small`, c.caCert);
+    t.deepEqual(small, { status: '200', body: '{"ok":true,"service":"bench","items":[1,2,3],"note":"a small response of about 100 bytes"}' });
+    t.deepEqual(curl(t, `https://127.0.0.1:${port}/large`, c.caCert), { status: '200', body: 'x'.repeat(16 * 1024) });
+    t.deepEqual(curl(t, `http://127.0.0.1:${node.port}/small`, c.caCert), small);
+    t.is(curl(t, `http://127.0.0.1:${node.port}/large`, c.caCert).body, 'x'.repeat(16 * 1024));
+  } finally {
+    go.child.kill();
+    await node.stop();
   }
 });

@@ -2,8 +2,11 @@
 // uprobes) for the TLS tests, two roles, each its own process:
 //
 //	https server CERT KEY
-//	  answers GET /items with a fixed JSON body (404 otherwise); prints
-//	  {"pid","port"} once listening and serves until killed.
+//	  answers GET /items with a fixed JSON body, and GET /small and /large
+//	  with the bodies of the benchmarks' Node target (bench/targets/
+//	  http-server.ts: bench/bpf-cost.ts loads this server as its go-https
+//	  arm, same routes, same bytes); 404 otherwise. Prints {"pid","port"}
+//	  once listening and serves until killed.
 //	https client URL N CAFILE
 //	  prints {"pid"}, waits for a line on stdin (the agent is attached by
 //	  then), makes N GET requests to URL, each on a new connection (so the
@@ -13,6 +16,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -25,6 +29,12 @@ import (
 )
 
 const items = `{"items":["a","b","c"]}`
+
+// The benchmark routes' bodies, byte for byte those of bench/targets/http-server.ts.
+var benchBodies = map[string][]byte{
+	"/small": []byte(`{"ok":true,"service":"bench","items":[1,2,3],"note":"a small response of about 100 bytes"}`),
+	"/large": bytes.Repeat([]byte("x"), 16*1024),
+}
 
 func main() {
 	if len(os.Args) < 2 {
@@ -76,6 +86,13 @@ func server(certFile, keyFile string) {
 		if r.Method == http.MethodGet && r.URL.Path == "/items" {
 			w.Header().Set("Content-Type", "application/json")
 			io.WriteString(w, items)
+			return
+		}
+		if body, ok := benchBodies[r.URL.Path]; ok && r.Method == http.MethodGet {
+			// Content-Length as the Node target sends it (Go would chunk /large).
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			w.Write(body)
 			return
 		}
 		http.NotFound(w, r)
