@@ -16,7 +16,8 @@
  * blocks parks its goroutine, which may resume on another thread while
  * this one runs other goroutines' calls.
  *
- * The handshake's entry marks the connection TLS before its first record.
+ * The handshake's entry (client or server) marks the connection TLS before
+ * its first record.
  *
  * The connection: the socket fd read from the Conn itself (Conn.conn, a
  * net.Conn holding a *net.TCPConn, whose netFD holds the poll.FD with the
@@ -234,7 +235,7 @@ static __always_inline int go_tls_return(struct pt_regs *ctx, __u8 dir)
 }
 
 /*
- * (*Conn).handshakeContext(c, ctx): the handshake's records go out through
+ * (*Conn).clientHandshake/serverHandshake(c, ctx): the handshake's records go out through
  * the socket before any Read or Write; marking the connection here keeps
  * them from reaching user space (where they would look like TLS nobody
  * probes).

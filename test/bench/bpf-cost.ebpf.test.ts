@@ -51,10 +51,10 @@ ebpfTest.serial('bench bpf cost, https arm: the OpenSSL probes per request coste
 // The Go HTTPS test program (crypto/tls, net/http keep-alive) per request:
 // Conn.Read twice (the server's background read that finds the next
 // request's first byte, then the rest of it from the TLS record already
-// decrypted), Conn.Write once (the response, one record), and
-// handshakeContext at the start of each of those three calls (its fast
-// path: the handshake is long done, the probe runs all the same); one
-// socket write of ciphertext, from whose exit the write's plaintext ships.
+// decrypted), Conn.Write once (the response, one record); the handshake
+// probes (clientHandshake/serverHandshake) only once per connection, so
+// nothing per keep-alive request; one socket write of ciphertext, from whose
+// exit the write's plaintext ships.
 ebpfTest.serial('bench bpf cost, go-https arm: the Go crypto/tls probes per request, entry and return-instruction ones, costed; attach time reported', async (t) => {
   t.timeout(180_000);
   const r = await runBpfCost({ seconds: 1, rounds: 1, connections: 2, targets: ['go-https'], log: () => {} });
@@ -67,12 +67,12 @@ ebpfTest.serial('bench bpf cost, go-https arm: the Go crypto/tls probes per requ
     uprobe_go_tls_read_ret: 2,
     uprobe_go_tls_write: 1,
     uprobe_go_tls_write_ret: 1,
-    uprobe_go_tls_handshake: 3,
+    uprobe_go_tls_handshake: 0,
     tp_sys_exit_write: 1,
   };
   for (const [name, n] of Object.entries(perRequest)) {
     t.true(Math.abs(p(name).runsPerRequest - n) < 0.2, `${name}: ${p(name).runsPerRequest} runs per request, expected ${n}`);
-    t.true(p(name).nsPerRun > 0, `${name} costed`);
+    if (n > 0) t.true(p(name).nsPerRun > 0, `${name} costed`);
   }
   t.true(s.returnProbeNsPerRequest > 0 && s.returnProbeNsPerRequest < s.uprobeNsPerRequest);
   t.true(s.uprobeNsPerRequest < s.nsPerRequest);

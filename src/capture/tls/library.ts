@@ -64,11 +64,16 @@ export function opensslProbes(symbols: ReadonlySet<string>, offsets: ReadonlyMap
   return OPENSSL_PROBES.filter((p) => symbols.has(p.symbol)).map((p) => ({ program: p.program, at: offsets.get(p.symbol) ?? p.symbol, retprobe: p.retprobe, required: p.required }));
 }
 
-/** Entry only, optional: marks the connection TLS before the handshake's records. */
-const GO_TLS_HANDSHAKE = { name: 'crypto/tls.(*Conn).handshakeContext', entry: 'uprobe_go_tls_handshake' } as const;
+/**
+ * Entry only, optional: marks the connection TLS before the handshake's
+ * records. The client's and the server's handshakes, not handshakeContext,
+ * which every Read and Write calls first (measured: 3 runs per request).
+ */
+const GO_TLS_HANDSHAKES = ['crypto/tls.(*Conn).clientHandshake', 'crypto/tls.(*Conn).serverHandshake'] as const;
+const GO_TLS_HANDSHAKE_PROGRAM = 'uprobe_go_tls_handshake';
 
 /** Every program some library may need: a build without one of them cannot probe that library. */
-export const TLS_PROGRAMS: readonly string[] = [...OPENSSL_PROBES.map((p) => p.program), ...GO_TLS_FUNCTIONS.flatMap((f) => [f.entry, f.ret]), GO_TLS_HANDSHAKE.entry];
+export const TLS_PROGRAMS: readonly string[] = [...OPENSSL_PROBES.map((p) => p.program), ...GO_TLS_FUNCTIONS.flatMap((f) => [f.entry, f.ret]), GO_TLS_HANDSHAKE_PROGRAM];
 
 /** The symbols an OpenSSL file must define for the probes to capture plaintext. */
 export const OPENSSL_REQUIRED_SYMBOLS = ['SSL_read', 'SSL_write'] as const;
@@ -172,7 +177,7 @@ function classifyGo(elf: ElfFile, file: string): TlsLibrary | undefined {
     if (!(err instanceof ElfError)) throw err;
     return unprobed('go', `its function table cannot be read: ${err.message}`, version);
   }
-  const fns = tab.find(new Set([...GO_TLS_FUNCTIONS.map((f) => f.name), GO_TLS_HANDSHAKE.name]));
+  const fns = tab.find(new Set([...GO_TLS_FUNCTIONS.map((f) => f.name), ...GO_TLS_HANDSHAKES]));
   if (fns.size === 0) return undefined;
   if (elf.machine !== ELF_MACHINE.x86_64) return unprobed('go', 'Go crypto/tls is probed on amd64 only', version);
   // The probes read arguments from registers: Go 1.17's ABI. A 1.16-format table is 1.16 or 1.17: only the version tells.
@@ -202,12 +207,13 @@ function classifyGo(elf: ElfFile, file: string): TlsLibrary | undefined {
     probes.push({ program: f.entry, at: entry, retprobe: false, required: true });
     for (const r of rets) probes.push({ program: f.ret, at: r!, retprobe: false, required: true });
   }
-  const handshake = fns.get(GO_TLS_HANDSHAKE.name);
-  const handshakeAt = handshake && elf.fileOffsetOf(handshake.entry);
-  if (handshakeAt !== undefined) {
-    symbols.add(GO_TLS_HANDSHAKE.name);
-    offsets.set(GO_TLS_HANDSHAKE.name, handshakeAt);
-    probes.push({ program: GO_TLS_HANDSHAKE.entry, at: handshakeAt, retprobe: false, required: false });
+  for (const name of GO_TLS_HANDSHAKES) {
+    const fn = fns.get(name);
+    const at = fn && elf.fileOffsetOf(fn.entry);
+    if (at === undefined) continue;
+    symbols.add(name);
+    offsets.set(name, at);
+    probes.push({ program: GO_TLS_HANDSHAKE_PROGRAM, at, retprobe: false, required: false });
   }
   return { kind: 'go', ...(version ? { version } : {}), symbols, offsets, probes };
 }

@@ -17,7 +17,7 @@ import { goHttpsBinary, type GoBuild } from '../../helpers/tls';
 const run = promisify(execFile);
 const READ = 'crypto/tls.(*Conn).Read';
 const WRITE = 'crypto/tls.(*Conn).Write';
-const HANDSHAKE = 'crypto/tls.(*Conn).handshakeContext';
+const HANDSHAKES = ['crypto/tls.(*Conn).clientHandshake', 'crypto/tls.(*Conn).serverHandshake'];
 
 /** Addresses of the RET instructions objdump shows in `fn`, and its first instruction. */
 async function objdumpReturns(binary: string, fn: string): Promise<{ entry: bigint; returns: bigint[] }> {
@@ -43,8 +43,8 @@ for (const build of ['default', 'stripped', 'pie'] as GoBuild[]) {
     const found = withTable(binary, (elf, tab) => {
       t.is(tab.format, '1.18', 'Go 1.19 writes the 1.18 table format');
       t.is(tab.quantum, 1);
-      const fns = tab.find(new Set([READ, WRITE, HANDSHAKE, 'no.such.function']));
-      t.deepEqual([...fns.keys()].sort(), [READ, WRITE, HANDSHAKE].sort());
+      const fns = tab.find(new Set([READ, WRITE, ...HANDSHAKES, 'no.such.function']));
+      t.deepEqual([...fns.keys()].sort(), [READ, WRITE, ...HANDSHAKES].sort());
       return [READ, WRITE].map((name) => ({ name, entry: fns.get(name)!.entry, returns: amd64Returns(elf, tab, fns.get(name)!) }));
     });
     if (build === 'stripped') {
@@ -76,9 +76,9 @@ test('classifyElf: a Go binary is Go crypto/tls, probed at each function entry a
   t.is(count('uprobe_go_tls_read_ret'), readReturns.length);
   t.is(count('uprobe_go_tls_write'), 1);
   t.is(count('uprobe_go_tls_write_ret'), writeReturns.length);
-  t.is(count('uprobe_go_tls_handshake'), 1);
+  t.is(count('uprobe_go_tls_handshake'), 2, 'the client and the server handshake');
   t.true(lib.probes.every((p) => typeof p.at === 'number' && !p.retprobe), 'no uretprobe in a Go binary');
-  t.deepEqual(lib.probes.filter((p) => !p.required).map((p) => p.program), ['uprobe_go_tls_handshake']);
+  t.deepEqual(lib.probes.filter((p) => !p.required).map((p) => p.program), ['uprobe_go_tls_handshake', 'uprobe_go_tls_handshake']);
   // The offsets are file offsets of those instructions: the byte there is RET.
   const fd = fs.openSync(binary, 'r');
   try {
