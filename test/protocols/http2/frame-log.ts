@@ -216,7 +216,7 @@ export function loadCapture(name: string): Capture {
     parts[e.side].push(e.data);
     len[e.side] += e.data.length;
   }
-  const logPath = path.join(dir, 'nghttp.log');
+  const logPath = path.join(dir, 'nghttp-v.txt');
   const capture: Capture = {
     name,
     events,

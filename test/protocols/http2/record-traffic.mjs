@@ -6,7 +6,7 @@
 // per socket read the proxy made, as the server would see it:
 //   {"side": "ingress"|"egress", "pos": n, "atUs": n, "data": base64}
 // (ingress: client to server). nghttp cases also keep `nghttp -v` output in
-// nghttp.log: its frame lines are an oracle independent of our reader.
+// nghttp-v.txt: its frame lines are an oracle independent of our reader.
 // Run by hand, review, commit:  node test/protocols/http2/record-traffic.mjs [case...]
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -124,7 +124,7 @@ for (const [name, runCase] of Object.entries(CASES)) {
   const dir = path.join(OUT, name);
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'events.jsonl'), events.map((e) => JSON.stringify(e)).join('\n') + '\n');
-  if (typeof log === 'string') fs.writeFileSync(path.join(dir, 'nghttp.log'), log);
+  if (typeof log === 'string') fs.writeFileSync(path.join(dir, 'nghttp-v.txt'), log);
   console.log(`${name}: ${events.length} events`);
 }
 process.exit(0);
