@@ -79,10 +79,16 @@ function checkStrictFrame(data: Uint8Array, p: number, end: number, maxFrameSize
   if (room < 0) return undefined;
   let nextOpen = open;
   switch (type) {
+    case T.DATA:
+      // An empty DATA frame carries nothing but END_STREAM: senders do not send one without it.
+      if (room === 0 && (flags & Http2Flag.END_STREAM) === 0) return undefined;
+      break;
     case T.HEADERS:
       if ((flags & Http2Flag.PRIORITY) !== 0) {
         if (room < 5 || (readU32(data, at) & 0x7fffffff) === stream) return undefined;
       }
+      // A complete header block is never empty (a request, response or trailers has a field).
+      if ((flags & Http2Flag.END_HEADERS) !== 0 && room === ((flags & Http2Flag.PRIORITY) !== 0 ? 5 : 0)) return undefined;
       nextOpen = (flags & Http2Flag.END_HEADERS) !== 0 ? 0 : stream;
       break;
     case T.PUSH_PROMISE: {
@@ -122,42 +128,72 @@ function checkStrictFrame(data: Uint8Array, p: number, end: number, maxFrameSize
 }
 
 /**
- * The first offset at or after `from` where a frame boundary is proven: from
- * there, at least `minFrames` frames that pass the strict check follow one
- * another and the last one ends exactly at the end of `data` (one chunk: a
- * syscall's bytes). -1 when no offset qualifies. Linear in practice: a
- * position whose chain was refused is not walked again.
+ * A frame boundary proven at or after `from` in one chunk (a syscall's
+ * bytes), or -1. Every offset is tried as a frame start; a parse "reaches
+ * the end" when frames passing the strict check follow one another and the
+ * last one ends exactly at the end of `data`. All the parses that reach the
+ * end share a tail (they meet at the end at least); the boundary is where
+ * that shared tail starts, and it must hold at least `minFrames` frames.
+ * Bytes before it are not claimed by any one parse: two parses that disagree
+ * there prove nothing about them. Linear: each position is walked once.
  */
 export function findFrameBoundary(data: Uint8Array, from: number, minFrames: number, maxFrameSize = HTTP2_DEFAULT_MAX_FRAME_SIZE): number {
   const end = data.length;
-  let dead: Uint8Array | undefined;
-  for (let o = from; o + minFrames * HTTP2_FRAME_HEADER_BYTES <= end; o++) {
-    if (dead !== undefined && dead[o - from] === 1) continue;
+  if (end - from < HTTP2_FRAME_HEADER_BYTES) return -1;
+  const n = end - from + 1;
+  // Per position: 0 not walked, DEAD its parse fails, END its parse reaches the end.
+  const DEAD = 1;
+  const END = 2;
+  const state = new Uint8Array(n);
+  // For END positions: where their parse meets the first parse that reached the end (its positions map to themselves).
+  const meet = new Int32Array(n);
+  // For positions of the first parse: frames from there to the end.
+  const framesLeft = new Int32Array(n);
+  state[n - 1] = END;
+  meet[n - 1] = end;
+  let first = -1;
+  let shared = -1;
+  const path: number[] = [];
+  for (let o = from; o + HTTP2_FRAME_HEADER_BYTES <= end; o++) {
+    if (state[o - from] !== 0) continue;
+    path.length = 0;
     let p = o;
     let open = 0;
-    let count = 0;
-    while (p < end) {
-      if (dead !== undefined && dead[p - from] === 1) break;
+    while (state[p - from] === 0) {
+      path.push(p);
       const r = checkStrictFrame(data, p, end, maxFrameSize, open);
-      if (r === undefined) break;
+      if (r === undefined) {
+        state[p - from] = DEAD;
+        break;
+      }
       p = r[0];
       open = r[1];
-      count++;
     }
-    if (p === end) {
-      if (count >= minFrames) return o;
+    if (state[p - from] === DEAD) {
+      for (const q of path) state[q - from] = DEAD;
       continue;
     }
-    // Every frame start on this refused chain leads to the same refusal.
-    dead ??= new Uint8Array(end - from + 1);
-    for (let s = o; s < p;) {
-      dead[s - from] = 1;
-      const len = (data[s]! << 16) | (data[s + 1]! << 8) | data[s + 2]!;
-      s += HTTP2_FRAME_HEADER_BYTES + len;
+    if (first < 0) {
+      first = o;
+      shared = o;
+      for (let k = 0; k < path.length; k++) {
+        const q = path[k]! - from;
+        state[q] = END;
+        meet[q] = path[k]!;
+        framesLeft[q] = path.length - k;
+      }
+      continue;
     }
-    dead[p - from] = 1;
+    // Another parse reaching the end: the shared tail starts no earlier than where it meets the first.
+    const m = meet[p - from]!;
+    for (const q of path) {
+      state[q - from] = END;
+      meet[q - from] = m;
+    }
+    if (m > shared) shared = m;
   }
-  return -1;
+  if (first < 0 || shared >= end) return -1;
+  return framesLeft[shared - from]! >= minFrames ? shared : -1;
 }
 
 /** Whether frames chain from `at` exactly to the end of `data`, at least `minFrames` of them (the rule of findFrameBoundary at one offset). */
