@@ -50,12 +50,14 @@ export class FrameLog implements Http2FrameHandler {
   }
   dataGap(_streamId: number, bytes: number): void {
     this.lost += bytes;
+    if (this.dataEndAt >= 0) this.dataEndAt += bytes;
   }
   dataEnd(streamId: number, endStream: boolean): void {
     const at = this.source === undefined || this.dataAt < 0 ? '' : ` at=${this.dataAt}`;
     const lost = this.lost > 0 ? ` lost=${this.lost}` : '';
     this.lines.push(`data stream=${streamId}${at} bytes=${this.dataBytes}${lost} end=${endStream}`);
     this.dataAt = -1;
+    this.dataEndAt = -1;
     this.dataBytes = 0;
     this.lost = 0;
   }

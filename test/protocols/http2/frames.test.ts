@@ -273,3 +273,22 @@ test('a gap inside DATA is skipped exactly; anywhere else the direction is given
   t.true(r2.push(Buffer.concat([hb.subarray(23), frame(T.DATA, 1, 1, [7])])));
   t.is(r2.frames, 3);
 });
+
+test('real capture: a 1000-byte gap inside each DATA payload of a 40000-byte response is skipped exactly', (t) => {
+  const bytes = loadCapture('curl-prior-knowledge').bytes.egress;
+  const expected = referenceLines(bytes, false);
+  const dataLines = expected.filter((l) => l.startsWith('data '));
+  t.is(dataLines.length, 3);
+  for (const line of dataLines) {
+    const at = Number(/ at=(\d+)/.exec(line)![1]);
+    const log = new FrameLog(bytes);
+    const r = new Http2FrameReader(log, startOf('egress'));
+    r.push(bytes.subarray(0, at + 100));
+    t.true(r.gap(1000));
+    r.push(bytes.subarray(at + 1100));
+    const n = Number(/ bytes=(\d+)/.exec(line)![1]);
+    t.deepEqual(log.lines, expected.map((l) => (l === line ? l.replace(` bytes=${n} `, ` bytes=${n - 1000} lost=1000 `) : l)));
+    t.is(r.gapBytesSkipped, 1000);
+    t.is(r.position, bytes.length);
+  }
+});
