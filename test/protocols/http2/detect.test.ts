@@ -96,7 +96,7 @@ test('detectHttp2 mid-stream: whole frames from the syscall start to its end, an
 test('findFrameBoundary after garbage, in every recorded side: a real frame start, the first whole one unless a parse disagrees', (t) => {
   const next = random(15);
   const results: string[] = [];
-  for (const name of ['nghttp-get', 'nghttp-post', 'curl-prior-knowledge', 'curl-post', 'node-client', 'node-client-post']) {
+  for (const name of ['nghttp-get', 'nghttp-post', 'curl-prior-knowledge', 'curl-post', 'node-client', 'node-client-big-headers', 'node-client-post']) {
     const c = loadCapture(name);
     for (const side of ['ingress', 'egress'] as const) {
       const bytes = c.bytes[side];
@@ -111,7 +111,7 @@ test('findFrameBoundary after garbage, in every recorded side: a real frame star
       results.push(`${name} ${side} ${found < 0 ? 'none' : frameIndex < 0 ? 'not a frame start' : `frame ${frameIndex - k} of ${at.length - k}`}`);
     }
   }
-  // Frame 1 is the first whole frame after the cut. curl-post's server sends one frame after it: not proven.
+  // Frame 1 is the first whole frame after the cut; a CONTINUATION never starts a proven run (big-headers ingress). curl-post's server sends one frame after it: not proven.
   // node-client ingress: a parse through the bytes of frames 1-4 also reaches the end, so only frame 5 on is shared.
   t.deepEqual(results, [
     'nghttp-get ingress frame 1 of 10',
@@ -124,6 +124,8 @@ test('findFrameBoundary after garbage, in every recorded side: a real frame star
     'curl-post egress none',
     'node-client ingress frame 5 of 9',
     'node-client egress frame 1 of 12',
+    'node-client-big-headers ingress frame 2 of 5',
+    'node-client-big-headers egress frame 1 of 4',
     'node-client-post ingress frame 1 of 9',
     'node-client-post egress frame 1 of 7',
   ]);
@@ -136,6 +138,16 @@ test('inside a DATA payload, the boundary is where that DATA frame ends', (t) =>
   // Zeros (a typical payload) are never a frame: DATA and HEADERS need a stream, SETTINGS/PING/GOAWAY need payload rules.
   const zeros = Buffer.concat([frame(0, 0, 1, Buffer.alloc(300)), frame(8, 0, 0, [0, 0, 1, 0]), frame(8, 0, 1, [0, 0, 1, 0])]);
   t.is(findFrameBoundary(zeros.subarray(20), 0, 2), 309 - 20);
+});
+
+test('frames over 16384 bytes are not proven unless the hunt is told the connection allows them', (t) => {
+  const chunk = Buffer.concat([frame(0, 0, 1, Buffer.alloc(20000, 0x61)), frame(1, 5, 3, [0x82])]);
+  t.is(findFrameBoundary(chunk, 0, 2), -1);
+  t.is(findFrameBoundary(chunk, 0, 2, 32768), 0);
+  const r = new Http2FrameReader(new FrameLog(), { start: 'hunt', huntMaxFrameSize: 32768 });
+  r.push(chunk);
+  t.is(r.frames, 2);
+  t.is(r.huntedBytes, 0);
 });
 
 test('parses that reach the chunk end and disagree: only their shared tail is proven', (t) => {

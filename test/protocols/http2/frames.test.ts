@@ -17,7 +17,7 @@ const startOf = (side: Side): Http2ReaderOptions => ({ start: side === 'ingress'
 const isFrameLine = (l: string): boolean => TYPE_NAMES.some((t) => l.startsWith(`${t} `));
 
 test('the recorded cases are all there', (t) => {
-  t.deepEqual(CASES, ['curl-post', 'curl-prior-knowledge', 'nghttp-get', 'nghttp-post', 'node-client', 'node-client-post']);
+  t.deepEqual(CASES, ['curl-post', 'curl-prior-knowledge', 'nghttp-get', 'nghttp-post', 'node-client', 'node-client-big-headers', 'node-client-post']);
 });
 
 for (const name of CASES) {
@@ -84,6 +84,12 @@ test('what the recorded cases hold, exactly', (t) => {
   t.true(nc.includes('data stream=1 at=16560 bytes=8 end=false'));
   t.true(nc.includes('HEADERS flags=0x05 stream=1 length=26'));
   t.true(lines('node-client', 'ingress').includes('data stream=1 at=147 bytes=7 end=true'));
+  // Node's client splits a 30000-character header over HEADERS and CONTINUATION: one block of both fragments.
+  const big = lines('node-client-big-headers', 'ingress');
+  t.deepEqual(big.filter(isFrameLine).slice(1, 3), ['HEADERS flags=0x01 stream=1 length=16384', 'CONTINUATION flags=0x04 stream=1 length=5020']);
+  const block = big.filter((l) => l.startsWith('headers '));
+  t.is(block.length, 1);
+  t.is(block[0]!.length, 'headers stream=1 end=true block='.length + 2 * (16384 + 5020));
 });
 
 // -- hand-built frames --

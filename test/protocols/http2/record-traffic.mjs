@@ -71,10 +71,10 @@ function run(cmd, args) {
   return new Promise((resolve, reject) => execFile(cmd, args, { timeout: 10000 }, (err, stdout, stderr) => (err ? reject(new Error(`${cmd}: ${err.message} ${stderr}`)) : resolve(stdout))));
 }
 
-async function nodeClient(port, paths, post) {
+async function nodeClient(port, paths, post, extra = {}) {
   const session = http2.connect(`http://127.0.0.1:${port}`);
   await Promise.all(paths.map((p) => new Promise((resolve, reject) => {
-    const headers = { ':path': p, ':method': post ? 'POST' : 'GET' };
+    const headers = { ':path': p, ':method': post ? 'POST' : 'GET', ...extra };
     if (p === '/grpc') Object.assign(headers, { ':method': 'POST', 'content-type': 'application/grpc', te: 'trailers' });
     const req = session.request(headers);
     req.on('error', (e) => (p === '/reset' ? resolve() : reject(e)));
@@ -109,6 +109,10 @@ const CASES = {
   },
   'node-client-post': async (port) => {
     await nodeClient(port, ['/p1', '/p2'], true);
+  },
+  // A header block over one frame: Node's client sends HEADERS and CONTINUATION.
+  'node-client-big-headers': async (port) => {
+    await nodeClient(port, ['/h'], false, { 'x-big': 'abcdefghij0123456789'.repeat(1500) });
   },
 };
 
