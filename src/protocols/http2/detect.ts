@@ -135,20 +135,16 @@ function checkStrictFrame(data: Uint8Array, p: number, end: number, maxFrameSize
  * end share a tail (they meet at the end at least); the boundary is where
  * that shared tail starts, and it must hold at least `minFrames` frames.
  * Bytes before it are not claimed by any one parse: two parses that disagree
- * there prove nothing about them. Linear: each position is walked once.
+ * there prove nothing about them. Linear: each position is walked once
+ * (an outcome is kept per position whatever header block was open when a
+ * parse got there: that can only refuse a boundary or move it later).
  */
 export function findFrameBoundary(data: Uint8Array, from: number, minFrames: number, maxFrameSize = HTTP2_DEFAULT_MAX_FRAME_SIZE): number {
   const end = data.length;
   if (end - from < HTTP2_FRAME_HEADER_BYTES) return -1;
   const n = end - from + 1;
-  // Per position: 0 not walked, DEAD its parse fails, END its parse reaches the end.
-  const DEAD = 1;
-  const END = 2;
-  const state = new Uint8Array(n);
-  // For END positions: where their parse meets the first parse that reached the end (its positions map to themselves).
-  const meet = new Int32Array(n);
-  // For positions of the first parse: frames from there to the end.
-  const framesLeft = new Int32Array(n);
+  const { state, meet, framesLeft } = scratchFor(n);
+  state.fill(0, 0, n);
   state[n - 1] = END;
   meet[n - 1] = end;
   let first = -1;
@@ -194,6 +190,26 @@ export function findFrameBoundary(data: Uint8Array, from: number, minFrames: num
   }
   if (first < 0 || shared >= end) return -1;
   return framesLeft[shared - from]! >= minFrames ? shared : -1;
+}
+
+// Per position: 0 not walked, DEAD its parse fails, END its parse reaches the end.
+const DEAD = 1;
+const END = 2;
+/** Scratch reused across calls (hunting happens for many connections at once after an attach); larger chunks get their own. */
+const SCRATCH_KEPT = 64 * 1024 + 1;
+let kept: { state: Uint8Array; meet: Int32Array; framesLeft: Int32Array } | undefined;
+
+/**
+ * `state`: per position, 0 / DEAD / END. `meet`: for END positions, where
+ * their parse meets the first parse that reached the end (its own positions
+ * map to themselves). `framesLeft`: for positions of the first parse, frames
+ * from there to the end. Only `state` needs clearing: the others are written
+ * before they are read.
+ */
+function scratchFor(n: number): { state: Uint8Array; meet: Int32Array; framesLeft: Int32Array } {
+  if (n > SCRATCH_KEPT) return { state: new Uint8Array(n), meet: new Int32Array(n), framesLeft: new Int32Array(n) };
+  kept ??= { state: new Uint8Array(SCRATCH_KEPT), meet: new Int32Array(SCRATCH_KEPT), framesLeft: new Int32Array(SCRATCH_KEPT) };
+  return kept;
 }
 
 /** Whether frames chain from `at` exactly to the end of `data`, at least `minFrames` of them (the rule of findFrameBoundary at one offset). */
