@@ -18,6 +18,8 @@ PACKAGES=(
   # gnutls-serv: an HTTPS server over GnuTLS, a library the agent names but
   # does not probe (the unprobed-TLS test).
   gnutls-bin
+  # nghttp: a real HTTP/2 client (nghttp2's), for the HTTP/2 captures and tests.
+  nghttp2-client
 )
 
 if [ "$(id -u)" -ne 0 ]; then
