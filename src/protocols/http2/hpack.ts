@@ -191,10 +191,15 @@ const OPTION_MAX = 1 << 24;
 /** Huffman output for every decoder (decoding is synchronous), grown to the largest maxFieldLength in use. */
 let scratch = Buffer.allocUnsafe(8192);
 
-function sizeOption(v: number | undefined, dflt: number, what: string): number {
+function sizeOption(v: number | undefined, dflt: number, what: string, max = OPTION_MAX): number {
   if (v === undefined) return dflt;
-  if (!Number.isInteger(v) || v < 0 || v > OPTION_MAX) throw new RangeError(`HPACK ${what} must be an integer in 0..${OPTION_MAX}`);
+  if (!Number.isInteger(v) || v < 0 || v > max) throw new RangeError(`HPACK ${what} must be an integer in 0..${max}`);
   return v;
+}
+
+/** A SETTINGS_HEADER_TABLE_SIZE (any uint32 a peer may announce: it only bounds size updates). */
+function tableSizeLimit(v: number): number {
+  return Number.isInteger(v) && v >= 0 ? Math.min(v, UINT32_MAX) : -1;
 }
 
 export class HpackDecoder {
@@ -243,7 +248,7 @@ export class HpackDecoder {
     this.maxHeaderListSize = sizeOption(options.maxHeaderListSize, 65536, 'maxHeaderListSize');
     this.maxStored = sizeOption(options.maxStoredTableSize, 65536, 'maxStoredTableSize');
     const unsynced = options.unsynced === true;
-    this.limit = options.tableSizeLimit !== undefined ? sizeOption(options.tableSizeLimit, 0, 'tableSizeLimit')
+    this.limit = options.tableSizeLimit !== undefined ? sizeOption(options.tableSizeLimit, 0, 'tableSizeLimit', UINT32_MAX)
       : unsynced ? -1 : HPACK_DEFAULT_TABLE_SIZE;
     this.maxSize = unsynced ? -1 : HPACK_DEFAULT_TABLE_SIZE;
     this.isSynced = !unsynced;
@@ -285,10 +290,11 @@ export class HpackDecoder {
 
   /**
    * The decoding endpoint's SETTINGS_HEADER_TABLE_SIZE took effect (the
-   * encoder acknowledged it); undefined when it is not known.
+   * encoder acknowledged it); undefined when it is not known (so is anything
+   * but an integer from 0 to 2^32 - 1: the session never makes this throw).
    */
   setTableSizeLimit(limit: number | undefined): void {
-    this.limit = limit === undefined ? -1 : sizeOption(limit, 0, 'tableSizeLimit');
+    this.limit = limit === undefined ? -1 : tableSizeLimit(limit);
   }
 
   /**

@@ -1,4 +1,5 @@
 import test from 'ava';
+import fc from 'fast-check';
 import {
   HpackDecoder, HpackFieldList, HPACK_FIELD_NEVER_INDEXED, HPACK_FIELD_OVERSIZED, HPACK_FIELD_UNKNOWN,
   HPACK_STATIC_TABLE, type HpackDecoderOptions, type HpackResult,
@@ -325,6 +326,14 @@ test('size updates: at the block start only, several allowed, bounded by SETTING
   t.is(decode(big, sizeUpdate(65536)).result, 'ok');
   big.setTableSizeLimit(1024);
   t.is(decode(big, sizeUpdate(2048)).result, 'table_size_over_limit');
+
+  // Any uint32 a peer announces is a limit; what is not one makes it unknown, never a throw.
+  const huge = new HpackDecoder();
+  huge.setTableSizeLimit(2 ** 32 - 1);
+  t.is(decode(huge, sizeUpdate(2 ** 32 - 1)).result, 'ok');
+  const odd = new HpackDecoder();
+  t.notThrows(() => odd.setTableSizeLimit(-5));
+  t.is(decode(odd, sizeUpdate(1 << 20)).result, 'ok');
 });
 
 test('a smaller size evicts the oldest entries; size 0 empties the table', (t) => {
@@ -627,4 +636,38 @@ test('generated traffic: an unsynced decoder lists a subset of what a synced one
   t.true(resolved[0]! > 100 && resolved[1]! > 100, `resolved ${resolved}`);
   t.true(unknown > 100, `unknown ${unknown}`);
   t.true(becameSynced > 20, `synced in ${becameSynced} of 30`);
+});
+
+// -- arbitrary input --
+
+const RESULTS: readonly HpackResult[] = ['ok', 'truncated', 'integer_overflow', 'index_zero', 'index_out_of_range', 'huffman_invalid',
+  'table_size_update_misplaced', 'table_size_over_limit', 'poisoned'];
+
+test('arbitrary bytes, and RFC blocks with bytes changed, never throw and stay within the bounds', (t) => {
+  const rfc = [...C3_BLOCKS, ...C4_BLOCKS, ...C5_BLOCKS, ...C6_BLOCKS].map((b) => [...hex(b)]);
+  const block = fc.oneof(
+    fc.uint8Array({ maxLength: 300 }).map((a) => [...a]),
+    fc.tuple(fc.constantFrom(...rfc), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }))
+      .map(([b, edits]) => {
+        const c = [...b];
+        for (const [at, v] of edits) c[at % c.length] = v;
+        return c;
+      }),
+  );
+  fc.assert(fc.property(fc.array(block, { minLength: 1, maxLength: 6 }), fc.boolean(), (blocks, unsynced) => {
+    const d = new HpackDecoder({ unsynced, maxFieldLength: 64, maxHeaderListSize: 512, maxStoredTableSize: 512 });
+    const list = new HpackFieldList();
+    for (const b of blocks) {
+      const r = d.decode(Buffer.from(b), list);
+      if (!RESULTS.includes(r)) return false;
+      if (r !== 'ok' && list.count !== 0) return false;
+      if (list.listSize > 512) return false;
+      for (let i = 0; i < list.count; i++) {
+        if ((list.names[i]?.length ?? 0) > 64 || (list.values[i]?.length ?? 0) > 64) return false;
+      }
+      if (d.tableSize > 512) return false;
+    }
+    return true;
+  }), { numRuns: 3000 });
+  t.pass();
 });
