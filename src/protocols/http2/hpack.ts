@@ -188,8 +188,11 @@ const UINT32_MAX = 0xffffffff;
 /** Hard bound of the size options: what one decoder may hold or build. */
 const OPTION_MAX = 1 << 24;
 
+/** Node's own latin1 slice (what toString('latin1', ...) calls), minus the encoding dispatch; not in @types/node. */
+type Latin1Buffer = Buffer & { latin1Slice(start: number, end: number): string };
+
 /** Huffman output for every decoder (decoding is synchronous), grown to the largest maxFieldLength in use. */
-let scratch = Buffer.allocUnsafe(8192);
+let scratch = Buffer.allocUnsafe(8192) as Latin1Buffer;
 
 function sizeOption(v: number | undefined, dflt: number, what: string, max = OPTION_MAX): number {
   if (v === undefined) return dflt;
@@ -253,7 +256,7 @@ export class HpackDecoder {
     this.maxSize = unsynced ? -1 : HPACK_DEFAULT_TABLE_SIZE;
     this.isSynced = !unsynced;
     this.tailGone = !unsynced;
-    if (scratch.length < this.maxFieldLength) scratch = Buffer.allocUnsafe(this.maxFieldLength);
+    if (scratch.length < this.maxFieldLength) scratch = Buffer.allocUnsafe(this.maxFieldLength) as Latin1Buffer;
   }
 
   /** The decoder knows the whole dynamic table: every reference resolves or is an error. */
@@ -490,7 +493,7 @@ export class HpackDecoder {
     this.pos = stop;
     if (!huffman) {
       this.strLen = length;
-      this.str = keep && length <= this.maxFieldLength ? src.latin1Slice(pos, stop) : undefined;
+      this.str = keep && length <= this.maxFieldLength ? (src as Latin1Buffer).latin1Slice(pos, stop) : undefined;
     } else {
       const n = decodeHuffman(src, pos, stop, keep ? scratch : null);
       if (n === HUFFMAN_INVALID) return 'huffman_invalid';
@@ -606,12 +609,5 @@ export class HpackDecoder {
     this.sizes = sizes;
     this.mask = capacity - 1;
     this.head = this.count & this.mask;
-  }
-}
-
-declare global {
-  interface Buffer {
-    /** Node's own latin1 slice (what toString('latin1', ...) calls), minus the encoding dispatch. */
-    latin1Slice(start: number, end: number): string;
   }
 }
