@@ -12,7 +12,7 @@ import anyTest, { type ExecutionContext } from 'ava';
 import { ebpfTest } from '../helpers/ebpf';
 import { sleep, startAgent, startWorkload } from '../helpers/agent';
 import { useOtlpReceiver } from '../helpers/use-otlp-receiver';
-import { assertItemsClientParent, assertItemsServerSpan } from '../helpers/https-spans';
+import { assertItemsCalls, assertItemsServerSpan } from '../helpers/https-spans';
 import { ITEMS_BODY, NODE_HTTPS, PYTHON_HTTPS_SERVER, testCertificates } from '../helpers/tls';
 
 const test = ebpfTest.serial;
@@ -76,14 +76,7 @@ test('Node https client -> Node https server (OpenSSL in the node binary): SERVE
     t.is(code, 0, stderr);
     t.log(stderr.split('\n').filter((l) => !l.includes('ready')).join('\n'));
 
-    const serverSpans = otlp.spansOf(server.pid);
-    const clientSpans = otlp.spansOf(client.pid);
-    t.is(serverSpans.length, requests, 'one SERVER span per request');
-    t.is(clientSpans.length, requests, 'one CLIENT span per request');
-    serverSpans.forEach((s, i) => assertItemsServerSpan(t, s, port, `server ${i}`));
-    clientSpans.forEach((c, i) => assertItemsClientParent(t, c, serverSpans[i]!, port, `request ${i}`));
-    t.is(otlp.counter('ebpf_otel.protocol.unprobed_connections', 'tls'), 0, 'probed: never claimed as ciphertext');
-    t.is(otlp.counter('ebpf_otel.protocol.parse_errors'), 0);
+    assertItemsCalls(t, otlp, server.pid, client.pid, requests, port);
   } finally {
     server.child.kill();
     client.child.kill();

@@ -11,7 +11,7 @@ import anyTest, { type ExecutionContext } from 'ava';
 import { ebpfTest } from '../helpers/ebpf';
 import { BIN, sleep, startAgent, startWorkload } from '../helpers/agent';
 import { useOtlpReceiver } from '../helpers/use-otlp-receiver';
-import { assertItemsClientParent, assertItemsServerSpan } from '../helpers/https-spans';
+import { assertItemsCalls } from '../helpers/https-spans';
 import { classifyElf } from '../../src/capture/tls/library';
 import { goHttpsBinary, ITEMS_BODY, testCertificates, type GoBuild } from '../helpers/tls';
 
@@ -36,15 +36,8 @@ async function goClientToGoServer(t: ExecutionContext, build: GoBuild): Promise<
     t.is(code, 0, stderr);
     t.log(stderr.split('\n').filter((l) => !l.includes('ready')).join('\n'));
 
-    const serverSpans = otlp.spansOf(server.pid);
-    const clientSpans = otlp.spansOf(client.pid);
-    t.is(serverSpans.length, requests, 'one SERVER span per request');
-    t.is(clientSpans.length, requests, 'one CLIENT span per request');
-    serverSpans.forEach((s, i) => assertItemsServerSpan(t, s, port, `server ${i}`));
-    clientSpans.forEach((c, i) => assertItemsClientParent(t, c, serverSpans[i]!, port, `request ${i}`));
-    // Each connection at both ends, marked at its handshake: never claimed as ciphertext, never parsed as such.
-    t.is(otlp.counter('ebpf_otel.protocol.unprobed_connections', 'tls'), 0, 'probed: never claimed as unprobed TLS');
-    t.is(otlp.counter('ebpf_otel.protocol.parse_errors'), 0, 'no parser saw ciphertext');
+    // Each connection at both ends, tied before its first plaintext: never claimed as unprobed TLS.
+    assertItemsCalls(t, otlp, server.pid, client.pid, requests, port);
     t.is(otlp.counter('ebpf_otel.tls.ties', { 'ebpf_otel.tie': 'go_fd' }), 2 * requests);
     t.is(otlp.counter('ebpf_otel.tls.go_layout_mismatches'), 0);
     t.is(otlp.counter('ebpf_otel.tls.go_returns_missed'), 0);

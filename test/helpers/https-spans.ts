@@ -4,6 +4,7 @@
 
 import type { ExecutionContext } from 'ava';
 import type { ReceivedSpan } from './otlp-receiver';
+import type { OtlpTestReceiver } from './use-otlp-receiver';
 import { ITEMS_BODY } from './tls';
 
 const SERVER_KIND = 2;
@@ -36,4 +37,21 @@ export function assertItemsClientParent(t: ExecutionContext, c: ReceivedSpan, s:
   t.is(s.traceId, c.traceId, `${label}: one trace`);
   t.is(s.parentSpanId, c.spanId, `${label}: the CLIENT span is the SERVER span's parent`);
   t.true(c.startTimeUnixNano <= s.startTimeUnixNano && s.endTimeUnixNano <= c.endTimeUnixNano, `${label}: the server's span inside the client's`);
+}
+
+/**
+ * `requests` GET /items calls from process `clientPid` to `serverPid` on
+ * `port`, each seen at both ends: one SERVER and one CLIENT span per call,
+ * in start order, each CLIENT span the parent of its SERVER span; no TLS
+ * connection counted as unprobed, no parse error.
+ */
+export function assertItemsCalls(t: ExecutionContext, otlp: OtlpTestReceiver, serverPid: number, clientPid: number, requests: number, port: number): void {
+  const serverSpans = otlp.spansOf(serverPid);
+  const clientSpans = otlp.spansOf(clientPid);
+  t.is(serverSpans.length, requests, 'one SERVER span per request');
+  t.is(clientSpans.length, requests, 'one CLIENT span per request');
+  serverSpans.forEach((s, i) => assertItemsServerSpan(t, s, port, `server ${i}`));
+  clientSpans.forEach((c, i) => assertItemsClientParent(t, c, serverSpans[i]!, port, `request ${i}`));
+  t.is(otlp.counter('ebpf_otel.protocol.unprobed_connections', 'tls'), 0, 'probed: never claimed as unprobed TLS');
+  t.is(otlp.counter('ebpf_otel.protocol.parse_errors'), 0, 'no parser saw ciphertext');
 }
