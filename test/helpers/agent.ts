@@ -132,7 +132,9 @@ export async function startWorkload(cmd: string, args: string[], env: Record<str
     child.once('exit', (code) => reject(new Error(`${cmd} exited ${code} before ready: ${err}`)));
   });
   rl.on('line', (l) => out.push(l));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  // 'close', not 'exit': a process's last lines can still be in the pipe when
+  // 'exit' fires, and result() reads the last line.
+  const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
   const hello = JSON.parse(await first) as Record<string, unknown>;
   return {
     child,
