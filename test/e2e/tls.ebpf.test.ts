@@ -41,6 +41,10 @@ async function goClientToGoServer(t: ExecutionContext, build: GoBuild): Promise<
     t.is(otlp.counter('ebpf_otel.tls.ties', { 'ebpf_otel.tie': 'go_fd' }), 2 * requests);
     t.is(otlp.counter('ebpf_otel.tls.go_layout_mismatches'), 0);
     t.is(otlp.counter('ebpf_otel.tls.go_returns_missed'), 0);
+    // One file (both processes run the same binary), attached once, its time measured.
+    t.is(otlp.counter('ebpf_otel.tls.attaches'), 1);
+    const attachTime = otlp.counter('ebpf_otel.tls.attach_time');
+    t.true(attachTime > 0 && attachTime < 5, `attach time ${attachTime} s`);
     t.is(otlp.counter('ebpf_otel.tls.late_ciphertext_events'), 0, 'marked at the handshake: no ciphertext shipped before the plaintext');
     t.true(otlp.counter('ebpf_otel.tls.ciphertext_syscalls') > 0, 'the ciphertext was there, muted in the kernel');
     // Gauges at the final export (after the probes were detached): the server (the client has exited), probed as it was.

@@ -44,6 +44,8 @@ export const TLS_METRICS: readonly AgentMetric[] = [
   { field: 'tlsFiles', name: 'ebpf_otel.tls.files', kind: 'gauge', unit: '{file}', description: 'TLS library files (device + inode) with the uprobes attached now.' },
   { field: 'tlsProcessesByLibrary', name: 'ebpf_otel.tls.processes', kind: 'gauge', unit: '{process}', description: 'Selected processes that map a TLS library, per library (openssl, boringssl, gnutls, go, java).', attribute: 'ebpf_otel.tls.library' },
   { field: 'tlsProcessesUnprobedByLibrary', name: 'ebpf_otel.tls.unprobed_processes', kind: 'gauge', unit: '{process}', description: 'Selected processes with a TLS library the agent does not probe, per library: their encrypted connections are not parsed.', attribute: 'ebpf_otel.tls.library' },
+  { field: 'tlsAttaches', name: 'ebpf_otel.tls.attaches', kind: 'counter', unit: '{file}', description: 'TLS library files attached (a file detached and attached again counts twice).' },
+  { field: 'tlsAttachTime', name: 'ebpf_otel.tls.attach_time', kind: 'counter', unit: 's', description: 'Time spent attaching the TLS uprobes, all files (finding the probe points in the file comes before and is not in it).' },
   { field: 'tlsAttachFailures', name: 'ebpf_otel.tls.attach_failures', kind: 'counter', unit: '{file}', description: 'TLS library files whose uprobes failed to attach (each file once).' },
   { field: 'tlsFilesOverBound', name: 'ebpf_otel.tls.files_over_bound', kind: 'counter', unit: '{file}', description: 'TLS library files not probed because tls.max_files were probed already.' },
 ];
@@ -239,6 +241,8 @@ export function tlsFeature(o: TlsFeatureOptions | undefined, ctx: AgentContext, 
         tlsFiles: atStop?.files ?? s.files,
         tlsProcessesByLibrary: atStop?.all ?? countBy(undefined),
         tlsProcessesUnprobedByLibrary: atStop?.unprobed ?? countBy(false),
+        tlsAttaches: s.attaches,
+        tlsAttachTime: s.attachNs / 1e9,
         tlsAttachFailures: s.attachFailures,
         tlsFilesOverBound: s.filesOverBound,
       };
