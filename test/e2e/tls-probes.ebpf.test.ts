@@ -12,7 +12,7 @@ import anyTest, { type ExecutionContext } from 'ava';
 import { ebpfTest } from '../helpers/ebpf';
 import { sleep, startAgent, startWorkload } from '../helpers/agent';
 import { useOtlpReceiver } from '../helpers/use-otlp-receiver';
-import { assertItemsCalls, assertItemsServerSpan } from '../helpers/https-spans';
+import { assertItemsCalls, traceItemsCalls, assertItemsServerSpan } from '../helpers/https-spans';
 import { ITEMS_BODY, NODE_HTTPS, PYTHON_HTTPS_SERVER, testCertificates } from '../helpers/tls';
 
 const test = ebpfTest.serial;
@@ -68,14 +68,7 @@ test('Node https client -> Node https server (OpenSSL in the node binary): SERVE
   const port = server.hello['port'] as number;
   const client = await startWorkload(process.execPath, [NODE_HTTPS, 'client', `https://127.0.0.1:${port}/items`, String(requests), certs.caCert]);
   try {
-    const agent = await startAgent(['run', '--pid', String(server.pid), '--pid', String(client.pid)], { env: otlp.env() });
-    client.go();
-    t.deepEqual(await client.result(), { statuses: Array(requests).fill(200), bodies: Array(requests).fill(ITEMS_BODY) });
-    await sleep(300);
-    const { code, stderr } = await agent.stop();
-    t.is(code, 0, stderr);
-    t.log(stderr.split('\n').filter((l) => !l.includes('ready')).join('\n'));
-
+    await traceItemsCalls(t, otlp, server, client, requests);
     assertItemsCalls(t, otlp, server.pid, client.pid, requests, port);
   } finally {
     server.child.kill();

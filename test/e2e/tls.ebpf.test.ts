@@ -9,11 +9,11 @@
 import { spawnSync } from 'node:child_process';
 import anyTest, { type ExecutionContext } from 'ava';
 import { ebpfTest } from '../helpers/ebpf';
-import { BIN, sleep, startAgent, startWorkload } from '../helpers/agent';
+import { BIN, startWorkload } from '../helpers/agent';
 import { useOtlpReceiver } from '../helpers/use-otlp-receiver';
-import { assertItemsCalls } from '../helpers/https-spans';
+import { assertItemsCalls, traceItemsCalls } from '../helpers/https-spans';
 import { classifyElf } from '../../src/capture/tls/library';
-import { goHttpsBinary, ITEMS_BODY, testCertificates, type GoBuild } from '../helpers/tls';
+import { goHttpsBinary, testCertificates, type GoBuild } from '../helpers/tls';
 
 const test = ebpfTest.serial;
 
@@ -28,14 +28,7 @@ async function goClientToGoServer(t: ExecutionContext, build: GoBuild): Promise<
   // One connection per request (the client disables keep-alive): each one's handshake is marked before its records.
   const client = await startWorkload(go, ['client', `https://127.0.0.1:${port}/items`, String(requests), certs.caCert]);
   try {
-    const agent = await startAgent(['run', '--pid', String(server.pid), '--pid', String(client.pid)], { env: otlp.env() });
-    client.go();
-    t.deepEqual(await client.result(), { statuses: Array(requests).fill(200), bodies: Array(requests).fill(ITEMS_BODY) });
-    await sleep(300);
-    const { code, stderr } = await agent.stop();
-    t.is(code, 0, stderr);
-    t.log(stderr.split('\n').filter((l) => !l.includes('ready')).join('\n'));
-
+    await traceItemsCalls(t, otlp, server, client, requests);
     // Each connection at both ends, tied before its first plaintext: never claimed as unprobed TLS.
     assertItemsCalls(t, otlp, server.pid, client.pid, requests, port);
     t.is(otlp.counter('ebpf_otel.tls.ties', { 'ebpf_otel.tie': 'go_fd' }), 2 * requests);

@@ -3,6 +3,7 @@
 // keys, whatever the TLS library the agent read the plaintext from.
 
 import type { ExecutionContext } from 'ava';
+import { sleep, startAgent, type Workload } from './agent';
 import type { ReceivedSpan } from './otlp-receiver';
 import type { OtlpTestReceiver } from './use-otlp-receiver';
 import { ITEMS_BODY } from './tls';
@@ -54,4 +55,19 @@ export function assertItemsCalls(t: ExecutionContext, otlp: OtlpTestReceiver, se
   clientSpans.forEach((c, i) => assertItemsClientParent(t, c, serverSpans[i]!, port, `request ${i}`));
   t.is(otlp.counter('ebpf_otel.protocol.unprobed_connections', 'tls'), 0, 'probed: never claimed as unprobed TLS');
   t.is(otlp.counter('ebpf_otel.protocol.parse_errors'), 0, 'no parser saw ciphertext');
+}
+
+/**
+ * `ebpf-otel run --pid` on `server` and `client` (exporting to `otlp`), then
+ * the client's `requests` GET /items calls, each answered 200 with
+ * ITEMS_BODY; the agent stops cleanly. Its exit summary goes to the test log.
+ */
+export async function traceItemsCalls(t: ExecutionContext, otlp: OtlpTestReceiver, server: Workload, client: Workload, requests: number): Promise<void> {
+  const agent = await startAgent(['run', '--pid', String(server.pid), '--pid', String(client.pid)], { env: otlp.env() });
+  client.go();
+  t.deepEqual(await client.result(), { statuses: Array(requests).fill(200), bodies: Array(requests).fill(ITEMS_BODY) });
+  await sleep(300);
+  const { code, stderr } = await agent.stop();
+  t.is(code, 0, stderr);
+  t.log(stderr.split('\n').filter((l) => !l.includes('ready')).join('\n'));
 }
