@@ -10,48 +10,23 @@
 // into /usr/bin/node and fed through memory BIOs: the next-write tie.
 
 import { execFileSync, spawn } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import * as readline from 'node:readline';
 
 import { decodeBatch, newDecodeStats } from '../../src/capture/decode';
 import type { CaptureEvent, DataEvent, OpenEvent } from '../../src/capture/events';
 import { KERNEL_STATS } from '../../src/capture/layout';
+import { OPENSSL_PROBES } from '../../src/capture/tls/library';
 import { loadNativeBinding, type SocketTraceSession } from '../../src/capture/native-binding';
+import type { ExecutionContext } from 'ava';
 import { ebpfTest } from '../helpers/ebpf';
+import { testCertificates } from '../helpers/tls';
 import { openSession, waitFor } from './support';
 
 const LIBSSL = '/usr/lib/x86_64-linux-gnu/libssl.so.3';
 const NODE = '/usr/bin/node';
 
-// [program, symbol, return probe]
-const PROBES: ReadonlyArray<readonly [string, string, boolean]> = [
-  ['uprobe_ssl_read', 'SSL_read', false],
-  ['uretprobe_ssl_read', 'SSL_read', true],
-  ['uprobe_ssl_write', 'SSL_write', false],
-  ['uretprobe_ssl_write', 'SSL_write', true],
-  ['uprobe_ssl_read_ex', 'SSL_read_ex', false],
-  ['uretprobe_ssl_read_ex', 'SSL_read_ex', true],
-  ['uprobe_ssl_write_ex', 'SSL_write_ex', false],
-  ['uretprobe_ssl_write_ex', 'SSL_write_ex', true],
-  ['uprobe_ssl_do_handshake', 'SSL_do_handshake', false],
-  ['uprobe_ssl_shutdown', 'SSL_shutdown', false],
-  ['uprobe_ssl_free', 'SSL_free', false],
-];
-
 function attachTls(session: SocketTraceSession, binary: string): void {
-  for (const [program, symbol, retprobe] of PROBES) session.attachUprobe(program, binary, symbol, { retprobe });
-}
-
-/** A self-signed certificate for 127.0.0.1 in a fresh directory. */
-function makeCertificate(): { dir: string; cert: string; key: string } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tls-ebpf-'));
-  const cert = path.join(dir, 'cert.pem');
-  const key = path.join(dir, 'key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    '-days', '1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
-  return { dir, cert, key };
+  for (const p of OPENSSL_PROBES) session.attachUprobe(p.program, binary, p.symbol, { retprobe: p.retprobe });
 }
 
 /** BPF run time per call of the TLS programs, when kernel.bpf_stats_enabled is on (for the notes; asserts nothing). */
@@ -80,6 +55,30 @@ function plaintext(events: DataEvent[], connId: number, dir: 'egress' | 'ingress
     pos += e.size;
   }
   return Buffer.concat(parts).toString('latin1');
+}
+
+/**
+ * The client's and the server's end of the one connection to `port`, once
+ * both closed, and the data events of the two processes; undefined (the
+ * failed assertion says which is missing) when an end was not seen.
+ */
+async function bothEnds(
+  t: ExecutionContext,
+  events: readonly CaptureEvent[],
+  serverPid: number,
+  clientPid: number,
+  port: number,
+): Promise<{ data: DataEvent[]; clientConn: OpenEvent; serverConn: OpenEvent } | undefined> {
+  const tgids = new Set([serverPid, clientPid]);
+  const mine = () => events.filter((e) => (e.type === 'open' || e.type === 'close' || e.type === 'data') && tgids.has(e.tgid));
+  t.true(await waitFor(() => mine().filter((e) => e.type === 'close').length >= 2, 5000), 'both connections closed');
+  const opens = mine().filter((e): e is OpenEvent => e.type === 'open');
+  const clientConn = opens.find((e) => e.tgid === clientPid && e.tuple.remotePort === port);
+  const serverConn = opens.find((e) => e.tgid === serverPid && e.tuple.localPort === port);
+  t.truthy(clientConn, 'client connect seen');
+  t.truthy(serverConn, 'server accept seen');
+  if (!clientConn || !serverConn) return undefined;
+  return { data: mine().filter(isData), clientConn, serverConn };
 }
 
 const RESPONSE = 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello';
@@ -121,21 +120,21 @@ print(got.split(b"\\r\\n\\r\\n", 1)[1].decode(), end="", flush=True)
 
 /** curl or a Python client (their pid selected before they connect) against the Python server. */
 async function pythonServerExchange(
-  t: import('ava').ExecutionContext,
-  clientArgs: (cert: string) => readonly [string, string[]],
+  t: ExecutionContext,
+  clientArgs: (caCert: string) => readonly [string, string[]],
   ties: { nested: bigint; write: bigint },
 ): Promise<void> {
-  const { dir, cert, key } = makeCertificate();
+  const certs = await testCertificates();
   const events: CaptureEvent[] = [];
   const decodeStats = newDecodeStats();
   const session = openSession(loadNativeBinding(), {
     groups: { sockets: true, syscalls: false, tcp: false, tls: true },
     onBatch: (batch) => decodeBatch(batch, (e) => events.push(isData(e) ? { ...e, data: Buffer.from(e.data), tuple: e.tuple } : e), decodeStats),
   });
-  const server = spawn('/usr/bin/python3', ['-c', PY_SERVER, cert, key], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const server = spawn('/usr/bin/python3', ['-c', PY_SERVER, certs.serverCert, certs.serverKey], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines: string[] = [];
   readline.createInterface({ input: server.stdout! }).on('line', (l) => lines.push(l));
-  const [cmd, args] = clientArgs(cert);
+  const [cmd, args] = clientArgs(certs.caCert);
   const client = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'] });
   try {
     session.attachAll();
@@ -154,16 +153,9 @@ async function pythonServerExchange(
     t.is(out, 'hello');
     t.true(await waitFor(() => lines.length >= 2, 10000), 'server done');
 
-    const tgids = new Set([server.pid!, client.pid!]);
-    const mine = () => events.filter((e) => (e.type === 'open' || e.type === 'close' || e.type === 'data') && tgids.has(e.tgid));
-    t.true(await waitFor(() => mine().filter((e) => e.type === 'close').length >= 2, 5000), 'both connections closed');
-    const data = mine().filter(isData);
-    const opens = mine().filter((e) => e.type === 'open');
-    const clientConn = opens.find((e) => e.tgid === client.pid && e.type === 'open' && e.tuple.remotePort === port);
-    const serverConn = opens.find((e) => e.tgid === server.pid && e.type === 'open' && e.tuple.localPort === port);
-    t.truthy(clientConn, 'client connect seen');
-    t.truthy(serverConn, 'server accept seen');
-    if (!clientConn || !serverConn || clientConn.type !== 'open' || serverConn.type !== 'open') return;
+    const ends = await bothEnds(t, events, server.pid!, client.pid!, port);
+    if (!ends) return;
+    const { data, clientConn, serverConn } = ends;
 
     const kernel = session.stats().kernel;
     t.log(`stats: ${KERNEL_STATS.filter((n) => n.startsWith('tls_')).map((n) => `${n}=${stat(kernel, n)}`).join(' ')}`);
@@ -215,20 +207,19 @@ async function pythonServerExchange(
     client.kill();
     server.kill();
     session.close();
-    fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
 ebpfTest.serial('curl -> Python ssl server: exact plaintext as SRC_TLS events, no ciphertext after the tie; both tied by their handshake write (SSL_connect calls SSL_do_handshake)', (t) =>
   pythonServerExchange(
     t,
-    (cert) => ['/bin/sh', ['-c', `read port; exec curl -sS --http1.1 --cacert ${cert} -H 'User-Agent:' -H 'Accept:' "https://127.0.0.1:$port/hello"`]],
+    (caCert) => ['/bin/sh', ['-c', `read port; exec curl -sS --http1.1 --cacert ${caCert} -H 'User-Agent:' -H 'Accept:' "https://127.0.0.1:$port/hello"`]],
     { nested: 0n, write: 2n },
   ),
 );
 
 ebpfTest.serial('Python client without do_handshake -> Python ssl server: the client tied by the ClientHello nested in SSL_write_ex', (t) =>
-  pythonServerExchange(t, (cert) => ['/usr/bin/python3', ['-c', PY_CLIENT, cert]], { nested: 1n, write: 1n }),
+  pythonServerExchange(t, (caCert) => ['/usr/bin/python3', ['-c', PY_CLIENT, caCert]], { nested: 1n, write: 1n }),
 );
 
 // Node: serves one request, then exits. The client waits for a line (the port) on stdin.
@@ -253,15 +244,15 @@ process.stdin.once('data', (line) => {
 `;
 
 ebpfTest.serial('Node https client -> Node https server (OpenSSL in /usr/bin/node, memory BIOs): plaintext both ways, tied by the next write', async (t) => {
-  const { dir, cert, key } = makeCertificate();
+  const certs = await testCertificates();
   const events: CaptureEvent[] = [];
   const decodeStats = newDecodeStats();
   const session = openSession(loadNativeBinding(), {
     groups: { sockets: true, syscalls: false, tcp: false, tls: true },
     onBatch: (batch) => decodeBatch(batch, (e) => events.push(isData(e) ? { ...e, data: Buffer.from(e.data), tuple: e.tuple } : e), decodeStats),
   });
-  const server = spawn(NODE, ['-e', NODE_SERVER, cert, key], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const client = spawn(NODE, ['-e', NODE_CLIENT, cert], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const server = spawn(NODE, ['-e', NODE_SERVER, certs.serverCert, certs.serverKey], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const client = spawn(NODE, ['-e', NODE_CLIENT, certs.caCert], { stdio: ['pipe', 'pipe', 'inherit'] });
   const serverLines: string[] = [];
   readline.createInterface({ input: server.stdout! }).on('line', (l) => serverLines.push(l));
   let out = '';
@@ -279,16 +270,9 @@ ebpfTest.serial('Node https client -> Node https server (OpenSSL in /usr/bin/nod
     t.is(await clientExit, 0, 'client succeeded');
     t.is(out, 'hello\n');
 
-    const tgids = new Set([server.pid!, client.pid!]);
-    const mine = () => events.filter((e) => (e.type === 'open' || e.type === 'close' || e.type === 'data') && tgids.has(e.tgid));
-    t.true(await waitFor(() => mine().filter((e) => e.type === 'close').length >= 2, 5000), 'both connections closed');
-    const data = mine().filter(isData);
-    const opens = mine().filter((e) => e.type === 'open');
-    const clientConn = opens.find((e) => e.tgid === client.pid && e.type === 'open' && e.tuple.remotePort === port);
-    const serverConn = opens.find((e) => e.tgid === server.pid && e.type === 'open' && e.tuple.localPort === port);
-    t.truthy(clientConn, 'client connect seen');
-    t.truthy(serverConn, 'server accept seen');
-    if (!clientConn || !serverConn || clientConn.type !== 'open' || serverConn.type !== 'open') return;
+    const ends = await bothEnds(t, events, server.pid!, client.pid!, port);
+    if (!ends) return;
+    const { data, clientConn, serverConn } = ends;
 
     const request = plaintext(data, clientConn.connId, 'egress');
     const response = plaintext(data, serverConn.connId, 'egress');
@@ -322,6 +306,5 @@ ebpfTest.serial('Node https client -> Node https server (OpenSSL in /usr/bin/nod
     client.kill();
     server.kill();
     session.close();
-    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
