@@ -137,6 +137,27 @@ static __always_inline void go_tls_mark(struct connection *c)
 	tls_mark_conn(c);
 }
 
+/*
+ * The followed connection under Conn `conn` of process `tgid`, marked TLS;
+ * NULL when the capture does not follow its fd. *fd < 0 (counted) when the
+ * Conn holds no TCP netFD where expected; *key: the fd's conn_info key.
+ */
+static __always_inline struct connection *go_conn_of(__u32 tgid, __u64 conn, __s32 *fd, __u64 *key)
+{
+	struct connection *c;
+
+	*fd = go_conn_fd(conn);
+	if (*fd < 0) {
+		stat_add(STAT_TLS_GO_LAYOUT, 1);
+		return NULL;
+	}
+	*key = conn_key(tgid, *fd);
+	c = bpf_map_lookup_elem(&conn_info, key);
+	if (c)
+		go_tls_mark(c);
+	return c;
+}
+
 /* (*Conn).Read/Write(c *Conn, b []byte): c in RAX, b's pointer in RBX; g in R14. */
 static __always_inline int go_tls_enter(struct pt_regs *ctx, __u8 dir)
 {
@@ -147,31 +168,24 @@ static __always_inline int go_tls_enter(struct pt_regs *ctx, __u8 dir)
 
 	if (!current_selected(&pid_tgid))
 		return 0;
-	v.fd = go_conn_fd(ctx->ax);
-	if (v.fd < 0) {
-		stat_add(STAT_TLS_GO_LAYOUT, 1);
+	k.tgid = pid_tgid >> 32;
+	c = go_conn_of(k.tgid, ctx->ax, &v.fd, &key);
+	if (v.fd < 0)
 		return 0;
-	}
 	v.buf = ctx->bx;
 	v.ts_enter_ns = dir == DIR_EGRESS ? bpf_ktime_get_ns() : 0;
-	k.tgid = pid_tgid >> 32;
 	k.g = ctx->r14;
-	key = conn_key(k.tgid, v.fd);
-	c = bpf_map_lookup_elem(&conn_info, &key);
-	if (c) {
-		go_tls_mark(c);
-		if (dir == DIR_EGRESS) {
-			struct go_write *busy = bpf_map_lookup_elem(&go_tls_writes, &key);
-			struct go_write w = {
-				.conn_id = c->conn_id, .g = k.g, .buf = v.buf, .len = ctx->cx,
-				.ts_enter_ns = v.ts_enter_ns,
-			};
+	if (c && dir == DIR_EGRESS) {
+		struct go_write *busy = bpf_map_lookup_elem(&go_tls_writes, &key);
+		struct go_write w = {
+			.conn_id = c->conn_id, .g = k.g, .buf = v.buf, .len = ctx->cx,
+			.ts_enter_ns = v.ts_enter_ns,
+		};
 
-			if (busy && !busy->shipped && busy->conn_id == c->conn_id && busy->g != k.g)
-				busy->contended = 1; /* another goroutine's write in flight */
-			else
-				v.write_kept = !bpf_map_update_elem(&go_tls_writes, &key, &w, BPF_ANY);
-		}
+		if (busy && !busy->shipped && busy->conn_id == c->conn_id && busy->g != k.g)
+			busy->contended = 1; /* another goroutine's write in flight */
+		else
+			v.write_kept = !bpf_map_update_elem(&go_tls_writes, &key, &w, BPF_ANY);
 	}
 	if (bpf_map_update_elem(&go_tls_calls, &k, &v, BPF_NOEXIST)) {
 		/* This goroutine's last call of this kind never returned through a probed RET. */
@@ -243,20 +257,11 @@ static __always_inline int go_tls_return(struct pt_regs *ctx, __u8 dir)
 SEC("uprobe")
 int uprobe_go_tls_handshake(struct pt_regs *ctx)
 {
-	struct connection *c;
-	__u64 pid_tgid;
+	__u64 pid_tgid, key;
 	__s32 fd;
 
-	if (!current_selected(&pid_tgid))
-		return 0;
-	fd = go_conn_fd(ctx->ax);
-	if (fd < 0) {
-		stat_add(STAT_TLS_GO_LAYOUT, 1);
-		return 0;
-	}
-	c = bpf_map_lookup_elem(&conn_info, &(__u64){ conn_key(pid_tgid >> 32, fd) });
-	if (c)
-		go_tls_mark(c);
+	if (current_selected(&pid_tgid))
+		go_conn_of(pid_tgid >> 32, ctx->ax, &fd, &key);
 	return 0;
 }
 
