@@ -6,10 +6,11 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import test from 'ava';
-import { GRPC_NODE, startGrpcClient, startGrpcServer, type GrpcScenario } from '../helpers/grpc';
+import { GRPC_NODE, LONG_DETAILS, startGrpcClient, startGrpcServer, type GrpcScenario } from '../helpers/grpc';
+import { testCertificates, type TestCertificates } from '../helpers/tls';
 
-async function run(port: number, scenario: GrpcScenario): Promise<Record<string, unknown>> {
-  const client = await startGrpcClient(port, scenario);
+async function run(port: number, scenario: GrpcScenario, certs?: TestCertificates): Promise<Record<string, unknown>> {
+  const client = await startGrpcClient(port, scenario, certs);
   if (client.hello['pid'] !== client.pid) throw new Error(`client hello ${JSON.stringify(client.hello)}`);
   client.go();
   return client.result();
@@ -47,6 +48,17 @@ test('the gRPC client scenarios get the exact statuses and counts, each on one c
       connections: 1,
     });
 
+    t.deepEqual(await run(port, ['errors']), {
+      results: [
+        { call: 'unary', code: 3, details: 'failed on purpose' }, // INVALID_ARGUMENT
+        { call: 'unary', code: 5, details: 'failed on purpose' }, // NOT_FOUND
+        { call: 'unary', code: 13, details: LONG_DETAILS }, // INTERNAL
+        { call: 'missing', code: 12, details: 'The server does not implement the method /test.echo.Echo/Missing' }, // UNIMPLEMENTED
+        { call: 'unary', code: 4, details: 'Deadline exceeded' }, // DEADLINE_EXCEEDED
+      ],
+      connections: 1,
+    });
+
     t.deepEqual(await run(port, ['big']), {
       results: [{ call: 'unary', code: 0, text: 'big', bytes: 4 * 1024 * 1024, intact: true }],
       connections: 1,
@@ -76,5 +88,22 @@ test('a unary call waiting for partners that never come ends DEADLINE_EXCEEDED a
     t.deepEqual(await run(port, ['concurrent', 2]), { results: [unaryOk('c0'), unaryOk('c1')], connections: 1 });
   } finally {
     server.child.kill();
+  }
+});
+
+test('preattach: calls before the hello, more after go, all on one connection; the same scenarios over TLS', async (t) => {
+  for (const certs of [undefined, await testCertificates()]) {
+    const label = certs ? 'tls' : 'cleartext';
+    const server = await startGrpcServer(certs);
+    try {
+      const port = server.hello['port'] as number;
+      const client = await startGrpcClient(port, ['preattach', 2], certs);
+      t.deepEqual(client.hello, { pid: client.pid, before: [unaryOk('early0'), unaryOk('early1')] }, label);
+      client.go();
+      t.deepEqual(await client.result(), { results: [unaryOk('late0'), unaryOk('late1')], connections: 1 }, label);
+      if (certs) t.deepEqual(await run(port, ['unary', 2], certs), { results: [unaryOk('u0'), unaryOk('u1')], connections: 1 }, label);
+    } finally {
+      server.child.kill();
+    }
   }
 });
