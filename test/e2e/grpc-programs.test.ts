@@ -98,7 +98,7 @@ test('preattach: calls before the hello, more after go, all on one connection; t
     try {
       const port = server.hello['port'] as number;
       const client = await startGrpcClient(port, ['preattach', 2], certs);
-      t.deepEqual(client.hello, { pid: client.pid, before: [unaryOk('early0'), unaryOk('early1')] }, label);
+      t.deepEqual(client.hello, { pid: client.pid, before: [0, 1].map((i) => ({ call: 'server_stream', code: 0, count: 1, texts: [`early${i}-0`] })) }, label);
       client.go();
       t.deepEqual(await client.result(), { results: [unaryOk('late0'), unaryOk('late1')], connections: 1 }, label);
       if (certs) t.deepEqual(await run(port, ['unary', 2], certs), { results: [unaryOk('u0'), unaryOk('u1')], connections: 1 }, label);

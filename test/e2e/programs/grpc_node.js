@@ -204,11 +204,13 @@ const SCENARIOS = {
 };
 
 // Calls made before the agent is attached (preattach): they leave the
-// channel's HPACK tables holding entries the agent never saw.
+// channel's HPACK tables holding entries the agent never saw. Another method
+// than the calls after the attach (Unary), so a method guessed from a stale
+// table entry would show.
 const BEFORE = {
   async preattach(rpc, n) {
     const results = [];
-    for (let i = 0; i < n; i++) results.push(await rpc.unary({ text: `early${i}` }));
+    for (let i = 0; i < n; i++) results.push(await rpc.serverStream(`early${i}`, 1));
     return results;
   },
 };
