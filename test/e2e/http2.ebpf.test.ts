@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import anyTest, { type ExecutionContext } from 'ava';
 import { ebpfTest } from '../helpers/ebpf';
 import { sleep, startAgent, type Workload } from '../helpers/agent';
-import { HTTP2_BODIES, startHttp2Server } from '../helpers/grpc';
+import { HTTP2_BODIES, HTTP2_CLIENT_UA, startHttp2Client, startHttp2Server } from '../helpers/grpc';
 import type { Attrs, ReceivedSpan } from '../helpers/otlp-receiver';
 import { useOtlpReceiver } from '../helpers/use-otlp-receiver';
 import { testCertificates } from '../helpers/tls';
@@ -20,6 +20,7 @@ const test = ebpfTest.serial;
 const otlp = useOtlpReceiver(anyTest);
 
 const SERVER_KIND = 2;
+const CLIENT_KIND = 3;
 const UNSET = 0;
 const ERROR = 2;
 const CURL_UA = `curl/${/^curl (\S+)/.exec(spawnSync('curl', ['--version'], { encoding: 'utf8' }).stdout)?.[1] ?? '?'}`;
@@ -78,7 +79,29 @@ function assertServerSpan(t: ExecutionContext, s: ReceivedSpan, call: Http2Call,
   t.is(s.name, `${call.method} ${call.route}`, label);
   t.deepEqual(a, want, label);
   t.is(s.status.code, call.status >= 500 ? ERROR : UNSET, `${label}: status`);
-  t.is(s.parentSpanId, '', `${label}: a root (no traceparent sent)`);
+}
+
+/** The CLIENT span the spec makes of `call` to 127.0.0.1:`port` (HTTP/1's client rules, version 2). */
+function assertClientSpan(t: ExecutionContext, c: ReceivedSpan, call: Http2Call, port: number, label: string): void {
+  const want: Attrs = {
+    'http.request.method': call.method,
+    'url.scheme': 'http',
+    'url.full': `http://127.0.0.1:${port}${call.path}`,
+    'http.response.status_code': call.status,
+    'network.protocol.version': '2',
+    'server.address': '127.0.0.1',
+    'server.port': port,
+    'network.peer.address': '127.0.0.1',
+    'network.peer.port': port,
+    'user_agent.original': HTTP2_CLIENT_UA,
+    'http.request.body.size': call.requestBytes,
+    'http.response.body.size': call.responseBytes,
+  };
+  if (call.status >= 400) want['error.type'] = String(call.status);
+  t.is(c.kind, CLIENT_KIND, label);
+  t.is(c.name, call.method, label);
+  t.deepEqual(c.attributes, want, label);
+  t.is(c.status.code, call.status >= 400 ? ERROR : UNSET, `${label}: status`);
 }
 
 /** http.server.request.duration for `pid`: "route status" -> count; every point says HTTP/2. */
@@ -140,6 +163,7 @@ test('Node http2.createServer (h2c, prior knowledge) hit by curl --http2-prior-k
       if (s[0]) assertServerSpan(t, s[0], c, 'http', port, NGHTTP_UA, `nghttp ${c.path}`);
     }
     t.is(new Set(nghttpSpans.map((s) => s.attributes['client.port'])).size, 1, "nghttp's streams on one connection");
+    t.deepEqual(spans.map((s) => s.parentSpanId), Array(spans.length).fill(''), 'roots: no traceparent sent, the clients not traced');
     t.deepEqual(durationCounts(t, server.pid), expectedCounts([...curlCalls, ...nghttpCalls]));
     t.is(otlp.counter('ebpf_otel.protocol.parse_errors'), 0);
     t.is(otlp.counter('ebpf_otel.protocol.hpack_unknown_fields', 'http2'), 0, 'every connection seen from its preface');
@@ -160,10 +184,49 @@ test('Node http2.createSecureServer hit by curl --http2 over TLS (the server Ope
     const spans = otlp.spansOf(server.pid);
     t.is(spans.length, calls.length, 'one SERVER span per request');
     spans.forEach((s, i) => assertServerSpan(t, s, calls[i]!, 'https', port, CURL_UA, `curl ${calls[i]!.path}`));
+    t.deepEqual(spans.map((s) => s.parentSpanId), Array(spans.length).fill(''), 'roots: no traceparent sent, curl not traced');
     t.deepEqual(durationCounts(t, server.pid), expectedCounts(calls));
     t.is(otlp.counter('ebpf_otel.protocol.unprobed_connections', 'tls'), 0, 'probed: never claimed as unprobed TLS');
     t.is(otlp.counter('ebpf_otel.protocol.parse_errors'), 0, 'no parser saw ciphertext');
   } finally {
     server.child.kill();
+  }
+});
+
+test('Node http2 client -> Node http2 server (h2c, one session): a SERVER and a CLIENT span per stream, the CLIENT span the parent (peer link by connection and stream id)', async (t) => {
+  const server = await startHttp2Server();
+  const port = server.hello['port'] as number;
+  const client = await startHttp2Client(`http://127.0.0.1:${port}`);
+  // http2_node.js CLIENT_CALLS, in order.
+  const calls = [ITEMS, ECHO, FAIL, MISSING];
+  try {
+    const agent = await startAgent(['run', '--pid', String(server.pid), '--pid', String(client.pid)], { env: otlp.env() });
+    client.go();
+    t.deepEqual(await client.result(), { statuses: [200, 200, 503, 404], bodies: [HTTP2_BODIES.items, ECHO_BODY, HTTP2_BODIES.fail, HTTP2_BODIES.missing] });
+    await sleep(300);
+    const { code, stderr } = await agent.stop();
+    t.is(code, 0, stderr);
+    t.log(stderr.split('\n').filter((l) => !l.includes('ready')).join('\n'));
+    const servers = otlp.spansOf(server.pid);
+    const clients = otlp.spansOf(client.pid);
+    t.is(servers.length, calls.length, 'one SERVER span per stream');
+    t.is(clients.length, calls.length, 'one CLIENT span per stream');
+    calls.forEach((call, i) => {
+      const label = `${call.method} ${call.path}`;
+      const s = servers[i];
+      const c = clients[i];
+      if (!s || !c) return;
+      assertClientSpan(t, c, call, port, `${label} CLIENT`);
+      // No traceparent sent: the parent comes from the peer link alone.
+      assertServerSpan(t, s, call, 'http', port, HTTP2_CLIENT_UA, `${label} SERVER`);
+      t.is(s.traceId, c.traceId, `${label}: one trace`);
+      t.is(s.parentSpanId, c.spanId, `${label}: the CLIENT span is the SERVER span's parent`);
+      t.true(c.startTimeUnixNano <= s.startTimeUnixNano && s.endTimeUnixNano <= c.endTimeUnixNano, `${label}: the server's span inside the client's`);
+    });
+    t.is(new Set(servers.map((s) => s.attributes['client.port'])).size, 1, 'one connection');
+    t.is(new Set(clients.map((c) => c.traceId)).size, calls.length, 'each stream its own trace');
+  } finally {
+    server.child.kill();
+    client.child.kill();
   }
 });

@@ -33,6 +33,14 @@ export function startHttp2Server(certs?: TestCertificates): Promise<Workload> {
   return startWorkload(process.execPath, [HTTP2_NODE, 'server', ...(certs ? [certs.serverCert, certs.serverKey] : [])]);
 }
 
+/** The Node http2 client: CLIENT_CALLS on one session to `base` (http://127.0.0.1:port), after go(). */
+export function startHttp2Client(base: string): Promise<Workload> {
+  return startWorkload(process.execPath, [HTTP2_NODE, 'client', base]);
+}
+
+/** The Node http2 client's user-agent (http2_node.js CLIENT_UA). */
+export const HTTP2_CLIENT_UA = 'h2e2e-node-client';
+
 /** What http2_node.js answers (its ROUTES). */
 export const HTTP2_BODIES = {
   items: '{"items":["a","b","c"]}',

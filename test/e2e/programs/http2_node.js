@@ -10,6 +10,10 @@
 //       GET /fail         503 "unavailable\n"
 //       GET /big          200, BIG_BYTES bytes of "a" (one DATA frame)
 //       anything else     404 "not found\n"
+//   node http2_node.js client BASE_URL [CAFILE]
+//     prints {"pid"}, waits for a line on stdin (the agent is attached by
+//     then), makes CLIENT_CALLS one after the other on one http2 session
+//     (user-agent CLIENT_UA), prints {"statuses","bodies"} and exits.
 'use strict';
 const fs = require('node:fs');
 const http2 = require('node:http2');
@@ -44,9 +48,45 @@ function serve(cert, key) {
   });
 }
 
+const CLIENT_UA = 'h2e2e-node-client';
+// [method, path, request body]
+const CLIENT_CALLS = [
+  ['GET', '/items'],
+  ['POST', '/echo', 'e'.repeat(1000)],
+  ['GET', '/fail'],
+  ['GET', '/missing'],
+];
+
+function runClient(base, caFile) {
+  console.log(JSON.stringify({ pid: process.pid }));
+  process.stdin.once('data', async () => {
+    const session = http2.connect(base, caFile ? { ca: fs.readFileSync(caFile) } : {});
+    const statuses = [];
+    const bodies = [];
+    for (const [method, path, body] of CLIENT_CALLS) {
+      const r = await new Promise((resolve, reject) => {
+        const req = session.request({ ':method': method, ':path': path, 'user-agent': CLIENT_UA });
+        let status = 0;
+        const chunks = [];
+        req.on('response', (h) => (status = h[':status']));
+        req.on('data', (d) => chunks.push(d));
+        req.on('end', () => resolve({ status, body: Buffer.concat(chunks).toString() }));
+        req.on('error', reject);
+        req.end(body);
+      });
+      statuses.push(r.status);
+      bodies.push(r.body);
+    }
+    await new Promise((resolve) => session.close(resolve));
+    console.log(JSON.stringify({ statuses, bodies }));
+    process.stdin.destroy();
+  });
+}
+
 const [role, ...args] = process.argv.slice(2);
 if (role === 'server') serve(...args);
+else if (role === 'client') runClient(...args);
 else {
-  console.error('usage: http2_node.js server [CERT KEY]');
+  console.error('usage: http2_node.js server [CERT KEY] | client BASE_URL [CAFILE]');
   process.exit(2);
 }
