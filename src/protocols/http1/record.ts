@@ -5,10 +5,10 @@
 
 import type { Attributes, CallKind, CarriedTraceContext, ConnectionInfo, InstrumentSpec, L7Record, RecordMeasurement, SpanAttributes } from '../types';
 import type { Http1Message } from './message';
-import type { RouteMatcher } from './route';
+import type { RouteMatcher } from '../http/route';
 import type { Http1Outcome } from './stitcher';
-import { parseTraceContext } from './trace-context';
-import { BoundedCache } from './bounded-cache';
+import { parseTraceContext } from '../http/trace-context';
+import { BoundedCache } from '../http/bounded-cache';
 import type { Http1Stats } from './counters';
 
 /** Methods the conventions call known (RFC 9110 and PATCH); others are reported as _OTHER. */

@@ -15,7 +15,7 @@ import { Http1Direction, type Http1DirectionKind, type Http1DirectionListener, t
 import { headerTables } from './header-names';
 import type { Http1Message } from './message';
 import { buildRecord, Http1ParseCaches, traceContextOf, type Http1RecordContext } from './record';
-import { RouteMatcher } from './route';
+import { RouteMatcher } from '../http/route';
 import { Http1Stitcher, type Http1Outcome } from './stitcher';
 import { HTTP1_COUNTERS, type Http1Stats } from './counters';
 
