@@ -6,7 +6,7 @@ import test from 'ava';
 import { http1Protocol } from '../../../src/protocols/http1';
 import type { Http1Options } from '../../../src/protocols/http1/config';
 import type { Http1Stats } from '../../../src/protocols/http1/counters';
-import { HTTP1_CACHE_ENTRIES } from '../../../src/protocols/http1/record';
+import { HTTP_CACHE_ENTRIES } from '../../../src/protocols/http/semantics';
 import type { ConnectionInfo, L7Record, ProtocolSession } from '../../../src/protocols/types';
 
 const conn = (role: 'server' | 'client'): ConnectionInfo => ({
@@ -71,7 +71,7 @@ test('past the bound a cache empties itself, counted, and routes stay right', (t
   pos.ingress = pos.egress = 0;
   const s = http1Protocol.createSession(conn('server'), 'ingress', {});
   let now = 1e6;
-  for (let i = 0; i <= HTTP1_CACHE_ENTRIES; i++) {
+  for (let i = 0; i <= HTTP_CACHE_ENTRIES; i++) {
     // Distinct literal words (base-26 letters), so each path is a new key.
     const word = [...i.toString(26).padStart(3, '0')].map((d) => String.fromCharCode(97 + parseInt(d, 26))).join('');
     const r = exchange(s, `GET /w${word}/7 HTTP/1.1\r\n\r\n`, (now += 1e6));
