@@ -20,6 +20,9 @@ PACKAGES=(
   gnutls-bin
   # nghttp: a real HTTP/2 client (nghttp2's), for the HTTP/2 captures and tests.
   nghttp2-client
+  # grpcio (gRPC C-core): a gRPC client on another HTTP/2 stack than grpc-js,
+  # for the gRPC e2e tests (test/e2e/programs/grpc_python.py).
+  python3-grpcio
 )
 
 if [ "$(id -u)" -ne 0 ]; then

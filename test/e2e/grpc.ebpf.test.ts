@@ -11,7 +11,7 @@
 import anyTest, { type ExecutionContext } from 'ava';
 import { ebpfTest } from '../helpers/ebpf';
 import { sleep, startAgent, type Workload } from '../helpers/agent';
-import { echoMsgBytes, scenarioCalls, startGrpcClient, startGrpcServer, type GrpcCallTruth, type GrpcScenario } from '../helpers/grpc';
+import { echoMsgBytes, pythonClientCalls, scenarioCalls, startGrpcClient, startGrpcPythonClient, startGrpcServer, type GrpcCallTruth, type GrpcScenario } from '../helpers/grpc';
 import type { Attrs, ReceivedSpan } from '../helpers/otlp-receiver';
 import { useOtlpReceiver } from '../helpers/use-otlp-receiver';
 import { testCertificates, type TestCertificates } from '../helpers/tls';
@@ -30,8 +30,20 @@ const MAX_STATUS_MESSAGE = 256;
 type Side = 'server' | 'client';
 
 interface ClientRun {
-  readonly scenario: GrpcScenario;
+  readonly name: string;
+  /** Its calls in the order made; `concurrent`: all at once (their spans may start in one event). */
+  readonly calls: GrpcCallTruth[];
+  readonly concurrent: boolean;
   readonly workload: Workload;
+}
+
+/** Each scenario its own grpc_node.js client process (and channel), waiting for go(). */
+async function nodeClients(port: number, scenarios: GrpcScenario[], certs?: TestCertificates): Promise<ClientRun[]> {
+  const clients: ClientRun[] = [];
+  for (const scenario of scenarios) {
+    clients.push({ name: scenario.join(' '), calls: scenarioCalls(scenario), concurrent: scenario[0] === 'concurrent', workload: await startGrpcClient(port, scenario, certs) });
+  }
+  return clients;
 }
 
 /**
@@ -39,11 +51,14 @@ interface ClientRun {
  * `ebpf-otel run --pid` on all of them, then each scenario in turn; the agent
  * stops cleanly. Its exit summary goes to the test log.
  */
-async function traceScenarios(t: ExecutionContext, scenarios: GrpcScenario[], certs?: TestCertificates): Promise<{ server: Workload; port: number; clients: ClientRun[] }> {
+async function traceScenarios(
+  t: ExecutionContext,
+  makeClients: (port: number) => Promise<ClientRun[]>,
+  certs?: TestCertificates,
+): Promise<{ server: Workload; port: number; clients: ClientRun[] }> {
   const server = await startGrpcServer(certs);
   const port = server.hello['port'] as number;
-  const clients: ClientRun[] = [];
-  for (const scenario of scenarios) clients.push({ scenario, workload: await startGrpcClient(port, scenario, certs) });
+  const clients = await makeClients(port);
   const pids = [server, ...clients.map((c) => c.workload)].flatMap((w) => ['--pid', String(w.pid)]);
   try {
     const agent = await startAgent(['run', ...pids], { env: otlp.env() });
@@ -51,8 +66,7 @@ async function traceScenarios(t: ExecutionContext, scenarios: GrpcScenario[], ce
       c.workload.go();
       const r = await c.workload.result();
       const codes = (r['results'] as Array<{ code: number }>).map((x) => x.code);
-      t.is(codes.length, scenarioCalls(c.scenario).length, `${c.scenario.join(' ')}: every call made`);
-      t.is(r['connections'], 1, `${c.scenario.join(' ')}: one connection`);
+      t.is(codes.length, c.calls.length, `${c.name}: every call made`);
     }
     await sleep(300);
     const { code, stderr } = await agent.stop();
@@ -112,7 +126,8 @@ function assertCallSpan(t: ExecutionContext, span: ReceivedSpan, call: GrpcCallT
   // grpc-timeout: the deadline left when the client sent the call, in whole ms ('9947m'): that many
   // thousandths exactly, as the double nearest them.
   const timeout = a['ebpf_otel.grpc.timeout'];
-  t.true(typeof timeout === 'number' && timeout > call.timeoutS / 2 && timeout <= call.timeoutS, `${label}: ebpf_otel.grpc.timeout ${timeout} for a ${call.timeoutS} s deadline`);
+  // (gRPC C-core rounds it up to two significant digits: '10100m' for 10 s.)
+  t.true(typeof timeout === 'number' && timeout > call.timeoutS / 2 && timeout <= call.timeoutS * 1.01 + 1e-9, `${label}: ebpf_otel.grpc.timeout ${timeout} for a ${call.timeoutS} s deadline`);
   t.is(timeout, Math.round((timeout as number) * 1000) / 1000, `${label}: ebpf_otel.grpc.timeout in ms exactly`);
   t.is(span.kind, side === 'client' ? CLIENT_KIND : SERVER_KIND, label);
   t.is(span.name, call.method === '_OTHER' ? 'grpc' : call.method, label);
@@ -137,12 +152,12 @@ function assertScenarioSpans(t: ExecutionContext, server: Workload, port: number
   const serverSpans = otlp.spansOf(server.pid);
   const byParent = new Map(serverSpans.map((s) => [s.parentSpanId, s]));
   const pairs: Array<{ call: GrpcCallTruth; server: ReceivedSpan; client: ReceivedSpan }> = [];
-  for (const { scenario, workload } of clients) {
-    const name = scenario.join(' ');
-    let calls = scenarioCalls(scenario);
+  for (const { name, calls: made, concurrent, workload } of clients) {
+    let calls = made;
     let spans = otlp.spansOf(workload.pid);
+    if (spans.length !== calls.length) t.log(name, spans.map((c) => `${c.name} ${JSON.stringify(c.attributes)} ${JSON.stringify(c.status)}`).join('\n'));
     t.is(spans.length, calls.length, `${name}: one CLIENT span per call`);
-    if (scenario[0] === 'concurrent') {
+    if (concurrent) {
       const callKey = (c: GrpcCallTruth) => `${c.method} ${String(echoMsgBytes(c.requests[0]!)).padStart(3, '0')} ${c.requests[0]!.text}`;
       calls = concurrentOrder(calls, callKey);
       spans = concurrentOrder(spans, (s) => `${s.attributes['rpc.method']} ${String(s.attributes['ebpf_otel.grpc.request.bytes']).padStart(3, '0')}`);
@@ -199,18 +214,18 @@ function expectedCounts(spans: ReceivedSpan[]): Record<string, number> {
 
 function assertCallMetrics(t: ExecutionContext, server: Workload, port: number, clients: ClientRun[], pairs: Array<{ server: ReceivedSpan; client: ReceivedSpan }>): void {
   t.deepEqual(callCounts(t, 'rpc.server.call.duration', server.pid, port), expectedCounts(pairs.map((p) => p.server)), 'rpc.server.call.duration counts');
-  for (const { scenario, workload } of clients) {
+  for (const { name, workload } of clients) {
     const mine = new Set(otlp.spansOf(workload.pid).map((s) => s.spanId));
     t.deepEqual(
       callCounts(t, 'rpc.client.call.duration', workload.pid, port),
       expectedCounts(pairs.filter((p) => mine.has(p.client.spanId)).map((p) => p.client)),
-      `${scenario.join(' ')}: rpc.client.call.duration counts`,
+      `${name}: rpc.client.call.duration counts`,
     );
   }
 }
 
 test('grpc-js client -> grpc-js server, cleartext: unary, the three streaming shapes, error statuses, an unknown method, a deadline; one SERVER and one CLIENT span per call, linked, exact; call duration counts', async (t) => {
-  const { server, port, clients } = await traceScenarios(t, [['mix'], ['errors']]);
+  const { server, port, clients } = await traceScenarios(t, (port) => nodeClients(port, [['mix'], ['errors']]));
   try {
     const pairs = assertScenarioSpans(t, server, port, clients);
     // Exactly these call shapes, whichever way the deadline race went.
@@ -233,7 +248,7 @@ test('grpc-js client -> grpc-js server, cleartext: unary, the three streaming sh
 });
 
 test('100 concurrent unary calls on one channel: 100 SERVER and 100 CLIENT spans, linked, exact', async (t) => {
-  const { server, port, clients } = await traceScenarios(t, [['concurrent', 100]]);
+  const { server, port, clients } = await traceScenarios(t, (port) => nodeClients(port, [['concurrent', 100]]));
   try {
     const pairs = assertScenarioSpans(t, server, port, clients);
     assertCallMetrics(t, server, port, clients, pairs);
@@ -248,7 +263,7 @@ test('100 concurrent unary calls on one channel: 100 SERVER and 100 CLIENT spans
 });
 
 test('a 4 MB message each way (beyond the 16 KiB captured per syscall): one SERVER and one CLIENT span, linked, status OK, its messages not counted', async (t) => {
-  const { server, port, clients } = await traceScenarios(t, [['big']]);
+  const { server, port, clients } = await traceScenarios(t, (port) => nodeClients(port, [['big']]));
   try {
     const pairs = assertScenarioSpans(t, server, port, clients);
     assertCallMetrics(t, server, port, clients, pairs);
@@ -260,12 +275,26 @@ test('a 4 MB message each way (beyond the 16 KiB captured per syscall): one SERV
 
 test('grpc-js over TLS (Node OpenSSL probed at both ends): the same spans, linked, for unary, streaming and error calls; no ciphertext parsed', async (t) => {
   const certs = await testCertificates();
-  const { server, port, clients } = await traceScenarios(t, [['mix']], certs);
+  const { server, port, clients } = await traceScenarios(t, (port) => nodeClients(port, [['mix']], certs), certs);
   try {
     const pairs = assertScenarioSpans(t, server, port, clients);
     assertCallMetrics(t, server, port, clients, pairs);
     t.is(otlp.counter('ebpf_otel.protocol.unprobed_connections', 'tls'), 0, 'probed: never claimed as unprobed TLS');
     t.is(otlp.counter('ebpf_otel.protocol.parse_errors'), 0, 'no parser saw ciphertext');
+  } finally {
+    server.child.kill();
+  }
+});
+
+test('grpcio (gRPC C-core, another HTTP/2 stack and HPACK encoder) client -> grpc-js server: one SERVER and one CLIENT span per call, linked, exact', async (t) => {
+  const { server, port, clients } = await traceScenarios(t, async (port) => [
+    { name: 'python', calls: pythonClientCalls(), concurrent: false, workload: await startGrpcPythonClient(port) },
+  ]);
+  try {
+    const pairs = assertScenarioSpans(t, server, port, clients);
+    assertCallMetrics(t, server, port, clients, pairs);
+    t.is(otlp.counter('ebpf_otel.protocol.hpack_unknown_fields', 'http2'), 0);
+    t.is(otlp.counter('ebpf_otel.protocol.parse_errors'), 0);
   } finally {
     server.child.kill();
   }

@@ -28,6 +28,13 @@ export function startGrpcClient(port: number, scenario: GrpcScenario, certs?: Te
   return startWorkload(process.execPath, [GRPC_NODE, 'client', `127.0.0.1:${port}`, ...scenario.map(String), ...(certs ? ['--ca', certs.caCert] : [])]);
 }
 
+export const GRPC_PYTHON = path.join(PROGRAMS, 'grpc_python.py');
+
+/** The grpcio (gRPC C-core) client, Debian's python3-grpcio: its CALLS against 127.0.0.1:port after go(). */
+export function startGrpcPythonClient(port: number): Promise<Workload> {
+  return startWorkload('/usr/bin/python3', [GRPC_PYTHON, 'client', `127.0.0.1:${port}`]);
+}
+
 /** The Node http2 server: cleartext (prior knowledge), or TLS (h2 by ALPN) with the test server certificate. */
 export function startHttp2Server(certs?: TestCertificates): Promise<Workload> {
   return startWorkload(process.execPath, [HTTP2_NODE, 'server', ...(certs ? [certs.serverCert, certs.serverKey] : [])]);
@@ -137,4 +144,14 @@ export function scenarioCalls(scenario: GrpcScenario): GrpcCallTruth[] {
         DEADLINE_CALL,
       ];
   }
+}
+
+/** grpc_python.py's CALLS (a 10 s timeout each). */
+export function pythonClientCalls(): GrpcCallTruth[] {
+  return [
+    ok({ text: 'p0' }),
+    ok({ text: 'p1' }),
+    failed({ text: 'missing', fail_code: 5 }, 'NOT_FOUND'),
+    { method: 'test.echo.Echo/ServerStream', path: 'test.echo.Echo/ServerStream', status: 'OK', requests: [{ text: 's', count: 2 }], responses: [0, 1].map((i) => ({ text: `s-${i}` })), timeoutS: 10 },
+  ];
 }
