@@ -300,7 +300,7 @@ test('grpcio (gRPC C-core, another HTTP/2 stack and HPACK encoder) client -> grp
   }
 });
 
-test('a channel opened before the agent started: the calls after the attach are spans with the right method or none (never a stale one), the unknown HPACK references counted', async (t) => {
+test('a channel opened before the agent started: the calls after the attach (but the first, which proves nothing) are spans with the right method or none (never a stale one), the unknown HPACK references counted', async (t) => {
   const server = await startGrpcServer();
   const port = server.hello['port'] as number;
   const calls = 3;
@@ -320,8 +320,13 @@ test('a channel opened before the agent started: the calls after the attach are 
     const bySide = [['server', otlp.spansOf(server.pid)], ['client', otlp.spansOf(client.pid)]] as const;
     for (const [side, spans] of bySide) t.log(side, spans.map((s) => `${s.name} ${JSON.stringify(s.attributes)} ${JSON.stringify(s.status)}`).join('\n'));
     t.log(['hpack_unknown_fields', 'streams_before_attach', 'streams_dropped', 'streams_unknown', 'unskippable_gaps'].map((c) => `${c} ${otlp.counter(`ebpf_otel.protocol.${c}`, 'http2')}`).join(', '));
+    // The first call after the attach is not followed: grpc-js's request block begins with :authority, a
+    // table entry older than the attach, so that request does not prove the connection HTTP/2 nor the
+    // client's side (src/protocols/http2/README.md, mid-stream detection); its response does, after it.
+    // Each later call is a span at each end, with whatever is known.
+    t.true(otlp.counter('ebpf_otel.protocol.streams_before_attach', 'http2') >= 2, 'the first call, at each end, counted as opened before');
     for (const [side, spans] of bySide) {
-      t.is(spans.length, calls, `${side}: a span per call made after the attach, with whatever is known`);
+      t.is(spans.length, calls - 1, `${side}: a span per call made after the attach but the first`);
       spans.forEach((s, i) => {
         const label = `${side} span ${i}`;
         const a = s.attributes;
