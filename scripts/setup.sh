@@ -23,6 +23,8 @@ PACKAGES=(
   # grpcio (gRPC C-core): a gRPC client on another HTTP/2 stack than grpc-js,
   # for the gRPC e2e tests (test/e2e/programs/grpc_python.py).
   python3-grpcio
+  # grpc-go for the Go gRPC client (test/e2e/programs/go/grpc-client), built offline in GOPATH mode.
+  golang-google-grpc-dev
 )
 
 if [ "$(id -u)" -ne 0 ]; then

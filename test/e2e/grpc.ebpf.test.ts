@@ -11,7 +11,7 @@
 import anyTest, { type ExecutionContext } from 'ava';
 import { ebpfTest } from '../helpers/ebpf';
 import { sleep, startAgent, type Workload } from '../helpers/agent';
-import { echoMsgBytes, pythonClientCalls, scenarioCalls, startGrpcClient, startGrpcPythonClient, startGrpcServer, type GrpcCallTruth, type GrpcScenario } from '../helpers/grpc';
+import { echoMsgBytes, otherClientCalls, scenarioCalls, startGrpcClient, startGrpcGoClient, startGrpcPythonClient, startGrpcServer, type GrpcCallTruth, type GrpcScenario } from '../helpers/grpc';
 import type { Attrs, ReceivedSpan } from '../helpers/otlp-receiver';
 import { useOtlpReceiver } from '../helpers/use-otlp-receiver';
 import { testCertificates, type TestCertificates } from '../helpers/tls';
@@ -123,12 +123,12 @@ function assertCallSpan(t: ExecutionContext, span: ReceivedSpan, call: GrpcCallT
     t.true(typeof a['client.port'] === 'number' && a['client.port'] > 0 && a['client.port'] !== port, `${label}: client.port ${a['client.port']}`);
   }
   if (isError) want['error.type'] = reset ? 'CANCEL' : status!;
-  // grpc-timeout: the deadline left when the client sent the call, in whole ms ('9947m'): that many
-  // thousandths exactly, as the double nearest them.
+  // grpc-timeout: the deadline left when the client sent the call, in whole ms ('9947m', grpc-js) or
+  // us ('9999982u', grpc-go): that many thousandths or millionths exactly, as the double nearest them.
   const timeout = a['ebpf_otel.grpc.timeout'];
   // (gRPC C-core rounds it up to two significant digits: '10100m' for 10 s.)
   t.true(typeof timeout === 'number' && timeout > call.timeoutS / 2 && timeout <= call.timeoutS * 1.01 + 1e-9, `${label}: ebpf_otel.grpc.timeout ${timeout} for a ${call.timeoutS} s deadline`);
-  t.is(timeout, Math.round((timeout as number) * 1000) / 1000, `${label}: ebpf_otel.grpc.timeout in ms exactly`);
+  t.is(timeout, Math.round((timeout as number) * 1e6) / 1e6, `${label}: ebpf_otel.grpc.timeout exactly as sent`);
   t.is(span.kind, side === 'client' ? CLIENT_KIND : SERVER_KIND, label);
   t.is(span.name, call.method === '_OTHER' ? 'grpc' : call.method, label);
   t.deepEqual(a, want, label);
@@ -288,7 +288,21 @@ test('grpc-js over TLS (Node OpenSSL probed at both ends): the same spans, linke
 
 test('grpcio (gRPC C-core, another HTTP/2 stack and HPACK encoder) client -> grpc-js server: one SERVER and one CLIENT span per call, linked, exact', async (t) => {
   const { server, port, clients } = await traceScenarios(t, async (port) => [
-    { name: 'python', calls: pythonClientCalls(), concurrent: false, workload: await startGrpcPythonClient(port) },
+    { name: 'python', calls: otherClientCalls('p'), concurrent: false, workload: await startGrpcPythonClient(port) },
+  ]);
+  try {
+    const pairs = assertScenarioSpans(t, server, port, clients);
+    assertCallMetrics(t, server, port, clients, pairs);
+    t.is(otlp.counter('ebpf_otel.protocol.hpack_unknown_fields', 'http2'), 0);
+    t.is(otlp.counter('ebpf_otel.protocol.parse_errors'), 0);
+  } finally {
+    server.child.kill();
+  }
+});
+
+test('grpc-go client (a third HTTP/2 stack and HPACK encoder) -> grpc-js server: one SERVER and one CLIENT span per call, linked, exact', async (t) => {
+  const { server, port, clients } = await traceScenarios(t, async (port) => [
+    { name: 'go', calls: otherClientCalls('g'), concurrent: false, workload: await startGrpcGoClient(port) },
   ]);
   try {
     const pairs = assertScenarioSpans(t, server, port, clients);

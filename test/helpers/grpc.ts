@@ -4,7 +4,11 @@
 // (http2_node.js); and what each scenario's calls are, as the tests expect
 // them.
 
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import * as protobuf from 'protobufjs';
 import { startWorkload, type Workload } from './agent';
 import { PROGRAMS, type TestCertificates } from './tls';
@@ -33,6 +37,36 @@ export const GRPC_PYTHON = path.join(PROGRAMS, 'grpc_python.py');
 /** The grpcio (gRPC C-core) client, Debian's python3-grpcio: its CALLS against 127.0.0.1:port after go(). */
 export function startGrpcPythonClient(port: number): Promise<Workload> {
   return startWorkload('/usr/bin/python3', [GRPC_PYTHON, 'client', `127.0.0.1:${port}`]);
+}
+
+const GO_GRPC_CLIENT_SOURCE = path.join(PROGRAMS, 'go', 'grpc-client');
+let goGrpcClient: Promise<string> | undefined;
+
+/**
+ * The grpc-go client (programs/go/grpc-client), built once per test process
+ * against Debian's golang-google-grpc-dev (GOPATH mode, offline); Go's build
+ * cache goes to the temporary directory when HOME is not writable.
+ */
+export function goGrpcClientBinary(): Promise<string> {
+  goGrpcClient ??= (async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'go-grpc-'));
+    process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+    const env: Record<string, string | undefined> = { ...process.env, GO111MODULE: 'off', GOPATH: '/usr/share/gocode', GOFLAGS: '', CGO_ENABLED: '0' };
+    try {
+      fs.accessSync(process.env['HOME'] ?? '/nonexistent', fs.constants.W_OK);
+    } catch {
+      env['GOCACHE'] = path.join(dir, 'cache');
+    }
+    const out = path.join(dir, 'grpc-client');
+    await promisify(execFile)('go', ['build', '-o', out, '.'], { cwd: GO_GRPC_CLIENT_SOURCE, env });
+    return out;
+  })();
+  return goGrpcClient;
+}
+
+/** The grpc-go client: its calls against 127.0.0.1:port after go(). */
+export async function startGrpcGoClient(port: number): Promise<Workload> {
+  return startWorkload(await goGrpcClientBinary(), [`127.0.0.1:${port}`]);
 }
 
 /** The Node http2 server: cleartext (prior knowledge), or TLS (h2 by ALPN) with the test server certificate. */
@@ -146,11 +180,11 @@ export function scenarioCalls(scenario: GrpcScenario): GrpcCallTruth[] {
   }
 }
 
-/** grpc_python.py's CALLS (a 10 s timeout each). */
-export function pythonClientCalls(): GrpcCallTruth[] {
+/** grpc_python.py's CALLS (prefix 'p') and go/grpc-client's calls (prefix 'g'), a 10 s timeout each. */
+export function otherClientCalls(prefix: 'p' | 'g'): GrpcCallTruth[] {
   return [
-    ok({ text: 'p0' }),
-    ok({ text: 'p1' }),
+    ok({ text: `${prefix}0` }),
+    ok({ text: `${prefix}1` }),
     failed({ text: 'missing', fail_code: 5 }, 'NOT_FOUND'),
     { method: 'test.echo.Echo/ServerStream', path: 'test.echo.Echo/ServerStream', status: 'OK', requests: [{ text: 's', count: 2 }], responses: [0, 1].map((i) => ({ text: `s-${i}` })), timeoutS: 10 },
   ];
