@@ -128,7 +128,8 @@ function disagreements(r: L7Record, start: { pos: number; startNs: number } | un
   check('starts.startNs', start?.startNs, s.startNs);
   check('startNs', r.startNs, s.startNs);
   const responseWhole = s.responseEndNs !== undefined && (s.reset === undefined || s.reset.atNs >= s.responseEndNs);
-  check('endNs', r.endNs, responseWhole ? s.responseEndNs : (s.reset?.atNs ?? s.refusedNs));
+  // A stream given up by the idle sweep ends at the sweep's time, not at a frame.
+  if (r.errorType !== 'timeout') check('endNs', r.endNs, responseWhole ? s.responseEndNs : (s.reset?.atNs ?? s.refusedNs));
   const req = s.heads.find(([side]) => side === (r.kind === 'server' ? 'ingress' : 'egress'))![1];
   const responses = s.heads.filter(([side]) => side !== (r.kind === 'server' ? 'ingress' : 'egress')).map(([, f]) => f);
   const final = responses.find((f) => f[':status'] !== undefined && Number(f[':status']) >= 200);

@@ -72,6 +72,8 @@ export interface CaseSpec {
   readonly attachAt?: string;
   /** Reads (by index in the capture) kept only up to `keep` bytes, the rest a gap: the capture bound. */
   readonly cut?: ReadonlyArray<{ readonly read: number; readonly keep: number }>;
+  /** expire(now, timeout) right after a read (by index): `now` that many ns after the read's end. */
+  readonly expire?: ReadonlyArray<{ readonly afterRead: number; readonly laterNs: number; readonly timeoutNs: number }>;
   /** Close the session after the last read (the connection's end as the tracker reports it). */
   readonly close?: boolean;
 }
@@ -93,6 +95,7 @@ export function buildCase(name: string, spec: CaseSpec): ReplayCase {
     const keep = cut !== undefined ? cut.keep : r.data.length;
     if (keep > 0) events.push({ kind: 'chunk', chunk: { side, pos: r.pos, startNs, endNs, syscallStart: true, data: r.data.subarray(0, keep) } });
     if (keep < r.data.length) events.push({ kind: 'gap', side, pos: r.pos + keep, bytes: r.data.length - keep, atNs: endNs });
+    for (const x of spec.expire ?? []) if (x.afterRead === i) events.push({ kind: 'expire', now: endNs + x.laterNs, timeout: x.timeoutNs });
   });
   if (spec.close !== false) events.push({ kind: 'close', atNs: last + 1_000_000 });
   return { name, session: { conn: connOf(c, spec.end, from === 0) }, events };
@@ -106,6 +109,8 @@ export const SESSION_CASES: Readonly<Record<string, CaseSpec>> = {
   'grpc-errors-client': { capture: 'grpc-errors', end: 'client' },
   'grpc-deadline': { capture: 'grpc-deadline', end: 'server' },
   'grpc-deadline-client': { capture: 'grpc-deadline', end: 'client' },
+  // The tracker's idle sweep 50 ms after the call's request (timeout 30 ms), before the client's RST: no response head, so it times out.
+  'grpc-deadline-expire': { capture: 'grpc-deadline', end: 'server', expire: [{ afterRead: 3, laterNs: 50_000_000, timeoutNs: 30_000_000 }] },
   'grpc-streaming': { capture: 'grpc-streaming', end: 'server' },
   'grpc-concurrent': { capture: 'grpc-concurrent', end: 'server' },
   // The capture bound inside DATA: the tails of the two 42 KB reads (request and response DATA of stream 11) lost, skipped exactly.
@@ -116,6 +121,8 @@ export const SESSION_CASES: Readonly<Record<string, CaseSpec>> = {
   'grpc-concurrent-gap-trailers': { capture: 'grpc-concurrent', end: 'server', cut: [{ read: 5, keep: 35 + 11 }] },
   'grpc-big-metadata': { capture: 'grpc-big-metadata', end: 'server' },
   'grpc-long-lived': { capture: 'grpc-long-lived', end: 'server' },
+  // A sweep (timeout 50 ms) 100 ms after the ServerStream's second message: its response has begun, so it stays and ends as in grpc-long-lived.
+  'grpc-long-lived-expire': { capture: 'grpc-long-lived', end: 'server', expire: [{ afterRead: 11, laterNs: 100_000_000, timeoutNs: 50_000_000 }] },
   'grpc-attach': { capture: 'grpc-long-lived', end: 'server', attachAt: 'attach' },
   'grpc-attach-client': { capture: 'grpc-long-lived', end: 'client', attachAt: 'attach' },
   'h2-peer': { capture: 'h2-attach', end: 'server' },
