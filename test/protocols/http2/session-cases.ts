@@ -45,12 +45,12 @@ export function loadRecorded(name: string): RecordedCapture {
 
 export type End = 'server' | 'client';
 
-function connOf(c: RecordedCapture, end: End, sawStart: boolean): ConnectionInfo {
+function connOf(c: RecordedCapture, end: End, sawStart: boolean, roleKnown: boolean): ConnectionInfo {
   const server = end === 'server';
   return {
     connId: server ? 1 : 2,
     tgid: server ? 100 : 200,
-    role: end,
+    role: roleKnown ? end : 'unknown',
     sawStart,
     encrypted: false,
     transport: 'tcp',
@@ -74,6 +74,8 @@ export interface CaseSpec {
   readonly cut?: ReadonlyArray<{ readonly read: number; readonly keep: number }>;
   /** expire(now, timeout) right after a read (by index): `now` that many ns after the read's end. */
   readonly expire?: ReadonlyArray<{ readonly afterRead: number; readonly laterNs: number; readonly timeoutNs: number }>;
+  /** The agent never saw the connect or accept either (joined cases): the role is 'unknown'. */
+  readonly roleUnknown?: boolean;
   /** Close the session after the last read (the connection's end as the tracker reports it). */
   readonly close?: boolean;
 }
@@ -98,7 +100,7 @@ export function buildCase(name: string, spec: CaseSpec): ReplayCase {
     for (const x of spec.expire ?? []) if (x.afterRead === i) events.push({ kind: 'expire', now: endNs + x.laterNs, timeout: x.timeoutNs });
   });
   if (spec.close !== false) events.push({ kind: 'close', atNs: last + 1_000_000 });
-  return { name, session: { conn: connOf(c, spec.end, from === 0) }, events };
+  return { name, session: { conn: connOf(c, spec.end, from === 0, spec.roleUnknown !== true) }, events };
 }
 
 /** The cases: name to how it is built. */
@@ -128,6 +130,10 @@ export const SESSION_CASES: Readonly<Record<string, CaseSpec>> = {
   'h2-peer': { capture: 'h2-attach', end: 'server' },
   'h2-attach': { capture: 'h2-attach', end: 'server', attachAt: 'attach' },
   'h2-attach-client': { capture: 'h2-attach', end: 'client', attachAt: 'attach' },
+  // Joined with the role unknown too (accept and connect both before the agent): the header blocks say which side asks.
+  'grpc-attach-role-unknown': { capture: 'grpc-long-lived', end: 'server', attachAt: 'attach', roleUnknown: true },
+  'h2-attach-role-unknown': { capture: 'h2-attach', end: 'server', attachAt: 'attach', roleUnknown: true },
+  'h2-attach-client-role-unknown': { capture: 'h2-attach', end: 'client', attachAt: 'attach', roleUnknown: true },
   'nghttp-padding': { capture: 'nghttp-padding', end: 'server' },
   'node-eviction': { capture: 'node-eviction', end: 'server' },
   'node-huge-headers': { capture: 'node-huge-headers', end: 'server' },
