@@ -433,9 +433,12 @@ export class Http2Session implements ProtocolSession {
    * table is lost and the reader hunts for a provable frame boundary.
    */
   private readerFailed(d: Direction, atNs: number): void {
-    const gap = d.reader.failure?.reason === 'gap';
+    // A header block over our bound is not the peer's fault: like a gap, what it held is unknown, the rest is not.
+    const reason = d.reader.failure?.reason;
+    const gap = reason === 'gap' || reason === 'header-block-too-large';
     if (gap) {
-      this.stats.gapsUnskippable++;
+      if (reason === 'gap') this.stats.gapsUnskippable++;
+      else this.stats.headerBlocksOverBound++;
       for (const s of this.streams.values()) this.taint(s, d);
     } else {
       this.stats.parseErrors++;
