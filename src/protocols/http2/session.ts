@@ -110,6 +110,10 @@ export class Http2Session implements ProtocolSession {
   private opened = 0;
   /** Joined mid-stream or resynced: the next request HEADERS may belong to a stream opened before. */
   private unproven: boolean;
+  /** The first stream opened since the attach or the last resync: a client stream below it, not followed, was opened before. */
+  private firstFollowed = 0;
+  /** Streams counted in streamsBeforeAttach (each once, whichever of its header blocks is met first). */
+  private readonly countedBefore = new Set<number>();
   private readonly sawStart: boolean;
   private readonly context: Http2RecordContext;
   private out: L7Record[] = [];
@@ -244,9 +248,10 @@ export class Http2Session implements ProtocolSession {
     const unproven = this.unproven;
     this.unproven = false;
     if (unproven && head.method === undefined) {
-      this.stats.streamsBeforeAttach++;
+      this.openedBefore(streamId);
       return;
     }
+    if (unproven) this.firstFollowed = streamId;
     if (head.method === undefined && head.undecoded) {
       // Nothing of it known, not even that it is a request head.
       this.stats.streamsUnknown++;
@@ -275,9 +280,12 @@ export class Http2Session implements ProtocolSession {
   private responseHeaders(d: Direction, streamId: number, endStream: boolean, head: Http2Head): void {
     const s = this.streams.get(streamId);
     if (s === undefined) {
-      if ((streamId & 1) === 1 && streamId <= this.highestStream) return; // already recorded, or not followed
+      if ((streamId & 1) === 0) return;
       // Seen from the start, stream 1 answered before any request HEADERS is an h2c upgrade's (its request was HTTP/1.1).
-      if ((streamId & 1) === 1 && !(this.sawStart && streamId === 1)) this.stats.streamsBeforeAttach++;
+      if (this.sawStart && streamId === 1) return;
+      // Above every stream met, or below the first one followed since the
+      // attach (or resync): opened before. Else already recorded, or not followed.
+      if (streamId > this.highestStream || streamId < this.firstFollowed) this.openedBefore(streamId);
       return;
     }
     s.lastNs = d.chunkEndNs;
@@ -365,6 +373,15 @@ export class Http2Session implements ProtocolSession {
 
   // --- internals --------------------------------------------------------------
 
+  /** A stream opened before the attach (or a resync) was met: counted once, however many of its blocks come. */
+  private openedBefore(streamId: number): void {
+    if (this.countedBefore.has(streamId)) return;
+    // Bounded: past it a stream may be counted twice, never missed.
+    if (this.countedBefore.size >= HTTP2_MAX_STREAMS) this.countedBefore.clear();
+    this.countedBefore.add(streamId);
+    this.stats.streamsBeforeAttach++;
+  }
+
   private decode(d: Direction, block: Uint8Array): Http2Head {
     const buf = Buffer.isBuffer(block) ? block : Buffer.from(block.buffer, block.byteOffset, block.byteLength);
     const r = d.decoder.decode(buf, fields);
@@ -416,9 +433,12 @@ export class Http2Session implements ProtocolSession {
    * table is lost and the reader hunts for a provable frame boundary.
    */
   private readerFailed(d: Direction, atNs: number): void {
-    const gap = d.reader.failure?.reason === 'gap';
+    // A header block over our bound is not the peer's fault: like a gap, what it held is unknown, the rest is not.
+    const reason = d.reader.failure?.reason;
+    const gap = reason === 'gap' || reason === 'header-block-too-large';
     if (gap) {
-      this.stats.gapsUnskippable++;
+      if (reason === 'gap') this.stats.gapsUnskippable++;
+      else this.stats.headerBlocksOverBound++;
       for (const s of this.streams.values()) this.taint(s, d);
     } else {
       this.stats.parseErrors++;
