@@ -3,8 +3,9 @@
 // hit by `curl --http2-prior-knowledge` and `nghttp`, and
 // `http2.createSecureServer` hit by `curl --http2` over TLS (the server's
 // OpenSSL, inside node, probed), traced by `ebpf-otel run --pid`, exporting
-// to a real OTLP receiver. Each stream is one SERVER span by the HTTP/1
-// rules with network.protocol.version '2' (/tmp/h2-spec.md), exact
+// to a real OTLP receiver; and a Node http2 client, traced too. Each stream
+// is one SERVER span (and CLIENT span) by the HTTP/1 rules with
+// network.protocol.version '2' (src/protocols/http2/README.md), exact
 // statuses and body sizes; the duration histogram counts per route.
 
 import { spawnSync } from 'node:child_process';
