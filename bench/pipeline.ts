@@ -31,6 +31,7 @@
 
 import { runMain } from './main';
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import * as readline from 'node:readline';
@@ -391,7 +392,77 @@ export const SCENARIOS: Record<string, () => Stream> = {
     s.run(all, 150);
     return s.build();
   },
+  /**
+   * HTTP/2 recorded from a Node http2 client and server (h2c, 8 streams in
+   * flight, small JSON, bench/fixtures/http2/http2): 16 server and 8 client
+   * connections of 250 streams, all open at once.
+   */
+  'http2': () => {
+    const s = new StreamBuilder('http2');
+    s.run(recordedPlans('http2', 16, 8), 24);
+    return s.build();
+  },
+  /** gRPC recorded from grpc-js (unary calls with a deadline, 8 in flight), as `http2`. */
+  'grpc': () => {
+    const s = new StreamBuilder('grpc');
+    s.run(recordedPlans('grpc', 16, 8), 24);
+    return s.build();
+  },
 };
+
+// ------------------------------------------------------------------ HTTP/2 and gRPC bytes
+
+/**
+ * Connections recorded between real peers by bench/record-h2-traffic.mjs
+ * (bench/fixtures/http2/<name>/): each connection's reads in order, as the
+ * side that reads requests saw them, and the streams (records) it carried.
+ */
+interface RecordedConnection {
+  readonly reads: { readonly request: boolean; readonly bytes: Buffer }[];
+  readonly streams: number;
+}
+
+const FIXTURES = path.resolve(__dirname, '../..', 'bench', 'fixtures', 'http2');
+
+function recorded(name: string): RecordedConnection[] {
+  const dir = path.join(FIXTURES, name);
+  const meta = JSON.parse(fs.readFileSync(path.join(dir, 'case.json'), 'utf8')) as { connections: { streams: number }[] };
+  const conns: RecordedConnection[] = meta.connections.map((c) => ({ reads: [], streams: c.streams }));
+  for (const line of fs.readFileSync(path.join(dir, 'events.jsonl'), 'utf8').split('\n')) {
+    if (line === '') continue;
+    const e = JSON.parse(line) as { conn: number; side: 'ingress' | 'egress'; data: string };
+    conns[e.conn]!.reads.push({ request: e.side === 'ingress', bytes: Buffer.from(e.data, 'base64') });
+  }
+  return conns;
+}
+
+/**
+ * One recorded connection as seen by `role`: a server reads what the client
+ * sent and writes the answers, a client the other way round. Every syscall is
+ * one of the proxy's reads; the connection's records come with its last one.
+ */
+function replayed(c: RecordedConnection, role: 1 | 2, tgid: number): ConnPlan {
+  const { req, res } = sides(role);
+  const exchanges = c.reads.map((r, i): Exchange => ({
+    writes: [{ dir: r.request ? req : res, bytes: r.bytes }],
+    records: i === c.reads.length - 1 ? c.streams : 0,
+  }));
+  return { role, tgid, exchanges };
+}
+
+/**
+ * `servers` server and `clients` client connections, each a replay of one of
+ * the recorded connections in turn, interleaved; the StreamBuilder gives each
+ * its own connection id, fd and ports.
+ */
+function recordedPlans(name: string, servers: number, clients: number): ConnPlan[] {
+  const conns = recorded(name);
+  const all: ConnPlan[] = [];
+  for (let i = 0; i < servers; i++) all.push(replayed(conns[i % conns.length]!, Role.Server, i % 3 === 2 ? OTHER_TGID : SERVER_TGID));
+  for (let i = 0; i < clients; i++) all.push(replayed(conns[i % conns.length]!, Role.Client, SERVER_TGID));
+  const order = all.map((_, i) => i).sort((x, y) => hash(x) - hash(y));
+  return order.map((i) => all[i]!);
+}
 
 function hash(i: number): number {
   return Math.imul(i ^ 0x9e3779b9, 0x85ebca6b) >>> 0;
