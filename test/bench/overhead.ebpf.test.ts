@@ -17,7 +17,7 @@ ebpfTest.serial('bench overhead: every arm serves requests, the agent and SDK ar
     return;
   }
   const targets: TargetName[] = installed('nginx') || ebpfRequired ? ['node', 'nginx', 'grpc'] : ['node', 'grpc'];
-  const { runs, summary } = await runOverhead({ seconds: 1, rounds: 1, targets, rate: 1000, connections: 8, threads: 1, grpcChannels: 2 });
+  const { runs, summary } = await runOverhead({ seconds: 1, rounds: 1, targets, rate: 1000, connections: 8, threads: 1, grpcChannels: 2, grpcRate: 200 });
   t.log(formatTable(summary));
   t.is(runs.length, targets.reduce((a, x) => a + ARMS[x].length, 0));
   for (const r of runs) {
