@@ -211,6 +211,7 @@ class TrackedConnection implements StreamSink, SessionObserver {
       tid: r.tid,
     };
     if (r.traceContext !== undefined) start.traceContext = r.traceContext;
+    if (r.peerId !== undefined) start.peerId = r.peerId;
     if (peer !== undefined) start.peer = peer;
     this.tracker.starts.push(start);
   }

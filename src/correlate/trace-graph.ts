@@ -8,10 +8,11 @@
 //     child of the carried span. CLIENT: takes the carried trace and span id
 //     (what the downstream server sees as its parent); no inferred parent.
 //  2. SERVER, peer: the agent sees both ends of the TCP connection (the
-//     client's tuple is the server's reversed, same network namespace, both
-//     opened while the agent watched, so stream positions agree): the server
-//     span is the child of the client span whose request began at the same
-//     stream position.
+//     client's tuple is the server's reversed, same network namespace): the
+//     server span is the child of the client span with the same wire id
+//     (HTTP/2 stream id: both ends agree whenever the agent attached) or,
+//     for a protocol without one, whose request began at the same stream
+//     position (both ends opened while the agent watched, so positions agree).
 //  3. CLIENT, thread: the thread that sends it is serving exactly one SERVER
 //     request and has never been seen serving two at once (thread per request).
 //  4. CLIENT, event loop: the thread multiplexes requests; link only when the
@@ -38,6 +39,8 @@ export interface RequestStart {
   readonly traceContext?: CarriedTraceContext;
   /** The connection's tuple, taken when the request started (it may be closed by the time the graph sees this). */
   readonly peer?: PeerKey;
+  /** The request's id on the wire, the same at both ends (RequestStarted.peerId); absent: matched by `pos`. */
+  readonly peerId?: number;
 }
 
 /** What the graph needs of a connection for peer matching. */
@@ -47,7 +50,7 @@ export interface PeerKey {
   readonly localPort: number;
   readonly remoteAddr: string;
   readonly remotePort: number;
-  /** Both ends count bytes from the connection's start only if the agent saw it start. */
+  /** Both ends count bytes from the connection's start only if the agent saw it start (needed to match by position, not by peerId). */
   readonly sawStart: boolean;
 }
 
@@ -130,6 +133,19 @@ function requestKey(connId: number, sequence: number): RequestKey {
     : `${connId}:${sequence}`;
 }
 
+/**
+ * Where a request sits on its connection, as both ends name it: -peerId
+ * (stream ids are >= 1, so never equal to a position >= 0), else the stream
+ * position when both ends count from the start; undefined when the ends
+ * cannot be matched (no tuple, joined mid-stream, or a peerId that is not
+ * >= 1, which could meet a position).
+ */
+function peerSlot(s: RequestStart): number | undefined {
+  if (s.peer === undefined) return undefined;
+  if (s.peerId !== undefined) return s.peerId >= 1 ? -s.peerId : undefined;
+  return s.peer.sawStart ? s.pos : undefined;
+}
+
 /** The identity of a process as the graph hands it on when none is given: one object per process met last, not one per record. */
 function lastProcessIdentity(): (tgid: number) => ProcessIdentity {
   let last: ProcessIdentity = Object.freeze({ tgid: -1 });
@@ -165,13 +181,13 @@ interface Pending {
   readonly startNs: number;
   /** Thread that read (server) or wrote (client) the request head. */
   readonly tid: number;
-  /** A CLIENT request registered for its server end to find: the client end's tuple (undefined if not registered) and the stream position. */
+  /** A CLIENT request registered for its server end to find: the client end's tuple (undefined if not registered) and its peerSlot. */
   readonly peerTuple: string | undefined;
-  readonly peerPos: number;
+  readonly peerSlot: number;
 }
 
-function newPending(connId: number, ids: Ids, tgid: number, kind: CallKind, startNs: number, tid: number, peerTuple: string | undefined, peerPos: number): Pending {
-  return { connId, ids, tgid, kind, startNs, tid, peerTuple, peerPos };
+function newPending(connId: number, ids: Ids, tgid: number, kind: CallKind, startNs: number, tid: number, peerTuple: string | undefined, peerSlot: number): Pending {
+  return { connId, ids, tgid, kind, startNs, tid, peerTuple, peerSlot };
 }
 
 export class TraceGraph {
@@ -190,7 +206,7 @@ export class TraceGraph {
   };
   /** Started requests, by request key, until their record is made. */
   private readonly pending = new Map<RequestKey, Pending>();
-  /** CLIENT requests by the client end's tuple, then stream position, for the server end to find. */
+  /** CLIENT requests by the client end's tuple, then peerSlot, for the server end to find. */
   private readonly clientsByPeer = new Map<string, Map<number, Ids>>();
   private readonly processes = new Map<number, ProcessState>();
   private readonly maxPending: number;
@@ -219,14 +235,16 @@ export class TraceGraph {
       const proc = this.process(s.tgid);
       if (!proc.multiplexing.has(s.tid)) for (const f of proc.inFlight.values()) if (f.tid === s.tid) proc.multiplexing.add(s.tid);
       proc.inFlight.set(k, p);
-    } else if (s.peer?.sawStart) {
-      const tuple = clientTuple(s.peer);
-      let byPos = this.clientsByPeer.get(tuple);
-      if (byPos === undefined) this.clientsByPeer.set(tuple, (byPos = new Map()));
-      byPos.set(s.pos, ids);
-      this.pending.set(k, newPending(s.connId, ids, s.tgid, s.kind, s.startNs, s.tid, tuple, s.pos));
     } else {
-      this.pending.set(k, newPending(s.connId, ids, s.tgid, s.kind, s.startNs, s.tid, undefined, 0));
+      const slot = peerSlot(s);
+      let tuple: string | undefined;
+      if (slot !== undefined && s.peer !== undefined) {
+        tuple = clientTuple(s.peer);
+        let bySlot = this.clientsByPeer.get(tuple);
+        if (bySlot === undefined) this.clientsByPeer.set(tuple, (bySlot = new Map()));
+        bySlot.set(slot, ids);
+      }
+      this.pending.set(k, newPending(s.connId, ids, s.tgid, s.kind, s.startNs, s.tid, tuple, slot ?? 0));
     }
   }
 
@@ -303,10 +321,10 @@ export class TraceGraph {
 
   private serverIds(s: RequestStart): Ids {
     if (s.traceContext) return this.fromCarried('server', s.traceContext);
-    const peer = s.peer;
-    if (peer?.sawStart) {
+    const slot = peerSlot(s);
+    if (slot !== undefined && s.peer !== undefined) {
       // The client end's tuple is ours reversed.
-      const client = this.clientsByPeer.get(clientTuple(peer, true))?.get(s.pos);
+      const client = this.clientsByPeer.get(clientTuple(s.peer, true))?.get(slot);
       if (client) return this.child(client, 'peer');
     }
     return this.root();
@@ -360,11 +378,11 @@ export class TraceGraph {
       const proc = this.processes.get(entry.tgid);
       proc?.inFlight.delete(k);
     } else if (entry.peerTuple !== undefined) {
-      const byPos = this.clientsByPeer.get(entry.peerTuple);
-      // Only this request's entry: a later request at the same position (a new connection reusing the tuple) keeps its own.
-      if (byPos !== undefined && byPos.get(entry.peerPos) === entry.ids) {
-        byPos.delete(entry.peerPos);
-        if (byPos.size === 0) this.clientsByPeer.delete(entry.peerTuple);
+      const bySlot = this.clientsByPeer.get(entry.peerTuple);
+      // Only this request's entry: a later request in the same slot (a new connection reusing the tuple) keeps its own.
+      if (bySlot !== undefined && bySlot.get(entry.peerSlot) === entry.ids) {
+        bySlot.delete(entry.peerSlot);
+        if (bySlot.size === 0) this.clientsByPeer.delete(entry.peerTuple);
       }
     }
     return true;

@@ -205,12 +205,21 @@ export interface RequestStarted {
   /** Thread that moved the chunk completing the head (it read or wrote the request). */
   readonly tid: number;
   readonly traceContext?: CarriedTraceContext;
+  /**
+   * An id both ends of the connection give this request on the wire (HTTP/2:
+   * the stream id), an integer >= 1, valid whether or not the agent saw the
+   * connection start. Absent: the two ends are matched by `pos`, which needs
+   * both ends seen from the start.
+   */
+  readonly peerId?: number;
 }
 
 /**
  * What a session tells the correlate layer while it parses, so ids can be
  * given when a request starts rather than when its record ends. Every
  * started request ends in exactly one record or one `requestAbandoned`.
+ * The two ends of one connection are paired by `peerId` when the protocol
+ * names its requests on the wire, else by `pos`.
  */
 export interface SessionObserver {
   requestStarted(r: RequestStarted): void;

@@ -2,6 +2,8 @@ import test from 'ava';
 import { decodeBatch, newDecodeStats } from '../../src/capture/decode';
 import type { CaptureEvent } from '../../src/capture/events';
 import { ConnectionTracker } from '../../src/correlate/connection-tracker';
+import { TraceGraph } from '../../src/correlate/trace-graph';
+import type { ProtocolDefinition, SessionObserver } from '../../src/protocols/types';
 import { silentLogger } from '../../src/util/log';
 import { lineProtocol } from '../helpers/line-protocol';
 import { batch, connRecord as connRecordOf, dataRecord, procRecord, type DataSpec } from '../helpers/records';
@@ -81,6 +83,41 @@ test('a connection joined mid-stream is detected at a later syscall start', (t) 
     data(1, 1, 'RES ok\n'),
   ]);
   t.deepEqual(tracker.take().map((r) => r.name), ['a']);
+});
+
+/** The line protocol naming its requests on the wire as HTTP/2 does (stream id 2 * sequence + 1). */
+const streamIdProtocol: ProtocolDefinition = {
+  ...lineProtocol,
+  createSession(conn, requestSide, options, observer?: SessionObserver) {
+    return lineProtocol.createSession(conn, requestSide, options, observer && {
+      requestStarted: (r) => observer.requestStarted({ ...r, peerId: 2 * r.sequence + 1 }),
+      requestAbandoned: (sequence, atNs) => observer.requestAbandoned(sequence, atNs),
+    });
+  },
+};
+
+test('a request\'s peerId reaches the trace graph: both ends joined mid-stream, at different positions, still link', (t) => {
+  const tracker = run([
+    // Client end (tgid 100) and server end (tgid 200) of one connection, both joined mid-stream.
+    connRecord({ type: 'open', connId: 1, tgid: 100, role: 1, reason: 3, tuple: { localPort: 40000, remotePort: 8080 } }),
+    connRecord({ type: 'open', connId: 2, tgid: 200, role: 2, reason: 3, tuple: { localPort: 8080, remotePort: 40000 } }),
+    data(1, 1, 'tail of something\n', { tgid: 100, role: 1, tuple: { localPort: 40000, remotePort: 8080 } }),
+    data(1, 1, 'REQ a\n', { tgid: 100, role: 1, tuple: { localPort: 40000, remotePort: 8080 } }),
+    data(2, 2, 'REQ a\n', { tgid: 200, role: 2, tuple: { localPort: 8080, remotePort: 40000 } }),
+    data(2, 1, 'RES ok\n', { tgid: 200, role: 2, tuple: { localPort: 8080, remotePort: 40000 } }),
+    data(1, 2, 'RES ok\n', { tgid: 100, role: 1, tuple: { localPort: 40000, remotePort: 8080 } }),
+  ], { protocols: [streamIdProtocol] });
+  const { starts } = tracker.takeSignals();
+  t.deepEqual(starts.map((s) => [s.connId, s.kind, s.pos, s.peerId, s.peer?.sawStart]), [
+    [1, 'client', 18, 1, false],
+    [2, 'server', 0, 1, false],
+  ]);
+  const g = new TraceGraph({ decide: () => true });
+  for (const s of starts) g.started(s);
+  const [client, server] = tracker.take().map((r) => g.completed(r)).sort((a, b) => a.record.connId - b.record.connId);
+  t.is(server!.parentSpanId, client!.spanId);
+  t.is(server!.traceId, client!.traceId);
+  t.is(g.stats.linked.peer, 1);
 });
 
 test('close gives up pending requests; exit closes what the process held', (t) => {

@@ -112,6 +112,93 @@ test('no peer link when positions differ, namespaces differ, or a connection was
   }
 });
 
+// HTTP/2-style ends: both joined mid-stream, requests named by their stream id.
+const H2_CLIENT_END: PeerKey = { ...CLIENT_END, sawStart: false };
+const H2_SERVER_END: PeerKey = { ...SERVER_END, sawStart: false };
+
+test('by stream id: both ends joined mid-stream, the server span is the child of the client span with its stream id', (t) => {
+  const g = graph({ 1: H2_CLIENT_END, 2: H2_SERVER_END });
+  // Positions differ (the ends attached at different bytes): the stream id is what matches.
+  g.started(start(1, 'client', 5, { peerId: 7, pos: 300 }));
+  g.started(start(2, 'server', 8, { tgid: 200, peerId: 7, pos: 41 }));
+  const s = g.completed(record(2, 'server', { tgid: 200 }));
+  const c = g.completed(record(1, 'client'));
+  t.is(s.parentSpanId, c.spanId);
+  t.is(s.traceId, c.traceId);
+  t.is(g.stats.linked.peer, 1);
+});
+
+test('by stream id: the same id on another tuple or in another namespace does not link', (t) => {
+  for (const serverEnd of [{ ...H2_SERVER_END, remotePort: 40001 }, { ...H2_SERVER_END, netns: 10 }]) {
+    const g = graph({ 1: H2_CLIENT_END, 2: serverEnd });
+    g.started(start(1, 'client', 5, { peerId: 1 }));
+    g.started(start(2, 'server', 8, { tgid: 200, peerId: 1 }));
+    t.is(g.completed(record(2, 'server', { tgid: 200 })).parentSpanId, undefined);
+    t.is(g.stats.linked.peer, 0);
+  }
+});
+
+test('by position: still needs both ends seen from the start, even when the other ends are mid-stream HTTP/2-style', (t) => {
+  const g = graph({ 1: H2_CLIENT_END, 2: H2_SERVER_END });
+  g.started(start(1, 'client', 5, { pos: 0 }));
+  g.started(start(2, 'server', 8, { tgid: 200, pos: 0 }));
+  t.is(g.completed(record(2, 'server', { tgid: 200 })).parentSpanId, undefined);
+  t.is(g.stats.linked.peer, 0);
+});
+
+test('a stream id never matches a stream position of the same number, either way round', (t) => {
+  for (const [client, server] of [
+    [{ peerId: 1, pos: 1 }, { pos: 1 }],
+    [{ pos: 1 }, { peerId: 1, pos: 1 }],
+    [{ peerId: 0, pos: 0 }, { pos: 0 }], // not a stream id: never registered, so never meets position 0
+    [{ pos: 0 }, { peerId: 0, pos: 0 }],
+  ] as const) {
+    const g = graph({ 1: CLIENT_END, 2: SERVER_END }); // seen from the start: positions alone would match
+    g.started(start(1, 'client', 5, client));
+    g.started(start(2, 'server', 8, { tgid: 200, ...server }));
+    t.is(g.completed(record(2, 'server', { tgid: 200 })).parentSpanId, undefined, JSON.stringify([client, server]));
+    t.is(g.stats.linked.peer, 0);
+  }
+});
+
+test('by stream id: a new connection on the tuple does not link to a request of the old one that ended', (t) => {
+  const g = graph({ 1: H2_CLIENT_END, 3: { ...H2_SERVER_END } });
+  g.started(start(1, 'client', 5, { peerId: 1 }));
+  g.completed(record(1, 'client'));
+  // The same tuple again, its client end not traced: stream 1 of the new connection has no client span.
+  g.started(start(3, 'server', 8, { tgid: 200, peerId: 1 }));
+  t.is(g.completed(record(3, 'server', { tgid: 200 })).parentSpanId, undefined);
+  t.is(g.stats.linked.peer, 0);
+});
+
+test('by stream id: the old request ending late does not take away a new connection\'s request with its id', (t) => {
+  const g = graph({ 1: H2_CLIENT_END, 3: { ...H2_CLIENT_END }, 4: H2_SERVER_END });
+  g.started(start(1, 'client', 5, { peerId: 1 }));
+  g.started(start(3, 'client', 5, { peerId: 1 }));
+  g.completed(record(1, 'client'));
+  g.started(start(4, 'server', 8, { tgid: 200, peerId: 1 }));
+  const c3 = g.completed(record(3, 'client'));
+  const s4 = g.completed(record(4, 'server', { tgid: 200 }));
+  t.is(s4.parentSpanId, c3.spanId);
+  t.is(g.stats.linked.peer, 1);
+});
+
+test('by stream id: interleaved streams each link to their own client request', (t) => {
+  const g = graph({ 1: H2_CLIENT_END, 2: H2_SERVER_END });
+  // Client streams 1, 3, 5 are sequences 0, 1, 2 on both ends; the server reads their HEADERS as 5, 1, 3.
+  for (const id of [1, 3, 5]) g.started(start(1, 'client', 5, { sequence: (id - 1) / 2, peerId: id, pos: id * 100 }));
+  for (const id of [5, 1, 3]) g.started(start(2, 'server', 8, { tgid: 200, sequence: (id - 1) / 2, peerId: id, pos: 9 + id }));
+  const servers = [5, 1, 3].map((id) => [id, g.completed(record(2, 'server', { tgid: 200, sequence: (id - 1) / 2 }))] as const);
+  const clients = new Map([1, 3, 5].map((id) => [id, g.completed(record(1, 'client', { sequence: (id - 1) / 2 }))] as const));
+  for (const [id, s] of servers) {
+    t.is(s.parentSpanId, clients.get(id)!.spanId, `stream ${id}`);
+    t.is(s.traceId, clients.get(id)!.traceId, `stream ${id}`);
+  }
+  t.is(new Set([...clients.values()].map((c) => c.traceId)).size, 3, 'each stream its own trace');
+  t.is(g.stats.linked.peer, 3);
+  t.is(g.stats.linked.root, 3);
+});
+
 test('a carried traceparent wins over the peer', (t) => {
   const g = graph({ 1: CLIENT_END, 2: SERVER_END });
   g.started(start(1, 'client', 5));

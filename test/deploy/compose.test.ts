@@ -22,7 +22,7 @@ import { AGENT_METRICS } from '../../src/agent/agent';
 import { OVERFLOW_ATTRIBUTE } from '../../src/otel/metrics';
 import { ATTR } from '../../src/otel/resource';
 import { http1Protocol } from '../../src/protocols/http1';
-import { HTTP1_INSTRUMENTS } from '../../src/protocols/http1/record';
+import { HTTP_INSTRUMENTS } from '../../src/protocols/http/semantics';
 import { PROTOCOLS } from '../../src/protocols/registry';
 import type { ConnectionInfo, InstrumentSpec, L7Record, Side } from '../../src/protocols/types';
 import { ROOT, sleep } from '../helpers/agent';
@@ -586,7 +586,7 @@ test("the agent's own /metrics uses the same names as the collector gives its OT
 // registry must add its instruments here, or the dashboard's names could not
 // be checked against it.
 const INSTRUMENTS_BY_PROTOCOL: Record<string, readonly InstrumentSpec[]> = {
-  http1: Object.values(HTTP1_INSTRUMENTS).flatMap((side) => Object.values(side)),
+  http1: Object.values(HTTP_INSTRUMENTS).flatMap((side) => Object.values(side)),
   // Ciphertext makes no records, so no histograms.
   tls: [],
 };
@@ -749,7 +749,7 @@ test('every metric the dashboard and the data sources query is one the agent exp
   }
   // What the RED rows and the agent health row stand on.
   for (const kind of ['server', 'client'] as const) {
-    const base = prometheusMetricName(HTTP1_INSTRUMENTS[kind].duration.name, HTTP1_INSTRUMENTS[kind].duration.unit, 'histogram');
+    const base = prometheusMetricName(HTTP_INSTRUMENTS[kind].duration.name, HTTP_INSTRUMENTS[kind].duration.unit, 'histogram');
     t.true(seen.has(`${base}_count`) && seen.has(`${base}_bucket`), base);
   }
   for (const name of ['ebpf_otel.capture.lost_events', 'ebpf_otel.span.dropped', 'ebpf_otel.connection.muted']) {

@@ -14,8 +14,8 @@ import type { Http1Options } from './config';
 import { Http1Direction, type Http1DirectionKind, type Http1DirectionListener, type Http1HeadParsing, type Http1Limits } from './direction';
 import { headerTables } from './header-names';
 import type { Http1Message } from './message';
-import { buildRecord, Http1ParseCaches, traceContextOf, type Http1RecordContext } from './record';
-import { RouteMatcher } from './route';
+import { buildRecord, traceContextOf, type Http1RecordContext } from './record';
+import { httpParseCaches, routeMatcher } from '../http/semantics';
 import { Http1Stitcher, type Http1Outcome } from './stitcher';
 import { HTTP1_COUNTERS, type Http1Stats } from './counters';
 
@@ -55,8 +55,8 @@ export class Http1Session implements ProtocolSession, Http1DirectionListener {
       conn,
       kind: requestSide === 'ingress' ? 'server' : 'client',
       routes: routeMatcher(options.routes),
-      caches: parseCaches(options),
-      stats: this.stats,
+      caches: httpParseCaches(options),
+      onCacheReset: () => this.stats.parseCacheResets++,
       captureQuery: options.captureQuery === true,
       requestHeaders: names.request.attributes,
       responseHeaders: names.response.attributes,
@@ -200,30 +200,6 @@ export class Http1Session implements ProtocolSession, Http1DirectionListener {
   switched(): void {
     this.protocolSwitched = true;
   }
-}
-
-/** One matcher per route list (the tracker passes the same options to every session). */
-const matchers = new WeakMap<readonly string[], RouteMatcher>();
-const HEURISTIC_ONLY = new RouteMatcher();
-
-function routeMatcher(routes: readonly string[] | undefined): RouteMatcher {
-  if (routes === undefined || routes.length === 0) return HEURISTIC_ONLY;
-  let m = matchers.get(routes);
-  if (m === undefined) matchers.set(routes, (m = new RouteMatcher(routes)));
-  return m;
-}
-
-/**
- * One set of parse caches per options object: the tracker passes the same one
- * to all its sessions, so they share the caches (a cached route depends on the
- * options' patterns), and two agents in one process never share one.
- */
-const caches = new WeakMap<Http1Options, Http1ParseCaches>();
-
-function parseCaches(options: Http1Options): Http1ParseCaches {
-  let c = caches.get(options);
-  if (c === undefined) caches.set(options, (c = new Http1ParseCaches()));
-  return c;
 }
 
 function limitsFor(options: Http1Options): Http1Limits {

@@ -6,8 +6,7 @@ import test from 'ava';
 import { http1Protocol } from '../../../src/protocols/http1';
 import type { Http1Options } from '../../../src/protocols/http1/config';
 import type { Http1Stats } from '../../../src/protocols/http1/counters';
-import { HTTP1_CACHE_ENTRIES } from '../../../src/protocols/http1/record';
-import { BoundedCache, MAX_CACHED_KEY_LENGTH } from '../../../src/protocols/http1/bounded-cache';
+import { HTTP_CACHE_ENTRIES } from '../../../src/protocols/http/semantics';
 import type { ConnectionInfo, L7Record, ProtocolSession } from '../../../src/protocols/types';
 
 const conn = (role: 'server' | 'client'): ConnectionInfo => ({
@@ -72,25 +71,13 @@ test('past the bound a cache empties itself, counted, and routes stay right', (t
   pos.ingress = pos.egress = 0;
   const s = http1Protocol.createSession(conn('server'), 'ingress', {});
   let now = 1e6;
-  for (let i = 0; i <= HTTP1_CACHE_ENTRIES; i++) {
+  for (let i = 0; i <= HTTP_CACHE_ENTRIES; i++) {
     // Distinct literal words (base-26 letters), so each path is a new key.
     const word = [...i.toString(26).padStart(3, '0')].map((d) => String.fromCharCode(97 + parseInt(d, 26))).join('');
     const r = exchange(s, `GET /w${word}/7 HTTP/1.1\r\n\r\n`, (now += 1e6));
     t.regex(String(r.attributes['http.route']), /^\/w[a-z]+\/\{id\}$/);
   }
   t.is((s.stats as Http1Stats).parseCacheResets, 1);
-});
-
-test('BoundedCache: a full cache empties before storing; long keys are not stored', (t) => {
-  const c = new BoundedCache<number>(2);
-  t.false(c.set('a', 1));
-  t.false(c.set('b', 2));
-  t.true(c.set('c', 3));
-  t.is(c.size, 1);
-  t.is(c.get('a'), undefined);
-  t.is(c.get('c'), 3);
-  t.false(c.set('x'.repeat(MAX_CACHED_KEY_LENGTH + 1), 4));
-  t.is(c.get('x'.repeat(MAX_CACHED_KEY_LENGTH + 1)), undefined);
 });
 
 test('shared metric attributes: equal values share one frozen object; any other value never gets it, across slot collisions', (t) => {

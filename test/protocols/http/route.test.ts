@@ -1,5 +1,5 @@
 import test from 'ava';
-import { MAX_ROUTE_SEGMENTS, RouteMatcher } from '../../../src/protocols/http1/route';
+import { MAX_ROUTE_SEGMENTS, RouteMatcher } from '../../../src/protocols/http/route';
 
 const heuristic = new RouteMatcher();
 

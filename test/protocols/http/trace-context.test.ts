@@ -1,5 +1,5 @@
 import test from 'ava';
-import { parseTraceContext } from '../../../src/protocols/http1/trace-context';
+import { parseTraceContext } from '../../../src/protocols/http/trace-context';
 
 const TP = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 

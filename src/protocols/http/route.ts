@@ -1,4 +1,4 @@
-// http.route for paths seen on the wire (shared by the HTTP protocols). The
+// http.route for paths seen on the wire (HTTP/1 and HTTP/2). The
 // route is a metric attribute, so it must have bounded cardinality: a raw id
 // never survives. User patterns ("/users/:id", "/files/*") are tried first;
 // otherwise a heuristic replaces the segments that look like values.
