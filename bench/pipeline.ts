@@ -695,6 +695,7 @@ const PASS_THROUGH: ProtocolDefinition = {
   id: 'bench-pass-through',
   networkProtocolName: 'bench',
   maxDetectBytes: 16,
+  instruments: [],
   detect: (side) => ({ result: 'match', requestSide: side }),
   createSession: () => ({
     stats: newProtocolStats(),

@@ -318,6 +318,8 @@ export interface ProtocolDefinition<O extends CommonProtocolOptions = CommonProt
   readonly upgradeTokens?: readonly string[];
   /** Its own counters, kept in its sessions' stats beside the common ones. */
   readonly counters?: readonly ProtocolCounter[];
+  /** Every histogram its records may carry (dashboards and checks list them from here); none when it makes no records. */
+  readonly instruments: readonly InstrumentSpec[];
   /** Its configuration; without one it takes the common options only. */
   readonly config?: ProtocolConfig<O>;
   createSession(conn: ConnectionInfo, requestSide: Side, options: O, observer?: SessionObserver): ProtocolSession;

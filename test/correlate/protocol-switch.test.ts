@@ -21,6 +21,7 @@ function recorder(): { proto: ProtocolDefinition; seen: Record<Side, Array<[numb
     id: 'h2rec',
     networkProtocolName: 'http',
     maxDetectBytes: 1,
+    instruments: [],
     upgradeTokens: ['h2c'],
     detect: () => ({ result: 'no' }),
     createSession: () => ({

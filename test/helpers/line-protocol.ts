@@ -20,6 +20,7 @@ export const lineProtocol: ProtocolDefinition = {
   id: 'line',
   networkProtocolName: 'line',
   maxDetectBytes: 4,
+  instruments: [],
   detect(side, data) {
     const head = data.subarray(0, 4).toString('latin1');
     if (head === 'REQ ') return { result: 'match', requestSide: side };

@@ -1,6 +1,7 @@
 // HTTP/1.0 and HTTP/1.1 (RFC 9112): detection, sessions and records. See README.md.
 
 import { HTTP1_COUNTERS } from './counters';
+import { HTTP_INSTRUMENTS } from '../http/semantics';
 import type { ConnectionInfo, Detection, ProtocolDefinition, ProtocolSession, SessionObserver, Side } from '../types';
 import { HTTP1_CONFIG, type Http1Options } from './config';
 import { classifyRequestLine, classifyStatusLine } from './detect';
@@ -18,6 +19,7 @@ export const http1Protocol: ProtocolDefinition<Http1Options> = {
   networkProtocolName: 'http',
   maxDetectBytes: HTTP1_MAX_DETECT_BYTES,
   counters: HTTP1_COUNTERS,
+  instruments: Object.values(HTTP_INSTRUMENTS).flatMap((side) => Object.values(side)),
   config: HTTP1_CONFIG,
   detect(side: Side, data: Buffer): Detection {
     const head = data.subarray(0, HTTP1_MAX_DETECT_BYTES);

@@ -19,6 +19,8 @@ export const tlsProtocol: ProtocolDefinition = {
   networkProtocolName: 'tls',
   maxDetectBytes: TLS_MAX_DETECT_BYTES,
   counters: TLS_COUNTERS,
+  // Ciphertext makes no records.
+  instruments: [],
   detect(side: Side, data: Buffer, conn: ConnectionInfo): Detection {
     return detectTls(side, data, conn.sawStart, conn.role);
   },

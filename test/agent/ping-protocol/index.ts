@@ -29,6 +29,7 @@ export const pingProtocol: ProtocolDefinition<PingOptions> = {
   id: 'ping',
   networkProtocolName: 'ping',
   maxDetectBytes: 5,
+  instruments: [],
   counters: [{ field: 'strayLines', name: 'stray_lines', unit: '{line}', description: 'Lines that are neither PING nor PONG, per protocol.' }],
   config: {
     section: 'ping',
