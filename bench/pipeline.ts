@@ -413,6 +413,17 @@ export const SCENARIOS: Record<string, () => Stream> = {
     s.run(recordedPlans('grpc', 16, 8), 24);
     return s.build();
   },
+  /** As `http2` and `grpc` with one stream in flight: each request and answer its own syscalls. */
+  'http2-serial': () => {
+    const s = new StreamBuilder('http2-serial');
+    s.run(recordedPlans('http2-serial', 16, 8), 24);
+    return s.build();
+  },
+  'grpc-serial': () => {
+    const s = new StreamBuilder('grpc-serial');
+    s.run(recordedPlans('grpc-serial', 16, 8), 24);
+    return s.build();
+  },
 };
 
 // ------------------------------------------------------------------ HTTP/2 and gRPC bytes
@@ -428,7 +439,7 @@ interface RecordedConnection {
 }
 
 /** Scenarios of HTTP/2 connections (the parse and record stages are not split for them). */
-const HTTP2_SCENARIOS = new Set(['http2', 'grpc']);
+const HTTP2_SCENARIOS = new Set(['http2', 'grpc', 'http2-serial', 'grpc-serial']);
 
 const FIXTURES = path.resolve(__dirname, '../..', 'bench', 'fixtures', 'http2');
 

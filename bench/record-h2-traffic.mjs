@@ -12,6 +12,8 @@
 //   grpc   a @grpc/grpc-js server (test.echo.Echo, test/e2e/programs/grpc/echo.proto)
 //          and a grpc-js client: unary calls with a deadline, 8 in flight
 //          per channel, one channel (one connection) at a time.
+//   http2-serial, grpc-serial  the same, one stream in flight: every request
+//          and every answer its own syscalls (the most events per record).
 //
 // Each case writes bench/fixtures/http2/<case>/events.jsonl, one line per read
 // the proxy made: {"conn": i, "side": "ingress"|"egress", "data": base64}
@@ -34,6 +36,7 @@ const require = createRequire(import.meta.url);
 const CONNECTIONS = 4;
 const STREAMS_PER_CONNECTION = 250;
 const IN_FLIGHT = 8;
+const SERIAL = 1;
 
 /** Forwards connections to `target`, recording both directions of each. */
 function startProxy(target) {
@@ -70,86 +73,91 @@ function jsonBody(i) {
   return JSON.stringify({ id: i, name: `item-${i}`, price: 19.99, tags: ['a', 'b'], ok: true });
 }
 
-const CASES = {
-  async http2() {
-    const server = http2.createServer();
-    server.on('stream', (stream, headers) => {
-      const chunks = [];
-      stream.on('data', (d) => chunks.push(d));
-      stream.on('end', () => {
-        const p = headers[':path'];
-        const post = headers[':method'] === 'POST';
-        const status = post ? 201 : p === '/api/cart/items' ? 404 : 200;
-        const body = post ? '{"created":true}' : status === 404 ? '{"error":"not found"}' : jsonBody(Buffer.concat(chunks).length + p.length);
-        stream.respond({ ':status': status, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-        stream.end(body);
-      });
+async function http2Case(inFlight) {
+  const server = http2.createServer();
+  server.on('stream', (stream, headers) => {
+    const chunks = [];
+    stream.on('data', (d) => chunks.push(d));
+    stream.on('end', () => {
+      const p = headers[':path'];
+      const post = headers[':method'] === 'POST';
+      const status = post ? 201 : p === '/api/cart/items' ? 404 : 200;
+      const body = post ? '{"created":true}' : status === 404 ? '{"error":"not found"}' : jsonBody(Buffer.concat(chunks).length + p.length);
+      stream.respond({ ':status': status, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      stream.end(body);
     });
-    await new Promise((r) => server.listen(0, '127.0.0.1', r));
-    const { proxy, events } = await startProxy(server.address().port);
-    const connections = [];
-    for (let c = 0; c < CONNECTIONS; c++) {
-      const session = http2.connect(`http://127.0.0.1:${proxy.address().port}`);
-      let streams = 0;
-      await pool(STREAMS_PER_CONNECTION, IN_FLIGHT, (i) => new Promise((resolve, reject) => {
-        const post = i % 5 === 4;
-        const headers = {
-          ':method': post ? 'POST' : 'GET',
-          ':path': post ? '/api/cart/items' : PATHS[i % PATHS.length],
-          'user-agent': 'bench-h2-client/1.0',
-          accept: 'application/json',
-          'accept-encoding': 'gzip',
-          'x-request-id': randomUUID(),
-        };
-        const body = post ? JSON.stringify({ sku: `sku-${i}`, quantity: 2, note: 'deliver after 6pm' }) : undefined;
-        if (post) headers['content-type'] = 'application/json';
-        const req = session.request(headers, { endStream: !post });
-        streams++;
-        req.on('error', reject);
-        req.on('data', () => {});
-        req.on('close', resolve);
-        if (post) req.end(body);
-      }));
-      await new Promise((r) => session.close(r));
-      connections.push({ streams });
-    }
-    await new Promise((r) => setTimeout(r, 200));
-    proxy.close();
-    server.close();
-    return { events, connections };
-  },
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const { proxy, events } = await startProxy(server.address().port);
+  const connections = [];
+  for (let c = 0; c < CONNECTIONS; c++) {
+    const session = http2.connect(`http://127.0.0.1:${proxy.address().port}`);
+    let streams = 0;
+    await pool(STREAMS_PER_CONNECTION, inFlight, (i) => new Promise((resolve, reject) => {
+      const post = i % 5 === 4;
+      const headers = {
+        ':method': post ? 'POST' : 'GET',
+        ':path': post ? '/api/cart/items' : PATHS[i % PATHS.length],
+        'user-agent': 'bench-h2-client/1.0',
+        accept: 'application/json',
+        'accept-encoding': 'gzip',
+        'x-request-id': randomUUID(),
+      };
+      const body = post ? JSON.stringify({ sku: `sku-${i}`, quantity: 2, note: 'deliver after 6pm' }) : undefined;
+      if (post) headers['content-type'] = 'application/json';
+      const req = session.request(headers, { endStream: !post });
+      streams++;
+      req.on('error', reject);
+      req.on('data', () => {});
+      req.on('close', resolve);
+      if (post) req.end(body);
+    }));
+    await new Promise((r) => session.close(r));
+    connections.push({ streams });
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  proxy.close();
+  server.close();
+  return { events, connections };
+}
 
-  async grpc() {
-    const grpc = require('@grpc/grpc-js');
-    const protoLoader = require('@grpc/proto-loader');
-    const def = protoLoader.loadSync(path.join(HERE, '../test/e2e/programs/grpc/echo.proto'), { keepCase: true, defaults: true });
-    const Echo = grpc.loadPackageDefinition(def).test.echo.Echo;
-    const server = new grpc.Server();
-    server.addService(Echo.service, {
-      Unary: (call, callback) => callback(null, { text: call.request.text, count: call.request.count }),
-    });
-    const port = await new Promise((resolve, reject) =>
-      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
-    const { proxy, events } = await startProxy(port);
-    const connections = [];
-    for (let c = 0; c < CONNECTIONS; c++) {
-      // A pool of its own: each client is one channel, one connection.
-      const client = new Echo(`127.0.0.1:${proxy.address().port}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
-      let streams = 0;
-      await pool(STREAMS_PER_CONNECTION, IN_FLIGHT, (i) => new Promise((resolve, reject) => {
-        streams++;
-        const msg = { text: `order-${c}-${i} deliver after 6pm`, count: i };
-        client.Unary(msg, { deadline: Date.now() + 5000 }, (err) => (err ? reject(err) : resolve()));
-      }));
-      client.close();
-      connections.push({ streams });
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    await new Promise((r) => setTimeout(r, 200));
-    proxy.close();
-    server.forceShutdown();
-    return { events, connections };
-  },
+async function grpcCase(inFlight) {
+  const grpc = require('@grpc/grpc-js');
+  const protoLoader = require('@grpc/proto-loader');
+  const def = protoLoader.loadSync(path.join(HERE, '../test/e2e/programs/grpc/echo.proto'), { keepCase: true, defaults: true });
+  const Echo = grpc.loadPackageDefinition(def).test.echo.Echo;
+  const server = new grpc.Server();
+  server.addService(Echo.service, {
+    Unary: (call, callback) => callback(null, { text: call.request.text, count: call.request.count }),
+  });
+  const port = await new Promise((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+  const { proxy, events } = await startProxy(port);
+  const connections = [];
+  for (let c = 0; c < CONNECTIONS; c++) {
+    // A pool of its own: each client is one channel, one connection.
+    const client = new Echo(`127.0.0.1:${proxy.address().port}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+    let streams = 0;
+    await pool(STREAMS_PER_CONNECTION, inFlight, (i) => new Promise((resolve, reject) => {
+      streams++;
+      const msg = { text: `order-${c}-${i} deliver after 6pm`, count: i };
+      client.Unary(msg, { deadline: Date.now() + 5000 }, (err) => (err ? reject(err) : resolve()));
+    }));
+    client.close();
+    connections.push({ streams });
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  proxy.close();
+  server.forceShutdown();
+  return { events, connections };
+}
+
+const CASES = {
+  http2: () => http2Case(IN_FLIGHT),
+  grpc: () => grpcCase(IN_FLIGHT),
+  'http2-serial': () => http2Case(SERIAL),
+  'grpc-serial': () => grpcCase(SERIAL),
 };
 
 const wanted = process.argv.slice(2);

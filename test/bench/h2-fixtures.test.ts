@@ -63,7 +63,7 @@ function load(name: string) {
 
 const count = <T>(xs: readonly T[], f: (x: T) => boolean) => xs.reduce((a, x) => a + (f(x) ? 1 : 0), 0);
 
-for (const name of ['http2', 'grpc']) {
+for (const name of ['http2', 'grpc', 'http2-serial', 'grpc-serial']) {
   test(`bench fixture ${name}: whole connections, every stream requested and answered, HPACK indexing in use`, (t) => {
     const conns = load(name);
     t.is(conns.length, 4);
@@ -84,7 +84,7 @@ for (const name of ['http2', 'grpc']) {
       t.true(later * 2 < requests[0]!.blockBytes, `first block ${requests[0]!.blockBytes} B, later ones ${later.toFixed(1)} B on average`);
       const answered = new Set(c.responses.heads.filter((h) => h.fields.has(':status')).map((h) => h.stream));
       t.is(answered.size, c.streams);
-      if (name === 'grpc') {
+      if (name.startsWith('grpc')) {
         t.is(count(requests, (h) => h.fields.get(':path') === '/test.echo.Echo/Unary' && h.fields.get('content-type') === 'application/grpc' && h.fields.has('grpc-timeout')), c.streams);
         t.is(count(c.responses.heads, (h) => h.endStream && h.fields.get('grpc-status') === '0'), c.streams, 'trailers with grpc-status 0');
       } else {
