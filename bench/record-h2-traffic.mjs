@@ -7,7 +7,7 @@
 // byte, a new x-request-id evicts old entries).
 //
 //   http2  a Node `http2` h2c server answering small JSON, a Node `http2`
-//          client: 8 streams in flight per connection, GETs over five paths
+//          client: 8 streams in flight per connection, GETs over four paths
 //          (some 404), POSTs of a small JSON body, a fresh x-request-id each.
 //   grpc   a @grpc/grpc-js server (test.echo.Echo, test/e2e/programs/grpc/echo.proto)
 //          and a grpc-js client: unary calls with a deadline, 8 in flight
