@@ -106,13 +106,25 @@ export function socketCapture(o: SocketCaptureOptions, ctx: AgentContext): Socke
   const feedback = { muteConnections: (ids: readonly number[]) => ctx.engine().muteConnections(ids), unmuteConnections: (ids: readonly number[]) => ctx.engine().unmuteConnections(ids) };
   const pipeline = new AgentPipeline(tracker, graph, telemetry, o.mute ? feedback : undefined);
   const counters = protocolCounters(o.protocols);
+  let countersLookedAt = 0;
   return {
     name: 'socket capture',
     groups: { sockets: true },
     healthMetrics: [...protocolMetrics(o.protocols, counters), ...SOCKET_CAPTURE_METRICS],
     onEvent: (e) => pipeline.onEvent(e),
     afterBatch: () => pipeline.flush(),
-    tick: (nowNs) => pipeline.tick(nowNs),
+    tick: (nowNs) => {
+      pipeline.tick(nowNs);
+      // Each protocol counter's first count gets one log line (bounds reached, input given up): later ones only count.
+      // Looked at every 10 s: summing every session's stats is not free.
+      if (nowNs - countersLookedAt < 10e9) return;
+      countersLookedAt = nowNs;
+      for (const [id, st] of Object.entries(pipeline.stats().tracker.protocol)) {
+        for (const c of counters) {
+          if ((st[c.field] ?? 0) > 0) logger.warnOnce(`protocol-${id}-${c.name}`, `${id}: ${c.name} ${st[c.field]} so far (${c.description.replace(/,? per protocol\.$/, '.')}); counted in ebpf_otel.protocol.${c.name}`);
+        }
+      }
+    },
     stop: (nowNs) => pipeline.end(nowNs),
     protocolOf: (connId) => tracker.protocolOf(connId),
     connectionsOpen: () => tracker.connectionCount,

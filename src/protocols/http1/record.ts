@@ -1,7 +1,9 @@
 // Turns a stitched request/response into the L7 record, per the stable
 // OpenTelemetry HTTP semantic conventions (spans: docs/http/http-spans.md,
 // metrics: docs/http/http-metrics.md). Every value comes from bytes that were
-// captured or from the connection; nothing is guessed.
+// captured or from the connection; nothing is guessed. What is HTTP/1's is
+// here (target forms, Host, header capture, requests cut short); the rules
+// HTTP/2 records follow too are in ../http/semantics.ts.
 
 import type { CallKind, CarriedTraceContext, ConnectionInfo, L7Record, RecordMeasurement, SpanAttributes } from '../types';
 import type { Http1Message } from './message';

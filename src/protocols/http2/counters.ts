@@ -47,6 +47,12 @@ export const HTTP2_COUNTERS: readonly ProtocolCounter[] = [
     description: 'Capture gaps in an HTTP/2 connection outside DATA payloads (frame headers, header blocks): the reader resynchronises on a provable frame boundary.',
   },
   {
+    field: 'headerBlocksOverBound',
+    name: 'header_blocks_over_bound',
+    unit: '{block}',
+    description: 'HTTP/2 header blocks larger than the agent keeps (64 KiB): not decoded; that direction\'s HPACK table is unknown from there, the streams in flight recorded only from an end seen.',
+  },
+  {
     field: 'parseCacheResets',
     name: 'parse_cache_resets',
     unit: '{reset}',
@@ -71,4 +77,5 @@ export type Http2Stats = ProtocolStats & {
   gapsUnskippable: number;
   pushedStreams: number;
   parseCacheResets: number;
+  headerBlocksOverBound: number;
 };

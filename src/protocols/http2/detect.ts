@@ -247,9 +247,68 @@ export function detectHttp2(side: Side, data: Uint8Array, conn: ConnectionInfo):
     return client === 'more' || server === 'more' ? { result: 'more' } : { result: 'no' };
   }
   if (client === 'more') return { result: 'more' };
-  if (conn.role === 'unknown') return { result: 'no' };
   if (!provesFrameBoundaryAt(data, 0, HTTP2_DETECT_MIN_FRAMES)) return { result: 'no' };
-  return { result: 'match', requestSide: conn.role === 'server' ? 'ingress' : 'egress' };
+  const other: Side = side === 'egress' ? 'ingress' : 'egress';
+  if (conn.role !== 'unknown') return { result: 'match', requestSide: conn.role === 'server' ? 'ingress' : 'egress' };
+  // The agent never saw the connect or accept: the header blocks say which side asks.
+  const carries = headerBlockSide(data);
+  if (carries === undefined) return { result: 'no' };
+  return { result: 'match', requestSide: carries === 'requests' ? side : other };
+}
+
+/**
+ * Whether the HEADERS frames of `data` (whole frames from offset 0, as
+ * provesFrameBoundaryAt checked) are requests or responses, from the first
+ * field of their header blocks: pseudo-header fields come before all others
+ * (RFC 9113 §8.3), and a static-table reference to one is known however late
+ * the agent joined: indices 1 to 7 (`:authority`, `:method`, `:path`,
+ * `:scheme`) only begin requests, 8 to 14 (`:status`) only responses
+ * (RFC 7541 Appendix A). A block that begins otherwise (a dynamic
+ * reference, a literal name, trailers) says nothing; blocks that disagree
+ * say nothing.
+ */
+export function headerBlockSide(data: Uint8Array): 'requests' | 'responses' | undefined {
+  let said: 'requests' | 'responses' | undefined;
+  let p = 0;
+  while (p + HTTP2_FRAME_HEADER_BYTES <= data.length) {
+    const length = (data[p]! << 16) | (data[p + 1]! << 8) | data[p + 2]!;
+    const end = p + HTTP2_FRAME_HEADER_BYTES + length;
+    if (end > data.length) break;
+    if (data[p + 3] === 0x1 /* HEADERS */) {
+      const flags = data[p + 4]!;
+      let q = p + HTTP2_FRAME_HEADER_BYTES;
+      if ((flags & 0x8) !== 0) q++; // Pad Length
+      if ((flags & 0x20) !== 0) q += 5; // PRIORITY fields
+      const index = firstFieldStaticIndex(data, q, end);
+      const s = index === undefined ? undefined : index >= 1 && index <= 7 ? 'requests' : index >= 8 && index <= 14 ? 'responses' : undefined;
+      if (s !== undefined) {
+        if (said !== undefined && said !== s) return undefined;
+        said = s;
+      }
+    }
+    p = end;
+  }
+  return said;
+}
+
+/** The static-table index the first field representation of a block names (after size updates), or undefined. */
+function firstFieldStaticIndex(b: Uint8Array, q: number, end: number): number | undefined {
+  // Dynamic table size updates (001xxxxx) may come first (RFC 7541 §4.2).
+  while (q < end && (b[q]! & 0xe0) === 0x20) {
+    if ((b[q]! & 0x1f) !== 0x1f) q++;
+    else {
+      q++;
+      while (q < end && (b[q]! & 0x80) !== 0) q++;
+      q++;
+    }
+  }
+  if (q >= end) return undefined;
+  const c = b[q]!;
+  // Indexed (1xxxxxxx, 7-bit index), literal with indexing (01xxxxxx, 6-bit),
+  // without or never indexed (000xxxxx / 0001xxxx, 4-bit). A full prefix
+  // continues in more octets: an index past every pseudo-header's.
+  const index = (c & 0x80) !== 0 ? c & 0x7f : (c & 0xc0) === 0x40 ? c & 0x3f : c & 0x0f;
+  return index === 0 ? undefined : index;
 }
 
 function readU16(b: Uint8Array, o: number): number {

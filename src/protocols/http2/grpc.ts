@@ -61,7 +61,8 @@ export function parseGrpcStatus(v: string | undefined): number | undefined {
   return n <= 0x7fffffff ? n : undefined;
 }
 
-const TIMEOUT_UNITS: Readonly<Record<string, number>> = { H: 3600, M: 60, S: 1, m: 1e-3, u: 1e-6, n: 1e-9 };
+/** Seconds per unit, or (negative) units per second: dividing keeps 9995m exactly 9.995. */
+const TIMEOUT_UNITS: Readonly<Record<string, number>> = { H: 3600, M: 60, S: 1, m: -1e3, u: -1e6, n: -1e9 };
 
 /** grpc-timeout (`TimeoutValue TimeoutUnit`, at most 8 digits) in seconds; undefined when malformed. */
 export function parseGrpcTimeout(v: string | undefined): number | undefined {
@@ -72,7 +73,33 @@ export function parseGrpcTimeout(v: string | undefined): number | undefined {
     const c = v.charCodeAt(i);
     if (c < 0x30 || c > 0x39) return undefined;
   }
-  return Number(v.slice(0, -1)) * unit;
+  const n = Number(v.slice(0, -1));
+  return unit > 0 ? n * unit : n / -unit;
+}
+
+/**
+ * grpc-message is percent-encoded UTF-8 (PROTOCOL-HTTP2.md, "Status-Message"):
+ * decoded, a `%` not followed by two hex digits kept as is (the spec asks
+ * receivers to decode leniently), then cut to `max` characters.
+ */
+export function decodeGrpcMessage(v: string, max: number): string {
+  let text = v;
+  if (v.includes('%')) {
+    const bytes: number[] = [];
+    for (let i = 0; i < v.length; i++) {
+      const c = v.charCodeAt(i);
+      if (c === 0x25 && i + 2 < v.length && isHex(v.charCodeAt(i + 1)) && isHex(v.charCodeAt(i + 2))) {
+        bytes.push(parseInt(v.slice(i + 1, i + 3), 16));
+        i += 2;
+      } else bytes.push(c & 0xff);
+    }
+    text = Buffer.from(bytes).toString('utf8');
+  }
+  return text.length > max ? text.slice(0, max) : text;
+}
+
+function isHex(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
 }
 
 /**

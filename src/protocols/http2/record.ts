@@ -265,8 +265,12 @@ function grpcRecord(ctx: Http2RecordContext, s: Http2Stream, endNs: number, endi
   const unknown = unknownFields(s);
   if (unknown > 0) a[ATTR_UNKNOWN_FIELDS] = unknown;
 
-  const m = grpcMetricAttributes(server, method, statusName, errorType, server ? undefined : where.address, server ? undefined : where.port);
-  const measurements: RecordMeasurement[] = [{ instrument: server ? GRPC_INSTRUMENTS.server : GRPC_INSTRUMENTS.client, value: Math.max(0, endNs - s.startNs) / 1e9, attributes: m }];
+  // rpc.method is required on the duration metrics: a call whose path HPACK could not resolve makes no point.
+  const measurements: RecordMeasurement[] = [];
+  if (method !== undefined) {
+    const m = grpcMetricAttributes(server, method, statusName, errorType, server ? undefined : where.address, server ? undefined : where.port);
+    measurements.push({ instrument: server ? GRPC_INSTRUMENTS.server : GRPC_INSTRUMENTS.client, value: Math.max(0, endNs - s.startNs) / 1e9, attributes: m });
+  }
   const name = method !== undefined && method !== '_OTHER' ? method : 'grpc';
   return base(ctx, s, endNs, name, a, errorType, error, measurements, statusMessage);
 }

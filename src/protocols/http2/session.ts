@@ -15,11 +15,11 @@ import {
 import { parseTraceContext } from '../http/trace-context';
 import { HTTP2_COUNTERS, type Http2Stats } from './counters';
 import { Http2FrameReader, type Http2FrameHandler, type Http2Setting } from './frames';
-import { GrpcMessageCounter, isGrpcContentType } from './grpc';
+import { decodeGrpcMessage, GrpcMessageCounter, isGrpcContentType } from './grpc';
 import { HPACK_FIELD_UNKNOWN, HpackDecoder, HpackFieldList } from './hpack';
 import { buildStreamRecord, type Http2RecordContext, type Http2Ending } from './record';
 import { Http2Head, Http2Stream } from './stream';
-import { Http2SettingId, HTTP2_FRAME_HEADER_BYTES } from './wire';
+import { Http2FrameType, Http2SettingId, HTTP2_FRAME_HEADER_BYTES } from './wire';
 
 /** Streams in flight per connection: far above SETTINGS_MAX_CONCURRENT_STREAMS defaults (100 to 250); past it new streams are not followed. */
 export const HTTP2_MAX_STREAMS = 1024;
@@ -61,7 +61,9 @@ class Direction implements Http2FrameHandler {
   }
 
   preface(): void {}
-  frame(): void {
+  frame(type: number): void {
+    // A header block's start is its HEADERS frame's, not a CONTINUATION's.
+    if (type === Http2FrameType.CONTINUATION) return;
     const at = this.reader.position - HTTP2_FRAME_HEADER_BYTES;
     this.framePos = this.chunkPos - (this.chunkReaderPos - at);
     this.frameStartNs = at >= this.chunkReaderPos ? this.chunkStartNs : this.prevStartNs;
@@ -104,8 +106,15 @@ export class Http2Session implements ProtocolSession {
   private readonly streams = new Map<number, Http2Stream>();
   /** Highest client stream id met: a HEADERS on a higher one opens a stream (ids only grow, RFC 9113 §5.1.1). */
   private highestStream = 0;
+  /** Streams opened so far (each stream's `order`). */
+  private opened = 0;
   /** Joined mid-stream or resynced: the next request HEADERS may belong to a stream opened before. */
   private unproven: boolean;
+  /** The first stream opened since the attach or the last resync: a client stream below it, not followed, was opened before. */
+  private firstFollowed = 0;
+  /** Streams counted in streamsBeforeAttach (each once, whichever of its header blocks is met first). */
+  private readonly countedBefore = new Set<number>();
+  private readonly sawStart: boolean;
   private readonly context: Http2RecordContext;
   private out: L7Record[] = [];
   private closed = false;
@@ -117,6 +126,7 @@ export class Http2Session implements ProtocolSession {
     private readonly observer?: SessionObserver,
   ) {
     this.unproven = !conn.sawStart;
+    this.sawStart = conn.sawStart;
     this.requests = new Direction(this, true, conn.sawStart);
     this.responses = new Direction(this, false, conn.sawStart);
     const stats = this.stats;
@@ -134,8 +144,30 @@ export class Http2Session implements ProtocolSession {
     d.chunkEndNs = chunk.endNs;
     d.tid = chunk.tid ?? 0;
     const hunted = d.reader.huntedBytes;
+    const opened = this.opened;
     if (!d.reader.push(chunk.data)) this.readerFailed(d, chunk.endNs);
-    this.stats.bytesSkipped += d.reader.huntedBytes - hunted;
+    if (d.reader.huntedBytes !== hunted) this.passedOver(d, d.reader.huntedBytes - hunted, opened);
+  }
+
+  /**
+   * A hunting reader passed over `bytes` of `d`: frames of the streams in
+   * flight before (opened before `opened`) may have been among them, as
+   * after a gap.
+   */
+  private passedOver(d: Direction, bytes: number, opened: number): void {
+    this.stats.bytesSkipped += bytes;
+    for (const s of this.streams.values()) if (s.order < opened) this.taint(s, d);
+  }
+
+  private taint(s: Http2Stream, d: Direction): void {
+    s.tainted = true;
+    if (d.isRequest) {
+      s.requestBodyLost = true;
+      if (s.grpcRequest !== undefined) s.grpcRequest.lost = true;
+    } else {
+      s.responseBodyLost = true;
+      if (s.grpcResponse !== undefined) s.grpcResponse.lost = true;
+    }
   }
 
   onGap(side: Side, _pos: number, bytes: number, atNs: number, out: L7Record[]): void {
@@ -144,8 +176,9 @@ export class Http2Session implements ProtocolSession {
     const d = side === this.requestSide ? this.requests : this.responses;
     d.chunkEndNs = atNs;
     const hunted = d.reader.huntedBytes;
+    const opened = this.opened;
     if (!d.reader.gap(bytes)) this.readerFailed(d, atNs);
-    this.stats.bytesSkipped += d.reader.huntedBytes - hunted;
+    if (d.reader.huntedBytes !== hunted) this.passedOver(d, d.reader.huntedBytes - hunted, opened);
   }
 
   /**
@@ -215,9 +248,10 @@ export class Http2Session implements ProtocolSession {
     const unproven = this.unproven;
     this.unproven = false;
     if (unproven && head.method === undefined) {
-      this.stats.streamsBeforeAttach++;
+      this.openedBefore(streamId);
       return;
     }
+    if (unproven) this.firstFollowed = streamId;
     if (head.method === undefined && head.undecoded) {
       // Nothing of it known, not even that it is a request head.
       this.stats.streamsUnknown++;
@@ -228,7 +262,7 @@ export class Http2Session implements ProtocolSession {
       return;
     }
     const grpc = isGrpcContentType(head.contentType);
-    const s = new Http2Stream(streamId, (streamId - 1) / 2, d.frameStartNs, head, grpc);
+    const s = new Http2Stream(streamId, (streamId - 1) / 2, d.frameStartNs, head, grpc, this.opened++);
     s.lastNs = d.chunkEndNs;
     s.traceContext = head.traceparent !== undefined ? parseTraceContext(head.traceparent, head.tracestate ?? []) : undefined;
     this.streams.set(streamId, s);
@@ -246,8 +280,12 @@ export class Http2Session implements ProtocolSession {
   private responseHeaders(d: Direction, streamId: number, endStream: boolean, head: Http2Head): void {
     const s = this.streams.get(streamId);
     if (s === undefined) {
-      if ((streamId & 1) === 1 && streamId <= this.highestStream) return; // already recorded, or not followed
-      if ((streamId & 1) === 1) this.stats.streamsBeforeAttach++;
+      if ((streamId & 1) === 0) return;
+      // Seen from the start, stream 1 answered before any request HEADERS is an h2c upgrade's (its request was HTTP/1.1).
+      if (this.sawStart && streamId === 1) return;
+      // Above every stream met, or below the first one followed since the
+      // attach (or resync): opened before. Else already recorded, or not followed.
+      if (streamId > this.highestStream || streamId < this.firstFollowed) this.openedBefore(streamId);
       return;
     }
     s.lastNs = d.chunkEndNs;
@@ -335,6 +373,15 @@ export class Http2Session implements ProtocolSession {
 
   // --- internals --------------------------------------------------------------
 
+  /** A stream opened before the attach (or a resync) was met: counted once, however many of its blocks come. */
+  private openedBefore(streamId: number): void {
+    if (this.countedBefore.has(streamId)) return;
+    // Bounded: past it a stream may be counted twice, never missed.
+    if (this.countedBefore.size >= HTTP2_MAX_STREAMS) this.countedBefore.clear();
+    this.countedBefore.add(streamId);
+    this.stats.streamsBeforeAttach++;
+  }
+
   private decode(d: Direction, block: Uint8Array): Http2Head {
     const buf = Buffer.isBuffer(block) ? block : Buffer.from(block.buffer, block.byteOffset, block.byteLength);
     const r = d.decoder.decode(buf, fields);
@@ -386,19 +433,13 @@ export class Http2Session implements ProtocolSession {
    * table is lost and the reader hunts for a provable frame boundary.
    */
   private readerFailed(d: Direction, atNs: number): void {
-    const gap = d.reader.failure?.reason === 'gap';
+    // A header block over our bound is not the peer's fault: like a gap, what it held is unknown, the rest is not.
+    const reason = d.reader.failure?.reason;
+    const gap = reason === 'gap' || reason === 'header-block-too-large';
     if (gap) {
-      this.stats.gapsUnskippable++;
-      for (const s of this.streams.values()) {
-        s.tainted = true;
-        if (d.isRequest) {
-          s.requestBodyLost = true;
-          if (s.grpcRequest !== undefined) s.grpcRequest.lost = true;
-        } else {
-          s.responseBodyLost = true;
-          if (s.grpcResponse !== undefined) s.grpcResponse.lost = true;
-        }
-      }
+      if (reason === 'gap') this.stats.gapsUnskippable++;
+      else this.stats.headerBlocksOverBound++;
+      for (const s of this.streams.values()) this.taint(s, d);
     } else {
       this.stats.parseErrors++;
       for (const s of this.streams.values()) {
@@ -447,7 +488,7 @@ function take(h: Http2Head, name: string, value: string): void {
       h.grpcStatus = value;
       return;
     case 'grpc-message':
-      h.grpcMessage = value.length > MAX_STATUS_MESSAGE ? value.slice(0, MAX_STATUS_MESSAGE) : value;
+      h.grpcMessage = decodeGrpcMessage(value, MAX_STATUS_MESSAGE);
       return;
     case 'grpc-timeout':
       h.grpcTimeout = value;

@@ -59,6 +59,8 @@ export class Http2Stream {
     readonly startNs: number,
     request: Http2Head,
     grpc: boolean,
+    /** Opening order in its session (0, 1, ...). */
+    readonly order: number,
   ) {
     this.request = request;
     this.lastNs = startNs;

@@ -5,7 +5,7 @@
 
 import test from 'ava';
 import fc from 'fast-check';
-import { classifyClientPreface, classifyServerPreface, detectHttp2, findFrameBoundary, provesFrameBoundaryAt } from '../../../src/protocols/http2/detect';
+import { classifyClientPreface, classifyServerPreface, detectHttp2, findFrameBoundary, headerBlockSide, provesFrameBoundaryAt } from '../../../src/protocols/http2/detect';
 import { Http2FrameReader, type Http2ReaderStart } from '../../../src/protocols/http2/frames';
 import { HTTP2_CLIENT_PREFACE } from '../../../src/protocols/http2/wire';
 import type { ConnectionInfo } from '../../../src/protocols/types';
@@ -77,7 +77,7 @@ test('detectHttp2 from the start: the preface side carries requests; a server pr
   t.deepEqual(detectHttp2('egress', first('egress'), conn(false, 'server')), { result: 'no' });
 });
 
-test('detectHttp2 mid-stream: whole frames from the syscall start to its end, and the role known', (t) => {
+test('detectHttp2 mid-stream: whole frames from the syscall start to its end, the role known or told by the header blocks', (t) => {
   const c = loadCapture('node-client');
   const bytes = c.bytes.egress;
   const at = frameOffsets(bytes, false);
@@ -85,7 +85,14 @@ test('detectHttp2 mid-stream: whole frames from the syscall start to its end, an
   const tail = bytes.subarray(at[1]!);
   t.deepEqual(detectHttp2('egress', tail, conn(false, 'server')), { result: 'match', requestSide: 'ingress' });
   t.deepEqual(detectHttp2('egress', tail, conn(false, 'client')), { result: 'match', requestSide: 'egress' });
-  t.deepEqual(detectHttp2('egress', tail, conn(false, 'unknown')), { result: 'no' });
+  // Role unknown (connect/accept not seen): the server's blocks begin with :status (static 8-14): responses.
+  t.deepEqual(detectHttp2('egress', tail, conn(false, 'unknown')), { result: 'match', requestSide: 'ingress' });
+  const ingress = c.bytes.ingress;
+  const inAt = frameOffsets(ingress, true);
+  // The client's side past its preface and first SETTINGS: requests (blocks begin with :method).
+  t.deepEqual(detectHttp2('ingress', ingress.subarray(inAt[1]!), conn(false, 'unknown')), { result: 'match', requestSide: 'ingress' });
+  // Frames without a header block say nothing about the role: SETTINGS + SETTINGS ACK.
+  t.deepEqual(detectHttp2('egress', bytes.subarray(0, at[2]!), conn(false, 'unknown')), { result: 'no' });
   // Cut inside a frame, or a single frame: not proven.
   t.deepEqual(detectHttp2('egress', tail.subarray(0, tail.length - 1), conn(false, 'server')), { result: 'no' });
   t.deepEqual(detectHttp2('egress', tail.subarray(1), conn(false, 'server')), { result: 'no' });
@@ -269,4 +276,22 @@ test('the reader on arbitrary bytes, cut anywhere, with gaps: never throws, posi
     { seed: 15, numRuns: 3000 },
   );
   t.pass();
+});
+
+test('headerBlockSide: the first field of a block, after size updates, padding and priority; anything else says nothing', (t) => {
+  const headers = (flags: number, payload: number[]): number[] => [0, 0, payload.length, 0x1, flags, 0, 0, 0, 1, ...payload];
+  const side = (...frames: number[][]) => headerBlockSide(Buffer.from(frames.flat()));
+  t.is(side(headers(0x4, [0x83, 0x86])), 'requests'); // :method POST, :scheme http
+  t.is(side(headers(0x4, [0x41, 0x01, 0x61])), 'requests'); // literal :authority with indexing
+  t.is(side(headers(0x4, [0x04, 0x01, 0x2f])), 'requests'); // literal :path without indexing
+  t.is(side(headers(0x4, [0x88])), 'responses'); // :status 200
+  t.is(side(headers(0x4, [0x18, 0x03, 0x34, 0x30, 0x34])), 'responses'); // never indexed :status (14)
+  t.is(side(headers(0x4, [0x3f, 0xe1, 0x1f, 0x88])), 'responses'); // a size update of 4096 first
+  t.is(side(headers(0x4 | 0x8, [1, 0x82, 0])), 'requests'); // padded
+  t.is(side(headers(0x4 | 0x20, [0, 0, 0, 3, 15, 0x82])), 'requests'); // priority fields
+  t.is(side(headers(0x4, [0xbe])), undefined); // a dynamic reference
+  t.is(side(headers(0x4, [0x40, 0x01, 0x61, 0x01, 0x62])), undefined); // a literal name
+  t.is(side(headers(0x4, [0x0f, 0x10, 0x01, 0x61])), undefined); // name index 31: not a pseudo-header
+  t.is(side(headers(0x4, [0x82]), headers(0x4, [0x88])), undefined); // blocks that disagree
+  t.is(side([0, 0, 0, 0x4, 0x1, 0, 0, 0, 0]), undefined); // no HEADERS at all
 });

@@ -3,6 +3,7 @@
 
 import test from 'ava';
 import {
+  decodeGrpcMessage,
   GrpcMessageCounter,
   grpcMethodOf,
   grpcStatusIsError,
@@ -98,4 +99,19 @@ test('message counter: a gap inside a message is skipped exactly; one over a pre
   d.data(bytes.subarray(0, 10));
   d.gap(96);
   t.true(d.lost);
+});
+
+test('grpc-timeout in milliseconds and finer is divided, not multiplied: 9995m is 9.995 exactly', (t) => {
+  t.is(parseGrpcTimeout('9995m'), 9.995);
+  t.is(parseGrpcTimeout('9947m'), 9.947);
+  t.is(parseGrpcTimeout('1500000u'), 1.5);
+});
+
+test('grpc-message: percent-decoded UTF-8, a lone % kept, cut after decoding', (t) => {
+  t.is(decodeGrpcMessage('failed%20on%20purpose:%20broken', 256), 'failed on purpose: broken');
+  t.is(decodeGrpcMessage('caf%C3%A9 100%', 256), 'café 100%');
+  t.is(decodeGrpcMessage('50%zz', 256), '50%zz');
+  t.is(decodeGrpcMessage('plain', 256), 'plain');
+  t.is(decodeGrpcMessage('a%20'.repeat(100), 256), 'a '.repeat(100).slice(0, 256));
+  t.is(decodeGrpcMessage('x'.repeat(300), 256).length, 256);
 });
