@@ -60,18 +60,18 @@ clean:
 	rm -rf $(BUILD) native/build dist
 
 # Replays recorded native batches through the user-space pipeline (decode ->
-# correlate -> HTTP/1 -> spans/metrics -> OTLP protobuf, no network).
+# correlate -> HTTP/1, HTTP/2, gRPC -> spans/metrics -> OTLP protobuf, no network).
 # Then the budget per stage (docs/PERFORMANCE.md).
-# BENCH_ARGS, e.g. "--seconds 10 --scenario keepalive --json",
-# "--stage-seconds 1.5 --stage-rounds 3", "--no-stages".
+# BENCH_ARGS, e.g. "--seconds 10 --scenario keepalive,http2,grpc --json",
+# "--stage-seconds 1.5 --stage-rounds 3", "--stages-scenario grpc", "--no-stages".
 .PHONY: bench-pipeline
 bench-pipeline: ts
 	node --expose-gc dist/bench/pipeline.js $(BENCH_ARGS)
 
-# What the agent costs a traced server (Node http and nginx): untraced, agent
-# and (Node) OpenTelemetry SDK arms interleaved over rounds; wrk saturation and
-# an open-loop run; needs root, nginx and wrk (scripts/setup.sh).
-# BENCH_ARGS, e.g. "--seconds 10 --rounds 3 --targets node,nginx --json".
+# What the agent costs a traced server (Node http, nginx, grpc-js): untraced, agent
+# and (Node) OpenTelemetry SDK arms interleaved over rounds; wrk (grpc: a grpc-js
+# client) saturation and an open-loop run; needs root, nginx and wrk (scripts/setup.sh).
+# BENCH_ARGS, e.g. "--seconds 10 --rounds 3 --targets node,nginx,grpc --json".
 # What short-lived processes leave behind in the agent: heap and RSS every
 # --step processes (exec, one request, exit each), replayed without a kernel.
 # BENCH_ARGS, e.g. "--processes 20000 --step 5000 --json".

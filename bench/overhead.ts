@@ -1,10 +1,11 @@
 // What the agent costs a traced HTTP server, measured side by side in one run.
 //
-//   node dist/bench/overhead.js [--seconds N] [--rounds N] [--targets node,nginx] [--json]
-//                               [--rate 5000] [--connections 32] [--threads 1]
+//   node dist/bench/overhead.js [--seconds N] [--rounds N] [--targets node,nginx,grpc] [--json]
+//                               [--rate 5000] [--connections 32] [--threads 1] [--grpc-channels 4] [--grpc-rate 500]
 //
-// Targets: a Node `http` server (bench/targets/http-server.ts) and nginx from
-// Debian (run by us with a generated config in a temp prefix, one worker).
+// Targets: a Node `http` server (bench/targets/http-server.ts), nginx from
+// Debian (run by us with a generated config in a temp prefix, one worker) and
+// a @grpc/grpc-js server (bench/targets/grpc-server.ts, h2c, unary calls).
 // Arms per target, run in turn within each round so drift hits them alike:
 //   untraced  the server alone;
 //   agent     the same server with `bin/ebpf-otel run --pid <server pids>`
@@ -15,7 +16,13 @@
 // Each arm starts a fresh server (and agent), then runs, each for --seconds:
 // wrk (closed loop, keep-alive, --latency) on /small (~100 B) and on /large
 // (16 KiB), then the open-loop generator (bench/open-loop.ts, its own process)
-// at --rate on /small, latency measured from each request's due time.
+// at --rate on /small, latency measured from each request's due time. The gRPC
+// target gets the same three runs from a grpc-js client (bench/grpc-load.ts,
+// its own process): --connections calls in flight over --grpc-channels
+// channels (one HTTP/2 connection each), unary calls answered by ~100 B
+// ("small") and 16 KiB ("large") messages, then open loop at --grpc-rate
+// (grpc-js serves a few times fewer calls per CPU second than Node's http
+// does requests: on this box about 300 us of server CPU a call).
 //
 // Reported per traced arm against the untraced arm of the same target and
 // round (median over rounds): throughput and p50/p99 latency ratios under
@@ -41,12 +48,13 @@ import { startAgent, type RunningAgent } from '../test/helpers/agent';
 import { latestAgentCounters } from './agent-metrics';
 import { runOpenLoopProcess, type OpenLoopResult } from './open-loop';
 import { cpuSecondsOf, peakRssOf, runProcess } from './processes';
-import { startNginx, startNodeServer } from './servers';
+import { runGrpcLoadProcess } from './grpc-load';
+import { startGrpcServer, startNginx, startNodeServer, type Server } from './servers';
 
-export type TargetName = 'node' | 'nginx';
+export type TargetName = 'node' | 'nginx' | 'grpc';
 export type ArmName = 'untraced' | 'agent' | 'sdk';
 
-export const ARMS: Record<TargetName, ArmName[]> = { node: ['untraced', 'agent', 'sdk'], nginx: ['untraced', 'agent'] };
+export const ARMS: Record<TargetName, ArmName[]> = { node: ['untraced', 'agent', 'sdk'], nginx: ['untraced', 'agent'], grpc: ['untraced', 'agent'] };
 
 export interface OverheadOptions {
   readonly seconds: number;
@@ -56,6 +64,10 @@ export interface OverheadOptions {
   readonly rate: number;
   readonly connections: number;
   readonly threads: number;
+  /** gRPC target: channels (connections) the calls are spread over. */
+  readonly grpcChannels: number;
+  /** gRPC target: open-loop calls per second. */
+  readonly grpcRate: number;
   /** Progress lines (default: none). */
   readonly log?: (line: string) => void;
 }
@@ -177,9 +189,41 @@ async function wrk(url: string, o: OverheadOptions): Promise<WrkResult> {
 
 const SUMMARY_RE = /captured (\d+) events \(lost (\d+) in the kernel, (\d+) behind the native queue\)/;
 
+/** The three workloads of an arm: closed loop on the small and the large answer, then open loop on the small one. */
+interface Workloads {
+  small(): Promise<WrkResult>;
+  large(): Promise<WrkResult>;
+  openLoop(): Promise<OpenLoopResult>;
+}
+
+function workloads(target: TargetName, server: Server, o: OverheadOptions): Workloads {
+  if (target === 'grpc') {
+    const common = { target: `127.0.0.1:${server.port}`, seconds: o.seconds, concurrency: o.connections, channels: o.grpcChannels, rate: o.grpcRate };
+    return {
+      small: () => runGrpcLoadProcess({ ...common, mode: 'closed', message: 'small' }),
+      large: () => runGrpcLoadProcess({ ...common, mode: 'closed', message: 'large' }),
+      openLoop: () => runGrpcLoadProcess({ ...common, mode: 'open', message: 'small' }),
+    };
+  }
+  const base = `http://127.0.0.1:${server.port}`;
+  return {
+    small: () => wrk(`${base}/small`, o),
+    large: () => wrk(`${base}/large`, o),
+    openLoop: () => runOpenLoopProcess({ url: `${base}/small`, rate: o.rate, seconds: o.seconds, connections: o.connections }),
+  };
+}
+
+function startTarget(target: TargetName, arm: ArmName, receiver: OtlpReceiver): Promise<Server> {
+  switch (target) {
+    case 'nginx': return startNginx();
+    case 'grpc': return startGrpcServer();
+    case 'node': return startNodeServer(arm === 'sdk' ? receiver.grpcUrl : undefined);
+  }
+}
+
 async function runArm(round: number, target: TargetName, arm: ArmName, receiver: OtlpReceiver, o: OverheadOptions): Promise<ArmRun> {
   receiver.reset();
-  const server = target === 'nginx' ? await startNginx() : await startNodeServer(arm === 'sdk' ? receiver.grpcUrl : undefined);
+  const server = await startTarget(target, arm, receiver);
   let agent: RunningAgent | undefined;
   let agentInfo: ArmRun['agent'];
   try {
@@ -188,13 +232,13 @@ async function runArm(round: number, target: TargetName, arm: ArmName, receiver:
         env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.grpcUrl, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' },
       });
     }
-    const base = `http://127.0.0.1:${server.port}`;
+    const load = workloads(target, server, o);
     const agentCpu0 = agent ? cpuSecondsOf(agent.pid) : 0;
     const serverCpu0 = server.pids.reduce((a, p) => a + cpuSecondsOf(p), 0);
     const receiverCpu0 = process.cpuUsage();
-    const small = await wrk(`${base}/small`, o);
-    const large = await wrk(`${base}/large`, o);
-    const ol = await runOpenLoopProcess({ url: `${base}/small`, rate: o.rate, seconds: o.seconds, connections: o.connections });
+    const small = await load.small();
+    const large = await load.large();
+    const ol = await load.openLoop();
     const serverCpu = server.pids.reduce((a, p) => a + cpuSecondsOf(p), 0) - serverCpu0;
     if (agent) {
       const cpuSeconds = cpuSecondsOf(agent.pid) - agentCpu0;
@@ -327,8 +371,8 @@ export function formatTable(summary: ArmSummary[]): string {
   const ms = (n: number) => (n < 10 ? n.toFixed(2) : n.toFixed(1));
   const header = [
     'target', 'arm',
-    'wrk /small req/s', 'p50 ms', 'p99 ms',
-    'wrk /large req/s', 'p50 ms', 'p99 ms',
+    'closed small req/s', 'p50 ms', 'p99 ms',
+    'closed large req/s', 'p50 ms', 'p99 ms',
     'open-loop p50/p99/p99.9 ms',
     'server cpu s/10k', 'agent cpu s/10k', 'receiver cpu s/10k', 'agent peak RSS',
     'lost kern/queue', 'records/parse errors/spans dropped (queue full)', 'spans/requests',
@@ -366,10 +410,12 @@ async function main(): Promise<number> {
     options: {
       seconds: { type: 'string', default: '10' },
       rounds: { type: 'string', default: '3' },
-      targets: { type: 'string', default: 'node,nginx' },
+      targets: { type: 'string', default: 'node,nginx,grpc' },
       rate: { type: 'string', default: '5000' },
       connections: { type: 'string', default: '32' },
       threads: { type: 'string', default: '1' },
+      'grpc-channels': { type: 'string', default: '4' },
+      'grpc-rate': { type: 'string', default: '500' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -382,6 +428,8 @@ async function main(): Promise<number> {
     rate: Number(values.rate),
     connections: Number(values.connections),
     threads: Number(values.threads),
+    grpcChannels: Number(values['grpc-channels']),
+    grpcRate: Number(values['grpc-rate']),
     log: (l) => process.stderr.write(`overhead: ${l}\n`),
   };
   for (const [k, v] of Object.entries(o)) if (typeof v === 'number' && !(v > 0)) throw new Error(`--${k} takes a positive number, got ${v}`);
@@ -391,6 +439,7 @@ async function main(): Promise<number> {
   } else {
     process.stdout.write(
       `${o.rounds} round(s), ${o.seconds} s per run; wrk -t ${o.threads} -c ${o.connections}; open loop ${o.rate} req/s over ${o.connections} connections; ` +
+        (targets.includes('grpc') ? `grpc: grpc-load ${o.connections} calls in flight over ${o.grpcChannels} channels, open loop ${o.grpcRate} calls/s; ` : '') +
         `${os.cpus().length} CPUs; medians over rounds, (x) = ratio to untraced in the same round\n`,
     );
     process.stdout.write(formatTable(summary));

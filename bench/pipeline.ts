@@ -6,31 +6,37 @@
 // metrics are serialized with @opentelemetry/otlp-transformer, as the official
 // metric exporters do, and dropped.
 //
-//   node --expose-gc dist/bench/pipeline.js [--seconds N] [--scenario NAME] [--json]
+//   node --expose-gc dist/bench/pipeline.js [--seconds N] [--scenario NAME[,NAME]] [--json]
 //                                           [--stage-seconds 1.5] [--stage-rounds 3] [--no-stages]
+//                                           [--stages-scenario keepalive]
 //
 // Each scenario is a stream of ~256 KiB batches framed as the native reader
 // frames them, built once up front: one data event per syscall with exact
 // stream positions, open and close events for every connection. The stream is
 // replayed whole, again and again, until the time is up; between replays its
 // connection ids and timestamps are shifted (outside the measured CPU time) so
-// every replay is a fresh set of connections later in time. The figures are
+// every replay is a fresh set of connections later in time.
+// The HTTP/1 scenarios' bytes are generated; http2 and grpc replay connections
+// recorded between real peers (bench/record-h2-traffic.mjs), so their HPACK
+// dynamic tables are used as those peers use them. The figures are
 // per CPU second of the whole process (process.cpuUsage: GC threads included),
 // after one unmeasured warm-up replay per scenario.
 //
-// Then the budget per stage (keepalive stream, --stage-seconds of CPU per
+// Then the budget per stage (--stages-scenario's stream, --stage-seconds of CPU per
 // stage and round, --stage-rounds rounds, stages alternated within a round):
 // prefixes of the same path run over the same batches, each built from the
 // components' public constructors, and a stage's cost is the difference of
 // its prefix and the one before (median over rounds of the per-round
-// differences). The parse prefix replaces HTTP/1's record builder by one that
-// returns a record built once; the export prefix sends to an OTLP/gRPC sink in
+// differences). For an HTTP/1 stream, the parse prefix replaces HTTP/1's
+// record builder by one that returns a record built once (for http2 and grpc
+// parse and record are one stage); the export prefix sends to an OTLP/gRPC sink in
 // its own process (bench/targets/otlp-sink.ts), so the sender's work is all
 // that is measured. GC share: main-thread GC pauses (PerformanceObserver 'gc')
 // over the prefix's CPU time.
 
 import { runMain } from './main';
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import * as readline from 'node:readline';
@@ -391,7 +397,91 @@ export const SCENARIOS: Record<string, () => Stream> = {
     s.run(all, 150);
     return s.build();
   },
+  /**
+   * HTTP/2 recorded from a Node http2 client and server (h2c, 8 streams in
+   * flight, small JSON, bench/fixtures/http2/http2): 16 server and 8 client
+   * connections of 250 streams, all open at once.
+   */
+  'http2': () => {
+    const s = new StreamBuilder('http2');
+    s.run(recordedPlans('http2', 16, 8), 24);
+    return s.build();
+  },
+  /** gRPC recorded from grpc-js (unary calls with a deadline, 8 in flight), as `http2`. */
+  'grpc': () => {
+    const s = new StreamBuilder('grpc');
+    s.run(recordedPlans('grpc', 16, 8), 24);
+    return s.build();
+  },
+  /** As `http2` and `grpc` with one stream in flight: each request and answer its own syscalls. */
+  'http2-serial': () => {
+    const s = new StreamBuilder('http2-serial');
+    s.run(recordedPlans('http2-serial', 16, 8), 24);
+    return s.build();
+  },
+  'grpc-serial': () => {
+    const s = new StreamBuilder('grpc-serial');
+    s.run(recordedPlans('grpc-serial', 16, 8), 24);
+    return s.build();
+  },
 };
+
+// ------------------------------------------------------------------ HTTP/2 and gRPC bytes
+
+/**
+ * Connections recorded between real peers by bench/record-h2-traffic.mjs
+ * (bench/fixtures/http2/<name>/): each connection's reads in order, as the
+ * side that reads requests saw them, and the streams (records) it carried.
+ */
+interface RecordedConnection {
+  readonly reads: { readonly request: boolean; readonly bytes: Buffer }[];
+  readonly streams: number;
+}
+
+/** Scenarios of HTTP/2 connections (the parse and record stages are not split for them). */
+const HTTP2_SCENARIOS = new Set(['http2', 'grpc', 'http2-serial', 'grpc-serial']);
+
+const FIXTURES = path.resolve(__dirname, '../..', 'bench', 'fixtures', 'http2');
+
+function recorded(name: string): RecordedConnection[] {
+  const dir = path.join(FIXTURES, name);
+  const meta = JSON.parse(fs.readFileSync(path.join(dir, 'case.json'), 'utf8')) as { connections: { streams: number }[] };
+  const conns: RecordedConnection[] = meta.connections.map((c) => ({ reads: [], streams: c.streams }));
+  for (const line of fs.readFileSync(path.join(dir, 'events.jsonl'), 'utf8').split('\n')) {
+    if (line === '') continue;
+    const e = JSON.parse(line) as { conn: number; side: 'ingress' | 'egress'; data: string };
+    conns[e.conn]!.reads.push({ request: e.side === 'ingress', bytes: Buffer.from(e.data, 'base64') });
+  }
+  return conns;
+}
+
+/**
+ * One recorded connection as seen by `role`: a server reads what the client
+ * sent and writes the answers, a client the other way round. Every syscall is
+ * one of the proxy's reads; the connection's records come with its last one.
+ */
+function replayed(c: RecordedConnection, role: 1 | 2, tgid: number): ConnPlan {
+  const { req, res } = sides(role);
+  const exchanges = c.reads.map((r, i): Exchange => ({
+    writes: [{ dir: r.request ? req : res, bytes: r.bytes }],
+    records: i === c.reads.length - 1 ? c.streams : 0,
+  }));
+  return { role, tgid, exchanges };
+}
+
+/**
+ * `servers` server and `clients` client connections, each a replay of one of
+ * the recorded connections in turn, interleaved; the StreamBuilder gives each
+ * its own connection id, fd and ports.
+ */
+function recordedPlans(name: string, servers: number, clients: number): ConnPlan[] {
+  const conns = recorded(name);
+  const all: ConnPlan[] = [];
+  for (let i = 0; i < servers; i++) all.push(replayed(conns[i % conns.length]!, Role.Server, i % 3 === 2 ? OTHER_TGID : SERVER_TGID));
+  for (let i = 0; i < clients; i++) all.push(replayed(conns[i % conns.length]!, Role.Client, SERVER_TGID));
+  const order = all.map((_, i) => i).sort((x, y) => hash(x) - hash(y));
+  return order.map((i) => all[i]!);
+}
 
 function hash(i: number): number {
   return Math.imul(i ^ 0x9e3779b9, 0x85ebca6b) >>> 0;
@@ -729,14 +819,15 @@ export async function startSink(): Promise<{ url: string; stop(): void }> {
   return { url: `http://127.0.0.1:${(JSON.parse(line) as { port: number }).port}`, stop: () => child.kill('SIGTERM') };
 }
 
-function prefixes(sinkUrl: string): Prefix[] {
+/** `http1`: the stream is HTTP/1, whose record builder the parse prefix can replace. */
+function prefixes(sinkUrl: string, http1Stream: boolean): Prefix[] {
   const dropping = runOptions('http://127.0.0.1:4318', 'http/protobuf');
   const http1 = protocolsById(dropping.protocols);
   const out: Prefix[] = [
     { stage: 'decode', make: async () => ({ feed: decodeInto(() => {}), end: async () => {} }) },
     { stage: 'tracking and streams', make: async () => trackerRun(tracker(dropping, [PASS_THROUGH])) },
   ];
-  if (HTTP1_RECORD.buildRecord !== undefined) {
+  if (http1Stream && HTTP1_RECORD.buildRecord !== undefined) {
     out.push({
       stage: 'parse',
       make: async () => {
@@ -825,7 +916,7 @@ export async function runStages(stream: Stream, seconds: number, rounds: number)
   });
   observer.observe({ entryTypes: ['gc'] });
   try {
-    const ps = prefixes(sink.url);
+    const ps = prefixes(sink.url, !HTTP2_SCENARIOS.has(stream.name));
     // One unmeasured pass: every prefix's code warm before any is measured.
     for (const p of ps) await measurePrefix(stream, p, 0);
     const per: PrefixRun[][] = ps.map(() => []);
@@ -879,6 +970,7 @@ async function main(): Promise<number> {
       'stage-seconds': { type: 'string', default: '1.5' },
       'stage-rounds': { type: 'string', default: '3' },
       'no-stages': { type: 'boolean', default: false },
+      'stages-scenario': { type: 'string', default: 'keepalive' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -901,9 +993,11 @@ async function main(): Promise<number> {
     const stageSeconds = Number(values['stage-seconds']);
     const stageRounds = Number(values['stage-rounds']);
     if (!(stageSeconds > 0) || !(stageRounds >= 1)) throw new Error('--stage-seconds and --stage-rounds take positive numbers');
-    const ka = streams.find((s) => s.name === 'keepalive') ?? SCENARIOS['keepalive']!();
-    stages = await runStages(ka, stageSeconds, stageRounds);
-    if (!values.json) process.stdout.write(fmtStages(stages, ka.name, stageSeconds));
+    const name = values['stages-scenario'];
+    if (!SCENARIOS[name]) throw new Error(`unknown scenario ${name}; known: ${Object.keys(SCENARIOS).join(', ')}`);
+    const staged = streams.find((s) => s.name === name) ?? SCENARIOS[name]!();
+    stages = await runStages(staged, stageSeconds, stageRounds);
+    if (!values.json) process.stdout.write(fmtStages(stages, staged.name, stageSeconds));
   }
   if (values.json) {
     const byScenario = Object.fromEntries(results.map((r) => [r.scenario, r]));

@@ -3,7 +3,8 @@
 // OpenTelemetry Node SDK preloaded, or over `https` with a given certificate),
 // the Go HTTPS test program (crypto/tls) and nginx from Debian, run by us with a
 // generated config in a temp prefix, one worker. All answer /small (~100 B)
-// and /large (16 KiB) with a Content-Length. `cpus` starts a server through
+// and /large (16 KiB) with a Content-Length; the gRPC target
+// (bench/targets/grpc-server.ts, grpc-js) answers the same sizes to unary calls. `cpus` starts a server through
 // `taskset -c` (it execs: same pid), so every thread it ever makes, and
 // nginx's forked worker, stays on those CPUs.
 
@@ -97,6 +98,21 @@ export async function startGoHttpsServer(binary: string, tls: ServerCertificate,
   const line = await new Promise<string>((resolve, reject) => {
     readline.createInterface({ input: child.stdout! }).once('line', resolve);
     child.once('exit', (code) => reject(new Error(`go https target exited ${code} before listening: ${stderr}`)));
+  });
+  const { port } = JSON.parse(line) as { port: number };
+  return { port, pids: [child.pid!], stop: () => stopChild(child, 'SIGTERM') };
+}
+
+const GRPC_SERVER_JS = path.join(ROOT, 'dist', 'bench', 'targets', 'grpc-server.js');
+
+/** The gRPC target (bench/targets/grpc-server.ts): grpc-js, h2c, unary "small" and "large". */
+export async function startGrpcServer(o: { cpus?: string } = {}): Promise<Server> {
+  const child = spawn(...onCpus(o.cpus, process.execPath, [GRPC_SERVER_JS]), { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const line = await new Promise<string>((resolve, reject) => {
+    readline.createInterface({ input: child.stdout! }).once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`grpc target exited ${code} before listening: ${stderr}`)));
   });
   const { port } = JSON.parse(line) as { port: number };
   return { port, pids: [child.pid!], stop: () => stopChild(child, 'SIGTERM') };

@@ -201,44 +201,76 @@ static __always_inline void capture_buffer(const struct io_result *x, __u64 size
 }
 
 /*
- * Copies to `dst`, in iovec order, the first bytes of the `moved` the
- * syscall transferred through the user iovec array at `iov_addr`, at most
- * `cap`. Returns the number copied; stops at the first unreadable iovec.
- * `dst` holds 2 * `half` bytes and `cap` <= `half` (a power of two): then a
- * copy of n <= half at (copied & (half - 1)) is provably in bounds.
+ * The walk of one iovec array, between bpf_loop steps: copies to `dst`, in
+ * iovec order, the first bytes of the `moved` the syscall transferred
+ * through the user iovec array at `iov`, at most `cap`. `dst` holds
+ * 2 * half bytes and `cap` <= half (a power of two): then a copy of
+ * n <= half at (copied & (half - 1)) is provably in bounds. half is a
+ * constant of each step function, one per destination.
  */
-static __always_inline long gather_into(__u8 *dst, const __u64 half, __u64 iov_addr, __u64 vlen,
-					__u64 moved, __u64 cap)
+struct iov_gather {
+	__u64 iov;
+	__u64 moved;
+	__u64 cap;
+	__u64 consumed;
+	__u64 copied;
+	__u8 *dst;
+};
+
+/* One iovec; 1 (stop) at the end of the bytes or of the cap, or at the first
+ * unreadable iovec. */
+static __always_inline long gather_step(__u64 i, struct iov_gather *g, const __u64 half)
 {
-	const struct iovec *iov = (const struct iovec *)iov_addr;
-	__u64 consumed = 0, copied = 0;
-	int i;
+	const struct iovec *iov = (const struct iovec *)g->iov;
+	struct iovec v;
+	__u64 take, n, copied = g->copied;
 
-	for (i = 0; i < MAX_IOVECS; i++) {
-		struct iovec v;
-		__u64 take, n;
+	if (g->consumed >= g->moved || copied >= g->cap)
+		return 1;
+	if (bpf_probe_read_user(&v, sizeof(v), &iov[i]))
+		return 1;
+	take = g->moved - g->consumed;
+	if (v.iov_len < take)
+		take = v.iov_len;
+	g->consumed += take;
+	n = take < g->cap - copied ? take : g->cap - copied;
+	barrier_var(n);
+	if (n > half)
+		return 1;
+	/* copied < cap <= half here: the mask only informs the verifier. */
+	if (n && bpf_probe_read_user(g->dst + (copied & (half - 1)), n, v.iov_base))
+		return 1;
+	g->copied = copied + n;
+	return 0;
+}
 
-		if (i >= vlen || consumed >= moved || copied >= cap)
-			return copied;
-		if (bpf_probe_read_user(&v, sizeof(v), &iov[i]))
-			return copied;
-		take = moved - consumed;
-		if (v.iov_len < take)
-			take = v.iov_len;
-		consumed += take;
-		n = take < cap - copied ? take : cap - copied;
-		barrier_var(n);
-		if (n > half)
-			return copied;
-		/* copied < cap <= half here: the mask only informs the verifier. */
-		if (n && bpf_probe_read_user(dst + (copied & (half - 1)), n, v.iov_base))
-			return copied;
-		copied += n;
-	}
-	/* Bytes sat in iovecs we do not look at: they show as truncation. */
-	if (consumed < moved && vlen > MAX_IOVECS)
+static long gather_step_stage(__u64 i, void *ctx)
+{
+	return gather_step(i, ctx, MAX_PAYLOAD);
+}
+
+static long gather_step_direct(__u64 i, void *ctx)
+{
+	return gather_step(i, ctx, MAX_PAYLOAD / 2);
+}
+
+/*
+ * bpf_loop, not an unrolled loop: the verifier checks one step whatever the
+ * count, so every iovec a syscall may pass (UIO_MAXIOV) is walked. Node's
+ * http2 writes one iovec per frame: 100 gRPC calls are ~200 iovecs in one
+ * writev, and an unrolled loop of 256 already exceeds the verifier's
+ * 1M-instruction budget.
+ */
+static __always_inline long gather_into(struct iov_gather *g, __u64 vlen, bool direct)
+{
+	__u64 steps = vlen < MAX_IOVECS ? vlen : MAX_IOVECS;
+
+	bpf_loop(steps, direct ? gather_step_direct : gather_step_stage, g, 0);
+	/* Bytes sat in iovecs past the bound: they show as truncation. The
+	 * kernel refuses more than UIO_MAXIOV, so only a smaller bound bites. */
+	if (g->consumed < g->moved && g->copied < g->cap && vlen > MAX_IOVECS)
 		stat_add(STAT_IOV_SKIPPED, vlen - MAX_IOVECS);
-	return copied;
+	return g->copied;
 }
 
 /*
@@ -252,9 +284,12 @@ static __always_inline long gather_into(__u8 *dst, const __u64 half, __u64 iov_a
 __noinline long gather_iovecs(struct iov_gather_buf *dst, __u64 iov_addr, __u64 vlen,
 			      __u64 moved, __u64 cap)
 {
+	struct iov_gather g = { .iov = iov_addr, .moved = moved, .cap = cap };
+
 	if (!dst || cap > MAX_PAYLOAD)
 		return 0;
-	return gather_into(dst->bytes, MAX_PAYLOAD, iov_addr, vlen, moved, cap);
+	g.dst = dst->bytes;
+	return gather_into(&g, vlen, false);
 }
 
 struct event_payload {
@@ -269,9 +304,12 @@ struct event_payload {
 __noinline long gather_iovecs_direct(struct event_payload *dst, __u64 iov_addr, __u64 vlen,
 				     __u64 moved, __u64 cap)
 {
+	struct iov_gather g = { .iov = iov_addr, .moved = moved, .cap = cap };
+
 	if (!dst || cap > MAX_PAYLOAD / 2)
 		return 0;
-	return gather_into(dst->bytes, MAX_PAYLOAD / 2, iov_addr, vlen, moved, cap);
+	g.dst = dst->bytes;
+	return gather_into(&g, vlen, true);
 }
 
 /* readv/writev/recvmsg/sendmsg, and each message of *mmsg. */

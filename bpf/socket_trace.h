@@ -23,8 +23,9 @@
  * lengths with (MAX_PAYLOAD - 1) so the verifier can bound copies. */
 #define MAX_PAYLOAD 16384
 #define TASK_COMM_LEN 16
-/* Vectored I/O: iovecs copied per syscall, in order, until the cap is reached. */
-#define MAX_IOVECS 16
+/* Vectored I/O: iovecs copied per syscall, in order, until the cap is reached:
+ * all the kernel accepts (UIO_MAXIOV), walked with bpf_loop (kernel 5.17). */
+#define MAX_IOVECS 1024
 /* recvmmsg/sendmmsg: messages looked at per syscall (each becomes one event). */
 #define MAX_MMSG 8
 /* Path passed to execve, as far as it fits. */
@@ -172,7 +173,8 @@ enum stat_index {
 	STAT_CONN_OPENED = 4,
 	STAT_CONN_CLOSED = 5,
 	STAT_CONN_TABLE_FULL = 6, /* conn_info insert failed: connection not followed */
-	STAT_IOV_SKIPPED = 7,     /* iovecs past MAX_IOVECS (their bytes counted as truncated) */
+	STAT_IOV_SKIPPED = 7,     /* iovecs past MAX_IOVECS (their bytes counted as truncated); the kernel
+				   * refuses more than UIO_MAXIOV, so 0 while MAX_IOVECS is that */
 	STAT_MMSG_SKIPPED = 8,    /* mmsg messages past MAX_MMSG (not captured) */
 	STAT_ARGS_MISSING = 9,    /* a sys_exit without its sys_enter (attach in mid-call) */
 	STAT_MUTED_SYSCALLS = 10, /* data syscalls on MODE_MUTED connections: no event sent */
