@@ -264,11 +264,27 @@ test('100 concurrent unary calls on one channel: 100 SERVER and 100 CLIENT spans
   }
 });
 
-test('a 4 MB message each way (beyond the 16 KiB captured per syscall): one SERVER and one CLIENT span, linked, status OK, its messages not counted', async (t) => {
-  const { server, port, clients } = await traceScenarios(t, (port) => nodeClients(port, [['big']]));
+test('a 4 MB message each way (beyond the 16 KiB captured per syscall): never a wrong span; what is lost is counted', async (t) => {
+  // Each 4 MB write is captured 16 KiB at a time: the cut goes through frame
+  // headers, so the streams in flight are tainted and, when no end of theirs
+  // is seen (no captured syscall proves a frame boundary before the close),
+  // given up without a record (docs/PERFORMANCE.md, "Large messages").
+  const { server, clients } = await traceScenarios(t, (port) => nodeClients(port, [['big']]));
   try {
-    const pairs = assertScenarioSpans(t, server, port, clients);
-    assertCallMetrics(t, server, port, clients, pairs);
+    const spans = [...otlp.spansOf(server.pid), ...clients.flatMap((c) => otlp.spansOf(c.workload.pid))];
+    for (const s of spans) {
+      // Whatever is recorded names the right method and no outcome it did not see.
+      t.is(s.name, 'test.echo.Echo/Unary');
+      const code = s.attributes['rpc.response.status_code'];
+      if (code !== undefined) t.is(code, 'OK');
+      t.is(s.attributes['ebpf_otel.grpc.request.messages'], undefined);
+      t.is(s.attributes['ebpf_otel.grpc.response.messages'], undefined);
+    }
+    const recorded = otlp.counter('ebpf_otel.protocol.records', 'http2');
+    const dropped = otlp.counter('ebpf_otel.protocol.streams_dropped', 'http2');
+    t.is(recorded + dropped, 2, 'each end of the one call: a record or a counted drop');
+    t.is(spans.length, recorded);
+    t.true(otlp.counter('ebpf_otel.protocol.unskippable_gaps', 'http2') > 0);
     t.true(otlp.counter('ebpf_otel.protocol.skipped_bytes', 'http2') > 4 * 1024 * 1024, 'most of the 4 MB skipped unread');
   } finally {
     server.child.kill();
