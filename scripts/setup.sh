@@ -20,6 +20,10 @@ PACKAGES=(
   gnutls-bin
   # nghttp: a real HTTP/2 client (nghttp2's), for the HTTP/2 captures and tests.
   nghttp2-client
+  # gRPC peers other than grpc-js (test/e2e/grpc-peers.ebpf.test.ts): gRPC
+  # C-core for Debian's python3, and grpc-go's sources (GOPATH layout under
+  # /usr/share/gocode) for an offline GO111MODULE=off build.
+  python3-grpcio golang-google-grpc-dev
 )
 
 if [ "$(id -u)" -ne 0 ]; then
