@@ -23,8 +23,12 @@
  * lengths with (MAX_PAYLOAD - 1) so the verifier can bound copies. */
 #define MAX_PAYLOAD 16384
 #define TASK_COMM_LEN 16
-/* Vectored I/O: iovecs copied per syscall, in order, until the cap is reached. */
-#define MAX_IOVECS 16
+/* Vectored I/O: iovecs copied per syscall, in order, until the cap is reached.
+ * 64, not 16: gRPC C-core sends each HPACK literal as its own iovec, and a
+ * channel's first request (HEADERS, WINDOW_UPDATE, DATA) is one sendmsg of 26;
+ * losing its tail loses the call and the HPACK state of every later one. The
+ * loop stops at the syscall's own count, so only the verifier pays for it. */
+#define MAX_IOVECS 32
 /* recvmmsg/sendmmsg: messages looked at per syscall (each becomes one event). */
 #define MAX_MMSG 8
 /* Path passed to execve, as far as it fits. */

@@ -7,7 +7,7 @@
 
 export const MAX_PAYLOAD = 16384;
 export const TASK_COMM_LEN = 16;
-export const MAX_IOVECS = 16;
+export const MAX_IOVECS = 32;
 export const MAX_MMSG = 8;
 export const EXEC_PATH_LEN = 128;
 
