@@ -20,10 +20,10 @@ PACKAGES=(
   gnutls-bin
   # nghttp: a real HTTP/2 client (nghttp2's), for the HTTP/2 captures and tests.
   nghttp2-client
-  # grpcio (gRPC C-core): a gRPC client on another HTTP/2 stack than grpc-js,
-  # for the gRPC e2e tests (test/e2e/programs/grpc_python.py).
+  # grpcio (gRPC C-core) and grpc-go (sources in GOPATH layout under
+  # /usr/share/gocode, built offline with GO111MODULE=off): gRPC peers on other
+  # HTTP/2 stacks than grpc-js (test/e2e/grpc.ebpf.test.ts, grpc-peers.ebpf.test.ts).
   python3-grpcio
-  # grpc-go for the Go gRPC client (test/e2e/programs/go/grpc-client), built offline in GOPATH mode.
   golang-google-grpc-dev
 )
 
