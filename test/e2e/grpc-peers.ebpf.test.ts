@@ -13,7 +13,7 @@
 import anyTest, { type ExecutionContext } from 'ava';
 import { ebpfTest } from '../helpers/ebpf';
 import { sleep, startAgent, type Workload } from '../helpers/agent';
-import { startGrpcClient, startGrpcServer } from '../helpers/grpc';
+import { rpcCallCounts, startGrpcClient, startGrpcServer } from '../helpers/grpc';
 import {
   expectedReport,
   NODE_MIX_CALLS,
@@ -164,25 +164,9 @@ function assertCalls(t: ExecutionContext, serverPid: number, clientPid: number, 
     clientPorts.add(s.attributes['client.port']);
   });
   t.is(clientPorts.size, 1, 'the server saw one connection');
-  t.deepEqual(callCounts(t, 'rpc.client.call.duration', clientPid, port), counts.client, 'rpc.client.call.duration counts');
-  t.deepEqual(callCounts(t, 'rpc.server.call.duration', serverPid, port), counts.server, 'rpc.server.call.duration counts');
+  t.deepEqual(rpcCallCounts(t, otlp, 'rpc.client.call.duration', clientPid, port), counts.client, 'rpc.client.call.duration counts');
+  t.deepEqual(rpcCallCounts(t, otlp, 'rpc.server.call.duration', serverPid, port), counts.server, 'rpc.server.call.duration counts');
   t.is(otlp.counter('ebpf_otel.protocol.parse_errors'), 0, 'no parse error');
-}
-
-/** Metric points of `name` for process `pid`: "rpc.method status error.type" -> count, each point's attributes checked. */
-function callCounts(t: ExecutionContext, name: string, pid: number, port: number): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const p of otlp.receiver.latestPoints(name, (x) => x.resource['process.pid'] === pid)) {
-    const a = p.attributes;
-    const want: Attrs = { 'rpc.system.name': 'grpc', 'rpc.method': a['rpc.method']! };
-    if (a['rpc.response.status_code'] !== undefined) want['rpc.response.status_code'] = a['rpc.response.status_code'];
-    if (a['error.type'] !== undefined) want['error.type'] = a['error.type'];
-    if (name === 'rpc.client.call.duration') Object.assign(want, { 'server.address': '127.0.0.1', 'server.port': port });
-    t.deepEqual(a, want, `${name} point attributes`);
-    t.is(p.metric.unit, 's', name);
-    counts[`${a['rpc.method']} ${a['rpc.response.status_code'] ?? '-'} ${a['error.type'] ?? '-'}`] = p.histogram!.count;
-  }
-  return counts;
 }
 
 /** The per-call lines a raw-bytes server printed after its hello, waiting up to 2 s for `n` of them. */

@@ -6,7 +6,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import test from 'ava';
-import { GRPC_NODE, LONG_DETAILS, startGrpcClient, startGrpcGoClient, startGrpcPythonClient, startGrpcServer, type GrpcScenario } from '../helpers/grpc';
+import { GRPC_NODE, LONG_DETAILS, startGrpcClient, startGrpcServer, type GrpcScenario } from '../helpers/grpc';
 import { testCertificates, type TestCertificates } from '../helpers/tls';
 
 async function run(port: number, scenario: GrpcScenario, certs?: TestCertificates): Promise<Record<string, unknown>> {
@@ -105,26 +105,5 @@ test('preattach: calls before the hello, more after go, all on one connection; t
     } finally {
       server.child.kill();
     }
-  }
-});
-
-test('the grpcio (C-core) and grpc-go clients get the exact statuses and message counts from the grpc-js server', async (t) => {
-  const server = await startGrpcServer();
-  try {
-    for (const start of [startGrpcPythonClient, startGrpcGoClient]) {
-      const client = await start(server.hello['port'] as number);
-      t.is(client.hello['pid'], client.pid);
-      client.go();
-      t.deepEqual(await client.result(), {
-        results: [
-          { code: 0, messages: 1 },
-          { code: 0, messages: 1 },
-          { code: 5, messages: 0 }, // NOT_FOUND
-          { code: 0, messages: 2 }, // ServerStream of 2
-        ],
-      });
-    }
-  } finally {
-    server.child.kill();
   }
 });

@@ -13,7 +13,7 @@ import * as grpc from '@grpc/grpc-js';
 import anyTest, { type ExecutionContext } from 'ava';
 import { ebpfTest } from '../helpers/ebpf';
 import { sleep, startAgent, type Workload } from '../helpers/agent';
-import { echoMsgBytes, otherClientCalls, scenarioCalls, startGrpcClient, startGrpcGoClient, startGrpcPythonClient, startGrpcServer, type GrpcCallTruth, type GrpcScenario } from '../helpers/grpc';
+import { echoMsgBytes, rpcCallCounts, scenarioCalls, startGrpcClient, startGrpcServer, type GrpcCallTruth, type GrpcScenario } from '../helpers/grpc';
 import type { Attrs, ReceivedSpan } from '../helpers/otlp-receiver';
 import { useOtlpReceiver } from '../helpers/use-otlp-receiver';
 import { testCertificates, type TestCertificates } from '../helpers/tls';
@@ -188,22 +188,6 @@ function assertScenarioSpans(t: ExecutionContext, server: Workload, port: number
   return pairs;
 }
 
-/** Metric points of `name` for process `pid`: "rpc.method status error.type" -> count, and each point's attribute keys checked. */
-function callCounts(t: ExecutionContext, name: string, pid: number, port: number): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const p of otlp.receiver.latestPoints(name, (x) => x.resource['process.pid'] === pid)) {
-    const a = p.attributes;
-    const want: Attrs = { 'rpc.system.name': 'grpc', 'rpc.method': a['rpc.method']! };
-    if (a['rpc.response.status_code'] !== undefined) want['rpc.response.status_code'] = a['rpc.response.status_code'];
-    if (a['error.type'] !== undefined) want['error.type'] = a['error.type'];
-    if (name === 'rpc.client.call.duration') Object.assign(want, { 'server.address': '127.0.0.1', 'server.port': port });
-    t.deepEqual(a, want, `${name} point attributes`);
-    t.is(p.metric.unit, 's', name);
-    counts[`${a['rpc.method']} ${a['rpc.response.status_code'] ?? '-'} ${a['error.type'] ?? '-'}`] = p.histogram!.count;
-  }
-  return counts;
-}
-
 /** The counts the spans say each histogram holds: "rpc.method status error.type" -> calls. */
 function expectedCounts(spans: ReceivedSpan[]): Record<string, number> {
   const counts: Record<string, number> = {};
@@ -215,11 +199,11 @@ function expectedCounts(spans: ReceivedSpan[]): Record<string, number> {
 }
 
 function assertCallMetrics(t: ExecutionContext, server: Workload, port: number, clients: ClientRun[], pairs: Array<{ server: ReceivedSpan; client: ReceivedSpan }>): void {
-  t.deepEqual(callCounts(t, 'rpc.server.call.duration', server.pid, port), expectedCounts(pairs.map((p) => p.server)), 'rpc.server.call.duration counts');
+  t.deepEqual(rpcCallCounts(t, otlp, 'rpc.server.call.duration', server.pid, port), expectedCounts(pairs.map((p) => p.server)), 'rpc.server.call.duration counts');
   for (const { name, workload } of clients) {
     const mine = new Set(otlp.spansOf(workload.pid).map((s) => s.spanId));
     t.deepEqual(
-      callCounts(t, 'rpc.client.call.duration', workload.pid, port),
+      rpcCallCounts(t, otlp, 'rpc.client.call.duration', workload.pid, port),
       expectedCounts(pairs.filter((p) => mine.has(p.client.spanId)).map((p) => p.client)),
       `${name}: rpc.client.call.duration counts`,
     );
@@ -299,34 +283,6 @@ test('grpc-js over TLS (Node OpenSSL probed at both ends): the same spans, linke
     assertCallMetrics(t, server, port, clients, pairs);
     t.is(otlp.counter('ebpf_otel.protocol.unprobed_connections', 'tls'), 0, 'probed: never claimed as unprobed TLS');
     t.is(otlp.counter('ebpf_otel.protocol.parse_errors'), 0, 'no parser saw ciphertext');
-  } finally {
-    server.child.kill();
-  }
-});
-
-test('grpcio (gRPC C-core, another HTTP/2 stack and HPACK encoder) client -> grpc-js server: one SERVER and one CLIENT span per call, linked, exact', async (t) => {
-  const { server, port, clients } = await traceScenarios(t, async (port) => [
-    { name: 'python', calls: otherClientCalls('p'), concurrent: false, workload: await startGrpcPythonClient(port) },
-  ]);
-  try {
-    const pairs = assertScenarioSpans(t, server, port, clients);
-    assertCallMetrics(t, server, port, clients, pairs);
-    t.is(otlp.counter('ebpf_otel.protocol.hpack_unknown_fields', 'http2'), 0);
-    t.is(otlp.counter('ebpf_otel.protocol.parse_errors'), 0);
-  } finally {
-    server.child.kill();
-  }
-});
-
-test('grpc-go client (a third HTTP/2 stack and HPACK encoder) -> grpc-js server: one SERVER and one CLIENT span per call, linked, exact', async (t) => {
-  const { server, port, clients } = await traceScenarios(t, async (port) => [
-    { name: 'go', calls: otherClientCalls('g'), concurrent: false, workload: await startGrpcGoClient(port) },
-  ]);
-  try {
-    const pairs = assertScenarioSpans(t, server, port, clients);
-    assertCallMetrics(t, server, port, clients, pairs);
-    t.is(otlp.counter('ebpf_otel.protocol.hpack_unknown_fields', 'http2'), 0);
-    t.is(otlp.counter('ebpf_otel.protocol.parse_errors'), 0);
   } finally {
     server.child.kill();
   }

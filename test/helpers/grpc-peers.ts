@@ -5,61 +5,19 @@
 // "go" on stdin). What each call is on the wire, for the assertions: its
 // path, status, message and the sizes of its messages.
 
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import { startWorkload, type Workload } from './agent';
 import { PROGRAMS } from './tls';
+import { goProgram } from './go-build';
 
 /** Debian's interpreter: python3-grpcio is installed for it, not for another python3 on PATH. */
 export const DEBIAN_PYTHON = '/usr/bin/python3';
-export const GRPC_PYTHON = path.join(PROGRAMS, 'grpc_python_peer.py');
+export const GRPC_PYTHON = path.join(PROGRAMS, 'grpc_python.py');
 const GO_GRPC_SOURCE = path.join(PROGRAMS, 'go', 'grpc');
-/** Where golang-google-grpc-dev puts grpc-go and its dependencies (GOPATH layout). */
-const DEBIAN_GOCODE = '/usr/share/gocode';
-
-const run = promisify(execFile);
-const temporary: string[] = [];
-process.once('exit', () => {
-  for (const dir of temporary) fs.rmSync(dir, { recursive: true, force: true });
-});
-
-let goBinary: Promise<string> | undefined;
-
-/**
- * The grpc-go server/client, built once per test process into a temporary
- * directory: GOPATH mode against Debian's sources, offline (no module proxy).
- */
+/** The grpc-go server/client, built once per test process: GOPATH mode against Debian's sources, offline (go-build.ts). */
 export function goGrpcBinary(): Promise<string> {
-  goBinary ??= (async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'go-grpc-'));
-    temporary.push(dir);
-    const out = path.join(dir, 'grpc');
-    const env: Record<string, string | undefined> = {
-      ...process.env,
-      CGO_ENABLED: '0',
-      GOFLAGS: '',
-      GO111MODULE: 'off',
-      GOPROXY: 'off',
-      GOPATH: `${DEBIAN_GOCODE}:${path.join(dir, 'gopath')}`,
-    };
-    if (!writable(process.env['HOME'])) env['GOCACHE'] = path.join(dir, 'cache');
-    await run('go', ['build', '-o', out, '.'], { cwd: GO_GRPC_SOURCE, env });
-    return out;
-  })();
-  return goBinary;
-}
-
-function writable(dir: string | undefined): boolean {
-  if (dir === undefined) return false;
-  try {
-    fs.accessSync(dir, fs.constants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
+  return goProgram(GO_GRPC_SOURCE, { debianGopath: true });
 }
 
 export function startPythonGrpcServer(): Promise<Workload> {
@@ -119,7 +77,7 @@ export function grpcJsEchoSize(fields: { text?: string; count?: number; fail_cod
 }
 
 /**
- * The calls grpc_python_peer.py's and the Go program's clients make, in order,
+ * The calls grpc_python.py's and the Go program's clients make, in order,
  * answered by a raw-bytes server (which echoes a request's bytes) or by the
  * grpc-js one.
  */
@@ -128,7 +86,7 @@ export function peerCalls(server: 'raw' | 'grpc-js'): readonly PeerCall[] {
   return [{ path: UNARY, status: 'OK', message: '', requests: [msgSize({ text: 'ok' })], responses: [ok], timeoutS: 10 }, ...PEER_CALLS.slice(1)];
 }
 
-/** The calls grpc_python_peer.py's and the Go program's clients make, in order, to a raw-bytes server. */
+/** The calls grpc_python.py's and the Go program's clients make, in order, to a raw-bytes server. */
 export const PEER_CALLS: readonly PeerCall[] = [
   { path: UNARY, status: 'OK', message: '', requests: [msgSize({ text: 'ok' })], responses: [msgSize({ text: 'ok' })], timeoutS: 10 },
   { path: UNARY, status: 'NOT_FOUND', message: 'failed on purpose', requests: [msgSize({ text: 'missing', fail_code: 5 })], responses: [], timeoutS: 10 },
@@ -143,7 +101,7 @@ export const PEER_CALLS: readonly PeerCall[] = [
 ];
 
 /**
- * grpc_node.js's `mix` scenario against grpc_python_peer.py's server (which echoes
+ * grpc_node.js's `mix` scenario against grpc_python.py's server (which echoes
  * a request's bytes and encodes only the fields it sets), in order. The
  * deadline call: 100 ms for an answer after 500 ms.
  */

@@ -4,13 +4,12 @@
 // (http2_node.js); and what each scenario's calls are, as the tests expect
 // them.
 
-import { execFile } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import * as protobuf from 'protobufjs';
+import type { ExecutionContext } from 'ava';
 import { startWorkload, type Workload } from './agent';
+import type { Attrs } from './otlp-receiver';
+import type { OtlpTestReceiver } from './use-otlp-receiver';
 import { PROGRAMS, type TestCertificates } from './tls';
 
 export const GRPC_NODE = path.join(PROGRAMS, 'grpc_node.js');
@@ -30,43 +29,6 @@ export function startGrpcServer(certs?: TestCertificates): Promise<Workload> {
  */
 export function startGrpcClient(port: number, scenario: GrpcScenario, certs?: TestCertificates): Promise<Workload> {
   return startWorkload(process.execPath, [GRPC_NODE, 'client', `127.0.0.1:${port}`, ...scenario.map(String), ...(certs ? ['--ca', certs.caCert] : [])]);
-}
-
-export const GRPC_PYTHON = path.join(PROGRAMS, 'grpc_python.py');
-
-/** The grpcio (gRPC C-core) client, Debian's python3-grpcio: its CALLS against 127.0.0.1:port after go(). */
-export function startGrpcPythonClient(port: number): Promise<Workload> {
-  return startWorkload('/usr/bin/python3', [GRPC_PYTHON, 'client', `127.0.0.1:${port}`]);
-}
-
-const GO_GRPC_CLIENT_SOURCE = path.join(PROGRAMS, 'go', 'grpc-client');
-let goGrpcClient: Promise<string> | undefined;
-
-/**
- * The grpc-go client (programs/go/grpc-client), built once per test process
- * against Debian's golang-google-grpc-dev (GOPATH mode, offline); Go's build
- * cache goes to the temporary directory when HOME is not writable.
- */
-export function goGrpcClientBinary(): Promise<string> {
-  goGrpcClient ??= (async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'go-grpc-'));
-    process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
-    const env: Record<string, string | undefined> = { ...process.env, GO111MODULE: 'off', GOPATH: '/usr/share/gocode', GOFLAGS: '', CGO_ENABLED: '0' };
-    try {
-      fs.accessSync(process.env['HOME'] ?? '/nonexistent', fs.constants.W_OK);
-    } catch {
-      env['GOCACHE'] = path.join(dir, 'cache');
-    }
-    const out = path.join(dir, 'grpc-client');
-    await promisify(execFile)('go', ['build', '-o', out, '.'], { cwd: GO_GRPC_CLIENT_SOURCE, env });
-    return out;
-  })();
-  return goGrpcClient;
-}
-
-/** The grpc-go client: its calls against 127.0.0.1:port after go(). */
-export async function startGrpcGoClient(port: number): Promise<Workload> {
-  return startWorkload(await goGrpcClientBinary(), [`127.0.0.1:${port}`]);
 }
 
 /** The Node http2 server: cleartext (prior knowledge), or TLS (h2 by ALPN) with the test server certificate. */
@@ -180,12 +142,23 @@ export function scenarioCalls(scenario: GrpcScenario): GrpcCallTruth[] {
   }
 }
 
-/** grpc_python.py's CALLS (prefix 'p') and go/grpc-client's calls (prefix 'g'), a 10 s timeout each. */
-export function otherClientCalls(prefix: 'p' | 'g'): GrpcCallTruth[] {
-  return [
-    ok({ text: `${prefix}0` }),
-    ok({ text: `${prefix}1` }),
-    failed({ text: 'missing', fail_code: 5 }, 'NOT_FOUND'),
-    { method: 'test.echo.Echo/ServerStream', path: 'test.echo.Echo/ServerStream', status: 'OK', requests: [{ text: 's', count: 2 }], responses: [0, 1].map((i) => ({ text: `s-${i}` })), timeoutS: 10 },
-  ];
+/**
+ * Points of the RPC duration histogram `name` (rpc.server.call.duration or
+ * rpc.client.call.duration) for process `pid` in the latest export: each
+ * point's attributes checked to be exactly the conventions' set, the counts
+ * by "rpc.method status error.type".
+ */
+export function rpcCallCounts(t: ExecutionContext, otlp: OtlpTestReceiver, name: string, pid: number, port: number): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const p of otlp.receiver.latestPoints(name, (x) => x.resource['process.pid'] === pid)) {
+    const a = p.attributes;
+    const want: Attrs = { 'rpc.system.name': 'grpc', 'rpc.method': a['rpc.method']! };
+    if (a['rpc.response.status_code'] !== undefined) want['rpc.response.status_code'] = a['rpc.response.status_code'];
+    if (a['error.type'] !== undefined) want['error.type'] = a['error.type'];
+    if (name === 'rpc.client.call.duration') Object.assign(want, { 'server.address': '127.0.0.1', 'server.port': port });
+    t.deepEqual(a, want, `${name} point attributes`);
+    t.is(p.metric.unit, 's', name);
+    counts[`${a['rpc.method']} ${a['rpc.response.status_code'] ?? '-'} ${a['error.type'] ?? '-'}`] = p.histogram!.count;
+  }
+  return counts;
 }
