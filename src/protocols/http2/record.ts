@@ -4,19 +4,18 @@
 // fields, frame counts and the connection; a field HPACK could not resolve
 // is left out, never guessed.
 
-import type { Attributes, CallKind, CommonProtocolOptions, ConnectionInfo, InstrumentSpec, L7Record, RecordMeasurement, SpanAttributes } from '../types';
+import type { Attributes, CallKind, ConnectionInfo, InstrumentSpec, L7Record, RecordMeasurement, SpanAttributes } from '../types';
 import {
   authorityOf,
   HTTP_INSTRUMENTS,
   httpMetricAttributes,
-  httpParseCaches,
+  type HttpParseCaches,
   httpStatusError,
   KNOWN_HTTP_METHODS,
-  routeMatcher,
   routeOf,
   type Authority,
 } from '../http/semantics';
-import type { Http2Stats } from './counters';
+import type { RouteMatcher } from '../http/route';
 import { grpcMethodOf, grpcStatusIsError, grpcStatusName, GRPC_UNIMPLEMENTED, parseGrpcStatus, parseGrpcTimeout } from './grpc';
 import type { Http2Head, Http2Stream } from './stream';
 
@@ -32,10 +31,11 @@ export type Http2Ending =
 export interface Http2RecordContext {
   readonly conn: ConnectionInfo;
   readonly kind: CallKind;
-  readonly options: CommonProtocolOptions;
-  readonly stats: Http2Stats;
   /** Counts a parse cache that emptied itself (made once per session, not per record). */
   readonly onCacheReset: () => void;
+  /** The parse caches the sessions of this options object share, and the route matcher (looked up once per session). */
+  readonly caches: HttpParseCaches;
+  readonly routes: RouteMatcher;
 }
 
 /** RFC 9113 §7 error codes, by value. */
@@ -105,7 +105,7 @@ function unknownFields(s: Http2Stream): number {
 /** Where the request went, from :authority; a CLIENT without one falls back to the peer. */
 function serverOf(ctx: Http2RecordContext, req: Http2Head, encrypted: boolean): { address: string | undefined; port: number | undefined } {
   const server = ctx.kind === 'server';
-  const authority: Authority | undefined = req.authority !== undefined ? authorityOf(httpParseCaches(ctx.options), req.authority, ctx.onCacheReset) : undefined;
+  const authority: Authority | undefined = req.authority !== undefined ? authorityOf(ctx.caches, req.authority, ctx.onCacheReset) : undefined;
   if (authority !== undefined) return { address: authority.host, port: authority.port ?? (encrypted ? 443 : 80) };
   if (!server) return { address: ctx.conn.remoteAddr, port: ctx.conn.remotePort };
   return { address: undefined, port: undefined };
@@ -145,19 +145,17 @@ function httpRecord(ctx: Http2RecordContext, s: Http2Stream, endNs: number, endi
   const server = ctx.kind === 'server';
   const req = s.request;
   const res = s.response;
-  const caches = httpParseCaches(ctx.options);
+  const caches = ctx.caches;
   const method = req.method === undefined ? undefined : KNOWN_HTTP_METHODS.has(req.method) ? req.method : '_OTHER';
   const scheme = req.scheme === 'http' || req.scheme === 'https' ? req.scheme : ctx.conn.encrypted ? 'https' : 'http';
   const encrypted = scheme === 'https';
+  // The path without its query (url.query needs the HTTP options' captureQuery: not offered for HTTP/2 yet).
   let path: string | undefined;
-  let query: string | undefined;
   if (req.path !== undefined && req.path.charCodeAt(0) === 0x2f) {
     const q = req.path.indexOf('?');
     path = q < 0 ? req.path : req.path.slice(0, q);
-    if (q >= 0 && q + 1 < req.path.length) query = req.path.slice(q + 1);
   }
-  void query; // url.query needs the HTTP options' captureQuery: not offered for HTTP/2 yet.
-  const route = server && path !== undefined ? routeOf(caches, routeMatcher(undefined), path, ctx.onCacheReset) : undefined;
+  const route = server && path !== undefined ? routeOf(caches, ctx.routes, path, ctx.onCacheReset) : undefined;
   const status = res?.status;
   const errorType = endingError(s, ending) ?? httpStatusError(server, status);
   const where = serverOf(ctx, req, encrypted);

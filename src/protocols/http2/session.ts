@@ -12,6 +12,7 @@ import {
   type SessionObserver,
   type Side,
 } from '../types';
+import { httpParseCaches, routeMatcher } from '../http/semantics';
 import { parseTraceContext } from '../http/trace-context';
 import { HTTP2_COUNTERS, type Http2Stats } from './counters';
 import { Http2FrameReader, type Http2FrameHandler, type Http2Setting } from './frames';
@@ -130,7 +131,14 @@ export class Http2Session implements ProtocolSession {
     this.requests = new Direction(this, true, conn.sawStart);
     this.responses = new Direction(this, false, conn.sawStart);
     const stats = this.stats;
-    this.context = { conn, kind: requestSide === 'ingress' ? 'server' : 'client', options, stats, onCacheReset: () => stats.parseCacheResets++ };
+    this.context = {
+      conn,
+      kind: requestSide === 'ingress' ? 'server' : 'client',
+      onCacheReset: () => stats.parseCacheResets++,
+      caches: httpParseCaches(options),
+      // HTTP/2 takes no route patterns yet: the heuristic.
+      routes: routeMatcher(undefined),
+    };
   }
 
   onChunk(chunk: Chunk, out: L7Record[]): void {
