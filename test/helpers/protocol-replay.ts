@@ -19,6 +19,7 @@
 // exactly equal each time, and every started request must end in exactly one
 // record or one abandon.
 
+import type { ExecutionContext } from 'ava';
 import type { Http1Options as ProtocolOptions } from '../../src/protocols/http1/config';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -372,4 +373,35 @@ export function* variants(proto: ProtocolDefinition, c: ReplayCase): Generator<V
   for (const k of splitPositions(c.events)) {
     yield { label: `split at ${k}`, result: replay(proto, c.session, splitAt(c.events, k)) };
   }
+}
+
+/**
+ * Asserts that every variant gives `expected` exactly (records, stats and
+ * observer signals) and keeps the observer contract; stops at the first that
+ * does not. Yields to the event loop now and then: a large case takes a
+ * while, and the worker must stay responsive.
+ */
+export async function assertEveryVariant(t: ExecutionContext, name: string, runs: Iterable<VariantRun>, expected: ReplayResult): Promise<void> {
+  const want = JSON.stringify(canonical(expected));
+  let count = 0;
+  /** The first variant's output as produced (not canonical), once it equals expected: a cheap exact comparison for the rest. */
+  let same: string | undefined;
+  for (const v of runs) {
+    count++;
+    if (count % 64 === 0) await new Promise((resolve) => setImmediate(resolve));
+    const { records, stats, starts, abandons } = v.result;
+    if (v.result.contractViolations.length > 0) {
+      t.deepEqual(v.result.contractViolations, [], `${name} (${v.label})`);
+      return;
+    }
+    const raw = JSON.stringify({ records, stats, starts, abandons });
+    if (raw === same) continue;
+    const got = canonical({ records, stats, starts, abandons });
+    if (JSON.stringify(got) !== want) {
+      t.deepEqual(got, canonical(expected), `${name} (${v.label})`);
+      return;
+    }
+    same ??= raw;
+  }
+  t.pass(`${count} variants`);
 }
