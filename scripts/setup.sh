@@ -25,6 +25,12 @@ PACKAGES=(
   # HTTP/2 stacks than grpc-js (test/e2e/grpc.ebpf.test.ts, grpc-peers.ebpf.test.ts).
   python3-grpcio
   golang-google-grpc-dev
+  # Database servers and their command-line clients: the tests start their
+  # own servers on loopback in temporary folders (initdb/pg_ctl,
+  # mariadb-install-db/mariadbd, redis-server); psycopg2 is the driver of the
+  # Python service that queries PostgreSQL per request.
+  postgresql postgresql-client mariadb-server mariadb-client redis-server redis-tools
+  python3-psycopg2
 )
 
 if [ "$(id -u)" -ne 0 ]; then
