@@ -210,19 +210,21 @@ const KEYWORDS: readonly (readonly [string, K, number])[] = [
 
 const MAX_KEYWORD = 13;
 const KW_FLAGS = new Uint8Array(KEYWORDS.length + 1);
-/** hash -> keyword entries with that hash (collisions verified by comparing). */
-const KW_BY_HASH = new Map<number, (readonly [string, K, number])[]>();
+// Open addressing over the hash of the upper-cased word: slot -> keyword id (0: empty), verified by comparing.
+const KW_SLOTS = 512;
+const KW_TABLE = new Uint8Array(KW_SLOTS);
+const KW_TEXT: string[] = [];
 const kwHashOf = (word: string): number => {
   let h = 0;
   for (let i = 0; i < word.length; i++) h = (Math.imul(h, 31) + word.charCodeAt(i)) | 0;
   return h;
 };
-for (const entry of KEYWORDS) {
-  KW_FLAGS[entry[1]] = entry[2];
-  const h = kwHashOf(entry[0]);
-  const list = KW_BY_HASH.get(h);
-  if (list === undefined) KW_BY_HASH.set(h, [entry]);
-  else list.push(entry);
+for (const [word, id, flags] of KEYWORDS) {
+  KW_FLAGS[id] = flags;
+  KW_TEXT[id] = word;
+  let slot = kwHashOf(word) & (KW_SLOTS - 1);
+  while (KW_TABLE[slot] !== 0) slot = (slot + 1) & (KW_SLOTS - 1);
+  KW_TABLE[slot] = id;
 }
 
 /** The keyword spelled (in any case) by sql[start, end), or K.None. */
@@ -236,19 +238,19 @@ function keywordAt(sql: string, start: number, end: number): K {
     else if (!((c >= 0x41 && c <= 0x5a) || c === 0x5f)) return K.None;
     h = (Math.imul(h, 31) + c) | 0;
   }
-  const list = KW_BY_HASH.get(h);
-  if (list === undefined) return K.None;
-  for (const [word, id] of list) {
+  for (let slot = h & (KW_SLOTS - 1); ; slot = (slot + 1) & (KW_SLOTS - 1)) {
+    const id = KW_TABLE[slot]!;
+    if (id === 0) return K.None;
+    const word = KW_TEXT[id]!;
     if (word.length !== len) continue;
-    let same = true;
-    for (let i = 0; i < len && same; i++) {
+    let i = 0;
+    for (; i < len; i++) {
       let c = sql.charCodeAt(start + i);
       if (c >= 0x61 && c <= 0x7a) c -= 0x20;
-      same = c === word.charCodeAt(i);
+      if (c !== word.charCodeAt(i)) break;
     }
-    if (same) return id;
+    if (i === len) return id as K;
   }
-  return K.None;
 }
 
 const flagsOf = (k: K): number => KW_FLAGS[k]!;
@@ -335,31 +337,30 @@ function endOfNumber(sql: string, i: number): number {
       if (j > i + 2) return j;
     }
   }
-  let j = i;
-  const digits = (): void => {
-    while (j < n) {
-      const c = sql.charCodeAt(j);
-      if (isDigit(c) || (c === 0x5f && isDigit(sql.charCodeAt(j + 1)) && j > i)) j++;
-      else break;
-    }
-  };
-  digits();
+  let j = digitsEnd(sql, i);
   if (j < n && sql.charCodeAt(j) === DOT) {
     const after = sql.charCodeAt(j + 1);
     // `1.` is a number too, but `1..` (a range in some syntaxes) and `1.x` keep the dot.
-    if (isDigit(after)) {
-      j++;
-      digits();
-    } else if (j > i && !(j + 1 < n && (isWordChar(after) || after === DOT))) j++;
+    if (isDigit(after)) j = digitsEnd(sql, j + 1);
+    else if (j > i && !(j + 1 < n && (isWordChar(after) || after === DOT))) j++;
   }
   if (j < n && (sql.charCodeAt(j) | 0x20) === 0x65) {
     let k = j + 1;
     const s = sql.charCodeAt(k);
     if (s === 0x2b || s === MINUS) k++;
-    if (isDigit(sql.charCodeAt(k))) {
-      j = k;
-      digits();
-    }
+    if (isDigit(sql.charCodeAt(k))) j = digitsEnd(sql, k);
+  }
+  return j;
+}
+
+/** The end of a run of digits at `j`, with single `_` between digits (PostgreSQL 16: 1_000_000). */
+function digitsEnd(sql: string, j: number): number {
+  const n = sql.length;
+  const from = j;
+  while (j < n) {
+    const c = sql.charCodeAt(j);
+    if (isDigit(c) || (c === 0x5f && j > from && isDigit(sql.charCodeAt(j + 1)))) j++;
+    else break;
   }
   return j;
 }
@@ -471,6 +472,57 @@ function scan(sql: string, mysql: boolean, b: StatementBuilder): string {
       i++;
       continue;
     }
+    // -- words (first: the commonest): keywords, names, prefixed strings, TRUE/FALSE, IN lists
+    if (isWordStart(c) || (mysql && c === DOLLAR)) {
+      let e = i + 1;
+      while (e < n && isWordChar(sql.charCodeAt(e))) e++;
+      const kind = prefixedStringKind(sql, i, e, mysql);
+      if (kind !== 0) {
+        const body = kind === 3 ? e + 1 : e;
+        const end = kind === 2 ? endOfEscapedString(sql, body, sql.charCodeAt(body)) : endOfStandardString(sql, body);
+        if (end < 0) return rest(i);
+        replace(i, end);
+        b.token(T.Literal, i, end, K.None, depth);
+        prev = P_OPERAND;
+        i = end;
+        continue;
+      }
+      if (sql.charCodeAt(e) === DOT && e + 1 < n) {
+        const w = nameEnd(sql, i, mysql);
+        if (w < 0) return rest(i);
+        b.token(T.Name, i, w, K.None, depth);
+        prev = P_OPERAND;
+        i = w;
+        continue;
+      }
+      const k = keywordAt(sql, i, e);
+      if (k === K.TRUE || k === K.FALSE) {
+        replace(i, e);
+        b.token(T.Literal, i, e, K.None, depth);
+        prev = P_OPERAND;
+        i = e;
+        continue;
+      }
+      if (k === K.IN) {
+        const close = literalInListEnd(sql, e, mysql);
+        if (close >= 0) {
+          const open = sql.indexOf('(', e);
+          out += sql.slice(copied, open + 1) + '?';
+          copied = close;
+          b.token(T.Word, i, e, k, depth);
+          b.token(T.Open, open, open + 1, K.None, depth + 1);
+          b.token(T.Literal, open + 1, close, K.None, depth + 1);
+          b.token(T.Close, close, close + 1, K.None, depth);
+          prev = P_OPERAND;
+          i = close + 1;
+          continue;
+        }
+      }
+      b.token(T.Word, i, e, k, depth);
+      prev = k !== K.None && (flagsOf(k) & F_UNARY) !== 0 ? P_OPERATOR : P_OPERAND;
+      i = e;
+      continue;
+    }
     // -- comments ------------------------------------------------------------
     let commentEnd = -1;
     if (c === MINUS && sql.charCodeAt(i + 1) === MINUS) {
@@ -521,7 +573,7 @@ function scan(sql: string, mysql: boolean, b: StatementBuilder): string {
       continue;
     }
     // -- numbers, signed numbers ---------------------------------------------------
-    const numberStart = isDigit(c) || (c === DOT && prev === P_OPERATOR && isDigit(sql.charCodeAt(i + 1)));
+    const numberStart = (c >= 0x30 && c <= 0x39) || (c === DOT && prev === P_OPERATOR && isDigit(sql.charCodeAt(i + 1)));
     const signed = c === MINUS && prev === P_OPERATOR &&
       (isDigit(sql.charCodeAt(i + 1)) || (sql.charCodeAt(i + 1) === DOT && isDigit(sql.charCodeAt(i + 2))));
     if (numberStart || signed) {
@@ -544,57 +596,6 @@ function scan(sql: string, mysql: boolean, b: StatementBuilder): string {
       replace(i, e);
       b.token(T.Literal, i, e, K.None, depth);
       prev = P_OPERAND;
-      i = e;
-      continue;
-    }
-    // -- words: keywords, names, prefixed strings, TRUE/FALSE, IN lists ------------
-    if (isWordStart(c) || (mysql && c === DOLLAR)) {
-      let e = i + 1;
-      while (e < n && isWordChar(sql.charCodeAt(e))) e++;
-      const kind = prefixedStringKind(sql, i, e, mysql);
-      if (kind !== 0) {
-        const body = kind === 3 ? e + 1 : e;
-        const end = kind === 2 ? endOfEscapedString(sql, body, sql.charCodeAt(body)) : endOfStandardString(sql, body);
-        if (end < 0) return rest(i);
-        replace(i, end);
-        b.token(T.Literal, i, end, K.None, depth);
-        prev = P_OPERAND;
-        i = end;
-        continue;
-      }
-      if (sql.charCodeAt(e) === DOT && e + 1 < n) {
-        const w = nameEnd(sql, i, mysql);
-        if (w < 0) return rest(i);
-        b.token(T.Name, i, w, K.None, depth);
-        prev = P_OPERAND;
-        i = w;
-        continue;
-      }
-      const k = keywordAt(sql, i, e);
-      if (k === K.TRUE || k === K.FALSE) {
-        replace(i, e);
-        b.token(T.Literal, i, e, K.None, depth);
-        prev = P_OPERAND;
-        i = e;
-        continue;
-      }
-      if (k === K.IN) {
-        const close = literalInListEnd(sql, e, mysql);
-        if (close >= 0) {
-          const open = sql.indexOf('(', e);
-          out += sql.slice(copied, open + 1) + '?';
-          copied = close;
-          b.token(T.Word, i, e, k, depth);
-          b.token(T.Open, open, open + 1, K.None, depth + 1);
-          b.token(T.Literal, open + 1, close, K.None, depth + 1);
-          b.token(T.Close, close, close + 1, K.None, depth);
-          prev = P_OPERAND;
-          i = close + 1;
-          continue;
-        }
-      }
-      b.token(T.Word, i, e, k, depth);
-      prev = k !== K.None && (flagsOf(k) & F_UNARY) !== 0 ? P_OPERATOR : P_OPERAND;
       i = e;
       continue;
     }
@@ -734,7 +735,9 @@ class StatementBuilder {
   private mainOpKind = K.None;
   private firstOp: string | undefined;
   private firstOpKind = K.None;
-  private readonly parts: string[] = [];
+  private readonly parts: string[] = []; // [0, partCount) in use: reused, not reallocated, per statement
+  private partCount = 0;
+  private deepest = 0;
   private partsChars = 0;
   private partsFull = false;
   private opPartIndex = 0;
@@ -777,7 +780,7 @@ class StatementBuilder {
     this.opCount = 0;
     this.mainOp = this.firstOp = undefined;
     this.mainOpKind = this.firstOpKind = K.None;
-    this.parts.length = 0;
+    this.partCount = 0;
     this.partsChars = 0;
     this.partsFull = false;
     this.opPartIndex = 0;
@@ -789,9 +792,10 @@ class StatementBuilder {
     this.ddlStopAfterTarget = false;
     this.materializedStart = -1;
     this.bodyMayHoldSemicolons = false;
-    this.opAt.fill(0);
-    this.listAt.fill(0);
-    this.ctes.length = 0;
+    this.opAt.fill(0, 0, this.deepest + 1);
+    this.listAt.fill(0, 0, this.deepest + 1);
+    this.deepest = 0;
+    if (this.ctes.length !== 0) this.ctes.length = 0;
     this.inWith = false;
     this.cteName = false;
     this.prevKind = T.Semi;
@@ -803,6 +807,7 @@ class StatementBuilder {
       this.unsure = true;
       depth = MAX_DEPTH - 1;
     }
+    if (depth > this.deepest) this.deepest = depth;
     if (this.pendingStart >= 0) {
       // A name where a table was expected: a table unless a `(` makes it a function (generate_series(...)).
       if (kind !== T.Open) this.target(this.pendingStart, this.pendingEnd);
@@ -1098,7 +1103,7 @@ class StatementBuilder {
     }
     if (depth === this.withDepth) this.inWith = false;
     this.addPart(text);
-    this.opPartIndex = this.parts.length;
+    this.opPartIndex = this.partCount;
   }
 
   private target(start: number, end: number): void {
@@ -1108,7 +1113,7 @@ class StatementBuilder {
       if (keywordAt(text, 0, text.length) === K.DUAL) return; // MySQL's dummy table
       if (this.ctes.length !== 0 && this.ctes.includes(text.toLowerCase())) return; // a CTE, not a table
     }
-    for (let i = this.opPartIndex; i < this.parts.length; i++) if (this.parts[i] === text) return;
+    for (let i = this.opPartIndex; i < this.partCount; i++) if (this.parts[i] === text) return;
     this.addPart(text);
     if (this.firstTarget === undefined) this.firstTarget = text;
     else if (this.firstTarget !== text) this.manyTargets = true;
@@ -1116,13 +1121,19 @@ class StatementBuilder {
 
   private addPart(text: string): void {
     if (this.partsFull) return;
-    const chars = this.partsChars + (this.parts.length === 0 ? 0 : 1) + text.length;
+    const chars = this.partsChars + (this.partCount === 0 ? 0 : 1) + text.length;
     if (chars > SUMMARY_MAX_CHARS) {
       this.partsFull = true;
       return;
     }
-    this.parts.push(text);
+    this.parts[this.partCount++] = text;
     this.partsChars = chars;
+  }
+
+  private summaryText(): string {
+    let text = this.parts[0]!;
+    for (let i = 1; i < this.partCount; i++) text += ' ' + this.parts[i]!;
+    return text;
   }
 
   private endStatement(): void {
@@ -1136,7 +1147,7 @@ class StatementBuilder {
     const known = operation !== undefined && !this.unsure;
     const facts: StatementFacts = {
       operation,
-      summary: known && this.parts.length > 0 ? this.parts.join(' ') : undefined,
+      summary: known && this.partCount > 0 ? this.summaryText() : undefined,
       collection: known && this.opCount === 1 && !this.manyTargets && TABLE_OPS.has(kind) ? this.firstTarget : undefined,
     };
     this.statements++;
