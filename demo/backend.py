@@ -14,7 +14,9 @@ POOL = None
 if os.environ.get("DEMO_PG_DSN"):
     from psycopg2.pool import ThreadedConnectionPool
 
-    POOL = ThreadedConnectionPool(1, 4, os.environ["DEMO_PG_DSN"])
+    # minconn 0: connections open on the first requests, after the agent
+    # started, so it sees their startup (database and user) too.
+    POOL = ThreadedConnectionPool(0, 4, os.environ["DEMO_PG_DSN"])
 
 
 def load_item(item_id):
