@@ -182,7 +182,7 @@ export function resolveRunConfig(values: RunFlagValues, env: Env, o: ResolveOpti
   for (const p of registry) {
     if (p.config === undefined) continue;
     const flags = Object.fromEntries(Object.keys(p.config.flags ?? {}).map((name) => [name, values[name]]));
-    protocolOptions[p.id] = p.config.resolve(f[p.config.section], flags, { redactHeaders });
+    protocolOptions[p.id] = p.config.resolve(f[p.config.section], flags, { redactHeaders }, env);
   }
   const headerProblems: string[] = [];
   const headers = values['otlp-headers'] !== undefined ? parseHeaders(values['otlp-headers'], '--otlp-headers', headerProblems) : undefined;

@@ -282,9 +282,11 @@ export interface ProtocolConfig<O> {
   readonly usage?: readonly string[];
   /**
    * Options from the file's section (already validated; undefined without
-   * one) and the flags' values (flags win). Throws a UsageError for a bad flag.
+   * one), the environment variables its settings name, and the flags'
+   * values (flags win, then variables, then the file). Throws a UsageError
+   * for a bad flag or variable.
    */
-  resolve(file: unknown, flags: Readonly<Record<string, unknown>>, common: CommonProtocolOptions): O;
+  resolve(file: unknown, flags: Readonly<Record<string, unknown>>, common: CommonProtocolOptions, env: Readonly<Record<string, string | undefined>>): O;
   /**
    * Checks across its settings and the redaction list, after each value was
    * validated: `problem` takes a key relative to the section (and the index
