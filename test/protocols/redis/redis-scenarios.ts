@@ -107,18 +107,31 @@ async function pubsub(port: number, resp: 2 | 3): Promise<unknown> {
 SCENARIOS['pubsub2'] = (port) => pubsub(port, 2);
 SCENARIOS['pubsub3'] = (port) => pubsub(port, 3);
 
-if (require.main === module) {
-  const [name, port] = process.argv.slice(2);
-  const run = SCENARIOS[name ?? ''];
-  if (run === undefined || port === undefined) {
-    console.error(`usage: redis-scenarios.js ${Object.keys(SCENARIOS).join('|')} PORT`);
+/**
+ *   redis-scenarios.js <scenario> <port>            runs it now
+ *   redis-scenarios.js --wait <s1,s2,...> <port>     prints {"ready":true}, runs them in turn on "go" (e2e tests attach first)
+ */
+async function main(argv: string[]): Promise<void> {
+  const wait = argv[0] === '--wait';
+  const [names, port] = wait ? argv.slice(1) : argv;
+  const runs = (names ?? '').split(',').map((n) => SCENARIOS[n]);
+  if (port === undefined || runs.length === 0 || runs.some((r) => r === undefined)) {
+    console.error(`usage: redis-scenarios.js [--wait] ${Object.keys(SCENARIOS).join('|')}[,...] PORT`);
     process.exit(2);
   }
-  run(Number(port)).then(
-    (r) => console.log(JSON.stringify(r)),
-    (e) => {
-      console.error(e);
-      process.exit(1);
-    },
-  );
+  if (wait) {
+    console.log(JSON.stringify({ ready: true, pid: process.pid }));
+    await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));
+  }
+  const results: unknown[] = [];
+  for (const run of runs) results.push(await run!(Number(port)));
+  console.log(JSON.stringify(runs.length === 1 ? results[0] : results));
+  process.stdin.destroy();
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
 }
