@@ -104,6 +104,44 @@ async function pubsub(port: number, resp: 2 | 3): Promise<unknown> {
   return { got, after };
 }
 
+/**
+ * The pipeline benchmark's traffic (bench/fixtures/redis): 4 connections one
+ * after the other, each 250 commands awaited one by one (a write and a read
+ * each) over a mix of strings, hashes, lists and counters.
+ */
+async function bench(port: number): Promise<unknown> {
+  const value = JSON.stringify({ id: 7, name: 'item-7', price: 19.99, tags: ['a', 'b'] });
+  const counts: number[] = [];
+  for (let conn = 0; conn < 4; conn++) {
+    const c = await connect(port, 2);
+    let n = 0;
+    for (let i = 0; n < 250; i++) {
+      const k = `item:${conn}:${i % 50}`;
+      const ops = [
+        () => c.set(k, value),
+        () => c.get(k),
+        () => c.hSet(`h:${i % 10}`, { name: 'ann', age: '7', city: 'x' }),
+        () => c.hGetAll(`h:${i % 10}`),
+        () => c.incr('hits'),
+        () => c.lPush('recent', k),
+        () => c.lRange('recent', 0, 9),
+        () => c.mGet([k, 'item:0:1', 'missing']),
+        () => c.expire(k, 300),
+        () => c.exists(k),
+      ];
+      for (const op of ops) {
+        if (n === 250) break;
+        await op();
+        n++;
+      }
+    }
+    counts.push(n);
+    c.destroy();
+  }
+  return counts;
+}
+
+SCENARIOS['bench'] = bench;
 SCENARIOS['pubsub2'] = (port) => pubsub(port, 2);
 SCENARIOS['pubsub3'] = (port) => pubsub(port, 3);
 
