@@ -71,18 +71,54 @@ export class RespTop {
   size = 0;
   /** Line types (simple string, error, integer, double, ...) and bulk errors: the text kept (up to RESP_LINE_KEEP bytes). */
   line = '';
-  /** Elements tracked (min(size, RESP_MAX_TRACKED)) of an aggregate. */
+  /** Elements tracked (min(size, maxTracked)) of an aggregate. */
   tracked = 0;
-  /** Per tracked element: type byte, full length (strings) or value (integers), start and length of its kept bytes in `bytes`. */
-  readonly elementType = new Uint8Array(RESP_MAX_TRACKED);
-  readonly elementSize = new Float64Array(RESP_MAX_TRACKED);
-  readonly keptStart = new Int32Array(RESP_MAX_TRACKED);
-  readonly keptLength = new Int32Array(RESP_MAX_TRACKED);
+  /**
+   * Per tracked element: type byte, full length (strings) or value
+   * (integers), start and length of its kept bytes in `bytes`. Grown on
+   * demand up to `maxTracked` and RESP_ARG_BYTES: most sessions never need
+   * more than a few elements and a few dozen bytes, and idle connections are many.
+   */
+  elementType = new Uint8Array(8);
+  elementSize = new Float64Array(8);
+  keptStart = new Int32Array(8);
+  keptLength = new Int32Array(8);
   /** Kept element bytes. */
-  readonly bytes = Buffer.allocUnsafe(RESP_ARG_BYTES);
+  bytes = Buffer.allocUnsafe(128);
   used = 0;
   /** An element's bytes were cut by a capture gap (its kept text is a prefix, or stale). */
   gapped = false;
+
+  constructor(
+    /** Elements of a top-level aggregate whose facts are kept (their count is always known). */
+    readonly maxTracked: number = RESP_MAX_TRACKED,
+  ) {}
+
+  /** Room for element `i` (i < maxTracked). */
+  slot(i: number): void {
+    if (i < this.elementType.length) return;
+    const n = Math.min(this.maxTracked, Math.max(i + 1, this.elementType.length * 2));
+    const grow = <T extends Uint8Array | Float64Array | Int32Array>(a: T, make: (n: number) => T): T => {
+      const b = make(n);
+      b.set(a);
+      return b;
+    };
+    this.elementType = grow(this.elementType, (k) => new Uint8Array(k));
+    this.elementSize = grow(this.elementSize, (k) => new Float64Array(k));
+    this.keptStart = grow(this.keptStart, (k) => new Int32Array(k));
+    this.keptLength = grow(this.keptLength, (k) => new Int32Array(k));
+  }
+
+  /** Room for `count` more kept bytes; returns how many fit under RESP_ARG_BYTES. */
+  reserve(count: number): number {
+    const k = Math.max(0, Math.min(count, RESP_ARG_BYTES - this.used));
+    if (this.used + k > this.bytes.length) {
+      const b = Buffer.allocUnsafe(Math.min(RESP_ARG_BYTES, Math.max(this.used + k, this.bytes.length * 2)));
+      this.bytes.copy(b, 0, 0, this.used);
+      this.bytes = b;
+    }
+    return k;
+  }
 
   reset(): void {
     this.type = 0;
@@ -117,7 +153,7 @@ const enum State {
 }
 
 export class RespReader {
-  readonly top = new RespTop();
+  readonly top: RespTop;
   private state = State.Line;
   /** The line being read: its first RESP_LINE_KEEP bytes, its full length. */
   private readonly lineBytes = Buffer.allocUnsafe(RESP_LINE_KEEP);
@@ -142,7 +178,10 @@ export class RespReader {
     private readonly listener: RespListener,
     /** Request side: a line starting with a letter at top level is an inline command. */
     private readonly inline: boolean,
-  ) {}
+    maxTracked = RESP_MAX_TRACKED,
+  ) {
+    this.top = new RespTop(maxTracked);
+  }
 
   /** Between top-level values (a resync may start here). */
   get idle(): boolean {
@@ -328,12 +367,13 @@ export class RespReader {
           t.size = value;
           if (type !== RespType.integer) t.line = b.toString('utf8', 1, textEnd);
         } else if (tracked >= 0) {
+          t.slot(tracked);
           t.elementType[tracked] = type;
           t.elementSize[tracked] = type === RespType.integer ? value : textEnd - 1;
           t.keptStart[tracked] = t.used;
           t.keptLength[tracked] = 0;
           if (type === RespType.simple) {
-            const k = Math.min(this.listener.keep(tracked, textEnd - 1), textEnd - 1, RESP_ARG_BYTES - t.used);
+            const k = t.reserve(Math.min(this.listener.keep(tracked, textEnd - 1), textEnd - 1));
             if (k > 0) {
               b.copy(t.bytes, t.used, 1, 1 + k);
               t.used += k;
@@ -357,6 +397,7 @@ export class RespReader {
         }
         if (len === -1) {
           if (tracked >= 0) {
+            t.slot(tracked);
             t.elementType[tracked] = RespType.null;
             t.elementSize[tracked] = 0;
             t.keptStart[tracked] = t.used;
@@ -369,11 +410,12 @@ export class RespReader {
         this.keepLeft = 0;
         this.keepSlot = -2;
         if (tracked >= 0) {
+          t.slot(tracked);
           t.elementType[tracked] = type;
           t.elementSize[tracked] = len;
           t.keptStart[tracked] = t.used;
           t.keptLength[tracked] = 0;
-          this.keepLeft = Math.max(0, Math.min(this.listener.keep(tracked, len), len, RESP_ARG_BYTES - t.used));
+          this.keepLeft = t.reserve(Math.min(this.listener.keep(tracked, len), len));
           this.keepSlot = tracked;
         } else if (topLevel && type === RespType.bulkError) {
           this.errorBytes = 0;
@@ -403,8 +445,9 @@ export class RespReader {
           t.type = type;
           t.isNull = count === -1;
           t.size = Math.max(count, 0);
-          t.tracked = Math.min(t.size * (type === RespType.map ? 2 : 1), RESP_MAX_TRACKED);
+          t.tracked = Math.min(t.size * (type === RespType.map ? 2 : 1), t.maxTracked);
         } else if (tracked >= 0) {
+          t.slot(tracked);
           t.elementType[tracked] = type;
           t.elementSize[tracked] = count;
           t.keptStart[tracked] = t.used;
@@ -431,7 +474,7 @@ export class RespReader {
   private nextIndex(): number {
     const t = this.top;
     const index = (t.type === RespType.map ? t.size * 2 : t.size) - this.left[0]!;
-    return index < RESP_MAX_TRACKED ? index : -1;
+    return index < t.maxTracked ? index : -1;
   }
 
   private endString(end: number): void {
@@ -467,18 +510,19 @@ export class RespReader {
     t.tracked = 0;
     let count = 0;
     let i = 0;
-    while (i < textEnd && count < RESP_MAX_TRACKED) {
+    while (i < textEnd && count < t.maxTracked) {
       while (i < textEnd && isSpace(b[i]!)) i++;
       if (i >= textEnd) break;
       const start = i;
       while (i < textEnd && !isSpace(b[i]!)) i++;
       const len = i - start;
+      t.slot(count);
       t.elementType[count] = RespType.bulk;
       t.elementSize[count] = len;
       t.keptStart[count] = t.used;
       t.keptLength[count] = 0;
       t.tracked = count + 1;
-      const k = Math.max(0, Math.min(this.listener.keep(count, len), len, RESP_ARG_BYTES - t.used));
+      const k = t.reserve(Math.min(this.listener.keep(count, len), len));
       b.copy(t.bytes, t.used, start, start + k);
       t.used += k;
       t.keptLength[count] = k;

@@ -116,7 +116,8 @@ export class RedisSession implements ProtocolSession {
       },
     };
     this.requests = new RespReader(requestListener, true);
-    this.replies = new RespReader(replyListener, false);
+    // A reply's first three elements tell a pub/sub delivery or confirmation; nothing else of it is kept.
+    this.replies = new RespReader(replyListener, false, 3);
     this.held = [];
     if (!conn.sawStart) {
       this.requests.stop();

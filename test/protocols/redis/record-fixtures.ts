@@ -5,6 +5,7 @@
 // replay case (test/helpers/protocol-replay.ts format). Needs root and eBPF:
 //
 //   flock /tmp/bench.lock node dist/test/protocols/redis/record-fixtures.js
+//   flock /tmp/bench.lock node dist/test/protocols/redis/record-fixtures.js --bench   (bench/fixtures/redis only)
 //
 // Writes events.jsonl only; expected.json is written by
 // generate-expected.ts --draft and checked by hand (README.md).
@@ -15,6 +16,8 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { BIN, ROOT } from '../../helpers/agent';
 import { REDIS_CLI, startRedisServer } from '../../helpers/redis-server';
+import { parseCase, replay } from '../../helpers/protocol-replay';
+import { redisProtocol } from '../../../src/protocols/redis';
 
 const OUT = path.join(ROOT, 'test/fixtures/redis');
 
@@ -107,15 +110,48 @@ async function main(): Promise<void> {
     agent.once('exit', () => reject(new Error(`capture exited: ${stderr}`)));
   });
   const p = server.port;
+  const benchOnly = process.argv.includes('--bench');
   let pids: Record<string, number>;
   try {
-    pids = await drive(p);
+    pids = benchOnly ? { bench: runNode('bench', p) } : await drive(p);
   } finally {
     agent.kill('SIGINT');
     await new Promise((r) => agent.once('exit', r));
     await server.stop();
   }
-  split(p, server.pid, pids, lines);
+  if (benchOnly) writeBench(p, pids['bench']!, lines);
+  else split(p, server.pid, pids, lines);
+}
+
+/**
+ * bench/fixtures/redis/redis: the bench scenario's 4 client connections in
+ * the pipeline benchmark's format (bench/fixtures/http2/README.md): a line
+ * per syscall `{conn, side, data}` (ingress: client to server), and per
+ * connection the records a replay yields (counted by replaying it here).
+ */
+function writeBench(p: number, pid: number, lines: string[]): void {
+  const events = lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as CaptureLine);
+  const conns = new Map<string, CaptureLine[]>();
+  for (const e of events) {
+    if (e.pid !== pid || e.type !== 'data' || !e.remote.endsWith(`:${p}`)) continue;
+    conns.set(e.conn, [...(conns.get(e.conn) ?? []), e]);
+  }
+  const out: string[] = [];
+  const meta: { streams: number }[] = [];
+  [...conns.values()].forEach((evs, i) => {
+    for (const e of evs) {
+      if (e.truncated) throw new Error('a bench syscall was cut by the capture bound');
+      // As the server would see it: the client's writes are what the server reads.
+      out.push(JSON.stringify({ conn: i, side: e.dir === 'egress' ? 'ingress' : 'egress', data: e.data }));
+    }
+    const c = parseCase('bench', toCase(evs).join('\n'));
+    meta.push({ streams: replay(redisProtocol, c.session, c.events).records.length });
+  });
+  const dir = path.join(ROOT, 'bench/fixtures/redis/redis');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'events.jsonl'), `${out.join('\n')}\n`);
+  fs.writeFileSync(path.join(dir, 'case.json'), `${JSON.stringify({ connections: meta })}\n`);
+  console.error(`bench: ${meta.length} connections, ${JSON.stringify(meta)}`);
 }
 
 async function drive(p: number): Promise<Record<string, number>> {

@@ -104,21 +104,72 @@ async function pubsub(port: number, resp: 2 | 3): Promise<unknown> {
   return { got, after };
 }
 
+/**
+ * The pipeline benchmark's traffic (bench/fixtures/redis): 4 connections one
+ * after the other, each 250 commands awaited one by one (a write and a read
+ * each) over a mix of strings, hashes, lists and counters.
+ */
+async function bench(port: number): Promise<unknown> {
+  const value = JSON.stringify({ id: 7, name: 'item-7', price: 19.99, tags: ['a', 'b'] });
+  const counts: number[] = [];
+  for (let conn = 0; conn < 4; conn++) {
+    const c = await connect(port, 2);
+    let n = 0;
+    for (let i = 0; n < 250; i++) {
+      const k = `item:${conn}:${i % 50}`;
+      const ops = [
+        () => c.set(k, value),
+        () => c.get(k),
+        () => c.hSet(`h:${i % 10}`, { name: 'ann', age: '7', city: 'x' }),
+        () => c.hGetAll(`h:${i % 10}`),
+        () => c.incr('hits'),
+        () => c.lPush('recent', k),
+        () => c.lRange('recent', 0, 9),
+        () => c.mGet([k, 'item:0:1', 'missing']),
+        () => c.expire(k, 300),
+        () => c.exists(k),
+      ];
+      for (const op of ops) {
+        if (n === 250) break;
+        await op();
+        n++;
+      }
+    }
+    counts.push(n);
+    c.destroy();
+  }
+  return counts;
+}
+
+SCENARIOS['bench'] = bench;
 SCENARIOS['pubsub2'] = (port) => pubsub(port, 2);
 SCENARIOS['pubsub3'] = (port) => pubsub(port, 3);
 
-if (require.main === module) {
-  const [name, port] = process.argv.slice(2);
-  const run = SCENARIOS[name ?? ''];
-  if (run === undefined || port === undefined) {
-    console.error(`usage: redis-scenarios.js ${Object.keys(SCENARIOS).join('|')} PORT`);
+/**
+ *   redis-scenarios.js <scenario> <port>            runs it now
+ *   redis-scenarios.js --wait <s1,s2,...> <port>     prints {"ready":true}, runs them in turn on "go" (e2e tests attach first)
+ */
+async function main(argv: string[]): Promise<void> {
+  const wait = argv[0] === '--wait';
+  const [names, port] = wait ? argv.slice(1) : argv;
+  const runs = (names ?? '').split(',').map((n) => SCENARIOS[n]);
+  if (port === undefined || runs.length === 0 || runs.some((r) => r === undefined)) {
+    console.error(`usage: redis-scenarios.js [--wait] ${Object.keys(SCENARIOS).join('|')}[,...] PORT`);
     process.exit(2);
   }
-  run(Number(port)).then(
-    (r) => console.log(JSON.stringify(r)),
-    (e) => {
-      console.error(e);
-      process.exit(1);
-    },
-  );
+  if (wait) {
+    console.log(JSON.stringify({ ready: true, pid: process.pid }));
+    await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));
+  }
+  const results: unknown[] = [];
+  for (const run of runs) results.push(await run!(Number(port)));
+  console.log(JSON.stringify(runs.length === 1 ? results[0] : results));
+  process.stdin.destroy();
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
 }

@@ -4,6 +4,7 @@
 // inside MULTI, a reply before the first command after a mid-stream join.
 
 import test from 'ava';
+import fc from 'fast-check';
 import { redisProtocol } from '../../../src/protocols/redis';
 import { REDIS_MAX_PENDING, RedisSession } from '../../../src/protocols/redis/session';
 import type { QueryTextMode } from '../../../src/protocols/db/semantics';
@@ -243,4 +244,29 @@ test('an error reply: prefix as status code and error.type, quoted arguments lef
   t.is(r[1]!.statusMessage, 'SYNTAX invalid syntax');
   t.is(r[2]!.errorType, '_OTHER');
   t.false('db.response.status_code' in r[2]!.attributes);
+});
+
+test('arbitrary chunks and gaps on both sides: no throw, bounded buffering, every started command ends once (fixed seed)', (t) => {
+  const piece = fc.oneof(
+    fc.constantFrom('*2\r\n$3\r\nGET\r\n$1\r\nk\r\n', '+OK\r\n', ':1\r\n', '$3\r\nabc\r\n', '*1\r\n$5\r\nMULTI\r\n', '>2\r\n$7\r\nmessage\r\n$1\r\nx\r\n', 'PING\r\n', '-ERR x\r\n', '%1\r\n+a\r\n_\r\n'),
+    fc.uint8Array({ maxLength: 40 }).map((u) => Buffer.from(u).toString('latin1')),
+  );
+  const step = fc.record({ side: fc.constantFrom<Side>('egress', 'ingress'), data: fc.array(piece, { maxLength: 6 }).map((a) => a.join('')), gap: fc.nat(30), start: fc.boolean() });
+  fc.assert(
+    fc.property(fc.boolean(), fc.array(step, { maxLength: 40 }), (sawStart, steps) => {
+      const h = new Harness('raw', sawStart, 2048);
+      for (const s of steps) {
+        if (s.data.length > 0) (s.side === 'egress' ? h.send(s.data, s.start) : h.reply(s.data, s.start));
+        if (s.gap > 25) h.gap(s.side, s.gap);
+        if (h.session.bufferedBytes() > 2048 + 4096) return false;
+      }
+      h.session.close(h.now() + 1, h.records);
+      const ended = new Map<number, number>();
+      for (const r of h.records) ended.set(r.sequence, (ended.get(r.sequence) ?? 0) + 1);
+      for (const [seq] of h.abandons) ended.set(seq, (ended.get(seq) ?? 0) + 1);
+      return h.starts.every((s) => ended.get(s.sequence) === 1) && ended.size === h.starts.length;
+    }),
+    { seed: 19, numRuns: 3000 },
+  );
+  t.pass();
 });
