@@ -424,6 +424,17 @@ export const SCENARIOS: Record<string, () => Stream> = {
     s.run(recordedPlans('grpc-serial', 16, 8), 24);
     return s.build();
   },
+  /**
+   * MySQL recorded from mysql2 against MariaDB 10.11 (bench/fixtures/mysql/mysql):
+   * 250 calls a connection, text SELECTs by key and by name, executions of one
+   * prepared statement, INSERTs and UPDATEs; one call at a time, each request
+   * and answer a syscall of its own.
+   */
+  'mysql': () => {
+    const s = new StreamBuilder('mysql');
+    s.run(recordedPlans('mysql', 16, 8), 24);
+    return s.build();
+  },
 };
 
 // ------------------------------------------------------------------ HTTP/2 and gRPC bytes
@@ -438,13 +449,14 @@ interface RecordedConnection {
   readonly streams: number;
 }
 
-/** Scenarios of HTTP/2 connections (the parse and record stages are not split for them). */
-const HTTP2_SCENARIOS = new Set(['http2', 'grpc', 'http2-serial', 'grpc-serial']);
+/** Scenarios of recorded connections (the parse and record stages are not split for them: only HTTP/1's record builder can be swapped). */
+const HTTP2_SCENARIOS = new Set(['http2', 'grpc', 'http2-serial', 'grpc-serial', 'mysql']);
 
-const FIXTURES = path.resolve(__dirname, '../..', 'bench', 'fixtures', 'http2');
+const FIXTURES = path.resolve(__dirname, '../..', 'bench', 'fixtures');
 
+/** The recorded traffic of a scenario: bench/fixtures/http2/<name>/, or bench/fixtures/<name>/<name>/ for other protocols. */
 function recorded(name: string): RecordedConnection[] {
-  const dir = path.join(FIXTURES, name);
+  const dir = fs.existsSync(path.join(FIXTURES, 'http2', name)) ? path.join(FIXTURES, 'http2', name) : path.join(FIXTURES, name, name);
   const meta = JSON.parse(fs.readFileSync(path.join(dir, 'case.json'), 'utf8')) as { connections: { streams: number }[] };
   const conns: RecordedConnection[] = meta.connections.map((c) => ({ reads: [], streams: c.streams }));
   for (const line of fs.readFileSync(path.join(dir, 'events.jsonl'), 'utf8').split('\n')) {

@@ -7,7 +7,9 @@
 // (mariadbd) become cases: test/fixtures/mysql/<case>/events.jsonl. Run by
 // hand (root, eBPF, the bench lock), review, commit:
 //
-//   make ts && flock /tmp/bench.lock node dist/test/protocols/mysql/record-mysql.js
+//   make ts && flock /tmp/bench.lock node dist/test/protocols/mysql/record-mysql.js [scenario...]
+//
+// (mysql2-query always runs first: it creates the tables the others use).
 //
 // then `node dist/test/protocols/mysql/generate-expected.js` writes
 // expected.draft.json beside each case, to be checked by reading (README.md).
@@ -146,6 +148,28 @@ const scenarios: Scenario[] = [
     },
   },
   {
+    // Not a golden: the pipeline benchmark's traffic (bench/fixtures/mysql/mysql/), written by writeBench().
+    name: 'bench',
+    async run(db) {
+      const ports: number[] = [];
+      db.sql('CREATE TABLE shop.events (id INT PRIMARY KEY AUTO_INCREMENT, account INT, note VARCHAR(64))');
+      for (let k = 0; k < BENCH_CONNECTIONS; k++) {
+        const c = await connect(db);
+        ports.push(localPort(c));
+        for (let i = 0; i < BENCH_CALLS / 5; i++) {
+          await c.query(`SELECT id, name, balance FROM accounts WHERE id = ${(i % 3) + 1}`);
+          await c.query(`SELECT name FROM accounts WHERE name = 'user-${k}-${i}'`);
+          await c.execute('SELECT id, name, balance FROM accounts WHERE id = ?', [(i % 3) + 1]);
+          await c.query(`INSERT INTO events (account, note) VALUES (${(i % 3) + 1}, 'note ${k}-${i}')`);
+          await c.query(`UPDATE accounts SET balance = balance + 1 WHERE id = ${(i % 3) + 1}`);
+        }
+        await c.end();
+      }
+      benchPorts.push(...ports);
+      return ports[0]!;
+    },
+  },
+  {
     name: 'mariadb-cli',
     async run(db) {
       const r = spawnSync(
@@ -158,6 +182,33 @@ const scenarios: Scenario[] = [
     },
   },
 ];
+
+const BENCH_CONNECTIONS = 4;
+/** Calls per benchmark connection: each one record (the one prepare makes none). */
+const BENCH_CALLS = 250;
+const benchPorts: number[] = [];
+
+/**
+ * bench/fixtures/mysql/mysql/: the benchmark connections as the client read
+ * and wrote them, in bench/pipeline.ts's recorded format (one line per
+ * syscall, `side` ingress = client to server) and case.json (records per connection).
+ */
+function writeBench(byConn: Map<string, CaptureEvent[]>): void {
+  const dir = path.join(ROOT, 'bench/fixtures/mysql/mysql');
+  fs.mkdirSync(dir, { recursive: true });
+  const lines: string[] = [];
+  benchPorts.forEach((port, i) => {
+    const evs = [...byConn.values()].find((e) => e[0]!.role === 'client' && endpointPort(e[0]!.local) === port);
+    if (evs === undefined) throw new Error(`bench connection ${port} not captured`);
+    for (const e of evs) {
+      if (e.type !== 'data') continue;
+      if (Buffer.from(e.data, 'base64').length !== e.size) throw new Error('a bench syscall passed the capture bound');
+      lines.push(JSON.stringify({ conn: i, side: e.dir === 'egress' ? 'ingress' : 'egress', data: e.data }));
+    }
+  });
+  fs.writeFileSync(path.join(dir, 'events.jsonl'), `${lines.join('\n')}\n`);
+  fs.writeFileSync(path.join(dir, 'case.json'), `${JSON.stringify({ connections: benchPorts.map(() => ({ streams: BENCH_CALLS })) })}\n`);
+}
 
 function endpointPort(s: string): number {
   return Number(s.slice(s.lastIndexOf(':') + 1));
@@ -233,9 +284,10 @@ async function main(): Promise<void> {
       const k = `${e.pid}/${e.conn}`;
       (byConn.get(k) ?? byConn.set(k, []).get(k)!).push(e);
     }
+    if (ports['bench'] !== undefined) writeBench(byConn);
     for (const s of scenarios) {
       const port = ports[s.name];
-      if (port === undefined) continue;
+      if (port === undefined || s.name === 'bench') continue;
       for (const [, evs] of byConn) {
         const f = evs[0]!;
         const isClient = port === 'cli' ? f.comm === 'mariadb' && f.role === 'client' : f.role === 'client' && endpointPort(f.local) === port;
