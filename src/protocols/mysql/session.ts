@@ -64,8 +64,9 @@ interface Pending {
   /** The prepare's statement id, once its OK came. */
   preparedId: number;
   rows: number;
-  rowsExact: boolean;
   resultSets: number;
+  /** Result sets with columns (rows are counted only for these). */
+  rowSets: number;
   affected: number | undefined;
   errCode: number | undefined;
   sqlState: string | undefined;
@@ -421,8 +422,8 @@ export class MysqlSession implements ProtocolSession {
       defs: [],
       preparedId: -1,
       rows: 0,
-      rowsExact: true,
       resultSets: 0,
+      rowSets: 0,
       affected: undefined,
       errCode: undefined,
       sqlState: undefined,
@@ -609,6 +610,7 @@ export class MysqlSession implements ProtocolSession {
     else if (first === 0xfd && h.length >= 4) columns = h[1]! | (h[2]! << 8) | (h[3]! << 16);
     if (columns <= 0) return this.malformed(q, p);
     q.resultSets++;
+    q.rowSets++;
     const headerLen = first < 0xfb ? 1 : first === 0xfc ? 3 : 4;
     // MariaDB's metadata cache (execute only): one byte says whether the definitions follow.
     const skipDefs = (this.mariaCaps & MariaCap.CACHE_METADATA) !== 0 && q.command !== Command.QUERY && p.length > headerLen && h[headerLen] === 0;
@@ -735,7 +737,7 @@ export class MysqlSession implements ProtocolSession {
       namespace: q.namespace,
       user: this.user,
       command: q.command,
-      rows: q.resultSets > 0 && q.rowsExact && q.stage !== 'lost' && q.command !== Command.STMT_PREPARE ? q.rows : undefined,
+      rows: q.rowSets > 0 && q.stage !== 'lost' && q.command !== Command.STMT_PREPARE ? q.rows : undefined,
       affected: q.affected,
       resultSets: q.resultSets,
       incomplete: q.stage === 'lost',
