@@ -434,6 +434,17 @@ export const SCENARIOS: Record<string, () => Stream> = {
     s.run(recordedPlans('redis', 16, 8), 24);
     return s.build();
   },
+  /**
+   * MySQL recorded from mysql2 against MariaDB 10.11 (bench/fixtures/mysql/mysql):
+   * 250 calls a connection, text SELECTs by key and by name, executions of one
+   * prepared statement, INSERTs and UPDATEs; one call at a time, each request
+   * and answer a syscall of its own.
+   */
+  'mysql': () => {
+    const s = new StreamBuilder('mysql');
+    s.run(recordedPlans('mysql', 16, 8), 24);
+    return s.build();
+  },
 };
 
 // ------------------------------------------------------------------ HTTP/2 and gRPC bytes
@@ -441,7 +452,7 @@ export const SCENARIOS: Record<string, () => Stream> = {
 /**
  * Connections recorded between real peers by bench/record-h2-traffic.mjs
  * (bench/fixtures/http2/<name>/) or test/protocols/redis/record-fixtures.ts
- * --bench (bench/fixtures/redis/redis/): each connection's reads in order, as the
+ * --bench (bench/fixtures/redis/redis/) or test/protocols/mysql (bench/fixtures/mysql/mysql/): each connection's reads in order, as the
  * side that reads requests saw them, and the streams (records) it carried.
  */
 interface RecordedConnection {
@@ -452,12 +463,12 @@ interface RecordedConnection {
 const FIXTURES = path.resolve(__dirname, '../..', 'bench', 'fixtures');
 
 /** Scenarios replaying recorded connections, by the fixtures folder they come from (bench/fixtures/<folder>/<name>). */
-const RECORDED_FOLDERS: Record<string, string> = { http2: 'http2', grpc: 'http2', 'http2-serial': 'http2', 'grpc-serial': 'http2', redis: 'redis' };
+const RECORDED_FOLDERS: Record<string, string> = { http2: 'http2', grpc: 'http2', 'http2-serial': 'http2', 'grpc-serial': 'http2', redis: 'redis', mysql: 'mysql' };
 
 /** Scenarios of recorded (not HTTP/1) connections: the parse and record stages are not split for them. */
 const RECORDED_SCENARIOS = new Set(Object.keys(RECORDED_FOLDERS));
 
-
+/** The recorded traffic of a scenario: bench/fixtures/http2/<name>/, or bench/fixtures/<name>/<name>/ for other protocols. */
 function recorded(name: string): RecordedConnection[] {
   const dir = path.join(FIXTURES, RECORDED_FOLDERS[name]!, name);
   const meta = JSON.parse(fs.readFileSync(path.join(dir, 'case.json'), 'utf8')) as { connections: { streams: number }[] };
