@@ -20,10 +20,10 @@
 // record or one abandon.
 
 import type { ExecutionContext } from 'ava';
-import type { Http1Options as ProtocolOptions } from '../../src/protocols/http1/config';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type {
+  CommonProtocolOptions,
   ConnectionInfo,
   L7Record,
   ProtocolDefinition,
@@ -33,6 +33,9 @@ import type {
   SessionObserver,
   Side,
 } from '../../src/protocols/types';
+
+/** Any protocol's session options (HTTP/1's routes, a database protocol's queryText...). */
+export type ProtocolOptions = CommonProtocolOptions | object;
 
 export interface SessionSpec {
   readonly conn: ConnectionInfo;

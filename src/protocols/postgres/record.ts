@@ -1,0 +1,117 @@
+// A PostgreSQL call (one simple Query, or one Execute) to its L7 record by
+// the shared database rules (../db/semantics.ts): what is PostgreSQL's here
+// is where each attribute comes from on the wire.
+
+import type { CallKind, ConnectionInfo, L7Record, SpanAttributes } from '../types';
+import { dbRecord, queryTextFor, type DbCall, type DbOptions } from '../db/semantics';
+import { sqlFacts } from '../db/sql';
+
+/** Span attribute: the user name of the StartupMessage (db.user left the conventions; not a metric attribute). */
+export const ATTR_PG_USER = 'ebpf_otel.db.user';
+/** Span attribute: rows an INSERT, UPDATE, DELETE or MERGE changed (its CommandComplete tag); the conventions name none. */
+export const ATTR_PG_AFFECTED_ROWS = 'ebpf_otel.db.response.affected_rows';
+
+export interface PgRecordContext {
+  readonly conn: ConnectionInfo;
+  readonly kind: CallKind;
+  readonly options: DbOptions;
+  /** From the StartupMessage: `database` (defaults to the user), `user`. */
+  database: string | undefined;
+  user: string | undefined;
+}
+
+/** What a call gathered from its request to its end. */
+export class PgCall {
+  /** Rows sent back (DataRow messages), CopyData rows by the `COPY n` tag. */
+  rows = 0;
+  /** Rows an INSERT/UPDATE/DELETE/MERGE reported in its tag, summed. */
+  affected = 0;
+  /** Whether a tag with an affected-row count came. */
+  sawAffected = false;
+  /** CommandComplete and EmptyQueryResponse messages (statements a Query ran). */
+  completed = 0;
+  /** The first CommandComplete tag's command (`SELECT`, `CREATE TABLE`): the operation when the text is unknown. */
+  tagCommand: string | undefined;
+  /** An ErrorResponse ended it. */
+  failed = false;
+  /** Its SQLSTATE (`C` field) and message (`M`). */
+  errorCode: string | undefined;
+  errorMessage: string | undefined;
+  /** The last time a response byte for it moved (for the timeout). */
+  lastNs: number;
+
+  constructor(
+    readonly sequence: number,
+    readonly startNs: number,
+    /** The SQL text as sent; undefined when not known (statement never seen, text lost). */
+    readonly sql: string | undefined,
+    /** An execution of a statement the agent never saw. */
+    readonly unknownStatement: boolean,
+  ) {
+    this.lastNs = startNs;
+  }
+
+  /** Takes a CommandComplete tag (`SELECT 5`, `INSERT 0 3`, `COPY 10000`, `CREATE TABLE`). */
+  tag(tag: string): void {
+    this.completed++;
+    const space = tag.lastIndexOf(' ');
+    const count = space > 0 ? Number(tag.slice(space + 1)) : NaN;
+    const hasCount = Number.isInteger(count) && count >= 0 && /^[0-9]+$/.test(tag.slice(space + 1));
+    let command = hasCount ? tag.slice(0, space) : tag;
+    // INSERT's tag is `INSERT oid rows`.
+    if (command.startsWith('INSERT ')) command = 'INSERT';
+    this.tagCommand ??= command;
+    if (!hasCount) return;
+    switch (command) {
+      case 'COPY':
+        this.rows += count;
+        break;
+      case 'INSERT':
+      case 'UPDATE':
+      case 'DELETE':
+      case 'MERGE':
+        this.affected += count;
+        this.sawAffected = true;
+        break;
+    }
+  }
+}
+
+/** How a call ended without its response (no SQLSTATE). */
+export type PgEnding = 'timeout' | 'connection_closed';
+
+/** The record of a call that ended at `endNs`. */
+export function buildPgRecord(ctx: PgRecordContext, c: PgCall, endNs: number, ending?: PgEnding): L7Record {
+  let operation: string | undefined;
+  let collection: string | undefined;
+  let summary: string | undefined;
+  let queryText: string | undefined;
+  if (c.sql !== undefined) {
+    const facts = sqlFacts(c.sql, 'postgresql');
+    operation = facts.operation;
+    collection = facts.collection;
+    summary = facts.summary;
+    queryText = queryTextFor(ctx.options.queryText, c.sql, facts);
+  } else operation = c.tagCommand;
+  const extra: SpanAttributes = {};
+  if (ctx.user !== undefined) extra[ATTR_PG_USER] = ctx.user;
+  if (c.sawAffected) extra[ATTR_PG_AFFECTED_ROWS] = c.affected;
+  const failed = c.failed || ending !== undefined;
+  const call: DbCall = {
+    system: 'postgresql',
+    ...(ctx.database !== undefined ? { namespace: ctx.database } : {}),
+    ...(operation !== undefined ? { operation } : {}),
+    ...(collection !== undefined ? { collection } : {}),
+    ...(summary !== undefined ? { summary } : {}),
+    ...(queryText !== undefined ? { queryText } : {}),
+    ...(c.errorCode !== undefined ? { statusCode: c.errorCode } : {}),
+    // error.type: the SQLSTATE (the conventions' advice for a database error), '_OTHER' for an ErrorResponse without one.
+    ...(c.failed ? { errorType: c.errorCode ?? '_OTHER' } : ending !== undefined ? { errorType: ending } : {}),
+    ...(c.errorMessage !== undefined ? { statusMessage: c.errorMessage } : {}),
+    // Rows are known only for a call that ran to its end.
+    ...(!failed && c.completed > 0 ? { returnedRows: c.rows } : {}),
+    ...(c.completed >= 2 ? { batchSize: c.completed } : {}),
+    ...(Object.keys(extra).length > 0 ? { extra } : {}),
+  };
+  return dbRecord('postgres', ctx.conn, ctx.kind, call, c.startNs, endNs, c.sequence);
+}
