@@ -239,6 +239,8 @@ export class OtlpReceiver {
   readonly points: ReceivedPoint[] = [];
   readonly logs: ReceivedLog[] = [];
   readonly calls: ReceivedCall[] = [];
+  /** Every export request's body as received (decompressed), for "never in any exported byte" checks. */
+  readonly bodies: Buffer[] = [];
   private failures: { remaining: number; failure: Failure }[] = [];
   private partials: { rejectedSpans: number; errorMessage: string }[] = [];
   private logPartials: { rejectedLogRecords: number; errorMessage: string }[] = [];
@@ -348,6 +350,7 @@ export class OtlpReceiver {
     this.spansReceived = 0;
     this.spansReceivedByKind.fill(0);
     this.points.length = 0;
+    this.bodies.length = 0;
     this.logs.length = 0;
     this.calls.length = 0;
     this.failures = [];
@@ -477,6 +480,7 @@ export class OtlpReceiver {
   }
 
   private ingest(signal: Signal, transport: Transport, body: Buffer): void {
+    this.bodies.push(body);
     if (signal === 'traces' && !this.keepSpans) {
       // Decoding without toObject costs a third as much: enough to count.
       const req = T.traceReq.decode(body) as unknown as { resourceSpans: { scopeSpans: { spans: { kind: number }[] }[] }[] };

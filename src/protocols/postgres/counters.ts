@@ -47,6 +47,12 @@ export const PG_COUNTERS: readonly ProtocolCounter[] = [
     description: 'PostgreSQL calls in flight when the session lost the pairing of requests and responses (an unexpected response, a capture gap over a message boundary): dropped, never recorded with a guessed outcome.',
   },
   {
+    field: 'responsesCut',
+    name: 'responses_cut',
+    unit: '{response}',
+    description: 'PostgreSQL responses partly lost to a capture gap (a large result read in pieces larger than the capture bound) and ended by their ReadyForQuery: recorded, returned rows from the CommandComplete tag.',
+  },
+  {
     field: 'notices',
     name: 'notices',
     unit: '{notice}',
@@ -93,6 +99,7 @@ export type PgStats = ProtocolStats & {
   errorsWithoutRequest: number;
   requestsBeforeSync: number;
   requestsDropped: number;
+  responsesCut: number;
   notices: number;
   notifications: number;
   cancelRequests: number;

@@ -33,6 +33,12 @@ export interface PgMessageSink {
   /** Body bytes to keep of a message of `type` and `bodyLength` (0 to bodyLength). */
   keep(type: number, bodyLength: number): number;
   message(m: PgMessage): void;
+  /**
+   * A tail hunt (tailHunt()) found a ReadyForQuery and the whole message
+   * before it: `last` (its body whole) and then `ready`. Typed reading goes
+   * on after them.
+   */
+  tailFound?(last: PgMessage, ready: PgMessage): void;
 }
 
 export const enum PgReaderState {
@@ -45,7 +51,14 @@ export const enum PgReaderState {
   Hunt,
   /** Nothing more is read (the bytes belong to another protocol). */
   Stopped,
+  /** After a response gap: looking, in the bytes as they come, for a ReadyForQuery proven by the message before it. */
+  TailHunt,
 }
+
+/** Bytes of a tail hunt's window: the message before a ReadyForQuery must fit in it. */
+export const PG_TAIL_WINDOW = 4096;
+/** A ReadyForQuery's bytes. */
+const READY_BYTES = 6;
 
 /** Largest run of bytes a hunt holds while a syscall's messages are incomplete. */
 export const PG_HUNT_MAX_BYTES = 64 * 1024;
@@ -78,9 +91,9 @@ export class PgMessageReader {
     this.state = start;
   }
 
-  /** Bytes held (a hunt's candidate, a message body being kept). */
+  /** Bytes held (a hunt's candidate or window, a message body being kept). */
   bufferedBytes(): number {
-    return this.candidateBytes + (this.keepBuf?.length ?? 0);
+    return this.candidateBytes + (this.keepBuf?.length ?? 0) + this.tail.length;
   }
 
   /** Between messages (nothing of the next one read yet). */
@@ -106,9 +119,30 @@ export class PgMessageReader {
     this.dropMessage();
   }
 
+  /**
+   * Look for a ReadyForQuery in the bytes that come (see tailChunk); bytes
+   * passed over count as hunted.
+   */
+  tailHunt(): void {
+    if (this.state === PgReaderState.Stopped) return;
+    this.dropMessage();
+    this.state = PgReaderState.TailHunt;
+    this.tail = EMPTY;
+    this.tailPos = this.position;
+  }
+
+  /** End a tail hunt: the next byte is known to start a message (the session proved it). */
+  resume(): void {
+    if (this.state !== PgReaderState.TailHunt) return;
+    this.huntedBytes += this.tail.length;
+    this.tail = EMPTY;
+    this.state = PgReaderState.Typed;
+  }
+
   push(c: Chunk): void {
     if (this.state === PgReaderState.Stopped) return;
     if (this.state === PgReaderState.Hunt) return this.huntChunk(c);
+    if (this.state === PgReaderState.TailHunt) return this.tailChunk(c);
     this.position = c.pos + c.data.length;
     this.read(c, 0);
   }
@@ -121,6 +155,13 @@ export class PgMessageReader {
   gap(bytes: number, atNs: number): void {
     if (this.state === PgReaderState.Stopped) return;
     this.position += bytes;
+    if (this.state === PgReaderState.TailHunt) {
+      // What is kept must be contiguous.
+      this.huntedBytes += bytes + this.tail.length;
+      this.tail = EMPTY;
+      this.tailPos = this.position;
+      return;
+    }
     if (this.state === PgReaderState.Hunt) {
       this.huntedBytes += bytes + this.candidateBytes;
       this.dropCandidate();
@@ -171,6 +212,56 @@ export class PgMessageReader {
       this.position = h.pos + h.data.length;
       this.read(h, 0);
     }
+  }
+
+  /** The bytes of a tail hunt not yet passed over (at most the window plus a chunk), from stream position tailPos. */
+  private tail: Buffer = EMPTY;
+  private tailPos = 0;
+
+  /**
+   * A tail hunt: every position of the bytes since the loss is tried, in
+   * stream order, whatever the chunks: a ReadyForQuery (`Z`, length 5, a
+   * status I/T/E) whose preceding bytes are one whole backend message ending
+   * exactly at it (its length says where it starts, its layout checks). The
+   * first found ends the hunt; reading goes on after it. Positions found
+   * do not depend on where chunks are cut.
+   */
+  private tailChunk(c: Chunk): void {
+    const b = this.tail.length === 0 ? Buffer.from(c.data) : Buffer.concat([this.tail, c.data]);
+    const base = this.tailPos;
+    this.position = c.pos + c.data.length;
+    for (let i = 0; i + READY_BYTES <= b.length; i++) {
+      if (b[i] !== 0x5a || b[i + 1] !== 0 || b[i + 2] !== 0 || b[i + 3] !== 0 || b[i + 4] !== 5) continue;
+      const status = b[i + 5];
+      if (status !== 0x49 && status !== 0x54 && status !== 0x45) continue;
+      const before = this.messageEndingAt(b, i);
+      if (before < 0) continue;
+      this.huntedBytes += before;
+      this.state = PgReaderState.Typed;
+      this.tail = EMPTY;
+      const m = this.m;
+      const last = { ...m, type: b[before]!, answer: false, length: i - before - 1, body: b.subarray(before + PG_TYPED_HEADER, i), whole: true, pos: base + before, startNs: c.startNs, endNs: c.endNs, tid: c.tid ?? 0 };
+      const ready = { ...last, type: 0x5a, length: 5, body: b.subarray(i + PG_TYPED_HEADER, i + READY_BYTES), pos: base + i };
+      this.sink.tailFound?.(last, ready);
+      const rest = i + READY_BYTES - (b.length - c.data.length);
+      if (rest < c.data.length) this.read(c, Math.max(0, rest));
+      return;
+    }
+    // Keep the window the next chunk's first ReadyForQuery may need before it.
+    const keep = Math.min(b.length, PG_TAIL_WINDOW + READY_BYTES);
+    this.huntedBytes += b.length - keep;
+    this.tail = keep === b.length ? b : Buffer.from(b.subarray(b.length - keep));
+    this.tailPos = base + b.length - keep;
+  }
+
+  /** Where the whole backend message ending exactly at `end` starts, or -1. */
+  private messageEndingAt(b: Buffer, end: number): number {
+    const from = Math.max(0, end - PG_TAIL_WINDOW);
+    for (let p = end - PG_TYPED_HEADER; p >= from; p--) {
+      if (readI32(b, p + 1) !== end - p - 1) continue;
+      if (this.proof(b, p, end) === end && checkBackTail(b[p]!)) return p;
+    }
+    return -1;
   }
 
   private dropCandidate(): void {
@@ -275,3 +366,8 @@ export class PgMessageReader {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** Messages that may end a response right before its ReadyForQuery: CommandComplete, ErrorResponse, EmptyQueryResponse, PortalSuspended... not a DataRow (its layout proves less). */
+function checkBackTail(type: number): boolean {
+  return type !== 0x44;
+}

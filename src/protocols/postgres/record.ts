@@ -8,6 +8,8 @@ import { sqlFacts } from '../db/sql';
 
 /** Span attribute: the user name of the StartupMessage (db.user left the conventions; not a metric attribute). */
 export const ATTR_PG_USER = 'ebpf_otel.db.user';
+/** Span attribute: the response's end was lost to a capture gap (its outcome and rows unknown, the span ends at the last response byte seen). */
+export const ATTR_PG_RESPONSE_CUT = 'ebpf_otel.db.response.cut';
 /** Span attribute: rows an INSERT, UPDATE, DELETE or MERGE changed (its CommandComplete tag); the conventions name none. */
 export const ATTR_PG_AFFECTED_ROWS = 'ebpf_otel.db.response.affected_rows';
 
@@ -24,6 +26,13 @@ export interface PgRecordContext {
 export class PgCall {
   /** Rows sent back (DataRow messages), CopyData rows by the `COPY n` tag. */
   rows = 0;
+  /** Rows the tags of SELECT, FETCH and COPY reported, summed (the count when DataRows were lost), and whether one came. */
+  taggedRows = 0;
+  sawRowTag = false;
+  /** Part of the response was lost to a capture gap: DataRows not all counted, statements not all seen. */
+  responseLost = false;
+  /** The end of the response was never seen: the client's next request proved it over. */
+  endUnseen = false;
   /** Rows an INSERT/UPDATE/DELETE/MERGE reported in its tag, summed. */
   affected = 0;
   /** Whether a tag with an affected-row count came. */
@@ -65,6 +74,13 @@ export class PgCall {
     switch (command) {
       case 'COPY':
         this.rows += count;
+        this.taggedRows += count;
+        this.sawRowTag = true;
+        break;
+      case 'SELECT':
+      case 'FETCH':
+        this.taggedRows += count;
+        this.sawRowTag = true;
         break;
       case 'INSERT':
       case 'UPDATE':
@@ -96,6 +112,7 @@ export function buildPgRecord(ctx: PgRecordContext, c: PgCall, endNs: number, en
   const extra: SpanAttributes = {};
   if (ctx.user !== undefined) extra[ATTR_PG_USER] = ctx.user;
   if (c.sawAffected) extra[ATTR_PG_AFFECTED_ROWS] = c.affected;
+  if (c.endUnseen) extra[ATTR_PG_RESPONSE_CUT] = true;
   const failed = c.failed || ending !== undefined;
   const call: DbCall = {
     system: 'postgresql',
@@ -108,9 +125,10 @@ export function buildPgRecord(ctx: PgRecordContext, c: PgCall, endNs: number, en
     // error.type: the SQLSTATE (the conventions' advice for a database error), '_OTHER' for an ErrorResponse without one.
     ...(c.failed ? { errorType: c.errorCode ?? '_OTHER' } : ending !== undefined ? { errorType: ending } : {}),
     ...(c.errorMessage !== undefined ? { statusMessage: c.errorMessage } : {}),
-    // Rows are known only for a call that ran to its end.
-    ...(!failed && c.completed > 0 ? { returnedRows: c.rows } : {}),
-    ...(c.completed >= 2 ? { batchSize: c.completed } : {}),
+    // Rows are known only for a call that ran to its end; after a lost part of the response, only from the tags.
+    ...(!failed && c.completed > 0 && !c.responseLost ? { returnedRows: c.rows } : {}),
+    ...(!failed && c.responseLost && c.sawRowTag ? { returnedRows: c.taggedRows } : {}),
+    ...(c.completed >= 2 && !c.responseLost ? { batchSize: c.completed } : {}),
     ...(Object.keys(extra).length > 0 ? { extra } : {}),
   };
   return dbRecord('postgres', ctx.conn, ctx.kind, call, c.startNs, endNs, c.sequence);

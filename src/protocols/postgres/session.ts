@@ -94,6 +94,9 @@ class Direction implements PgMessageSink {
     if (this.front) this.session.frontMessage(m);
     else this.session.backMessage(m);
   }
+  tailFound(last: PgMessage, ready: PgMessage): void {
+    this.session.tailFound(last, ready);
+  }
 }
 
 export class PgSession implements ProtocolSession {
@@ -117,6 +120,10 @@ export class PgSession implements ProtocolSession {
   private readonly statements = new Map<string, StatementRef>();
   private readonly portals = new Map<string, StatementRef>();
   private statementBytes = 0;
+  /** When the last response byte moved (or was lost). */
+  private lastBackNs = 0;
+  /** The client sent a request while an earlier one waited for its ReadyForQuery: it pipelines. */
+  private pipelined = false;
   private sequence = 0;
   private out: L7Record[] = [];
   private closed = false;
@@ -151,6 +158,7 @@ export class PgSession implements ProtocolSession {
     const d = chunk.side === this.requestSide ? this.front : this.back;
     const hunted = d.reader.huntedBytes;
     d.reader.push(chunk);
+    if (d === this.back) this.lastBackNs = chunk.endNs;
     this.afterRead(d, hunted);
     this.chunk = undefined;
   }
@@ -162,8 +170,16 @@ export class PgSession implements ProtocolSession {
     const hunted = d.reader.huntedBytes;
     const wasHunting = d.reader.state === PgReaderState.Hunt;
     d.reader.gap(bytes, atNs);
+    if (d === this.back) this.lastBackNs = atNs;
     // A gap over a message boundary: what the lost messages asked or answered is unknown.
-    if (!wasHunting && d.reader.state === PgReaderState.Hunt) this.losePairing(atNs);
+    if (!wasHunting && d.reader.state === PgReaderState.Hunt) {
+      if (d === this.back && this.canFindTail()) {
+        // One response in flight (a large result read in pieces larger than the capture bound): its end is found by its ReadyForQuery.
+        for (const p of this.pending) if (p.call !== undefined) p.call.responseLost = true;
+        this.stats.responsesCut++;
+        d.reader.tailHunt();
+      } else this.losePairing(atNs);
+    }
     this.afterRead(d, hunted);
   }
 
@@ -256,6 +272,7 @@ export class PgSession implements ProtocolSession {
     if (m.type === 0) return this.untyped(m);
     if (this.phase !== Phase.Ready) return; // Password and SASL messages during authentication: skipped unread.
     const followed = this.paired && m.startNs > this.pairedSinceNs;
+    if (followed && startsGroup(m.type, this.groupOpen)) this.nextRequest(m);
     switch (m.type) {
       case PgFront.Query: {
         this.groupOpen = false;
@@ -334,6 +351,41 @@ export class PgSession implements ProtocolSession {
         // Flush, Terminate, CopyData, CopyDone, CopyFail, password messages: no response of their own.
         return;
     }
+  }
+
+  /**
+   * The client starts a new request (or terminates). If it has never
+   * pipelined on this connection and the response before was cut by a
+   * capture gap without its end seen, this request, sent after the last
+   * response byte, proves that response over (a client that does not
+   * pipeline waits for the ReadyForQuery): its call is recorded without an
+   * outcome, and the response side reads on from its position. Otherwise a
+   * request while another waits means the client pipelines.
+   */
+  private nextRequest(m: PgMessage): void {
+    const waiting = this.pending.some((p) => p.op === Op.Sync || p.op === Op.Query || p.op === Op.FunctionCall);
+    if (!waiting) return;
+    if (this.back.reader.state === PgReaderState.TailHunt && !this.pipelined && m.startNs >= this.lastBackNs && this.canFindTail()) {
+      const group: PgCall[] = [];
+      while (this.pending.length > 0) {
+        const p = this.pending.shift()!;
+        if (p.call !== undefined) group.push(p.call);
+        if (p.op === Op.Sync || p.op === Op.Query || p.op === Op.FunctionCall) break;
+      }
+      this.discardUntilSync = false;
+      if (group.length === 1) {
+        group[0]!.endUnseen = true;
+        this.emit(group[0]!, this.lastBackNs);
+      } else {
+        for (const c of group) {
+          this.stats.requestsDropped++;
+          this.observer?.requestAbandoned(c.sequence, this.lastBackNs);
+        }
+      }
+      this.back.reader.resume();
+      return;
+    }
+    this.pipelined = true;
   }
 
   private untyped(m: PgMessage): void {
@@ -427,6 +479,48 @@ export class PgSession implements ProtocolSession {
       return;
     }
     this.portals.set(name, ref);
+  }
+
+  /** Whether the answers in flight end at one ReadyForQuery (one Sync, Query or FunctionCall waits): then that one ends them all. */
+  private canFindTail(): boolean {
+    if (!this.paired || this.phase !== Phase.Ready) return false;
+    let groups = 0;
+    for (const p of this.pending) if (p.op === Op.Sync || p.op === Op.Query || p.op === Op.FunctionCall) groups++;
+    return groups === 1;
+  }
+
+  /**
+   * A tail hunt found the ReadyForQuery that ends the one response group in
+   * flight and the message before it. With one call in the group, that
+   * message is its outcome (CommandComplete: its tag; ErrorResponse: its
+   * error; EmptyQueryResponse, PortalSuspended); otherwise which call ended
+   * how is unknown: the calls are dropped.
+   */
+  tailFound(last: PgMessage, ready: PgMessage): void {
+    const group: PgCall[] = [];
+    while (this.pending.length > 0) {
+      const p = this.pending.shift()!;
+      if (p.call !== undefined) group.push(p.call);
+      if (p.op === Op.Sync || p.op === Op.Query || p.op === Op.FunctionCall) break;
+    }
+    this.discardUntilSync = false;
+    const call = group.length === 1 ? group[0]! : undefined;
+    const outcome = last.type === PgBack.CommandComplete || last.type === PgBack.ErrorResponse || last.type === PgBack.EmptyQueryResponse || last.type === PgBack.PortalSuspended;
+    if (call === undefined || !outcome) {
+      for (const c of group) {
+        this.stats.requestsDropped++;
+        this.observer?.requestAbandoned(c.sequence, ready.endNs);
+      }
+      return;
+    }
+    if (last.type === PgBack.CommandComplete) call.tag(tagOf(last));
+    else if (last.type === PgBack.ErrorResponse) {
+      const fields = errorFields(last);
+      call.failed = true;
+      call.errorCode = fields.code;
+      call.errorMessage = fields.message;
+    } else call.completed++;
+    this.emit(call, ready.endNs);
   }
 
   // --- backend ----------------------------------------------------------------
@@ -648,10 +742,19 @@ export class PgSession implements ProtocolSession {
     this.groupOpen = false;
   }
 
-  /** Every call in flight becomes a record of how it ended without its response. */
+  /**
+   * Every call in flight becomes a record of how it ended without its
+   * response; one whose response was partly lost may have ended in the lost
+   * bytes: given up without a record.
+   */
   private giveUpAll(atNs: number, ending: PgEnding): void {
     for (const p of this.pending) {
       if (p.call === undefined) continue;
+      if (p.call.responseLost) {
+        this.stats.requestsDropped++;
+        this.observer?.requestAbandoned(p.call.sequence, atNs);
+        continue;
+      }
       this.stats.requestsWithoutResponse++;
       this.emit(p.call, atNs, ending);
     }
@@ -667,6 +770,24 @@ export class PgSession implements ProtocolSession {
     if (call.unknownStatement) this.stats.unknownStatements++;
     this.stats.records++;
     this.out.push(buildPgRecord(this.context, call, endNs, ending));
+  }
+}
+
+/** Whether a frontend message of `type` begins a new request (a Query, the first message of an extended batch, a FunctionCall) or ends the session (Terminate). */
+function startsGroup(type: number, groupOpen: boolean): boolean {
+  switch (type) {
+    case PgFront.Query:
+    case PgFront.FunctionCall:
+    case PgFront.Terminate:
+      return true;
+    case PgFront.Parse:
+    case PgFront.Bind:
+    case PgFront.Describe:
+    case PgFront.Close:
+    case PgFront.Execute:
+      return !groupOpen;
+    default:
+      return false;
   }
 }
 

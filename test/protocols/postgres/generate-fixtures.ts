@@ -36,6 +36,8 @@ export const PG_CASES: Record<string, PgCaseSpec> = {
   'pg-transaction': { capture: 'pg-transaction', end: 'client' },
   'pg-big-result': { capture: 'pg-big-result', end: 'client' },
   'pg-big-result-gap': { capture: 'pg-big-result', end: 'client', cut: { side: 'ingress', n: 3, keep: 1000 } },
+  // The read holding the CommandComplete and ReadyForQuery cut by the capture bound: the client's Terminate proves the end.
+  'pg-big-result-end-cut': { capture: 'pg-big-result', end: 'client', cut: { side: 'ingress', n: 4, keep: 16384 } },
   'raw-pipelined': { capture: 'raw-pipelined', end: 'client' },
   'raw-cancel': { capture: 'raw-cancel', end: 'client' },
   'psql-copy': { capture: 'psql-copy', end: 'client' },
