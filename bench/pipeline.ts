@@ -424,6 +424,17 @@ export const SCENARIOS: Record<string, () => Stream> = {
     s.run(recordedPlans('grpc-serial', 16, 8), 24);
     return s.build();
   },
+  /**
+   * PostgreSQL recorded from node-postgres against a real server
+   * (bench/fixtures/postgres/postgres): startup, then 250 calls one at a time
+   * (simple SELECTs and INSERTs with literals, a named prepared statement
+   * executed again and again); 16 server and 8 client connections.
+   */
+  'postgres': () => {
+    const s = new StreamBuilder('postgres');
+    s.run(recordedPlans('postgres', 16, 8, POSTGRES_FIXTURES), 24);
+    return s.build();
+  },
 };
 
 // ------------------------------------------------------------------ HTTP/2 and gRPC bytes
@@ -438,13 +449,15 @@ interface RecordedConnection {
   readonly streams: number;
 }
 
-/** Scenarios of HTTP/2 connections (the parse and record stages are not split for them). */
-const HTTP2_SCENARIOS = new Set(['http2', 'grpc', 'http2-serial', 'grpc-serial']);
+/** Scenarios that are not HTTP/1 (the parse and record stages are split for HTTP/1 only). */
+const HTTP2_SCENARIOS = new Set(['http2', 'grpc', 'http2-serial', 'grpc-serial', 'postgres']);
 
 const FIXTURES = path.resolve(__dirname, '../..', 'bench', 'fixtures', 'http2');
+/** The same format for PostgreSQL (test/protocols/postgres/record-traffic.ts bench-pg). */
+const POSTGRES_FIXTURES = path.resolve(__dirname, '../..', 'bench', 'fixtures', 'postgres');
 
-function recorded(name: string): RecordedConnection[] {
-  const dir = path.join(FIXTURES, name);
+function recorded(name: string, root = FIXTURES): RecordedConnection[] {
+  const dir = path.join(root, name);
   const meta = JSON.parse(fs.readFileSync(path.join(dir, 'case.json'), 'utf8')) as { connections: { streams: number }[] };
   const conns: RecordedConnection[] = meta.connections.map((c) => ({ reads: [], streams: c.streams }));
   for (const line of fs.readFileSync(path.join(dir, 'events.jsonl'), 'utf8').split('\n')) {
@@ -474,8 +487,8 @@ function replayed(c: RecordedConnection, role: 1 | 2, tgid: number): ConnPlan {
  * the recorded connections in turn, interleaved; the StreamBuilder gives each
  * its own connection id, fd and ports.
  */
-function recordedPlans(name: string, servers: number, clients: number): ConnPlan[] {
-  const conns = recorded(name);
+function recordedPlans(name: string, servers: number, clients: number, root = FIXTURES): ConnPlan[] {
+  const conns = recorded(name, root);
   const all: ConnPlan[] = [];
   for (let i = 0; i < servers; i++) all.push(replayed(conns[i % conns.length]!, Role.Server, i % 3 === 2 ? OTHER_TGID : SERVER_TGID));
   for (let i = 0; i < clients; i++) all.push(replayed(conns[i % conns.length]!, Role.Client, SERVER_TGID));

@@ -27,6 +27,26 @@ const t0 = process.hrtime.bigint();
 const now = (): number => Number(process.hrtime.bigint() - t0);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Calls the bench capture makes (each one record). */
+export const BENCH_CALLS = 250;
+/** Where the pipeline benchmark finds it (bench/pipeline.ts, scenario postgres). */
+const BENCH_FIXTURE = path.join(ROOT, 'bench/fixtures/postgres/postgres');
+
+/** The bench capture in the benchmark's format: one line per read, ingress = client to server, and the records it must yield. */
+function writeBenchFixture(): void {
+  const lines = fs.readFileSync(path.join(CAPTURES, 'bench-pg.jsonl'), 'utf8').split('\n').filter((l) => l !== '').slice(1);
+  const out: string[] = [];
+  for (const l of lines) {
+    const e = JSON.parse(l) as { side?: string; data?: string };
+    if (e.side === undefined) continue;
+    out.push(JSON.stringify({ conn: 0, side: e.side === 'egress' ? 'ingress' : 'egress', data: e.data }));
+  }
+  fs.mkdirSync(BENCH_FIXTURE, { recursive: true });
+  fs.writeFileSync(path.join(BENCH_FIXTURE, 'events.jsonl'), `${out.join('\n')}\n`);
+  fs.writeFileSync(path.join(BENCH_FIXTURE, 'case.json'), `${JSON.stringify({ connections: [{ streams: BENCH_CALLS }] }, null, 2)}\n`);
+  fs.unlinkSync(path.join(CAPTURES, 'bench-pg.jsonl'));
+}
+
 /** The secret literal every query that carries one uses: it must never reach a record. */
 export const SECRET = 'sk_live_4242';
 
@@ -203,6 +223,17 @@ const CAPTURE_FNS: Record<string, Capture> = {
     child.stdin!.end('erin\t10\nfrank\t20\ngrace\t30\n');
     await done;
   },
+  /** The pipeline benchmark's traffic (bench/fixtures/postgres/postgres): simple and prepared calls, one at a time. */
+  async 'bench-pg'(pg, r) {
+    const c = await pgClient(pg, r.port);
+    for (let i = 0; i < BENCH_CALLS / 2; i++) {
+      const id = 1 + (i % 3);
+      if (i % 5 === 4) await c.query(`INSERT INTO audit (account, note) VALUES (${id}, 'bench ${i}')`);
+      else await c.query(`SELECT id, owner, balance FROM accounts WHERE id = ${id}`);
+      await c.query({ name: 'account-by-id', text: 'SELECT id, owner FROM accounts WHERE id = $1', values: [id] });
+    }
+    await c.end();
+  },
   async 'pg-ssl'(pg, r) {
     const c = new Client({ host: '127.0.0.1', port: r.port, user: pg.user, password: pg.password, database: pg.database, ssl: { rejectUnauthorized: false } });
     await c.connect();
@@ -219,7 +250,7 @@ async function main(): Promise<void> {
   const tls = await startPostgres({ tls: { cert: pki.serverCert, key: pki.serverKey } });
   try {
     for (const pg of [plain, tls]) {
-      await pg.psql("CREATE TABLE accounts (id serial PRIMARY KEY, owner text NOT NULL, balance int NOT NULL); INSERT INTO accounts (owner, balance) VALUES ('alice', 120), ('bob', 300), ('zoe', 5)");
+      await pg.psql("CREATE TABLE accounts (id serial PRIMARY KEY, owner text NOT NULL, balance int NOT NULL); INSERT INTO accounts (owner, balance) VALUES ('alice', 120), ('bob', 300), ('zoe', 5); CREATE TABLE audit (account int, note text)");
     }
     for (const name of names) {
       const fn = CAPTURE_FNS[name];
@@ -228,6 +259,7 @@ async function main(): Promise<void> {
       const r = await recordingProxy(pg.port);
       await fn(pg, r);
       await r.save(name);
+      if (name === 'bench-pg') writeBenchFixture();
       console.log(`recorded ${name}`);
     }
   } finally {
