@@ -64,8 +64,8 @@ export class PgCall {
   tag(tag: string): void {
     this.completed++;
     const space = tag.lastIndexOf(' ');
-    const count = space > 0 ? Number(tag.slice(space + 1)) : NaN;
-    const hasCount = Number.isInteger(count) && count >= 0 && /^[0-9]+$/.test(tag.slice(space + 1));
+    const count = space > 0 ? digits(tag, space + 1) : -1;
+    const hasCount = count >= 0;
     let command = hasCount ? tag.slice(0, space) : tag;
     // INSERT's tag is `INSERT oid rows`.
     if (command.startsWith('INSERT ')) command = 'INSERT';
@@ -93,6 +93,18 @@ export class PgCall {
   }
 }
 
+/** The decimal number `s` holds from `from` to its end, or -1 (none, or not only digits). */
+function digits(s: string, from: number): number {
+  if (from >= s.length || s.length - from > 15) return -1;
+  let n = 0;
+  for (let i = from; i < s.length; i++) {
+    const d = s.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
 /** How a call ended without its response (no SQLSTATE). */
 export type PgEnding = 'timeout' | 'connection_closed';
 
@@ -109,27 +121,29 @@ export function buildPgRecord(ctx: PgRecordContext, c: PgCall, endNs: number, en
     summary = facts.summary;
     queryText = queryTextFor(ctx.options.queryText, c.sql, facts);
   } else operation = c.tagCommand;
-  const extra: SpanAttributes = {};
-  if (ctx.user !== undefined) extra[ATTR_PG_USER] = ctx.user;
-  if (c.sawAffected) extra[ATTR_PG_AFFECTED_ROWS] = c.affected;
-  if (c.endUnseen) extra[ATTR_PG_RESPONSE_CUT] = true;
+  // Built field by field (no spreads): one object per record on the hot path.
+  const call: { -readonly [K in keyof DbCall]: DbCall[K] } = { system: 'postgresql' };
+  if (ctx.database !== undefined) call.namespace = ctx.database;
+  if (operation !== undefined) call.operation = operation;
+  if (collection !== undefined) call.collection = collection;
+  if (summary !== undefined) call.summary = summary;
+  if (queryText !== undefined) call.queryText = queryText;
+  if (c.errorCode !== undefined) call.statusCode = c.errorCode;
+  // error.type: the SQLSTATE (the conventions' advice for a database error), '_OTHER' for an ErrorResponse without one.
+  if (c.failed) call.errorType = c.errorCode ?? '_OTHER';
+  else if (ending !== undefined) call.errorType = ending;
+  if (c.errorMessage !== undefined) call.statusMessage = c.errorMessage;
   const failed = c.failed || ending !== undefined;
-  const call: DbCall = {
-    system: 'postgresql',
-    ...(ctx.database !== undefined ? { namespace: ctx.database } : {}),
-    ...(operation !== undefined ? { operation } : {}),
-    ...(collection !== undefined ? { collection } : {}),
-    ...(summary !== undefined ? { summary } : {}),
-    ...(queryText !== undefined ? { queryText } : {}),
-    ...(c.errorCode !== undefined ? { statusCode: c.errorCode } : {}),
-    // error.type: the SQLSTATE (the conventions' advice for a database error), '_OTHER' for an ErrorResponse without one.
-    ...(c.failed ? { errorType: c.errorCode ?? '_OTHER' } : ending !== undefined ? { errorType: ending } : {}),
-    ...(c.errorMessage !== undefined ? { statusMessage: c.errorMessage } : {}),
-    // Rows are known only for a call that ran to its end; after a lost part of the response, only from the tags.
-    ...(!failed && c.completed > 0 && !c.responseLost ? { returnedRows: c.rows } : {}),
-    ...(!failed && c.responseLost && c.sawRowTag ? { returnedRows: c.taggedRows } : {}),
-    ...(c.completed >= 2 && !c.responseLost ? { batchSize: c.completed } : {}),
-    ...(Object.keys(extra).length > 0 ? { extra } : {}),
-  };
+  // Rows are known only for a call that ran to its end; after a lost part of the response, only from the tags.
+  if (!failed && !c.responseLost && c.completed > 0) call.returnedRows = c.rows;
+  if (!failed && c.responseLost && c.sawRowTag) call.returnedRows = c.taggedRows;
+  if (c.completed >= 2 && !c.responseLost) call.batchSize = c.completed;
+  if (ctx.user !== undefined || c.sawAffected || c.endUnseen) {
+    const extra: SpanAttributes = {};
+    if (ctx.user !== undefined) extra[ATTR_PG_USER] = ctx.user;
+    if (c.sawAffected) extra[ATTR_PG_AFFECTED_ROWS] = c.affected;
+    if (c.endUnseen) extra[ATTR_PG_RESPONSE_CUT] = true;
+    call.extra = extra;
+  }
   return dbRecord('postgres', ctx.conn, ctx.kind, call, c.startNs, endNs, c.sequence);
 }
