@@ -299,25 +299,37 @@ export class PgMessageReader {
           continue;
         }
         const need = this.state === PgReaderState.Untyped ? PG_UNTYPED_HEADER - 4 : PG_TYPED_HEADER;
-        if (this.headerHave === 0) {
+        const untyped = this.state === PgReaderState.Untyped;
+        let length: number;
+        let type: number;
+        if (this.headerHave === 0 && data.length - p >= need) {
+          // The whole header in this chunk (the usual case): read in place.
           m.pos = c.pos + p;
           m.startNs = c.startNs;
+          type = untyped ? 0 : data[p]!;
+          length = untyped ? readI32(data, p) : readI32(data, p + 1);
+          p += need;
+        } else {
+          if (this.headerHave === 0) {
+            m.pos = c.pos + p;
+            m.startNs = c.startNs;
+          }
+          const take = Math.min(need - this.headerHave, data.length - p);
+          data.copy(this.header, this.headerHave, p, p + take);
+          this.headerHave += take;
+          p += take;
+          if (this.headerHave < need) return;
+          this.headerHave = 0;
+          type = untyped ? 0 : this.header[0]!;
+          length = untyped ? readI32(this.header, 0) : readI32(this.header, 1);
         }
-        const take = Math.min(need - this.headerHave, data.length - p);
-        data.copy(this.header, this.headerHave, p, p + take);
-        this.headerHave += take;
-        p += take;
-        if (this.headerHave < need) return;
-        this.headerHave = 0;
-        const untyped = this.state === PgReaderState.Untyped;
-        const length = untyped ? readI32(this.header, 0) : readI32(this.header, 1);
         if (length < 4 || length > PG_MAX_MESSAGE_LENGTH) {
           // Not a message a peer sends: the boundary is lost.
           this.failed = true;
           this.hunt();
           return;
         }
-        m.type = untyped ? 0 : this.header[0]!;
+        m.type = type;
         m.answer = false;
         m.length = length;
         m.whole = true;
