@@ -425,14 +425,35 @@ export const SCENARIOS: Record<string, () => Stream> = {
     return s.build();
   },
   /**
-   * PostgreSQL recorded from node-postgres against a real server
+   * Redis recorded from node-redis against redis-server (bench/fixtures/redis/redis:
+   * 250 commands a connection, each awaited: a write and a read each; strings,
+   * hashes, lists, counters), as `http2`: 16 server and 8 client connections.
+   */
+  'redis': () => {
+    const s = new StreamBuilder('redis');
+    s.run(recordedPlans('redis', 16, 8), 24);
+    return s.build();
+  },
+  /**
+   * MySQL recorded from mysql2 against MariaDB 10.11 (bench/fixtures/mysql/mysql):
+   * 250 calls a connection, text SELECTs by key and by name, executions of one
+   * prepared statement, INSERTs and UPDATEs; one call at a time, each request
+   * and answer a syscall of its own.
+   */
+  'mysql': () => {
+    const s = new StreamBuilder('mysql');
+    s.run(recordedPlans('mysql', 16, 8), 24);
+    return s.build();
+  },
+  /**
+   * PostgreSQL recorded from node-postgres against PostgreSQL 15
    * (bench/fixtures/postgres/postgres): startup, then 250 calls one at a time
    * (simple SELECTs and INSERTs with literals, a named prepared statement
-   * executed again and again); 16 server and 8 client connections.
+   * executed again and again), as `http2`: 16 server and 8 client connections.
    */
   'postgres': () => {
     const s = new StreamBuilder('postgres');
-    s.run(recordedPlans('postgres', 16, 8, POSTGRES_FIXTURES), 24);
+    s.run(recordedPlans('postgres', 16, 8), 24);
     return s.build();
   },
 };
@@ -441,7 +462,8 @@ export const SCENARIOS: Record<string, () => Stream> = {
 
 /**
  * Connections recorded between real peers by bench/record-h2-traffic.mjs
- * (bench/fixtures/http2/<name>/): each connection's reads in order, as the
+ * (bench/fixtures/http2/<name>/) or test/protocols/redis/record-fixtures.ts
+ * --bench (bench/fixtures/redis/redis/) or test/protocols/mysql (bench/fixtures/mysql/mysql/): each connection's reads in order, as the
  * side that reads requests saw them, and the streams (records) it carried.
  */
 interface RecordedConnection {
@@ -449,15 +471,17 @@ interface RecordedConnection {
   readonly streams: number;
 }
 
-/** Scenarios that are not HTTP/1 (the parse and record stages are split for HTTP/1 only). */
-const HTTP2_SCENARIOS = new Set(['http2', 'grpc', 'http2-serial', 'grpc-serial', 'postgres']);
+const FIXTURES = path.resolve(__dirname, '../..', 'bench', 'fixtures');
 
-const FIXTURES = path.resolve(__dirname, '../..', 'bench', 'fixtures', 'http2');
-/** The same format for PostgreSQL (test/protocols/postgres/record-traffic.ts bench-pg). */
-const POSTGRES_FIXTURES = path.resolve(__dirname, '../..', 'bench', 'fixtures', 'postgres');
+/** Scenarios replaying recorded connections, by the fixtures folder they come from (bench/fixtures/<folder>/<name>). */
+const RECORDED_FOLDERS: Record<string, string> = { http2: 'http2', grpc: 'http2', 'http2-serial': 'http2', 'grpc-serial': 'http2', redis: 'redis', mysql: 'mysql', postgres: 'postgres' };
 
-function recorded(name: string, root = FIXTURES): RecordedConnection[] {
-  const dir = path.join(root, name);
+/** Scenarios of recorded (not HTTP/1) connections: the parse and record stages are not split for them. */
+const RECORDED_SCENARIOS = new Set(Object.keys(RECORDED_FOLDERS));
+
+/** The recorded traffic of a scenario: bench/fixtures/http2/<name>/, or bench/fixtures/<name>/<name>/ for other protocols. */
+function recorded(name: string): RecordedConnection[] {
+  const dir = path.join(FIXTURES, RECORDED_FOLDERS[name]!, name);
   const meta = JSON.parse(fs.readFileSync(path.join(dir, 'case.json'), 'utf8')) as { connections: { streams: number }[] };
   const conns: RecordedConnection[] = meta.connections.map((c) => ({ reads: [], streams: c.streams }));
   for (const line of fs.readFileSync(path.join(dir, 'events.jsonl'), 'utf8').split('\n')) {
@@ -487,8 +511,8 @@ function replayed(c: RecordedConnection, role: 1 | 2, tgid: number): ConnPlan {
  * the recorded connections in turn, interleaved; the StreamBuilder gives each
  * its own connection id, fd and ports.
  */
-function recordedPlans(name: string, servers: number, clients: number, root = FIXTURES): ConnPlan[] {
-  const conns = recorded(name, root);
+function recordedPlans(name: string, servers: number, clients: number): ConnPlan[] {
+  const conns = recorded(name);
   const all: ConnPlan[] = [];
   for (let i = 0; i < servers; i++) all.push(replayed(conns[i % conns.length]!, Role.Server, i % 3 === 2 ? OTHER_TGID : SERVER_TGID));
   for (let i = 0; i < clients; i++) all.push(replayed(conns[i % conns.length]!, Role.Client, SERVER_TGID));
@@ -929,7 +953,7 @@ export async function runStages(stream: Stream, seconds: number, rounds: number)
   });
   observer.observe({ entryTypes: ['gc'] });
   try {
-    const ps = prefixes(sink.url, !HTTP2_SCENARIOS.has(stream.name));
+    const ps = prefixes(sink.url, !RECORDED_SCENARIOS.has(stream.name));
     // One unmeasured pass: every prefix's code warm before any is measured.
     for (const p of ps) await measurePrefix(stream, p, 0);
     const per: PrefixRun[][] = ps.map(() => []);

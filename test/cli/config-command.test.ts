@@ -83,6 +83,8 @@ test('config print with a small file: exact output, sources per layer, header va
     'http.capture_headers.request': 'default',
     'http.capture_headers.response': 'default',
     'postgres.query_text': 'default',
+    'mysql.query_text': 'default',
+    'redis.query_text': 'default',
     'redaction.headers': 'default',
     'sampling.sampler': 'file',
     'sampling.arg': 'file',
@@ -150,7 +152,18 @@ test('config print with a small file: exact output, sources per layer, header va
         captureQuery: false,
         captureHeaders: { request: [], response: [] },
       },
-      postgres: { redactHeaders: ['authorization', 'proxy-authorization', 'cookie', 'set-cookie'], queryText: 'sanitized' },
+      postgres: {
+        redactHeaders: ['authorization', 'proxy-authorization', 'cookie', 'set-cookie'],
+        queryText: 'sanitized',
+      },
+      mysql: {
+        redactHeaders: ['authorization', 'proxy-authorization', 'cookie', 'set-cookie'],
+        queryText: 'sanitized',
+      },
+      redis: {
+        redactHeaders: ['authorization', 'proxy-authorization', 'cookie', 'set-cookie'],
+        queryText: 'sanitized',
+      },
     },
     redactHeaders: ['authorization', 'proxy-authorization', 'cookie', 'set-cookie'],
     requestTimeoutSeconds: 30,

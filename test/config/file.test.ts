@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import test from 'ava';
 import { UsageError } from '../../src/config/flags';
 import { ConfigFileError, parseConfigFile } from '../../src/config/file';
+import { PROTOCOLS } from '../../src/protocols/registry';
 
 /** The problems a file has, as printed (one line each). */
 function problems(text: string, env: Record<string, string> = {}): string[] {
@@ -38,7 +39,7 @@ test('a bad enum value lists the allowed ones and the near miss', (t) => {
   t.deepEqual(problems(lines('export:', '  protocol: grcp')), [
     'agent.yaml:2:13: export.protocol: expected one of grpc, http/protobuf, got "grcp" (did you mean grpc?)',
   ]);
-  t.deepEqual(problems(lines('protocols:', '  enabled: [http3]')), ['agent.yaml:2:13: protocols.enabled[0]: expected one of tls, http2, http1, postgres, got "http3" (did you mean http2?)']);
+  t.deepEqual(problems(lines('protocols:', '  enabled: [http3]')), [`agent.yaml:2:13: protocols.enabled[0]: expected one of ${PROTOCOLS.map((p) => p.id).join(', ')}, got "http3" (did you mean http2?)`]);
   t.deepEqual(problems(lines('log:', '  level: verbose')), ['agent.yaml:2:10: log.level: expected one of debug, info, warn, error, got "verbose"']);
 });
 

@@ -7,6 +7,7 @@ import { UsageError } from '../../src/config/flags';
 import { ConfigFileError } from '../../src/config/file';
 import { parseRunFlags, resolveRunConfig, type ResolveOptions } from '../../src/config/run-config';
 import { loadOtelConfig, type Env } from '../../src/otel/config';
+import { PROTOCOLS } from '../../src/protocols/registry';
 
 function writeConfig(t: ExecutionContext, text: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ebpf-otel-config-'));
@@ -208,5 +209,5 @@ test('TLS flags, and unknown protocols refused as a usage error', (t) => {
   t.like(run.options.otel, { certificate: '/ca.pem', clientKey: '/k.pem', clientCertificate: '/c.pem' });
   t.like(otel.traces.otlp, { certificate: '/ca.pem', clientKey: '/k.pem', clientCertificate: '/c.pem' });
   t.is(run.sources['export.tls.ca_file'], 'flag');
-  t.throws(() => resolve(['--all', '--protocols', 'http1,smtp']), { instanceOf: UsageError, message: '--protocols: unknown protocol smtp (known: tls, http2, http1, postgres)' });
+  t.throws(() => resolve(['--all', '--protocols', 'http1,smtp']), { instanceOf: UsageError, message: `--protocols: unknown protocol smtp (known: ${PROTOCOLS.map((p) => p.id).join(', ')})` });
 });

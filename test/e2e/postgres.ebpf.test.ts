@@ -85,7 +85,7 @@ function pgClientSpans(pg: PostgresServer): WantSpan[] {
       },
       error: 'relation "missing_table" does not exist',
     },
-    { name: 'BEGIN', attributes: { ...c, 'db.operation.name': 'BEGIN', 'db.query.summary': 'BEGIN', 'db.query.text': 'BEGIN', 'db.response.returned_rows': 0 } },
+    { name: 'BEGIN', attributes: { ...c, 'db.operation.name': 'BEGIN', 'db.query.summary': 'BEGIN', 'db.query.text': 'BEGIN' } },
     {
       name: 'UPDATE accounts',
       attributes: {
@@ -94,11 +94,10 @@ function pgClientSpans(pg: PostgresServer): WantSpan[] {
         'db.collection.name': 'accounts',
         'db.query.summary': 'UPDATE accounts',
         'db.query.text': 'UPDATE accounts SET balance = balance - ? WHERE id = $1',
-        'db.response.returned_rows': 0,
-        'ebpf_otel.db.response.affected_rows': 1,
+        'ebpf_otel.db.affected_rows': 1,
       },
     },
-    { name: 'COMMIT', attributes: { ...c, 'db.operation.name': 'COMMIT', 'db.query.summary': 'COMMIT', 'db.query.text': 'COMMIT', 'db.response.returned_rows': 0 } },
+    { name: 'COMMIT', attributes: { ...c, 'db.operation.name': 'COMMIT', 'db.query.summary': 'COMMIT', 'db.query.text': 'COMMIT' } },
     { name: 'SELECT', attributes: { ...c, ...select('SELECT g FROM generate_series(?, ?) g', 10000, '') } },
   ];
 }
@@ -113,7 +112,7 @@ function pgClientSpans(pg: PostgresServer): WantSpan[] {
 function bigResultForms(pg: PostgresServer): Attrs[] {
   const whole = { ...common(pg), ...select('SELECT g FROM generate_series(?, ?) g', 10000, '') };
   const { ['db.response.returned_rows']: _rows, ...cut } = whole;
-  return [whole, { ...cut, 'ebpf_otel.db.response.cut': true }];
+  return [whole, { ...cut, 'ebpf_otel.db.response.incomplete': true }];
 }
 
 /** psql -c "SELECT count(*) FROM accounts". */

@@ -239,7 +239,7 @@ export class OtlpReceiver {
   readonly points: ReceivedPoint[] = [];
   readonly logs: ReceivedLog[] = [];
   readonly calls: ReceivedCall[] = [];
-  /** Every export request's body as received (decompressed), for "never in any exported byte" checks. */
+  /** Every export request body as received (decompressed), for checks on every exported byte. */
   readonly bodies: Buffer[] = [];
   private failures: { remaining: number; failure: Failure }[] = [];
   private partials: { rejectedSpans: number; errorMessage: string }[] = [];
@@ -350,9 +350,9 @@ export class OtlpReceiver {
     this.spansReceived = 0;
     this.spansReceivedByKind.fill(0);
     this.points.length = 0;
-    this.bodies.length = 0;
     this.logs.length = 0;
     this.calls.length = 0;
+    this.bodies.length = 0;
     this.failures = [];
     this.partials = [];
     this.logPartials = [];

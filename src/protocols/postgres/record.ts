@@ -8,10 +8,10 @@ import { sqlFacts } from '../db/sql';
 
 /** Span attribute: the user name of the StartupMessage (db.user left the conventions; not a metric attribute). */
 export const ATTR_PG_USER = 'ebpf_otel.db.user';
-/** Span attribute: the response's end was lost to a capture gap (its outcome and rows unknown, the span ends at the last response byte seen). */
-export const ATTR_PG_RESPONSE_CUT = 'ebpf_otel.db.response.cut';
-/** Span attribute: rows an INSERT, UPDATE, DELETE or MERGE changed (its CommandComplete tag); the conventions name none. */
-export const ATTR_PG_AFFECTED_ROWS = 'ebpf_otel.db.response.affected_rows';
+/** Span attribute: the response's end was lost to a capture gap (its outcome and rows unknown, the span ends at the last response byte seen); as MySQL's. */
+export const ATTR_PG_RESPONSE_INCOMPLETE = 'ebpf_otel.db.response.incomplete';
+/** Span attribute: rows an INSERT, UPDATE, DELETE or MERGE changed (its CommandComplete tag); the conventions name none; as MySQL's. */
+export const ATTR_PG_AFFECTED_ROWS = 'ebpf_otel.db.affected_rows';
 
 export interface PgRecordContext {
   readonly conn: ConnectionInfo;
@@ -26,6 +26,8 @@ export interface PgRecordContext {
 export class PgCall {
   /** Rows sent back (DataRow messages), CopyData rows by the `COPY n` tag. */
   rows = 0;
+  /** It returned a result (a RowDescription came for it, or rows, or a SELECT, FETCH or COPY tag): only then are rows recorded. */
+  resultSet = false;
   /** Rows the tags of SELECT, FETCH and COPY reported, summed (the count when DataRows were lost), and whether one came. */
   taggedRows = 0;
   sawRowTag = false;
@@ -76,11 +78,13 @@ export class PgCall {
         this.rows += count;
         this.taggedRows += count;
         this.sawRowTag = true;
+        this.resultSet = true;
         break;
       case 'SELECT':
       case 'FETCH':
         this.taggedRows += count;
         this.sawRowTag = true;
+        this.resultSet = true;
         break;
       case 'INSERT':
       case 'UPDATE':
@@ -135,14 +139,14 @@ export function buildPgRecord(ctx: PgRecordContext, c: PgCall, endNs: number, en
   if (c.errorMessage !== undefined) call.statusMessage = c.errorMessage;
   const failed = c.failed || ending !== undefined;
   // Rows are known only for a call that ran to its end; after a lost part of the response, only from the tags.
-  if (!failed && !c.responseLost && c.completed > 0) call.returnedRows = c.rows;
+  if (!failed && !c.responseLost && c.completed > 0 && (c.resultSet || c.rows > 0)) call.returnedRows = c.rows;
   if (!failed && c.responseLost && c.sawRowTag) call.returnedRows = c.taggedRows;
   if (c.completed >= 2 && !c.responseLost) call.batchSize = c.completed;
   if (ctx.user !== undefined || c.sawAffected || c.endUnseen) {
     const extra: SpanAttributes = {};
     if (ctx.user !== undefined) extra[ATTR_PG_USER] = ctx.user;
     if (c.sawAffected) extra[ATTR_PG_AFFECTED_ROWS] = c.affected;
-    if (c.endUnseen) extra[ATTR_PG_RESPONSE_CUT] = true;
+    if (c.endUnseen) extra[ATTR_PG_RESPONSE_INCOMPLETE] = true;
     call.extra = extra;
   }
   return dbRecord('postgres', ctx.conn, ctx.kind, call, c.startNs, endNs, c.sequence);

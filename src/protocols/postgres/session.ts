@@ -571,8 +571,20 @@ export class PgSession implements ProtocolSession {
       case PgBack.NoData:
         return this.expectHead(head, Op.Describe, m);
       case PgBack.RowDescription:
-        if (head?.op === Op.Describe) return void this.pending.shift();
+        if (head?.op === Op.Describe) {
+          this.pending.shift();
+          // The rows of the Execute that follows the Describe in its batch have columns.
+          for (const p of this.pending) {
+            if (p.op === Op.Execute) {
+              p.call!.resultSet = true;
+              break;
+            }
+            if (p.op === Op.Sync) break;
+          }
+          return;
+        }
         if (head?.op !== Op.Query) return this.mismatch(m);
+        call!.resultSet = true;
         return;
       case PgBack.DataRow:
         if (call === undefined) return this.mismatch(m);
