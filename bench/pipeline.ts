@@ -445,6 +445,17 @@ export const SCENARIOS: Record<string, () => Stream> = {
     s.run(recordedPlans('mysql', 16, 8), 24);
     return s.build();
   },
+  /**
+   * PostgreSQL recorded from node-postgres against PostgreSQL 15
+   * (bench/fixtures/postgres/postgres): startup, then 250 calls one at a time
+   * (simple SELECTs and INSERTs with literals, a named prepared statement
+   * executed again and again), as `http2`: 16 server and 8 client connections.
+   */
+  'postgres': () => {
+    const s = new StreamBuilder('postgres');
+    s.run(recordedPlans('postgres', 16, 8), 24);
+    return s.build();
+  },
 };
 
 // ------------------------------------------------------------------ HTTP/2 and gRPC bytes
@@ -463,7 +474,7 @@ interface RecordedConnection {
 const FIXTURES = path.resolve(__dirname, '../..', 'bench', 'fixtures');
 
 /** Scenarios replaying recorded connections, by the fixtures folder they come from (bench/fixtures/<folder>/<name>). */
-const RECORDED_FOLDERS: Record<string, string> = { http2: 'http2', grpc: 'http2', 'http2-serial': 'http2', 'grpc-serial': 'http2', redis: 'redis', mysql: 'mysql' };
+const RECORDED_FOLDERS: Record<string, string> = { http2: 'http2', grpc: 'http2', 'http2-serial': 'http2', 'grpc-serial': 'http2', redis: 'redis', mysql: 'mysql', postgres: 'postgres' };
 
 /** Scenarios of recorded (not HTTP/1) connections: the parse and record stages are not split for them. */
 const RECORDED_SCENARIOS = new Set(Object.keys(RECORDED_FOLDERS));
