@@ -445,6 +445,8 @@ export class PgSession implements ProtocolSession {
   }
 
   private push(op: Op, call: PgCall | undefined): void {
+    // After an error the server skips every message until the Sync: none of them will be answered.
+    if (this.discardUntilSync && op !== Op.Sync) return;
     if (this.pending.length >= PG_MAX_PENDING) {
       // A client that never reads its answers: stop pairing rather than grow.
       if (call !== undefined) this.observer?.requestAbandoned(call.sequence, call.startNs);

@@ -202,6 +202,22 @@ test('notices and notifications between messages never move the pairing; a refus
   t.false(JSON.stringify(refused.session.stats).includes('hunter2'));
 });
 
+test('an error answered before the rest of its batch was sent: the messages up to the Sync are skipped by the server, and by the pairing', (t) => {
+  const c = client();
+  c.ready();
+  // A client that flushes after Parse (to learn of a syntax error early), then sends the rest.
+  c.send(front.parse('', 'SELEC 1'), front.flush());
+  c.recv(back.error('42601', 'syntax error at or near "SELEC"'));
+  c.send(front.bind('', '', []), front.describe('P', ''), front.execute(''), front.sync());
+  c.recv(back.ready());
+  c.send(front.query('SELECT 2'));
+  c.recv(back.rowDescription(['?column?']), back.dataRow(['2']), back.commandComplete('SELECT 1'), back.ready());
+  t.deepEqual(c.out.map((r) => [r.name, r.status, r.attributes['db.response.returned_rows']]), [['SELECT', 'unset', 1]]);
+  t.is(c.session.stats.errorsWithoutRequest, 1);
+  t.is(c.session.stats.executesSkipped, 1);
+  t.is(c.session.stats.unpairedResponses, 0);
+});
+
 test('the protocol definition: id, network protocol name, the postgres section and its flag', (t) => {
   t.is(postgresProtocol.id, 'postgres');
   t.is(postgresProtocol.networkProtocolName, 'postgresql');
