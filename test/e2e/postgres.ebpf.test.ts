@@ -288,3 +288,34 @@ test('a Python HTTP service (ThreadingHTTPServer, psycopg2) querying PostgreSQL 
     }
   });
 });
+
+test('only the PostgreSQL server traced (its postmaster and the backends it forks): one SERVER span per query psql sends, the peer as client.*', async (t) => {
+  await withServer(t, false, async (pg) => {
+    const agent = await startAgent(['run', '--pid', String(pg.pid)], { env: otlp.env() });
+    t.is(psql(pg, 'disable', 'SELECT count(*) FROM accounts'), '3');
+    t.is(psql(pg, 'disable', "UPDATE accounts SET balance = balance + 1 WHERE owner = 'zoe'"), '');
+    await sleep(300);
+    const { code, stderr } = await agent.stop();
+    t.is(code, 0, stderr);
+    const spans = otlp.receiver.spans.filter((s) => s.attributes['db.system.name'] === 'postgresql').sort((a, b) => Number(a.startTimeUnixNano - b.startTimeUnixNano));
+    t.deepEqual(spans.map((s) => [s.kind, s.name]), [[SERVER_KIND, 'SELECT accounts'], [SERVER_KIND, 'UPDATE accounts']]);
+    for (const s of spans) {
+      // The backends are children of the postmaster.
+      t.not(s.resource['process.pid'], pg.pid);
+      const clientPort = s.attributes['client.port'];
+      t.true(typeof clientPort === 'number' && clientPort > 0 && clientPort !== pg.port);
+    }
+    const server = { 'db.system.name': 'postgresql', 'db.namespace': pg.database, 'ebpf_otel.db.user': pg.user, 'server.address': '127.0.0.1', 'server.port': pg.port, 'client.address': '127.0.0.1' };
+    t.deepEqual(spans[0]!.attributes, { ...server, 'client.port': spans[0]!.attributes['client.port']!, ...select('SELECT count(*) FROM accounts', 1) });
+    t.deepEqual(spans[1]!.attributes, {
+      ...server,
+      'client.port': spans[1]!.attributes['client.port']!,
+      'db.operation.name': 'UPDATE',
+      'db.collection.name': 'accounts',
+      'db.query.summary': 'UPDATE accounts',
+      'db.query.text': 'UPDATE accounts SET balance = balance + ? WHERE owner = ?',
+      'ebpf_otel.db.affected_rows': 1,
+    });
+    t.is(otlp.receiver.latestPoints('ebpf_otel.db.server.operation.duration', () => true).reduce((a, p) => a + p.histogram!.count, 0), 2);
+  });
+});

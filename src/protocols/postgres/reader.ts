@@ -131,6 +131,13 @@ export class PgMessageReader {
     this.tailPos = this.position;
   }
 
+  /** A hunt that has not started on anything: read from the next byte as `state` (the session proved where it is). */
+  startAs(state: PgReaderState.Untyped | PgReaderState.Typed): void {
+    if (this.state !== PgReaderState.Hunt) return;
+    this.dropCandidate();
+    this.state = state;
+  }
+
   /** End a tail hunt: the next byte is known to start a message (the session proved it). */
   resume(): void {
     if (this.state !== PgReaderState.TailHunt) return;

@@ -15,7 +15,7 @@ import {
 } from '../types';
 import type { DbOptions } from '../db/semantics';
 import { PG_COUNTERS, type PgStats } from './counters';
-import { checkBackMessage, checkFrontMessage, startupParameters } from './detect';
+import { checkBackMessage, checkFrontMessage, classifyStart, startupParameters } from './detect';
 import { PgMessageReader, PgReaderState, type PgMessage, type PgMessageSink } from './reader';
 import { buildPgRecord, PgCall, type PgEnding, type PgRecordContext } from './record';
 import {
@@ -127,6 +127,8 @@ export class PgSession implements ProtocolSession {
   private sequence = 0;
   private out: L7Record[] = [];
   private closed = false;
+  /** No chunk was read yet (a connection joined mid-stream may still start with its first message). */
+  private firstChunk = true;
   /** The chunk being read (a protocol switch hands on what follows the switch in it). */
   private chunk: Chunk | undefined;
 
@@ -156,6 +158,7 @@ export class PgSession implements ProtocolSession {
     this.out = out;
     this.chunk = chunk;
     const d = chunk.side === this.requestSide ? this.front : this.back;
+    if (this.firstChunk) this.startOf(chunk);
     const hunted = d.reader.huntedBytes;
     d.reader.push(chunk);
     if (d === this.back) this.lastBackNs = chunk.endNs;
@@ -181,6 +184,25 @@ export class PgSession implements ProtocolSession {
       } else this.losePairing(atNs);
     }
     this.afterRead(d, hunted);
+  }
+
+  /**
+   * Joined without seeing the connect or accept, the first bytes may still
+   * be the connection's first: a client's whole StartupMessage, SSLRequest,
+   * GSSENCRequest or CancelRequest in one syscall, before anything from the
+   * server (a server process that inherits an accepted socket, as a
+   * PostgreSQL backend does from its postmaster). Then the connection is
+   * read as one seen from its start.
+   */
+  private startOf(chunk: Chunk): void {
+    this.firstChunk = false;
+    if (this.phase !== Phase.Ready || this.paired || chunk.side !== this.requestSide || !chunk.syscallStart) return;
+    const kind = classifyStart(chunk.data);
+    if (kind === 'more' || kind === 'no') return;
+    this.phase = Phase.Start;
+    this.paired = true;
+    this.front.reader.startAs(PgReaderState.Untyped);
+    this.back.reader.startAs(PgReaderState.Typed);
   }
 
   private afterRead(d: Direction, hunted: number): void {

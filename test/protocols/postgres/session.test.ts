@@ -218,6 +218,21 @@ test('an error answered before the rest of its batch was sent: the messages up t
   t.is(c.session.stats.unpairedResponses, 0);
 });
 
+test('joined without its accept (a backend that inherits its socket), the first syscall a StartupMessage: read as seen from its start', (t) => {
+  const c = client({}, { ...conn, sawStart: false, role: 'unknown' });
+  c.ready();
+  c.send(front.query('SELECT 1'));
+  c.recv(back.rowDescription(['?column?']), back.dataRow(['1']), back.commandComplete('SELECT 1'), back.ready());
+  t.deepEqual(c.out.map((r) => [r.name, r.attributes['db.namespace'], r.attributes['ebpf_otel.db.user']]), [['SELECT', 'shop', 'app']]);
+  t.is(c.session.stats.requestsBeforeSync, 0);
+  // Any other first syscall: joined mid-stream (the Query before the first ReadyForQuery is not followed).
+  const mid = client({}, { ...conn, sawStart: false });
+  mid.send(front.query('SELECT 1'));
+  mid.recv(back.rowDescription(['?column?']), back.dataRow(['1']), back.commandComplete('SELECT 1'), back.ready());
+  t.deepEqual(mid.out, []);
+  t.is(mid.session.stats.requestsBeforeSync, 1);
+});
+
 test('the protocol definition: id, network protocol name, the postgres section and its flag', (t) => {
   t.is(postgresProtocol.id, 'postgres');
   t.is(postgresProtocol.networkProtocolName, 'postgresql');
