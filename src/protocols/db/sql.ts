@@ -5,8 +5,8 @@
 // statement state machine; results are cached by text, since prepared
 // statements and ORMs repeat the same few texts.
 //
-// Conventions followed: OpenTelemetry semantic conventions v1.44.0
-// (open-telemetry/semantic-conventions 384d661, 2026-08-20), docs/db/database-spans.md
+// Conventions followed: OpenTelemetry semantic conventions v1.44.0 (checked
+// against main at 384d661, 2026-08-20: editorial changes only), docs/db/database-spans.md
 // "Sanitization of db.query.text" and "Generating a summary of the query",
 // docs/db/sql.md, docs/db/postgresql.md, docs/db/mysql.md. Note: sql.md says
 // db.operation.name and db.collection.name "SHOULD NOT be extracted from
@@ -33,6 +33,8 @@ export interface SqlFacts {
   /** db.operation.batch.size: the number of statements when the text holds two or more (semconv: one protocol message
    *  carrying several operations is a batch); absent otherwise. */
   readonly batchSize?: number;
+  /** db.stored_procedure.name: the procedure of a single `CALL name(...)`, as written. */
+  readonly storedProcedure?: string;
 }
 
 /** The summary's limit (semconv: truncate to 255 characters, never inside an operation or target). */
@@ -711,6 +713,7 @@ interface StatementFacts {
   readonly operation: string | undefined;
   readonly summary: string | undefined;
   readonly collection: string | undefined;
+  readonly procedure: string | undefined;
 }
 
 /** Collection-capable operations: those on one table when they name one. */
@@ -742,6 +745,7 @@ class StatementBuilder {
   private partsFull = false;
   private opPartIndex = 0;
   private firstTarget: string | undefined;
+  private procedure: string | undefined;
   private manyTargets = false;
   private expect = E.None;
   private expectDepth = 0;
@@ -784,7 +788,7 @@ class StatementBuilder {
     this.partsChars = 0;
     this.partsFull = false;
     this.opPartIndex = 0;
-    this.firstTarget = undefined;
+    this.firstTarget = this.procedure = undefined;
     this.manyTargets = false;
     this.expect = E.None;
     this.pendingStart = -1;
@@ -947,6 +951,7 @@ class StatementBuilder {
           return;
         }
         this.target(start, end);
+        if (e === E.Call) this.procedure = this.sql.slice(start, end);
         this.expect = E.None;
         if (e === E.Call || e === E.Use || e === E.Copy || (e === E.Ddl && this.ddlStopAfterTarget)) this.mode = Mode.Stop;
         return;
@@ -1149,6 +1154,7 @@ class StatementBuilder {
       operation,
       summary: known && this.partCount > 0 ? this.summaryText() : undefined,
       collection: known && this.opCount === 1 && !this.manyTargets && TABLE_OPS.has(kind) ? this.firstTarget : undefined,
+      procedure: known ? this.procedure : undefined,
     };
     this.statements++;
     if (this.first === undefined) {
@@ -1166,23 +1172,24 @@ class StatementBuilder {
     const f = this.first;
     this.sql = '';
     if (f === undefined) return { sanitized };
-    if (this.statements === 1) return withDefined(sanitized, f.operation, f.collection, f.summary, undefined);
+    if (this.statements === 1) return withDefined(sanitized, f.operation, f.collection, f.summary, undefined, f.procedure);
     // Several statements in one text (a simple-query message): a batch, per semconv.
     const operation = this.sameOperation && f.operation !== undefined ? `BATCH ${f.operation}` : 'BATCH';
     const summary = this.sameSummary && f.summary !== undefined && f.summary.length <= SUMMARY_MAX_CHARS - 6 ? `BATCH ${f.summary}` : 'BATCH';
     const collection = this.sameCollection ? f.collection : undefined;
-    return withDefined(sanitized, operation, collection, summary, this.statements);
+    return withDefined(sanitized, operation, collection, summary, this.statements, undefined);
   }
 }
 
 /** A SqlFacts without undefined-valued keys (exactOptionalPropertyTypes, and cheaper to compare in tests). */
 function withDefined(sanitized: string, operation: string | undefined, collection: string | undefined,
-  summary: string | undefined, batchSize: number | undefined): SqlFacts {
-  const facts: { sanitized: string; operation?: string; collection?: string; summary?: string; batchSize?: number } = { sanitized };
+  summary: string | undefined, batchSize: number | undefined, storedProcedure: string | undefined): SqlFacts {
+  const facts: { sanitized: string; operation?: string; collection?: string; summary?: string; batchSize?: number; storedProcedure?: string } = { sanitized };
   if (operation !== undefined) facts.operation = operation;
   if (collection !== undefined) facts.collection = collection;
   if (summary !== undefined) facts.summary = summary;
   if (batchSize !== undefined) facts.batchSize = batchSize;
+  if (storedProcedure !== undefined) facts.storedProcedure = storedProcedure;
   return facts;
 }
 
