@@ -865,6 +865,7 @@ class StatementBuilder {
       case K.START:
         this.mode = Mode.StartHead;
         this.ddlVerbStart = start;
+        this.ddlVerbEnd = end;
         return;
       case K.CALL:
         this.op(kw, start, end, depth);
@@ -895,7 +896,7 @@ class StatementBuilder {
         this.ddlHead(kind, start, end, kw, depth);
         return;
       case Mode.StartHead:
-        if (kind === T.Word && kw === K.TRANSACTION) this.opText(K.START, this.sql.slice(this.ddlVerbStart, this.ddlVerbStart + 5) + ' ' + this.sql.slice(start, end), 0);
+        if (kind === T.Word && kw === K.TRANSACTION) this.opText(K.START, this.sql.slice(this.ddlVerbStart, this.ddlVerbEnd) + ' ' + this.sql.slice(start, end), 0);
         this.mode = Mode.Stop;
         return;
       default:
@@ -991,6 +992,14 @@ class StatementBuilder {
       }
       case K.JOIN: case K.STRAIGHT_JOIN:
         this.expectAt(E.From, depth);
+        break;
+      case K.WITH:
+        // A CTE list in a subquery, `(WITH x AS ...`; not `with time zone`, `WITH ROLLUP`, `WITH ORDINALITY`.
+        if (this.prevKind === T.Open) {
+          this.inWith = true;
+          this.withDepth = depth;
+          this.cteName = true;
+        }
         break;
       case K.USING: {
         const owner = this.opAt[depth];
