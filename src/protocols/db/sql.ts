@@ -39,7 +39,7 @@ export interface SqlFacts {
 
 /** The summary's limit (semconv: truncate to 255 characters, never inside an operation or target). */
 export const SUMMARY_MAX_CHARS = 255;
-/** Cached texts per dialect at most; the cache empties itself at this bound (and counts it). */
+/** Cached texts per dialect at most (a text is cached when seen the second time); the cache empties itself at this bound (and counts it). */
 export const SQL_CACHE_ENTRIES = 1024;
 /** Total characters of cached texts per dialect at most: a few huge unique texts must not pin much memory. */
 export const SQL_CACHE_CHARS = 1 << 20;
@@ -49,13 +49,28 @@ export const SQL_CACHE_MAX_TEXT = 16 * 1024;
 // ---------------------------------------------------------------------------
 // Cache
 
+/** Slots of the doorkeeper: hashes of texts seen once and not cached (yet). */
+export const SQL_DOORKEEPER_SLOTS = 4096;
+
+// A text is cached the second time it is seen, not the first: clients that
+// inline their values (psycopg2, mysql2's query(), the CLIs) send texts that
+// never repeat, and caching each would only churn the cache (and promote
+// garbage to the old generation). The doorkeeper remembers a hash per slot;
+// a collision can only admit a text early, never return a wrong result.
 class FactsCache {
   readonly entries = new Map<string, SqlFacts>();
+  private readonly seen = new Int32Array(SQL_DOORKEEPER_SLOTS);
   chars = 0;
   resets = 0;
 
   store(sql: string, facts: SqlFacts): void {
     if (sql.length > SQL_CACHE_MAX_TEXT) return;
+    const h = textHash(sql);
+    const slot = h & (SQL_DOORKEEPER_SLOTS - 1);
+    if (this.seen[slot] !== h) {
+      this.seen[slot] = h;
+      return;
+    }
     if (this.entries.size >= SQL_CACHE_ENTRIES || this.chars + sql.length > SQL_CACHE_CHARS) {
       this.entries.clear();
       this.chars = 0;
@@ -64,6 +79,13 @@ class FactsCache {
     this.entries.set(sql, facts);
     this.chars += sql.length;
   }
+}
+
+/** FNV-1a over the UTF-16 units, never 0 (0 marks an empty doorkeeper slot). */
+function textHash(s: string): number {
+  let h = 0x811c9dc5 | 0;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h === 0 ? 1 : h;
 }
 
 const caches = { postgresql: new FactsCache(), mysql: new FactsCache() };

@@ -210,19 +210,34 @@ test('sqlFacts: the summary stops at 255 characters, between parts', (t) => {
   t.is(facts.collection, undefined);
 });
 
-test('sqlFacts: repeated texts come from the cache; the cache empties at its bound and counts it', (t) => {
+test('sqlFacts: a text seen twice is cached; the cache empties at its bound and counts it', (t) => {
   const sql = 'SELECT * FROM cached_table WHERE id = 1';
   const first = sqlFacts(sql, 'postgresql');
-  t.is(sqlFacts(sql, 'postgresql'), first);
-  t.not(sqlFacts(sql, 'mysql'), first); // one cache per dialect
+  const second = sqlFacts(sql, 'postgresql');
+  t.not(second, first); // seen once: not cached
+  t.deepEqual(second, first);
+  t.is(sqlFacts(sql, 'postgresql'), second); // seen twice: cached
+  sqlFacts(sql, 'mysql');
+  const mysql = sqlFacts(sql, 'mysql');
+  t.not(mysql, second); // one cache per dialect
+  t.is(sqlFacts(sql, 'mysql'), mysql);
+  const texts = Array.from({ length: SQL_CACHE_ENTRIES + 1 }, (_, i) => `SELECT ${i} FROM filler`);
+  const entries = sqlCacheStats().entries;
+  for (const text of texts) sqlFacts(text, 'postgresql');
+  t.is(sqlCacheStats().entries, entries); // each seen once: none cached, no reset
   const before = sqlCacheStats().resets;
-  for (let i = 0; i <= SQL_CACHE_ENTRIES; i++) sqlFacts(`SELECT ${i} FROM filler`, 'postgresql');
+  for (const text of texts) {
+    // Twice in a row: cached for sure (the doorkeeper slot of a text seen long ago may hold another's hash by now).
+    sqlFacts(text, 'postgresql');
+    t.is(sqlFacts(text, 'postgresql'), sqlFacts(text, 'postgresql'));
+  }
   t.is(sqlCacheStats().resets, before + 1);
   t.true(sqlCacheStats().entries <= 2 * SQL_CACHE_ENTRIES);
   const long = `SELECT '${'x'.repeat(SQL_CACHE_MAX_TEXT)}'`;
   const a = sqlFacts(long, 'postgresql');
-  t.not(sqlFacts(long, 'postgresql'), a); // too long to cache
-  t.deepEqual(sqlFacts(long, 'postgresql'), a);
+  const b = sqlFacts(long, 'postgresql');
+  t.not(sqlFacts(long, 'postgresql'), b); // too long to cache
+  t.deepEqual(b, a);
 });
 
 // ---------------------------------------------------------------------------
