@@ -38,7 +38,7 @@ test('a bad enum value lists the allowed ones and the near miss', (t) => {
   t.deepEqual(problems(lines('export:', '  protocol: grcp')), [
     'agent.yaml:2:13: export.protocol: expected one of grpc, http/protobuf, got "grcp" (did you mean grpc?)',
   ]);
-  t.deepEqual(problems(lines('protocols:', '  enabled: [http3]')), ['agent.yaml:2:13: protocols.enabled[0]: expected one of tls, http2, http1, got "http3" (did you mean http2?)']);
+  t.deepEqual(problems(lines('protocols:', '  enabled: [http3]')), ['agent.yaml:2:13: protocols.enabled[0]: expected one of tls, http2, http1, redis, got "http3" (did you mean http2?)']);
   t.deepEqual(problems(lines('log:', '  level: verbose')), ['agent.yaml:2:10: log.level: expected one of debug, info, warn, error, got "verbose"']);
 });
 

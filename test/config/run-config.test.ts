@@ -208,5 +208,5 @@ test('TLS flags, and unknown protocols refused as a usage error', (t) => {
   t.like(run.options.otel, { certificate: '/ca.pem', clientKey: '/k.pem', clientCertificate: '/c.pem' });
   t.like(otel.traces.otlp, { certificate: '/ca.pem', clientKey: '/k.pem', clientCertificate: '/c.pem' });
   t.is(run.sources['export.tls.ca_file'], 'flag');
-  t.throws(() => resolve(['--all', '--protocols', 'http1,smtp']), { instanceOf: UsageError, message: '--protocols: unknown protocol smtp (known: tls, http2, http1)' });
+  t.throws(() => resolve(['--all', '--protocols', 'http1,smtp']), { instanceOf: UsageError, message: '--protocols: unknown protocol smtp (known: tls, http2, http1, redis)' });
 });
