@@ -727,6 +727,8 @@ function endOfMysqlBlockComment(sql: string, i: number): number {
 // The statement builder: operation, targets and summary from the token stream.
 
 const MAX_DEPTH = 64;
+/** CTE names remembered per statement (more: no summary rather than a CTE taken for a table). */
+const MAX_CTES = 32;
 
 const enum E { None, From, Using, Insert, Delete, Ddl, Call, Use, Copy }
 const enum Mode { Dml, Stop, DdlHead, StartHead, DdlList }
@@ -954,7 +956,9 @@ class StatementBuilder {
     if (this.cteName && depth === this.withDepth) {
       if (kw === K.RECURSIVE) return;
       this.cteName = false;
-      this.ctes.push(this.sql.slice(start, end).toLowerCase());
+      // Bounded: each table name is looked up in this list.
+      if (this.ctes.length < MAX_CTES) this.ctes.push(this.sql.slice(start, end).toLowerCase());
+      else this.unsure = true;
       return;
     }
     if (expecting) {

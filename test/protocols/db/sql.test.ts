@@ -210,6 +210,17 @@ test('sqlFacts: the summary stops at 255 characters, between parts', (t) => {
   t.is(facts.collection, undefined);
 });
 
+test('sqlFacts: nesting and CTE lists past their bounds give no summary rather than a guess', (t) => {
+  const deep = `SELECT * FROM ${'('.repeat(70)}SELECT * FROM t${')'.repeat(70)} x`;
+  t.deepEqual(computeSqlFacts(deep, 'postgresql'), { sanitized: deep, operation: 'SELECT' });
+  const ctes = Array.from({ length: 33 }, (_, i) => `c${i} AS (SELECT ${i})`).join(', ');
+  const many = computeSqlFacts(`WITH ${ctes} SELECT * FROM c32`, 'postgresql');
+  t.is(many.operation, 'SELECT');
+  t.is(many.summary, undefined);
+  const ctes32 = Array.from({ length: 32 }, (_, i) => `c${i} AS (SELECT ${i})`).join(', ');
+  t.is(computeSqlFacts(`WITH ${ctes32} SELECT * FROM c31`, 'postgresql').summary, `${Array(33).fill('SELECT').join(' ')}`);
+});
+
 test('sqlFacts: a text seen twice is cached; the cache empties at its bound and counts it', (t) => {
   const sql = 'SELECT * FROM cached_table WHERE id = 1';
   const first = sqlFacts(sql, 'postgresql');
