@@ -425,6 +425,16 @@ export const SCENARIOS: Record<string, () => Stream> = {
     return s.build();
   },
   /**
+   * Redis recorded from node-redis against redis-server (bench/fixtures/redis/redis:
+   * 250 commands a connection, each awaited: a write and a read each; strings,
+   * hashes, lists, counters), as `http2`: 16 server and 8 client connections.
+   */
+  'redis': () => {
+    const s = new StreamBuilder('redis');
+    s.run(recordedPlans('redis', 16, 8), 24);
+    return s.build();
+  },
+  /**
    * MySQL recorded from mysql2 against MariaDB 10.11 (bench/fixtures/mysql/mysql):
    * 250 calls a connection, text SELECTs by key and by name, executions of one
    * prepared statement, INSERTs and UPDATEs; one call at a time, each request
@@ -441,7 +451,9 @@ export const SCENARIOS: Record<string, () => Stream> = {
 
 /**
  * Connections recorded between real peers by bench/record-h2-traffic.mjs
- * (bench/fixtures/http2/<name>/): each connection's reads in order, as the
+ * (bench/fixtures/http2/<name>/), test/protocols/redis/record-fixtures.ts
+ * --bench (bench/fixtures/redis/redis/) or test/protocols/mysql/record-mysql.ts bench
+ * (bench/fixtures/mysql/mysql/): each connection's reads in order, as the
  * side that reads requests saw them, and the streams (records) it carried.
  */
 interface RecordedConnection {
@@ -449,14 +461,17 @@ interface RecordedConnection {
   readonly streams: number;
 }
 
-/** Scenarios of recorded connections (the parse and record stages are not split for them: only HTTP/1's record builder can be swapped). */
-const HTTP2_SCENARIOS = new Set(['http2', 'grpc', 'http2-serial', 'grpc-serial', 'mysql']);
-
 const FIXTURES = path.resolve(__dirname, '../..', 'bench', 'fixtures');
 
-/** The recorded traffic of a scenario: bench/fixtures/http2/<name>/, or bench/fixtures/<name>/<name>/ for other protocols. */
+/** Scenarios replaying recorded connections, by the fixtures folder they come from (bench/fixtures/<folder>/<name>). */
+const RECORDED_FOLDERS: Record<string, string> = { http2: 'http2', grpc: 'http2', 'http2-serial': 'http2', 'grpc-serial': 'http2', redis: 'redis', mysql: 'mysql' };
+
+/** Scenarios of recorded (not HTTP/1) connections: the parse and record stages are not split for them. */
+const RECORDED_SCENARIOS = new Set(Object.keys(RECORDED_FOLDERS));
+
+
 function recorded(name: string): RecordedConnection[] {
-  const dir = fs.existsSync(path.join(FIXTURES, 'http2', name)) ? path.join(FIXTURES, 'http2', name) : path.join(FIXTURES, name, name);
+  const dir = path.join(FIXTURES, RECORDED_FOLDERS[name]!, name);
   const meta = JSON.parse(fs.readFileSync(path.join(dir, 'case.json'), 'utf8')) as { connections: { streams: number }[] };
   const conns: RecordedConnection[] = meta.connections.map((c) => ({ reads: [], streams: c.streams }));
   for (const line of fs.readFileSync(path.join(dir, 'events.jsonl'), 'utf8').split('\n')) {
@@ -928,7 +943,7 @@ export async function runStages(stream: Stream, seconds: number, rounds: number)
   });
   observer.observe({ entryTypes: ['gc'] });
   try {
-    const ps = prefixes(sink.url, !HTTP2_SCENARIOS.has(stream.name));
+    const ps = prefixes(sink.url, !RECORDED_SCENARIOS.has(stream.name));
     // One unmeasured pass: every prefix's code warm before any is measured.
     for (const p of ps) await measurePrefix(stream, p, 0);
     const per: PrefixRun[][] = ps.map(() => []);

@@ -1,6 +1,7 @@
 // `ebpf-otel demo`: starts the bundled workload (a Node frontend calling a
-// threaded Python backend, driven by a small load loop) and runs the agent on
-// it: spans on the console, or to OTEL_EXPORTER_OTLP_ENDPOINT when it is set.
+// threaded Python backend that reads PostgreSQL, driven by a small load loop)
+// and runs the agent on the frontend and the backend: spans on the console, or
+// to OTEL_EXPORTER_OTLP_ENDPOINT when it is set.
 // --capture shows the raw captured events instead.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -9,6 +10,7 @@ import * as path from 'node:path';
 import type { Logger } from '../util/log';
 import { durationSeconds, parse } from '../config/flags';
 import { runCapture } from './capture-command';
+import { startDemoDatabase, type DemoDatabase } from './demo-database';
 import { parseRunArgs, runAgent } from './run-command';
 
 const DEMO_DIR = path.resolve(__dirname, '../../../demo');
@@ -16,21 +18,30 @@ const DEMO_DIR = path.resolve(__dirname, '../../../demo');
 export async function demoCommand(argv: string[], logger: Logger): Promise<number> {
   const { values } = parse(argv, { capture: { type: 'boolean' }, json: { type: 'boolean' }, duration: { type: 'string' } });
   const duration = values.duration !== undefined ? durationSeconds('--duration', values.duration) : undefined;
-  const [frontendPort, backendPort] = [await freePort(), await freePort()];
+  const [frontendPort, backendPort, databasePort] = [await freePort(), await freePort(), await freePort()];
   const children: ChildProcess[] = [];
   const stopAll = () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
   };
   process.on('exit', stopAll);
+  let database: DemoDatabase | undefined;
   try {
-    const backend = start(children, '/usr/bin/python3', [path.join(DEMO_DIR, 'backend.py')], { PORT: String(backendPort), OTEL_SERVICE_NAME: 'demo-backend' });
+    database = await startDemoDatabase(databasePort, (reason) => logger.warn(`demo: ${reason}`));
+    const backend = start(children, '/usr/bin/python3', [path.join(DEMO_DIR, 'backend.py')], {
+      PORT: String(backendPort),
+      OTEL_SERVICE_NAME: 'demo-backend',
+      ...(database !== undefined ? { DEMO_PG_DSN: database.dsn } : {}),
+    });
     const frontend = start(children, process.execPath, [path.join(DEMO_DIR, 'frontend.js')], {
       PORT: String(frontendPort),
       BACKEND_URL: `http://127.0.0.1:${backendPort}`,
       OTEL_SERVICE_NAME: 'demo-frontend',
     });
     await Promise.all([listening(backend, 'backend'), listening(frontend, 'frontend')]);
-    logger.info(`demo: frontend pid ${frontend.pid} on :${frontendPort}, backend pid ${backend.pid} on :${backendPort}`);
+    logger.info(
+      `demo: frontend pid ${frontend.pid} on :${frontendPort}, backend pid ${backend.pid} on :${backendPort}` +
+        (database !== undefined ? `, PostgreSQL on :${databasePort}` : ''),
+    );
     const selectors = [{ kind: 'pid', pid: frontend.pid! }, { kind: 'pid', pid: backend.pid! }] as const;
     const startLoad = () => {
       start(children, process.execPath, [path.join(DEMO_DIR, 'load.js')], {
@@ -49,6 +60,7 @@ export async function demoCommand(argv: string[], logger: Logger): Promise<numbe
     return await runAgent(runOptions, logger, startLoad);
   } finally {
     stopAll();
+    await database?.stop();
   }
 }
 

@@ -74,3 +74,15 @@ for (const name of ['http2', 'http2-serial']) {
     });
   });
 }
+
+// The Redis scenario measures the whole path only if every command is paired with its own reply.
+test('bench scenario redis: 16 server and 8 client connections of 250 commands, each its own record', (t) => {
+  const rs = records('redis');
+  const want: Record<string, number> = {};
+  for (const kind of ['server', 'client'] as const) {
+    const conns = kind === 'server' ? 16 : 8;
+    want[`redis ${kind} CLIENT SETINFO error ERR`] = conns * 2;
+    for (const op of ['SET', 'GET', 'HSET', 'HGETALL', 'INCR', 'LPUSH', 'LRANGE', 'MGET', 'EXPIRE', 'EXISTS']) want[`redis ${kind} ${op} unset -`] = conns * 25;
+  }
+  t.deepEqual(tally(rs, (r) => `${r.protocol} ${r.kind} ${r.name} ${r.status} ${r.errorType ?? '-'}`), want);
+});

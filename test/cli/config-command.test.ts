@@ -82,6 +82,7 @@ test('config print with a small file: exact output, sources per layer, header va
     'http.capture_query': 'default',
     'http.capture_headers.request': 'default',
     'http.capture_headers.response': 'default',
+    'redis.query_text': 'default',
     'mysql.query_text': 'default',
     'redaction.headers': 'default',
     'sampling.sampler': 'file',
@@ -149,6 +150,10 @@ test('config print with a small file: exact output, sources per layer, header va
         routes: ['/users/:id'],
         captureQuery: false,
         captureHeaders: { request: [], response: [] },
+      },
+      redis: {
+        redactHeaders: ['authorization', 'proxy-authorization', 'cookie', 'set-cookie'],
+        queryText: 'sanitized',
       },
       mysql: { redactHeaders: ['authorization', 'proxy-authorization', 'cookie', 'set-cookie'], queryText: 'sanitized' },
     },

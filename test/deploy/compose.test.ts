@@ -23,6 +23,7 @@ import { OVERFLOW_ATTRIBUTE } from '../../src/otel/metrics';
 import { ATTR } from '../../src/otel/resource';
 import { http1Protocol } from '../../src/protocols/http1';
 import { HTTP_INSTRUMENTS } from '../../src/protocols/http/semantics';
+import { DB_OPERATION_DURATION, dbRecord } from '../../src/protocols/db/semantics';
 import { PROTOCOLS } from '../../src/protocols/registry';
 import type { ConnectionInfo, InstrumentSpec, L7Record, Side } from '../../src/protocols/types';
 import { ROOT, sleep } from '../helpers/agent';
@@ -641,10 +642,33 @@ function httpMetricAttributes(): Set<string> {
   return keys;
 }
 
+/** Measurement attributes of database records with every value present (a failed call, client and server). */
+function dbMetricAttributes(): Set<string> {
+  const keys = new Set<string>();
+  const conn: ConnectionInfo = {
+    connId: 1,
+    tgid: 100,
+    role: 'client',
+    sawStart: true,
+    encrypted: false,
+    transport: 'tcp',
+    localAddr: '127.0.0.1',
+    localPort: 40000,
+    remoteAddr: '127.0.0.1',
+    remotePort: 5432,
+  };
+  const call = { system: 'postgresql', namespace: 'shop', operation: 'SELECT', collection: 'accounts', summary: 'SELECT accounts', statusCode: '42P01', errorType: '42P01' } as const;
+  for (const kind of ['client', 'server'] as const) {
+    for (const m of dbRecord('postgres', conn, kind, call, 0, 1e6, 0).measurements) for (const k of Object.keys(m.attributes)) keys.add(k);
+  }
+  return keys;
+}
+
 /** Every label a series of the agent's metrics can carry in Prometheus. */
 function exportedLabels(): Set<string> {
   const attributes = [
     ...httpMetricAttributes(),
+    ...dbMetricAttributes(),
     ...AGENT_METRICS.flatMap((m) => (m.attribute !== undefined ? [m.attribute] : [])),
     OVERFLOW_ATTRIBUTE,
     // resource_to_telemetry_conversion: every resource attribute is a label.
@@ -746,6 +770,8 @@ test('every metric the dashboard and the data sources query is one the agent exp
     const base = prometheusMetricName(HTTP_INSTRUMENTS[kind].duration.name, HTTP_INSTRUMENTS[kind].duration.unit, 'histogram');
     t.true(seen.has(`${base}_count`) && seen.has(`${base}_bucket`), base);
   }
+  const db = prometheusMetricName(DB_OPERATION_DURATION.name, DB_OPERATION_DURATION.unit, 'histogram');
+  t.true(seen.has(`${db}_count`) && seen.has(`${db}_bucket`), db);
   for (const name of ['ebpf_otel.capture.lost_events', 'ebpf_otel.span.dropped', 'ebpf_otel.connection.muted']) {
     const m = AGENT_METRICS.find((x) => x.name === name)!;
     t.true(seen.has(prometheusMetricName(m.name, m.unit, m.kind)), name);

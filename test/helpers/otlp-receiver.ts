@@ -239,6 +239,8 @@ export class OtlpReceiver {
   readonly points: ReceivedPoint[] = [];
   readonly logs: ReceivedLog[] = [];
   readonly calls: ReceivedCall[] = [];
+  /** Every export request body as received (decompressed), for checks on every exported byte. */
+  readonly bodies: Buffer[] = [];
   private failures: { remaining: number; failure: Failure }[] = [];
   private partials: { rejectedSpans: number; errorMessage: string }[] = [];
   private logPartials: { rejectedLogRecords: number; errorMessage: string }[] = [];
@@ -350,6 +352,7 @@ export class OtlpReceiver {
     this.points.length = 0;
     this.logs.length = 0;
     this.calls.length = 0;
+    this.bodies.length = 0;
     this.failures = [];
     this.partials = [];
     this.logPartials = [];
@@ -477,6 +480,7 @@ export class OtlpReceiver {
   }
 
   private ingest(signal: Signal, transport: Transport, body: Buffer): void {
+    this.bodies.push(body);
     if (signal === 'traces' && !this.keepSpans) {
       // Decoding without toObject costs a third as much: enough to count.
       const req = T.traceReq.decode(body) as unknown as { resourceSpans: { scopeSpans: { spans: { kind: number }[] }[] }[] };

@@ -20,6 +20,8 @@
 // record or one abandon.
 
 import type { ExecutionContext } from 'ava';
+import type { Http1Options } from '../../src/protocols/http1/config';
+import type { DbOptions } from '../../src/protocols/db/semantics';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type {
@@ -34,8 +36,8 @@ import type {
   Side,
 } from '../../src/protocols/types';
 
-/** A protocol's session options as a case file gives them (HTTP/1's routes, a database protocol's queryText...). */
-export type ProtocolOptions = CommonProtocolOptions;
+/** A protocol's options as a case gives them: the common ones and any protocol's own (HTTP/1's routes and headers, a database's queryText). */
+export type ProtocolOptions = CommonProtocolOptions & Partial<Http1Options> & Partial<DbOptions>;
 
 export interface SessionSpec {
   readonly conn: ConnectionInfo;
