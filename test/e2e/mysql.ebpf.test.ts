@@ -204,3 +204,37 @@ test('the mariadb CLI as a second client: its statements, an error, the secret l
   t.is(statements[1]?.status.message, "Table '?' doesn't exist");
   t.false(everythingExported().includes(SECRET), 'the secret literal appears in no export');
 });
+
+test('a query made while serving an HTTP request is a CLIENT span under that request\'s SERVER span', async (t) => {
+  const mdb = server(t);
+  const svc = await startWorkload('node', [path.join(ROOT, 'test/e2e/programs/mysql_http_service.js'), String(mdb.port), mdb.user, mdb.password, mdb.database]);
+  try {
+    const agent = await startAgent(['run', '--pid', String(svc.pid), '--no-tcp-metrics', '--no-flow-metrics'], { env: otlp.env() });
+    const port = svc.hello['port'] as number;
+    for (const id of [1, 2]) {
+      const r = spawnSync('curl', ['-sS', `http://127.0.0.1:${port}/accounts/${id}`], { encoding: 'utf8' });
+      t.is(r.stdout, JSON.stringify([{ id, name: id === 1 ? 'alice' : 'bob' }]));
+    }
+    await sleep(500);
+    const { code, stderr } = await agent.stop();
+    t.is(code, 0, stderr);
+    const spans = otlp.spansOf(svc.pid);
+    t.log(spans.map((s) => `${s.kind} ${s.name}`).join(' | '));
+    const servers = spans.filter((s) => s.kind === 2);
+    const clients = spans.filter((s) => s.kind === CLIENT_KIND);
+    t.is(servers.length, 2);
+    t.is(clients.length, 2);
+    servers.forEach((s, i) => {
+      const c = clients[i];
+      if (c === undefined) return;
+      t.is(s.name, 'GET /accounts/{id}');
+      t.is(c.name, 'SELECT accounts');
+      t.is(c.attributes['db.query.text'], 'SELECT id, name FROM accounts WHERE id = ?');
+      t.is(c.traceId, s.traceId, `request ${i + 1}: one trace`);
+      t.is(c.parentSpanId, s.spanId, `request ${i + 1}: the query's parent is the request`);
+      t.true(s.startTimeUnixNano <= c.startTimeUnixNano && c.endTimeUnixNano <= s.endTimeUnixNano, `request ${i + 1}: the query inside the request`);
+    });
+  } finally {
+    svc.child.kill();
+  }
+});
