@@ -6,7 +6,7 @@
 // src/protocols/mysql/README.md; the secret literal the client sends never
 // appears in anything exported.
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import anyTest, { type ExecutionContext } from 'ava';
 import { ebpfTest } from '../helpers/ebpf';
@@ -175,18 +175,25 @@ test('mysql2 over TLS (SSL request, then the plaintext from the probed OpenSSL i
 
 test('the mariadb CLI as a second client: its statements, an error, the secret literal never exported', async (t) => {
   const mdb = server(t);
-  const agent = await startAgent(['run', '--exe', 'mariadb', '--no-tcp-metrics', '--no-flow-metrics'], { env: otlp.env() });
-  const r = spawnSync(
-    'mariadb',
-    ['--no-defaults', '-h', '127.0.0.1', '-P', String(mdb.port), '-u', mdb.user, mdb.database, '-e', `SELECT name FROM accounts WHERE name = '${SECRET}'; SELECT * FROM nosuch`],
-    { env: { ...process.env, MYSQL_PWD: mdb.password }, encoding: 'utf8' },
-  );
-  t.is(r.status, 1, r.stderr);
-  t.is(r.stdout, `name\n${SECRET}\n`);
+  // The CLI waits in a shell until the agent follows that pid, then the shell execs it (same pid): a
+  // process living a few milliseconds is traced from its first syscall, whatever the agent's start-up time.
+  const cli = spawn('sh', ['-c', 'read go; exec mariadb "$@"', 'sh', '--no-defaults', '-h', '127.0.0.1', '-P', String(mdb.port), '-u', mdb.user, mdb.database, '-e', `SELECT name FROM accounts WHERE name = '${SECRET}'; SELECT * FROM nosuch`], {
+    env: { ...process.env, MYSQL_PWD: mdb.password },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderrText = '';
+  cli.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  cli.stderr!.on('data', (d: Buffer) => (stderrText += d.toString()));
+  const exited = new Promise<number | null>((resolve) => cli.once('close', resolve));
+  const agent = await startAgent(['run', '--pid', String(cli.pid), '--no-tcp-metrics', '--no-flow-metrics'], { env: otlp.env() });
+  cli.stdin!.end('go\n');
+  t.is(await exited, 1, stderrText);
+  t.is(stdout, `name\n${SECRET}\n`);
   await sleep(500);
   const { code, stderr } = await agent.stop();
   t.is(code, 0, stderr);
-  const mine = otlp.receiver.spans.filter((s) => s.resource['process.executable.name'] === 'mariadb').filter((s) => s.attributes['server.port'] === mdb.port).sort((a, b) => Number(a.startTimeUnixNano - b.startTimeUnixNano));
+  const mine = otlp.spansOf(cli.pid!).filter((s) => s.attributes['server.port'] === mdb.port);
   t.log(mine.map((s) => s.name).join(' | '));
   const b = base(mdb.port, mdb.user);
   // In batch mode (-e) the CLI sends the statements only (no version query).
