@@ -445,15 +445,25 @@ export const SCENARIOS: Record<string, () => Stream> = {
     s.run(recordedPlans('mysql', 16, 8), 24);
     return s.build();
   },
+  /**
+   * PostgreSQL recorded from node-postgres against PostgreSQL 15
+   * (bench/fixtures/postgres/postgres): startup, then 250 calls one at a time
+   * (simple SELECTs and INSERTs with literals, a named prepared statement
+   * executed again and again), as `http2`: 16 server and 8 client connections.
+   */
+  'postgres': () => {
+    const s = new StreamBuilder('postgres');
+    s.run(recordedPlans('postgres', 16, 8), 24);
+    return s.build();
+  },
 };
 
 // ------------------------------------------------------------------ HTTP/2 and gRPC bytes
 
 /**
  * Connections recorded between real peers by bench/record-h2-traffic.mjs
- * (bench/fixtures/http2/<name>/), test/protocols/redis/record-fixtures.ts
- * --bench (bench/fixtures/redis/redis/) or test/protocols/mysql/record-mysql.ts bench
- * (bench/fixtures/mysql/mysql/): each connection's reads in order, as the
+ * (bench/fixtures/http2/<name>/) or test/protocols/redis/record-fixtures.ts
+ * --bench (bench/fixtures/redis/redis/) or test/protocols/mysql (bench/fixtures/mysql/mysql/): each connection's reads in order, as the
  * side that reads requests saw them, and the streams (records) it carried.
  */
 interface RecordedConnection {
@@ -464,12 +474,12 @@ interface RecordedConnection {
 const FIXTURES = path.resolve(__dirname, '../..', 'bench', 'fixtures');
 
 /** Scenarios replaying recorded connections, by the fixtures folder they come from (bench/fixtures/<folder>/<name>). */
-const RECORDED_FOLDERS: Record<string, string> = { http2: 'http2', grpc: 'http2', 'http2-serial': 'http2', 'grpc-serial': 'http2', redis: 'redis', mysql: 'mysql' };
+const RECORDED_FOLDERS: Record<string, string> = { http2: 'http2', grpc: 'http2', 'http2-serial': 'http2', 'grpc-serial': 'http2', redis: 'redis', mysql: 'mysql', postgres: 'postgres' };
 
 /** Scenarios of recorded (not HTTP/1) connections: the parse and record stages are not split for them. */
 const RECORDED_SCENARIOS = new Set(Object.keys(RECORDED_FOLDERS));
 
-
+/** The recorded traffic of a scenario: bench/fixtures/http2/<name>/, or bench/fixtures/<name>/<name>/ for other protocols. */
 function recorded(name: string): RecordedConnection[] {
   const dir = path.join(FIXTURES, RECORDED_FOLDERS[name]!, name);
   const meta = JSON.parse(fs.readFileSync(path.join(dir, 'case.json'), 'utf8')) as { connections: { streams: number }[] };

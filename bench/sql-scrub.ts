@@ -11,7 +11,9 @@
 //   cached:         sqlFacts on the same string objects (V8 keeps their hash: the Map lookup alone);
 //   cached-fresh:   sqlFacts on a string decoded from bytes every call, as the protocol parsers hand them
 //                   over (hashing the new string is part of the lookup), minus the decode-only arm;
-//   decode-only:    the Buffer -> string decode of the cached-fresh arm, for the subtraction.
+//   decode-only:    the Buffer -> string decode of the cached-fresh arm, for the subtraction;
+//   unique:         sqlFacts on a text never seen before (psycopg2's inlined id), which the cache's doorkeeper
+//                   does not store, minus unique-build-only (making the text).
 // Also the uncached cost of each text alone.
 
 import { parseArgs } from 'node:util';
@@ -55,6 +57,7 @@ function measure(run: (n: number) => void, seconds: number): number {
 }
 
 let sink = 0;
+let unique = 1_000_000;
 
 async function main(): Promise<number> {
   const { values } = parseArgs({ options: { seconds: { type: 'string', default: '1' }, rounds: { type: 'string', default: '5' } } });
@@ -77,6 +80,8 @@ async function main(): Promise<number> {
     { name: 'cached', run(n) { for (let i = 0; i < n; i++) sink += sqlFacts(texts[i % m]!, dialects[i % m]!).sanitized.length; } },
     { name: 'cached-fresh', run(n) { for (let i = 0; i < n; i++) sink += sqlFacts(bytes[i % m]!.toString('utf8'), dialects[i % m]!).sanitized.length; } },
     { name: 'decode-only', run(n) { for (let i = 0; i < n; i++) sink += bytes[i % m]!.toString('utf8').length; } },
+    { name: 'unique', run(n) { for (let i = 0; i < n; i++) sink += sqlFacts(`SELECT id, name FROM items WHERE id = ${unique++}`, 'postgresql').sanitized.length; } },
+    { name: 'unique-build-only', run(n) { for (let i = 0; i < n; i++) sink += `SELECT id, name FROM items WHERE id = ${unique++}`.length; } },
   ];
   const perText = MIX.map(([name, dialect, sql]) => ({
     name, run(n: number) { for (let i = 0; i < n; i++) sink += computeSqlFacts(sql, dialect).sanitized.length; },
@@ -100,6 +105,8 @@ async function main(): Promise<number> {
       cachedFreshMinusDecode: ns(results['cached-fresh']!) - ns(results['decode-only']!),
       cachedFresh: ns(results['cached-fresh']!),
       decodeOnly: ns(results['decode-only']!),
+      uniqueMinusBuild: ns(results['unique']!) - ns(results['unique-build-only']!),
+      uniqueBuildOnly: ns(results['unique-build-only']!),
     },
     uncachedNsPerText: Object.fromEntries(MIX.map(([name, , sql]) => [`${name} (${sql.length} chars)`, ns(textResults[name]!)])),
     cacheResets: sqlCacheStats().resets,

@@ -7,13 +7,14 @@
 import { http1Protocol } from './http1';
 import { http2Protocol } from './http2';
 import { mysqlProtocol } from './mysql';
+import { postgresProtocol } from './postgres';
 import { redisProtocol } from './redis';
 import { tlsProtocol } from './tls';
 import type { ProtocolDefinition } from './types';
 
 // TLS first: ciphertext is never offered to a parser that could misread it.
 // HTTP/2 before HTTP/1: its client preface starts like a request line.
-export const PROTOCOLS: readonly ProtocolDefinition[] = [tlsProtocol, http2Protocol, http1Protocol, redisProtocol, mysqlProtocol];
+export const PROTOCOLS: readonly ProtocolDefinition[] = [tlsProtocol, http2Protocol, http1Protocol, postgresProtocol, mysqlProtocol, redisProtocol];
 
 /**
  * The protocols of `registry` named in `ids` (all of them when undefined), in

@@ -1,8 +1,19 @@
 // Database semantics that do not depend on the wire protocol: the OpenTelemetry
-// database conventions (semantic-conventions v1.38: docs/db/database-spans.md,
+// database conventions (semantic-conventions v1.44.0: docs/db/database-spans.md,
 // docs/db/database-metrics.md, docs/db/sql.md, docs/db/redis.md; the span and
-// metric parts used here are stable) turned into one record builder, so that
-// PostgreSQL, MySQL/MariaDB and Redis records are made by the same rules.
+// metric parts used here are stable, Redis's are at Development status)
+// turned into one record builder, so that PostgreSQL, MySQL/MariaDB and Redis
+// records are made by the same rules.
+//
+// Two deliberate departures, both toward leaking less and telling more:
+// - db.operation.name and db.collection.name: the SQL conventions advise not
+//   to extract them from the query text; an agent on the wire has no other
+//   source, so sql.ts gives them only where the text leaves no doubt (one
+//   statement, one table), beside the summary the conventions do derive
+//   from text.
+// - db.query.text is sanitized even for parameterized statements (the
+//   conventions would send those as written): a statement with `$1` can still
+//   hold literals, and no user data leaves the host unless the user opts in.
 
 import type { Attributes, CallKind, CommonProtocolOptions, ConnectionInfo, InstrumentSpec, L7Record, RecordMeasurement, SpanAttributes } from '../types';
 

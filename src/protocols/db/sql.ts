@@ -5,8 +5,8 @@
 // statement state machine; results are cached by text, since prepared
 // statements and ORMs repeat the same few texts.
 //
-// Conventions followed: OpenTelemetry semantic conventions v1.44.0
-// (open-telemetry/semantic-conventions 384d661, 2026-08-20), docs/db/database-spans.md
+// Conventions followed: OpenTelemetry semantic conventions v1.44.0 (checked
+// against main at 384d661, 2026-08-20: editorial changes only), docs/db/database-spans.md
 // "Sanitization of db.query.text" and "Generating a summary of the query",
 // docs/db/sql.md, docs/db/postgresql.md, docs/db/mysql.md. Note: sql.md says
 // db.operation.name and db.collection.name "SHOULD NOT be extracted from
@@ -33,11 +33,13 @@ export interface SqlFacts {
   /** db.operation.batch.size: the number of statements when the text holds two or more (semconv: one protocol message
    *  carrying several operations is a batch); absent otherwise. */
   readonly batchSize?: number;
+  /** db.stored_procedure.name: the procedure of a single `CALL name(...)`, as written. */
+  readonly storedProcedure?: string;
 }
 
 /** The summary's limit (semconv: truncate to 255 characters, never inside an operation or target). */
 export const SUMMARY_MAX_CHARS = 255;
-/** Cached texts per dialect at most; the cache empties itself at this bound (and counts it). */
+/** Cached texts per dialect at most (a text is cached when seen the second time); the cache empties itself at this bound (and counts it). */
 export const SQL_CACHE_ENTRIES = 1024;
 /** Total characters of cached texts per dialect at most: a few huge unique texts must not pin much memory. */
 export const SQL_CACHE_CHARS = 1 << 20;
@@ -47,13 +49,28 @@ export const SQL_CACHE_MAX_TEXT = 16 * 1024;
 // ---------------------------------------------------------------------------
 // Cache
 
+/** Slots of the doorkeeper: hashes of texts seen once and not cached (yet). */
+export const SQL_DOORKEEPER_SLOTS = 4096;
+
+// A text is cached the second time it is seen, not the first: clients that
+// inline their values (psycopg2, mysql2's query(), the CLIs) send texts that
+// never repeat, and caching each would only churn the cache (and promote
+// garbage to the old generation). The doorkeeper remembers a hash per slot;
+// a collision can only admit a text early, never return a wrong result.
 class FactsCache {
   readonly entries = new Map<string, SqlFacts>();
+  private readonly seen = new Int32Array(SQL_DOORKEEPER_SLOTS);
   chars = 0;
   resets = 0;
 
   store(sql: string, facts: SqlFacts): void {
     if (sql.length > SQL_CACHE_MAX_TEXT) return;
+    const h = textHash(sql);
+    const slot = h & (SQL_DOORKEEPER_SLOTS - 1);
+    if (this.seen[slot] !== h) {
+      this.seen[slot] = h;
+      return;
+    }
     if (this.entries.size >= SQL_CACHE_ENTRIES || this.chars + sql.length > SQL_CACHE_CHARS) {
       this.entries.clear();
       this.chars = 0;
@@ -62,6 +79,13 @@ class FactsCache {
     this.entries.set(sql, facts);
     this.chars += sql.length;
   }
+}
+
+/** FNV-1a over the UTF-16 units, never 0 (0 marks an empty doorkeeper slot). */
+function textHash(s: string): number {
+  let h = 0x811c9dc5 | 0;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h === 0 ? 1 : h;
 }
 
 const caches = { postgresql: new FactsCache(), mysql: new FactsCache() };
@@ -703,6 +727,8 @@ function endOfMysqlBlockComment(sql: string, i: number): number {
 // The statement builder: operation, targets and summary from the token stream.
 
 const MAX_DEPTH = 64;
+/** CTE names remembered per statement (more: no summary rather than a CTE taken for a table). */
+const MAX_CTES = 32;
 
 const enum E { None, From, Using, Insert, Delete, Ddl, Call, Use, Copy }
 const enum Mode { Dml, Stop, DdlHead, StartHead, DdlList }
@@ -711,6 +737,7 @@ interface StatementFacts {
   readonly operation: string | undefined;
   readonly summary: string | undefined;
   readonly collection: string | undefined;
+  readonly procedure: string | undefined;
 }
 
 /** Collection-capable operations: those on one table when they name one. */
@@ -742,6 +769,7 @@ class StatementBuilder {
   private partsFull = false;
   private opPartIndex = 0;
   private firstTarget: string | undefined;
+  private procedure: string | undefined;
   private manyTargets = false;
   private expect = E.None;
   private expectDepth = 0;
@@ -784,7 +812,7 @@ class StatementBuilder {
     this.partsChars = 0;
     this.partsFull = false;
     this.opPartIndex = 0;
-    this.firstTarget = undefined;
+    this.firstTarget = this.procedure = undefined;
     this.manyTargets = false;
     this.expect = E.None;
     this.pendingStart = -1;
@@ -792,8 +820,7 @@ class StatementBuilder {
     this.ddlStopAfterTarget = false;
     this.materializedStart = -1;
     this.bodyMayHoldSemicolons = false;
-    this.opAt.fill(0, 0, this.deepest + 1);
-    this.listAt.fill(0, 0, this.deepest + 1);
+    for (let d = 0; d <= this.deepest; d++) this.opAt[d] = this.listAt[d] = 0; // (a loop: fill() costs more at these sizes)
     this.deepest = 0;
     if (this.ctes.length !== 0) this.ctes.length = 0;
     this.inWith = false;
@@ -862,6 +889,7 @@ class StatementBuilder {
       case K.START:
         this.mode = Mode.StartHead;
         this.ddlVerbStart = start;
+        this.ddlVerbEnd = end;
         return;
       case K.CALL:
         this.op(kw, start, end, depth);
@@ -892,7 +920,7 @@ class StatementBuilder {
         this.ddlHead(kind, start, end, kw, depth);
         return;
       case Mode.StartHead:
-        if (kind === T.Word && kw === K.TRANSACTION) this.opText(K.START, this.sql.slice(this.ddlVerbStart, this.ddlVerbStart + 5) + ' ' + this.sql.slice(start, end), 0);
+        if (kind === T.Word && kw === K.TRANSACTION) this.opText(K.START, this.sql.slice(this.ddlVerbStart, this.ddlVerbEnd) + ' ' + this.sql.slice(start, end), 0);
         this.mode = Mode.Stop;
         return;
       default:
@@ -928,7 +956,9 @@ class StatementBuilder {
     if (this.cteName && depth === this.withDepth) {
       if (kw === K.RECURSIVE) return;
       this.cteName = false;
-      this.ctes.push(this.sql.slice(start, end).toLowerCase());
+      // Bounded: each table name is looked up in this list.
+      if (this.ctes.length < MAX_CTES) this.ctes.push(this.sql.slice(start, end).toLowerCase());
+      else this.unsure = true;
       return;
     }
     if (expecting) {
@@ -947,6 +977,7 @@ class StatementBuilder {
           return;
         }
         this.target(start, end);
+        if (e === E.Call) this.procedure = this.sql.slice(start, end);
         this.expect = E.None;
         if (e === E.Call || e === E.Use || e === E.Copy || (e === E.Ddl && this.ddlStopAfterTarget)) this.mode = Mode.Stop;
         return;
@@ -987,6 +1018,14 @@ class StatementBuilder {
       }
       case K.JOIN: case K.STRAIGHT_JOIN:
         this.expectAt(E.From, depth);
+        break;
+      case K.WITH:
+        // A CTE list in a subquery, `(WITH x AS ...`; not `with time zone`, `WITH ROLLUP`, `WITH ORDINALITY`.
+        if (this.prevKind === T.Open) {
+          this.inWith = true;
+          this.withDepth = depth;
+          this.cteName = true;
+        }
         break;
       case K.USING: {
         const owner = this.opAt[depth];
@@ -1149,6 +1188,7 @@ class StatementBuilder {
       operation,
       summary: known && this.partCount > 0 ? this.summaryText() : undefined,
       collection: known && this.opCount === 1 && !this.manyTargets && TABLE_OPS.has(kind) ? this.firstTarget : undefined,
+      procedure: known ? this.procedure : undefined,
     };
     this.statements++;
     if (this.first === undefined) {
@@ -1166,23 +1206,24 @@ class StatementBuilder {
     const f = this.first;
     this.sql = '';
     if (f === undefined) return { sanitized };
-    if (this.statements === 1) return withDefined(sanitized, f.operation, f.collection, f.summary, undefined);
+    if (this.statements === 1) return withDefined(sanitized, f.operation, f.collection, f.summary, undefined, f.procedure);
     // Several statements in one text (a simple-query message): a batch, per semconv.
     const operation = this.sameOperation && f.operation !== undefined ? `BATCH ${f.operation}` : 'BATCH';
     const summary = this.sameSummary && f.summary !== undefined && f.summary.length <= SUMMARY_MAX_CHARS - 6 ? `BATCH ${f.summary}` : 'BATCH';
     const collection = this.sameCollection ? f.collection : undefined;
-    return withDefined(sanitized, operation, collection, summary, this.statements);
+    return withDefined(sanitized, operation, collection, summary, this.statements, undefined);
   }
 }
 
 /** A SqlFacts without undefined-valued keys (exactOptionalPropertyTypes, and cheaper to compare in tests). */
 function withDefined(sanitized: string, operation: string | undefined, collection: string | undefined,
-  summary: string | undefined, batchSize: number | undefined): SqlFacts {
-  const facts: { sanitized: string; operation?: string; collection?: string; summary?: string; batchSize?: number } = { sanitized };
+  summary: string | undefined, batchSize: number | undefined, storedProcedure: string | undefined): SqlFacts {
+  const facts: { sanitized: string; operation?: string; collection?: string; summary?: string; batchSize?: number; storedProcedure?: string } = { sanitized };
   if (operation !== undefined) facts.operation = operation;
   if (collection !== undefined) facts.collection = collection;
   if (summary !== undefined) facts.summary = summary;
   if (batchSize !== undefined) facts.batchSize = batchSize;
+  if (storedProcedure !== undefined) facts.storedProcedure = storedProcedure;
   return facts;
 }
 

@@ -82,7 +82,12 @@ const CASES: readonly Case[] = [
   pg('ROLLBACK TO SAVEPOINT sp1', { sanitized: 'ROLLBACK TO SAVEPOINT sp1', operation: 'ROLLBACK', summary: 'ROLLBACK' }),
   pg('START TRANSACTION ISOLATION LEVEL SERIALIZABLE',
     { sanitized: 'START TRANSACTION ISOLATION LEVEL SERIALIZABLE', operation: 'START TRANSACTION', summary: 'START TRANSACTION' }),
-  pg("CALL transfer(1, 2, 100.00)", { sanitized: 'CALL transfer(?, ?, ?)', operation: 'CALL', summary: 'CALL transfer' }),
+  pg("CALL transfer(1, 2, 100.00)", { sanitized: 'CALL transfer(?, ?, ?)', operation: 'CALL', summary: 'CALL transfer', storedProcedure: 'transfer' }),
+  pg('CALL billing.close_month()', { sanitized: 'CALL billing.close_month()', operation: 'CALL', summary: 'CALL billing.close_month', storedProcedure: 'billing.close_month' }),
+  // psycopg2 (the demo's backend) inlines its parameters and opens a transaction first
+  pg('SELECT id, name FROM items WHERE id = 7', { sanitized: 'SELECT id, name FROM items WHERE id = ?', operation: 'SELECT', collection: 'items', summary: 'SELECT items' }),
+  pg("INSERT INTO items (name, price) VALUES ('O''Reilly', 12.5), (E'C:\\\\tmp', -0.5) RETURNING id",
+    { sanitized: 'INSERT INTO items (name, price) VALUES (?, ?), (?, ?) RETURNING id', operation: 'INSERT', collection: 'items', summary: 'INSERT items' }),
   pg("CREATE TABLE IF NOT EXISTS public.users (id serial PRIMARY KEY, name text DEFAULT 'anon')",
     { sanitized: 'CREATE TABLE IF NOT EXISTS public.users (id serial PRIMARY KEY, name text DEFAULT ?)',
       operation: 'CREATE TABLE', collection: 'public.users', summary: 'CREATE TABLE public.users' }),
@@ -103,6 +108,10 @@ const CASES: readonly Case[] = [
   pg('WITH moved AS (DELETE FROM queue WHERE id = $1 RETURNING *) INSERT INTO done SELECT * FROM moved',
     { sanitized: 'WITH moved AS (DELETE FROM queue WHERE id = $1 RETURNING *) INSERT INTO done SELECT * FROM moved',
       operation: 'INSERT', summary: 'DELETE queue INSERT done SELECT' }),
+  pg('SELECT * FROM (WITH x AS (SELECT * FROM a) SELECT * FROM x) s, b',
+    { sanitized: 'SELECT * FROM (WITH x AS (SELECT * FROM a) SELECT * FROM x) s, b', operation: 'SELECT', summary: 'SELECT SELECT a SELECT b' }),
+  pg('SELECT now()::timestamp with time zone, b FROM t1, t2 GROUP BY a, b WITH ROLLUP',
+    { sanitized: 'SELECT now()::timestamp with time zone, b FROM t1, t2 GROUP BY a, b WITH ROLLUP', operation: 'SELECT', summary: 'SELECT t1 t2' }),
   pg('DELETE FROM ONLY sessions s USING users u WHERE s.user_id = u.id AND u.banned',
     { sanitized: 'DELETE FROM ONLY sessions s USING users u WHERE s.user_id = u.id AND u.banned', operation: 'DELETE', summary: 'DELETE sessions users' }),
   pg('UPDATE t SET a = s.a FROM src s WHERE t.id = s.id',
@@ -157,6 +166,9 @@ const CASES: readonly Case[] = [
   my('SELECT * FROM 1st_table, db2.2nd', { sanitized: 'SELECT * FROM 1st_table, db2.2nd', operation: 'SELECT', summary: 'SELECT 1st_table db2.2nd' }),
   my('SELECT @@version_comment LIMIT 1', { sanitized: 'SELECT @@version_comment LIMIT ?', operation: 'SELECT', summary: 'SELECT' }),
   my('SET NAMES utf8mb4', { sanitized: 'SET NAMES utf8mb4', operation: 'SET', summary: 'SET' }),
+  my('select @@version_comment limit 1', { sanitized: 'select @@version_comment limit ?', operation: 'select', summary: 'select' }),
+  my('SELECT DATABASE()', { sanitized: 'SELECT DATABASE()', operation: 'SELECT', summary: 'SELECT' }),
+  my('CALL `shop`.`restock`(?, 10)', { sanitized: 'CALL `shop`.`restock`(?, ?)', operation: 'CALL', summary: 'CALL `shop`.`restock`', storedProcedure: '`shop`.`restock`' }),
   my('SET autocommit=1', { sanitized: 'SET autocommit=?', operation: 'SET', summary: 'SET' }),
   my('USE shop', { sanitized: 'USE shop', operation: 'USE', summary: 'USE shop' }),
   my('SHOW WARNINGS', { sanitized: 'SHOW WARNINGS', operation: 'SHOW', summary: 'SHOW' }),
@@ -198,19 +210,45 @@ test('sqlFacts: the summary stops at 255 characters, between parts', (t) => {
   t.is(facts.collection, undefined);
 });
 
-test('sqlFacts: repeated texts come from the cache; the cache empties at its bound and counts it', (t) => {
+test('sqlFacts: nesting and CTE lists past their bounds give no summary rather than a guess', (t) => {
+  const deep = `SELECT * FROM ${'('.repeat(70)}SELECT * FROM t${')'.repeat(70)} x`;
+  t.deepEqual(computeSqlFacts(deep, 'postgresql'), { sanitized: deep, operation: 'SELECT' });
+  const ctes = Array.from({ length: 33 }, (_, i) => `c${i} AS (SELECT ${i})`).join(', ');
+  const many = computeSqlFacts(`WITH ${ctes} SELECT * FROM c32`, 'postgresql');
+  t.is(many.operation, 'SELECT');
+  t.is(many.summary, undefined);
+  const ctes32 = Array.from({ length: 32 }, (_, i) => `c${i} AS (SELECT ${i})`).join(', ');
+  t.is(computeSqlFacts(`WITH ${ctes32} SELECT * FROM c31`, 'postgresql').summary, `${Array(33).fill('SELECT').join(' ')}`);
+});
+
+test('sqlFacts: a text seen twice is cached; the cache empties at its bound and counts it', (t) => {
   const sql = 'SELECT * FROM cached_table WHERE id = 1';
   const first = sqlFacts(sql, 'postgresql');
-  t.is(sqlFacts(sql, 'postgresql'), first);
-  t.not(sqlFacts(sql, 'mysql'), first); // one cache per dialect
+  const second = sqlFacts(sql, 'postgresql');
+  t.not(second, first); // seen once: not cached
+  t.deepEqual(second, first);
+  t.is(sqlFacts(sql, 'postgresql'), second); // seen twice: cached
+  sqlFacts(sql, 'mysql');
+  const mysql = sqlFacts(sql, 'mysql');
+  t.not(mysql, second); // one cache per dialect
+  t.is(sqlFacts(sql, 'mysql'), mysql);
+  const texts = Array.from({ length: SQL_CACHE_ENTRIES + 1 }, (_, i) => `SELECT ${i} FROM filler`);
+  const entries = sqlCacheStats().entries;
+  for (const text of texts) sqlFacts(text, 'postgresql');
+  t.is(sqlCacheStats().entries, entries); // each seen once: none cached, no reset
   const before = sqlCacheStats().resets;
-  for (let i = 0; i <= SQL_CACHE_ENTRIES; i++) sqlFacts(`SELECT ${i} FROM filler`, 'postgresql');
+  for (const text of texts) {
+    // Twice in a row: cached for sure (the doorkeeper slot of a text seen long ago may hold another's hash by now).
+    sqlFacts(text, 'postgresql');
+    t.is(sqlFacts(text, 'postgresql'), sqlFacts(text, 'postgresql'));
+  }
   t.is(sqlCacheStats().resets, before + 1);
   t.true(sqlCacheStats().entries <= 2 * SQL_CACHE_ENTRIES);
   const long = `SELECT '${'x'.repeat(SQL_CACHE_MAX_TEXT)}'`;
   const a = sqlFacts(long, 'postgresql');
-  t.not(sqlFacts(long, 'postgresql'), a); // too long to cache
-  t.deepEqual(sqlFacts(long, 'postgresql'), a);
+  const b = sqlFacts(long, 'postgresql');
+  t.not(sqlFacts(long, 'postgresql'), b); // too long to cache
+  t.deepEqual(b, a);
 });
 
 // ---------------------------------------------------------------------------
