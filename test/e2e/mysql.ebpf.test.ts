@@ -6,7 +6,7 @@
 // src/protocols/mysql/README.md; the secret literal the client sends never
 // appears in anything exported.
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import anyTest, { type ExecutionContext } from 'ava';
 import { ebpfTest } from '../helpers/ebpf';
@@ -14,6 +14,7 @@ import { ROOT, sleep, startAgent, startWorkload } from '../helpers/agent';
 import { mariadbAvailable, startMariaDb, type MariaDbServer } from '../helpers/mariadb-server';
 import type { Attrs, ReceivedSpan } from '../helpers/otlp-receiver';
 import { useOtlpReceiver } from '../helpers/use-otlp-receiver';
+import { testCertificates } from '../helpers/tls';
 import { SECRET } from '../protocols/mysql/secret';
 
 const test = ebpfTest.serial;
@@ -76,9 +77,9 @@ function everythingExported(): string {
   return JSON.stringify([r.spans, r.points, r.logs], (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
 }
 
-test('mysql2: a CLIENT span per query and execution, exact; the prepared statement reports its SQL each time; errors, a transaction, 10 000 rows; the secret literal is never exported', async (t) => {
-  const mdb = server(t);
-  const client = await startWorkload('node', [path.join(ROOT, 'test/e2e/programs/mysql_client.js'), String(mdb.port), mdb.user, mdb.password, mdb.database, SECRET]);
+/** The mysql2 program against `mdb` traced by the agent; `ca`: over TLS (the probes hand over the plaintext). */
+async function mysql2Client(t: ExecutionContext, mdb: MariaDbServer, ca?: string): Promise<void> {
+  const client = await startWorkload('node', [path.join(ROOT, 'test/e2e/programs/mysql_client.js'), String(mdb.port), mdb.user, mdb.password, mdb.database, SECRET], ca === undefined ? {} : { MYSQL_CA: ca });
   try {
     const agent = await startAgent(['run', '--pid', String(client.pid), '--no-tcp-metrics', '--no-flow-metrics'], { env: otlp.env() });
     client.go();
@@ -131,6 +132,7 @@ test('mysql2: a CLIENT span per query and execution, exact; the prepared stateme
       'db.query.text': 'SELECT seq, CONCAT(?, seq) AS label FROM seq_1_to_10000',
     };
     const counted = many?.attributes['db.response.returned_rows'];
+    t.log(`10 000 rows: ${counted === undefined ? 'not counted (read past the capture bound)' : `counted ${String(counted)}`}`);
     if (counted === undefined) manyAttrs['ebpf_otel.db.response.incomplete'] = true;
     else manyAttrs['db.response.returned_rows'] = 10000;
     assertSpan(t, many, 'SELECT seq_1_to_10000', manyAttrs, UNSET, 'the 10 000-row SELECT');
@@ -147,26 +149,51 @@ test('mysql2: a CLIENT span per query and execution, exact; the prepared stateme
     t.deepEqual(counts, { 'SELECT accounts': 5, 'SELECT nosuch 1146': 1, 'START TRANSACTION': 1, 'INSERT accounts': 1, COMMIT: 1, 'SELECT seq_1_to_10000': 1 });
     t.is(otlp.counter('ebpf_otel.protocol.parse_errors', 'mysql'), 0);
     t.is(otlp.counter('ebpf_otel.protocol.sequence_mismatches', 'mysql'), 0);
+    t.is(otlp.counter('ebpf_otel.protocol.tls_upgrades', 'mysql'), ca === undefined ? 0 : 1);
     t.false(everythingExported().includes(SECRET), 'the secret literal appears in no export');
   } finally {
     client.child.kill();
   }
+}
+
+test('mysql2: a CLIENT span per query and execution, exact; the prepared statement reports its SQL each time; errors, a transaction, 10 000 rows; the secret literal is never exported', async (t) => {
+  await mysql2Client(t, server(t));
 });
+
+test('mysql2 over TLS (SSL request, then the plaintext from the probed OpenSSL in node): the same spans', async (t) => {
+  const certs = await testCertificates();
+  const mdb = await startMariaDb({ tls: { cert: certs.serverCert, key: certs.serverKey } });
+  t.teardown(() => mdb.stop());
+  mdb.sql(
+    `CREATE TABLE shop.accounts (id INT PRIMARY KEY AUTO_INCREMENT, name VARCHAR(64), balance INT); ` +
+      `INSERT INTO shop.accounts (name, balance) VALUES ('alice', 10), ('bob', 20), ('${SECRET}', 30);`,
+  );
+  await mysql2Client(t, mdb, certs.caCert);
+});
+
+
 
 test('the mariadb CLI as a second client: its statements, an error, the secret literal never exported', async (t) => {
   const mdb = server(t);
-  const agent = await startAgent(['run', '--exe', 'mariadb', '--no-tcp-metrics', '--no-flow-metrics'], { env: otlp.env() });
-  const r = spawnSync(
-    'mariadb',
-    ['--no-defaults', '-h', '127.0.0.1', '-P', String(mdb.port), '-u', mdb.user, mdb.database, '-e', `SELECT name FROM accounts WHERE name = '${SECRET}'; SELECT * FROM nosuch`],
-    { env: { ...process.env, MYSQL_PWD: mdb.password }, encoding: 'utf8' },
-  );
-  t.is(r.status, 1, r.stderr);
-  t.is(r.stdout, `name\n${SECRET}\n`);
+  // The CLI waits in a shell until the agent follows that pid, then the shell execs it (same pid): a
+  // process living a few milliseconds is traced from its first syscall, whatever the agent's start-up time.
+  const cli = spawn('sh', ['-c', 'read go; exec mariadb "$@"', 'sh', '--no-defaults', '-h', '127.0.0.1', '-P', String(mdb.port), '-u', mdb.user, mdb.database, '-e', `SELECT name FROM accounts WHERE name = '${SECRET}'; SELECT * FROM nosuch`], {
+    env: { ...process.env, MYSQL_PWD: mdb.password },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderrText = '';
+  cli.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  cli.stderr!.on('data', (d: Buffer) => (stderrText += d.toString()));
+  const exited = new Promise<number | null>((resolve) => cli.once('close', resolve));
+  const agent = await startAgent(['run', '--pid', String(cli.pid), '--no-tcp-metrics', '--no-flow-metrics'], { env: otlp.env() });
+  cli.stdin!.end('go\n');
+  t.is(await exited, 1, stderrText);
+  t.is(stdout, `name\n${SECRET}\n`);
   await sleep(500);
   const { code, stderr } = await agent.stop();
   t.is(code, 0, stderr);
-  const mine = otlp.receiver.spans.filter((s) => s.resource['process.executable.name'] === 'mariadb').filter((s) => s.attributes['server.port'] === mdb.port).sort((a, b) => Number(a.startTimeUnixNano - b.startTimeUnixNano));
+  const mine = otlp.spansOf(cli.pid!).filter((s) => s.attributes['server.port'] === mdb.port);
   t.log(mine.map((s) => s.name).join(' | '));
   const b = base(mdb.port, mdb.user);
   // In batch mode (-e) the CLI sends the statements only (no version query).
@@ -183,4 +210,38 @@ test('the mariadb CLI as a second client: its statements, an error, the secret l
   );
   t.is(statements[1]?.status.message, "Table '?' doesn't exist");
   t.false(everythingExported().includes(SECRET), 'the secret literal appears in no export');
+});
+
+test('a query made while serving an HTTP request is a CLIENT span under that request\'s SERVER span', async (t) => {
+  const mdb = server(t);
+  const svc = await startWorkload('node', [path.join(ROOT, 'test/e2e/programs/mysql_http_service.js'), String(mdb.port), mdb.user, mdb.password, mdb.database]);
+  try {
+    const agent = await startAgent(['run', '--pid', String(svc.pid), '--no-tcp-metrics', '--no-flow-metrics'], { env: otlp.env() });
+    const port = svc.hello['port'] as number;
+    for (const id of [1, 2]) {
+      const r = spawnSync('curl', ['-sS', `http://127.0.0.1:${port}/accounts/${id}`], { encoding: 'utf8' });
+      t.is(r.stdout, JSON.stringify([{ id, name: id === 1 ? 'alice' : 'bob' }]));
+    }
+    await sleep(500);
+    const { code, stderr } = await agent.stop();
+    t.is(code, 0, stderr);
+    const spans = otlp.spansOf(svc.pid);
+    t.log(spans.map((s) => `${s.kind} ${s.name}`).join(' | '));
+    const servers = spans.filter((s) => s.kind === 2);
+    const clients = spans.filter((s) => s.kind === CLIENT_KIND);
+    t.is(servers.length, 2);
+    t.is(clients.length, 2);
+    servers.forEach((s, i) => {
+      const c = clients[i];
+      if (c === undefined) return;
+      t.is(s.name, 'GET /accounts/{id}');
+      t.is(c.name, 'SELECT accounts');
+      t.is(c.attributes['db.query.text'], 'SELECT id, name FROM accounts WHERE id = ?');
+      t.is(c.traceId, s.traceId, `request ${i + 1}: one trace`);
+      t.is(c.parentSpanId, s.spanId, `request ${i + 1}: the query's parent is the request`);
+      t.true(s.startTimeUnixNano <= c.startTimeUnixNano && c.endTimeUnixNano <= s.endTimeUnixNano, `request ${i + 1}: the query inside the request`);
+    });
+  } finally {
+    svc.child.kill();
+  }
 });

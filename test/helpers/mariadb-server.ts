@@ -59,7 +59,8 @@ async function waitForPort(port: number, child: ChildProcess, log: () => string,
   }
 }
 
-export async function startMariaDb(opts: { maxAllowedPacket?: string } = {}): Promise<MariaDbServer> {
+/** `tls`: PEM paths; the server then offers TLS (clients choose it with an SSL request). */
+export async function startMariaDb(opts: { maxAllowedPacket?: string; tls?: { cert: string; key: string } } = {}): Promise<MariaDbServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ebpf-otel-mariadb-'));
   const data = path.join(dir, 'data');
   const socket = path.join(dir, 'mysqld.sock');
@@ -90,6 +91,7 @@ export async function startMariaDb(opts: { maxAllowedPacket?: string } = {}): Pr
       '--innodb-log-file-size=16M',
       '--performance-schema=OFF',
       `--max-allowed-packet=${opts.maxAllowedPacket ?? '64M'}`,
+      ...(opts.tls !== undefined ? [`--ssl-cert=${opts.tls.cert}`, `--ssl-key=${opts.tls.key}`] : []),
     ],
     { stdio: 'ignore' },
   );

@@ -63,11 +63,6 @@ export function eofStatus(head: Uint8Array): number {
   return head.length >= 5 ? head[3]! | (head[4]! << 8) : 0;
 }
 
-/** Whether a packet is an EOF packet (0xfe, shorter than 9 bytes: a row starting 0xfe is at least 9 bytes). */
-export function isEof(head: Uint8Array, length: number): boolean {
-  return length < 9 && head.length > 0 && head[0] === 0xfe;
-}
-
 /**
  * Where a COM_QUERY's text starts. With CLIENT_QUERY_ATTRIBUTES (MySQL 8.0.23+)
  * an attribute block comes first: parameter count, parameter set count (1),

@@ -293,7 +293,9 @@ export class MysqlSession implements ProtocolSession {
     }
     this.caps = this.serverCaps === undefined ? login.capabilities : login.capabilities & this.serverCaps;
     this.mariaCaps = this.serverCaps === undefined ? login.mariaCapabilities : login.mariaCapabilities & this.serverMariaCaps;
-    if (this.serverCaps === undefined && login.mariaCapabilities !== 0) this.system = 'mariadb';
+    // The greeting was not seen (it came before TLS): a client answers with its flags masked by the server's,
+    // and only MariaDB servers clear CLIENT_LONG_PASSWORD ("CLIENT_MYSQL") or offer extended capabilities.
+    if (this.serverCaps === undefined && (login.mariaCapabilities !== 0 || (login.capabilities & Cap.LONG_PASSWORD) === 0)) this.system = 'mariadb';
     this.deprecateEof = (this.caps & Cap.DEPRECATE_EOF) !== 0;
     this.user = login.user;
     this.namespace = login.database;

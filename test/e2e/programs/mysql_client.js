@@ -1,5 +1,5 @@
 // mysql2 client for test/e2e/mysql.ebpf.test.ts. Args: port user password
-// database secret. Prints {"pid"} and waits for a stdin line (the agent is
+// database secret, and MYSQL_CA in the environment for TLS (verified against that CA). Prints {"pid"} and waits for a stdin line (the agent is
 // then running), connects (so the agent sees the handshake), runs the calls
 // the test expects in this order, prints {"localPort", ...results} and exits.
 'use strict';
@@ -9,7 +9,8 @@ const [port, user, password, database, secret] = process.argv.slice(2);
 
 console.log(JSON.stringify({ pid: process.pid }));
 process.stdin.once('data', async () => {
-  const c = await mysql.createConnection({ host: '127.0.0.1', port: Number(port), user, password, database });
+  const ssl = process.env.MYSQL_CA ? { ca: require('node:fs').readFileSync(process.env.MYSQL_CA) } : undefined;
+  const c = await mysql.createConnection({ host: '127.0.0.1', port: Number(port), user, password, database, ssl });
   const results = {};
   results.localPort = c.connection.stream.localPort;
   // 1. A text query with a secret literal: 1 row.
