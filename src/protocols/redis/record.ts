@@ -50,15 +50,33 @@ export class RedisKeepPolicy {
     }
     if (this.name === undefined) return 0;
     if (index === 1 && (isContainer(this.name) || NEEDS_ARGUMENT.has(this.name))) return 64;
+    // A script's or function's key count: the keys follow it.
+    if (index === 2 && NUMKEYS.has(this.name)) return 12;
     if (this.mode === 'off') return 0;
     if (this.mode === 'raw' && !hasCredentials(this.name)) return length;
-    return isKeyArgument(this.spec, index, top.size) ? length : 0;
+    return isKey(this.name, this.spec, index, top) ? length : 0;
   }
 }
 
 /** Commands whose first argument the session or the record reads. */
 const NEEDS_ARGUMENT = new Set(['SELECT', 'HELLO', 'EVALSHA', 'EVALSHA_RO', 'FCALL', 'FCALL_RO']);
 const PROCEDURES = new Set(['EVALSHA', 'EVALSHA_RO', 'FCALL', 'FCALL_RO']);
+/** `<command> <script|digest|function> <numkeys> <key>... <arg>...` */
+const NUMKEYS = new Set(['EVAL', 'EVAL_RO', 'EVALSHA', 'EVALSHA_RO', 'FCALL', 'FCALL_RO']);
+
+/**
+ * Whether argument `index` is a key, or for scripts and functions, shown
+ * like one: the digest or function name (never a script's text), the key
+ * count and the `numkeys` keys after it.
+ */
+function isKey(name: string, spec: RedisKeySpec | undefined, index: number, top: RespTop): boolean {
+  if (!NUMKEYS.has(name)) return isKeyArgument(spec, index, top.size);
+  if (index === 1) return PROCEDURES.has(name);
+  if (index === 2) return true;
+  if (top.tracked < 3 || top.elementType[2] !== RespType.bulk || !top.whole(2)) return false;
+  const n = Number(top.text(2));
+  return Number.isInteger(n) && index < 3 + n;
+}
 
 /** Upper-case name from element 0, or undefined when it is not a whole bulk string holding a plausible name. */
 function nameOf(top: RespTop): string | undefined {
@@ -121,7 +139,7 @@ function queryTextOf(top: RespTop, mode: QueryTextMode, name: string, operation:
   for (let i = sub; i < top.size; i++) {
     if (i >= top.tracked) break;
     const t = top.elementType[i];
-    if (raw || isKeyArgument(spec, i, top.size)) {
+    if (raw || isKey(name, spec, i, top)) {
       if (t !== RespType.bulk || top.keptLength[i]! < top.elementSize[i]!) {
         // Not kept whole (byte budget or a capture gap): the text stops here rather than show part of an argument.
         if (top.keptLength[i] === 0 && top.elementSize[i] !== 0) break;
