@@ -41,20 +41,26 @@ export class RedisKeepPolicy {
     this.spec = undefined;
   }
 
-  keep(top: RespTop, index: number, length: number): number {
-    if (index === 0) return 33; // a name is at most 32 bytes: one more says it is not one
+  /** The name of the command being read, once its first element is whole. */
+  nameOf(top: RespTop): string | undefined {
     if (!this.decided) {
       this.decided = true;
       this.name = nameOf(top);
       this.spec = this.name === undefined ? undefined : keySpecOf(this.name);
     }
-    if (this.name === undefined) return 0;
-    if (index === 1 && (isContainer(this.name) || NEEDS_ARGUMENT.has(this.name))) return 64;
+    return this.name;
+  }
+
+  keep(top: RespTop, index: number, length: number): number {
+    if (index === 0) return 33; // a name is at most 32 bytes: one more says it is not one
+    const name = this.nameOf(top);
+    if (name === undefined) return 0;
+    if (index === 1 && (isContainer(name) || NEEDS_ARGUMENT.has(name))) return 64;
     // A script's or function's key count: the keys follow it.
-    if (index === 2 && NUMKEYS.has(this.name)) return 12;
+    if (index === 2 && NUMKEYS.has(name)) return 12;
     if (this.mode === 'off') return 0;
-    if (this.mode === 'raw' && !hasCredentials(this.name)) return length;
-    return isKey(this.name, this.spec, index, top) ? length : 0;
+    if (this.mode === 'raw' && !hasCredentials(name)) return length;
+    return isKey(name, this.spec, index, top) ? length : 0;
   }
 }
 
@@ -82,8 +88,36 @@ function isKey(name: string, spec: RedisKeySpec | undefined, index: number, top:
 function nameOf(top: RespTop): string | undefined {
   if (top.tracked < 1 || top.elementType[0] !== RespType.bulk || !top.whole(0)) return undefined;
   const at = top.keptStart[0]!;
-  if (!isCommandName(top.bytes, at, at + top.keptLength[0]!)) return undefined;
-  return upper(top.text(0));
+  const end = at + top.keptLength[0]!;
+  if (!isCommandName(top.bytes, at, end)) return undefined;
+  return internedName(top.bytes, at, end);
+}
+
+// Command names as written, to their upper-case strings: a direct-mapped
+// table (a collision is a miss, never a wrong name), so that the names of a
+// busy connection cost a byte comparison, not a string each.
+const NAME_SLOTS = 256;
+const nameBytes: (Buffer | undefined)[] = new Array<Buffer | undefined>(NAME_SLOTS).fill(undefined);
+const nameStrings: string[] = new Array<string>(NAME_SLOTS).fill('');
+
+function internedName(b: Buffer, from: number, to: number): string {
+  const n = to - from;
+  const h = (n * 31 + b[from]! * 7 + b[to - 1]! * 3 + b[from + (n >> 1)]!) & (NAME_SLOTS - 1);
+  const kept = nameBytes[h];
+  if (kept !== undefined && kept.length === n) {
+    let same = true;
+    for (let i = 0; i < n; i++) {
+      if (kept[i] !== b[from + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return nameStrings[h]!;
+  }
+  const name = upper(b.toString('latin1', from, to));
+  nameBytes[h] = Buffer.from(b.subarray(from, to));
+  nameStrings[h] = name;
+  return name;
 }
 
 /** Upper case without allocating for names already so (most clients send upper case). */
@@ -96,9 +130,9 @@ function upper(s: string): string {
 }
 
 /** The command the reader just finished (request side). */
-export function commandOf(top: RespTop, mode: QueryTextMode, sequence: number, pos: number, startNs: number): RedisCommand {
+export function commandOf(top: RespTop, mode: QueryTextMode, sequence: number, pos: number, startNs: number, policy?: RedisKeepPolicy): RedisCommand {
   const isArray = top.type === RespType.array || top.type === RespType.inline;
-  const name = isArray ? nameOf(top) : undefined;
+  const name = !isArray ? undefined : policy !== undefined ? policy.nameOf(top) : nameOf(top);
   const args = isArray ? Math.max(0, top.size - 1) : 0;
   let operation = name;
   let sub = 1;

@@ -274,7 +274,7 @@ export class RedisSession implements ProtocolSession {
       this.skipOne();
       return;
     }
-    const cmd = commandOf(top, this.mode, sequence, this.commandPos, this.commandNs);
+    const cmd = commandOf(top, this.mode, sequence, this.commandPos, this.commandNs, this.policy);
     this.waiting.push(cmd);
     this.recorded++;
     this.waitingBytes += cmd.bytes;
@@ -300,7 +300,7 @@ export class RedisSession implements ProtocolSession {
       this.pushOrConfirmation(top, endNs);
       return;
     }
-    if (this.monitoring && top.type === RespType.simple && isDigit(top.line.charCodeAt(0))) {
+    if (this.monitoring && top.type === RespType.simple && isDigit(top.lineByte())) {
       // MONITOR streams "<time> [<db> <client>] <command>" lines.
       this.stats.pushMessages++;
       return;
@@ -369,7 +369,7 @@ export class RedisSession implements ProtocolSession {
 
   /** Connection state the reply changes; returns EXEC's batch size. */
   private track(cmd: RedisCommand | undefined, top: RespTop): number | undefined {
-    if (top.type === RespType.simple && top.line === 'QUEUED') {
+    if (top.type === RespType.simple && top.lineIs('QUEUED')) {
       if (this.queued >= 0) this.queued++;
       if (cmd?.name === 'SELECT') this.selectQueued = true;
       return undefined;
@@ -378,14 +378,14 @@ export class RedisSession implements ProtocolSession {
     const error = isErrorReply(top);
     switch (cmd.name) {
       case 'SELECT':
-        if (!error && top.type === RespType.simple && top.line === 'OK') this.namespace = isIndex(cmd.argument) ? cmd.argument : undefined;
+        if (!error && top.type === RespType.simple && top.lineIs('OK')) this.namespace = isIndex(cmd.argument) ? cmd.argument : undefined;
         break;
       case 'HELLO':
         if (top.type === RespType.map) this.resp3 = true;
         else if (top.type === RespType.array) this.resp3 = false;
         break;
       case 'RESET':
-        if (top.type === RespType.simple && top.line === 'RESET') {
+        if (top.type === RespType.simple && top.lineIs('RESET')) {
           this.namespace = '0';
           this.resp3 = false;
           this.subscribed = false;
