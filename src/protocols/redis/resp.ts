@@ -115,8 +115,6 @@ export class RespTop {
   /** Kept element bytes. */
   bytes = Buffer.allocUnsafe(128);
   used = 0;
-  /** An element's bytes were cut by a capture gap (its kept text is a prefix, or stale). */
-  gapped = false;
 
   constructor(
     /** Elements of a top-level aggregate whose facts are kept (their count is always known). */
@@ -157,7 +155,6 @@ export class RespTop {
     this.lineText = undefined;
     this.tracked = 0;
     this.used = 0;
-    this.gapped = false;
   }
 
   /** Kept text of element `i` (latin1: command names and keys are compared as bytes). */
@@ -246,10 +243,8 @@ export class RespReader {
     if (this.state === State.Body && bytes <= this.bodyLeft + 2) {
       const body = Math.min(bytes, this.bodyLeft);
       this.bodyLeft -= body;
-      if (this.keepLeft > 0) {
-        this.top.gapped = true;
-        this.keepLeft = 0;
-      }
+      // What the element kept stays a prefix (keptLength < its length): texts stop there.
+      this.keepLeft = 0;
       if (this.bodyLeft > 0) return true;
       this.state = State.Crlf;
       this.crlfLeft = 2;

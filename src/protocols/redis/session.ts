@@ -10,7 +10,7 @@ import { PUBSUB_MESSAGES, SUBSCRIBE_REPLIES } from './commands';
 import { REDIS_COUNTERS, type RedisStats } from './counters';
 import { classifyCommand } from './detect';
 import { callOf, commandOf, isErrorReply, RedisKeepPolicy, unansweredCall, type RedisCommand } from './record';
-import { RespReader, RespType, type RespError, type RespListener, type RespTop } from './resp';
+import { RespReader, RespType, type RespListener, type RespTop } from './resp';
 
 /** Commands waiting for replies that are recorded; past it, commands are given up (their replies still consumed in order). */
 export const REDIS_MAX_PENDING = 1024;
@@ -98,8 +98,8 @@ export class RedisSession implements ProtocolSession {
       keep(index, length) {
         return self.policy.keep(self.requests.top, index, length);
       },
-      malformed(error) {
-        self.malformed('request', error);
+      malformed() {
+        self.malformed();
       },
     };
     const replyListener: RespListener = {
@@ -111,8 +111,8 @@ export class RedisSession implements ProtocolSession {
         // Enough of the first elements to tell a pub/sub delivery or confirmation.
         return index < 3 ? Math.min(length, 16) : 0;
       },
-      malformed(error) {
-        self.malformed('reply', error);
+      malformed() {
+        self.malformed();
       },
     };
     this.requests = new RespReader(requestListener, true);
@@ -442,7 +442,7 @@ export class RedisSession implements ProtocolSession {
 
   // --- losing the place -------------------------------------------------------
 
-  private malformed(_side: 'request' | 'reply', _error: RespError): void {
+  private malformed(): void {
     this.stats.parseErrors++;
     this.lose(this.chunk?.endNs ?? 0);
   }
