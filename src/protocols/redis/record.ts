@@ -41,31 +41,83 @@ export class RedisKeepPolicy {
     this.spec = undefined;
   }
 
-  keep(top: RespTop, index: number, length: number): number {
-    if (index === 0) return 33; // a name is at most 32 bytes: one more says it is not one
+  /** The name of the command being read, once its first element is whole. */
+  nameOf(top: RespTop): string | undefined {
     if (!this.decided) {
       this.decided = true;
       this.name = nameOf(top);
       this.spec = this.name === undefined ? undefined : keySpecOf(this.name);
     }
-    if (this.name === undefined) return 0;
-    if (index === 1 && (isContainer(this.name) || NEEDS_ARGUMENT.has(this.name))) return 64;
+    return this.name;
+  }
+
+  keep(top: RespTop, index: number, length: number): number {
+    if (index === 0) return 33; // a name is at most 32 bytes: one more says it is not one
+    const name = this.nameOf(top);
+    if (name === undefined) return 0;
+    if (index === 1 && (isContainer(name) || NEEDS_ARGUMENT.has(name))) return 64;
+    // A script's or function's key count: the keys follow it.
+    if (index === 2 && NUMKEYS.has(name)) return 12;
     if (this.mode === 'off') return 0;
-    if (this.mode === 'raw' && !hasCredentials(this.name)) return length;
-    return isKeyArgument(this.spec, index, top.size) ? length : 0;
+    if (this.mode === 'raw' && !hasCredentials(name)) return length;
+    return isKey(name, this.spec, index, top) ? length : 0;
   }
 }
 
 /** Commands whose first argument the session or the record reads. */
 const NEEDS_ARGUMENT = new Set(['SELECT', 'HELLO', 'EVALSHA', 'EVALSHA_RO', 'FCALL', 'FCALL_RO']);
 const PROCEDURES = new Set(['EVALSHA', 'EVALSHA_RO', 'FCALL', 'FCALL_RO']);
+/** `<command> <script|digest|function> <numkeys> <key>... <arg>...` */
+const NUMKEYS = new Set(['EVAL', 'EVAL_RO', 'EVALSHA', 'EVALSHA_RO', 'FCALL', 'FCALL_RO']);
+
+/**
+ * Whether argument `index` is a key, or for scripts and functions, shown
+ * like one: the digest or function name (never a script's text), the key
+ * count and the `numkeys` keys after it.
+ */
+function isKey(name: string, spec: RedisKeySpec | undefined, index: number, top: RespTop): boolean {
+  if (!NUMKEYS.has(name)) return isKeyArgument(spec, index, top.size);
+  if (index === 1) return PROCEDURES.has(name);
+  if (index === 2) return true;
+  if (top.tracked < 3 || top.elementType[2] !== RespType.bulk || !top.whole(2)) return false;
+  const n = Number(top.text(2));
+  return Number.isInteger(n) && index < 3 + n;
+}
 
 /** Upper-case name from element 0, or undefined when it is not a whole bulk string holding a plausible name. */
 function nameOf(top: RespTop): string | undefined {
   if (top.tracked < 1 || top.elementType[0] !== RespType.bulk || !top.whole(0)) return undefined;
   const at = top.keptStart[0]!;
-  if (!isCommandName(top.bytes, at, at + top.keptLength[0]!)) return undefined;
-  return upper(top.text(0));
+  const end = at + top.keptLength[0]!;
+  if (!isCommandName(top.bytes, at, end)) return undefined;
+  return internedName(top.bytes, at, end);
+}
+
+// Command names as written, to their upper-case strings: a direct-mapped
+// table (a collision is a miss, never a wrong name), so that the names of a
+// busy connection cost a byte comparison, not a string each.
+const NAME_SLOTS = 256;
+const nameBytes: (Buffer | undefined)[] = new Array<Buffer | undefined>(NAME_SLOTS).fill(undefined);
+const nameStrings: string[] = new Array<string>(NAME_SLOTS).fill('');
+
+function internedName(b: Buffer, from: number, to: number): string {
+  const n = to - from;
+  const h = (n * 31 + b[from]! * 7 + b[to - 1]! * 3 + b[from + (n >> 1)]!) & (NAME_SLOTS - 1);
+  const kept = nameBytes[h];
+  if (kept !== undefined && kept.length === n) {
+    let same = true;
+    for (let i = 0; i < n; i++) {
+      if (kept[i] !== b[from + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return nameStrings[h]!;
+  }
+  const name = upper(b.toString('latin1', from, to));
+  nameBytes[h] = Buffer.from(b.subarray(from, to));
+  nameStrings[h] = name;
+  return name;
 }
 
 /** Upper case without allocating for names already so (most clients send upper case). */
@@ -78,9 +130,9 @@ function upper(s: string): string {
 }
 
 /** The command the reader just finished (request side). */
-export function commandOf(top: RespTop, mode: QueryTextMode, sequence: number, pos: number, startNs: number): RedisCommand {
+export function commandOf(top: RespTop, mode: QueryTextMode, sequence: number, pos: number, startNs: number, policy?: RedisKeepPolicy): RedisCommand {
   const isArray = top.type === RespType.array || top.type === RespType.inline;
-  const name = isArray ? nameOf(top) : undefined;
+  const name = !isArray ? undefined : policy !== undefined ? policy.nameOf(top) : nameOf(top);
   const args = isArray ? Math.max(0, top.size - 1) : 0;
   let operation = name;
   let sub = 1;
@@ -121,7 +173,7 @@ function queryTextOf(top: RespTop, mode: QueryTextMode, name: string, operation:
   for (let i = sub; i < top.size; i++) {
     if (i >= top.tracked) break;
     const t = top.elementType[i];
-    if (raw || isKeyArgument(spec, i, top.size)) {
+    if (raw || isKey(name, spec, i, top)) {
       if (t !== RespType.bulk || top.keptLength[i]! < top.elementSize[i]!) {
         // Not kept whole (byte budget or a capture gap): the text stops here rather than show part of an argument.
         if (top.keptLength[i] === 0 && top.elementSize[i] !== 0) break;

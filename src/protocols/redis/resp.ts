@@ -70,7 +70,36 @@ export class RespTop {
   /** Aggregates: element count (pairs for maps); strings: length; integers: the value (as a double). */
   size = 0;
   /** Line types (simple string, error, integer, double, ...) and bulk errors: the text kept (up to RESP_LINE_KEEP bytes). */
-  line = '';
+  /** Where the line's text is (valid during valueEnd: the reader's scratch is reused for the next line). */
+  private lineSource: Buffer | undefined;
+  private lineFrom = 0;
+  private lineTo = 0;
+  private lineText: string | undefined;
+
+  /** The line's text, decoded on first use: most replies (`+OK`) are compared, never decoded. */
+  get line(): string {
+    if (this.lineText === undefined) this.lineText = this.lineSource === undefined ? '' : this.lineSource.toString('utf8', this.lineFrom, this.lineTo);
+    return this.lineText;
+  }
+
+  setLine(source: Buffer, from: number, to: number): void {
+    this.lineSource = source;
+    this.lineFrom = from;
+    this.lineTo = to;
+    this.lineText = undefined;
+  }
+
+  /** Whether the line is exactly `ascii`, without decoding it. */
+  lineIs(ascii: string): boolean {
+    if (this.lineSource === undefined || this.lineTo - this.lineFrom !== ascii.length) return false;
+    for (let i = 0; i < ascii.length; i++) if (this.lineSource[this.lineFrom + i] !== ascii.charCodeAt(i)) return false;
+    return true;
+  }
+
+  /** The line's first byte (-1 when empty). */
+  lineByte(): number {
+    return this.lineSource === undefined || this.lineTo === this.lineFrom ? -1 : this.lineSource[this.lineFrom]!;
+  }
   /** Elements tracked (min(size, maxTracked)) of an aggregate. */
   tracked = 0;
   /**
@@ -86,8 +115,6 @@ export class RespTop {
   /** Kept element bytes. */
   bytes = Buffer.allocUnsafe(128);
   used = 0;
-  /** An element's bytes were cut by a capture gap (its kept text is a prefix, or stale). */
-  gapped = false;
 
   constructor(
     /** Elements of a top-level aggregate whose facts are kept (their count is always known). */
@@ -124,10 +151,10 @@ export class RespTop {
     this.type = 0;
     this.isNull = false;
     this.size = 0;
-    this.line = '';
+    this.lineSource = undefined;
+    this.lineText = undefined;
     this.tracked = 0;
     this.used = 0;
-    this.gapped = false;
   }
 
   /** Kept text of element `i` (latin1: command names and keys are compared as bytes). */
@@ -216,10 +243,8 @@ export class RespReader {
     if (this.state === State.Body && bytes <= this.bodyLeft + 2) {
       const body = Math.min(bytes, this.bodyLeft);
       this.bodyLeft -= body;
-      if (this.keepLeft > 0) {
-        this.top.gapped = true;
-        this.keepLeft = 0;
-      }
+      // What the element kept stays a prefix (keptLength < its length): texts stop there.
+      this.keepLeft = 0;
       if (this.bodyLeft > 0) return true;
       this.state = State.Crlf;
       this.crlfLeft = 2;
@@ -305,7 +330,9 @@ export class RespReader {
   private copyKept(data: Uint8Array, at: number, count: number): void {
     const t = this.top;
     if (this.keepSlot >= 0) {
-      t.bytes.set(data.subarray(at, at + count), t.used);
+      // Kept pieces are short (names, keys): a loop, not a subarray view per piece.
+      if (count <= 64) for (let k = 0; k < count; k++) t.bytes[t.used + k] = data[at + k]!;
+      else t.bytes.set(data.subarray(at, at + count), t.used);
       t.used += count;
       t.keptLength[this.keepSlot]! += count;
     } else {
@@ -365,7 +392,7 @@ export class RespReader {
           t.type = type;
           t.isNull = type === RespType.null;
           t.size = value;
-          if (type !== RespType.integer) t.line = b.toString('utf8', 1, textEnd);
+          if (type !== RespType.integer) t.setLine(b, 1, textEnd);
         } else if (tracked >= 0) {
           t.slot(tracked);
           t.elementType[tracked] = type;
@@ -479,7 +506,7 @@ export class RespReader {
 
   private endString(end: number): void {
     if (this.depth === 0 && this.bodyType === RespType.bulkError) {
-      this.top.line = this.lineBytes.toString('utf8', 0, this.errorBytes);
+      this.top.setLine(this.lineBytes, 0, this.errorBytes);
     }
     this.keepLeft = 0;
     this.complete(end);

@@ -10,7 +10,7 @@ import { PUBSUB_MESSAGES, SUBSCRIBE_REPLIES } from './commands';
 import { REDIS_COUNTERS, type RedisStats } from './counters';
 import { classifyCommand } from './detect';
 import { callOf, commandOf, isErrorReply, RedisKeepPolicy, unansweredCall, type RedisCommand } from './record';
-import { RespReader, RespType, type RespError, type RespListener, type RespTop } from './resp';
+import { RespReader, RespType, type RespListener, type RespTop } from './resp';
 
 /** Commands waiting for replies that are recorded; past it, commands are given up (their replies still consumed in order). */
 export const REDIS_MAX_PENDING = 1024;
@@ -98,8 +98,8 @@ export class RedisSession implements ProtocolSession {
       keep(index, length) {
         return self.policy.keep(self.requests.top, index, length);
       },
-      malformed(error) {
-        self.malformed('request', error);
+      malformed() {
+        self.malformed();
       },
     };
     const replyListener: RespListener = {
@@ -111,8 +111,8 @@ export class RedisSession implements ProtocolSession {
         // Enough of the first elements to tell a pub/sub delivery or confirmation.
         return index < 3 ? Math.min(length, 16) : 0;
       },
-      malformed(error) {
-        self.malformed('reply', error);
+      malformed() {
+        self.malformed();
       },
     };
     this.requests = new RespReader(requestListener, true);
@@ -274,7 +274,7 @@ export class RedisSession implements ProtocolSession {
       this.skipOne();
       return;
     }
-    const cmd = commandOf(top, this.mode, sequence, this.commandPos, this.commandNs);
+    const cmd = commandOf(top, this.mode, sequence, this.commandPos, this.commandNs, this.policy);
     this.waiting.push(cmd);
     this.recorded++;
     this.waitingBytes += cmd.bytes;
@@ -300,7 +300,7 @@ export class RedisSession implements ProtocolSession {
       this.pushOrConfirmation(top, endNs);
       return;
     }
-    if (this.monitoring && top.type === RespType.simple && isDigit(top.line.charCodeAt(0))) {
+    if (this.monitoring && top.type === RespType.simple && isDigit(top.lineByte())) {
       // MONITOR streams "<time> [<db> <client>] <command>" lines.
       this.stats.pushMessages++;
       return;
@@ -369,7 +369,7 @@ export class RedisSession implements ProtocolSession {
 
   /** Connection state the reply changes; returns EXEC's batch size. */
   private track(cmd: RedisCommand | undefined, top: RespTop): number | undefined {
-    if (top.type === RespType.simple && top.line === 'QUEUED') {
+    if (top.type === RespType.simple && top.lineIs('QUEUED')) {
       if (this.queued >= 0) this.queued++;
       if (cmd?.name === 'SELECT') this.selectQueued = true;
       return undefined;
@@ -378,14 +378,14 @@ export class RedisSession implements ProtocolSession {
     const error = isErrorReply(top);
     switch (cmd.name) {
       case 'SELECT':
-        if (!error && top.type === RespType.simple && top.line === 'OK') this.namespace = isIndex(cmd.argument) ? cmd.argument : undefined;
+        if (!error && top.type === RespType.simple && top.lineIs('OK')) this.namespace = isIndex(cmd.argument) ? cmd.argument : undefined;
         break;
       case 'HELLO':
         if (top.type === RespType.map) this.resp3 = true;
         else if (top.type === RespType.array) this.resp3 = false;
         break;
       case 'RESET':
-        if (top.type === RespType.simple && top.line === 'RESET') {
+        if (top.type === RespType.simple && top.lineIs('RESET')) {
           this.namespace = '0';
           this.resp3 = false;
           this.subscribed = false;
@@ -442,7 +442,7 @@ export class RedisSession implements ProtocolSession {
 
   // --- losing the place -------------------------------------------------------
 
-  private malformed(_side: 'request' | 'reply', _error: RespError): void {
+  private malformed(): void {
     this.stats.parseErrors++;
     this.lose(this.chunk?.endNs ?? 0);
   }

@@ -10,6 +10,7 @@ import { classifyCommand, detectRedis, REDIS_MAX_DETECT_BYTES } from '../../../s
 import { RespReader, type RespListener } from '../../../src/protocols/redis/resp';
 import type { ConnectionInfo } from '../../../src/protocols/types';
 import { ROOT } from '../../helpers/agent';
+import { PROTOCOLS } from '../../../src/protocols/registry';
 import { listCases, loadCase, parseCase } from '../../helpers/protocol-replay';
 
 const conn: ConnectionInfo = {
@@ -126,4 +127,24 @@ test('the goldens are what real clients send: every command chunk from a start i
     t.true(first !== undefined && first.kind === 'chunk' && detectRedis(first.chunk.side, first.chunk.data, conn).result === 'match', path.basename(dir));
   }
   t.true(fs.existsSync(path.join(ROOT, 'test/fixtures/redis/commands/events.jsonl')));
+});
+
+test('the protocols before Redis in the registry never claim a Redis golden\'s syscalls, from the start or mid-stream', (t) => {
+  const before = PROTOCOLS.slice(0, PROTOCOLS.findIndex((p) => p.id === 'redis'));
+  t.deepEqual(before.map((p) => p.id), ['tls', 'http2', 'http1']);
+  let chunks = 0;
+  for (const dir of listCases(path.join(ROOT, 'test/fixtures/redis'))) {
+    const { input } = loadCase(dir);
+    for (const e of input.events) {
+      if (e.kind !== 'chunk' || !e.chunk.syscallStart) continue;
+      chunks++;
+      for (const sawStart of [true, false]) {
+        for (const p of before) {
+          const d = p.detect(e.chunk.side, e.chunk.data.subarray(0, p.maxDetectBytes), { ...conn, sawStart });
+          if (d.result === 'match') t.fail(`${p.id} claims ${path.basename(dir)} ${e.chunk.side} at ${e.chunk.pos}`);
+        }
+      }
+    }
+  }
+  t.true(chunks > 200, `${chunks} chunks`);
 });

@@ -227,9 +227,20 @@ test('credentials never reach the text: AUTH and HELLO AUTH are sanitized even i
   h.send(cmd('HELLO', '3', 'AUTH', 'user', 'hunter2')).reply('%0\r\n');
   h.send(cmd('CONFIG', 'SET', 'requirepass', 'hunter2')).reply('+OK\r\n');
   h.send(cmd('EVALSHA', 'abc123', '0')).reply('_\r\n');
-  t.deepEqual(h.summary(), ['AUTH | AUTH ? | 0 | unset | - | -', 'HELLO | HELLO ? ? ? ? | 0 | unset | - | -', 'CONFIG SET | CONFIG SET ? ? | 0 | unset | - | -', 'EVALSHA | EVALSHA abc123 0 | 0 | unset | - | -']);
-  t.false(JSON.stringify(h.records).includes('hunter2'));
+  h.send(cmd('EVAL', 'return redis.call("GET", KEYS[1]) .. ARGV[1]', '1', 'k', 'hunter2')).reply('$1\r\nx\r\n');
+  t.deepEqual(h.summary(), ['AUTH | AUTH ? | 0 | unset | - | -', 'HELLO | HELLO ? ? ? ? | 0 | unset | - | -', 'CONFIG SET | CONFIG SET ? ? | 0 | unset | - | -', 'EVALSHA | EVALSHA abc123 0 | 0 | unset | - | -', 'EVAL | EVAL return redis.call("GET", KEYS[1]) .. ARGV[1] 1 k hunter2 | 0 | unset | - | -']);
+  t.false(JSON.stringify(h.records.slice(0, 3)).includes('hunter2'));
   t.is(h.records[3]!.attributes['db.stored_procedure.name'], 'abc123');
+});
+
+test('scripts and functions: the digest or function name, the key count and the keys shown; the script text and other arguments not', (t) => {
+  const h = new Harness();
+  h.send(cmd('EVAL', 'return redis.call("SET", KEYS[1], ARGV[1])', '2', 'k1', 'k2', 'secret')).reply('+OK\r\n');
+  h.send(cmd('FCALL', 'myfn', '1', 'k', 'secret')).reply(':1\r\n');
+  h.send(cmd('EVALSHA_RO', 'abc', '0', 'secret')).reply(':1\r\n');
+  h.send(cmd('EVAL', 'x', 'many', 'k')).reply('-ERR value is not an integer or out of range\r\n');
+  t.deepEqual(h.records.map((r) => r.attributes['db.query.text']), ['EVAL ? 2 k1 k2 ?', 'FCALL myfn 1 k ?', 'EVALSHA_RO abc 0 ?', 'EVAL ? many ?']);
+  t.deepEqual(h.records.map((r) => r.attributes['db.stored_procedure.name']), [undefined, 'myfn', 'abc', undefined]);
 });
 
 test('an error reply: prefix as status code and error.type, quoted arguments left out of the message unless raw', (t) => {
