@@ -131,7 +131,7 @@ test('the goldens are what real clients send: every command chunk from a start i
 
 test('the protocols before Redis in the registry never claim a Redis golden\'s syscalls, from the start or mid-stream', (t) => {
   const before = PROTOCOLS.slice(0, PROTOCOLS.findIndex((p) => p.id === 'redis'));
-  t.deepEqual(before.map((p) => p.id), ['tls', 'http2', 'http1']);
+  t.deepEqual(before.map((p) => p.id), ['tls', 'http2', 'http1', 'postgres', 'mysql']);
   let chunks = 0;
   for (const dir of listCases(path.join(ROOT, 'test/fixtures/redis'))) {
     const { input } = loadCase(dir);
