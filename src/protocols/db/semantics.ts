@@ -54,7 +54,8 @@ export function queryTextFor(mode: QueryTextMode, raw: string, facts: { readonly
   return mode === 'sanitized' ? facts.sanitized : mode === 'raw' ? raw : undefined;
 }
 
-export type DbSystem = 'postgresql' | 'mysql' | 'mariadb' | 'redis';
+/** `other_sql`: a MySQL-protocol server the agent could not name (joined mid-stream). */
+export type DbSystem = 'postgresql' | 'mysql' | 'mariadb' | 'other_sql' | 'redis';
 
 /** One database call as a protocol session parsed it; dbRecord() makes the record. */
 export interface DbCall {

@@ -4,7 +4,8 @@
 
 import { Cap, PayloadReader, isPrintableAscii, utf8 } from './wire';
 
-export type MysqlSystem = 'mysql' | 'mariadb';
+/** `other_sql` (the conventions' fallback) when nothing the agent saw says which server it is. */
+export type MysqlSystem = 'mysql' | 'mariadb' | 'other_sql';
 
 export interface MysqlGreeting {
   readonly serverVersion: string;

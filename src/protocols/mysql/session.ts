@@ -87,7 +87,8 @@ export class MysqlSession implements ProtocolSession {
   private readonly responseSide: Side;
   private readonly kind: 'client' | 'server';
   private phase: Phase;
-  private system: MysqlSystem = 'mysql';
+  // Joined mid-stream, the greeting that names the server was not seen: neither mysql nor mariadb is known.
+  private system: MysqlSystem = 'other_sql';
   /** Capabilities both ends use; undefined when the login was not seen. */
   private caps: number | undefined;
   private mariaCaps = 0;
