@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { freePort } from './ports';
 
 export interface MariaDbServer {
   readonly port: number;
@@ -25,21 +26,6 @@ export interface MariaDbServer {
 /** Whether mariadbd and mariadb-install-db are installed (scripts/setup.sh). */
 export function mariadbAvailable(): boolean {
   return ['/usr/sbin/mariadbd', '/usr/bin/mariadb-install-db', '/usr/bin/mariadb'].every((p) => fs.existsSync(p));
-}
-
-async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const s = net.createServer();
-      s.once('error', reject);
-      s.listen(0, '127.0.0.1', () => {
-        const p = (s.address() as net.AddressInfo).port;
-        s.close(() => resolve(p));
-      });
-    });
-    // Debian's own services may listen on the usual ports.
-    if (port !== 3306 && port !== 5432 && port !== 6379) return port;
-  }
 }
 
 async function waitForPort(port: number, child: ChildProcess, log: () => string, timeoutMs: number): Promise<void> {

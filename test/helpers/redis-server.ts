@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { freePort } from './ports';
 
 export interface RedisServer {
   readonly port: number;
@@ -21,18 +22,6 @@ export const REDIS_CLI = '/usr/bin/redis-cli';
 
 export function redisAvailable(): boolean {
   return fs.existsSync(REDIS_SERVER) && fs.existsSync(REDIS_CLI);
-}
-
-/** A free loopback port (the kernel's pick, released before the server binds it). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 async function accepts(port: number): Promise<boolean> {

@@ -16,7 +16,7 @@ import fc from 'fast-check';
 import * as fs from 'node:fs';
 import { startDemoDatabase } from '../../../src/cli/demo-database';
 import { computeSqlFacts } from '../../../src/protocols/db/sql';
-import { freePort } from '../../helpers/redis-server';
+import { freePort } from '../../helpers/ports';
 
 // node-postgres has no bundled types (and @types/pg is not installed): the little used here.
 interface PgResult { readonly fields: readonly { readonly name: string }[]; readonly rows: readonly unknown[][] }
