@@ -83,7 +83,7 @@ function pgClientSpans(pg: PostgresServer): WantSpan[] {
         'db.response.status_code': '42P01',
         'error.type': '42P01',
       },
-      error: 'relation "missing_table" does not exist',
+      error: 'relation "?" does not exist',
     },
     { name: 'BEGIN', attributes: { ...c, 'db.operation.name': 'BEGIN', 'db.query.summary': 'BEGIN', 'db.query.text': 'BEGIN' } },
     {

@@ -84,6 +84,57 @@ export interface DbCall {
   readonly extra?: SpanAttributes;
 }
 
+/**
+ * A server error message without the values it quotes. Servers quote user
+ * data in their messages (MySQL `Duplicate entry '...' for key '...'` and a
+ * syntax error's `near '<the statement from there>' at line 1`, which holds
+ * the literals and quotes of its own; PostgreSQL `invalid input syntax for
+ * type integer: "..."`; Redis `unknown command '...'`), so every quoted run
+ * becomes `'?'` (or `"?"`). A run opens at a quote after the
+ * start, a space or `(` and closes at the last quote before ` at line N` (the
+ * syntax error form) or else at the first quote followed by the end, a space
+ * or punctuation; an apostrophe inside a word (`doesn't`) opens nothing. A
+ * run that never closes takes the rest of the message.
+ */
+export function scrubErrorMessage(message: string): string {
+  let out = '';
+  let i = 0;
+  const n = message.length;
+  while (i < n) {
+    const c = message[i]!;
+    const opens = (c === "'" || c === '"') && (i === 0 || message[i - 1] === ' ' || message[i - 1] === '(');
+    if (!opens) {
+      out += c;
+      i++;
+      continue;
+    }
+    let close = -1;
+    if (message.startsWith('near ', i - 5)) {
+      const m = /' at line \d+$/.exec(message.slice(i + 1));
+      if (m !== null) close = i + 1 + m.index;
+    }
+    if (close < 0) {
+      for (let k = i + 1; k < n; k++) {
+        if (message[k] !== c) continue;
+        const next = message[k + 1];
+        if (next === undefined || /[\s,.;:)]/.test(next)) {
+          close = k;
+          break;
+        }
+      }
+    }
+    out += `${c}?${c}`;
+    if (close < 0) break;
+    i = close + 1;
+  }
+  return out;
+}
+
+/** The server's error message as exported under `mode`: as sent only when the raw query text is (the message can quote it). */
+export function errorMessageFor(mode: QueryTextMode, message: string): string {
+  return mode === 'raw' ? message : scrubErrorMessage(message);
+}
+
 /** Bounds of exported texts: a bulk INSERT can be megabytes. */
 export const DB_QUERY_TEXT_MAX = 8192;
 export const DB_STATUS_MESSAGE_MAX = 512;

@@ -2,7 +2,7 @@
 // record builder (../db/semantics.ts): the statement's facts from the SQL
 // helper (../db/sql.ts), the schema, the user, row counts and the error.
 
-import { dbRecord, queryTextFor, type DbCall, type DbOptions } from '../db/semantics';
+import { dbRecord, errorMessageFor, queryTextFor, type DbCall, type DbOptions } from '../db/semantics';
 import { sqlFacts } from '../db/sql';
 import type { CallKind, ConnectionInfo, L7Record, SpanAttributes } from '../types';
 import type { MysqlSystem } from './handshake';
@@ -53,52 +53,7 @@ export function mysqlRecord(conn: ConnectionInfo, kind: CallKind, system: MysqlS
   if (o.errCode !== undefined) {
     call.statusCode = String(o.errCode);
     call.errorType = String(o.errCode);
-    if (o.message !== undefined && o.message !== '') call.statusMessage = options.queryText === 'raw' ? o.message : scrubMessage(o.message);
+    if (o.message !== undefined && o.message !== '') call.statusMessage = errorMessageFor(options.queryText, o.message);
   } else if (o.timeout !== undefined) call.errorType = o.timeout;
   return dbRecord('mysql', conn, kind, call, o.startNs, o.endNs, o.sequence);
-}
-
-/**
- * A server error message without the values it quotes. MySQL and MariaDB
- * quote user data in messages (`Duplicate entry '...' for key '...'`, a
- * syntax error's `near '<the statement from there>' at line 1`, which holds
- * the literals and quotes of its own), so unless the raw query text is
- * exported every quoted run becomes `'?'`. A run opens at a quote after the
- * start, a space or `(` and closes at the last quote before ` at line N` (the
- * syntax error form) or else at the first quote followed by the end, a space
- * or punctuation; an apostrophe inside a word (`doesn't`) opens nothing. A
- * run that never closes takes the rest of the message.
- */
-export function scrubMessage(message: string): string {
-  let out = '';
-  let i = 0;
-  const n = message.length;
-  while (i < n) {
-    const c = message[i]!;
-    const opens = (c === "'" || c === '"') && (i === 0 || message[i - 1] === ' ' || message[i - 1] === '(');
-    if (!opens) {
-      out += c;
-      i++;
-      continue;
-    }
-    let close = -1;
-    if (message.startsWith('near ', i - 5)) {
-      const m = /' at line \d+$/.exec(message.slice(i + 1));
-      if (m !== null) close = i + 1 + m.index;
-    }
-    if (close < 0) {
-      for (let k = i + 1; k < n; k++) {
-        if (message[k] !== c) continue;
-        const next = message[k + 1];
-        if (next === undefined || /[\s,.;:)]/.test(next)) {
-          close = k;
-          break;
-        }
-      }
-    }
-    out += `${c}?${c}`;
-    if (close < 0) break;
-    i = close + 1;
-  }
-  return out;
 }

@@ -3,7 +3,7 @@
 // is where each attribute comes from on the wire.
 
 import type { CallKind, ConnectionInfo, L7Record, SpanAttributes } from '../types';
-import { dbRecord, queryTextFor, type DbCall, type DbOptions } from '../db/semantics';
+import { dbRecord, errorMessageFor, queryTextFor, type DbCall, type DbOptions } from '../db/semantics';
 import { sqlFacts } from '../db/sql';
 
 /** Span attribute: the user name of the StartupMessage (db.user left the conventions; not a metric attribute). */
@@ -136,7 +136,8 @@ export function buildPgRecord(ctx: PgRecordContext, c: PgCall, endNs: number, en
   // error.type: the SQLSTATE (the conventions' advice for a database error), '_OTHER' for an ErrorResponse without one.
   if (c.failed) call.errorType = c.errorCode ?? '_OTHER';
   else if (ending !== undefined) call.errorType = ending;
-  if (c.errorMessage !== undefined) call.statusMessage = c.errorMessage;
+  // M quotes values (`invalid input syntax for type integer: "..."`): scrubbed unless the raw text is exported.
+  if (c.errorMessage !== undefined) call.statusMessage = errorMessageFor(ctx.options.queryText, c.errorMessage);
   const failed = c.failed || ending !== undefined;
   // Rows are known only for a call that ran to its end; after a lost part of the response, only from the tags.
   if (!failed && !c.responseLost && c.completed > 0 && (c.resultSet || c.rows > 0)) call.returnedRows = c.rows;

@@ -2,8 +2,7 @@
 // semantic-conventions docs/db/redis.md (v1.44, development status) on top
 // of the general database span rules. See README.md "Records".
 
-import type { QueryTextMode } from '../db/semantics';
-import type { DbCall } from '../db/semantics';
+import { errorMessageFor, type DbCall, type QueryTextMode } from '../db/semantics';
 import { hasCredentials, isCommandName, isContainer, isKeyArgument, keySpecOf, type RedisKeySpec } from './commands';
 import { RespType, type RespTop } from './resp';
 
@@ -198,9 +197,6 @@ export function errorPrefix(message: string): string | undefined {
   return message.slice(0, end);
 }
 
-/** Arguments Redis quotes in its error messages ('...'): user data, left out unless query text is raw. */
-const QUOTED = /'[^']*'/g;
-
 export function isErrorReply(top: RespTop): boolean {
   return top.type === RespType.error || top.type === RespType.bulkError;
 }
@@ -227,7 +223,8 @@ export function callOf(cmd: RedisCommand, reply: RespTop, namespace: string | un
     const prefix = errorPrefix(reply.line);
     if (prefix !== undefined) c.statusCode = prefix;
     c.errorType = prefix ?? '_OTHER';
-    c.statusMessage = mode === 'raw' ? reply.line : reply.line.replace(QUOTED, "'?'");
+    // Redis quotes the arguments it echoes: user data.
+    c.statusMessage = errorMessageFor(mode, reply.line);
     return c;
   }
   // Elements of a collection reply (maps: entries) of a command that reads data (keyed commands, KEYS, SCAN):

@@ -7,7 +7,7 @@ import { parseConfigFile } from '../../../src/config/file';
 import { parseRunFlags, resolveRunConfig } from '../../../src/config/run-config';
 import { configSchema, settingsTable } from '../../../src/config/schema';
 import { dbProtocolConfig } from '../../../src/protocols/db/config';
-import { DB_OPERATION_DURATION, DB_SERVER_OPERATION_DURATION, dbRecord, dbSpanName, queryTextFor, type DbOptions } from '../../../src/protocols/db/semantics';
+import { DB_OPERATION_DURATION, DB_SERVER_OPERATION_DURATION, dbRecord, dbSpanName, errorMessageFor, queryTextFor, type DbOptions } from '../../../src/protocols/db/semantics';
 import { PROTOCOLS } from '../../../src/protocols/registry';
 import type { ConnectionInfo, ProtocolDefinition } from '../../../src/protocols/types';
 
@@ -159,4 +159,13 @@ test('query_text: sanitized by default; the file, then the variable, then the fl
     settingsTable(configSchema(REGISTRY)),
     /^\| `testdb\.query_text` \| `sanitized`, `raw`, `off` \| sanitized \| `EBPF_OTEL_TESTDB_QUERY_TEXT` \| `--testdb-query-text` \| what `db\.query\.text` carries: `sanitized` \(literals replaced by \?\), `raw` \(as sent: user data leaves the host\) or `off` \|$/m,
   );
+});
+
+test('error messages: quoted runs scrubbed unless the raw text is exported, an apostrophe inside a value included', (t) => {
+  t.is(errorMessageFor('sanitized', 'invalid input syntax for type integer: "secret-1"'), 'invalid input syntax for type integer: "?"');
+  t.is(errorMessageFor('sanitized', "Duplicate entry 'secret-2' for key 'PRIMARY'"), "Duplicate entry '?' for key '?'");
+  t.is(errorMessageFor('sanitized', "ERR unknown command 'it's secret-3', with args beginning with: "), "ERR unknown command '?', with args beginning with: ");
+  t.is(errorMessageFor('sanitized', "Table 'shop.x' doesn't exist"), "Table '?' doesn't exist");
+  t.is(errorMessageFor('off', "near 'secret-4' at line 1"), "near '?' at line 1");
+  t.is(errorMessageFor('raw', 'invalid input syntax for type integer: "secret-1"'), 'invalid input syntax for type integer: "secret-1"');
 });
