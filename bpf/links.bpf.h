@@ -69,5 +69,4 @@ __noinline int emit_link(__u64 pid_tgid, __u32 rule_op, __s32 server_fd, __s32 c
 	return 0;
 }
 
-
 #endif /* EBPF_OTEL_LINKS_BPF_H */
