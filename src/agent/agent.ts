@@ -31,6 +31,7 @@ import { NETWORK_METRICS, networkFeature, type NetworkFeatureOptions } from './f
 import { SOCKET_CAPTURE_METRICS, protocolMetrics, socketCapture, type SocketCapture } from './features/socket-capture';
 import { SYSCALL_LATENCY_METRICS, syscallLatency, type SyscallLatencyOptions } from './features/syscall-latency';
 import { TLS_METRICS, tlsFeature, type TlsFeatureOptions } from './features/tls';
+import { LINKING_METRICS, linkingFeature, type LinkingFeatureOptions } from './features/linking';
 import { HealthServer } from './health-server';
 import { BurstEnd, releaseFreeMemory, StartupSettle, type MemoryReleased } from './memory-release';
 
@@ -51,7 +52,7 @@ export const CAPTURE_METRICS: readonly AgentMetric[] = [
 
 /** Every metric the agent can report about itself with these protocols (documentation, dashboards, /metrics). */
 export function agentMetrics(protocols: readonly ProtocolDefinition[] = PROTOCOLS): AgentMetric[] {
-  return [...CAPTURE_METRICS, ...protocolMetrics(protocols), ...SOCKET_CAPTURE_METRICS, ...TELEMETRY_METRICS, ...NETWORK_METRICS, ...SYSCALL_LATENCY_METRICS, ...TLS_METRICS];
+  return [...CAPTURE_METRICS, ...protocolMetrics(protocols), ...SOCKET_CAPTURE_METRICS, ...TELEMETRY_METRICS, ...NETWORK_METRICS, ...SYSCALL_LATENCY_METRICS, ...TLS_METRICS, ...LINKING_METRICS];
 }
 
 /** The agent's own metrics with its protocols. */
@@ -154,17 +155,19 @@ export class Agent {
     );
     const network = networkFeature(options.features['network'] as NetworkFeatureOptions, (id) => this.sockets.protocolOf(id), ctx);
     const syscalls = syscallLatency(options.features['syscalls'] as SyscallLatencyOptions, ctx);
-    const tls = tlsFeature(options.features['tls'] as TlsFeatureOptions | undefined, ctx, {
+    const scanDeps = {
       procRoot: procfs.root,
       selectAll: options.capture.selectors.some((s) => s.kind === 'all'),
       agentPid: deps.agentPid ?? process.pid,
       ...(deps.uprobesAvailable ? { uprobesAvailable: deps.uprobesAvailable } : {}),
-    });
+    };
+    const tls = tlsFeature(options.features['tls'] as TlsFeatureOptions | undefined, ctx, scanDeps);
+    const linking = linkingFeature(options.features['linking'] as LinkingFeatureOptions | undefined, ctx, scanDeps);
     // Network first: it must see a connection's close while the tracker still knows its protocol.
-    this.features = [network, this.sockets, syscalls, tls].filter((f): f is AgentFeature => f !== undefined);
+    this.features = [network, this.sockets, syscalls, tls, linking].filter((f): f is AgentFeature => f !== undefined);
     this.metrics = [...CAPTURE_METRICS, ...this.features.flatMap((f) => f.healthMetrics ?? []), ...TELEMETRY_METRICS];
 
-    const groups: { -readonly [K in keyof ProgramGroups]: boolean } = { sockets: false, syscalls: false, tcp: false, tls: false };
+    const groups: { -readonly [K in keyof ProgramGroups]: boolean } = { sockets: false, syscalls: false, tcp: false, tls: false, links: false };
     for (const f of this.features) for (const [g, on] of Object.entries(f.groups ?? {})) if (on) groups[g as keyof ProgramGroups] = true;
     const capture: CaptureOptions = { ...options.capture, ...Object.assign({}, ...this.features.map((f) => f.capture ?? {})), groups };
     const slow = this.features.filter((f) => f.onSlowSyscall !== undefined);
