@@ -32,6 +32,7 @@ import { SOCKET_CAPTURE_METRICS, protocolMetrics, socketCapture, type SocketCapt
 import { SYSCALL_LATENCY_METRICS, syscallLatency, type SyscallLatencyOptions } from './features/syscall-latency';
 import { TLS_METRICS, tlsFeature, type TlsFeatureOptions } from './features/tls';
 import { LINKING_METRICS, linkingFeature, type LinkingFeatureOptions } from './features/linking';
+import type { LinkRuntime } from '../capture/links/runtime';
 import { HealthServer } from './health-server';
 import { BurstEnd, releaseFreeMemory, StartupSettle, type MemoryReleased } from './memory-release';
 
@@ -86,8 +87,10 @@ export interface AgentDeps {
    * only to measure what muting saves (bench/unknown-traffic.ts).
    */
   readonly mute?: boolean;
-  /** Whether the kernel has uprobes (the tls feature); default: the uprobe PMU in sysfs. */
+  /** Whether the kernel has uprobes (the tls and linking features); default: the uprobe PMU in sysfs. */
   readonly uprobesAvailable?: () => boolean;
+  /** The runtimes the linking feature looks for (default: LINK_RUNTIMES). */
+  readonly linkRuntimes?: readonly LinkRuntime[];
   /** Sees every capture event before the features (benchmarks count what the kernel shipped). */
   readonly tap?: (e: CaptureEvent) => void;
   /**
@@ -162,7 +165,10 @@ export class Agent {
       ...(deps.uprobesAvailable ? { uprobesAvailable: deps.uprobesAvailable } : {}),
     };
     const tls = tlsFeature(options.features['tls'] as TlsFeatureOptions | undefined, ctx, scanDeps);
-    const linking = linkingFeature(options.features['linking'] as LinkingFeatureOptions | undefined, ctx, scanDeps);
+    const linking = linkingFeature(options.features['linking'] as LinkingFeatureOptions | undefined, ctx, {
+      ...scanDeps,
+      ...(deps.linkRuntimes ? { runtimes: deps.linkRuntimes } : {}),
+    });
     // Network first: it must see a connection's close while the tracker still knows its protocol.
     this.features = [network, this.sockets, syscalls, tls, linking].filter((f): f is AgentFeature => f !== undefined);
     this.metrics = [...CAPTURE_METRICS, ...this.features.flatMap((f) => f.healthMetrics ?? []), ...TELEMETRY_METRICS];
