@@ -291,5 +291,6 @@ struct connection {
  * the types above (struct sock_tuple, struct connection), so they come last. */
 #include "tcp_health.h"
 #include "syscall_latency.h"
+#include "nginx_link.h"
 
 #endif /* EBPF_OTEL_SOCKET_TRACE_H */
