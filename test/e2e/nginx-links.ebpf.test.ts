@@ -1,0 +1,220 @@
+// nginx upstream links with real eBPF, a real nginx and a real OTLP receiver.
+// Topology (loopback; the driver is not traced):
+//   driver --/r/ID--> nginx (Debian's binary, one worker, keep-alive upstream)
+//            nginx --/b/ID--> backend (Python, two ports) | a dead port
+// Upstream servers round-robin, never marked down: a request that lands on
+// the dead port is retried on the next server (connect refused), an id
+// ending in f gets a 502 first and h a hang past proxy_read_timeout, both
+// retried on the other backend port. The test id in every path gives the
+// true tree: each nginx SERVER span /r/ID has one nginx CLIENT child per
+// upstream attempt that sent the request, each of them the parent of the
+// backend SERVER span that attempt reached. A parent that is not the true
+// one is wrong; none is missing.
+
+import anyTest from 'ava';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ebpfTest } from '../helpers/ebpf';
+import { ROOT, sleep, startAgent, startWorkload, type RunningAgent, type Workload } from '../helpers/agent';
+import { nginxAvailable, startNginx, type NginxServer } from '../helpers/nginx-server';
+import type { ReceivedSpan } from '../helpers/otlp-receiver';
+import { freePort } from '../helpers/ports';
+import { useOtlpReceiver } from '../helpers/use-otlp-receiver';
+
+const PROGRAMS = path.join(ROOT, 'test', 'e2e', 'programs', 'nginx_links');
+const PY = '/usr/bin/python3';
+const REQUESTS = 200;
+const SPAN_SERVER = 2;
+const SPAN_CLIENT = 3;
+
+const otlp = useOtlpReceiver(anyTest);
+const test = nginxAvailable() ? ebpfTest.serial : (title: string) => anyTest.serial.skip(`${title} (skipped: no /usr/sbin/nginx; scripts/setup.sh installs it)`, () => {});
+
+interface Topology {
+  readonly backend: Workload;
+  readonly nginx: NginxServer;
+}
+
+async function startTopology(): Promise<Topology> {
+  const backend = await startWorkload(PY, [path.join(PROGRAMS, 'backend.py'), '1.5']);
+  const ports = backend.hello['ports'] as number[];
+  // Nobody listens there: every attempt on it is refused, and retried.
+  const dead = await freePort();
+  const nginx = await startNginx({ upstreams: [...ports, dead], timeoutS: 1 });
+  return { backend, nginx };
+}
+
+async function stopTopology(t: Topology): Promise<void> {
+  await t.nginx.stop();
+  t.backend.child.kill();
+}
+
+/** The agent following nginx (master and worker) and the backend; resolves once nginx's link probes are attached. */
+async function startLinkedAgent(top: Topology, extraArgs: string[] = []): Promise<RunningAgent> {
+  const agent = await startAgent(
+    ['run', '--pid', String(top.nginx.masterPid), '--pid', String(top.nginx.workerPid), '--pid', String(top.backend.pid), '--log-level', 'debug', ...extraArgs],
+    { env: otlp.env({ OTEL_BSP_MAX_QUEUE_SIZE: '100000' }) },
+  );
+  const deadline = Date.now() + 10_000;
+  while (!/links: nginx .*attached/.test(agent.stderr())) {
+    if (Date.now() > deadline) throw new Error(`nginx link probes not attached within 10 s; stderr:\n${agent.stderr()}`);
+    await sleep(100);
+  }
+  return agent;
+}
+
+function drive(top: Topology, concurrency: number, prefix: string): { ok: number; failed: number; count: number } {
+  const r = spawnSync(process.execPath, [path.join(PROGRAMS, 'driver.js'), String(top.nginx.port), String(REQUESTS), String(concurrency), prefix], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  return JSON.parse(r.stdout) as { ok: number; failed: number; count: number };
+}
+
+/** Upstream attempts that sent the request to a live backend port: two for f and h (the failed one, then the retry), one for the others. */
+function attempts(id: string): number {
+  return id.endsWith('f') || id.endsWith('h') ? 2 : 1;
+}
+
+interface Figures {
+  trees: number;
+  /** nginx SERVER spans that are roots (the driver is not traced). */
+  roots: number;
+  /** nginx CLIENT spans: under their request's nginx SERVER span, under another span, without parent. */
+  clients: { total: number; linked: number; wrong: number; missing: number };
+  /** Requests whose nginx CLIENT spans number their attempts. */
+  attemptsRight: number;
+  /** Backend SERVER spans: under one of their request's nginx CLIENT spans, under another span, without parent. */
+  backends: { total: number; linked: number; wrong: number; missing: number };
+  /** nginx CLIENT spans that are the parent of more than one backend SERVER span. */
+  sharedParents: number;
+  /** Requests whose whole tree is right: root SERVER, every CLIENT linked, every backend SERVER under one of them. */
+  complete: number;
+}
+
+function judge(spans: readonly ReceivedSpan[], top: Topology, prefix: string): Figures {
+  const server = new Map<string, ReceivedSpan>();
+  const clients = new Map<string, ReceivedSpan[]>();
+  const backends = new Map<string, ReceivedSpan[]>();
+  const push = (m: Map<string, ReceivedSpan[]>, id: string, s: ReceivedSpan) => m.set(id, [...(m.get(id) ?? []), s]);
+  const idOf = new RegExp(`/([rb])/(${prefix}\\d{6}[nfh])$`);
+  for (const s of spans) {
+    const m = idOf.exec(String(s.attributes['url.path'] ?? s.attributes['url.full'] ?? ''));
+    if (!m) continue;
+    const [, route, id] = m as unknown as [string, string, string];
+    const pid = s.resource['process.pid'];
+    if (pid === top.nginx.workerPid && s.kind === SPAN_SERVER && route === 'r') {
+      if (server.has(id)) throw new Error(`two nginx SERVER spans for ${id}`);
+      server.set(id, s);
+    } else if (pid === top.nginx.workerPid && s.kind === SPAN_CLIENT && route === 'b') push(clients, id, s);
+    else if (pid === top.backend.pid && s.kind === SPAN_SERVER && route === 'b') push(backends, id, s);
+    else throw new Error(`unexpected span ${s.name} kind ${s.kind} of pid ${pid} for ${id}`);
+  }
+  const f: Figures = {
+    trees: server.size,
+    roots: 0,
+    clients: { total: 0, linked: 0, wrong: 0, missing: 0 },
+    attemptsRight: 0,
+    backends: { total: 0, linked: 0, wrong: 0, missing: 0 },
+    sharedParents: 0,
+    complete: 0,
+  };
+  for (const [id, root] of server) {
+    if (root.parentSpanId === '') f.roots++;
+    const cs = clients.get(id) ?? [];
+    const bs = backends.get(id) ?? [];
+    if (cs.length === attempts(id)) f.attemptsRight++;
+    let whole = root.parentSpanId === '';
+    for (const c of cs) {
+      f.clients.total++;
+      if (c.parentSpanId === '') f.clients.missing++;
+      else if (c.parentSpanId === root.spanId && c.traceId === root.traceId) f.clients.linked++;
+      else f.clients.wrong++;
+      whole &&= c.parentSpanId === root.spanId;
+    }
+    const parents = new Map<string, number>();
+    for (const b of bs) {
+      f.backends.total++;
+      const parent = cs.find((c) => c.spanId === b.parentSpanId && c.traceId === b.traceId);
+      if (b.parentSpanId === '') f.backends.missing++;
+      else if (parent) f.backends.linked++;
+      else f.backends.wrong++;
+      whole &&= parent !== undefined;
+      if (parent) parents.set(parent.spanId, (parents.get(parent.spanId) ?? 0) + 1);
+    }
+    f.sharedParents += [...parents.values()].filter((n) => n > 1).length;
+    if (whole && cs.length === attempts(id) && bs.length >= cs.length - (id.endsWith('h') ? 1 : 0)) f.complete++;
+  }
+  return f;
+}
+
+const pct = (n: number, of: number) => (of === 0 ? '0.00' : ((100 * n) / of).toFixed(2));
+
+test('nginx: every upstream attempt is the child of its request, at 16 and 64 in flight with retries, none wrong', async (t) => {
+  const top = await startTopology();
+  try {
+    const agent = await startLinkedAgent(top);
+    const runs = [
+      { concurrency: 16, prefix: 'a' },
+      { concurrency: 64, prefix: 'b' },
+    ];
+    for (const r of runs) t.deepEqual(drive(top, r.concurrency, r.prefix), { ok: REQUESTS, failed: 0, count: REQUESTS });
+    await sleep(500);
+    const { code, stderr } = await agent.stop();
+    t.is(code, 0);
+    t.log(stderr.split('\n').filter((l) => /links|link_/.test(l)).join('\n'));
+    const spans = otlp.receiver.spans;
+    for (const r of runs) {
+      const f = judge(spans, top, r.prefix);
+      t.log(
+        `${r.concurrency} in flight: ${f.trees} trees, ${f.complete} complete (${pct(f.complete, REQUESTS)}%); nginx CLIENT ${f.clients.linked}/${f.clients.total} linked (${pct(f.clients.linked, f.clients.total)}%), ${f.clients.wrong} wrong, ${f.clients.missing} without parent; backend SERVER ${f.backends.linked}/${f.backends.total} linked, ${f.backends.wrong} wrong, ${f.backends.missing} without parent`,
+      );
+      t.is(f.trees, REQUESTS, `${r.concurrency}: one nginx SERVER span per request`);
+      t.is(f.roots, REQUESTS, `${r.concurrency}: nginx SERVER spans are roots`);
+      // 20 ids end in f and 8 in h (driver.js): two attempts each.
+      t.is(f.clients.total, REQUESTS + 28, `${r.concurrency}: one nginx CLIENT span per attempt`);
+      t.is(f.attemptsRight, REQUESTS, `${r.concurrency}: every request has a CLIENT span per attempt`);
+      t.is(f.clients.wrong, 0, `${r.concurrency}: nginx CLIENT spans under another request`);
+      t.is(f.backends.wrong, 0, `${r.concurrency}: backend SERVER spans under another span`);
+      t.is(f.sharedParents, 0, `${r.concurrency}: an nginx CLIENT span parent of two backend SERVER spans`);
+      t.true(f.clients.linked >= 0.99 * f.clients.total, `${r.concurrency}: nginx CLIENT linked ${pct(f.clients.linked, f.clients.total)}%`);
+      t.true(f.backends.linked >= 0.99 * f.backends.total, `${r.concurrency}: backend SERVER linked ${pct(f.backends.linked, f.backends.total)}%`);
+      t.true(f.complete >= 0.99 * REQUESTS, `${r.concurrency}: complete trees ${pct(f.complete, REQUESTS)}%`);
+    }
+    t.is(otlp.counter('ebpf_otel.trace.link_checks_failed', { 'ebpf_otel.link': 'nginx' }), 0);
+  } finally {
+    await stopTopology(top);
+  }
+});
+
+test('nginx: a build whose fd offset does not check out is reported and left unlinked, none wrong', async (t) => {
+  const top = await startTopology();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nginx-links-'));
+  try {
+    // ngx_connection_t.fd is at 24: at 28 the probes read padding (0, not a socket).
+    const config = path.join(dir, 'config.json');
+    fs.writeFileSync(config, JSON.stringify({ linking: { nginx_offsets: { connectionFd: 28 } } }));
+    const agent = await startLinkedAgent(top, ['--config', config]);
+    t.deepEqual(drive(top, 16, 'c'), { ok: REQUESTS, failed: 0, count: REQUESTS });
+    await sleep(500);
+    const { code, stderr } = await agent.stop();
+    t.is(code, 0);
+    const reported = stderr.split('\n').filter((l) => /nginx/.test(l) && /check/.test(l) && l.includes(String(top.nginx.workerPid)));
+    t.log(reported.join('\n'));
+    t.is(reported.length, 1, 'one log line names the worker whose checks failed');
+    t.is(otlp.counter('ebpf_otel.trace.link_checks_failed', { 'ebpf_otel.link': 'nginx' }), 1);
+    const f = judge(otlp.receiver.spans, top, 'c');
+    t.log(`wrong offsets: nginx CLIENT ${f.clients.linked}/${f.clients.total} linked, ${f.clients.wrong} wrong, ${f.clients.missing} without parent`);
+    t.is(f.trees, REQUESTS);
+    t.is(f.clients.total, REQUESTS + 28);
+    t.is(f.clients.linked, 0);
+    t.is(f.clients.wrong, 0);
+    t.is(f.clients.missing, f.clients.total);
+    t.is(f.backends.wrong, 0);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+    await stopTopology(top);
+  }
+});
