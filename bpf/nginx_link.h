@@ -2,7 +2,7 @@
 /*
  * nginx upstream links (group "links", bpf/uprobes/nginx_link.bpf.h): where
  * the probes find what they read in an nginx build's structures. User space
- * writes one slot of `nginx_link_offsets` per nginx binary before attaching
+ * writes one slot of the `link_nginx_offsets` map per nginx binary before attaching
  * its probes (src/capture/links/nginx.ts); the slot index is every probe's
  * attach cookie. Included by socket_trace.h; mirrored by
  * src/capture/links/nginx-layout.ts (checked by test/capture/layout.test.ts).
@@ -10,7 +10,7 @@
 #ifndef EBPF_OTEL_NGINX_LINK_H
 #define EBPF_OTEL_NGINX_LINK_H
 
-/* nginx binaries probed at once (slots of nginx_link_offsets). */
+/* nginx binaries probed at once (slots of the link_nginx_offsets map). */
 #define NGINX_LINK_BINARIES 64
 
 /* ngx_http_request_t.signature of a live request: NGX_HTTP_MODULE, "HTTP". */

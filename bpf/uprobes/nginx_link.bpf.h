@@ -30,12 +30,13 @@
  *
  * The offsets are checked where nginx gives a handle on them: the request's
  * signature (must be "HTTP"), its upstream (a connect inside
- * ngx_http_upstream_init(r) must be for r's peer), and the fds (user space
- * checks a process's first SETs name sockets it follows, with the right
- * roles, else switches the rule off for it). A connect inside
- * ngx_http_upstream_init(r) for another peer means the upstream offsets are
- * wrong: it is sent as a SET from fd -1, which user space counts as a failed
- * check, so that such a build is reported even though it links nothing.
+ * ngx_http_upstream_init(r) of a main request must be for r's peer: nothing
+ * else connects there), and the fds (user space checks a process's first
+ * SETs name sockets it follows, with the right roles, else switches the rule
+ * off for it). A connect inside ngx_http_upstream_init(r) for a peer that is
+ * not r's as read means the request or upstream offsets are wrong: it is
+ * sent as a SET from fd -1, which user space counts as a failed check, so
+ * that such a build is reported although it would link nothing.
  */
 #ifndef EBPF_OTEL_UPROBES_NGINX_LINK_BPF_H
 #define EBPF_OTEL_UPROBES_NGINX_LINK_BPF_H
@@ -57,7 +58,7 @@ struct {
 	__uint(max_entries, NGINX_LINK_BINARIES);
 	__type(key, __u32);
 	__type(value, struct nginx_link_offsets);
-} nginx_link_offsets SEC(".maps");
+} link_nginx_offsets SEC(".maps");
 
 /* An object of nginx's address space: pointers of two workers may be equal. */
 struct nginx_object {
@@ -75,14 +76,14 @@ struct {
 	__uint(max_entries, NGINX_LINK_ENTRIES);
 	__type(key, struct nginx_object);
 	__type(value, __u64);
-} nginx_link_peers SEC(".maps");
+} link_nginx_peers SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, NGINX_LINK_ENTRIES);
 	__type(key, struct nginx_object);
 	__type(value, __u64);
-} nginx_link_requests SEC(".maps");
+} link_nginx_requests SEC(".maps");
 
 /* Subrequests nginx made (ngx_http_subrequest's return): never associated. */
 struct {
@@ -90,7 +91,7 @@ struct {
 	__uint(max_entries, NGINX_LINK_ENTRIES);
 	__type(key, struct nginx_object);
 	__type(value, __u8);
-} nginx_link_subrequests SEC(".maps");
+} link_nginx_subrequests SEC(".maps");
 
 /* Per thread, entry to return: the request in ngx_http_upstream_init, the
  * peer in ngx_event_connect_peer, the out pointer of ngx_http_subrequest. */
@@ -111,13 +112,13 @@ struct {
 	__uint(max_entries, NGINX_LINK_ENTRIES);
 	__type(key, struct nginx_call_key);
 	__type(value, __u64);
-} nginx_link_calls SEC(".maps");
+} link_nginx_calls SEC(".maps");
 
 static __always_inline struct nginx_link_offsets *nginx_offsets(struct pt_regs *ctx)
 {
 	__u32 slot = bpf_get_attach_cookie(ctx);
 
-	return bpf_map_lookup_elem(&nginx_link_offsets, &slot);
+	return bpf_map_lookup_elem(&link_nginx_offsets, &slot);
 }
 
 static __always_inline __u64 nginx_read_ptr(__u64 base, __u32 off)
@@ -166,10 +167,10 @@ static __always_inline void nginx_link(__u64 pid_tgid, __u8 op, __s32 server_fd,
 static __always_inline void nginx_forget_peer(__u32 tgid, __u64 peer, __u64 r)
 {
 	struct nginx_object k = { .tgid = tgid, .addr = peer };
-	__u64 *v = bpf_map_lookup_elem(&nginx_link_peers, &k);
+	__u64 *v = bpf_map_lookup_elem(&link_nginx_peers, &k);
 
 	if (v && *v == r)
-		bpf_map_delete_elem(&nginx_link_peers, &k);
+		bpf_map_delete_elem(&link_nginx_peers, &k);
 }
 
 SEC("uprobe")
@@ -187,23 +188,25 @@ int uprobe_link_nginx_upstream_init(struct pt_regs *ctx)
 		return 0;
 	req.tgid = peer.tgid = pid_tgid >> 32;
 	req.addr = r;
-	if (bpf_map_lookup_elem(&nginx_link_subrequests, &req)) {
+	if (bpf_map_lookup_elem(&link_nginx_subrequests, &req)) {
 		stat_add(STAT_LINK_NGINX_SUBREQUESTS, 1);
 		return 0;
 	}
+	/* Whatever follows: a connect inside this call that is not for r's peer is a layout failure. */
+	call.pid_tgid = pid_tgid;
+	bpf_map_update_elem(&link_nginx_calls, &call, &r, BPF_ANY);
+	/* The content handler created r->upstream before: none means the offsets are wrong. */
 	peer.addr = nginx_request_peer(o, r);
 	if (!peer.addr) {
 		stat_add(STAT_LINK_NGINX_LAYOUT, 1);
 		return 0;
 	}
 	/* An internal redirect to another proxied location made r a new upstream. */
-	old = bpf_map_lookup_elem(&nginx_link_requests, &req);
+	old = bpf_map_lookup_elem(&link_nginx_requests, &req);
 	if (old && *old != peer.addr)
 		nginx_forget_peer(req.tgid, *old, r);
-	bpf_map_update_elem(&nginx_link_requests, &req, &peer.addr, BPF_ANY);
-	bpf_map_update_elem(&nginx_link_peers, &peer, &r, BPF_ANY);
-	call.pid_tgid = pid_tgid;
-	bpf_map_update_elem(&nginx_link_calls, &call, &r, BPF_ANY);
+	bpf_map_update_elem(&link_nginx_requests, &req, &peer.addr, BPF_ANY);
+	bpf_map_update_elem(&link_nginx_peers, &peer, &r, BPF_ANY);
 	return 0;
 }
 
@@ -214,7 +217,7 @@ int uprobe_link_nginx_upstream_init_ret(struct pt_regs *ctx)
 
 	if (!current_selected(&call.pid_tgid))
 		return 0;
-	bpf_map_delete_elem(&nginx_link_calls, &call);
+	bpf_map_delete_elem(&link_nginx_calls, &call);
 	return 0;
 }
 
@@ -226,7 +229,7 @@ int uprobe_link_nginx_connect_peer(struct pt_regs *ctx)
 
 	if (!current_selected(&call.pid_tgid))
 		return 0;
-	bpf_map_update_elem(&nginx_link_calls, &call, &pc, BPF_ANY);
+	bpf_map_update_elem(&link_nginx_calls, &call, &pc, BPF_ANY);
 	return 0;
 }
 
@@ -234,7 +237,7 @@ SEC("uretprobe")
 int uprobe_link_nginx_connect_peer_ret(struct pt_regs *ctx)
 {
 	struct nginx_call_key call = { .call = NGINX_CALL_CONNECT_PEER };
-	struct nginx_object peer = {}, req = {};
+	struct nginx_object peer = {};
 	struct nginx_link_offsets *o;
 	long rc = PT_REGS_RC(ctx);
 	__u64 pc, r, *v;
@@ -242,11 +245,11 @@ int uprobe_link_nginx_connect_peer_ret(struct pt_regs *ctx)
 
 	if (!current_selected(&call.pid_tgid))
 		return 0;
-	v = bpf_map_lookup_elem(&nginx_link_calls, &call);
+	v = bpf_map_lookup_elem(&link_nginx_calls, &call);
 	if (!v)
 		return 0;
 	pc = *v;
-	bpf_map_delete_elem(&nginx_link_calls, &call);
+	bpf_map_delete_elem(&link_nginx_calls, &call);
 	o = nginx_offsets(ctx);
 	/* Only these hand out a connection; the others leave none in pc. */
 	if (!o || (rc != NGX_OK && rc != NGX_AGAIN && rc != NGX_DONE))
@@ -254,22 +257,22 @@ int uprobe_link_nginx_connect_peer_ret(struct pt_regs *ctx)
 	fd = nginx_connection_fd(o, nginx_read_ptr(pc, o->peer_connection));
 	if (fd < 0)
 		return 0;
-	peer.tgid = req.tgid = call.pid_tgid >> 32;
+	peer.tgid = call.pid_tgid >> 32;
 	peer.addr = pc;
-	v = bpf_map_lookup_elem(&nginx_link_peers, &peer);
+	v = bpf_map_lookup_elem(&link_nginx_peers, &peer);
 	r = v ? *v : 0;
 	if (r && nginx_request_peer(o, r) == pc) {
 		stat_add(STAT_LINK_NGINX_SET, 1);
 		nginx_link(call.pid_tgid, LINK_OP_SET, nginx_connection_fd(o, nginx_read_ptr(r, o->request_connection)), fd, r);
 		return 0;
 	}
-	/* Inside ngx_http_upstream_init of a request we follow, for another peer: the offsets are wrong. */
+	/* Inside ngx_http_upstream_init(r) of a main request, for a peer that is not r's as
+	 * the offsets say: they are wrong (nothing else connects there). */
 	call.call = NGINX_CALL_UPSTREAM_INIT;
-	v = bpf_map_lookup_elem(&nginx_link_calls, &call);
-	req.addr = v ? *v : 0;
-	if (req.addr && bpf_map_lookup_elem(&nginx_link_requests, &req)) {
+	v = bpf_map_lookup_elem(&link_nginx_calls, &call);
+	if (v) {
 		stat_add(STAT_LINK_NGINX_FOREIGN_PEER, 1);
-		nginx_link(call.pid_tgid, LINK_OP_SET, -1, fd, req.addr);
+		nginx_link(call.pid_tgid, LINK_OP_SET, -1, fd, *v);
 		return 0;
 	}
 	stat_add(STAT_LINK_NGINX_CLEAR, 1);
@@ -288,16 +291,16 @@ int uprobe_link_nginx_free_request(struct pt_regs *ctx)
 		return 0;
 	req.tgid = pid_tgid >> 32;
 	req.addr = r;
-	peer = bpf_map_lookup_elem(&nginx_link_requests, &req);
+	peer = bpf_map_lookup_elem(&link_nginx_requests, &req);
 	if (peer) {
 		nginx_forget_peer(req.tgid, *peer, r);
-		bpf_map_delete_elem(&nginx_link_requests, &req);
+		bpf_map_delete_elem(&link_nginx_requests, &req);
 	}
-	/* Also the peer the request holds now, should its entry have been pushed out of nginx_link_requests. */
+	/* Also the peer the request holds now, should its entry have been pushed out of link_nginx_requests. */
 	o = nginx_offsets(ctx);
 	if (o)
 		nginx_forget_peer(req.tgid, nginx_request_peer(o, r), r);
-	bpf_map_delete_elem(&nginx_link_subrequests, &req);
+	bpf_map_delete_elem(&link_nginx_subrequests, &req);
 	return 0;
 }
 
@@ -310,7 +313,7 @@ int uprobe_link_nginx_subrequest(struct pt_regs *ctx)
 
 	if (!current_selected(&call.pid_tgid))
 		return 0;
-	bpf_map_update_elem(&nginx_link_calls, &call, &psr, BPF_ANY);
+	bpf_map_update_elem(&link_nginx_calls, &call, &psr, BPF_ANY);
 	return 0;
 }
 
@@ -324,15 +327,15 @@ int uprobe_link_nginx_subrequest_ret(struct pt_regs *ctx)
 
 	if (!current_selected(&call.pid_tgid))
 		return 0;
-	psr = bpf_map_lookup_elem(&nginx_link_calls, &call);
+	psr = bpf_map_lookup_elem(&link_nginx_calls, &call);
 	if (!psr)
 		return 0;
 	sr.addr = PT_REGS_RC(ctx) == NGX_OK ? nginx_read_ptr(*psr, 0) : 0;
-	bpf_map_delete_elem(&nginx_link_calls, &call);
+	bpf_map_delete_elem(&link_nginx_calls, &call);
 	if (!sr.addr)
 		return 0;
 	sr.tgid = call.pid_tgid >> 32;
-	bpf_map_update_elem(&nginx_link_subrequests, &sr, &one, BPF_ANY);
+	bpf_map_update_elem(&link_nginx_subrequests, &sr, &one, BPF_ANY);
 	return 0;
 }
 

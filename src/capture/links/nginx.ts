@@ -2,7 +2,7 @@
 // an ELF file whose dynamic symbol table defines the functions the probes
 // hook (nginx exports its ngx_* symbols: Debian's build, and any build
 // whose dynamic modules link against it) gets the link probes, at their file
-// offsets, and a slot of nginx_link_offsets with the structure offsets of
+// offsets, and a slot of the link_nginx_offsets map with the structure offsets of
 // its build. No protocol knowledge, only how nginx looks from outside.
 
 import { ElfFile, STT_FUNC } from '../elf/elf';
@@ -56,7 +56,7 @@ export const NGINX_PROBES: ReadonlyArray<{ program: string; symbol: string; retp
   { program: 'uprobe_link_nginx_subrequest_ret', symbol: 'ngx_http_subrequest', retprobe: true },
 ];
 export const NGINX_PROGRAMS: readonly string[] = NGINX_PROBES.map((p) => p.program);
-export const NGINX_OFFSETS_MAP = 'nginx_link_offsets';
+export const NGINX_OFFSETS_MAP = 'link_nginx_offsets';
 
 const NGINX_SYMBOLS: ReadonlySet<string> = new Set(NGINX_PROBES.map((p) => p.symbol));
 /** A file defining one of these is nginx (or a fork of it): the others are then expected too. */
@@ -77,7 +77,7 @@ export function parseNginxOffsets(raw: unknown, where = 'linking.nginx_offsets')
   return out;
 }
 
-/** The nginx_link_offsets slot value (bpf/nginx_link.h). */
+/** A link_nginx_offsets slot (struct nginx_link_offsets, bpf/nginx_link.h). */
 export function encodeNginxOffsets(o: NginxLinkOffsets): Buffer {
   const b = Buffer.alloc(NginxLinkOffsetsLayout.size);
   b.writeUInt32LE(o.requestConnection, NginxLinkOffsetsLayout.request_connection);

@@ -44,7 +44,7 @@ test("Debian's nginx: every probe at its function's file offset, version, the 1.
   }));
   t.deepEqual(p?.probes, expected);
   t.is(p?.probes.length, 7);
-  t.deepEqual(p?.offsets?.map, 'nginx_link_offsets');
+  t.is(p?.offsets?.map, 'link_nginx_offsets');
   // request_connection 8, request_upstream 72, upstream_peer 16, peer_connection 0, connection_fd 24.
   t.is(p?.offsets?.value.toString('hex'), '08000000' + '48000000' + '10000000' + '00000000' + '18000000' + '00000000');
 });
