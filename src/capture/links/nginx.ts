@@ -41,9 +41,16 @@ const REQUEST_UPSTREAM_WITHOUT_CACHE = 64;
 /** Defined by builds with the HTTP cache (ngx_http_file_cache.c), absent from those configured --without-http-cache. */
 const CACHE_MARKER = 'ngx_http_file_cache_open';
 
-export const NGINX_OFFSET_FIELDS: ReadonlyArray<keyof NginxLinkOffsets> = ['requestConnection', 'requestUpstream', 'upstreamPeer', 'peerConnection', 'connectionFd'];
+/** Configuration names of the offsets (`linking.nginx_offsets`): the fields of struct nginx_link_offsets. */
+export const NGINX_OFFSET_NAMES: Readonly<Record<string, keyof NginxLinkOffsets>> = {
+  request_connection: 'requestConnection',
+  request_upstream: 'requestUpstream',
+  upstream_peer: 'upstreamPeer',
+  peer_connection: 'peerConnection',
+  connection_fd: 'connectionFd',
+};
 /** Largest offset accepted from configuration: these fields are near the start of their structures. */
-const MAX_OFFSET = 4096;
+export const NGINX_MAX_OFFSET = 4096;
 
 /** The programs and the functions they hook; all are needed (entry and return of each call the probes follow). */
 export const NGINX_PROBES: ReadonlyArray<{ program: string; symbol: string; retprobe: boolean }> = [
@@ -64,15 +71,18 @@ const NGINX_MARKERS = ['ngx_http_upstream_init', 'ngx_event_connect_peer'] as co
 
 const NGINX_VERSION_TEXT = /^nginx\/(\d+\.\d+\.\d+)$/;
 
-/** Offsets from configuration (`linking.nginx_offsets`): a partial object of NGINX_OFFSET_FIELDS, each an integer 0..4096. */
-export function parseNginxOffsets(raw: unknown, where = 'linking.nginx_offsets'): Partial<NginxLinkOffsets> {
-  if (raw === undefined) return {};
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`${where}: an object of ${NGINX_OFFSET_FIELDS.join(', ')}`);
+/** Why `name` is not an offset of `linking.nginx_offsets`, or undefined. */
+export function nginxOffsetNameProblem(name: string): string | undefined {
+  return name in NGINX_OFFSET_NAMES ? undefined : `not an nginx offset (${Object.keys(NGINX_OFFSET_NAMES).join(', ')})`;
+}
+
+/** The offsets `linking.nginx_offsets` names (checked by nginxOffsetNameProblem), to override the defaults of every binary. */
+export function nginxOffsetsOf(named: Readonly<Record<string, number>>): Partial<NginxLinkOffsets> {
   const out: { -readonly [K in keyof NginxLinkOffsets]?: number } = {};
-  for (const [k, v] of Object.entries(raw)) {
-    if (!(NGINX_OFFSET_FIELDS as readonly string[]).includes(k)) throw new Error(`${where}.${k}: unknown field (${NGINX_OFFSET_FIELDS.join(', ')})`);
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_OFFSET) throw new Error(`${where}.${k}: an integer 0..${MAX_OFFSET}`);
-    out[k as keyof NginxLinkOffsets] = v;
+  for (const [k, v] of Object.entries(named)) {
+    const field = NGINX_OFFSET_NAMES[k];
+    if (field === undefined) throw new Error(`linking.nginx_offsets.${k}: ${nginxOffsetNameProblem(k)}`);
+    out[field] = v;
   }
   return out;
 }
