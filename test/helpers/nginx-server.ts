@@ -28,6 +28,8 @@ export interface NginxServer {
 }
 
 export interface NginxProxyOptions {
+  /** The nginx executable (default: Debian's). */
+  readonly binary?: string;
   /** Upstream servers (loopback ports), tried round-robin; none is ever marked down (max_fails=0). */
   readonly upstreams: readonly number[];
   /** proxy_read_timeout and proxy_connect_timeout, seconds. */
@@ -88,7 +90,7 @@ export async function startNginx(o: NginxProxyOptions): Promise<NginxServer> {
   const port = await freePort();
   fs.writeFileSync(path.join(dir, 'nginx.conf'), nginxConfig(dir, port, o));
   let stderr = '';
-  const child: ChildProcess = spawn(NGINX, ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'error.log'), '-g', 'daemon off;'], {
+  const child: ChildProcess = spawn(o.binary ?? NGINX, ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'error.log'), '-g', 'daemon off;'], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));

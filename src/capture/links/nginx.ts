@@ -41,17 +41,6 @@ const REQUEST_UPSTREAM_WITHOUT_CACHE = 64;
 /** Defined by builds with the HTTP cache (ngx_http_file_cache.c), absent from those configured --without-http-cache. */
 const CACHE_MARKER = 'ngx_http_file_cache_open';
 
-/** Configuration names of the offsets (`linking.nginx_offsets`): the fields of struct nginx_link_offsets. */
-export const NGINX_OFFSET_NAMES: Readonly<Record<string, keyof NginxLinkOffsets>> = {
-  request_connection: 'requestConnection',
-  request_upstream: 'requestUpstream',
-  upstream_peer: 'upstreamPeer',
-  peer_connection: 'peerConnection',
-  connection_fd: 'connectionFd',
-};
-/** Largest offset accepted from configuration: these fields are near the start of their structures. */
-export const NGINX_MAX_OFFSET = 4096;
-
 /** The programs and the functions they hook; all are needed (entry and return of each call the probes follow). */
 export const NGINX_PROBES: ReadonlyArray<{ program: string; symbol: string; retprobe: boolean }> = [
   { program: 'uprobe_link_nginx_upstream_init', symbol: 'ngx_http_upstream_init', retprobe: false },
@@ -71,22 +60,6 @@ const NGINX_MARKERS = ['ngx_http_upstream_init', 'ngx_event_connect_peer'] as co
 
 const NGINX_VERSION_TEXT = /^nginx\/(\d+\.\d+\.\d+)$/;
 
-/** Why `name` is not an offset of `linking.nginx_offsets`, or undefined. */
-export function nginxOffsetNameProblem(name: string): string | undefined {
-  return name in NGINX_OFFSET_NAMES ? undefined : `not an nginx offset (${Object.keys(NGINX_OFFSET_NAMES).join(', ')})`;
-}
-
-/** The offsets `linking.nginx_offsets` names (checked by nginxOffsetNameProblem), to override the defaults of every binary. */
-export function nginxOffsetsOf(named: Readonly<Record<string, number>>): Partial<NginxLinkOffsets> {
-  const out: { -readonly [K in keyof NginxLinkOffsets]?: number } = {};
-  for (const [k, v] of Object.entries(named)) {
-    const field = NGINX_OFFSET_NAMES[k];
-    if (field === undefined) throw new Error(`linking.nginx_offsets.${k}: ${nginxOffsetNameProblem(k)}`);
-    out[field] = v;
-  }
-  return out;
-}
-
 /** A link_nginx_offsets slot (struct nginx_link_offsets, bpf/nginx_link.h). */
 export function encodeNginxOffsets(o: NginxLinkOffsets): Buffer {
   const b = Buffer.alloc(NginxLinkOffsetsLayout.size);
@@ -104,7 +77,7 @@ export function findNginxVersion(elf: ElfFile): string | undefined {
   return s !== undefined ? NGINX_VERSION_TEXT.exec(s)?.[1] : undefined;
 }
 
-/** The nginx runtime; `override` replaces the offsets of every binary (configuration `linking.nginx_offsets`). */
+/** The nginx runtime; `override` replaces these offsets of every binary (a build whose layout differs: not a configuration setting yet). */
 export function nginxRuntime(override: Partial<NginxLinkOffsets> = {}): LinkRuntime {
   return {
     rule: 'nginx',

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ElfFile } from '../../../src/capture/elf/elf';
 import { NGINX_HTTP_SIGNATURE } from '../../../src/capture/links/nginx-layout';
-import { encodeNginxOffsets, NGINX_DEFAULT_OFFSETS, NGINX_PROBES, NGINX_RUNTIME, nginxOffsetNameProblem, nginxOffsetsOf, nginxRuntime } from '../../../src/capture/links/nginx';
+import { encodeNginxOffsets, NGINX_DEFAULT_OFFSETS, NGINX_PROBES, NGINX_RUNTIME, nginxRuntime } from '../../../src/capture/links/nginx';
 
 const NGINX = '/usr/sbin/nginx';
 
@@ -78,18 +78,6 @@ test('a build without the HTTP cache has no `cache` pointer before r->upstream',
   t.is(p?.version, '1.25.3');
   t.is(p?.probes.length, 7);
   t.deepEqual(p?.offsets?.value, encodeNginxOffsets({ ...NGINX_DEFAULT_OFFSETS, requestUpstream: 64 }));
-});
-
-test('linking.nginx_offsets: the C field names, each overriding its offset', (t) => {
-  t.deepEqual(nginxOffsetsOf({}), {});
-  t.deepEqual(nginxOffsetsOf({ connection_fd: 28, request_upstream: 64 }), { connectionFd: 28, requestUpstream: 64 });
-  t.deepEqual(
-    nginxOffsetsOf({ request_connection: 1, request_upstream: 2, upstream_peer: 3, peer_connection: 4, connection_fd: 5 }),
-    { requestConnection: 1, requestUpstream: 2, upstreamPeer: 3, peerConnection: 4, connectionFd: 5 },
-  );
-  t.is(nginxOffsetNameProblem('connection_fd'), undefined);
-  t.is(nginxOffsetNameProblem('connectionFd'), 'not an nginx offset (request_connection, request_upstream, upstream_peer, peer_connection, connection_fd)');
-  t.throws(() => nginxOffsetsOf({ fd: 24 }), { message: /linking\.nginx_offsets\.fd: not an nginx offset/ });
 });
 
 test('the request signature the probes check is "HTTP" as nginx stores it (little-endian uint32)', (t) => {
