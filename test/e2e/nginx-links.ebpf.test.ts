@@ -39,12 +39,12 @@ interface Topology {
   readonly nginx: NginxServer;
 }
 
-async function startTopology(binary?: string): Promise<Topology> {
+async function startTopology(binary?: string, mirror = false): Promise<Topology> {
   const backend = await startWorkload(PY, [path.join(PROGRAMS, 'backend.py'), '1.5']);
   const ports = backend.hello['ports'] as number[];
   // Nobody listens there: every attempt on it is refused, and retried.
   const dead = await freePort();
-  const nginx = await startNginx({ upstreams: [...ports, dead], timeoutS: 1, ...(binary ? { binary } : {}) });
+  const nginx = await startNginx({ upstreams: [...ports, dead], timeoutS: 1, mirror, ...(binary ? { binary } : {}) });
   return { backend, nginx };
 }
 
@@ -116,6 +116,10 @@ interface Figures {
   sharedParents: number;
   /** Requests whose whole tree is right: root SERVER, every CLIENT linked, every backend SERVER under one of them. */
   complete: number;
+  /** nginx CLIENT spans of mirror subrequests (/m/r/ID): under their request's SERVER span, under another span, without parent. */
+  mirrors: { total: number; linked: number; wrong: number; missing: number };
+  /** Backend SERVER spans of the mirrors: under their mirror CLIENT span, elsewhere, without parent. */
+  mirrorBackends: { total: number; linked: number; wrong: number; missing: number };
 }
 
 function judge(spans: readonly ReceivedSpan[], top: Topology, prefix: string): Figures {
@@ -123,7 +127,9 @@ function judge(spans: readonly ReceivedSpan[], top: Topology, prefix: string): F
   const clients = new Map<string, ReceivedSpan[]>();
   const backends = new Map<string, ReceivedSpan[]>();
   const push = (m: Map<string, ReceivedSpan[]>, id: string, s: ReceivedSpan) => m.set(id, [...(m.get(id) ?? []), s]);
-  const idOf = new RegExp(`/([rb])/(${prefix}\\d{6}[nfh])$`);
+  const mirrors = new Map<string, ReceivedSpan[]>();
+  const mirrorBackends = new Map<string, ReceivedSpan[]>();
+  const idOf = new RegExp(`/(r|b|m/r)/(${prefix}\\d{6}[nfh])$`);
   for (const s of spans) {
     const m = idOf.exec(String(s.attributes['url.path'] ?? s.attributes['url.full'] ?? ''));
     if (!m) continue;
@@ -134,6 +140,8 @@ function judge(spans: readonly ReceivedSpan[], top: Topology, prefix: string): F
       server.set(id, s);
     } else if (pid === top.nginx.workerPid && s.kind === SPAN_CLIENT && route === 'b') push(clients, id, s);
     else if (pid === top.backend.pid && s.kind === SPAN_SERVER && route === 'b') push(backends, id, s);
+    else if (pid === top.nginx.workerPid && s.kind === SPAN_CLIENT && route === 'm/r') push(mirrors, id, s);
+    else if (pid === top.backend.pid && s.kind === SPAN_SERVER && route === 'm/r') push(mirrorBackends, id, s);
     else throw new Error(`unexpected span ${s.name} kind ${s.kind} of pid ${pid} for ${id}`);
   }
   const f: Figures = {
@@ -144,6 +152,8 @@ function judge(spans: readonly ReceivedSpan[], top: Topology, prefix: string): F
     backends: { total: 0, linked: 0, wrong: 0, missing: 0 },
     sharedParents: 0,
     complete: 0,
+    mirrors: { total: 0, linked: 0, wrong: 0, missing: 0 },
+    mirrorBackends: { total: 0, linked: 0, wrong: 0, missing: 0 },
   };
   for (const [id, root] of server) {
     if (root.parentSpanId === '') f.roots++;
@@ -170,6 +180,19 @@ function judge(spans: readonly ReceivedSpan[], top: Topology, prefix: string): F
     }
     f.sharedParents += [...parents.values()].filter((n) => n > 1).length;
     if (whole && cs.length === attempts(id) && bs.length === cs.length) f.complete++;
+    const ms = mirrors.get(id) ?? [];
+    for (const m of ms) {
+      f.mirrors.total++;
+      if (m.parentSpanId === '') f.mirrors.missing++;
+      else if (m.parentSpanId === root.spanId && m.traceId === root.traceId) f.mirrors.linked++;
+      else f.mirrors.wrong++;
+    }
+    for (const b of mirrorBackends.get(id) ?? []) {
+      f.mirrorBackends.total++;
+      if (b.parentSpanId === '') f.mirrorBackends.missing++;
+      else if (ms.some((m) => m.spanId === b.parentSpanId && m.traceId === b.traceId)) f.mirrorBackends.linked++;
+      else f.mirrorBackends.wrong++;
+    }
   }
   return f;
 }
@@ -244,5 +267,40 @@ test('nginx: a binary whose offsets do not check out is reported and left unlink
   } finally {
     await stopTopology(top);
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// Subrequests are not associated (their memory goes with their main
+// request's pool, with no call of their own to see): a mirror's upstream
+// request is left without parent, never under a wrong one, while the
+// connections it used go on to serve main requests, linked.
+test('nginx: mirror subrequests are left unlinked, on connections shared with main requests, none wrong', async (t) => {
+  const top = await startTopology(undefined, true);
+  try {
+    const agent = await startLinkedAgent(top);
+    t.deepEqual(drive(top, 16, 'd'), { ok: REQUESTS, failed: 0, count: REQUESTS });
+    await sleep(500);
+    const { code, stderr } = await agent.stop();
+    t.is(code, 0);
+    t.log(stderr.split('\n').filter((l) => /links|link_/.test(l)).join('\n'));
+    const kernel = (name: string) => Number(new RegExp(`\\b${name}=(\\d+)`).exec(stderr)?.[1] ?? 0);
+    t.is(kernel('link_nginx_subrequests'), REQUESTS, 'one mirror subrequest per request, not associated');
+    t.true(kernel('link_nginx_clear') >= REQUESTS, 'every connection a mirror takes is marked CLEAR');
+    const f = judge(otlp.receiver.spans, top, 'd');
+    t.log(
+      `mirror: nginx CLIENT ${f.clients.linked}/${f.clients.total} linked, ${f.clients.wrong} wrong; mirror CLIENT ${f.mirrors.linked}/${f.mirrors.total} linked, ${f.mirrors.wrong} wrong, ${f.mirrors.missing} without parent; mirror backend ${f.mirrorBackends.linked}/${f.mirrorBackends.total} linked`,
+    );
+    t.is(f.trees, REQUESTS);
+    t.is(f.clients.total, REQUESTS + 28);
+    t.is(f.clients.wrong, 0);
+    t.true(f.clients.linked >= 0.99 * f.clients.total, `nginx CLIENT linked ${pct(f.clients.linked, f.clients.total)}%`);
+    t.is(f.mirrors.total, REQUESTS);
+    t.is(f.mirrors.wrong, 0);
+    t.is(f.mirrors.missing, REQUESTS);
+    t.is(f.mirrorBackends.total, REQUESTS);
+    t.is(f.mirrorBackends.wrong, 0);
+    t.is(f.backends.wrong, 0);
+  } finally {
+    await stopTopology(top);
   }
 });

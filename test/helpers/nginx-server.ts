@@ -1,7 +1,8 @@
 // A throwaway nginx reverse proxy for tests: Debian's /usr/sbin/nginx with
 // its own prefix in a mkdtemp folder (no /etc/nginx, no Debian service),
 // one worker, listening on a random loopback port, proxying /r/<id> to
-// /b/<id> on an upstream block of the given servers over keep-alive
+// /b/<id> (and, with `mirror`, to /m/r/<id> in a subrequest) on an
+// upstream block of the given servers over keep-alive
 // connections (HTTP/1.1, `keepalive 16`), with retries on errors, timeouts
 // and 502s on the next server. stop() ends it (SIGQUIT is nginx's graceful
 // stop; SIGTERM its fast one) and removes the folder.
@@ -34,6 +35,8 @@ export interface NginxProxyOptions {
   readonly upstreams: readonly number[];
   /** proxy_read_timeout and proxy_connect_timeout, seconds. */
   readonly timeoutS?: number;
+  /** Every /r/<id> is mirrored (a subrequest) to /m/r/<id> on the same upstream block. */
+  readonly mirror?: boolean;
 }
 
 export function nginxAvailable(): boolean {
@@ -61,12 +64,21 @@ ${o.upstreams.map((p) => `    server 127.0.0.1:${p} max_fails=0;`).join('\n')}
   server {
     listen 127.0.0.1:${port};
     keepalive_requests 100000;
-    location /r/ {
+    location /r/ {${o.mirror ? '\n      mirror /mirror;' : ''}
       proxy_pass http://backend/b/;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_next_upstream error timeout http_502;
       proxy_next_upstream_tries 0;
+      proxy_connect_timeout ${t}s;
+      proxy_read_timeout ${t}s;
+    }
+    location = /mirror {
+      internal;
+      proxy_pass http://backend/m$request_uri;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_next_upstream error timeout;
       proxy_connect_timeout ${t}s;
       proxy_read_timeout ${t}s;
     }

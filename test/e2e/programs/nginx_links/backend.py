@@ -1,7 +1,8 @@
 """Backend behind the nginx of test/e2e/nginx-links.ebpf.test.ts: one
 process, two listening ports (two upstream servers of one upstream block),
 a thread per connection. GET /b/<id> answers 200 with the id, except the
-first time it sees an id ending in
+first time it sees an id ending in (other paths, such as the mirror's
+/m/r/<id>, always answer 200)
   f: 502 (nginx's proxy_next_upstream http_502 retries on the other port)
   h: after HANG_S seconds, longer than nginx's proxy_read_timeout (nginx
      gives up on that attempt and retries on the other port).
@@ -23,9 +24,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         test_id = self.path.rsplit("/", 1)[-1]
-        with lock:
-            first = test_id not in seen
-            seen.add(test_id)
+        first = False
+        if self.path.startswith("/b/"):
+            with lock:
+                first = test_id not in seen
+                seen.add(test_id)
         status = 200
         if first and test_id.endswith("f"):
             status = 502
