@@ -249,7 +249,13 @@ enum stat_index {
 	STAT_TLS_GO_RETURN_MISSED = 34, /* Go calls whose entry was replaced by the goroutine's next call: no return seen */
 	/* Runtime links (group "links") */
 	STAT_LINK_EVENTS = 35,       /* link events written */
-	STAT__COUNT = 36,
+	/* nginx upstream links (bpf/uprobes/nginx_link.bpf.h) */
+	STAT_LINK_NGINX_SET = 36,          /* connections nginx took for a request we follow: marked SET */
+	STAT_LINK_NGINX_CLEAR = 37,        /* connections taken for no request we follow: marked CLEAR */
+	STAT_LINK_NGINX_SUBREQUESTS = 38,  /* upstream starts of subrequests: not associated (their connections CLEARed) */
+	STAT_LINK_NGINX_LAYOUT = 39,       /* upstream starts whose request had no "HTTP" signature or no upstream where the offsets say */
+	STAT_LINK_NGINX_FOREIGN_PEER = 40, /* connects inside ngx_http_upstream_init(r) not for r's peer as read: sent as a failed check */
+	STAT__COUNT = 41,
 };
 
 /*
@@ -337,5 +343,6 @@ struct connection {
  * the types above (struct sock_tuple, struct connection), so they come last. */
 #include "tcp_health.h"
 #include "syscall_latency.h"
+#include "nginx_link.h"
 
 #endif /* EBPF_OTEL_SOCKET_TRACE_H */

@@ -11,6 +11,8 @@ PACKAGES=(
   # iproute2: `ip link set lo up` in a test's own network namespace (made by
   # unshare and joined by nsenter, from util-linux, which Debian always has).
   curl libcap2-bin iproute2
+  # nginx: the link tests start their own (test/helpers/nginx-server.ts: -p a
+  # temporary folder), no Debian service.
   nginx wrk
   # TLS tests: certificates made with the openssl CLI; Go builds the Go
   # HTTPS test programs (crypto/tls, not probed by the OpenSSL uprobes).

@@ -113,6 +113,12 @@ export const KERNEL_STATS = [
   'tls_go_return_missed',
   // runtime links (group "links")
   'link_events',
+  // nginx upstream links
+  'link_nginx_set',
+  'link_nginx_clear',
+  'link_nginx_subrequests',
+  'link_nginx_layout',
+  'link_nginx_foreign_peer',
 ] as const;
 export type KernelStatName = (typeof KERNEL_STATS)[number];
 

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as L from '../../src/capture/layout';
+import * as N from '../../src/capture/links/nginx-layout';
 
 const ROOT = path.resolve(__dirname, '../../..');
 
@@ -52,7 +53,11 @@ const SYSCALL_LATENCY_STRUCTS: Record<string, StructLayout> = {
   syscall_config: { c: 'struct syscall_config', layout: L.SyscallConfigLayout },
 };
 
-const STRUCTS: Record<string, StructLayout> = { ...SOCKET_TRACE_STRUCTS, ...TCP_HEALTH_STRUCTS, ...SYSCALL_LATENCY_STRUCTS };
+const NGINX_LINK_STRUCTS: Record<string, StructLayout> = {
+  nginx_link_offsets: { c: 'struct nginx_link_offsets', layout: N.NginxLinkOffsetsLayout },
+};
+
+const STRUCTS: Record<string, StructLayout> = { ...SOCKET_TRACE_STRUCTS, ...TCP_HEALTH_STRUCTS, ...SYSCALL_LATENCY_STRUCTS, ...NGINX_LINK_STRUCTS };
 
 const SOCKET_TRACE_CONSTANTS: Record<string, number> = {
   MAX_PAYLOAD: L.MAX_PAYLOAD,
@@ -126,7 +131,12 @@ const SYSCALL_LATENCY_CONSTANTS: Record<string, number> = {
   SLOW_F_DELETED: L.SLOW_F_DELETED,
 };
 
-const CONSTANTS: Record<string, number> = { ...SOCKET_TRACE_CONSTANTS, ...TCP_HEALTH_CONSTANTS, ...SYSCALL_LATENCY_CONSTANTS };
+const NGINX_LINK_CONSTANTS: Record<string, number> = {
+  NGINX_LINK_BINARIES: N.NGINX_LINK_BINARIES,
+  NGINX_HTTP_SIGNATURE: N.NGINX_HTTP_SIGNATURE,
+};
+
+const CONSTANTS: Record<string, number> = { ...SOCKET_TRACE_CONSTANTS, ...TCP_HEALTH_CONSTANTS, ...SYSCALL_LATENCY_CONSTANTS, ...NGINX_LINK_CONSTANTS };
 
 function cProgram(): string {
   const lines: string[] = [];

@@ -2,6 +2,7 @@
 // preload needs no entry: its marks come from a syscall tracepoint of the
 // links group (bpf/link_node.bpf.h), whatever the executable.
 
+import { NGINX_RUNTIME } from './nginx';
 import type { LinkRuntime } from './runtime';
 
-export const LINK_RUNTIMES: readonly LinkRuntime[] = [];
+export const LINK_RUNTIMES: readonly LinkRuntime[] = [NGINX_RUNTIME];
