@@ -1,0 +1,401 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Go net/http links (group "links", rule LINK_GO): a client request made
+ * by the goroutine serving a SERVER request is that request's child. amd64,
+ * Go 1.17 and later (register ABI: arguments in RAX..., g in R14).
+ *
+ * Who serves: the goroutine running net/http.(*conn).serve for a plain
+ * TCP connection (its fd read from the conn's rwc at entry) is serving
+ * between the entry of serverHandler.ServeHTTP and a return instruction of
+ * it. Goroutines are keyed by their goroutine id (runtime.g.goid), never by
+ * the g pointer (g structs are reused) nor by the thread (goroutines
+ * migrate): a goroutine id is never reused in a process, so nothing kept
+ * for one goroutine can apply to another.
+ *
+ * Who writes: net/http's client writes a request from the persistConn's
+ * writeLoop goroutine, not the caller's. (*persistConn).roundTrip's entry
+ * records on whose behalf the connection acts until it returns (the
+ * caller's serving request, or none); writeLoop's entry ties its goroutine
+ * to its persistConn. Any other client (database/sql drivers, raw
+ * net.Conn) writing on the serving goroutine itself is linked directly.
+ *
+ * The mark: at each write to a followed client connection
+ * (internal/poll.(*FD).Write, Writev, WriteMsg, SendFile and Splice: every
+ * path by which Go writes a TCP socket), its owner is compared with the
+ * connection's last mark: a SET when the owner is a serving request other
+ * than the last one marked, a CLEAR when there is no owner and the last
+ * mark was a SET. Writes by no owner on a connection never marked emit
+ * nothing (user space takes unmarked connections as roots).
+ *
+ * Offsets (struct fields) come per binary from user space, in the slot of
+ * go_link_offsets given by the attach cookie (DWARF, or a table of
+ * verified Go versions); a binary without them is not probed.
+ */
+#ifndef EBPF_OTEL_UPROBES_GO_LINK_BPF_H
+#define EBPF_OTEL_UPROBES_GO_LINK_BPF_H
+
+#include "common.bpf.h"
+#include "selection.bpf.h"
+#include "sockets.bpf.h"
+#include "connections.bpf.h"
+#include "links.bpf.h"
+
+#if defined(__TARGET_ARCH_x86)
+
+#define GO_LINK_BINARIES 64
+#define GO_LINK_GOROUTINES 16384
+#define GO_LINK_MARKS 16384
+
+/* Layout shared with src/capture/links/go.ts (GO_LINK_OFFSETS_LAYOUT). */
+struct go_link_offsets {
+	__u32 ok;                 /* 1: the slot is filled */
+	__u32 g_goid;             /* runtime.g.goid */
+	__u32 conn_rwc;           /* net/http.conn.rwc (a net.Conn: itab, data) */
+	__u32 fd_sysfd;           /* internal/poll.FD.Sysfd */
+	__u32 fd_is_stream;       /* internal/poll.FD.IsStream */
+	__u32 fd_zero_read_is_eof;/* internal/poll.FD.ZeroReadIsEOF */
+	__u32 fd_is_file;         /* internal/poll.FD.isFile */
+	__u32 netfd_family;       /* net.netFD.family (its pfd poll.FD is at 0) */
+	__u32 netfd_sotype;       /* net.netFD.sotype */
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, GO_LINK_BINARIES);
+	__type(key, __u32);
+	__type(value, struct go_link_offsets);
+} go_link_offsets SEC(".maps");
+
+struct go_link_gkey {
+	__u32 tgid;
+	__u32 _pad;
+	__u64 goid;
+};
+
+/* A request being served: by the goroutine serving the connection at server_fd. */
+struct go_link_serve {
+	__s32 server_fd; /* -1: nobody (an acting entry of a caller that serves nothing) */
+	__u32 _pad;
+	__u64 epoch;     /* the serve's start (ns): tells two requests of one goroutine apart */
+	__u64 goid;      /* the serving goroutine */
+};
+
+/* conn.serve's goroutine -> its connection's fd (-1: not a plain TCP netFD). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, GO_LINK_GOROUTINES);
+	__type(key, struct go_link_gkey);
+	__type(value, __s32);
+} go_link_conns SEC(".maps");
+
+/* Goroutine -> the request it serves, from ServeHTTP's entry to its return. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, GO_LINK_GOROUTINES);
+	__type(key, struct go_link_gkey);
+	__type(value, struct go_link_serve);
+} go_link_serving SEC(".maps");
+
+/* writeLoop goroutine -> its persistConn; roundTrip's caller -> the persistConn it uses. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, GO_LINK_GOROUTINES);
+	__type(key, struct go_link_gkey);
+	__type(value, __u64);
+} go_link_writers SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, GO_LINK_GOROUTINES);
+	__type(key, struct go_link_gkey);
+	__type(value, __u64);
+} go_link_round_trips SEC(".maps");
+
+struct go_link_pkey {
+	__u32 tgid;
+	__u32 _pad;
+	__u64 pc; /* *persistConn */
+};
+
+/* persistConn -> on whose behalf it acts (goid: the roundTrip caller's, server_fd -1: none). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, GO_LINK_GOROUTINES);
+	__type(key, struct go_link_pkey);
+	__type(value, struct go_link_serve);
+} go_link_acting SEC(".maps");
+
+/* The last mark sent for a client connection. */
+struct go_link_mark {
+	__u64 conn_id;
+	__u64 epoch;
+	__u64 goid;
+	__u8 op; /* LINK_OP_SET / LINK_OP_CLEAR */
+	__u8 _pad[7];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, GO_LINK_MARKS);
+	__type(key, __u64); /* conn_key(tgid, fd) */
+	__type(value, struct go_link_mark);
+} go_link_marks SEC(".maps");
+
+/* This binary's offsets (the attach cookie's slot), and the current goroutine's id. */
+static __always_inline const struct go_link_offsets *go_link_enter(struct pt_regs *ctx, __u64 *pid_tgid,
+								   struct go_link_gkey *k)
+{
+	__u32 slot = (__u32)bpf_get_attach_cookie(ctx);
+	const struct go_link_offsets *o;
+	__u64 goid;
+
+	if (!current_selected(pid_tgid))
+		return NULL;
+	o = bpf_map_lookup_elem(&go_link_offsets, &slot);
+	if (!o || !o->ok)
+		return NULL;
+	if (bpf_probe_read_user(&goid, sizeof(goid), (const void *)(ctx->r14 + o->g_goid)) || !goid)
+		return NULL;
+	k->tgid = *pid_tgid >> 32;
+	k->_pad = 0;
+	k->goid = goid;
+	return o;
+}
+
+/* The socket fd of the poll.FD at `pfd` when it is a stream socket's, else -1. */
+static __always_inline __s32 go_link_fd_of_pfd(const struct go_link_offsets *o, __u64 pfd)
+{
+	__s64 sysfd;
+	__u8 is_stream = 0, zero_read_is_eof = 0, is_file = 1;
+
+	if (!pfd ||
+	    bpf_probe_read_user(&sysfd, sizeof(sysfd), (const void *)(pfd + o->fd_sysfd)) ||
+	    bpf_probe_read_user(&is_stream, 1, (const void *)(pfd + o->fd_is_stream)) ||
+	    bpf_probe_read_user(&zero_read_is_eof, 1, (const void *)(pfd + o->fd_zero_read_is_eof)) ||
+	    bpf_probe_read_user(&is_file, 1, (const void *)(pfd + o->fd_is_file)))
+		return -1;
+	if (is_stream != 1 || zero_read_is_eof != 1 || is_file != 0 || sysfd < 0 || sysfd > 0x7fffffff)
+		return -1;
+	return (__s32)sysfd;
+}
+
+/* The fd under a net.Conn interface value at `iface` when it holds a TCP netFD (a *net.TCPConn), else -1. */
+static __always_inline __s32 go_link_fd_of_conn(const struct go_link_offsets *o, __u64 iface)
+{
+	__u64 data, netfd;
+	__s64 family, sotype;
+	__s32 fd;
+
+	if (bpf_probe_read_user(&data, sizeof(data), (const void *)(iface + 8)) || !data ||
+	    bpf_probe_read_user(&netfd, sizeof(netfd), (const void *)data) || !netfd)
+		return -1;
+	fd = go_link_fd_of_pfd(o, netfd);
+	if (fd < 0 ||
+	    bpf_probe_read_user(&family, sizeof(family), (const void *)(netfd + o->netfd_family)) ||
+	    bpf_probe_read_user(&sotype, sizeof(sotype), (const void *)(netfd + o->netfd_sotype)))
+		return -1;
+	if ((family != 2 /* AF_INET */ && family != 10 /* AF_INET6 */) || sotype != 1 /* SOCK_STREAM */)
+		return -1;
+	return fd;
+}
+
+/* net/http.(*conn).serve(c *conn, ctx): c in RAX. The goroutine serves this connection until it returns. */
+SEC("uprobe")
+int uprobe_link_go_conn_serve(struct pt_regs *ctx)
+{
+	const struct go_link_offsets *o;
+	struct go_link_gkey k;
+	__u64 pid_tgid;
+	__s32 fd;
+
+	o = go_link_enter(ctx, &pid_tgid, &k);
+	if (!o || !ctx->ax)
+		return 0;
+	/* A TLS connection's rwc is a *tls.Conn: not a netFD, -1 (its requests are not linked). */
+	fd = go_link_fd_of_conn(o, ctx->ax + o->conn_rwc);
+	bpf_map_update_elem(&go_link_conns, &k, &fd, BPF_ANY);
+	return 0;
+}
+
+/* At a return of conn.serve or writeLoop: the goroutine is about to end. */
+SEC("uprobe")
+int uprobe_link_go_gone(struct pt_regs *ctx)
+{
+	struct go_link_gkey k;
+	__u64 pid_tgid;
+
+	if (!go_link_enter(ctx, &pid_tgid, &k))
+		return 0;
+	bpf_map_delete_elem(&go_link_conns, &k);
+	/* A handler that panicked left ServeHTTP without returning through it. */
+	bpf_map_delete_elem(&go_link_serving, &k);
+	bpf_map_delete_elem(&go_link_writers, &k);
+	return 0;
+}
+
+/* net/http.serverHandler.ServeHTTP entry, on a conn.serve goroutine of a plain TCP connection. */
+SEC("uprobe")
+int uprobe_link_go_serve(struct pt_regs *ctx)
+{
+	struct go_link_serve s = {};
+	struct go_link_gkey k;
+	__u64 pid_tgid;
+	__s32 *fd;
+
+	if (!go_link_enter(ctx, &pid_tgid, &k))
+		return 0;
+	fd = bpf_map_lookup_elem(&go_link_conns, &k);
+	/* Not conn.serve's goroutine (HTTP/2 runs handlers on goroutines of their own), or not a TCP netFD. */
+	if (!fd || *fd < 0) {
+		bpf_map_delete_elem(&go_link_serving, &k);
+		return 0;
+	}
+	s.server_fd = *fd;
+	s.epoch = bpf_ktime_get_ns();
+	s.goid = k.goid;
+	bpf_map_update_elem(&go_link_serving, &k, &s, BPF_ANY);
+	return 0;
+}
+
+/* At a return of serverHandler.ServeHTTP: the handler is done. */
+SEC("uprobe")
+int uprobe_link_go_serve_ret(struct pt_regs *ctx)
+{
+	struct go_link_gkey k;
+	__u64 pid_tgid;
+
+	if (go_link_enter(ctx, &pid_tgid, &k))
+		bpf_map_delete_elem(&go_link_serving, &k);
+	return 0;
+}
+
+/* net/http.(*persistConn).writeLoop(pc): pc in RAX. Its goroutine writes pc's requests. */
+SEC("uprobe")
+int uprobe_link_go_write_loop(struct pt_regs *ctx)
+{
+	struct go_link_gkey k;
+	__u64 pid_tgid, pc = ctx->ax;
+
+	if (go_link_enter(ctx, &pid_tgid, &k) && pc)
+		bpf_map_update_elem(&go_link_writers, &k, &pc, BPF_ANY);
+	return 0;
+}
+
+/* net/http.(*persistConn).roundTrip(pc, req): pc in RAX. pc acts for the caller's request until it returns. */
+SEC("uprobe")
+int uprobe_link_go_round_trip(struct pt_regs *ctx)
+{
+	struct go_link_serve none = { .server_fd = -1 };
+	struct go_link_pkey pk = {};
+	struct go_link_serve *s, a;
+	struct go_link_gkey k;
+	__u64 pid_tgid, pc = ctx->ax;
+
+	if (!go_link_enter(ctx, &pid_tgid, &k) || !pc)
+		return 0;
+	s = bpf_map_lookup_elem(&go_link_serving, &k);
+	a = s ? *s : none;
+	/* The caller, whatever it serves: only its own return may end this. */
+	a.goid = k.goid;
+	pk.tgid = k.tgid;
+	pk.pc = pc;
+	/* Always written, "none" too: pc's last user's request must never carry over. */
+	bpf_map_update_elem(&go_link_acting, &pk, &a, BPF_ANY);
+	bpf_map_update_elem(&go_link_round_trips, &k, &pc, BPF_ANY);
+	return 0;
+}
+
+/* At a return of roundTrip: pc no longer acts for the caller (unless another caller took it meanwhile). */
+SEC("uprobe")
+int uprobe_link_go_round_trip_ret(struct pt_regs *ctx)
+{
+	struct go_link_pkey pk = {};
+	struct go_link_serve *a;
+	struct go_link_gkey k;
+	__u64 pid_tgid, *pc;
+
+	if (!go_link_enter(ctx, &pid_tgid, &k))
+		return 0;
+	pc = bpf_map_lookup_elem(&go_link_round_trips, &k);
+	if (!pc)
+		return 0;
+	pk.tgid = k.tgid;
+	pk.pc = *pc;
+	bpf_map_delete_elem(&go_link_round_trips, &k);
+	/* A response without a body returns pc to the idle pool before roundTrip returns: another caller may hold it. */
+	a = bpf_map_lookup_elem(&go_link_acting, &pk);
+	if (a && a->goid == k.goid)
+		bpf_map_delete_elem(&go_link_acting, &pk);
+	return 0;
+}
+
+/*
+ * internal/poll.(*FD).Write/Writev/WriteMsg (fd in RAX), poll.SendFile and
+ * poll.Splice (the destination *FD in RAX): a write to a socket is about to
+ * happen; mark its connection with the current owner when that changed.
+ */
+SEC("uprobe")
+int uprobe_link_go_fd_write(struct pt_regs *ctx)
+{
+	const struct go_link_offsets *o;
+	const struct go_link_serve *owner;
+	struct go_link_mark m = {}, *last;
+	struct connection *c;
+	struct go_link_gkey k;
+	__u64 pid_tgid, key, *pc;
+	__s32 fd;
+
+	o = go_link_enter(ctx, &pid_tgid, &k);
+	if (!o)
+		return 0;
+	fd = go_link_fd_of_pfd(o, ctx->ax);
+	if (fd < 0)
+		return 0;
+	key = conn_key(k.tgid, fd);
+	owner = bpf_map_lookup_elem(&go_link_serving, &k);
+	if (!owner) {
+		pc = bpf_map_lookup_elem(&go_link_writers, &k);
+		if (pc) {
+			struct go_link_pkey pk = { .tgid = k.tgid, .pc = *pc };
+
+			owner = bpf_map_lookup_elem(&go_link_acting, &pk);
+		}
+	}
+	if (owner && owner->server_fd < 0)
+		owner = NULL;
+	last = bpf_map_lookup_elem(&go_link_marks, &key);
+	if (!owner && (!last || last->op != LINK_OP_SET))
+		return 0;
+	/* Only client connections the capture follows, the fd still holding the socket it was opened for. */
+	c = bpf_map_lookup_elem(&conn_info, &key);
+	if (!c || c->role != ROLE_CLIENT || c->sk != (__u64)traced_sock_of_fd(fd)) {
+		if (last)
+			bpf_map_delete_elem(&go_link_marks, &key);
+		return 0;
+	}
+	if (owner) {
+		if (owner->server_fd == fd)
+			return 0;
+		if (last && last->conn_id == c->conn_id && last->op == LINK_OP_SET && last->epoch == owner->epoch &&
+		    last->goid == owner->goid)
+			return 0;
+		m.op = LINK_OP_SET;
+		m.epoch = owner->epoch;
+		m.goid = owner->goid;
+	} else {
+		/* The last mark was a SET: of this connection, or of a closed one whose fd it reuses. */
+		if (last->conn_id != c->conn_id) {
+			bpf_map_delete_elem(&go_link_marks, &key);
+			return 0;
+		}
+		m.op = LINK_OP_CLEAR;
+	}
+	m.conn_id = c->conn_id;
+	bpf_map_update_elem(&go_link_marks, &key, &m, BPF_ANY);
+	emit_link(pid_tgid, LINK_GO, m.op, owner ? owner->server_fd : -1, fd, m.goid);
+	return 0;
+}
+
+#endif /* __TARGET_ARCH_x86 */
+#endif /* EBPF_OTEL_UPROBES_GO_LINK_BPF_H */

@@ -1,0 +1,37 @@
+// Go links driver (not traced): COUNT GET /r/<id> to the frontend with
+// CONCURRENCY keep-alive workers; ids tFIRST.. Prints {"ok","failed","count"}.
+'use strict';
+const http = require('node:http');
+
+const port = Number(process.argv[2]);
+const count = Number(process.argv[3]);
+const concurrency = Number(process.argv[4]);
+const first = Number(process.argv[5] || 0);
+const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+let next = 0;
+let ok = 0;
+let failed = 0;
+
+function one() {
+  if (next >= count) return Promise.resolve();
+  const id = `t${String(first + next++).padStart(6, '0')}`;
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: `/r/${id}`, agent }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        if (res.statusCode === 200) ok++;
+        else failed++;
+        resolve();
+      });
+    });
+    req.on('error', () => {
+      failed++;
+      resolve();
+    });
+  }).then(one);
+}
+
+Promise.all(Array.from({ length: concurrency }, one)).then(() => {
+  agent.destroy();
+  console.log(JSON.stringify({ ok, failed, count }));
+});
