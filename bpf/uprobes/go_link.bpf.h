@@ -39,26 +39,13 @@
 #include "sockets.bpf.h"
 #include "connections.bpf.h"
 #include "links.bpf.h"
+#include "uprobes/go_link.h"
 
 #if defined(__TARGET_ARCH_x86)
 
 #define GO_LINK_BINARIES 64
 #define GO_LINK_GOROUTINES 16384
 #define GO_LINK_MARKS 16384
-
-/* Layout shared with src/capture/links/go.ts (GO_LINK_OFFSETS_LAYOUT). */
-struct go_link_offsets {
-	__u32 ok;                 /* 1: the slot is filled */
-	__u32 g_goid;             /* runtime.g.goid */
-	__u32 conn_rwc;           /* net/http.conn.rwc (a net.Conn: itab, data) */
-	__u32 fd_sysfd;           /* internal/poll.FD.Sysfd */
-	__u32 fd_is_stream;       /* internal/poll.FD.IsStream */
-	__u32 fd_zero_read_is_eof;/* internal/poll.FD.ZeroReadIsEOF */
-	__u32 fd_is_file;         /* internal/poll.FD.isFile */
-	__u32 netfd_family;       /* net.netFD.family (its pfd poll.FD is at 0) */
-	__u32 netfd_sotype;       /* net.netFD.sotype */
-	__u32 _pad;
-};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -142,24 +129,40 @@ struct {
 	__type(value, struct go_link_mark);
 } go_link_marks SEC(".maps");
 
-/* This binary's offsets (the attach cookie's slot), and the current goroutine's id. */
+/* This binary's offsets: the attach cookie's slot. */
+static __always_inline const struct go_link_offsets *go_link_offsets_of(struct pt_regs *ctx)
+{
+	__u32 slot = (__u32)bpf_get_attach_cookie(ctx);
+	const struct go_link_offsets *o = bpf_map_lookup_elem(&go_link_offsets, &slot);
+
+	return o && o->ok ? o : NULL;
+}
+
+/* The current goroutine's key: its id, read from its g (R14). False when unreadable. */
+static __always_inline bool go_link_goroutine(struct pt_regs *ctx, const struct go_link_offsets *o, __u64 pid_tgid,
+					      struct go_link_gkey *k)
+{
+	__u64 goid;
+
+	if (bpf_probe_read_user(&goid, sizeof(goid), (const void *)(ctx->r14 + o->g_goid)) || !goid)
+		return false;
+	k->tgid = pid_tgid >> 32;
+	k->_pad = 0;
+	k->goid = goid;
+	return true;
+}
+
+/* A selected process's probe: its offsets, and the current goroutine. */
 static __always_inline const struct go_link_offsets *go_link_enter(struct pt_regs *ctx, __u64 *pid_tgid,
 								   struct go_link_gkey *k)
 {
-	__u32 slot = (__u32)bpf_get_attach_cookie(ctx);
 	const struct go_link_offsets *o;
-	__u64 goid;
 
 	if (!current_selected(pid_tgid))
 		return NULL;
-	o = bpf_map_lookup_elem(&go_link_offsets, &slot);
-	if (!o || !o->ok)
+	o = go_link_offsets_of(ctx);
+	if (!o || !go_link_goroutine(ctx, o, *pid_tgid, k))
 		return NULL;
-	if (bpf_probe_read_user(&goid, sizeof(goid), (const void *)(ctx->r14 + o->g_goid)) || !goid)
-		return NULL;
-	k->tgid = *pid_tgid >> 32;
-	k->_pad = 0;
-	k->goid = goid;
 	return o;
 }
 
@@ -341,20 +344,23 @@ int uprobe_link_go_fd_write(struct pt_regs *ctx)
 	const struct go_link_offsets *o;
 	const struct go_link_serve *owner;
 	struct go_link_mark m = {}, *last;
+	struct go_link_gkey k = {};
 	struct connection *c;
-	struct go_link_gkey k;
 	__u64 pid_tgid, key, *pc;
 	__s32 fd;
 
-	o = go_link_enter(ctx, &pid_tgid, &k);
+	if (!current_selected(&pid_tgid))
+		return 0;
+	o = go_link_offsets_of(ctx);
 	if (!o)
 		return 0;
 	fd = go_link_fd_of_pfd(o, ctx->ax);
 	if (fd < 0)
 		return 0;
-	key = conn_key(k.tgid, fd);
-	owner = bpf_map_lookup_elem(&go_link_serving, &k);
-	if (!owner) {
+	key = conn_key(pid_tgid >> 32, fd);
+	/* A goroutine that cannot be told is nobody: its write still ends an older SET. */
+	owner = go_link_goroutine(ctx, o, pid_tgid, &k) ? bpf_map_lookup_elem(&go_link_serving, &k) : NULL;
+	if (!owner && k.goid) {
 		pc = bpf_map_lookup_elem(&go_link_writers, &k);
 		if (pc) {
 			struct go_link_pkey pk = { .tgid = k.tgid, .pc = *pc };

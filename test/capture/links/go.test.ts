@@ -4,7 +4,7 @@
 // against the DWARF, the probes against `go tool objdump`, and what a
 // stripped binary of a version not in the table gets.
 
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -15,7 +15,9 @@ import { hasDwarf, structMemberOffsets } from '../../../src/capture/elf/dwarf';
 import {
   dwarfOffsets,
   encodeGoLinkOffsets,
+  GO_LINK_OFFSETS_FIELDS,
   GO_LINK_OFFSETS_MAP,
+  GO_LINK_OFFSETS_SIZE,
   GoLinkRuntime,
   VERIFIED_GO_OFFSETS,
   type GoLinkProbes,
@@ -156,4 +158,27 @@ test('a truncated DWARF section is an unprobed reason, not a throw', async (t) =
   bytes.fill(0, info.offset + 24 + 64, info.offset + info.size);
   fs.writeFileSync(broken, bytes);
   t.regex(classify(broken)!.unprobedReason!, /^its DWARF cannot be read: .*\.debug_info/);
+});
+
+test('struct go_link_offsets: the encoding matches what the C compiler lays out', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'go-link-layout-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const c = ['ok', 'g_goid', 'conn_rwc', 'fd_sysfd', 'fd_is_stream', 'fd_zero_read_is_eof', 'fd_is_file', 'netfd_family', 'netfd_sotype'];
+  t.is(c.length, GO_LINK_OFFSETS_FIELDS.length);
+  fs.writeFileSync(
+    path.join(dir, 'layout.c'),
+    [
+      '#include <stdio.h>',
+      '#include <stddef.h>',
+      '#include <linux/types.h>',
+      '#include "uprobes/go_link.h"',
+      'int main(void) {',
+      '  printf("%zu", sizeof(struct go_link_offsets));',
+      ...c.map((f) => `  printf(" %zu:%zu", offsetof(struct go_link_offsets, ${f}), sizeof(((struct go_link_offsets *)0)->${f}));`),
+      '  return 0;',
+      '}',
+    ].join('\n'),
+  );
+  execFileSync('cc', ['-Wall', '-Werror', '-I', path.join(ROOT, 'bpf'), '-o', path.join(dir, 'layout'), path.join(dir, 'layout.c')]);
+  t.is(execFileSync(path.join(dir, 'layout'), { encoding: 'utf8' }), [String(GO_LINK_OFFSETS_SIZE), ...c.map((_, i) => `${i * 4}:4`)].join(' '));
 });
