@@ -4,9 +4,11 @@
 // The frontend calls the backend with a keep-alive http.Client (its writes
 // come from the transport's writeLoop goroutine), retrying a 503 or a closed
 // connection; ids ending in 5 call it over a raw net.Conn written on the
-// handler's own goroutine. Every span carries its id in its path, so the
-// true tree is known: a frontend CLIENT span /b/ID whose parent is not the
-// frontend SERVER span /r/ID is wrong.
+// handler's own goroutine; a background goroutine calls /b/bgN through the
+// same client all along (reusing the handlers' connections: its spans are
+// roots). Every span carries its id in its path, so the true tree is known:
+// a frontend CLIENT span /b/ID whose parent is not the frontend SERVER span
+// /r/ID is wrong, and so is any parent of a /b/bgN CLIENT span.
 
 import anyTest, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
@@ -84,8 +86,13 @@ async function run(t: ExecutionContext, frontendBinary: string, backendCmd: [str
     const { code, stderr } = await agent.stop();
     t.is(code, 0);
     const spans = new Map<number, { frontS: ReceivedSpan[]; frontC: ReceivedSpan[]; backS: ReceivedSpan[] }>();
+    const background: ReceivedSpan[] = [];
     for (const s of otlp.receiver.spans) {
       const p = String(s.attributes['url.path'] ?? s.attributes['url.full'] ?? '');
+      if (/\/b\/bg\d{6}$/.test(p)) {
+        if (s.resource['process.pid'] === frontend.pid && s.kind === 3) background.push(s);
+        continue;
+      }
       const m = /\/(r|b)\/t(\d{6})$/.exec(p);
       if (!m) continue;
       const n = Number(m[2]);
@@ -97,7 +104,7 @@ async function run(t: ExecutionContext, frontendBinary: string, backendCmd: [str
       else if (pid === backend.pid && s.kind === 2 && m[1] === 'b') e.backS.push(s);
       else t.fail(`unexpected span ${s.name} ${p} of pid ${String(pid)} kind ${s.kind}`);
     }
-    return { spans, stderr, frontendPid: frontend.pid };
+    return { spans, background, stderr };
   } finally {
     frontend?.child.kill();
     backend.child.kill();
@@ -130,8 +137,12 @@ for (const backendKind of ['go', 'python'] as const) {
   ebpfTest.serial(`Go frontend, ${backendKind} backend: every client span under its request, none wrong, at 16 and 64 in flight`, async (t) => {
     const binary = await goProgram(PROGRAM);
     const backendCmd: [string, string[]] = backendKind === 'go' ? [binary, ['backend']] : [PY, [path.join(PROGRAM, 'backend.py')]];
-    const { spans, stderr } = await run(t, binary, backendCmd, PHASES, REQUESTS);
+    const { spans, background, stderr } = await run(t, binary, backendCmd, PHASES, REQUESTS);
     t.log(stderr.split('\n').filter((l) => /link/i.test(l)).join('\n'));
+    const linkedBackground = background.filter((s) => s.parentSpanId !== '').length;
+    t.log(`background client (no request's child): ${background.length} spans, ${linkedBackground} with a parent`);
+    t.true(background.length > 0);
+    t.is(linkedBackground, 0, 'a background request reusing a handler\'s connection is a root');
     for (const p of PHASES) {
       const r = judgePhase(spans, p, REQUESTS);
       t.log(`${p.concurrency} in flight: ${line('http.Client (writeLoop)', r.links)}; ${line('raw net.Conn (handler goroutine)', r.direct)}; ${line('backend server -> frontend client', r.cross)}`);
@@ -151,11 +162,13 @@ ebpfTest.serial('a stripped Go binary of a version without a verified layout: re
   const binary = await goProgram(PROGRAM);
   const stripped = await goBinaryWithVersion(await goProgram(PROGRAM, { flags: ['-ldflags=-s -w'] }), '1.99');
   const count = 50;
-  const { spans, stderr } = await run(t, stripped, [binary, ['backend']], [{ concurrency: 16, first: 0 }], count);
+  const { spans, background, stderr } = await run(t, stripped, [binary, ['backend']], [{ concurrency: 16, first: 0 }], count);
   t.log(stderr.split('\n').filter((l) => /link|go/i.test(l)).join('\n'));
   t.regex(stderr, /no DWARF \(stripped\) and Go 1\.99\.\S+ is not among the verified layouts \(1\.19\)/);
   const r = judgePhase(spans, { concurrency: 16, first: 0 }, count);
   t.is(r.frontS, count);
   t.is(r.links.wrong + r.direct.wrong, 0);
+  // The go rule is off here: the thread rule (not this issue's) may link by luck of scheduling; logged, not asserted.
+  t.log(`unprobed: ${line('http.Client', r.links)}; ${line('raw', r.direct)}; background with a parent: ${background.filter((s) => s.parentSpanId !== '').length}/${background.length}`);
   t.is(otlp.counter('ebpf_otel.trace.links', { 'ebpf_otel.link': 'go' }), 0);
 });

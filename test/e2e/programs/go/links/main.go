@@ -4,7 +4,9 @@
 //	links frontend <backend port>: GET /r/<id> calls the backend's /b/<id>
 //	  with a keep-alive http.Client (up to 3 attempts: a 503 or a broken
 //	  connection is retried); ids whose number ends in 5 call it instead
-//	  over a fresh net.Conn written on the handler's own goroutine.
+//	  over a fresh net.Conn written on the handler's own goroutine. A
+//	  background goroutine calls /b/bg<n> every 2 ms through the same
+//	  client: it reuses connections the handlers used, and is no request's child.
 //	links backend: GET /b/<id> answers 200, except on a first attempt of
 //	  ids ending in 3 (503) and of ids 7, 27, 47... (connection closed
 //	  without an answer).
@@ -76,6 +78,12 @@ func frontend(port string) {
 		Timeout:   10 * time.Second,
 	}
 	base := "http://127.0.0.1:" + port
+	go func() {
+		for i := 0; ; i++ {
+			time.Sleep(2 * time.Millisecond)
+			viaClient(client, fmt.Sprintf("%s/b/bg%06d", base, i))
+		}
+	}()
 	listen(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := strings.TrimPrefix(r.URL.Path, "/r/")
 		for try := 1; try <= 3; try++ {
