@@ -28,7 +28,7 @@
  * nothing (user space takes unmarked connections as roots).
  *
  * Offsets (struct fields) come per binary from user space, in the slot of
- * go_link_offsets given by the attach cookie (DWARF, or a table of
+ * link_go_offsets given by the attach cookie (DWARF, or a table of
  * verified Go versions); a binary without them is not probed.
  */
 #ifndef EBPF_OTEL_UPROBES_GO_LINK_BPF_H
@@ -43,7 +43,7 @@
 
 #if defined(__TARGET_ARCH_x86)
 
-#define GO_LINK_BINARIES 64
+#define GO_LINK_BINARIES 64 /* LINK_FILE_SLOTS (src/capture/links/runtime.ts) */
 #define GO_LINK_GOROUTINES 16384
 #define GO_LINK_MARKS 16384
 
@@ -52,7 +52,7 @@ struct {
 	__uint(max_entries, GO_LINK_BINARIES);
 	__type(key, __u32);
 	__type(value, struct go_link_offsets);
-} go_link_offsets SEC(".maps");
+} link_go_offsets SEC(".maps");
 
 struct go_link_gkey {
 	__u32 tgid;
@@ -133,7 +133,7 @@ struct {
 static __always_inline const struct go_link_offsets *go_link_offsets_of(struct pt_regs *ctx)
 {
 	__u32 slot = (__u32)bpf_get_attach_cookie(ctx);
-	const struct go_link_offsets *o = bpf_map_lookup_elem(&go_link_offsets, &slot);
+	const struct go_link_offsets *o = bpf_map_lookup_elem(&link_go_offsets, &slot);
 
 	return o && o->ok ? o : NULL;
 }
@@ -399,7 +399,7 @@ int uprobe_link_go_fd_write(struct pt_regs *ctx)
 	}
 	m.conn_id = c->conn_id;
 	bpf_map_update_elem(&go_link_marks, &key, &m, BPF_ANY);
-	emit_link(pid_tgid, LINK_GO, m.op, owner ? owner->server_fd : -1, fd, m.goid);
+	emit_link(pid_tgid, LINK_GO | (__u32)m.op << 8, owner ? owner->server_fd : -1, fd, m.goid);
 	return 0;
 }
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Go net/http links: the per-binary offsets user space writes into a slot of
- * go_link_offsets (src/capture/links/go.ts encodes it; its test compiles this
+ * link_go_offsets (src/capture/links/go.ts encodes it; its test compiles this
  * header with the host compiler and compares). Plain fixed-width types.
  */
 #ifndef EBPF_OTEL_UPROBES_GO_LINK_H

@@ -15,7 +15,7 @@ import { goVersion } from '../tls/library';
 import type { LinkProbes, LinkRuntime } from './runtime';
 
 /** The BPF map holding one struct go_link_offsets per probed binary. */
-export const GO_LINK_OFFSETS_MAP = 'go_link_offsets';
+export const GO_LINK_OFFSETS_MAP = 'link_go_offsets';
 
 /** struct go_link_offsets (bpf/uprobes/go_link.h): u32 fields in this order, then padding to 40 bytes. */
 export const GO_LINK_OFFSETS_FIELDS = [
