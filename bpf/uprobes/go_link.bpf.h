@@ -14,13 +14,15 @@
  *
  * Who writes: net/http's client writes a request from the persistConn's
  * writeLoop goroutine, not the caller's. (*persistConn).roundTrip's entry
- * records on whose behalf the connection acts until it returns (the
- * caller's serving request, or none); writeLoop's entry ties its goroutine
- * to its persistConn. Any other client (database/sql drivers, raw
- * net.Conn) writing on the serving goroutine itself is linked directly.
+ * records on whose behalf the persistConn's connection (its fd, read from
+ * pc.conn, and its connection id) acts until that roundTrip returns: the
+ * caller's serving request, or none. Keyed by the connection, not by the
+ * writeLoop goroutine, so that pools dialled before the agent attached
+ * are covered too. Any other client (database/sql drivers, raw net.Conn)
+ * writing on the serving goroutine itself is linked directly.
  *
- * The mark: at each write to a followed client connection
- * (internal/poll.(*FD).Write, Writev, WriteMsg, SendFile and Splice: every
+ * The mark: at each write to a followed connection not accepted by the
+ * process (internal/poll.(*FD).Write, Writev, WriteMsg, SendFile and Splice: every
  * path by which Go writes a TCP socket), its owner is compared with the
  * connection's last mark: a SET when the owner is a serving request other
  * than the last one marked, a CLEAR when there is no owner and the last
@@ -84,33 +86,25 @@ struct {
 	__type(value, struct go_link_serve);
 } go_link_serving SEC(".maps");
 
-/* writeLoop goroutine -> its persistConn; roundTrip's caller -> the persistConn it uses. */
+/* roundTrip's caller -> the fd of the persistConn's connection it uses (until it returns). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, GO_LINK_GOROUTINES);
 	__type(key, struct go_link_gkey);
-	__type(value, __u64);
-} go_link_writers SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, GO_LINK_GOROUTINES);
-	__type(key, struct go_link_gkey);
-	__type(value, __u64);
+	__type(value, __s32);
 } go_link_round_trips SEC(".maps");
 
-struct go_link_pkey {
-	__u32 tgid;
-	__u32 _pad;
-	__u64 pc; /* *persistConn */
+/* A persistConn's connection, conn_key(tgid, fd) -> on whose behalf it acts. */
+struct go_link_act {
+	struct go_link_serve serve; /* server_fd -1: none; goid: the roundTrip caller's (only its return ends this) */
+	__u64 conn_id;              /* the connection it was set for: a reused fd is another */
 };
 
-/* persistConn -> on whose behalf it acts (goid: the roundTrip caller's, server_fd -1: none). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, GO_LINK_GOROUTINES);
-	__type(key, struct go_link_pkey);
-	__type(value, struct go_link_serve);
+	__type(key, __u64);
+	__type(value, struct go_link_act);
 } go_link_acting SEC(".maps");
 
 /* The last mark sent for a client connection. */
@@ -221,7 +215,7 @@ int uprobe_link_go_conn_serve(struct pt_regs *ctx)
 	return 0;
 }
 
-/* At a return of conn.serve or writeLoop: the goroutine is about to end. */
+/* At a return of conn.serve: the goroutine is about to end. */
 SEC("uprobe")
 int uprobe_link_go_gone(struct pt_regs *ctx)
 {
@@ -233,7 +227,6 @@ int uprobe_link_go_gone(struct pt_regs *ctx)
 	bpf_map_delete_elem(&go_link_conns, &k);
 	/* A handler that panicked left ServeHTTP without returning through it. */
 	bpf_map_delete_elem(&go_link_serving, &k);
-	bpf_map_delete_elem(&go_link_writers, &k);
 	return 0;
 }
 
@@ -273,63 +266,60 @@ int uprobe_link_go_serve_ret(struct pt_regs *ctx)
 	return 0;
 }
 
-/* net/http.(*persistConn).writeLoop(pc): pc in RAX. Its goroutine writes pc's requests. */
-SEC("uprobe")
-int uprobe_link_go_write_loop(struct pt_regs *ctx)
-{
-	struct go_link_gkey k;
-	__u64 pid_tgid, pc = ctx->ax;
-
-	if (go_link_enter(ctx, &pid_tgid, &k) && pc)
-		bpf_map_update_elem(&go_link_writers, &k, &pc, BPF_ANY);
-	return 0;
-}
-
-/* net/http.(*persistConn).roundTrip(pc, req): pc in RAX. pc acts for the caller's request until it returns. */
+/* net/http.(*persistConn).roundTrip(pc, req): pc in RAX. pc's connection acts for the caller's request until it returns. */
 SEC("uprobe")
 int uprobe_link_go_round_trip(struct pt_regs *ctx)
 {
-	struct go_link_serve none = { .server_fd = -1 };
-	struct go_link_pkey pk = {};
-	struct go_link_serve *s, a;
+	const struct go_link_offsets *o;
+	struct go_link_serve *s;
+	struct go_link_act a = { .serve = { .server_fd = -1 } };
+	struct connection *c;
 	struct go_link_gkey k;
-	__u64 pid_tgid, pc = ctx->ax;
+	__u64 pid_tgid, key, pc = ctx->ax;
+	__s32 fd;
 
-	if (!go_link_enter(ctx, &pid_tgid, &k) || !pc)
+	o = go_link_enter(ctx, &pid_tgid, &k);
+	if (!o || !pc)
+		return 0;
+	/* A TLS connection's pc.conn is a *tls.Conn: no fd here, its writes are nobody's (CLEAR). */
+	fd = go_link_fd_of_conn(o, pc + o->pc_conn);
+	if (fd < 0)
+		return 0;
+	c = link_connection(pid_tgid, fd);
+	if (!c)
 		return 0;
 	s = bpf_map_lookup_elem(&go_link_serving, &k);
-	a = s ? *s : none;
-	/* The caller, whatever it serves: only its own return may end this. */
-	a.goid = k.goid;
-	pk.tgid = k.tgid;
-	pk.pc = pc;
-	/* Always written, "none" too: pc's last user's request must never carry over. */
-	bpf_map_update_elem(&go_link_acting, &pk, &a, BPF_ANY);
-	bpf_map_update_elem(&go_link_round_trips, &k, &pc, BPF_ANY);
+	if (s)
+		a.serve = *s;
+	a.serve.goid = k.goid;
+	a.conn_id = c->conn_id;
+	key = conn_key(k.tgid, fd);
+	/* Always written, "none" too: the connection's last user's request must never carry over. */
+	bpf_map_update_elem(&go_link_acting, &key, &a, BPF_ANY);
+	bpf_map_update_elem(&go_link_round_trips, &k, &fd, BPF_ANY);
 	return 0;
 }
 
-/* At a return of roundTrip: pc no longer acts for the caller (unless another caller took it meanwhile). */
+/* At a return of roundTrip: the connection no longer acts for the caller (unless another caller took it meanwhile). */
 SEC("uprobe")
 int uprobe_link_go_round_trip_ret(struct pt_regs *ctx)
 {
-	struct go_link_pkey pk = {};
-	struct go_link_serve *a;
+	struct go_link_act *a;
 	struct go_link_gkey k;
-	__u64 pid_tgid, *pc;
+	__u64 pid_tgid, key;
+	__s32 *fd;
 
 	if (!go_link_enter(ctx, &pid_tgid, &k))
 		return 0;
-	pc = bpf_map_lookup_elem(&go_link_round_trips, &k);
-	if (!pc)
+	fd = bpf_map_lookup_elem(&go_link_round_trips, &k);
+	if (!fd)
 		return 0;
-	pk.tgid = k.tgid;
-	pk.pc = *pc;
+	key = conn_key(k.tgid, *fd);
 	bpf_map_delete_elem(&go_link_round_trips, &k);
 	/* A response without a body returns pc to the idle pool before roundTrip returns: another caller may hold it. */
-	a = bpf_map_lookup_elem(&go_link_acting, &pk);
-	if (a && a->goid == k.goid)
-		bpf_map_delete_elem(&go_link_acting, &pk);
+	a = bpf_map_lookup_elem(&go_link_acting, &key);
+	if (a && a->serve.goid == k.goid)
+		bpf_map_delete_elem(&go_link_acting, &key);
 	return 0;
 }
 
@@ -342,11 +332,12 @@ SEC("uprobe")
 int uprobe_link_go_fd_write(struct pt_regs *ctx)
 {
 	const struct go_link_offsets *o;
-	const struct go_link_serve *owner;
+	const struct go_link_serve *owner = NULL;
 	struct go_link_mark m = {}, *last;
-	struct go_link_gkey k = {};
+	struct go_link_act *acting;
+	struct go_link_gkey k;
 	struct connection *c;
-	__u64 pid_tgid, key, *pc;
+	__u64 pid_tgid, key;
 	__s32 fd;
 
 	if (!current_selected(&pid_tgid))
@@ -359,27 +350,30 @@ int uprobe_link_go_fd_write(struct pt_regs *ctx)
 		return 0;
 	key = conn_key(pid_tgid >> 32, fd);
 	/* A goroutine that cannot be told is nobody: its write still ends an older SET. */
-	owner = go_link_goroutine(ctx, o, pid_tgid, &k) ? bpf_map_lookup_elem(&go_link_serving, &k) : NULL;
-	if (!owner && k.goid) {
-		pc = bpf_map_lookup_elem(&go_link_writers, &k);
-		if (pc) {
-			struct go_link_pkey pk = { .tgid = k.tgid, .pc = *pc };
-
-			owner = bpf_map_lookup_elem(&go_link_acting, &pk);
-		}
-	}
-	if (owner && owner->server_fd < 0)
-		owner = NULL;
+	if (go_link_goroutine(ctx, o, pid_tgid, &k))
+		owner = bpf_map_lookup_elem(&go_link_serving, &k);
+	acting = owner ? NULL : bpf_map_lookup_elem(&go_link_acting, &key);
 	last = bpf_map_lookup_elem(&go_link_marks, &key);
-	if (!owner && (!last || last->op != LINK_OP_SET))
+	if (!owner && !acting && (!last || last->op != LINK_OP_SET))
 		return 0;
-	/* Only client connections the capture follows, the fd still holding the socket it was opened for. */
-	c = bpf_map_lookup_elem(&conn_info, &key);
-	if (!c || c->role != ROLE_CLIENT || c->sk != (__u64)traced_sock_of_fd(fd)) {
+	/*
+	 * Only TCP connections the capture follows (the fd's own socket, never a
+	 * stale entry), that this process did not accept: a connection open
+	 * before the agent started has no known role, and a pooled client one
+	 * often is.
+	 */
+	c = link_connection(pid_tgid, fd);
+	if (!c || c->role == ROLE_SERVER) {
 		if (last)
 			bpf_map_delete_elem(&go_link_marks, &key);
 		return 0;
 	}
+	if (acting && acting->conn_id == c->conn_id)
+		owner = &acting->serve;
+	if (owner && owner->server_fd < 0)
+		owner = NULL;
+	if (!owner && (!last || last->op != LINK_OP_SET))
+		return 0;
 	if (owner) {
 		if (owner->server_fd == fd)
 			return 0;

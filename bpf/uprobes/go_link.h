@@ -17,7 +17,7 @@ struct go_link_offsets {
 	__u32 fd_is_file;          /* internal/poll.FD.isFile */
 	__u32 netfd_family;        /* net.netFD.family (its pfd poll.FD is at 0) */
 	__u32 netfd_sotype;        /* net.netFD.sotype */
-	__u32 _pad;
+	__u32 pc_conn;             /* net/http.persistConn.conn (a net.Conn) */
 };
 
 #endif /* EBPF_OTEL_UPROBES_GO_LINK_H */

@@ -120,6 +120,7 @@ function judgePhase(spans: Map<number, { frontS: ReceivedSpan[]; frontC: Receive
   let frontC = 0;
   let backS = 0;
   let expectedC = 0;
+  const unlinked: string[] = [];
   for (let n = p.first; n < p.first + count; n++) {
     const e = spans.get(n) ?? { frontS: [], frontC: [], backS: [] };
     frontS += e.frontS.length;
@@ -127,10 +128,13 @@ function judgePhase(spans: Map<number, { frontS: ReceivedSpan[]; frontC: Receive
     frontC += e.frontC.length;
     backS += e.backS.length;
     expectedC += attempts(n);
-    for (const c of e.frontC) judge(n % 10 === 5 ? direct : links, c, e.frontS);
+    for (const c of e.frontC) {
+      judge(n % 10 === 5 ? direct : links, c, e.frontS);
+      if (c.parentSpanId === '' && unlinked.length < 30) unlinked.push(`t${n} ${c.attributes['network.peer.port'] ?? ''} ${JSON.stringify(c.attributes).slice(0, 400)}`);
+    }
     for (const s of e.backS) judge(cross, s, e.frontC);
   }
-  return { links, direct, cross, frontS, roots, frontC, backS, expectedC };
+  return { links, direct, cross, frontS, roots, frontC, backS, expectedC, unlinked };
 }
 
 for (const backendKind of ['go', 'python'] as const) {
@@ -146,6 +150,7 @@ for (const backendKind of ['go', 'python'] as const) {
     for (const p of PHASES) {
       const r = judgePhase(spans, p, REQUESTS);
       t.log(`${p.concurrency} in flight: ${line('http.Client (writeLoop)', r.links)}; ${line('raw net.Conn (handler goroutine)', r.direct)}; ${line('backend server -> frontend client', r.cross)}`);
+      if (r.unlinked.length > 0) t.log(`unlinked client spans (first ${r.unlinked.length}):\n${r.unlinked.join('\n')}`);
       t.is(r.frontS, REQUESTS);
       t.is(r.roots, REQUESTS, 'the driver is not traced: every frontend SERVER span is a root');
       t.is(r.frontC, r.expectedC, 'a CLIENT span per attempt');

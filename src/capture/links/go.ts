@@ -17,7 +17,7 @@ import type { LinkProbes, LinkRuntime } from './runtime';
 /** The BPF map holding one struct go_link_offsets per probed binary. */
 export const GO_LINK_OFFSETS_MAP = 'link_go_offsets';
 
-/** struct go_link_offsets (bpf/uprobes/go_link.h): u32 fields in this order, then padding to 40 bytes. */
+/** struct go_link_offsets (bpf/uprobes/go_link.h): u32 fields in this order. */
 export const GO_LINK_OFFSETS_FIELDS = [
   'ok',
   'gGoid',
@@ -28,6 +28,7 @@ export const GO_LINK_OFFSETS_FIELDS = [
   'fdIsFile',
   'netfdFamily',
   'netfdSotype',
+  'pcConn',
 ] as const;
 export const GO_LINK_OFFSETS_SIZE = 40;
 
@@ -43,6 +44,7 @@ const DWARF_FIELDS: Record<keyof GoLinkOffsets, readonly [string, string]> = {
   fdIsFile: ['internal/poll.FD', 'isFile'],
   netfdFamily: ['net.netFD', 'family'],
   netfdSotype: ['net.netFD', 'sotype'],
+  pcConn: ['net/http.persistConn', 'conn'],
 };
 
 /**
@@ -51,7 +53,7 @@ const DWARF_FIELDS: Record<keyof GoLinkOffsets, readonly [string, string]> = {
  * Other versions are added only once checked the same way.
  */
 export const VERIFIED_GO_OFFSETS: ReadonlyMap<string, GoLinkOffsets> = new Map([
-  ['1.19', { gGoid: 152, connRwc: 16, fdSysfd: 16, fdIsStream: 48, fdZeroReadIsEof: 49, fdIsFile: 50, netfdFamily: 56, netfdSotype: 64 }],
+  ['1.19', { gGoid: 152, connRwc: 16, fdSysfd: 16, fdIsStream: 48, fdZeroReadIsEof: 49, fdIsFile: 50, netfdFamily: 56, netfdSotype: 64, pcConn: 80 }],
 ]);
 
 /** Functions, the program at their entry, and the program at each of their returns. */
@@ -67,10 +69,9 @@ const SERVER: readonly GoLinkFunction[] = [
   { name: 'net/http.serverHandler.ServeHTTP', entry: 'uprobe_link_go_serve', ret: 'uprobe_link_go_serve_ret' },
 ];
 
-/** net/http's client: both or neither (a binary that serves but never calls still links its other clients). */
+/** net/http's client: absent from a binary that serves but never calls (its other clients are still linked). */
 const CLIENT: readonly GoLinkFunction[] = [
   { name: 'net/http.(*persistConn).roundTrip', entry: 'uprobe_link_go_round_trip', ret: 'uprobe_link_go_round_trip_ret' },
-  { name: 'net/http.(*persistConn).writeLoop', entry: 'uprobe_link_go_write_loop', ret: 'uprobe_link_go_gone' },
 ];
 
 /**

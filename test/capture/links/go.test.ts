@@ -96,21 +96,19 @@ test('default build: offsets from DWARF, an entry probe per function and one per
   t.deepEqual(p.offsets, { map: GO_LINK_OFFSETS_MAP, value: encodeGoLinkOffsets(o) });
   t.deepEqual(
     [...p.offsets!.value],
-    [...Buffer.from([1, 152, 16, 16, 48, 49, 50, 56, 64, 0].flatMap((v) => [v, 0, 0, 0]))],
-    'struct go_link_offsets: ok, goid, rwc, Sysfd, IsStream, ZeroReadIsEOF, isFile, family, sotype, pad',
+    [...Buffer.from([1, 152, 16, 16, 48, 49, 50, 56, 64, 80].flatMap((v) => [v, 0, 0, 0]))],
+    'struct go_link_offsets: ok, goid, rwc, Sysfd, IsStream, ZeroReadIsEOF, isFile, family, sotype, persistConn.conn',
   );
   t.true(p.probes.every((x) => !x.retprobe && x.required && typeof x.at === 'number'));
   const serve = await objdumpReturns(binary, 'net/http.(*conn).serve');
-  const writeLoop = await objdumpReturns(binary, 'net/http.(*persistConn).writeLoop');
-  t.true(serve > 0 && writeLoop > 0);
+  t.true(serve > 0);
   t.deepEqual(programs(p), {
     uprobe_link_go_conn_serve: 1,
-    uprobe_link_go_gone: serve + writeLoop,
+    uprobe_link_go_gone: serve,
     uprobe_link_go_serve: 1,
     uprobe_link_go_serve_ret: await objdumpReturns(binary, 'net/http.serverHandler.ServeHTTP'),
     uprobe_link_go_round_trip: 1,
     uprobe_link_go_round_trip_ret: await objdumpReturns(binary, 'net/http.(*persistConn).roundTrip'),
-    uprobe_link_go_write_loop: 1,
     // Write, and those of Writev, WriteOnce, WriteMsg, SendFile, Splice the linker kept.
     uprobe_link_go_fd_write: await symbolsPresent(binary, WRITES),
   });
@@ -163,7 +161,7 @@ test('a truncated DWARF section is an unprobed reason, not a throw', async (t) =
 test('struct go_link_offsets: the encoding matches what the C compiler lays out', (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'go-link-layout-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const c = ['ok', 'g_goid', 'conn_rwc', 'fd_sysfd', 'fd_is_stream', 'fd_zero_read_is_eof', 'fd_is_file', 'netfd_family', 'netfd_sotype'];
+  const c = ['ok', 'g_goid', 'conn_rwc', 'fd_sysfd', 'fd_is_stream', 'fd_zero_read_is_eof', 'fd_is_file', 'netfd_family', 'netfd_sotype', 'pc_conn'];
   t.is(c.length, GO_LINK_OFFSETS_FIELDS.length);
   fs.writeFileSync(
     path.join(dir, 'layout.c'),
