@@ -172,8 +172,12 @@ ebpfTest.serial('a stripped Go binary of a version without a verified layout: re
   t.regex(stderr, /no DWARF \(stripped\) and Go 1\.99\.\S+ is not among the verified layouts \(1\.19\)/);
   const r = judgePhase(spans, { concurrency: 16, first: 0 }, count);
   t.is(r.frontS, count);
-  t.is(r.links.wrong + r.direct.wrong, 0);
-  // The go rule is off here: the thread rule (not this issue's) may link by luck of scheduling; logged, not asserted.
-  t.log(`unprobed: ${line('http.Client', r.links)}; ${line('raw', r.direct)}; background with a parent: ${background.filter((s) => s.parentSpanId !== '').length}/${background.length}`);
+  t.is(r.frontC, r.expectedC);
+  // The go rule is off here. The thread and event-loop rules (not this issue's) still guess for this
+  // process, and goroutines fool both: their figures are logged, not asserted (see /tmp/notes-golink.md).
+  const linkedBackground = background.filter((s) => s.parentSpanId !== '').length;
+  t.log(`unprobed: ${line('http.Client', r.links)}; ${line('raw', r.direct)}; background with a parent: ${linkedBackground}/${background.length}`);
   t.is(otlp.counter('ebpf_otel.trace.links', { 'ebpf_otel.link': 'go' }), 0);
+  t.is(otlp.counter('ebpf_otel.links.unprobed_processes'), 1);
+  t.notRegex(stderr, /links \(go\)/, 'no go marks at all');
 });
