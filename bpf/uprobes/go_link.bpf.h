@@ -4,10 +4,9 @@
  * by the goroutine serving a SERVER request is that request's child. amd64,
  * Go 1.17 and later (register ABI: arguments in RAX..., g in R14).
  *
- * Who serves: the goroutine running net/http.(*conn).serve for a plain
- * TCP connection (its fd read from the conn's rwc at entry) is serving
- * between the entry of serverHandler.ServeHTTP and a return instruction of
- * it. Goroutines are keyed by their goroutine id (runtime.g.goid), never by
+ * Who serves: the goroutine in net/http's serverHandler.ServeHTTP for a
+ * request of a plain TCP connection (its fd read through the
+ * ResponseWriter), between its entry and one of its return instructions. Goroutines are keyed by their goroutine id (runtime.g.goid), never by
  * the g pointer (g structs are reused) nor by the thread (goroutines
  * migrate): a goroutine id is never reused in a process, so nothing kept
  * for one goroutine can apply to another.
@@ -70,15 +69,12 @@ struct go_link_serve {
 	__u64 goid;      /* the serving goroutine */
 };
 
-/* conn.serve's goroutine -> its connection's fd (-1: not a plain TCP netFD). */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, GO_LINK_GOROUTINES);
-	__type(key, struct go_link_gkey);
-	__type(value, __s32);
-} go_link_conns SEC(".maps");
-
-/* Goroutine -> the request it serves, from ServeHTTP's entry to its return. */
+/*
+ * Goroutine -> the request it serves, from ServeHTTP's entry to its return.
+ * A handler that panics leaves without a return: its goroutine (conn.serve's)
+ * recovers, closes the connection and ends, writing to no socket; the entry
+ * ages out of the LRU (its goroutine id is never used again).
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, GO_LINK_GOROUTINES);
@@ -197,57 +193,37 @@ static __always_inline __s32 go_link_fd_of_conn(const struct go_link_offsets *o,
 	return fd;
 }
 
-/* net/http.(*conn).serve(c *conn, ctx): c in RAX. The goroutine serves this connection until it returns. */
-SEC("uprobe")
-int uprobe_link_go_conn_serve(struct pt_regs *ctx)
-{
-	const struct go_link_offsets *o;
-	struct go_link_gkey k;
-	__u64 pid_tgid;
-	__s32 fd;
-
-	o = go_link_enter(ctx, &pid_tgid, &k);
-	if (!o || !ctx->ax)
-		return 0;
-	/* A TLS connection's rwc is a *tls.Conn: not a netFD, -1 (its requests are not linked). */
-	fd = go_link_fd_of_conn(o, ctx->ax + o->conn_rwc);
-	bpf_map_update_elem(&go_link_conns, &k, &fd, BPF_ANY);
-	return 0;
-}
-
-/* At a return of conn.serve: the goroutine is about to end. */
-SEC("uprobe")
-int uprobe_link_go_gone(struct pt_regs *ctx)
-{
-	struct go_link_gkey k;
-	__u64 pid_tgid;
-
-	if (!go_link_enter(ctx, &pid_tgid, &k))
-		return 0;
-	bpf_map_delete_elem(&go_link_conns, &k);
-	/* A handler that panicked left ServeHTTP without returning through it. */
-	bpf_map_delete_elem(&go_link_serving, &k);
-	return 0;
-}
-
-/* net/http.serverHandler.ServeHTTP entry, on a conn.serve goroutine of a plain TCP connection. */
+/*
+ * net/http.serverHandler.ServeHTTP(sh, rw ResponseWriter, req *Request): sh
+ * (struct{srv *Server}) in RAX, rw in RBX (itab) and RCX (data), req in RDI.
+ * conn.serve calls it with rw a *response; HTTP/2 with its own writer. rw
+ * is taken for a *response only when it says so twice: response.req is
+ * req, and response.conn's server is sh's. Then the connection is
+ * response.conn.rwc, when that is a TCP netFD (not TLS). Read at every
+ * call, not at conn.serve's start: connections accepted before the agent
+ * attached are served the same way.
+ */
 SEC("uprobe")
 int uprobe_link_go_serve(struct pt_regs *ctx)
 {
+	const struct go_link_offsets *o;
 	struct go_link_serve s = {};
 	struct go_link_gkey k;
-	__u64 pid_tgid;
-	__s32 *fd;
+	__u64 pid_tgid, rw = ctx->cx, conn = 0, req = 0, srv = 0;
+	__s32 fd;
 
-	if (!go_link_enter(ctx, &pid_tgid, &k))
+	o = go_link_enter(ctx, &pid_tgid, &k);
+	if (!o)
 		return 0;
-	fd = bpf_map_lookup_elem(&go_link_conns, &k);
-	/* Not conn.serve's goroutine (HTTP/2 runs handlers on goroutines of their own), or not a TCP netFD. */
-	if (!fd || *fd < 0) {
+	if (!rw || !ctx->di ||
+	    bpf_probe_read_user(&req, sizeof(req), (const void *)(rw + o->resp_req)) || req != ctx->di ||
+	    bpf_probe_read_user(&conn, sizeof(conn), (const void *)(rw + o->resp_conn)) || !conn ||
+	    bpf_probe_read_user(&srv, sizeof(srv), (const void *)(conn + o->conn_server)) || srv != ctx->ax ||
+	    (fd = go_link_fd_of_conn(o, conn + o->conn_rwc)) < 0) {
 		bpf_map_delete_elem(&go_link_serving, &k);
 		return 0;
 	}
-	s.server_fd = *fd;
+	s.server_fd = fd;
 	s.epoch = bpf_ktime_get_ns();
 	s.goid = k.goid;
 	bpf_map_update_elem(&go_link_serving, &k, &s, BPF_ANY);

@@ -18,6 +18,10 @@ struct go_link_offsets {
 	__u32 netfd_family;        /* net.netFD.family (its pfd poll.FD is at 0) */
 	__u32 netfd_sotype;        /* net.netFD.sotype */
 	__u32 pc_conn;             /* net/http.persistConn.conn (a net.Conn) */
+	__u32 resp_conn;           /* net/http.response.conn */
+	__u32 resp_req;            /* net/http.response.req */
+	__u32 conn_server;         /* net/http.conn.server */
+	__u32 _pad;
 };
 
 #endif /* EBPF_OTEL_UPROBES_GO_LINK_H */

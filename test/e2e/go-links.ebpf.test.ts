@@ -48,28 +48,46 @@ function judge(x: Tally, span: ReceivedSpan, parents: readonly ReceivedSpan[]): 
 /** Attempts the frontend makes for id number n (main.go): a 503 or a closed connection first costs one more. */
 const attempts = (n: number) => (n % 10 === 3 || n % 20 === 7 ? 2 : 1);
 
-function drive(port: number, count: number, concurrency: number, first: number): Promise<Record<string, number>> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [DRIVER, String(port), String(count), String(concurrency), String(first)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+interface Driver {
+  /** Resolves once it is ready to send its COUNT requests (after opening its connections, with `warm`). */
+  readonly warmed: Promise<void>;
+  go(): void;
+  readonly done: Promise<Record<string, number>>;
+}
+
+function driver(port: number, count: number, concurrency: number, first: number, warm: boolean): Driver {
+  const child = spawn(process.execPath, [DRIVER, String(port), String(count), String(concurrency), String(first), warm ? 'warm' : ''], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  let out = '';
+  let onWarm: () => void = () => undefined;
+  const warmed = new Promise<void>((resolve) => (onWarm = resolve));
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+    if (out.includes('"warm":true')) onWarm();
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+  const done = new Promise<Record<string, number>>((resolve, reject) =>
     child.once('close', (code) => {
       clearTimeout(timer);
       if (code !== 0) reject(new Error(`driver exited ${code}`));
-      else resolve(JSON.parse(out) as Record<string, number>);
-    });
-  });
+      else resolve(JSON.parse(out.trim().split('\n').pop()!) as Record<string, number>);
+    }),
+  );
+  return { warmed: warm ? warmed : Promise.resolve(), go: () => child.stdin.end('go\n'), done };
 }
 
 interface Phase {
   readonly concurrency: number;
   readonly first: number;
+  /** Its connections to the frontend opened before the agent started. */
+  readonly preopened?: boolean;
 }
 
 const PHASES: readonly Phase[] = [
   { concurrency: 16, first: 0 },
   { concurrency: 64, first: 1000 },
+  { concurrency: 16, first: 2000, preopened: true },
 ];
 
 /** Runs the phases against frontend + backend under one agent; the spans of each phase, by id. */
@@ -78,10 +96,17 @@ async function run(t: ExecutionContext, frontendBinary: string, backendCmd: [str
   let frontend: Workload | undefined;
   try {
     frontend = await startWorkload(frontendBinary, ['frontend', String(backend.hello.port)]);
+    const port = Number(frontend.hello.port);
+    const early = new Map(phases.filter((p) => p.preopened).map((p) => [p, driver(port, count, p.concurrency, p.first, true)]));
+    for (const d of early.values()) await d.warmed;
     const agent = await startAgent(['run', '--pid', String(frontend.pid), '--pid', String(backend.pid)], {
       env: otlp.env({ OTEL_BSP_MAX_QUEUE_SIZE: '100000' }),
     });
-    for (const p of phases) t.deepEqual(await drive(Number(frontend.hello.port), count, p.concurrency, p.first), { ok: count, failed: 0, count });
+    for (const p of phases) {
+      const d = early.get(p) ?? driver(port, count, p.concurrency, p.first, false);
+      d.go();
+      t.deepEqual(await d.done, { ok: count, failed: 0, count });
+    }
     await sleep(500);
     const { code, stderr } = await agent.stop();
     t.is(code, 0);
@@ -138,7 +163,7 @@ function judgePhase(spans: Map<number, { frontS: ReceivedSpan[]; frontC: Receive
 }
 
 for (const backendKind of ['go', 'python'] as const) {
-  ebpfTest.serial(`Go frontend, ${backendKind} backend: every client span under its request, none wrong, at 16 and 64 in flight`, async (t) => {
+  ebpfTest.serial(`Go frontend, ${backendKind} backend: every client span under its request, none wrong, at 16 and 64 in flight and on connections older than the agent`, async (t) => {
     const binary = await goProgram(PROGRAM);
     const backendCmd: [string, string[]] = backendKind === 'go' ? [binary, ['backend']] : [PY, [path.join(PROGRAM, 'backend.py')]];
     const { spans, background, stderr } = await run(t, binary, backendCmd, PHASES, REQUESTS);
@@ -149,7 +174,7 @@ for (const backendKind of ['go', 'python'] as const) {
     t.is(linkedBackground, 0, 'a background request reusing a handler\'s connection is a root');
     for (const p of PHASES) {
       const r = judgePhase(spans, p, REQUESTS);
-      t.log(`${p.concurrency} in flight: ${line('http.Client (writeLoop)', r.links)}; ${line('raw net.Conn (handler goroutine)', r.direct)}; ${line('backend server -> frontend client', r.cross)}`);
+      t.log(`${p.concurrency} in flight${p.preopened ? ' (connections opened before the agent)' : ''}: ${line('http.Client (writeLoop)', r.links)}; ${line('raw net.Conn (handler goroutine)', r.direct)}; ${line('backend server -> frontend client', r.cross)}`);
       if (r.unlinked.length > 0) t.log(`unlinked client spans (first ${r.unlinked.length}):\n${r.unlinked.join('\n')}`);
       t.is(r.frontS, REQUESTS);
       t.is(r.roots, REQUESTS, 'the driver is not traced: every frontend SERVER span is a root');

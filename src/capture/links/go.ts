@@ -17,7 +17,7 @@ import type { LinkProbes, LinkRuntime } from './runtime';
 /** The BPF map holding one struct go_link_offsets per probed binary. */
 export const GO_LINK_OFFSETS_MAP = 'link_go_offsets';
 
-/** struct go_link_offsets (bpf/uprobes/go_link.h): u32 fields in this order. */
+/** struct go_link_offsets (bpf/uprobes/go_link.h): u32 fields in this order, then padding. */
 export const GO_LINK_OFFSETS_FIELDS = [
   'ok',
   'gGoid',
@@ -29,8 +29,11 @@ export const GO_LINK_OFFSETS_FIELDS = [
   'netfdFamily',
   'netfdSotype',
   'pcConn',
+  'respConn',
+  'respReq',
+  'connServer',
 ] as const;
-export const GO_LINK_OFFSETS_SIZE = 40;
+export const GO_LINK_OFFSETS_SIZE = 56;
 
 export type GoLinkOffsets = Record<Exclude<(typeof GO_LINK_OFFSETS_FIELDS)[number], 'ok'>, number>;
 
@@ -45,6 +48,9 @@ const DWARF_FIELDS: Record<keyof GoLinkOffsets, readonly [string, string]> = {
   netfdFamily: ['net.netFD', 'family'],
   netfdSotype: ['net.netFD', 'sotype'],
   pcConn: ['net/http.persistConn', 'conn'],
+  respConn: ['net/http.response', 'conn'],
+  respReq: ['net/http.response', 'req'],
+  connServer: ['net/http.conn', 'server'],
 };
 
 /**
@@ -53,7 +59,7 @@ const DWARF_FIELDS: Record<keyof GoLinkOffsets, readonly [string, string]> = {
  * Other versions are added only once checked the same way.
  */
 export const VERIFIED_GO_OFFSETS: ReadonlyMap<string, GoLinkOffsets> = new Map([
-  ['1.19', { gGoid: 152, connRwc: 16, fdSysfd: 16, fdIsStream: 48, fdZeroReadIsEof: 49, fdIsFile: 50, netfdFamily: 56, netfdSotype: 64, pcConn: 80 }],
+  ['1.19', { gGoid: 152, connRwc: 16, fdSysfd: 16, fdIsStream: 48, fdZeroReadIsEof: 49, fdIsFile: 50, netfdFamily: 56, netfdSotype: 64, pcConn: 80, respConn: 0, respReq: 8, connServer: 0 }],
 ]);
 
 /** Functions, the program at their entry, and the program at each of their returns. */
@@ -65,7 +71,6 @@ interface GoLinkFunction {
 
 /** The server side: without these the binary serves no net/http and is not this runtime. */
 const SERVER: readonly GoLinkFunction[] = [
-  { name: 'net/http.(*conn).serve', entry: 'uprobe_link_go_conn_serve', ret: 'uprobe_link_go_gone' },
   { name: 'net/http.serverHandler.ServeHTTP', entry: 'uprobe_link_go_serve', ret: 'uprobe_link_go_serve_ret' },
 ];
 
@@ -128,7 +133,7 @@ export class GoLinkRuntime implements LinkRuntime {
         if (!(err instanceof ElfError)) throw err;
         return unprobed(`its DWARF cannot be read: ${err.message}`);
       }
-      if (!offsets) return unprobed('its DWARF lacks runtime.g, net/http.conn, internal/poll.FD or net.netFD with the fields read');
+      if (!offsets) return unprobed('its DWARF lacks one of runtime.g, net/http.conn, net/http.response, net/http.persistConn, internal/poll.FD, net.netFD with the fields read');
       source = 'DWARF';
     } else {
       const key = version !== undefined ? /^(\d+\.\d+)/.exec(version)?.[1] : undefined;

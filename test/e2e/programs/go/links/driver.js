@@ -1,5 +1,8 @@
 // Go links driver (not traced): COUNT GET /r/<id> to the frontend with
 // CONCURRENCY keep-alive workers; ids tFIRST.. Prints {"ok","failed","count"}.
+// With WARM ("warm"), it first opens its connections with CONCURRENCY
+// requests /r/w<n> at once, prints {"warm":true} and waits for a line on
+// stdin: the connections then predate whatever starts meanwhile.
 'use strict';
 const http = require('node:http');
 
@@ -7,6 +10,7 @@ const port = Number(process.argv[2]);
 const count = Number(process.argv[3]);
 const concurrency = Number(process.argv[4]);
 const first = Number(process.argv[5] || 0);
+const warm = process.argv[6] === 'warm';
 const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
 let next = 0;
 let ok = 0;
@@ -31,7 +35,23 @@ function one() {
   }).then(one);
 }
 
-Promise.all(Array.from({ length: concurrency }, one)).then(() => {
+function get(path) {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path, agent }, (res) => {
+      res.resume();
+      res.on('end', resolve);
+    }).on('error', reject);
+  });
+}
+
+async function warmUp() {
+  if (!warm) return;
+  await Promise.all(Array.from({ length: concurrency }, (_, i) => get(`/r/w${String(i).padStart(6, '0')}`)));
+  console.log(JSON.stringify({ warm: true }));
+  await new Promise((resolve) => process.stdin.once('data', resolve));
+}
+
+warmUp().then(() => Promise.all(Array.from({ length: concurrency }, one))).then(() => {
   agent.destroy();
   console.log(JSON.stringify({ ok, failed, count }));
 });
