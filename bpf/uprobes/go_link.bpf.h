@@ -14,7 +14,7 @@
  * Who writes: net/http's client writes a request from the persistConn's
  * writeLoop goroutine, not the caller's. (*persistConn).roundTrip's entry
  * records on whose behalf the persistConn's connection (its fd, read from
- * pc.conn, and its connection id) acts until that roundTrip returns: the
+ * pc.conn, and its connection id) acts until the next roundTrip on it: the
  * caller's serving request, or none. Keyed by the connection, not by the
  * writeLoop goroutine, so that pools dialled before the agent attached
  * are covered too. Any other client (database/sql drivers, raw net.Conn)
@@ -82,17 +82,9 @@ struct {
 	__type(value, struct go_link_serve);
 } go_link_serving SEC(".maps");
 
-/* roundTrip's caller -> the fd of the persistConn's connection it uses (until it returns). */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, GO_LINK_GOROUTINES);
-	__type(key, struct go_link_gkey);
-	__type(value, __s32);
-} go_link_round_trips SEC(".maps");
-
 /* A persistConn's connection, conn_key(tgid, fd) -> on whose behalf it acts. */
 struct go_link_act {
-	struct go_link_serve serve; /* server_fd -1: none; goid: the roundTrip caller's (only its return ends this) */
+	struct go_link_serve serve; /* server_fd -1: none */
 	__u64 conn_id;              /* the connection it was set for: a reused fd is another */
 };
 
@@ -242,7 +234,13 @@ int uprobe_link_go_serve_ret(struct pt_regs *ctx)
 	return 0;
 }
 
-/* net/http.(*persistConn).roundTrip(pc, req): pc in RAX. pc's connection acts for the caller's request until it returns. */
+/*
+ * net/http.(*persistConn).roundTrip(pc, req): pc in RAX. pc's connection
+ * acts for the caller's request from now on: its writeLoop writes only
+ * requests a roundTrip handed it, so the next roundTrip on pc replaces this
+ * before pc writes anything else (no probe on roundTrip's returns: one
+ * trap less per request).
+ */
 SEC("uprobe")
 int uprobe_link_go_round_trip(struct pt_regs *ctx)
 {
@@ -267,35 +265,10 @@ int uprobe_link_go_round_trip(struct pt_regs *ctx)
 	s = bpf_map_lookup_elem(&go_link_serving, &k);
 	if (s)
 		a.serve = *s;
-	a.serve.goid = k.goid;
 	a.conn_id = c->conn_id;
 	key = conn_key(k.tgid, fd);
 	/* Always written, "none" too: the connection's last user's request must never carry over. */
 	bpf_map_update_elem(&go_link_acting, &key, &a, BPF_ANY);
-	bpf_map_update_elem(&go_link_round_trips, &k, &fd, BPF_ANY);
-	return 0;
-}
-
-/* At a return of roundTrip: the connection no longer acts for the caller (unless another caller took it meanwhile). */
-SEC("uprobe")
-int uprobe_link_go_round_trip_ret(struct pt_regs *ctx)
-{
-	struct go_link_act *a;
-	struct go_link_gkey k;
-	__u64 pid_tgid, key;
-	__s32 *fd;
-
-	if (!go_link_enter(ctx, &pid_tgid, &k))
-		return 0;
-	fd = bpf_map_lookup_elem(&go_link_round_trips, &k);
-	if (!fd)
-		return 0;
-	key = conn_key(k.tgid, *fd);
-	bpf_map_delete_elem(&go_link_round_trips, &k);
-	/* A response without a body returns pc to the idle pool before roundTrip returns: another caller may hold it. */
-	a = bpf_map_lookup_elem(&go_link_acting, &key);
-	if (a && a->serve.goid == k.goid)
-		bpf_map_delete_elem(&go_link_acting, &key);
 	return 0;
 }
 

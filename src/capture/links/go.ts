@@ -65,7 +65,7 @@ export const VERIFIED_GO_OFFSETS: ReadonlyMap<string, GoLinkOffsets> = new Map([
 /** Functions, the program at their entry, and the program at each of their returns. */
 interface GoLinkFunction {
   readonly name: string;
-  readonly entry?: string;
+  readonly entry: string;
   readonly ret?: string;
 }
 
@@ -76,7 +76,7 @@ const SERVER: readonly GoLinkFunction[] = [
 
 /** net/http's client: absent from a binary that serves but never calls (its other clients are still linked). */
 const CLIENT: readonly GoLinkFunction[] = [
-  { name: 'net/http.(*persistConn).roundTrip', entry: 'uprobe_link_go_round_trip', ret: 'uprobe_link_go_round_trip_ret' },
+  { name: 'net/http.(*persistConn).roundTrip', entry: 'uprobe_link_go_round_trip' },
 ];
 
 /**
@@ -150,6 +150,10 @@ export class GoLinkRuntime implements LinkRuntime {
     const client = CLIENT.every((f) => fns.has(f.name)) ? CLIENT : [];
     for (const f of [...SERVER, ...client]) {
       const fn = fns.get(f.name)!;
+      const entry = elf.fileOffsetOf(fn.entry);
+      if (entry === undefined) return unprobed(`${f.name} is not mapped from the file`);
+      probes.push({ program: f.entry, at: entry, retprobe: false, required: true });
+      if (f.ret === undefined) continue;
       let returns: bigint[];
       try {
         returns = amd64Returns(elf, tab, fn);
@@ -157,13 +161,9 @@ export class GoLinkRuntime implements LinkRuntime {
         if (!(err instanceof ElfError)) throw err;
         return unprobed(`cannot read ${f.name}: ${err.message}`);
       }
-      const entry = elf.fileOffsetOf(fn.entry);
       const rets = returns.map((r) => elf.fileOffsetOf(r));
-      if (entry === undefined || rets.length === 0 || rets.some((r) => r === undefined)) {
-        return unprobed(`no return instruction of ${f.name} found`);
-      }
-      probes.push({ program: f.entry!, at: entry, retprobe: false, required: true });
-      for (const r of rets) probes.push({ program: f.ret!, at: r!, retprobe: false, required: true });
+      if (rets.length === 0 || rets.some((r) => r === undefined)) return unprobed(`no return instruction of ${f.name} found`);
+      for (const r of rets) probes.push({ program: f.ret, at: r!, retprobe: false, required: true });
     }
     if (!fns.has(WRITES[0]!)) return unprobed(`${WRITES[0]} not found in its function table`);
     for (const name of WRITES) {

@@ -104,7 +104,6 @@ test('default build: offsets from DWARF, an entry probe per function and one per
     uprobe_link_go_serve: 1,
     uprobe_link_go_serve_ret: await objdumpReturns(binary, 'net/http.serverHandler.ServeHTTP'),
     uprobe_link_go_round_trip: 1,
-    uprobe_link_go_round_trip_ret: await objdumpReturns(binary, 'net/http.(*persistConn).roundTrip'),
     // Write, and those of Writev, WriteOnce, WriteMsg, SendFile, Splice the linker kept.
     uprobe_link_go_fd_write: await symbolsPresent(binary, WRITES),
   });

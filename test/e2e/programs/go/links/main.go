@@ -80,6 +80,9 @@ func frontend(port string) {
 	}
 	base := "http://127.0.0.1:" + port
 	go func() {
+		if os.Getenv("LINKS_BACKGROUND") == "0" {
+			return // a benchmark's quiet frontend
+		}
 		for i := 0; ; i++ {
 			time.Sleep(2 * time.Millisecond)
 			viaClient(client, fmt.Sprintf("%s/b/bg%06d", base, i))
