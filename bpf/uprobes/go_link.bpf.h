@@ -6,10 +6,11 @@
  *
  * Who serves: the goroutine in net/http's serverHandler.ServeHTTP for a
  * request of a plain TCP connection (its fd read through the
- * ResponseWriter), between its entry and one of its return instructions. Goroutines are keyed by their goroutine id (runtime.g.goid), never by
- * the g pointer (g structs are reused) nor by the thread (goroutines
- * migrate): a goroutine id is never reused in a process, so nothing kept
- * for one goroutine can apply to another.
+ * ResponseWriter), between its entry and one of its return instructions.
+ * Goroutines are keyed by their goroutine id (runtime.g.goid), never by the
+ * g pointer (g structs are reused) nor by the thread (goroutines migrate):
+ * a goroutine id is never reused in a process, so nothing kept for one
+ * goroutine can apply to another.
  *
  * Who writes: net/http's client writes a request from the persistConn's
  * writeLoop goroutine, not the caller's. (*persistConn).roundTrip's entry
@@ -21,8 +22,8 @@
  * writing on the serving goroutine itself is linked directly.
  *
  * The mark: at each write to a followed connection not accepted by the
- * process (internal/poll.(*FD).Write, Writev, WriteMsg, SendFile and Splice: every
- * path by which Go writes a TCP socket), its owner is compared with the
+ * process (internal/poll.(*FD).Write, Writev, WriteOnce, WriteMsg,
+ * SendFile and Splice: every path by which Go writes a TCP socket), its owner is compared with the
  * connection's last mark: a SET when the owner is a serving request other
  * than the last one marked, a CLEAR when there is no owner and the last
  * mark was a SET. Writes by no owner on a connection never marked emit
