@@ -5,7 +5,7 @@
  * Go 1.17 and later (register ABI: arguments in RAX..., g in R14).
  *
  * Who serves: the goroutine in net/http's serverHandler.ServeHTTP for a
- * request of a plain TCP connection (its fd read through the
+ * request of an HTTP/1 connection over TCP or TLS (its fd read through the
  * ResponseWriter), between its entry and one of its return instructions.
  * Goroutines are keyed by their goroutine id (runtime.g.goid), never by the
  * g pointer (g structs are reused) nor by the thread (goroutines migrate):
@@ -166,16 +166,12 @@ static __always_inline __s32 go_link_fd_of_pfd(const struct go_link_offsets *o, 
 	return (__s32)sysfd;
 }
 
-/* The fd under a net.Conn interface value at `iface` when it holds a TCP netFD (a *net.TCPConn), else -1. */
-static __always_inline __s32 go_link_fd_of_conn(const struct go_link_offsets *o, __u64 iface)
+/* The fd of the netFD at `netfd` when it is a TCP socket's, else -1. */
+static __always_inline __s32 go_link_fd_of_netfd(const struct go_link_offsets *o, __u64 netfd)
 {
-	__u64 data, netfd;
 	__s64 family, sotype;
 	__s32 fd;
 
-	if (bpf_probe_read_user(&data, sizeof(data), (const void *)(iface + 8)) || !data ||
-	    bpf_probe_read_user(&netfd, sizeof(netfd), (const void *)data) || !netfd)
-		return -1;
 	fd = go_link_fd_of_pfd(o, netfd);
 	if (fd < 0 ||
 	    bpf_probe_read_user(&family, sizeof(family), (const void *)(netfd + o->netfd_family)) ||
@@ -187,12 +183,36 @@ static __always_inline __s32 go_link_fd_of_conn(const struct go_link_offsets *o,
 }
 
 /*
+ * The TCP socket fd under a net.Conn interface value at `iface`: a
+ * *net.TCPConn (its first word is the *netFD), or a *tls.Conn over one
+ * (tls.Conn.conn, a net.Conn). -1 for anything else. Read as a TCPConn, a
+ * tls.Conn's first word is an itab, whose method pointers fail the
+ * family/sotype checks; only then is it read as a tls.Conn.
+ */
+static __always_inline __s32 go_link_fd_of_conn(const struct go_link_offsets *o, __u64 iface)
+{
+	__u64 data, netfd;
+	__s32 fd;
+
+	if (bpf_probe_read_user(&data, sizeof(data), (const void *)(iface + 8)) || !data ||
+	    bpf_probe_read_user(&netfd, sizeof(netfd), (const void *)data) || !netfd)
+		return -1;
+	fd = go_link_fd_of_netfd(o, netfd);
+	if (fd >= 0)
+		return fd;
+	if (bpf_probe_read_user(&data, sizeof(data), (const void *)(data + o->tls_conn + 8)) || !data ||
+	    bpf_probe_read_user(&netfd, sizeof(netfd), (const void *)data) || !netfd)
+		return -1;
+	return go_link_fd_of_netfd(o, netfd);
+}
+
+/*
  * net/http.serverHandler.ServeHTTP(sh, rw ResponseWriter, req *Request): sh
  * (struct{srv *Server}) in RAX, rw in RBX (itab) and RCX (data), req in RDI.
  * conn.serve calls it with rw a *response; HTTP/2 with its own writer. rw
  * is taken for a *response only when it says so twice: response.req is
  * req, and response.conn's server is sh's. Then the connection is
- * response.conn.rwc, when that is a TCP netFD (not TLS). Read at every
+ * response.conn.rwc's socket (a TCPConn, or a tls.Conn over one). Read at every
  * call, not at conn.serve's start: connections accepted before the agent
  * attached are served the same way.
  */
@@ -236,11 +256,50 @@ int uprobe_link_go_serve_ret(struct pt_regs *ctx)
 }
 
 /*
+ * Marks connection c (at fd, key conn_key) for `owner` (NULL: nobody) when
+ * that changes what its last mark says: a SET for another request, a CLEAR
+ * after a SET.
+ */
+static __always_inline void go_link_mark(__u64 pid_tgid, __u64 key, __s32 fd, const struct connection *c,
+					 const struct go_link_serve *owner)
+{
+	struct go_link_mark m = {}, *last = bpf_map_lookup_elem(&go_link_marks, &key);
+
+	if (owner && owner->server_fd < 0)
+		owner = NULL;
+	if (owner) {
+		if (owner->server_fd == fd)
+			return;
+		if (last && last->conn_id == c->conn_id && last->op == LINK_OP_SET && last->epoch == owner->epoch &&
+		    last->goid == owner->goid)
+			return;
+		m.op = LINK_OP_SET;
+		m.epoch = owner->epoch;
+		m.goid = owner->goid;
+	} else {
+		if (!last || last->op != LINK_OP_SET)
+			return;
+		/* The last SET was of a closed connection whose fd this one reuses: this one was never marked. */
+		if (last->conn_id != c->conn_id) {
+			bpf_map_delete_elem(&go_link_marks, &key);
+			return;
+		}
+		m.op = LINK_OP_CLEAR;
+	}
+	m.conn_id = c->conn_id;
+	bpf_map_update_elem(&go_link_marks, &key, &m, BPF_ANY);
+	emit_link(pid_tgid, LINK_GO | (__u32)m.op << 8, owner ? owner->server_fd : -1, fd, m.goid);
+}
+
+/*
  * net/http.(*persistConn).roundTrip(pc, req): pc in RAX. pc's connection
  * acts for the caller's request from now on: its writeLoop writes only
  * requests a roundTrip handed it, so the next roundTrip on pc replaces this
  * before pc writes anything else (no probe on roundTrip's returns: one
- * trap less per request).
+ * trap less per request). The connection is marked here, before the
+ * writeLoop's write: a request's start is the time of its first write call
+ * (for TLS, crypto/tls's Write, before any socket write), and the mark must
+ * come first in the timeline.
  */
 SEC("uprobe")
 int uprobe_link_go_round_trip(struct pt_regs *ctx)
@@ -256,12 +315,11 @@ int uprobe_link_go_round_trip(struct pt_regs *ctx)
 	o = go_link_enter(ctx, &pid_tgid, &k);
 	if (!o || !pc)
 		return 0;
-	/* A TLS connection's pc.conn is a *tls.Conn: no fd here, its writes are nobody's (CLEAR). */
 	fd = go_link_fd_of_conn(o, pc + o->pc_conn);
 	if (fd < 0)
 		return 0;
 	c = link_connection(pid_tgid, fd);
-	if (!c)
+	if (!c || c->role == ROLE_SERVER)
 		return 0;
 	s = bpf_map_lookup_elem(&go_link_serving, &k);
 	if (s)
@@ -270,6 +328,7 @@ int uprobe_link_go_round_trip(struct pt_regs *ctx)
 	key = conn_key(k.tgid, fd);
 	/* Always written, "none" too: the connection's last user's request must never carry over. */
 	bpf_map_update_elem(&go_link_acting, &key, &a, BPF_ANY);
+	go_link_mark(pid_tgid, key, fd, c, &a.serve);
 	return 0;
 }
 
@@ -277,13 +336,16 @@ int uprobe_link_go_round_trip(struct pt_regs *ctx)
  * internal/poll.(*FD).Write/Writev/WriteMsg (fd in RAX), poll.SendFile and
  * poll.Splice (the destination *FD in RAX): a write to a socket is about to
  * happen; mark its connection with the current owner when that changed.
+ * Not a TLS connection's: crypto/tls's Write began before this socket write,
+ * and its request starts then; those are marked by roundTrip only (a TLS
+ * connection written otherwise stays unmarked: its requests are roots).
  */
 SEC("uprobe")
 int uprobe_link_go_fd_write(struct pt_regs *ctx)
 {
 	const struct go_link_offsets *o;
 	const struct go_link_serve *owner = NULL;
-	struct go_link_mark m = {}, *last;
+	struct go_link_mark *last;
 	struct go_link_act *acting;
 	struct go_link_gkey k;
 	struct connection *c;
@@ -318,32 +380,11 @@ int uprobe_link_go_fd_write(struct pt_regs *ctx)
 			bpf_map_delete_elem(&go_link_marks, &key);
 		return 0;
 	}
+	if (c->flags & CONN_F_TLS)
+		return 0;
 	if (acting && acting->conn_id == c->conn_id)
 		owner = &acting->serve;
-	if (owner && owner->server_fd < 0)
-		owner = NULL;
-	if (!owner && (!last || last->op != LINK_OP_SET))
-		return 0;
-	if (owner) {
-		if (owner->server_fd == fd)
-			return 0;
-		if (last && last->conn_id == c->conn_id && last->op == LINK_OP_SET && last->epoch == owner->epoch &&
-		    last->goid == owner->goid)
-			return 0;
-		m.op = LINK_OP_SET;
-		m.epoch = owner->epoch;
-		m.goid = owner->goid;
-	} else {
-		/* The last mark was a SET: of this connection, or of a closed one whose fd it reuses. */
-		if (last->conn_id != c->conn_id) {
-			bpf_map_delete_elem(&go_link_marks, &key);
-			return 0;
-		}
-		m.op = LINK_OP_CLEAR;
-	}
-	m.conn_id = c->conn_id;
-	bpf_map_update_elem(&go_link_marks, &key, &m, BPF_ANY);
-	emit_link(pid_tgid, LINK_GO | (__u32)m.op << 8, owner ? owner->server_fd : -1, fd, m.goid);
+	go_link_mark(pid_tgid, key, fd, c, owner);
 	return 0;
 }
 

@@ -21,7 +21,7 @@ struct go_link_offsets {
 	__u32 resp_conn;           /* net/http.response.conn */
 	__u32 resp_req;            /* net/http.response.req */
 	__u32 conn_server;         /* net/http.conn.server */
-	__u32 _pad;
+	__u32 tls_conn;            /* crypto/tls.Conn.conn (the net.Conn under TLS) */
 };
 
 #endif /* EBPF_OTEL_UPROBES_GO_LINK_H */

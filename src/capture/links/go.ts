@@ -17,7 +17,7 @@ import type { LinkProbes, LinkRuntime } from './runtime';
 /** The BPF map holding one struct go_link_offsets per probed binary. */
 export const GO_LINK_OFFSETS_MAP = 'link_go_offsets';
 
-/** struct go_link_offsets (bpf/uprobes/go_link.h): u32 fields in this order, then padding. */
+/** struct go_link_offsets (bpf/uprobes/go_link.h): u32 fields in this order. */
 export const GO_LINK_OFFSETS_FIELDS = [
   'ok',
   'gGoid',
@@ -32,6 +32,7 @@ export const GO_LINK_OFFSETS_FIELDS = [
   'respConn',
   'respReq',
   'connServer',
+  'tlsConn',
 ] as const;
 export const GO_LINK_OFFSETS_SIZE = 56;
 
@@ -51,6 +52,7 @@ const DWARF_FIELDS: Record<keyof GoLinkOffsets, readonly [string, string]> = {
   respConn: ['net/http.response', 'conn'],
   respReq: ['net/http.response', 'req'],
   connServer: ['net/http.conn', 'server'],
+  tlsConn: ['crypto/tls.Conn', 'conn'],
 };
 
 /**
@@ -59,7 +61,7 @@ const DWARF_FIELDS: Record<keyof GoLinkOffsets, readonly [string, string]> = {
  * Other versions are added only once checked the same way.
  */
 export const VERIFIED_GO_OFFSETS: ReadonlyMap<string, GoLinkOffsets> = new Map([
-  ['1.19', { gGoid: 152, connRwc: 16, fdSysfd: 16, fdIsStream: 48, fdZeroReadIsEof: 49, fdIsFile: 50, netfdFamily: 56, netfdSotype: 64, pcConn: 80, respConn: 0, respReq: 8, connServer: 0 }],
+  ['1.19', { gGoid: 152, connRwc: 16, fdSysfd: 16, fdIsStream: 48, fdZeroReadIsEof: 49, fdIsFile: 50, netfdFamily: 56, netfdSotype: 64, pcConn: 80, respConn: 0, respReq: 8, connServer: 0, tlsConn: 0 }],
 ]);
 
 /** Functions, the program at their entry, and the program at each of their returns. */
@@ -133,7 +135,7 @@ export class GoLinkRuntime implements LinkRuntime {
         if (!(err instanceof ElfError)) throw err;
         return unprobed(`its DWARF cannot be read: ${err.message}`);
       }
-      if (!offsets) return unprobed('its DWARF lacks one of runtime.g, net/http.conn, net/http.response, net/http.persistConn, internal/poll.FD, net.netFD with the fields read');
+      if (!offsets) return unprobed('its DWARF lacks one of runtime.g, net/http.conn, net/http.response, net/http.persistConn, crypto/tls.Conn, internal/poll.FD, net.netFD with the fields read');
       source = 'DWARF';
     } else {
       const key = version !== undefined ? /^(\d+\.\d+)/.exec(version)?.[1] : undefined;

@@ -29,7 +29,7 @@ import { goBinaryWithVersion } from '../../helpers/go-links';
 const run = promisify(execFile);
 const PROGRAMS = path.join(ROOT, 'test', 'e2e', 'programs', 'go');
 const LINKS = path.join(PROGRAMS, 'links');
-const STRUCTS = ['runtime.g', 'net/http.conn', 'net/http.response', 'net/http.persistConn', 'internal/poll.FD', 'net.netFD'];
+const STRUCTS = ['runtime.g', 'net/http.conn', 'net/http.response', 'net/http.persistConn', 'crypto/tls.Conn', 'internal/poll.FD', 'net.netFD'];
 
 function withElf<T>(file: string, f: (elf: ElfFile) => T): T {
   const elf = ElfFile.open(file);
@@ -97,7 +97,7 @@ test('default build: offsets from DWARF, an entry probe per function and one per
   t.deepEqual(
     [...p.offsets!.value],
     [...Buffer.from([1, 152, 16, 16, 48, 49, 50, 56, 64, 80, 0, 8, 0, 0].flatMap((v) => [v, 0, 0, 0]))],
-    'struct go_link_offsets: ok, goid, rwc, Sysfd, IsStream, ZeroReadIsEOF, isFile, family, sotype, persistConn.conn, response.conn, response.req, conn.server, pad',
+    'struct go_link_offsets: ok, goid, rwc, Sysfd, IsStream, ZeroReadIsEOF, isFile, family, sotype, persistConn.conn, response.conn, response.req, conn.server, tls.Conn.conn',
   );
   t.true(p.probes.every((x) => !x.retprobe && x.required && typeof x.at === 'number'));
   t.deepEqual(programs(p), {
@@ -156,7 +156,7 @@ test('a truncated DWARF section is an unprobed reason, not a throw', async (t) =
 test('struct go_link_offsets: the encoding matches what the C compiler lays out', (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'go-link-layout-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const c = ['ok', 'g_goid', 'conn_rwc', 'fd_sysfd', 'fd_is_stream', 'fd_zero_read_is_eof', 'fd_is_file', 'netfd_family', 'netfd_sotype', 'pc_conn', 'resp_conn', 'resp_req', 'conn_server'];
+  const c = ['ok', 'g_goid', 'conn_rwc', 'fd_sysfd', 'fd_is_stream', 'fd_zero_read_is_eof', 'fd_is_file', 'netfd_family', 'netfd_sotype', 'pc_conn', 'resp_conn', 'resp_req', 'conn_server', 'tls_conn'];
   t.is(c.length, GO_LINK_OFFSETS_FIELDS.length);
   fs.writeFileSync(
     path.join(dir, 'layout.c'),

@@ -2,16 +2,17 @@
 // CONCURRENCY keep-alive workers; ids tFIRST.. Prints {"ok","failed","count"}.
 // With WARM ("warm"), it first opens its connections with CONCURRENCY
 // requests /r/w<n> at once, prints {"warm":true} and waits for a line on
-// stdin: the connections then predate whatever starts meanwhile.
+// stdin: the connections then predate whatever starts meanwhile. With
+// DRIVER_TLS=1, over HTTPS (the test's own certificate accepted).
 'use strict';
-const http = require('node:http');
+const http = process.env.DRIVER_TLS === '1' ? require('node:https') : require('node:http');
 
 const port = Number(process.argv[2]);
 const count = Number(process.argv[3]);
 const concurrency = Number(process.argv[4]);
 const first = Number(process.argv[5] || 0);
 const warm = process.argv[6] === 'warm';
-const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency, rejectUnauthorized: false });
 let next = 0;
 let ok = 0;
 let failed = 0;

@@ -12,11 +12,14 @@
 //	  ids ending in 3 (503) and of ids 7, 27, 47... (connection closed
 //	  without an answer).
 //
-// Prints {"pid","port"} once listening. Ids: t000123.
+// With LINKS_TLS_CERT and LINKS_TLS_KEY (PEM files) both roles serve HTTPS
+// (HTTP/1.1: no h2 offered) and the frontend calls the backend over HTTPS
+// (any certificate accepted). Prints {"pid","port"} once listening. Ids: t000123.
 package main
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -44,8 +47,17 @@ func listen(h http.Handler) {
 	}
 	out, _ := json.Marshal(map[string]int{"pid": os.Getpid(), "port": ln.Addr().(*net.TCPAddr).Port})
 	fmt.Println(string(out))
+	if secure() {
+		srv := &http.Server{Handler: h, TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}}
+		panic(srv.ServeTLS(ln, os.Getenv("LINKS_TLS_CERT"), os.Getenv("LINKS_TLS_KEY")))
+	}
 	panic(http.Serve(ln, h))
 }
+
+func secure() bool { return os.Getenv("LINKS_TLS_CERT") != "" }
+
+// The test's own certificates: the client accepts any.
+var clientTLS = &tls.Config{InsecureSkipVerify: true}
 
 func backend() {
 	var mu sync.Mutex
@@ -75,10 +87,13 @@ func backend() {
 
 func frontend(port string) {
 	client := &http.Client{
-		Transport: &http.Transport{MaxIdleConnsPerHost: 128, DisableCompression: true},
+		Transport: &http.Transport{MaxIdleConnsPerHost: 128, DisableCompression: true, TLSClientConfig: clientTLS},
 		Timeout:   10 * time.Second,
 	}
 	base := "http://127.0.0.1:" + port
+	if secure() {
+		base = "https://127.0.0.1:" + port
+	}
 	go func() {
 		if os.Getenv("LINKS_BACKGROUND") == "0" {
 			return // a benchmark's quiet frontend
@@ -128,7 +143,13 @@ func viaClient(client *http.Client, url string) ([]byte, error) {
 
 // raw makes one request over a connection of its own, written on the calling goroutine (as database/sql drivers do).
 func raw(port, path string) ([]byte, error) {
-	conn, err := net.Dial("tcp", "127.0.0.1:"+port)
+	var conn net.Conn
+	var err error
+	if secure() {
+		conn, err = tls.Dial("tcp", "127.0.0.1:"+port, clientTLS)
+	} else {
+		conn, err = net.Dial("tcp", "127.0.0.1:"+port)
+	}
 	if err != nil {
 		return nil, err
 	}
