@@ -63,6 +63,8 @@ export interface LinkingFeatureDeps {
   readonly agentPid: number;
   /** The runtimes to look for (default: LINK_RUNTIMES). */
   readonly runtimes?: readonly LinkRuntime[];
+  /** Told what runtime a selected process runs (undefined: none that marks), probed or not: the trace graph takes no thread guess for it. */
+  readonly onProcessRuntime?: (tgid: number, rule: LinkRule | undefined) => void;
 }
 
 export interface LinkingFeature extends AgentFeature {
@@ -74,11 +76,13 @@ export function linkingFeature(o: LinkingFeatureOptions | undefined, ctx: AgentC
   const opts = o ?? LINKING_DEFAULT_OPTIONS;
   const { logger } = ctx;
   if (!opts.enabled) return undefined;
-  if (!(deps.uprobesAvailable ?? (() => fs.existsSync(UPROBE_PMU)))()) {
-    logger.info(`linking: the kernel has no uprobes (${UPROBE_PMU}): parents come from threads and event loops only`);
-    return undefined;
-  }
-  const runtimes = (deps.runtimes ?? LINK_RUNTIMES).filter((r) => opts[r.rule]);
+  // The Node.js preload's marks need only a tracepoint: without uprobes the group still loads, nothing is probed.
+  const uprobes = (deps.uprobesAvailable ?? (() => fs.existsSync(UPROBE_PMU)))();
+  if (!uprobes) logger.info(`linking: the kernel has no uprobes (${UPROBE_PMU}): nginx and Go are not probed (the Node.js preload's marks are read)`);
+  // Every runtime is recognised, even one turned off: its process then takes no thread guess either (they prove nothing there).
+  const runtimes = deps.runtimes ?? LINK_RUNTIMES;
+  const off = (rule: LinkRule): string | undefined =>
+    !uprobes ? 'the kernel has no uprobes' : !opts[rule as 'nginx' | 'go'] ? `turned off (linking.${rule}: false, --no-link-${rule})` : undefined;
   const manager = new UprobeAttachManager(() => ctx.engine().uprobeAttacher(), {
     maxFiles: LINK_FILE_SLOTS * 2,
     logger,
@@ -161,13 +165,15 @@ export function linkingFeature(o: LinkingFeatureOptions | undefined, ctx: AgentC
     const before = processes.get(tgid);
     if (before?.key === key) return;
     const c = classify(key, path);
+    deps.onProcessRuntime?.(tgid, c?.rule);
     if (c === null) {
       processes.set(tgid, { key, rule: undefined, probed: false });
       manager.setProcessFiles(tgid, []);
       return;
     }
-    if (c.probes.unprobedReason !== undefined) {
-      if (!reported.has(key)) {
+    const turnedOff = off(c.rule);
+    if (turnedOff !== undefined || c.probes.unprobedReason !== undefined) {
+      if (turnedOff === undefined && !reported.has(key)) {
         reported.add(key);
         logger.warn(`linking: process ${tgid} runs ${c.rule}${c.probes.version ? ' ' + c.probes.version : ''} that cannot be probed: ${c.probes.unprobedReason}; its calls take no parent from it (counted in ebpf_otel.links.unprobed_processes)`);
       }
@@ -186,6 +192,8 @@ export function linkingFeature(o: LinkingFeatureOptions | undefined, ctx: AgentC
   };
 
   const usable = (): boolean => {
+    // Without uprobes the scan still tells the trace graph which processes run a runtime.
+    if (!uprobes) return true;
     if (ctx.engine().uprobeAttacher()) return true;
     if (!noAttacherLogged) {
       noAttacherLogged = true;
@@ -246,7 +254,7 @@ export function linkingFeature(o: LinkingFeatureOptions | undefined, ctx: AgentC
       const s = manager.stats();
       const probed = atStop?.probed ?? countBy(true);
       return [
-        `linking: runtimes ${runtimes.map((r) => r.rule).join(', ') || 'none'} (and the Node.js preload's marks); ` +
+        `linking: runtimes probed ${runtimes.filter((r) => off(r.rule) === undefined).map((r) => r.rule).join(', ') || 'none'} (and the Node.js preload's marks); ` +
           `processes probed ${Object.entries(probed).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}; ` +
           `${s.attaches} executables attached, ${s.attachFailures + attachFailures} failed; ${scanner.scans()} process scans`,
       ];

@@ -85,10 +85,13 @@ test('a runtime it cannot probe: one warning per executable with the reason', as
   await agent.stop();
 });
 
-test('--no-link-nginx leaves that runtime out; --no-linking the feature and its group', async (t) => {
+test('--no-link-nginx: that runtime is recognised and left unprobed without a warning; --no-linking: no feature, no group', async (t) => {
   const a = setup(t, { 100: NODE }, ['--no-link-nginx']);
   await a.agent.start();
   t.is(a.session.uprobes.size, 0);
+  // Still recognised: not probed, and no thread guesses for it either.
+  t.like(a.agent.agentHealth(), { linkProcesses: { nginx: 0 }, linkUnprobedProcesses: { nginx: 1 } });
+  t.deepEqual(a.warnings.filter((w) => w.startsWith('linking:')), [], 'turned off on purpose: no warning');
   await a.agent.stop();
   const b = setup(t, { 100: NODE }, ['--no-linking']);
   t.is(b.linking, undefined);
