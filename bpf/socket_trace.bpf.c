@@ -46,7 +46,8 @@ enum io_shape {
 #include "uprobes/openssl.bpf.h" /* group "tls"; its ties are made in io_exit */
 #include "uprobes/go_tls.bpf.h"  /* group "tls" */
 #include "links.bpf.h"            /* group "links": what its probes call */
-#include "uprobes/nginx_link.bpf.h" /* group "links" */
+#include "uprobes/nginx_link.bpf.h" /* group "links": nginx's upstream module */
+#include "uprobes/go_link.bpf.h"    /* group "links": Go net/http */
 
 /*
  * The socket behind `fd` (0: not one we follow), from the thread's socket

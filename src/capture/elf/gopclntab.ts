@@ -7,7 +7,8 @@
 // Besides where a function starts and ends, its SP-delta table (pcsp) says
 // where its instructions begin: the table changes value only at an
 // instruction boundary. A return on amd64 is where the frame is gone (delta
-// back to 0 after the epilogue's POPQ BP) and the byte there is RET (0xC3):
+// back to 0 after the epilogue's POPQ BP) and the byte there is RET (0xC3),
+// after one-byte NOPs (0x90) the linker may put first:
 // that gives return instructions without disassembling, and nothing is
 // claimed where the table and the byte do not agree.
 
@@ -17,6 +18,7 @@ const MAGIC_GO116 = 0xfffffffa;
 const MAGIC_GO118 = 0xfffffff0;
 const MAGIC_GO120 = 0xfffffff1;
 const X86_RET = 0xc3;
+const X86_NOP = 0x90;
 /** Larger than any real pclntab (node-sized Go binaries have ~10 MiB): bounds what a hostile file makes us read. */
 const MAX_PCLNTAB = 256 * 1024 * 1024;
 /** A function's code read to check its returns: Go's largest functions are well under this. */
@@ -158,7 +160,8 @@ export class GoPclntab {
 /**
  * The virtual addresses of fn's return instructions (amd64): each start of
  * a range where the frame is gone again after the prologue built it, whose
- * byte is RET. Ranges at delta 0 that start with anything else (the
+ * first instruction after one-byte NOPs is RET (a NOP is a whole
+ * instruction, so the RET is at a boundary too). Ranges at delta 0 that start with anything else (the
  * stack-growth call at the end, which spills the arguments) are not returns.
  */
 export function amd64Returns(elf: ElfFile, tab: GoPclntab, fn: GoFunction): bigint[] {
@@ -172,7 +175,12 @@ export function amd64Returns(elf: ElfFile, tab: GoPclntab, fn: GoFunction): bigi
       framed = true;
       continue;
     }
-    if (framed && code[Number(r.start - fn.entry)] === X86_RET) out.push(r.start);
+    if (!framed) continue;
+    // The linker may pad before the RET with one-byte NOPs (a line-table boundary).
+    let at = Number(r.start - fn.entry);
+    const end = Number(r.end - fn.entry);
+    while (at < end && code[at] === X86_NOP) at++;
+    if (at < end && code[at] === X86_RET) out.push(fn.entry + BigInt(at));
   }
   return out;
 }

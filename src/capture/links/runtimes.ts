@@ -2,7 +2,8 @@
 // preload needs no entry: its marks come from a syscall tracepoint of the
 // links group (bpf/link_node.bpf.h), whatever the executable.
 
+import { goLinkRuntime } from './go';
 import { NGINX_RUNTIME } from './nginx';
 import type { LinkRuntime } from './runtime';
 
-export const LINK_RUNTIMES: readonly LinkRuntime[] = [NGINX_RUNTIME];
+export const LINK_RUNTIMES: readonly LinkRuntime[] = [NGINX_RUNTIME, goLinkRuntime];

@@ -213,8 +213,9 @@ function classifyGo(elf: ElfFile, file: string): TlsLibrary | undefined {
 }
 
 /** The Go version from .go.buildinfo (Go >= 1.18 inline format: the version string follows the 32-byte header). */
-function goVersion(elf: ElfFile): { version?: string } {
-  const s = elf.section('.go.buildinfo')!;
+export function goVersion(elf: ElfFile): { version?: string } {
+  const s = elf.section('.go.buildinfo');
+  if (!s) return {};
   const b = elf.readSection(s, 512);
   if (b.length < 33 || b.toString('latin1', 0, 14) !== '\xff Go buildinf:' || (b[15]! & 2) === 0) return {};
   const [len, n] = uvarint(b, 32);
