@@ -258,7 +258,7 @@ async function runArm(arm: Arm, round: number, certificate: () => Promise<TestPk
   });
   let agentStopped = false;
   const counter = new CaptureEngine(
-    { selectors: [{ kind: 'pid', pid }], rescanMs: 0, groups: { sockets: false, syscalls: true, tcp: false, tls: false } },
+    { selectors: [{ kind: 'pid', pid }], rescanMs: 0, groups: { sockets: false, syscalls: true, tcp: false, tls: false, links: false } },
     { openSession: openKernelSession, procfs: new ProcFs(), logger: silentLogger },
     () => {},
   );

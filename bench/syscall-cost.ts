@@ -195,7 +195,7 @@ export async function runSyscallCost(opts: CostOptions): Promise<CostReport> {
       };
       if (round % 2 === 0) await untraced();
       const engine = new CaptureEngine(
-        { selectors: [{ kind: 'pid', pid: a.pid }], rescanMs: 0, groups: { sockets: false, syscalls: true, tcp: false, tls: false } },
+        { selectors: [{ kind: 'pid', pid: a.pid }], rescanMs: 0, groups: { sockets: false, syscalls: true, tcp: false, tls: false, links: false } },
         { openSession: openKernelSession, procfs: new ProcFs(), logger: silentLogger },
         () => {},
       );

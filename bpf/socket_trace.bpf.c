@@ -45,6 +45,7 @@ enum io_shape {
 
 #include "uprobes/openssl.bpf.h" /* group "tls"; its ties are made in io_exit */
 #include "uprobes/go_tls.bpf.h"  /* group "tls" */
+#include "links.bpf.h"            /* group "links": what its probes call */
 
 /*
  * The socket behind `fd` (0: not one we follow), from the thread's socket

@@ -39,6 +39,7 @@ enum event_type {
 	EV_FORK = 5,  /* struct proc_event: a selected process forked a new process */
 	EV_EXIT = 6,  /* struct proc_event: the whole thread group exited */
 	EV_SLOW_SYSCALL = 7, /* struct slow_syscall_event (syscall_latency.h): one call over syscall_config.slow_ns */
+	EV_LINK = 8,  /* struct link_event: a runtime names the request a client connection works for (group "links") */
 };
 
 enum direction {
@@ -164,6 +165,44 @@ struct proc_event {
 	char filename[EXEC_PATH_LEN]; /* EV_EXEC: path given to execve, NUL-terminated */
 };
 
+/*
+ * Runtime links (group "links"): a probe inside the application (nginx's
+ * upstream module, Go's net/http, the Node.js preload's marker syscall) says,
+ * at the moment it is true, which request a client connection is about to
+ * work for. SET: the CLIENT requests this process starts next on client_conn
+ * are children of the SERVER request in flight now on server_conn. CLEAR:
+ * they are children of no request the runtime knows (a background task).
+ * Every use of a client connection is marked one way or the other, so a
+ * connection handed from one request to another is never left pointing at
+ * the first. User space resolves "the request in flight" in its timeline.
+ */
+enum link_rule {
+	LINK_NGINX = 1,
+	LINK_GO = 2,
+	LINK_NODE = 3,
+};
+
+enum link_op {
+	LINK_OP_SET = 1,
+	LINK_OP_CLEAR = 2,
+};
+
+struct link_event {
+	__u32 type;        /* EV_LINK */
+	__u32 tgid;
+	__u32 tid;
+	__u8 rule;         /* enum link_rule */
+	__u8 op;           /* enum link_op */
+	__u8 server_role;  /* enum conn_role of server_conn (ROLE_UNKNOWN when 0) */
+	__u8 client_role;  /* enum conn_role of client_conn */
+	__u64 ts_ns;       /* CLOCK_MONOTONIC */
+	__u64 server_conn; /* conn id of the followed TCP socket at server_fd; 0: none (CLEAR, or not one) */
+	__u64 client_conn; /* conn id of the followed TCP socket at client_fd; 0: not one */
+	__s32 server_fd;   /* as the runtime gave it; -1 for CLEAR */
+	__s32 client_fd;
+	__u64 token;       /* the runtime's own id of the request (nginx: the request's address), for logs */
+};
+
 /* Per-CPU counters in the `stats` map, summed by user space. */
 enum stat_index {
 	STAT_EVENTS_SENT = 0,     /* records written to the ring buffer */
@@ -208,7 +247,9 @@ enum stat_index {
 	STAT_TLS_GO_MARKED = 32,      /* connections found TLS by a Go Read/Write (the fd read from its Conn) */
 	STAT_TLS_GO_LAYOUT = 33,      /* Go Read/Write calls whose Conn held no TCP netFD where expected: not captured */
 	STAT_TLS_GO_RETURN_MISSED = 34, /* Go calls whose entry was replaced by the goroutine's next call: no return seen */
-	STAT__COUNT = 35,
+	/* Runtime links (group "links") */
+	STAT_LINK_EVENTS = 35,       /* link events written */
+	STAT__COUNT = 36,
 };
 
 /*
@@ -224,6 +265,11 @@ enum stat_index {
  *             per library file with attachUprobe). Needs group "sockets":
  *             the ties and the ciphertext muting are in its syscall
  *             programs.
+ *   uprobe_link_*, link_*
+ *             runtime links (group "links"): uprobes attached per file by
+ *             user space (nginx, Go), tracepoints (link_*: the Node.js
+ *             preload's marker) by attachAll. Needs group "sockets" (the
+ *             connections they name).
  *   *_sched_* process lifecycle: exec, fork, exit (always loaded: selection
  *             follows processes whatever else runs)
  *   others    socket capture (group "sockets")

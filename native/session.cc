@@ -35,6 +35,7 @@ SessionOptions ReadSessionOptions(const ArgContext& ctx, const Napi::Object& opt
   out.groups.tcp = ReadBoolean(ctx, groups.Get("tcp"), "groups.tcp");
   // Optional: callers written before the group existed leave it out.
   out.groups.tls = groups.Has("tls") && ReadBoolean(ctx, groups.Get("tls"), "groups.tls");
+  out.groups.links = groups.Has("links") && ReadBoolean(ctx, groups.Get("links"), "groups.links");
   // The features' options, in this order: the first bad option is the one reported.
   out.tcp = ReadTcpOptions(ctx, options);
   out.syscalls = ReadSyscallLatencyOptions(ctx, options);
@@ -112,6 +113,7 @@ Napi::Function SocketTraceSession::Init(Napi::Env env) {
                          InstanceMethod<&SocketTraceSession::Links>("links"),
                          InstanceMethod<&SocketTraceSession::SelectTgid>("selectTgid"),
                          InstanceMethod<&SocketTraceSession::SelectCgroup>("selectCgroup"),
+                         InstanceMethod<&SocketTraceSession::UpdateLinkMap>("updateLinkMap"),
                          InstanceMethod<&SocketTraceSession::SetExecNames>("setExecNames"),
                          InstanceMethod<&SocketTraceSession::SetConnectionModes>("setConnectionModes"),
                          InstanceMethod<&SocketTraceSession::ReadTcpPeers>("readTcpPeers"),
@@ -255,6 +257,8 @@ Napi::Value SocketTraceSession::AttachUprobe(const Napi::CallbackInfo& info) {
     if (!pid.IsUndefined()) target.pid = static_cast<pid_t>(ReadInteger(ctx, pid, "opts.pid", 0, 4194304));
     Napi::Value retprobe = opts.Get("retprobe");
     if (!retprobe.IsUndefined()) target.retprobe = ReadBoolean(ctx, retprobe, "opts.retprobe");
+    Napi::Value cookie = opts.Get("cookie");
+    if (!cookie.IsUndefined()) target.cookie = static_cast<uint64_t>(ReadInteger(ctx, cookie, "opts.cookie", 0, kMaxSafeInteger));
   }
   uint32_t id = TranslateErrors(env, [&] { return program.AttachUprobe(prog, target); });
   return Napi::Number::New(env, id);
@@ -300,6 +304,22 @@ Napi::Value SocketTraceSession::SelectCgroup(const Napi::CallbackInfo& info) {
   uint64_t id = ReadBigUint64(ctx, info[0], "cgroupId");
   bool on = ReadBoolean(ctx, info[1], "on");
   TranslateErrors(env, [&] { program.SelectCgroup(id, on); });
+  return env.Undefined();
+}
+
+Napi::Value SocketTraceSession::UpdateLinkMap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  TraceProgram& program = Open(env, "updateLinkMap");
+  const ArgContext ctx{env, "updateLinkMap"};
+  std::string map = ReadString(ctx, info[0], "map");
+  if (!info[1].IsBuffer() || !info[2].IsBuffer()) {
+    throw MakeJsError(env, JsErrorKind::kTypeError, "ERR_INVALID_ARG_TYPE", ctx.op, "updateLinkMap: key and value must be Buffers");
+  }
+  Napi::Buffer<uint8_t> k = info[1].As<Napi::Buffer<uint8_t>>();
+  Napi::Buffer<uint8_t> v = info[2].As<Napi::Buffer<uint8_t>>();
+  std::vector<uint8_t> key(k.Data(), k.Data() + k.Length());
+  std::vector<uint8_t> value(v.Data(), v.Data() + v.Length());
+  TranslateErrors(env, [&] { program.UpdateLinkMap(map, key, value); });
   return env.Undefined();
 }
 

@@ -65,6 +65,7 @@ class SocketTraceSession : public Napi::ObjectWrap<SocketTraceSession> {
   Napi::Value Links(const Napi::CallbackInfo& info);
   Napi::Value SelectTgid(const Napi::CallbackInfo& info);
   Napi::Value SelectCgroup(const Napi::CallbackInfo& info);
+  Napi::Value UpdateLinkMap(const Napi::CallbackInfo& info);
   Napi::Value SetExecNames(const Napi::CallbackInfo& info);
   Napi::Value SetConnectionModes(const Napi::CallbackInfo& info);
   Napi::Value Start(const Napi::CallbackInfo& info);

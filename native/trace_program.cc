@@ -49,6 +49,7 @@ bool InGroups(const bpf_program* prog, const ProgramGroups& groups) {
   if (StartsWith(name, "syslat_")) return groups.syscalls;
   if (StartsWith(name, "tcph_")) return groups.tcp;
   if (StartsWith(name, "uprobe_ssl_") || StartsWith(name, "uretprobe_ssl_") || StartsWith(name, "uprobe_go_tls_")) return groups.tls;
+  if (StartsWith(name, "uprobe_link_") || StartsWith(name, "link_")) return groups.links;
   if (strstr(name, "_sched_") != nullptr) return true;
   return groups.sockets;
 }
@@ -210,6 +211,7 @@ uint32_t TraceProgram::AttachUprobe(const std::string& program, const UprobeTarg
   memset(&opts, 0, sizeof(opts));
   opts.sz = sizeof(opts);
   opts.retprobe = target.retprobe;
+  opts.bpf_cookie = target.cookie;
   std::string where;
   if (!target.symbol.empty()) {
     opts.func_name = target.symbol.c_str();
@@ -246,6 +248,20 @@ void TraceProgram::SelectTgid(uint32_t tgid, bool on) {
   if (UpdateFlag(skel_->maps.selected_tgids, &tgid, sizeof(tgid), on, "tgid " + std::to_string(tgid))) {
     syscall_latency_.BumpEpoch(LibbpfLogMark());
   }
+}
+
+void TraceProgram::UpdateLinkMap(const std::string& name, const std::vector<uint8_t>& key, const std::vector<uint8_t>& value) {
+  uint64_t mark = LibbpfLogMark();
+  // Only the links group's own tables: user space has no business writing the others this way.
+  if (name.rfind("link_", 0) != 0) ThrowBpfError("update", EPERM, "map '" + name + "' is not a runtime-link map (link_*)", mark);
+  bpf_map* map = bpf_object__find_map_by_name(skel_->obj, name.c_str());
+  if (!map) ThrowBpfError("update", ENOENT, "no BPF map named '" + name + "'", mark);
+  if (key.size() != bpf_map__key_size(map) || value.size() != bpf_map__value_size(map)) {
+    ThrowBpfError("update", EINVAL, "map '" + name + "' takes " + std::to_string(bpf_map__key_size(map)) + "-byte keys and " +
+                                        std::to_string(bpf_map__value_size(map)) + "-byte values", mark);
+  }
+  int err = bpf_map__update_elem(map, key.data(), key.size(), value.data(), value.size(), BPF_ANY);
+  if (err != 0) ThrowBpfError("update", -err, "cannot update map '" + name + "'", mark);
 }
 
 void TraceProgram::SelectCgroup(uint64_t cgroup_id, bool on) {

@@ -46,6 +46,7 @@ struct ProgramGroups {
   bool syscalls = false;
   bool tcp = false;
   bool tls = false;  // uprobe_ssl_*/uretprobe_ssl_*: attached by AttachUprobe, not AttachAll
+  bool links = false;  // uprobe_link_* (AttachUprobe) and link_* (AttachAll): runtime links
 };
 
 struct UprobeTarget {
@@ -54,6 +55,7 @@ struct UprobeTarget {
   uint64_t offset = 0;  // file offset when symbol is empty
   pid_t pid = -1;       // -1: every process
   bool retprobe = false;
+  uint64_t cookie = 0;  // bpf_get_attach_cookie() in the program
 };
 
 class TraceProgram {
@@ -82,6 +84,8 @@ class TraceProgram {
 
   void SelectTgid(uint32_t tgid, bool on);
   void SelectCgroup(uint64_t cgroup_id, bool on);
+  // Writes one element of a runtime-link map (group "links": its maps are named link_*).
+  void UpdateLinkMap(const std::string& map, const std::vector<uint8_t>& key, const std::vector<uint8_t>& value);
   // Replaces the set of selected command names; each is 1..TASK_COMM_LEN-1
   // bytes (checked by the caller). New names are added before stale ones are
   // removed, so a name in both sets never stops matching.

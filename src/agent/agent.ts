@@ -31,6 +31,8 @@ import { NETWORK_METRICS, networkFeature, type NetworkFeatureOptions } from './f
 import { SOCKET_CAPTURE_METRICS, protocolMetrics, socketCapture, type SocketCapture } from './features/socket-capture';
 import { SYSCALL_LATENCY_METRICS, syscallLatency, type SyscallLatencyOptions } from './features/syscall-latency';
 import { TLS_METRICS, tlsFeature, type TlsFeatureOptions } from './features/tls';
+import { LINKING_METRICS, linkingFeature, type LinkingFeatureOptions } from './features/linking';
+import type { LinkRuntime } from '../capture/links/runtime';
 import { HealthServer } from './health-server';
 import { BurstEnd, releaseFreeMemory, StartupSettle, type MemoryReleased } from './memory-release';
 
@@ -51,7 +53,7 @@ export const CAPTURE_METRICS: readonly AgentMetric[] = [
 
 /** Every metric the agent can report about itself with these protocols (documentation, dashboards, /metrics). */
 export function agentMetrics(protocols: readonly ProtocolDefinition[] = PROTOCOLS): AgentMetric[] {
-  return [...CAPTURE_METRICS, ...protocolMetrics(protocols), ...SOCKET_CAPTURE_METRICS, ...TELEMETRY_METRICS, ...NETWORK_METRICS, ...SYSCALL_LATENCY_METRICS, ...TLS_METRICS];
+  return [...CAPTURE_METRICS, ...protocolMetrics(protocols), ...SOCKET_CAPTURE_METRICS, ...TELEMETRY_METRICS, ...NETWORK_METRICS, ...SYSCALL_LATENCY_METRICS, ...TLS_METRICS, ...LINKING_METRICS];
 }
 
 /** The agent's own metrics with its protocols. */
@@ -85,8 +87,10 @@ export interface AgentDeps {
    * only to measure what muting saves (bench/unknown-traffic.ts).
    */
   readonly mute?: boolean;
-  /** Whether the kernel has uprobes (the tls feature); default: the uprobe PMU in sysfs. */
+  /** Whether the kernel has uprobes (the tls and linking features); default: the uprobe PMU in sysfs. */
   readonly uprobesAvailable?: () => boolean;
+  /** The runtimes the linking feature looks for (default: LINK_RUNTIMES). */
+  readonly linkRuntimes?: readonly LinkRuntime[];
   /** Sees every capture event before the features (benchmarks count what the kernel shipped). */
   readonly tap?: (e: CaptureEvent) => void;
   /**
@@ -154,17 +158,22 @@ export class Agent {
     );
     const network = networkFeature(options.features['network'] as NetworkFeatureOptions, (id) => this.sockets.protocolOf(id), ctx);
     const syscalls = syscallLatency(options.features['syscalls'] as SyscallLatencyOptions, ctx);
-    const tls = tlsFeature(options.features['tls'] as TlsFeatureOptions | undefined, ctx, {
+    const scanDeps = {
       procRoot: procfs.root,
       selectAll: options.capture.selectors.some((s) => s.kind === 'all'),
       agentPid: deps.agentPid ?? process.pid,
       ...(deps.uprobesAvailable ? { uprobesAvailable: deps.uprobesAvailable } : {}),
+    };
+    const tls = tlsFeature(options.features['tls'] as TlsFeatureOptions | undefined, ctx, scanDeps);
+    const linking = linkingFeature(options.features['linking'] as LinkingFeatureOptions | undefined, ctx, {
+      ...scanDeps,
+      ...(deps.linkRuntimes ? { runtimes: deps.linkRuntimes } : {}),
     });
     // Network first: it must see a connection's close while the tracker still knows its protocol.
-    this.features = [network, this.sockets, syscalls, tls].filter((f): f is AgentFeature => f !== undefined);
+    this.features = [network, this.sockets, syscalls, tls, linking].filter((f): f is AgentFeature => f !== undefined);
     this.metrics = [...CAPTURE_METRICS, ...this.features.flatMap((f) => f.healthMetrics ?? []), ...TELEMETRY_METRICS];
 
-    const groups: { -readonly [K in keyof ProgramGroups]: boolean } = { sockets: false, syscalls: false, tcp: false, tls: false };
+    const groups: { -readonly [K in keyof ProgramGroups]: boolean } = { sockets: false, syscalls: false, tcp: false, tls: false, links: false };
     for (const f of this.features) for (const [g, on] of Object.entries(f.groups ?? {})) if (on) groups[g as keyof ProgramGroups] = true;
     const capture: CaptureOptions = { ...options.capture, ...Object.assign({}, ...this.features.map((f) => f.capture ?? {})), groups };
     const slow = this.features.filter((f) => f.onSlowSyscall !== undefined);

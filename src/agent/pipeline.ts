@@ -75,17 +75,19 @@ export class AgentPipeline {
    */
   flush(): void {
     const records = this.tracker.take();
-    const { starts, abandons, ignored, evicted, unignored } = this.tracker.takeSignals();
+    const { starts, abandons, ignored, evicted, unignored, links } = this.tracker.takeSignals();
     if (ignored.length > 0) this.capture?.muteConnections(ignored);
     if (unignored.length > 0) this.capture?.unmuteConnections?.(unignored);
     const exits = this.exits;
     this.exits = [];
-    if (records.length === 0 && starts.length === 0 && abandons.length === 0 && exits.length === 0 && evicted.length === 0) return;
+    if (records.length === 0 && starts.length === 0 && abandons.length === 0 && exits.length === 0 && evicted.length === 0 && links.length === 0) return;
     // The timeline: each list sorted by its time (stable), then merged. At the
     // same instant ends (abandons, evictions, records, in that order) come
-    // before process exits, and exits before starts. Merging instead of
-    // sorting one list of wrappers: no object per signal.
+    // before process exits, exits before runtime marks, and marks before
+    // starts (a mark names the request its connection's next starts work
+    // for). Merging instead of sorting one list of wrappers: no object per signal.
     exits.sort(byTsNs);
+    links.sort(byAtNs);
     starts.sort(byStartNs);
     abandons.sort(byAtNs);
     evicted.sort(byAtNs);
@@ -95,6 +97,7 @@ export class AgentPipeline {
     let v = 0;
     let r = 0;
     let x = 0;
+    let l = 0;
     let s = 0;
     for (;;) {
       // The earliest head; ties go to the first list in timeline order.
@@ -104,6 +107,7 @@ export class AgentPipeline {
       if (v < evicted.length && evicted[v]!.atNs < t) (t = evicted[v]!.atNs), (next = 1);
       if (r < records.length && records[r]!.endNs < t) (t = records[r]!.endNs), (next = 2);
       if (x < exits.length && exits[x]!.tsNs < t) (t = exits[x]!.tsNs), (next = 3);
+      if (l < links.length && links[l]!.atNs < t) (t = links[l]!.atNs), (next = 5);
       if (s < starts.length && starts[s]!.startNs < t) (t = starts[s]!.startNs), (next = 4);
       if (next === -1) {
         // Only non-finite times are left (or nothing): in list order.
@@ -111,6 +115,7 @@ export class AgentPipeline {
         else if (v < evicted.length) next = 1;
         else if (r < records.length) next = 2;
         else if (x < exits.length) next = 3;
+        else if (l < links.length) next = 5;
         else if (s < starts.length) next = 4;
         else break;
       }
@@ -131,6 +136,9 @@ export class AgentPipeline {
         }
         case 3:
           this.graph.processExited(exits[x++]!.tgid);
+          break;
+        case 5:
+          this.graph.link(links[l++]!);
           break;
         default:
           this.graph.started(starts[s++]!);

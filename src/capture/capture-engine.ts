@@ -25,6 +25,8 @@ export interface ProgramGroups {
   readonly tcp: boolean;
   /** TLS plaintext probes (uprobe_ssl_*): loaded, not attached; needs `sockets`. */
   readonly tls: boolean;
+  /** Runtime links (uprobe_link_* attached per file, link_* tracepoints): needs `sockets`. */
+  readonly links: boolean;
 }
 
 /** Options for the native session, as the addon takes them. */
@@ -189,7 +191,7 @@ export const CAPTURE_DEFAULTS = {
   rescanMs: 1000,
   followForks: true,
   captureUdp: false,
-  groups: { sockets: true, syscalls: false, tcp: false, tls: false },
+  groups: { sockets: true, syscalls: false, tcp: false, tls: false, links: false },
   byteCountsOnly: false,
   tcpPeerEntries: 8192,
 } as const;

@@ -2,7 +2,7 @@
 // One pass over the batch, no copies: payloads are views into the batch.
 // Malformed records are counted and skipped; decoding never throws on input.
 
-import type { CaptureEvent, CloseReason, ConnRole, DataEvent, DataSourceName, FlowDirection, OpenReason, SocketTuple } from './events';
+import type { CaptureEvent, CloseReason, ConnRole, DataEvent, DataSourceName, FlowDirection, LinkRule, OpenReason, SocketTuple } from './events';
 import {
   BATCH_ALIGN,
   BATCH_RECORD_HEADER,
@@ -13,6 +13,8 @@ import {
   EventType,
   MAX_PAYLOAD,
   PROC_F_SELECTED,
+  LinkEventLayout as K,
+  LinkOp,
   ProcEventLayout as P,
   TASK_COMM_LEN,
   EXEC_PATH_LEN,
@@ -101,6 +103,8 @@ export function decodeRecord(buf: Buffer, off: number, len: number): CaptureEven
     case EventType.Fork:
     case EventType.Exit:
       return decodeProc(buf, off, len, type);
+    case EventType.Link:
+      return decodeLink(buf, off, len);
     default:
       return undefined;
   }
@@ -219,6 +223,32 @@ function decodeConn(buf: Buffer, off: number, len: number, type: number): Captur
     reason: r,
     bytesSent: readU64(buf, off + C.bytes_sent),
     bytesRecv: readU64(buf, off + C.bytes_recv),
+  };
+}
+
+const LINK_RULES: readonly (LinkRule | undefined)[] = [undefined, 'nginx', 'go', 'node'];
+
+function decodeLink(buf: Buffer, off: number, len: number): CaptureEvent | undefined {
+  if (len < K.size) return undefined;
+  const rule = LINK_RULES[buf[off + K.rule]!];
+  const op = buf[off + K.op];
+  const serverRole = ROLES[buf[off + K.server_role]!];
+  const clientRole = ROLES[buf[off + K.client_role]!];
+  if (rule === undefined || (op !== LinkOp.Set && op !== LinkOp.Clear) || serverRole === undefined || clientRole === undefined) return undefined;
+  return {
+    type: 'link',
+    tgid: buf.readUInt32LE(off + K.tgid),
+    tid: buf.readUInt32LE(off + K.tid),
+    tsNs: readU64(buf, off + K.ts_ns),
+    rule,
+    op: op === LinkOp.Set ? 'set' : 'clear',
+    serverConnId: readU64(buf, off + K.server_conn),
+    clientConnId: readU64(buf, off + K.client_conn),
+    serverRole,
+    clientRole,
+    serverFd: buf.readInt32LE(off + K.server_fd),
+    clientFd: buf.readInt32LE(off + K.client_fd),
+    token: buf.readBigUInt64LE(off + K.token),
   };
 }
 

@@ -119,9 +119,36 @@ export interface ExitEvent {
   readonly signal: number | undefined;
 }
 
+/** The runtimes that say which request a client connection works for (group "links"). */
+export type LinkRule = 'nginx' | 'go' | 'node';
+
+/**
+ * A runtime's probe named the request a client connection works for
+ * (struct link_event): 'set', the CLIENT requests this process starts next
+ * on clientConnId are children of the SERVER request in flight now on
+ * serverConnId; 'clear', of no request the runtime knows. A connection id
+ * of 0: the fd named no followed TCP socket.
+ */
+export interface LinkEvent {
+  readonly type: 'link';
+  readonly tgid: number;
+  readonly tid: number;
+  readonly tsNs: number;
+  readonly rule: LinkRule;
+  readonly op: 'set' | 'clear';
+  readonly serverConnId: number;
+  readonly clientConnId: number;
+  readonly serverRole: ConnRole;
+  readonly clientRole: ConnRole;
+  readonly serverFd: number;
+  readonly clientFd: number;
+  /** The runtime's own id of the request (nginx: its address), for logs. */
+  readonly token: bigint;
+}
+
 export type ConnectionEvent = OpenEvent | CloseEvent;
 export type ProcessEvent = ExecEvent | ForkEvent | ExitEvent;
-export type CaptureEvent = DataEvent | ConnectionEvent | ProcessEvent;
+export type CaptureEvent = DataEvent | ConnectionEvent | ProcessEvent | LinkEvent;
 
 // The syscalls group's record (not a CaptureEvent: it has its own handler).
 export type { FdTarget, SlowSyscallEvent } from './slow-syscall-event';

@@ -20,7 +20,13 @@ export const EventType = {
   Exit: 6,
   /** syscall latency: SlowSyscallEventLayout (syscall-latency-layout.ts) */
   SlowSyscall: 7,
+  /** runtime links: LinkEventLayout */
+  Link: 8,
 } as const;
+
+/** enum link_rule and enum link_op. */
+export const LinkRule = { Nginx: 1, Go: 2, Node: 3 } as const;
+export const LinkOp = { Set: 1, Clear: 2 } as const;
 
 export const Direction = { Egress: 1, Ingress: 2 } as const;
 export const Role = { Unknown: 0, Client: 1, Server: 2 } as const;
@@ -105,6 +111,8 @@ export const KERNEL_STATS = [
   'tls_go_marked',
   'tls_go_layout',
   'tls_go_return_missed',
+  // runtime links (group "links")
+  'link_events',
 ] as const;
 export type KernelStatName = (typeof KERNEL_STATS)[number];
 
@@ -170,6 +178,23 @@ export const ProcEventLayout = {
   exit_code: 32,
   comm: 40,
   filename: 56,
+} as const;
+
+export const LinkEventLayout = {
+  size: 56,
+  type: 0,
+  tgid: 4,
+  tid: 8,
+  rule: 12,
+  op: 13,
+  server_role: 14,
+  client_role: 15,
+  ts_ns: 16,
+  server_conn: 24,
+  client_conn: 32,
+  server_fd: 40,
+  client_fd: 44,
+  token: 48,
 } as const;
 
 export const AgentConfigLayout = {

@@ -72,7 +72,7 @@ export type BatchCallback = (batch: Buffer, records: number) => void;
 export interface SocketTraceSessionOptions {
   config: AgentConfig;
   /** Program groups to load (bpf/socket_trace.h); programs of the others are not loaded. */
-  groups: { sockets: boolean; syscalls: boolean; tcp: boolean; tls?: boolean };
+  groups: { sockets: boolean; syscalls: boolean; tcp: boolean; tls?: boolean; links?: boolean };
   /** TCP health: (process, role, peer) keys `tcp_peers` holds (1..2^20); the rest fold into one key per process. */
   tcpPeerEntries: number;
   /** The syscalls group's configuration (its maps exist whether or not it is loaded). */
@@ -130,10 +130,12 @@ export interface UprobeOptions {
   pid?: number;
   /** Fire on return instead of entry. */
   retprobe?: boolean;
+  /** What bpf_get_attach_cookie() returns in the program (a runtime's per-binary slot). */
+  cookie?: number;
 }
 
 /** Attaching uprobes at run time (the tls feature): part of every SocketTraceSession. */
-export type UprobeAccess = Pick<SocketTraceSession, 'attachUprobe' | 'detach' | 'links'>;
+export type UprobeAccess = Pick<SocketTraceSession, 'attachUprobe' | 'detach' | 'links'> & Partial<Pick<SocketTraceSession, 'updateLinkMap'>>;
 
 /** Counters. `kernel` is bigint (u64 sums); the others are numbers (exact below 2^53). */
 export interface SessionStats {
@@ -234,6 +236,8 @@ export interface SocketTraceSession extends TcpTableAccess, SyscallHistogramAcce
   selectTgid(tgid: number, on: boolean): void;
   /** Adds or removes a cgroup id (cgroup v2 inode number) in `selected_cgroups`. */
   selectCgroup(cgroupId: bigint, on: boolean): void;
+  /** Writes one element of a runtime-link map (maps named link_*, group "links"): key and value of the map's sizes. */
+  updateLinkMap?(map: string, key: Buffer, value: Buffer): void;
   /**
    * Replaces the set of selected command names (`exec_names`). Each is 1..15
    * bytes of UTF-8 (the kernel's comm is cut at 15); longer names throw a

@@ -20,7 +20,7 @@ export function defaultSessionOptions(): SocketTraceSessionOptions {
       pidnsIno: 0n,
       initialMode: 0,
     },
-    groups: { sockets: true, syscalls: false, tcp: false, tls: false },
+    groups: { sockets: true, syscalls: false, tcp: false, tls: false, links: false },
     tcpPeerEntries: 1024,
     syscalls: { slowNs: 0, slowCostNs: 0, sigreturnNr: 0, maxHistograms: 1024, fdSyscalls: [] },
     ringBufferBytes: 4 << 20,

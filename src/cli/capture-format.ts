@@ -76,6 +76,11 @@ export function toCaptureText(e: CaptureEvent, clock: WallClock): string {
       return `${time(clock, e.tsNs)} ${e.tgid}/${e.comm} fork of ${e.ppid}`;
     case 'exit':
       return `${time(clock, e.tsNs)} ${e.tgid}/${e.comm} exit ${e.signal !== undefined ? `signal=${e.signal}` : `code=${e.exitCode}`}`;
+    case 'link':
+      return (
+        `${time(clock, e.tsNs)} ${e.tgid} link ${e.rule} ${e.op} client conn=${e.clientConnId} fd=${e.clientFd}` +
+        (e.op === 'set' ? ` <- server conn=${e.serverConnId} fd=${e.serverFd}` : '')
+      );
   }
 }
 

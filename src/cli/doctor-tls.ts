@@ -5,7 +5,7 @@
 // once: "probed" then means the kernel took them, not only that the
 // functions are there.
 
-import { TlsAttachManager } from '../capture/tls/attach-manager';
+import { UprobeAttachManager } from '../capture/uprobes/attach-manager';
 import { TlsDiscovery, type MappedTlsLibrary } from '../capture/tls/discovery';
 import type { NativeBinding, NativeFeatures, SocketTraceSession } from '../capture/native-binding';
 import { defaultSessionOptions } from '../capture/session-defaults';
@@ -50,7 +50,7 @@ export function tlsReports(pids: readonly number[], opts: { binding: NativeBindi
       if (!programsMissing) {
         // No process is selected in this session: the probes run for nobody while attached.
         const s = session;
-        const manager = new TlsAttachManager(() => s, { maxFiles: Number.MAX_SAFE_INTEGER, logger: silentLogger });
+        const manager = new UprobeAttachManager(() => s, { maxFiles: Number.MAX_SAFE_INTEGER, logger: silentLogger });
         for (const l of unique(probeable)) {
           manager.setProcessFiles(1, [{ key: l.key, attachPath: l.attachPath, library: l.library }]);
           const st = manager.fileState(l.key);

@@ -121,7 +121,7 @@ const syscallLatency: DoctorFeature = {
 function syscallLatencyProbe(binding: NativeBinding): { ok: boolean; detail: string } {
   let session;
   try {
-    session = new binding.SocketTraceSession({ ...defaultSessionOptions(), groups: { sockets: false, syscalls: true, tcp: false, tls: false } });
+    session = new binding.SocketTraceSession({ ...defaultSessionOptions(), groups: { sockets: false, syscalls: true, tcp: false, tls: false, links: false } });
     const attached = session.attachAll().filter((p) => p.startsWith('syslat_'));
     return { ok: true, detail: `raw_tp/sys_enter and raw_tp/sys_exit attach (${attached.join(', ')})` };
   } catch (err) {

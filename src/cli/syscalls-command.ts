@@ -58,7 +58,7 @@ export function parseSyscallsArgs(argv: string[]): SyscallsOptions | 'help' {
   return {
     capture: {
       selectors,
-      groups: { sockets: false, syscalls: true, tcp: false, tls: false },
+      groups: { sockets: false, syscalls: true, tcp: false, tls: false, links: false },
       syscalls: {
         slowNs,
         ...(values['slow-rate'] !== undefined ? { slowPerSecond: positiveInt('--slow-rate', values['slow-rate'], 1_000_000) } : {}),

@@ -32,7 +32,7 @@ import {
 } from '../protocols/types';
 import { ConnectionTable, type Connection } from './connection-table';
 import { SideStream, type StreamSink, type StreamStats } from './stream';
-import type { PeerKey, RequestStart } from './trace-graph';
+import type { PeerKey, RequestStart, RuntimeLink } from './trace-graph';
 
 /** A request the protocol gave up before it became a record. */
 export interface RequestAbandon {
@@ -288,6 +288,8 @@ export class ConnectionTracker {
   starts: RequestStart[] = [];
   /** Requests abandoned since the last take(). */
   abandons: RequestAbandon[] = [];
+  /** Runtime marks since the last takeSignals(), for the trace graph (the tracker only passes them on). */
+  private links: RuntimeLink[] = [];
   /** Connections with a session evicted since the last takeSignals(). */
   private evictions: ConnectionEvicted[] = [];
   /** Connections that became ignored since the last takeSignals(). */
@@ -335,6 +337,20 @@ export class ConnectionTracker {
       case 'close':
         this.finish(e.connId, e.tsNs);
         break;
+      case 'link':
+        this.links.push({
+          atNs: e.tsNs,
+          tgid: e.tgid,
+          rule: e.rule,
+          op: e.op,
+          serverConnId: e.serverConnId,
+          clientConnId: e.clientConnId,
+          serverRole: e.serverRole,
+          clientRole: e.clientRole,
+          serverFd: e.serverFd,
+          clientFd: e.clientFd,
+        });
+        break;
       default:
         break;
     }
@@ -366,9 +382,10 @@ export class ConnectionTracker {
    * bytes: the capture may stop sending them), and the connections evicted
    * while a session followed them.
    */
-  takeSignals(): { starts: RequestStart[]; abandons: RequestAbandon[]; ignored: number[]; evicted: ConnectionEvicted[]; unignored: number[] } {
+  takeSignals(): { starts: RequestStart[]; abandons: RequestAbandon[]; ignored: number[]; evicted: ConnectionEvicted[]; unignored: number[]; links: RuntimeLink[] } {
     const s = {
       starts: this.starts,
+      links: this.links,
       abandons: this.abandons,
       evicted: this.evictions,
       // A connection that closed meanwhile, or was restarted, needs nothing more.
@@ -379,6 +396,7 @@ export class ConnectionTracker {
     };
     this.starts = [];
     this.abandons = [];
+    if (this.links.length > 0) this.links = [];
     if (this.evictions.length > 0) this.evictions = [];
     this.newlyIgnored = [];
     if (this.newlyUnignored.length > 0) this.newlyUnignored = [];

@@ -13,14 +13,21 @@
 //     (HTTP/2 stream id: both ends agree whenever the agent attached) or,
 //     for a protocol without one, whose request began at the same stream
 //     position (both ends opened while the agent watched, so positions agree).
-//  3. CLIENT, thread: the thread that sends it is serving exactly one SERVER
+//  3. CLIENT, runtime (nginx, go, node): the process's runtime said which
+//     SERVER request the connection works for (a link event: its upstream
+//     module, its goroutine, the preload's AsyncLocalStorage) and that request
+//     is still in flight. A process whose runtime links (nginx, Go) takes no
+//     parent from the rules below: a connection the runtime did not mark, or
+//     marked for no request, starts roots. See link().
+//  4. CLIENT, thread: the thread that sends it is serving exactly one SERVER
 //     request and has never been seen serving two at once (thread per request).
-//  4. CLIENT, event loop: the thread multiplexes requests; link only when the
+//  5. CLIENT, event loop: the thread multiplexes requests; link only when the
 //     whole process has exactly one SERVER request in flight; otherwise the
 //     client span is a root and the ambiguity is counted.
-//  5. Nothing: a new trace.
+//  6. Nothing: a new trace.
 // A missing parent is acceptable; a wrong one never is.
 
+import type { ConnRole, LinkRule } from '../capture/events';
 import type { CallKind, CarriedTraceContext, L7Record } from '../protocols/types';
 import { newSpanId, newTraceId } from './ids';
 import type { ProcessIdentity, Sampling, TraceRecord } from './trace-record';
@@ -54,7 +61,50 @@ export interface PeerKey {
   readonly sawStart: boolean;
 }
 
-export type LinkReason = 'traceparent' | 'peer' | 'thread' | 'event_loop' | 'root';
+export type LinkReason = 'traceparent' | 'peer' | LinkRule | 'thread' | 'event_loop' | 'root';
+
+export const LINK_RULES: readonly LinkRule[] = ['nginx', 'go', 'node'];
+
+/** A runtime named the request a client connection works for (capture's LinkEvent, in the timeline). */
+export interface RuntimeLink {
+  readonly atNs: number;
+  readonly tgid: number;
+  readonly rule: LinkRule;
+  readonly op: 'set' | 'clear';
+  readonly serverConnId: number;
+  readonly clientConnId: number;
+  readonly serverRole: ConnRole;
+  readonly clientRole: ConnRole;
+  readonly serverFd: number;
+  readonly clientFd: number;
+}
+
+/**
+ * Why a runtime's mark linked nothing:
+ *   not_socket  an fd it named is no followed TCP socket (with wrong offsets, the fds read are garbage)
+ *   wrong_role  its server connection is a client's, or its client connection a server's
+ *   no_request  no SERVER request in flight on the server connection
+ *   ambiguous   more than one in flight there (HTTP/2 downstream, pipelining): which one is not said
+ *   ended       the request it named ended before the CLIENT request started
+ *   unmarked    a CLIENT request on a connection the runtime never marked (nginx, Go: a root)
+ *   rule_off    the process failed its check (see TraceGraphStats.runtime): marks ignored
+ */
+export type LinkRejection = 'not_socket' | 'wrong_role' | 'no_request' | 'ambiguous' | 'ended' | 'unmarked' | 'rule_off';
+export const LINK_REJECTIONS: readonly LinkRejection[] = ['not_socket', 'wrong_role', 'no_request', 'ambiguous', 'ended', 'unmarked', 'rule_off'];
+
+/** One runtime's marks and what became of them (links themselves are in TraceGraphStats.linked[rule]). */
+export interface RuntimeLinkStats {
+  sets: number;
+  clears: number;
+  readonly rejected: Record<LinkRejection, number>;
+  /** Processes whose first marks failed the check (an fd not a followed socket, or of the wrong role): the rule is off for them. */
+  checksFailed: number;
+}
+
+/** A process's first LINK_PROOF_SETS marks must all name followed sockets of the right roles, or its rule is switched off. */
+export const LINK_PROOF_SETS = 16;
+/** Client connections with a runtime mark, remembered at most (all processes); the oldest is forgotten first. */
+const MAX_MARKED_CONNECTIONS = 65536;
 
 /**
  * The ids decided for a request. Always built by ids() with every field set
@@ -81,6 +131,22 @@ interface ProcessState {
   readonly inFlight: Map<RequestKey, Pending>;
   /** Threads seen serving two SERVER requests at once. */
   readonly multiplexing: Set<number>;
+  /** The runtime that marks its connections (its first link event's rule); undefined: none seen. */
+  rule: LinkRule | undefined;
+  /** Marks (SET) checked against LINK_PROOF_SETS so far. */
+  proven: number;
+  /** Its marks failed the check: ignored from then on. */
+  ruleOff: boolean;
+  /** Its client connections with a mark (to forget them with the process). */
+  readonly marked: Set<number>;
+}
+
+/** A runtime's mark on a client connection: the SERVER request it works for (key and ids), or none (a clear, or nothing nameable). */
+interface Mark {
+  readonly rule: LinkRule;
+  readonly tgid: number;
+  readonly serverKey: RequestKey | undefined;
+  readonly ids: Ids | undefined;
 }
 
 /**
@@ -104,6 +170,10 @@ export interface TraceGraphStats {
   readonly linked: Record<LinkReason, number>;
   /** CLIENT requests on a multiplexing thread with more than one SERVER request in flight: left as roots. */
   ambiguous: number;
+  /** Runtime marks, per rule. */
+  readonly runtime: Record<LinkRule, RuntimeLinkStats>;
+  /** Marks forgotten by the bound on marked connections. */
+  marksEvicted: number;
   /** Records that ended without a start the graph saw (ids assigned at the end instead). */
   lateStarts: number;
   /** Pending entries dropped by the bound. */
@@ -116,6 +186,12 @@ export interface TraceGraphOptions {
   readonly maxPending?: number;
   /** A SERVER request in flight longer than this no longer parents anything. */
   readonly staleNs?: number;
+  /** A process's runtime marks failed the check and are ignored from now on (for a log line). */
+  readonly onRuleOff?: (tgid: number, rule: LinkRule, why: string) => void;
+}
+
+function newRuntimeStats(): RuntimeLinkStats {
+  return { sets: 0, clears: 0, rejected: Object.fromEntries(LINK_REJECTIONS.map((r) => [r, 0])) as Record<LinkRejection, number>, checksFailed: 0 };
 }
 
 const SEQUENCE_RANGE = 2 ** 21;
@@ -198,8 +274,10 @@ export class TraceGraph {
     expired: 0,
     connectionEvicted: 0,
     processExited: 0,
-    linked: { traceparent: 0, peer: 0, thread: 0, event_loop: 0, root: 0 },
+    linked: { traceparent: 0, peer: 0, nginx: 0, go: 0, node: 0, thread: 0, event_loop: 0, root: 0 },
     ambiguous: 0,
+    runtime: { nginx: newRuntimeStats(), go: newRuntimeStats(), node: newRuntimeStats() },
+    marksEvicted: 0,
     lateStarts: 0,
     evicted: 0,
     sampledOut: 0,
@@ -209,8 +287,11 @@ export class TraceGraph {
   /** CLIENT requests by the client end's tuple, then peerSlot, for the server end to find. */
   private readonly clientsByPeer = new Map<string, Map<number, Ids>>();
   private readonly processes = new Map<number, ProcessState>();
+  /** Runtime marks by client connection id (ids are unique per run); insertion order is age. */
+  private readonly marks = new Map<number, Mark>();
   private readonly maxPending: number;
   private readonly staleNs: number;
+  private readonly onRuleOff: TraceGraphOptions['onRuleOff'];
 
   constructor(
     private readonly sampling: Sampling,
@@ -219,6 +300,81 @@ export class TraceGraph {
   ) {
     this.maxPending = options.maxPending ?? 100_000;
     this.staleNs = options.staleNs ?? 300e9;
+    this.onRuleOff = options.onRuleOff;
+  }
+
+  /**
+   * A runtime marked a client connection, at this point of the timeline: the
+   * request it names is the one SERVER request in flight now on the server
+   * connection, or nothing. A process's first marks are its proof: an fd
+   * that is no followed socket, or a socket of the wrong role, means the
+   * probe reads the wrong places in this build, and its rule is switched off.
+   */
+  link(l: RuntimeLink): void {
+    const st = this.stats.runtime[l.rule];
+    const proc = this.process(l.tgid);
+    proc.rule ??= l.rule;
+    if (l.op === 'clear') st.clears++;
+    else st.sets++;
+    if (proc.ruleOff) {
+      st.rejected.rule_off++;
+      return;
+    }
+    if (l.clientConnId === 0) {
+      // A clear of a fd that is no socket says nothing; a set through one fails the proof.
+      if (l.op === 'set') this.reject(proc, l, 'not_socket', `client fd ${l.clientFd} is not a followed TCP socket`);
+      return;
+    }
+    if (l.op === 'clear') {
+      this.mark(proc, l, undefined, undefined);
+      return;
+    }
+    if (l.serverConnId === 0) {
+      this.reject(proc, l, 'not_socket', `server fd ${l.serverFd} is not a followed TCP socket`);
+      return;
+    }
+    if (l.serverRole === 'client' || l.clientRole === 'server') {
+      this.reject(proc, l, 'wrong_role', `server fd ${l.serverFd} is a ${l.serverRole} connection, client fd ${l.clientFd} a ${l.clientRole} one`);
+      return;
+    }
+    if (proc.proven < LINK_PROOF_SETS) proc.proven++;
+    let found: RequestKey | undefined;
+    let n = 0;
+    for (const [k, f] of proc.inFlight) {
+      if (f.connId !== l.serverConnId) continue;
+      if (n++ === 0) found = k;
+      else break;
+    }
+    if (n === 1) {
+      this.mark(proc, l, found, proc.inFlight.get(found!)!.ids);
+      return;
+    }
+    st.rejected[n === 0 ? 'no_request' : 'ambiguous']++;
+    // The connection works for a request we cannot name: nothing, not the one it worked for before.
+    this.mark(proc, l, undefined, undefined);
+  }
+
+  private reject(proc: ProcessState, l: RuntimeLink, why: 'not_socket' | 'wrong_role', detail: string): void {
+    this.stats.runtime[l.rule].rejected[why]++;
+    // Whatever the connection worked for before, the mark says it moved on.
+    if (l.clientConnId !== 0) this.mark(proc, l, undefined, undefined);
+    if (proc.proven >= LINK_PROOF_SETS) return;
+    proc.ruleOff = true;
+    this.stats.runtime[l.rule].checksFailed++;
+    this.onRuleOff?.(l.tgid, l.rule, detail);
+  }
+
+  private mark(proc: ProcessState, l: RuntimeLink, serverKey: RequestKey | undefined, ids: Ids | undefined): void {
+    // Delete first: a connection marked again becomes the youngest.
+    this.marks.delete(l.clientConnId);
+    while (this.marks.size >= MAX_MARKED_CONNECTIONS) {
+      const [oldest, m] = this.marks.entries().next().value!;
+      this.marks.delete(oldest);
+      this.processes.get(m.tgid)?.marked.delete(oldest);
+      this.stats.marksEvicted++;
+    }
+    this.marks.set(l.clientConnId, { rule: l.rule, tgid: l.tgid, serverKey, ids });
+    proc.marked.add(l.clientConnId);
   }
 
   /** A request head was parsed: decide its ids now. */
@@ -295,7 +451,10 @@ export class TraceGraph {
   /** Forgets everything of a process that exited. */
   processExited(tgid: number): void {
     const proc = this.processes.get(tgid);
-    if (proc) for (const k of proc.inFlight.keys()) if (this.pending.delete(k)) this.stats.processExited++;
+    if (proc) {
+      for (const k of proc.inFlight.keys()) if (this.pending.delete(k)) this.stats.processExited++;
+      for (const c of proc.marked) this.marks.delete(c);
+    }
     this.processes.delete(tgid);
   }
 
@@ -311,7 +470,8 @@ export class TraceGraph {
       if (this.end(k)) this.stats.expired++;
     }
     for (const [tgid, proc] of this.processes) {
-      if (proc.inFlight.size === 0 && proc.multiplexing.size === 0) this.processes.delete(tgid);
+      // A process whose runtime marks keeps its state: its rule and proof must outlive idle moments.
+      if (proc.inFlight.size === 0 && proc.multiplexing.size === 0 && proc.rule === undefined) this.processes.delete(tgid);
     }
   }
 
@@ -333,6 +493,22 @@ export class TraceGraph {
   private clientIds(s: RequestStart): Ids {
     if (s.traceContext) return this.fromCarried('client', s.traceContext);
     const proc = this.processes.get(s.tgid);
+    if (proc?.rule !== undefined) {
+      const m = this.marks.get(s.connId);
+      if (m !== undefined && !proc.ruleOff) {
+        if (m.ids === undefined) return this.root();
+        // The request it named must still be in flight: a call after its response is no child of it.
+        if (this.pending.has(m.serverKey!)) return this.child(m.ids, m.rule);
+        this.stats.runtime[m.rule].rejected.ended++;
+        return this.root();
+      }
+      // nginx and Go mark every use of a connection: no mark, no parent (the rules below would guess).
+      // The Node.js preload marks HTTP requests only: other clients keep the rules below.
+      if (proc.rule !== 'node') {
+        if (!proc.ruleOff) this.stats.runtime[proc.rule].rejected.unmarked++;
+        return this.root();
+      }
+    }
     if (!proc || proc.inFlight.size === 0) return this.root();
     if (!proc.multiplexing.has(s.tid)) {
       let only: Pending | undefined;
@@ -397,7 +573,7 @@ export class TraceGraph {
 
   private process(tgid: number): ProcessState {
     let p = this.processes.get(tgid);
-    if (!p) this.processes.set(tgid, (p = { inFlight: new Map(), multiplexing: new Set() }));
+    if (!p) this.processes.set(tgid, (p = { inFlight: new Map(), multiplexing: new Set(), rule: undefined, proven: 0, ruleOff: false, marked: new Set() }));
     return p;
   }
 }

@@ -509,6 +509,8 @@ export interface AgentMetric {
   readonly description: string;
   /** For Record-valued fields: the attribute that carries the key. */
   readonly attribute?: string;
+  /** Record keys of two values, "a|b": `attribute` carries a, this one b. */
+  readonly secondAttribute?: string;
 }
 
 /**
@@ -556,7 +558,12 @@ export function registerAgentMetrics(provider: ApiMeterProvider, metrics: readon
         const v = h[spec.field];
         if (v === undefined) continue;
         if (typeof v === 'number') result.observe(inst, v);
-        else if (spec.attribute) for (const [k, n] of Object.entries(v)) result.observe(inst, n, { [spec.attribute]: k });
+        else if (spec.attribute && spec.secondAttribute) {
+          for (const [k, n] of Object.entries(v)) {
+            const bar = k.indexOf('|');
+            result.observe(inst, n, { [spec.attribute]: k.slice(0, bar), [spec.secondAttribute]: k.slice(bar + 1) });
+          }
+        } else if (spec.attribute) for (const [k, n] of Object.entries(v)) result.observe(inst, n, { [spec.attribute]: k });
       }
     },
     instruments.map((i) => i.inst),

@@ -149,7 +149,7 @@ test('once start-up has settled, a quiet agent releases free memory once', async
 test('without the network tables, an exit retires its meters at the end of its batch, after the batch records', async (t) => {
   const { agent, log } = build(t, ['--protocols', 'line', '--no-tcp-metrics', '--no-flow-metrics']);
   await agent.start();
-  t.deepEqual(agent.features.map((f) => f.name), ['socket capture', 'tls']);
+  t.deepEqual(agent.features.map((f) => f.name), ['socket capture', 'tls', 'linking']);
   agent.replay(
     batch([
       connRecord({ type: 'open', connId: 21, role: 2, reason: 2 }),
@@ -167,7 +167,7 @@ test('with the network tables, an exit waits for their next read: at most every 
   const b = build(t, ['--protocols', 'line']);
   const { agent, log } = b;
   await agent.start();
-  t.deepEqual(agent.features.map((f) => f.name), ['TCP health and flows', 'socket capture', 'tls']);
+  t.deepEqual(agent.features.map((f) => f.name), ['TCP health and flows', 'socket capture', 'tls', 'linking']);
   b.now = 50;
   agent.tick(1);
   b.now = 60;
@@ -188,7 +188,7 @@ test('with the network tables, an exit waits for their next read: at most every 
 
 test('with syscall metrics, exec and exit wait for the histogram read at the end of their batch', async (t) => {
   const { agent, log } = build(t, ['--protocols', 'line', '--no-tcp-metrics', '--no-flow-metrics', '--syscall-metrics']);
-  t.deepEqual(agent.features.map((f) => f.name), ['socket capture', 'syscall latency', 'tls']);
+  t.deepEqual(agent.features.map((f) => f.name), ['socket capture', 'syscall latency', 'tls', 'linking']);
   await agent.start();
   agent.replay(batch([procRecord({ type: 'exec', tgid: 100, tsNs: 100 }), connRecord({ type: 'open', connId: 41, role: 2, reason: 2 }), data(41, 2, 'REQ a\n', 200), data(41, 1, 'RES ok\n', 210)]));
   t.deepEqual(log, ['record a', 'exec 100']);
@@ -298,10 +298,11 @@ test('the kernel groups loaded are the features that have work: tcp unless turne
     await agent.stop();
     return { groups: session.options!.groups, tcpPeerEntries: session.options!.tcpPeerEntries, slowNs: session.options!.syscalls.slowNs };
   };
-  t.deepEqual(await groupsOf([]), { groups: { sockets: true, syscalls: false, tcp: true, tls: true }, tcpPeerEntries: 8192, slowNs: 0 });
-  t.deepEqual((await groupsOf(['--no-tls'])).groups, { sockets: true, syscalls: false, tcp: true, tls: false });
-  t.deepEqual((await groupsOf(['--no-tcp-metrics', '--tcp-table-size', '512'])).groups, { sockets: true, syscalls: false, tcp: false, tls: true });
+  t.deepEqual(await groupsOf([]), { groups: { sockets: true, syscalls: false, tcp: true, tls: true, links: true }, tcpPeerEntries: 8192, slowNs: 0 });
+  t.deepEqual((await groupsOf(['--no-tls'])).groups, { sockets: true, syscalls: false, tcp: true, tls: false, links: true });
+  t.deepEqual((await groupsOf(['--no-linking'])).groups, { sockets: true, syscalls: false, tcp: true, tls: true, links: false });
+  t.deepEqual((await groupsOf(['--no-tcp-metrics', '--tcp-table-size', '512'])).groups, { sockets: true, syscalls: false, tcp: false, tls: true, links: true });
   t.is((await groupsOf(['--tcp-table-size', '512'])).tcpPeerEntries, 512);
-  t.deepEqual((await groupsOf(['--syscall-metrics'])).groups, { sockets: true, syscalls: true, tcp: true, tls: true });
-  t.deepEqual(await groupsOf(['--slow', '40ms', '--no-tcp-metrics']), { groups: { sockets: true, syscalls: true, tcp: false, tls: true }, tcpPeerEntries: 8192, slowNs: 40e6 });
+  t.deepEqual((await groupsOf(['--syscall-metrics'])).groups, { sockets: true, syscalls: true, tcp: true, tls: true, links: true });
+  t.deepEqual(await groupsOf(['--slow', '40ms', '--no-tcp-metrics']), { groups: { sockets: true, syscalls: true, tcp: false, tls: true, links: true }, tcpPeerEntries: 8192, slowNs: 40e6 });
 });

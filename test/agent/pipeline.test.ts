@@ -108,7 +108,7 @@ test('a server process exits in the batch that ends its last request: the reques
   t.is(graph.stats.lateStarts, 0);
 });
 
-test('one flush replays its signals in time order: at one instant abandons, evictions, records, then exits, then starts; lists in any order', (t) => {
+test('one flush replays its signals in time order: at one instant abandons, evictions, records, then exits, then runtime marks, then starts; lists in any order', (t) => {
   const calls: string[] = [];
   const rec = (connId: number, endNs: number) => ({ protocol: 'line', kind: 'server', connId, tgid: 100, startNs: 0, endNs, name: `r${connId}`, attributes: {}, status: 'unset', sequence: 0, measurements: [] });
   const st = (connId: number, startNs: number) => ({ connId, tgid: 100, kind: 'server', sequence: 0, pos: 0, startNs, tid: 1 });
@@ -121,6 +121,7 @@ test('one flush replays its signals in time order: at one instant abandons, evic
       ignored: [],
       unignored: [],
       evicted: [{ connId: 6, atNs: 20 }, { connId: 4, atNs: 5 }],
+      links: [{ clientConnId: 12, atNs: 20 }, { clientConnId: 11, atNs: 15 }],
     }),
   };
   const graph = {
@@ -128,6 +129,7 @@ test('one flush replays its signals in time order: at one instant abandons, evic
     abandoned: (connId: number) => void calls.push(`abandon ${connId}`),
     connectionEvicted: (connId: number) => void calls.push(`evicted ${connId}`),
     processExited: (tgid: number) => void calls.push(`exit ${tgid}`),
+    link: (l: { clientConnId: number }) => void calls.push(`link ${l.clientConnId}`),
     completed: (r: { connId: number }) => (calls.push(`record ${r.connId}`), { record: r }),
   };
   const linked: unknown[] = [];
@@ -136,8 +138,8 @@ test('one flush replays its signals in time order: at one instant abandons, evic
   pipeline.onEvent({ type: 'exit', tgid: 41, tsNs: 60 } as never);
   pipeline.flush();
   t.deepEqual(calls, [
-    'evicted 4', 'start 7',
-    'abandon 5', 'evicted 6', 'record 1', 'record 2', 'exit 42', 'start 9', 'start 8',
+    'evicted 4', 'start 7', 'link 11',
+    'abandon 5', 'evicted 6', 'record 1', 'record 2', 'exit 42', 'link 12', 'start 9', 'start 8',
     'record 3', 'exit 41',
   ]);
   t.is(linked.length, 3);

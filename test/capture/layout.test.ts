@@ -19,6 +19,7 @@ const SOCKET_TRACE_STRUCTS: Record<string, StructLayout> = {
   data_event: { c: 'struct data_event', layout: L.DataEventLayout, rename: { size_field: 'size' } },
   conn_event: { c: 'struct conn_event', layout: L.ConnEventLayout },
   proc_event: { c: 'struct proc_event', layout: L.ProcEventLayout },
+  link_event: { c: 'struct link_event', layout: L.LinkEventLayout },
   agent_config: { c: 'struct agent_config', layout: L.AgentConfigLayout },
 };
 
@@ -95,6 +96,12 @@ const SOCKET_TRACE_CONSTANTS: Record<string, number> = {
   PROC_F_SELECTED: L.PROC_F_SELECTED,
   STAT__COUNT: L.KERNEL_STATS.length,
   EV_SLOW_SYSCALL: L.EventType.SlowSyscall,
+  EV_LINK: L.EventType.Link,
+  LINK_NGINX: L.LinkRule.Nginx,
+  LINK_GO: L.LinkRule.Go,
+  LINK_NODE: L.LinkRule.Node,
+  LINK_OP_SET: L.LinkOp.Set,
+  LINK_OP_CLEAR: L.LinkOp.Clear,
 };
 
 const TCP_HEALTH_CONSTANTS: Record<string, number> = {

@@ -117,6 +117,9 @@ test('config print with a small file: exact output, sources per layer, header va
     'network.tcp_table_size': 'default',
     'tls.enabled': 'default',
     'tls.max_files': 'default',
+    'linking.enabled': 'default',
+    'linking.nginx': 'default',
+    'linking.go': 'default',
     'log.level': 'file',
     'health.listen': 'default',
     duration: 'default',
@@ -143,6 +146,7 @@ test('config print with a small file: exact output, sources per layer, header va
       syscalls: { metrics: false, maxSeries: 1000, capture: { slowNs: 0, slowPerSecond: 100 } },
       network: { tcp: true, flows: true, maxPeersPerProcess: 100, tcpPeerEntries: 8192 },
       tls: { enabled: true, maxFiles: 64 },
+      linking: { enabled: true, nginx: true, go: true },
     },
     protocols: 'all',
     protocolOptions: {

@@ -24,6 +24,7 @@ test('run flags map onto selectors, OTLP options and protocol options', (t) => {
     syscalls: { metrics: false, maxSeries: 1000, capture: { slowNs: 0, slowPerSecond: 100 } },
     network: { tcp: true, flows: true, maxPeersPerProcess: 100, tcpPeerEntries: 8192 },
     tls: { enabled: true, maxFiles: 64 },
+    linking: { enabled: true, nginx: true, go: true },
   });
   t.deepEqual(o.otel, {
     endpoint: 'http://c:4317',

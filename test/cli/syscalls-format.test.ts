@@ -142,7 +142,7 @@ test('syscalls flags: selectors, interval, slow, json; the syscalls group only',
   if (o === 'help') return t.fail();
   t.deepEqual(o.capture, {
     selectors: [{ kind: 'pid', pid: 42 }],
-    groups: { sockets: false, syscalls: true, tcp: false, tls: false },
+    groups: { sockets: false, syscalls: true, tcp: false, tls: false, links: false },
     syscalls: { slowNs: 40e6, slowPerSecond: 10 },
   });
   t.like(o, { intervalMs: 500, json: true, top: 5, duration: undefined });

@@ -18,7 +18,9 @@ export class FakeKernelSession implements KernelSession {
   readonly selected = new Set<number>();
   closed = false;
   /** Uprobe links attached now, by link id. */
-  readonly uprobes = new Map<number, { program: string; path: string; symbol: string; retprobe: boolean }>();
+  readonly uprobes = new Map<number, { program: string; path: string; symbol: string; retprobe: boolean; cookie?: number }>();
+  /** Writes to runtime-link maps: `map[slot]` = value (hex). */
+  readonly linkMaps = new Map<string, string>();
   uprobeAttachCalls = 0;
   /** An error for this attach, or undefined to let it succeed. */
   failAttach: ((program: string, path: string) => Error | undefined) | undefined;
@@ -29,8 +31,11 @@ export class FakeKernelSession implements KernelSession {
     const err = this.failAttach?.(program, path);
     if (err) throw err;
     const id = this.nextLink++;
-    this.uprobes.set(id, { program, path, symbol: String(symbol), retprobe: opts?.retprobe ?? false });
+    this.uprobes.set(id, { program, path, symbol: String(symbol), retprobe: opts?.retprobe ?? false, ...(opts?.cookie !== undefined ? { cookie: opts.cookie } : {}) });
     return id;
+  }
+  updateLinkMap(map: string, key: Buffer, value: Buffer): void {
+    this.linkMaps.set(`${map}[${key.readUInt32LE(0)}]`, value.toString('hex'));
   }
   detach(linkId: number): void {
     if (!this.uprobes.delete(linkId)) throw Object.assign(new Error(`no link ${linkId} in this session`), { code: 'ENOENT', op: 'detach' });

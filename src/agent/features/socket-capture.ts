@@ -7,6 +7,7 @@ import { ConnectionTracker } from '../../correlate/connection-tracker';
 import { TraceGraph } from '../../correlate/trace-graph';
 import type { AgentHealth, AgentMetric } from '../../otel/metrics';
 import { shouldSample } from '../../otel/sampler';
+import { LINK_REJECTIONS, LINK_RULES } from '../../correlate/trace-graph';
 import { COMMON_PROTOCOL_COUNTERS, type ProtocolCounter, type ProtocolDefinition } from '../../protocols/types';
 import type { AgentContext, AgentFeature } from '../feature';
 import { AgentPipeline, type PipelineStats } from '../pipeline';
@@ -54,6 +55,23 @@ export const SOCKET_CAPTURE_METRICS: readonly AgentMetric[] = [
     description: 'Request starts that became no record, per reason (the exit summary adds them up against starts and records).',
     attribute: 'ebpf_otel.reason',
   },
+  {
+    field: 'runtimeLinksRejected',
+    name: 'ebpf_otel.trace.link_rejected',
+    kind: 'counter',
+    unit: '{mark}',
+    description: 'Runtime marks (nginx, Go, the Node.js preload) that linked nothing, per runtime and reason (not_socket, wrong_role, no_request, ambiguous, ended, unmarked, rule_off).',
+    attribute: 'ebpf_otel.link',
+    secondAttribute: 'ebpf_otel.reason',
+  },
+  {
+    field: 'runtimeLinkChecksFailed',
+    name: 'ebpf_otel.trace.link_checks_failed',
+    kind: 'counter',
+    unit: '{process}',
+    description: "Processes whose first runtime marks named fds that are no followed sockets or sockets of the wrong role (the probe's offsets do not fit that build): their marks are ignored, their CLIENT spans are roots.",
+    attribute: 'ebpf_otel.link',
+  },
   { field: 'spanLinksAmbiguous', name: 'ebpf_otel.trace.ambiguous_links', kind: 'counter', unit: '{span}', description: 'CLIENT spans left without a parent because several SERVER requests were in flight on an event loop.' },
   { field: 'connectionsMuted', name: 'ebpf_otel.connection.muted', kind: 'counter', unit: '{connection}', description: 'Connections of unknown protocol muted in the kernel (positions and totals kept, payload not shipped).' },
   { field: 'mutedBytes', name: 'ebpf_otel.capture.muted_bytes', kind: 'counter', unit: 'By', description: 'Bytes moved on muted connections: counted in the kernel, not shipped.' },
@@ -88,6 +106,18 @@ export function requestLedger(p: PipelineStats): string {
   );
 }
 
+/** One line per runtime that marked anything: its marks, links, rejections and failed checks. */
+export function runtimeLinkLines(g: PipelineStats['graph']): string[] {
+  return LINK_RULES.filter((r) => g.runtime[r].sets + g.runtime[r].clears > 0).map((r) => {
+    const st = g.runtime[r];
+    const rejected = LINK_REJECTIONS.filter((why) => st.rejected[why] > 0).map((why) => `${why} ${st.rejected[why]}`);
+    return (
+      `links (${r}): marks ${st.sets} set + ${st.clears} clear; linked ${g.linked[r]}; ` +
+      `rejected ${rejected.length > 0 ? rejected.join(', ') : 'none'}; processes failing the check ${st.checksFailed}`
+    );
+  });
+}
+
 export interface SocketCapture extends AgentFeature {
   /** The tracker's settled view of a connection's protocol (flows). */
   protocolOf(connId: number): { readonly decided: boolean; readonly protocol?: string };
@@ -100,7 +130,10 @@ export function socketCapture(o: SocketCaptureOptions, ctx: AgentContext): Socke
   const { telemetry, logger } = ctx;
   const tracker = new ConnectionTracker({ protocols: o.protocols, protocolOptions: o.protocolOptions, requestTimeoutNs: o.requestTimeoutNs }, logger);
   const sampler = telemetry.config.sampler;
-  const graph = new TraceGraph({ decide: (traceId, parent) => shouldSample(sampler, traceId, parent) });
+  const graph = new TraceGraph({ decide: (traceId, parent) => shouldSample(sampler, traceId, parent) }, undefined, {
+    onRuleOff: (tgid, rule, why) =>
+      logger.warn(`links: process ${tgid}: its ${rule} marks fail the check (${why}): this build's layout is not the one the probes read; its calls are left without a parent (counted in ebpf_otel.trace.link_checks_failed)`),
+  });
   // Connections the tracker ignores are muted in the kernel: their bytes stop being copied and shipped.
   // A connection muted from its ciphertext is unmuted once its TLS plaintext is parsed.
   const feedback = { muteConnections: (ids: readonly number[]) => ctx.engine().muteConnections(ids), unmuteConnections: (ids: readonly number[]) => ctx.engine().unmuteConnections(ids) };
@@ -138,6 +171,8 @@ export function socketCapture(o: SocketCaptureOptions, ctx: AgentContext): Socke
         connectionsEvicted: p.tracker.evicted,
         spanLinksByReason: p.graph.linked,
         spanLinksAmbiguous: p.graph.ambiguous,
+        runtimeLinksRejected: Object.fromEntries(LINK_RULES.flatMap((r) => LINK_REJECTIONS.map((why) => [`${r}|${why}`, p.graph.runtime[r].rejected[why]]))),
+        runtimeLinkChecksFailed: Object.fromEntries(LINK_RULES.map((r) => [r, p.graph.runtime[r].checksFailed])),
         requestsGivenUpByReason: Object.fromEntries(GIVEN_UP.map(([reason, , count]) => [reason, count(p.graph)])),
         connectionsMuted: k.kernel.conn_muted,
         mutedBytes: k.kernel.muted_bytes,
@@ -163,6 +198,7 @@ export function socketCapture(o: SocketCaptureOptions, ctx: AgentContext): Socke
         `parents: ${Object.entries(p.graph.linked).map(([k, v]) => `${k} ${v}`).join(', ')}, ambiguous ${p.graph.ambiguous}, ` +
           `late starts ${p.graph.lateStarts}; streams: reordered ${p.tracker.stream.reordered}, gap bytes ${p.tracker.stream.gapBytes}, ` +
           `overlaps ${p.tracker.stream.overlaps}`,
+        ...runtimeLinkLines(p.graph),
       ];
     },
   };

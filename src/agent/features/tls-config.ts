@@ -6,7 +6,7 @@
 import { flagString, positiveInt } from '../../config/flags';
 import { setting } from '../../config/setting';
 import { bool, int } from '../../config/shapes';
-import { DEFAULT_TLS_MAX_FILES } from '../../capture/tls/attach-manager';
+import { DEFAULT_TLS_MAX_FILES } from '../../capture/uprobes/attach-manager';
 import type { FeatureConfig } from '../feature';
 import type { TlsFeatureOptions } from './tls';
 

@@ -1,7 +1,7 @@
 // TLS plaintext through uprobes: finds the TLS libraries of the selected
 // processes (src/capture/tls/discovery.ts) and keeps the tls group's probes
-// attached once per library file (attach-manager.ts). Processes are scanned
-// when they exec (after the batch that carried the exec, and again at the
+// attached once per library file (uprobes/attach-manager.ts). Processes are scanned
+// (process-scan.ts) when they exec (after the batch that carried the exec, and again at the
 // next tick: the dynamic loader maps libssl after exec), and every
 // rescan period (at most 32 a tick), which catches libraries loaded later
 // with dlopen (Python's `import ssl`) and forked children; only processes
@@ -12,12 +12,13 @@
 // event: this feature only manages attachments and reports on them.
 
 import * as fs from 'node:fs';
-import { DEFAULT_TLS_MAX_FILES, TlsAttachManager, type TlsFileUse } from '../../capture/tls/attach-manager';
+import { DEFAULT_TLS_MAX_FILES, UprobeAttachManager, type FileUse } from '../../capture/uprobes/attach-manager';
 import { TlsDiscovery, type MappedTlsLibrary } from '../../capture/tls/discovery';
 import type { TlsLibraryKind } from '../../capture/tls/library';
 import { mappingSignature } from '../../capture/tls/maps';
 import type { AgentHealth, AgentMetric } from '../../otel/metrics';
 import type { AgentContext, AgentFeature } from '../feature';
+import { processScan } from './process-scan';
 import { TLS_KERNEL_METRICS, tlsKernelHealth } from './tls-kernel-metrics';
 
 export interface TlsFeatureOptions {
@@ -68,7 +69,7 @@ export interface TlsFeatureDeps {
 }
 
 export interface TlsFeature extends AgentFeature {
-  readonly manager: TlsAttachManager;
+  readonly manager: UprobeAttachManager;
   /** Scans every selected process now, then detaches what nobody uses (tests; the ticks do it every TLS_RESCAN_MS). */
   rescan(): void;
 }
@@ -84,19 +85,14 @@ export function tlsFeature(o: TlsFeatureOptions | undefined, ctx: AgentContext, 
     return undefined;
   }
   const discovery = new TlsDiscovery(deps.procRoot);
-  const manager = new TlsAttachManager(() => ctx.engine().uprobeAttacher(), { maxFiles: opts.maxFiles, logger, monotonicNs: ctx.monotonicNs });
+  const manager = new UprobeAttachManager(() => ctx.engine().uprobeAttacher(), { maxFiles: opts.maxFiles, logger, monotonicNs: ctx.monotonicNs });
   const processes = new Map<number, ProcessTls>();
-  /** Exec'd since the last batch end: scanned after it. */
-  let pending: number[] = [];
-  /** Exec'd during the last tick period: scanned once more at the tick (the loader maps libraries after exec). */
-  let fresh = new Set<number>();
   let scans = 0;
   /** Processes found with a library the agent does not probe (unsupported kind), per kind, over the run. */
   const unsupportedSeen = new Map<TlsLibraryKind, number>();
   let noAttacherLogged = false;
 
   const scan = (tgid: number): void => {
-    if (tgid === deps.agentPid) return;
     const maps = discovery.mappings(tgid);
     if (!maps) return;
     scans++;
@@ -117,7 +113,7 @@ export function tlsFeature(o: TlsFeatureOptions | undefined, ctx: AgentContext, 
       unsupportedSeen.set(l.library.kind, (unsupportedSeen.get(l.library.kind) ?? 0) + 1);
     }
     processes.set(tgid, { signature, libraries });
-    const uses: TlsFileUse[] = libraries
+    const uses: FileUse[] = libraries
       .filter((l) => l.library.unprobedReason === undefined)
       .map((l) => ({ key: l.key, attachPath: l.attachPath, library: l.library }));
     manager.setProcessFiles(tgid, uses);
@@ -132,42 +128,22 @@ export function tlsFeature(o: TlsFeatureOptions | undefined, ctx: AgentContext, 
     return false;
   };
 
-  /** Processes left to scan in the current rescan cycle; a cycle starts every TLS_RESCAN_MS at most. */
-  let cycle: number[] = [];
-  let cycleOpen = false;
-  let cycleStartNs = -Infinity;
-
-  /** A new cycle: forgets the processes no longer selected, lists those to scan. */
-  const startCycle = (): void => {
-    const engine = ctx.engine();
-    const selected = deps.selectAll ? listPids(deps.procRoot).filter((p) => engine.isSelected(p)) : [...engine.selectedProcesses().keys()];
-    const alive = new Set(selected);
-    for (const tgid of processes.keys()) {
-      if (alive.has(tgid)) continue;
-      // Deselected (or exited without our seeing it): no longer a user.
-      processes.delete(tgid);
-      manager.processExited(tgid);
-    }
-    cycle = selected;
-    cycleOpen = true;
-  };
-
-  /** Up to `n` processes of the cycle; at its end, detaches what nobody uses. */
-  const continueCycle = (n: number): void => {
-    if (!cycleOpen) return;
-    const engine = ctx.engine();
-    for (const tgid of cycle.splice(0, n)) if (engine.isSelected(tgid)) scan(tgid);
-    if (cycle.length > 0) return;
-    // Even an empty cycle ends so: the last process may have just exited.
-    cycleOpen = false;
-    manager.settle();
-  };
-
-  const rescan = (): void => {
-    if (!usable()) return;
-    startCycle();
-    continueCycle(Number.MAX_SAFE_INTEGER);
-  };
+  const scanner = processScan(
+    ctx,
+    { procRoot: deps.procRoot, selectAll: deps.selectAll, agentPid: deps.agentPid, periodMs: TLS_RESCAN_MS, perTick: TLS_SCANS_PER_TICK },
+    {
+      scan,
+      // Exec, exit or deselection: the old program's mappings are gone (its files stay
+      // attached until the next settle, so a rescan finding them still in use keeps them).
+      forget: (tgid) => {
+        processes.delete(tgid);
+        manager.processExited(tgid);
+      },
+      cycleEnd: () => manager.settle(),
+      usable,
+    },
+  );
+  const rescan = (): void => scanner.rescan();
 
   const countBy = (probed: boolean | undefined): Record<string, number> => {
     const out: Partial<Record<TlsLibraryKind, number>> = {};
@@ -194,39 +170,9 @@ export function tlsFeature(o: TlsFeatureOptions | undefined, ctx: AgentContext, 
     // The processes running at start are scanned before the agent says it
     // is ready: a request right after would otherwise pass unprobed.
     started: rescan,
-    onLifecycle(e) {
-      // Exec or exit: the old program's mappings are gone (its files stay
-      // attached until the next settle, so a rescan finding them still in use keeps them).
-      processes.delete(e.tgid);
-      manager.processExited(e.tgid);
-      if (e.type === 'exec') {
-        // Scanned after this batch, and at the next tick: the loader maps the libraries after exec.
-        pending.push(e.tgid);
-        fresh.add(e.tgid);
-      } else {
-        fresh.delete(e.tgid);
-      }
-    },
-    afterBatch() {
-      if (pending.length === 0) return;
-      const due = pending;
-      pending = [];
-      if (!usable()) return;
-      for (const tgid of due) if (ctx.engine().isSelected(tgid)) scan(tgid);
-    },
-    tick(nowNs) {
-      if (!usable()) return;
-      if (fresh.size > 0) {
-        const due = fresh;
-        fresh = new Set();
-        for (const tgid of due) if (ctx.engine().isSelected(tgid)) scan(tgid);
-      }
-      if (!cycleOpen && nowNs - cycleStartNs >= TLS_RESCAN_MS * 1e6) {
-        cycleStartNs = nowNs;
-        startCycle();
-      }
-      continueCycle(TLS_SCANS_PER_TICK);
-    },
+    onLifecycle: (e) => scanner.onLifecycle(e),
+    afterBatch: () => scanner.afterBatch(),
+    tick: (nowNs) => scanner.tick(nowNs),
     beforeCaptureStop() {
       const s = manager.stats();
       // The final export comes after the detach: it reports the processes as they were probed, not as unprobed.
@@ -258,12 +204,4 @@ export function tlsFeature(o: TlsFeatureOptions | undefined, ctx: AgentContext, 
       ];
     },
   };
-}
-
-function listPids(procRoot: string): number[] {
-  try {
-    return fs.readdirSync(procRoot).filter((n) => /^\d+$/.test(n)).map(Number);
-  } catch {
-    return [];
-  }
 }

@@ -6,19 +6,13 @@
 import * as path from 'node:path';
 import { ELF_MACHINE, ElfError, ElfFile, STT_FUNC } from '../elf/elf';
 import { amd64Returns, GoPclntab } from '../elf/gopclntab';
+import type { FileProbe } from '../uprobes/attach-manager';
 
 /** The libraries the agent names. 'openssl' and 'go' are probed (the tls group's uprobes). */
 export type TlsLibraryKind = 'openssl' | 'boringssl' | 'gnutls' | 'nss' | 'go' | 'java';
 
-/** One uprobe of the tls group to attach to a file. */
-export interface TlsProbe {
-  readonly program: string;
-  /** A file offset, or a symbol name libbpf resolves. */
-  readonly at: number | string;
-  readonly retprobe: boolean;
-  /** Without it the file's plaintext cannot be captured: all required probes attach, or none stays. */
-  readonly required: boolean;
-}
+/** One uprobe of the tls group to attach to a file (required: without it the file's plaintext cannot be captured). */
+export type TlsProbe = FileProbe;
 
 export interface TlsLibrary {
   readonly kind: TlsLibraryKind;

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { TlsAttachManager, type TlsFileUse } from '../../../src/capture/tls/attach-manager';
+import { UprobeAttachManager, type FileUse } from '../../../src/capture/uprobes/attach-manager';
 import { OPENSSL_PROBES, opensslProbes, type TlsLibrary } from '../../../src/capture/tls/library';
 import type { Logger } from '../../../src/util/log';
 import { FakeKernelSession } from '../../helpers/fake-session';
@@ -9,14 +9,14 @@ const ALL = openssl(OPENSSL_PROBES.map((p) => p.symbol));
 /** OpenSSL 1.1.0: no _ex functions. */
 const NO_EX = openssl(['SSL_read', 'SSL_write', 'SSL_do_handshake', 'SSL_shutdown', 'SSL_free']);
 
-const use = (key: string, library = ALL): TlsFileUse => ({ key, attachPath: `/proc/1/root/lib/${key}.so`, library });
+const use = (key: string, library = ALL): FileUse => ({ key, attachPath: `/proc/1/root/lib/${key}.so`, library });
 
 function setup(maxFiles = 64) {
   const session = new FakeKernelSession();
   const warnings: string[] = [];
   const logger: Logger = { debug: () => {}, info: () => {}, warn: (m) => warnings.push(m), error: () => {}, warnOnce: (_k, m) => warnings.push(m) };
   let now = 0;
-  const manager = new TlsAttachManager(() => session, { maxFiles, logger, monotonicNs: () => (now += 1000) });
+  const manager = new UprobeAttachManager(() => session, { maxFiles, logger, monotonicNs: () => (now += 1000) });
   return { session, manager, warnings };
 }
 
