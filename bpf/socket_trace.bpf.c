@@ -46,6 +46,7 @@ enum io_shape {
 #include "uprobes/openssl.bpf.h" /* group "tls"; its ties are made in io_exit */
 #include "uprobes/go_tls.bpf.h"  /* group "tls" */
 #include "links.bpf.h"            /* group "links": what its probes call */
+#include "link_node.bpf.h"        /* group "links": the Node.js preload's marks */
 
 /*
  * The socket behind `fd` (0: not one we follow), from the thread's socket
