@@ -2,8 +2,10 @@
 // eBPF and a real OTLP receiver. Topology (loopback, the driver untraced):
 //   driver --/r/ID--> Node frontend --/b/ID--> Python backend (threads)
 // The frontend awaits one backend call per request, through a keep-alive
-// agent of 16 sockets, some after a timer or a promise chain. 200 requests
-// with 16 in flight, then 200 with 64. With the preload
+// agent of 16 sockets, some after a timer or a promise chain; one id in ten
+// gets a 500 and one in ten a reset connection from the backend, and the
+// frontend retries those once (/b/ID/retry). 200 requests with 16 in
+// flight, then 200 with 64. With the preload
 // (NODE_OPTIONS=--require preload/node/ebpf-otel-preload.js) each frontend
 // CLIENT span must be the child of its own SERVER span (ids in the paths are
 // the truth); without it, the event-loop rule links only what it can prove.
@@ -18,7 +20,7 @@ import type { ReceivedSpan } from '../helpers/otlp-receiver';
 import { useOtlpReceiver } from '../helpers/use-otlp-receiver';
 
 const PROGRAMS = path.join(ROOT, 'test', 'e2e', 'programs', 'node_links');
-const BACKEND = path.join(ROOT, 'test', 'e2e', 'programs', 'topology', 'backend.py');
+const BACKEND = path.join(PROGRAMS, 'backend.py');
 const PRELOAD = path.join(ROOT, 'preload', 'node', 'ebpf-otel-preload.js');
 const PY = '/usr/bin/python3';
 const REQUESTS = Number(process.env.NODE_LINKS_REQUESTS ?? 200);
@@ -50,11 +52,19 @@ function judge(t: Tally, span: ReceivedSpan | undefined, parent: ReceivedSpan | 
 const line = (name: string, x: Tally) =>
   `${name}: ${x.correct}/${x.total} linked (${x.total === 0 ? 0 : ((100 * x.correct) / x.total).toFixed(2)}%), ${x.wrong} wrong, ${x.missing} without parent`;
 
+/** Ids whose first call fails: a 500 (number ending in 0) or a reset (5); both are retried. */
+const fails = (id: string) => ['0', '5'].includes(id.slice(-1));
+const resets = (id: string) => id.endsWith('5');
+
 interface Outcome {
-  /** Per round (in-flight count): frontend CLIENT under frontend SERVER. */
+  /** Per round (in-flight count): frontend CLIENT spans (first calls and retries) under frontend SERVER. */
   readonly node: Map<number, Tally>;
-  /** Backend SERVER under frontend CLIENT (both ends of a connection), all rounds. */
+  /** Retries among them, per round. */
+  readonly retries: Map<number, Tally>;
+  /** Backend SERVER under frontend CLIENT (both ends of a connection), all rounds, reset calls left out. */
   readonly peer: Tally;
+  /** First calls answered by a reset: their CLIENT spans found (they carry no response). */
+  readonly resetCalls: number;
   readonly trees: number;
   readonly roots: number;
   readonly stderr: string;
@@ -83,25 +93,34 @@ async function run(t: Parameters<Parameters<typeof ebpfTest>[1]>[0], withPreload
 
     const byId = new Map<string, Record<string, ReceivedSpan>>();
     for (const s of otlp.receiver.spans) {
-      const m = /\/(r|b)\/([ab]\d{6})$/.exec(String(s.attributes['url.path'] ?? s.attributes['url.full'] ?? ''));
+      const m = /\/(r|b)\/([ab]\d{6})(\/retry)?$/.exec(String(s.attributes['url.path'] ?? s.attributes['url.full'] ?? ''));
       if (!m) continue;
       const who = s.resource['process.pid'] === frontend.pid ? 'front' : s.resource['process.pid'] === backend.pid ? 'back' : 'other';
-      const role = `${who}.${s.kind === 2 ? 'S' : 'C'}.${m[1]}`;
+      const role = `${who}.${s.kind === 2 ? 'S' : 'C'}.${m[3] ? 'retry' : m[1]}`;
       let spans = byId.get(m[2]!);
       if (!spans) byId.set(m[2]!, (spans = {}));
       if (spans[role]) t.fail(`two ${role} spans for ${m[2]}`);
       spans[role] = s;
     }
     const node = new Map(ROUNDS.map(([n]) => [n, tally()] as const));
+    const retries = new Map(ROUNDS.map(([n]) => [n, tally()] as const));
     const peer = tally();
     let roots = 0;
+    let resetCalls = 0;
     for (const [id, m] of byId) {
       const inFlight = ROUNDS.find(([, p]) => id.startsWith(p))![0];
       if (m['front.S.r']?.parentSpanId === '') roots++;
       judge(node.get(inFlight)!, m['front.C.b'], m['front.S.r']);
-      judge(peer, m['back.S.b'], m['front.C.b']);
+      judge(node.get(inFlight)!, m['front.C.retry'], m['front.S.r']);
+      judge(retries.get(inFlight)!, m['front.C.retry'], m['front.S.r']);
+      if (resets(id)) {
+        if (m['front.C.b']) resetCalls++;
+      } else {
+        judge(peer, m['back.S.b'], m['front.C.b']);
+      }
+      judge(peer, m['back.S.retry'], m['front.C.retry']);
     }
-    return { node, peer, trees: byId.size, roots, stderr };
+    return { node, retries, peer, resetCalls, trees: byId.size, roots, stderr };
   } finally {
     frontend?.child.kill();
     backend.child.kill();
@@ -112,11 +131,16 @@ function checkCommon(t: Parameters<Parameters<typeof ebpfTest>[1]>[0], o: Outcom
   const all = ROUNDS.length * REQUESTS;
   t.is(o.trees, all, 'every request produced spans');
   t.is(o.roots, all, 'every frontend SERVER span is a root (the driver is not traced)');
-  t.is(o.peer.total, all);
+  const failing = Array.from({ length: REQUESTS }, (_, i) => String(i)).filter(fails).length;
+  const resetting = Array.from({ length: REQUESTS }, (_, i) => String(i)).filter(resets).length;
+  // First calls except the resets, and every retry.
+  t.is(o.peer.total, ROUNDS.length * (REQUESTS - resetting + failing));
   t.is(o.peer.wrong, 0);
-  t.is(o.peer.correct, all, line('backend SERVER under frontend CLIENT', o.peer));
-  for (const [, x] of o.node) {
-    t.is(x.total, REQUESTS);
+  t.is(o.peer.correct, o.peer.total, line('backend SERVER under frontend CLIENT', o.peer));
+  for (const [n, x] of o.node) {
+    t.is(o.retries.get(n)!.total, failing, 'a CLIENT span for every retry');
+    // Every call, retried or not: a reset call's CLIENT span too (its request went out).
+    t.is(x.total, REQUESTS + failing);
     t.is(x.wrong, 0);
   }
 }
@@ -125,11 +149,13 @@ ebpfTest.serial('Node frontend with the preload: each call under its own request
   const o = await run(t, true);
   t.log(o.stderr.split('\n').filter((l) => l.startsWith('links') || l.includes('link')).join('\n'));
   for (const [n, x] of o.node) t.log(line(`preload, ${n} in flight: frontend CLIENT under frontend SERVER`, x));
+  for (const [n, x] of o.retries) t.log(line(`preload, ${n} in flight: of which retries`, x));
+  t.log(`${o.resetCalls} CLIENT spans of calls answered by a reset`);
   t.log(line('backend SERVER under frontend CLIENT', o.peer));
   checkCommon(t, o);
   let linked = 0;
   for (const [n, x] of o.node) {
-    t.true(x.correct >= Math.ceil(0.99 * REQUESTS), line(`${n} in flight`, x));
+    t.true(x.correct >= Math.ceil(0.99 * x.total), line(`${n} in flight`, x));
     linked += x.correct;
   }
   t.is(otlp.counter('ebpf_otel.trace.links', { 'ebpf_otel.link': 'node' }), linked, 'the agent counts what it linked by the node rule');

@@ -2,7 +2,8 @@
 // calls the backend's /b/<id> (keep-alive agent, 16 sockets, so calls queue
 // for sockets other requests free), passing X-Test-Id along, then answers.
 // Ids 1 and 2 modulo 3 reach the call through a timer or a promise chain
-// first. Prints {"pid","port","preload"} once listening.
+// first. A call that fails (500, or the connection reset) is retried once
+// as /b/<id>/retry. Prints {"pid","port","preload"} once listening.
 'use strict';
 const http = require('node:http');
 
@@ -10,9 +11,9 @@ const backendPort = Number(process.argv[2]);
 const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function call(id, testId) {
+function call(path, testId) {
   return new Promise((resolve, reject) => {
-    const out = http.request({ host: '127.0.0.1', port: backendPort, path: `/b/${id}`, agent, headers: { 'x-test-id': testId } }, (up) => {
+    const out = http.request({ host: '127.0.0.1', port: backendPort, path, agent, headers: { 'x-test-id': testId } }, (up) => {
       up.resume();
       up.on('end', () => resolve(up.statusCode));
     });
@@ -27,7 +28,9 @@ const server = http.createServer(async (req, res) => {
   try {
     if (n % 3 === 1) await sleep(1);
     else if (n % 3 === 2) await Promise.resolve().then(() => new Promise((r) => setImmediate(r)));
-    const status = await call(id, req.headers['x-test-id'] || '');
+    const testId = req.headers['x-test-id'] || '';
+    let status = await call(`/b/${id}`, testId).catch(() => 0);
+    if (status !== 200) status = await call(`/b/${id}/retry`, testId);
     res.writeHead(status === 200 ? 200 : 502, { 'content-type': 'text/plain' }).end(`front ${id}`);
   } catch {
     res.writeHead(502).end();
