@@ -168,6 +168,7 @@ export class Agent {
     const linking = linkingFeature(options.features['linking'] as LinkingFeatureOptions | undefined, ctx, {
       ...scanDeps,
       ...(deps.linkRuntimes ? { runtimes: deps.linkRuntimes } : {}),
+      onProcessRuntime: (tgid, rule) => this.sockets.processRuntime(tgid, rule),
     });
     // Network first: it must see a connection's close while the tracker still knows its protocol.
     this.features = [network, this.sockets, syscalls, tls, linking].filter((f): f is AgentFeature => f !== undefined);

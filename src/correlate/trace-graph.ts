@@ -354,6 +354,33 @@ export class TraceGraph {
     this.mark(proc, l, undefined, undefined);
   }
 
+  /**
+   * The process runs `rule`'s runtime (its executable was recognised), or no
+   * runtime that marks (undefined: an exec into another program). Known
+   * before its first mark, so that its first calls are not guessed by the
+   * thread rule, which proves nothing for a runtime that moves requests
+   * between threads (goroutines) or serves them all on one (nginx): until the
+   * runtime marks a connection, its calls are roots.
+   */
+  processRuntime(tgid: number, rule: LinkRule | undefined): void {
+    const proc = this.processes.get(tgid);
+    if (rule === undefined) {
+      if (proc === undefined || proc.rule === undefined) return;
+      proc.rule = undefined;
+      proc.proven = 0;
+      proc.ruleOff = false;
+      for (const c of proc.marked) this.marks.delete(c);
+      proc.marked.clear();
+      return;
+    }
+    const p = proc ?? this.process(tgid);
+    if (p.rule !== rule) {
+      p.rule = rule;
+      p.proven = 0;
+      p.ruleOff = false;
+    }
+  }
+
   private reject(proc: ProcessState, l: RuntimeLink, why: 'not_socket' | 'wrong_role', detail: string): void {
     this.stats.runtime[l.rule].rejected[why]++;
     // Whatever the connection worked for before, the mark says it moved on.

@@ -175,3 +175,18 @@ test('a process exit forgets its marks', (t) => {
   t.is(g.completed(record(9, 'client', 0)).parentSpanId, undefined);
   t.is(g.stats.linked.nginx, 0);
 });
+
+test('a process known to run Go takes no thread guess before its first mark; an exec into another program restores the rules', (t) => {
+  const g = graph();
+  g.processRuntime(100, 'go');
+  g.started(start(1, 'server', 0, 10));
+  g.started(start(9, 'client', 0, 11));
+  t.is(g.completed(record(9, 'client', 0)).parentSpanId, undefined, 'the thread rule would have linked it');
+  t.is(g.stats.runtime.go.rejected.unmarked, 1);
+  g.processRuntime(100, undefined);
+  g.started(start(9, 'client', 1, 12));
+  const c = g.completed(record(9, 'client', 1));
+  const s = g.completed(record(1, 'server', 0));
+  t.is(c.parentSpanId, s.spanId);
+  t.is(g.stats.linked.thread, 1);
+});

@@ -63,6 +63,8 @@ export interface LinkingFeatureDeps {
   readonly agentPid: number;
   /** The runtimes to look for (default: LINK_RUNTIMES). */
   readonly runtimes?: readonly LinkRuntime[];
+  /** Told what runtime a selected process runs (undefined: none that marks), probed or not: the trace graph takes no thread guess for it. */
+  readonly onProcessRuntime?: (tgid: number, rule: LinkRule | undefined) => void;
 }
 
 export interface LinkingFeature extends AgentFeature {
@@ -161,6 +163,7 @@ export function linkingFeature(o: LinkingFeatureOptions | undefined, ctx: AgentC
     const before = processes.get(tgid);
     if (before?.key === key) return;
     const c = classify(key, path);
+    deps.onProcessRuntime?.(tgid, c?.rule);
     if (c === null) {
       processes.set(tgid, { key, rule: undefined, probed: false });
       manager.setProcessFiles(tgid, []);

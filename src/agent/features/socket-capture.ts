@@ -8,6 +8,7 @@ import { TraceGraph } from '../../correlate/trace-graph';
 import type { AgentHealth, AgentMetric } from '../../otel/metrics';
 import { shouldSample } from '../../otel/sampler';
 import { LINK_REJECTIONS, LINK_RULES } from '../../correlate/trace-graph';
+import type { LinkRule } from '../../capture/events';
 import { COMMON_PROTOCOL_COUNTERS, type ProtocolCounter, type ProtocolDefinition } from '../../protocols/types';
 import type { AgentContext, AgentFeature } from '../feature';
 import { AgentPipeline, type PipelineStats } from '../pipeline';
@@ -119,6 +120,8 @@ export function runtimeLinkLines(g: PipelineStats['graph']): string[] {
 }
 
 export interface SocketCapture extends AgentFeature {
+  /** A process's runtime, as the linking feature recognised its executable (TraceGraph.processRuntime). */
+  processRuntime(tgid: number, rule: LinkRule | undefined): void;
   /** The tracker's settled view of a connection's protocol (flows). */
   protocolOf(connId: number): { readonly decided: boolean; readonly protocol?: string };
   /** Connections followed now (cheap: read every tick). */
@@ -160,6 +163,7 @@ export function socketCapture(o: SocketCaptureOptions, ctx: AgentContext): Socke
     },
     stop: (nowNs) => pipeline.end(nowNs),
     protocolOf: (connId) => tracker.protocolOf(connId),
+    processRuntime: (tgid, rule) => graph.processRuntime(tgid, rule),
     connectionsOpen: () => tracker.connectionCount,
     stats: () => pipeline.stats(),
     health(): AgentHealth {
