@@ -185,7 +185,8 @@ function install() {
     return writeGeneric.call(this, writev, data, encoding, cb);
   };
 
-  // ESM importers of node:http get the wrapped functions too.
+  // ESM importers read the exports when node:http's facade is first
+  // built, after this; a facade an earlier preload built is updated here.
   require('node:module').syncBuiltinESMExports();
 }
 

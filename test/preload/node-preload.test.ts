@@ -13,6 +13,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import fs = require('node:fs');
+import { spawnSync } from 'node:child_process';
 import { ROOT } from '../helpers/agent';
 import { makeTestPki, type TestPki } from '../helpers/tls-certs';
 
@@ -399,4 +400,15 @@ test.serial('the preload loaded twice patches once', (t) => {
   delete require.cache[require.resolve(PRELOAD)];
   require(PRELOAD);
   t.is(http.Server.prototype.emit, emit);
+});
+
+test.serial('ESM importers of node:http and node:https get the wrapped request and get (NODE_OPTIONS=--require)', (t) => {
+  const source = "import { request, get } from 'node:http'; import https, { get as tlsGet } from 'node:https'; " +
+    'console.log(JSON.stringify([request.name, get.name, https.request.name, tlsGet.name]));';
+  const out = spawnSync(process.execPath, ['--input-type=module', '-e', source], {
+    encoding: 'utf8',
+    env: { ...process.env, NODE_OPTIONS: `--require ${PRELOAD}` },
+  });
+  t.is(out.status, 0, out.stderr);
+  t.deepEqual(JSON.parse(out.stdout), ['requestInCallerContext', 'requestInCallerContext', 'requestInCallerContext', 'requestInCallerContext']);
 });
