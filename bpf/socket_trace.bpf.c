@@ -48,6 +48,7 @@ enum io_shape {
 #include "links.bpf.h"            /* group "links": what its probes call */
 #include "uprobes/nginx_link.bpf.h" /* group "links": nginx's upstream module */
 #include "uprobes/go_link.bpf.h"    /* group "links": Go net/http */
+#include "link_node.bpf.h"          /* group "links": the Node.js preload's marks */
 
 /*
  * The socket behind `fd` (0: not one we follow), from the thread's socket

@@ -16,5 +16,8 @@ rm -rf "$dest/dist/test" "$dest/dist/bench"
 find "$dest/dist" -name '*.map' -delete
 cp "$src/native/build/Release/ebpf_otel.node" "$dest/native/build/Release/"
 cp "$src/bin/ebpf-otel" "$dest/bin/"
+# The opt-in Node.js preload (NODE_OPTIONS=--require .../ebpf-otel-preload.js) for
+# the applications, shipped so a shared volume can hand it to them.
+cp -r "$src/preload" "$dest/preload"
 # Production dependencies only, from the lock file, no install scripts.
 (cd "$dest" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error)

@@ -17,6 +17,7 @@ ebpfTest.serial('the runtime stage (assemble-runtime.sh) runs the agent with pro
     t.is(built.status, 0, built.stderr);
     for (const dev of ['ava', 'typescript', 'fast-check', 'kubernetes-models']) t.false(fs.existsSync(path.join(dest, 'node_modules', dev)), `${dev} left out`);
     t.false(fs.existsSync(path.join(dest, 'dist', 'test')), 'no tests in the image');
+    t.true(fs.existsSync(path.join(dest, 'preload', 'node', 'ebpf-otel-preload.js')), 'the Node.js preload is in the image');
 
     const server = await startWorkload('/usr/bin/python3', [path.join(ROOT, 'test', 'e2e', 'programs', 'http_server.py')]);
     try {
