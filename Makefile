@@ -137,3 +137,13 @@ bench-syscalls: build
 .PHONY: bench-bpf
 bench-bpf: build
 	node dist/bench/bpf-cost.js $(BENCH_ARGS)
+
+# What the runtime link probes cost the probed process per request: the Go
+# links e2e program's frontend (agent with the Go link probes, --no-link-go,
+# no agent) and an nginx worker proxying to its own return-200 server under
+# wrk (agent with the nginx link probes, --no-link-nginx), arms rotated per
+# round; needs root, go, nginx and wrk (nginx is skipped without wrk).
+# BENCH_ARGS, e.g. "--target go,nginx --requests 20000 --concurrency 16 --rounds 3 --seconds 8 --json".
+.PHONY: bench-link-cost
+bench-link-cost: build
+	node dist/bench/link-cost.js $(BENCH_ARGS)
