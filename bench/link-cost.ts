@@ -315,7 +315,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${JSON.stringify({ ...o, results, medians, skipped, loadavg: loadavg() })}\n`);
     return 0;
   }
-  say(`medians (load ${loadavg()}):`);
+  if (medians.length > 0) say(`medians (load ${loadavg()}):`);
   for (const m of medians) {
     say(`  ${m.target} ${m.arm.padEnd(16)} CPU ${m.cpuUsPerRequest.toFixed(1).padStart(6)} us/request  ${m.requestsPerSecond.toFixed(0).padStart(6)} req/s`);
   }
