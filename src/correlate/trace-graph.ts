@@ -27,7 +27,7 @@
 //  6. Nothing: a new trace.
 // A missing parent is acceptable; a wrong one never is.
 
-import type { ConnRole, LinkRule } from '../capture/events';
+import type { LinkEvent, LinkRule } from '../capture/events';
 import type { CallKind, CarriedTraceContext, L7Record } from '../protocols/types';
 import { newSpanId, newTraceId } from './ids';
 import type { ProcessIdentity, Sampling, TraceRecord } from './trace-record';
@@ -65,19 +65,10 @@ export type LinkReason = 'traceparent' | 'peer' | LinkRule | 'thread' | 'event_l
 
 export const LINK_RULES: readonly LinkRule[] = ['nginx', 'go', 'node'];
 
-/** A runtime named the request a client connection works for (capture's LinkEvent, in the timeline). */
-export interface RuntimeLink {
+/** A runtime named the request a client connection works for (capture's LinkEvent, at its place in the timeline). */
+export type RuntimeLink = Pick<LinkEvent, 'tgid' | 'rule' | 'op' | 'serverConnId' | 'clientConnId' | 'serverRole' | 'clientRole' | 'serverFd' | 'clientFd'> & {
   readonly atNs: number;
-  readonly tgid: number;
-  readonly rule: LinkRule;
-  readonly op: 'set' | 'clear';
-  readonly serverConnId: number;
-  readonly clientConnId: number;
-  readonly serverRole: ConnRole;
-  readonly clientRole: ConnRole;
-  readonly serverFd: number;
-  readonly clientFd: number;
-}
+};
 
 /**
  * Why a runtime's mark linked nothing:

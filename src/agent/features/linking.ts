@@ -16,7 +16,7 @@ import { LINK_RUNTIMES } from '../../capture/links/runtimes';
 import { UprobeAttachManager } from '../../capture/uprobes/attach-manager';
 import type { AgentHealth, AgentMetric } from '../../otel/metrics';
 import type { AgentContext, AgentFeature } from '../feature';
-import { processScan } from './process-scan';
+import { attachingScan } from './process-scan';
 import { UPROBE_PMU } from './tls';
 
 export interface LinkingFeatureOptions {
@@ -97,7 +97,6 @@ export function linkingFeature(o: LinkingFeatureOptions | undefined, ctx: AgentC
   const slotsUsed: Record<string, number> = {};
   const reported = new Set<string>();
   let attachFailures = 0;
-  let noAttacherLogged = false;
 
   const classify = (key: string, path: string): Classified | null => {
     let c = classified.get(key);
@@ -191,29 +190,22 @@ export function linkingFeature(o: LinkingFeatureOptions | undefined, ctx: AgentC
     processes.set(tgid, { key, rule: c.rule, probed: true });
   };
 
-  const usable = (): boolean => {
-    // Without uprobes the scan still tells the trace graph which processes run a runtime.
-    if (!uprobes) return true;
-    if (ctx.engine().uprobeAttacher()) return true;
-    if (!noAttacherLogged) {
-      noAttacherLogged = true;
-      logger.info('linking: this kernel session cannot attach uprobes: runtimes are not probed');
-    }
-    return false;
-  };
-
-  const scanner = processScan(
+  const scanner = attachingScan(
     ctx,
-    { procRoot: deps.procRoot, selectAll: deps.selectAll, agentPid: deps.agentPid, periodMs: LINKING_RESCAN_MS, perTick: LINKING_SCANS_PER_TICK },
     {
-      scan,
-      forget: (tgid) => {
-        processes.delete(tgid);
-        manager.processExited(tgid);
-      },
-      cycleEnd: () => manager.settle(),
-      usable,
+      procRoot: deps.procRoot,
+      selectAll: deps.selectAll,
+      agentPid: deps.agentPid,
+      periodMs: LINKING_RESCAN_MS,
+      perTick: LINKING_SCANS_PER_TICK,
+      label: 'linking',
+      unattachable: 'runtimes are not probed',
+      // Without uprobes the scan still tells the trace graph which processes run a runtime.
+      scanAnyway: !uprobes,
     },
+    manager,
+    scan,
+    (tgid) => processes.delete(tgid),
   );
 
   const countBy = (probed: boolean): Record<string, number> => {

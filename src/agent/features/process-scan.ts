@@ -8,6 +8,7 @@
 
 import * as fs from 'node:fs';
 import type { ExecEvent, ExitEvent } from '../../capture/events';
+import type { UprobeAttachManager } from '../../capture/uprobes/attach-manager';
 import type { AgentContext } from '../feature';
 
 export interface ProcessScanHooks {
@@ -122,6 +123,40 @@ export function processScan(ctx: AgentContext, o: ProcessScanOptions, hooks: Pro
     },
     scans: () => scans,
   };
+}
+
+/**
+ * The scan of a feature that attaches uprobes per file with `manager`: a
+ * process forgotten (exec, exit, deselection) is no longer a user of its
+ * files, which go at the cycle's end if nobody else uses them; nothing is
+ * scanned while the session cannot attach (one line says so), unless
+ * `scanAnyway` (the scan has a use of its own).
+ */
+export function attachingScan(
+  ctx: AgentContext,
+  o: ProcessScanOptions & { readonly label: string; readonly unattachable: string; readonly scanAnyway?: boolean },
+  manager: UprobeAttachManager,
+  scan: (tgid: number) => void,
+  forget: (tgid: number) => void,
+): ProcessScan {
+  let logged = false;
+  return processScan(ctx, o, {
+    scan,
+    // Its files stay attached until the next settle, so a rescan finding them still in use keeps them.
+    forget: (tgid) => {
+      forget(tgid);
+      manager.processExited(tgid);
+    },
+    cycleEnd: () => manager.settle(),
+    usable: () => {
+      if (o.scanAnyway || ctx.engine().uprobeAttacher()) return true;
+      if (!logged) {
+        logged = true;
+        ctx.logger.info(`${o.label}: this kernel session cannot attach uprobes: ${o.unattachable}`);
+      }
+      return false;
+    },
+  });
 }
 
 function listPids(procRoot: string): number[] {

@@ -18,7 +18,7 @@ import type { TlsLibraryKind } from '../../capture/tls/library';
 import { mappingSignature } from '../../capture/tls/maps';
 import type { AgentHealth, AgentMetric } from '../../otel/metrics';
 import type { AgentContext, AgentFeature } from '../feature';
-import { processScan } from './process-scan';
+import { attachingScan } from './process-scan';
 import { TLS_KERNEL_METRICS, tlsKernelHealth } from './tls-kernel-metrics';
 
 export interface TlsFeatureOptions {
@@ -90,7 +90,6 @@ export function tlsFeature(o: TlsFeatureOptions | undefined, ctx: AgentContext, 
   let scans = 0;
   /** Processes found with a library the agent does not probe (unsupported kind), per kind, over the run. */
   const unsupportedSeen = new Map<TlsLibraryKind, number>();
-  let noAttacherLogged = false;
 
   const scan = (tgid: number): void => {
     const maps = discovery.mappings(tgid);
@@ -119,29 +118,21 @@ export function tlsFeature(o: TlsFeatureOptions | undefined, ctx: AgentContext, 
     manager.setProcessFiles(tgid, uses);
   };
 
-  const usable = (): boolean => {
-    if (ctx.engine().uprobeAttacher()) return true;
-    if (!noAttacherLogged) {
-      noAttacherLogged = true;
-      logger.info('tls: this kernel session cannot attach uprobes: TLS libraries are not probed');
-    }
-    return false;
-  };
-
-  const scanner = processScan(
+  const scanner = attachingScan(
     ctx,
-    { procRoot: deps.procRoot, selectAll: deps.selectAll, agentPid: deps.agentPid, periodMs: TLS_RESCAN_MS, perTick: TLS_SCANS_PER_TICK },
     {
-      scan,
-      // Exec, exit or deselection: the old program's mappings are gone (its files stay
-      // attached until the next settle, so a rescan finding them still in use keeps them).
-      forget: (tgid) => {
-        processes.delete(tgid);
-        manager.processExited(tgid);
-      },
-      cycleEnd: () => manager.settle(),
-      usable,
+      procRoot: deps.procRoot,
+      selectAll: deps.selectAll,
+      agentPid: deps.agentPid,
+      periodMs: TLS_RESCAN_MS,
+      perTick: TLS_SCANS_PER_TICK,
+      label: 'tls',
+      unattachable: 'TLS libraries are not probed',
     },
+    manager,
+    scan,
+    // Exec, exit or deselection: the old program's mappings are gone.
+    (tgid) => processes.delete(tgid),
   );
   const rescan = (): void => scanner.rescan();
 
