@@ -31,7 +31,7 @@ import * as readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { ROOT, startAgent, type RunningAgent } from '../test/helpers/agent';
 import { goProgram } from '../test/helpers/go-build';
-import { NGINX } from '../test/helpers/nginx-server';
+import { NGINX, nginxPrelude } from '../test/helpers/nginx-server';
 import { OtlpReceiver } from '../test/helpers/otlp-receiver';
 import { freePort } from '../test/helpers/ports';
 import { positive, runMain } from './main';
@@ -164,19 +164,7 @@ async function runGo(o: LinkCostOptions, receiver: OtlpReceiver, report: (r: Arm
 // -------------------------------------------------------------------- nginx
 
 export function nginxBenchConfig(dir: string, port: number, upstreamPort: number, connections: number): string {
-  return `worker_processes 1;
-user root;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  upstream up { server 127.0.0.1:${upstreamPort}; keepalive ${connections}; }
+  return `${nginxPrelude(dir, 'warn')}  upstream up { server 127.0.0.1:${upstreamPort}; keepalive ${connections}; }
   server {
     listen 127.0.0.1:${port};
     keepalive_requests 1000000;

@@ -19,6 +19,7 @@ import { ROOT, sleep, startAgent, startWorkload, type Workload } from '../helper
 import { goProgram } from '../helpers/go-build';
 import { goBinaryWithVersion } from '../helpers/go-links';
 import { testCertificates } from '../helpers/tls';
+import { judge, line, pct, tally } from '../helpers/link-tally';
 import type { ReceivedSpan } from '../helpers/otlp-receiver';
 import { useOtlpReceiver } from '../helpers/use-otlp-receiver';
 
@@ -29,23 +30,6 @@ const REQUESTS = 200;
 
 const otlp = useOtlpReceiver(anyTest);
 
-interface Tally {
-  total: number;
-  correct: number;
-  wrong: number;
-  missing: number;
-}
-
-const tally = (): Tally => ({ total: 0, correct: 0, wrong: 0, missing: 0 });
-const pct = (x: Tally) => (x.total === 0 ? 0 : (100 * x.correct) / x.total);
-const line = (name: string, x: Tally) => `${name}: ${x.correct}/${x.total} linked (${pct(x).toFixed(2)}%), ${x.wrong} wrong, ${x.missing} without parent`;
-
-function judge(x: Tally, span: ReceivedSpan, parents: readonly ReceivedSpan[]): void {
-  x.total++;
-  if (span.parentSpanId === '') x.missing++;
-  else if (parents.some((p) => p.spanId === span.parentSpanId && p.traceId === span.traceId)) x.correct++;
-  else x.wrong++;
-}
 
 /** Attempts the frontend makes for id number n (main.go): a 503 or a closed connection first costs one more. */
 const attempts = (n: number) => (n % 10 === 3 || n % 20 === 7 ? 2 : 1);

@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { ebpfTest } from '../helpers/ebpf';
 import { ROOT, sleep, startAgent, startWorkload, type Workload } from '../helpers/agent';
+import { judge, line, tally, type Tally } from '../helpers/link-tally';
 import type { ReceivedSpan } from '../helpers/otlp-receiver';
 import { useOtlpReceiver } from '../helpers/use-otlp-receiver';
 
@@ -32,25 +33,6 @@ const ROUNDS: ReadonlyArray<readonly [number, string]> = [
 
 const otlp = useOtlpReceiver(anyTest);
 
-interface Tally {
-  total: number;
-  correct: number;
-  wrong: number;
-  missing: number;
-}
-
-const tally = (): Tally => ({ total: 0, correct: 0, wrong: 0, missing: 0 });
-
-function judge(t: Tally, span: ReceivedSpan | undefined, parent: ReceivedSpan | undefined): void {
-  if (!span) return;
-  t.total++;
-  if (span.parentSpanId === '') t.missing++;
-  else if (parent && span.parentSpanId === parent.spanId && span.traceId === parent.traceId) t.correct++;
-  else t.wrong++;
-}
-
-const line = (name: string, x: Tally) =>
-  `${name}: ${x.correct}/${x.total} linked (${x.total === 0 ? 0 : ((100 * x.correct) / x.total).toFixed(2)}%), ${x.wrong} wrong, ${x.missing} without parent`;
 
 /** Ids whose first call fails: a 500 (number ending in 0) or a reset (5); both are retried. */
 const fails = (id: string) => ['0', '5'].includes(id.slice(-1));

@@ -11,6 +11,7 @@ import anyTest from 'ava';
 import * as path from 'node:path';
 import { ebpfTest } from '../helpers/ebpf';
 import { ROOT, sleep, startAgent, startWorkload } from '../helpers/agent';
+import { judge, pct, tally, type Tally } from '../helpers/link-tally';
 import type { ReceivedSpan } from '../helpers/otlp-receiver';
 import { useOtlpReceiver } from '../helpers/use-otlp-receiver';
 import { spawnSync } from 'node:child_process';
@@ -21,26 +22,6 @@ const REQUESTS = Number(process.env.TRACE_GRAPH_REQUESTS ?? 2000);
 
 const otlp = useOtlpReceiver(anyTest);
 
-interface Tally {
-  total: number;
-  correct: number;
-  wrong: number;
-  missing: number;
-}
-
-function tally(): Tally {
-  return { total: 0, correct: 0, wrong: 0, missing: 0 };
-}
-
-function judge(t: Tally, span: ReceivedSpan | undefined, parent: ReceivedSpan | undefined): void {
-  if (!span) return;
-  t.total++;
-  if (span.parentSpanId === '') t.missing++;
-  else if (parent && span.parentSpanId === parent.spanId && span.traceId === parent.traceId) t.correct++;
-  else t.wrong++;
-}
-
-const pct = (t: Tally) => (t.total === 0 ? 0 : (100 * t.correct) / t.total);
 
 ebpfTest.serial('trace trees: thread-per-request and cross-process links are right, none is wrong', async (t) => {
   const backend = await startWorkload(PY, [path.join(TOPOLOGY, 'backend.py')]);

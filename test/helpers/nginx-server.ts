@@ -43,12 +43,12 @@ export function nginxAvailable(): boolean {
   return fs.existsSync(NGINX);
 }
 
-export function nginxConfig(dir: string, port: number, o: NginxProxyOptions): string {
-  const t = o.timeoutS ?? 1;
+/** One worker, everything nginx writes kept in `dir`, no access log: the head of every throwaway nginx's configuration, up to inside `http {`. */
+export function nginxPrelude(dir: string, errorLevel: 'info' | 'warn'): string {
   return `worker_processes 1;
 user root;
 pid ${dir}/nginx.pid;
-error_log ${dir}/error.log info;
+error_log ${dir}/error.log ${errorLevel};
 events { worker_connections 1024; }
 http {
   access_log off;
@@ -57,7 +57,12 @@ http {
   fastcgi_temp_path ${dir}/fastcgi;
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
-  upstream backend {
+`;
+}
+
+export function nginxConfig(dir: string, port: number, o: NginxProxyOptions): string {
+  const t = o.timeoutS ?? 1;
+  return `${nginxPrelude(dir, 'info')}  upstream backend {
 ${o.upstreams.map((p) => `    server 127.0.0.1:${p} max_fails=0;`).join('\n')}
     keepalive 16;
   }
