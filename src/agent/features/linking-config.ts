@@ -19,7 +19,7 @@ interface LinkingFile {
 export const LINKING_CONFIG: FeatureConfig<LinkingFeatureOptions> = {
   section: 'linking',
   settings: {
-    enabled: setting(bool(), 'parents through the runtime: uprobes on nginx and Go binaries, the marks of the Node.js preload (default: on where the kernel has uprobes)', {
+    enabled: setting(bool(), 'parents through the runtime: uprobes on nginx and Go binaries (where the kernel has uprobes), the marks of the Node.js preload', {
       default: 'true',
       flags: ['--no-linking'],
     }),
@@ -32,7 +32,7 @@ export const LINKING_CONFIG: FeatureConfig<LinkingFeatureOptions> = {
     'no-link-go': { type: 'boolean' },
   },
   usage: [
-    'Runtime links (parents from inside nginx, Go, Node.js with the preload; on by default where the kernel has uprobes):',
+    'Runtime links (parents from inside nginx, Go, Node.js with the preload; on by default, nginx and Go where the kernel has uprobes):',
     '  --no-linking             no runtime probes: CLIENT spans take parents from threads and event loops only',
     "  --no-link-nginx          no probes on nginx's upstream module",
     "  --no-link-go             no probes on Go's net/http",
