@@ -50,8 +50,6 @@ export const LINKING_METRICS: readonly AgentMetric[] = [
 interface Classified {
   readonly rule: LinkRule;
   readonly probes: LinkProbes;
-  /** Its slot in the runtime's per-file table; undefined until attached, or when it has no layout. */
-  slot?: number;
   /** Its layout could not be stored: not probed. */
   failed?: string;
 }
@@ -84,7 +82,7 @@ export function linkingFeature(o: LinkingFeatureOptions | undefined, ctx: AgentC
   const off = (rule: LinkRule): string | undefined =>
     !uprobes ? 'the kernel has no uprobes' : !opts[rule as 'nginx' | 'go'] ? `turned off (linking.${rule}: false, --no-link-${rule})` : undefined;
   const manager = new UprobeAttachManager(() => ctx.engine().uprobeAttacher(), {
-    maxFiles: LINK_FILE_SLOTS * 2,
+    maxFiles: LINK_FILE_SLOTS * runtimes.length,
     logger,
     monotonicNs: ctx.monotonicNs,
     label: 'linking',
@@ -94,6 +92,8 @@ export function linkingFeature(o: LinkingFeatureOptions | undefined, ctx: AgentC
   const classified = new Map<string, Classified | null>();
   /** Per process: its executable's identity and runtime (undefined: none). */
   const processes = new Map<number, { key: string; rule: LinkRule | undefined; probed: boolean }>();
+  /** Each executable's slot in its runtime's per-file table, by identity: kept apart from the classification cache, which may be cleared, so a file never takes a second slot. */
+  const slots = new Map<string, number>();
   const slotsUsed: Record<string, number> = {};
   const reported = new Set<string>();
   let attachFailures = 0;
@@ -125,10 +125,12 @@ export function linkingFeature(o: LinkingFeatureOptions | undefined, ctx: AgentC
     return c;
   };
 
-  /** Stores the file's layout in its runtime's table; false (logged, counted) when it cannot. */
-  const placeLayout = (key: string, c: Classified, path: string): boolean => {
+  /** Stores the file's layout in its runtime's table: its slot, undefined when it has no layout; false (logged, counted) when it cannot. */
+  const placeLayout = (key: string, c: Classified, path: string): number | undefined | false => {
     if (c.failed !== undefined) return false;
-    if (c.slot !== undefined || c.probes.offsets === undefined) return true;
+    if (c.probes.offsets === undefined) return undefined;
+    const placed = slots.get(key);
+    if (placed !== undefined) return placed;
     const fail = (why: string): false => {
       c.failed = why;
       attachFailures++;
@@ -147,9 +149,8 @@ export function linkingFeature(o: LinkingFeatureOptions | undefined, ctx: AgentC
       return fail(`cannot store its layout: ${(err as Error).message.split('\n')[0]}`);
     }
     slotsUsed[c.rule] = used + 1;
-    c.slot = used;
-    void key;
-    return true;
+    slots.set(key, used);
+    return used;
   };
 
   const scan = (tgid: number): void => {
@@ -165,27 +166,22 @@ export function linkingFeature(o: LinkingFeatureOptions | undefined, ctx: AgentC
     if (before?.key === key) return;
     const c = classify(key, path);
     deps.onProcessRuntime?.(tgid, c?.rule);
-    if (c === null) {
-      processes.set(tgid, { key, rule: undefined, probed: false });
+    const unprobed = (): void => {
+      processes.set(tgid, { key, rule: c?.rule, probed: false });
       manager.setProcessFiles(tgid, []);
-      return;
-    }
+    };
+    if (c === null) return unprobed();
     const turnedOff = off(c.rule);
     if (turnedOff !== undefined || c.probes.unprobedReason !== undefined) {
       if (turnedOff === undefined && !reported.has(key)) {
         reported.add(key);
         logger.warn(`linking: process ${tgid} runs ${c.rule}${c.probes.version ? ' ' + c.probes.version : ''} that cannot be probed: ${c.probes.unprobedReason}; its calls take no parent from it (counted in ebpf_otel.links.unprobed_processes)`);
       }
-      processes.set(tgid, { key, rule: c.rule, probed: false });
-      manager.setProcessFiles(tgid, []);
-      return;
+      return unprobed();
     }
-    if (!placeLayout(key, c, path)) {
-      processes.set(tgid, { key, rule: c.rule, probed: false });
-      manager.setProcessFiles(tgid, []);
-      return;
-    }
-    const probes = c.probes.probes.map((p) => (c.slot !== undefined ? { ...p, cookie: c.slot } : p));
+    const slot = placeLayout(key, c, path);
+    if (slot === false) return unprobed();
+    const probes = c.probes.probes.map((p) => (slot !== undefined ? { ...p, cookie: slot } : p));
     manager.setProcessFiles(tgid, [{ key, attachPath: path, library: { kind: c.rule, ...(c.probes.version ? { version: c.probes.version } : {}), probes } }]);
     processes.set(tgid, { key, rule: c.rule, probed: true });
   };
